@@ -1,0 +1,142 @@
+"""REST/JSON transport over the app's shared aiohttp session: limits, signing, error mapping, one log line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+import structlog
+
+from adapters.base import CheckResult, Transport
+from adapters.errors import error_for_status, map_http_errors
+from gateway.errors import MalformedAnswer, UnsafeAnswer
+
+log = structlog.get_logger("lienthong.outbound")
+
+# (method, path with query, body) -> headers to add, e.g. an HMAC signature.
+Signer = Callable[[str, str, bytes], Mapping[str, str]]
+# Headers that need I/O to produce, e.g. an OAuth2 bearer token from a cache.
+AuthProvider = Callable[[], Awaitable[Mapping[str, str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class RestRequest:
+    method: str
+    path: str
+    json: Any = None
+    body: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    ok: tuple[int, ...] = ()  # non-2xx statuses the caller wants back instead of an error
+
+
+@dataclass(frozen=True, slots=True)
+class RestResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedAnswer(f"answer is not JSON: {self.body[:80]!r}") from exc
+
+
+async def read_limited(resp: aiohttp.ClientResponse, limit: int, agency: str) -> bytes:
+    """Read an answer body, refusing one larger than `limit` bytes without buffering it all."""
+    declared = resp.content_length
+    if declared is not None and declared > limit:
+        raise UnsafeAnswer(f"{agency}: answer of {declared} bytes exceeds {limit}", agency=agency)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        total += len(chunk)
+        if total > limit:
+            raise UnsafeAnswer(f"{agency}: answer exceeds {limit} bytes", agency=agency)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class RestTransport(Transport[RestRequest, RestResponse]):
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        agency: str,
+        timeout: float = 10.0,
+        signer: Signer | None = None,
+        auth: AuthProvider | None = None,
+        max_answer_bytes: int = 4 * 1024 * 1024,
+        health_path: str = "/health",
+    ) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.agency = agency
+        self.timeout = timeout
+        self.signer = signer
+        self.auth = auth
+        self.max_answer_bytes = max_answer_bytes
+        self.health_path = health_path
+
+    async def send(self, request: RestRequest) -> RestResponse:
+        body = request.body
+        headers: dict[str, str] = {"Accept": "application/json", **request.headers}
+        if request.json is not None:
+            body = orjson.dumps(request.json)
+            headers["Content-Type"] = "application/json"
+        body = body or b""
+        if self.auth is not None:
+            headers.update(await self.auth())
+        if self.signer is not None:
+            headers.update(self.signer(request.method, request.path, body))
+        url = self.base_url + request.path
+        timeout = aiohttp.ClientTimeout(total=request.timeout or self.timeout)
+        started = time.perf_counter()
+        status = 0
+        try:
+            with map_http_errors(self.agency):
+                async with self.session.request(
+                    request.method, url, data=body or None, headers=headers, timeout=timeout
+                ) as resp:
+                    status = resp.status
+                    data = await read_limited(resp, self.max_answer_bytes, self.agency)
+                    answer = RestResponse(resp.status, dict(resp.headers), data)
+        except Exception as exc:
+            log.warning(
+                "outbound",
+                agency=self.agency,
+                method=request.method,
+                path=request.path,
+                status=status or None,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+                error=type(exc).__name__,
+            )
+            raise
+        log.info(
+            "outbound",
+            agency=self.agency,
+            method=request.method,
+            path=request.path,
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        if not (200 <= answer.status < 300) and answer.status not in request.ok:
+            raise error_for_status(self.agency, answer.status, answer.body[:200].decode("utf-8", "replace"))
+        return answer
+
+    async def check(self) -> CheckResult:
+        started = time.perf_counter()
+        try:
+            resp = await self.send(RestRequest("GET", self.health_path, timeout=3.0))
+        except Exception as exc:
+            return CheckResult(ok=False, detail=str(exc))
+        return CheckResult(ok=True, detail=f"HTTP {resp.status}", latency_ms=(time.perf_counter() - started) * 1000)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "rest", "base_url": self.base_url, "timeout": self.timeout, "signed": self.signer is not None}

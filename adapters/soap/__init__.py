@@ -1,0 +1,21 @@
+"""SOAP 1.1/1.2 for agency plugins: zeep reads local WSDLs offline, aiohttp carries the calls."""
+
+from adapters.soap.faults import SoapFault, fault_error, find_fault
+from adapters.soap.headers import SoapHeaders, XRoadClient, XRoadHeaders, XRoadService, username_token
+from adapters.soap.offline import OfflineTransport, load_client
+from adapters.soap.transport import SoapCall, SoapTransport
+
+__all__ = [
+    "OfflineTransport",
+    "SoapCall",
+    "SoapFault",
+    "SoapHeaders",
+    "SoapTransport",
+    "XRoadClient",
+    "XRoadHeaders",
+    "XRoadService",
+    "fault_error",
+    "find_fault",
+    "load_client",
+    "username_token",
+]

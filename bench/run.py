@@ -1,0 +1,663 @@
+"""The Lienthong benchmark: one command, everything on loopback, figures side by side in one run.
+
+    .venv/bin/python -m bench.run            # the full run (about 4 minutes)
+    .venv/bin/python -m bench.run --quick    # a smoke run (about 40 seconds), same rows, noisy figures
+
+It starts the police simulator (the agency), a bare aiohttp reverse proxy (bench/proxy.py, the
+reference hop) and the gateway on the demo configuration (gateway/launcher.py), then drives them
+with the load generator of bench/load.py:
+
+1. look-up: identity verification through the gateway (auth, validation, plugin, signed REST call)
+   against the same signed call to the simulator straight and through the bare proxy, taken in
+   alternating rounds, at 1, 8, 32 and 128 connections, and 1,000 connections for memory;
+2. submission: durable dossier submissions (auth, validation, routing, group commit, 202), every 202's
+   dossier looked up in the SQLite file after the gateway is SIGKILLed;
+3. delivery: a backlog of 10,000 accepted dossiers (submitted while the agency is down) drained to
+   the simulator once it is back, timed until every job is done, then until every callback landed.
+
+Per row: throughput, p50 and p99 latency, CPU microseconds per request of the server process (from
+/proc/<pid>/stat utime + stime), its RSS, and the load generator's own CPU per request. Results go
+to bench/results/ (JSON and the printed table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from adapters.signing import HmacSigner
+from bench.load import LoadResult, http_request, percentile, run_load
+from gateway.demo import DEMO_KEYS, demo_sims
+from gateway.launcher import Child, SimSpec, Stack, free_port, wait_healthy
+from plugins.police.demo import demo_dossiers
+from plugins.police.population import population
+from plugins.police.simulator import KEY_ID
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf" / "demo"
+RESULTS = ROOT / "bench" / "results"
+CENTRES = ["centre-hanoi", "centre-hcm", "centre-danang"]
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Plan:
+    sweep: tuple[int, ...]  # connections of the look-up and submission sweeps
+    rounds: int  # alternating rounds per look-up setting
+    seconds: float  # measured seconds per look-up round
+    warmup: float  # unmeasured seconds before each measured window
+    submit_seconds: float  # measured seconds per submission setting
+    many: int  # connections of the memory rows
+    many_seconds: float
+    backlog: int  # dossiers accepted while the agency is down, then drained
+
+
+FULL = Plan(
+    sweep=(1, 8, 32, 128), rounds=3, seconds=3.0, warmup=0.5, submit_seconds=5.0, many=1000, many_seconds=5.0,
+    backlog=10_000,
+)
+QUICK = Plan(
+    sweep=(1, 8, 32, 128), rounds=1, seconds=0.5, warmup=0.2, submit_seconds=0.6, many=1000, many_seconds=1.0,
+    backlog=500,
+)
+
+
+# -- measuring the server processes ------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def memory(pid: int) -> tuple[float, float]:
+    """(RSS, peak RSS) of a process in MiB."""
+    rss = peak = 0.0
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+            elif line.startswith(b"VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    return rss, peak
+
+
+class Probe:
+    """Samples the CPU time of some processes at the edges of a measured window, and memory at its end."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.rss: dict[str, tuple[float, float]] = {}
+
+    def __call__(self, edge: str) -> None:
+        now = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        if edge == "start":
+            self.start = now
+        else:
+            self.cpu = {name: now[name] - self.start[name] for name in now}
+            self.rss = {name: memory(pid) for name, pid in self.pids.items()}
+
+
+# -- rows of the table ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    scenario: str
+    target: str
+    conns: int
+    requests: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list, repr=False)
+    server_cpu: float = 0.0  # seconds, summed over rounds
+    backend_cpu: float = 0.0
+    gen_cpu: float = 0.0
+    rss_mib: float = 0.0
+    peak_mib: float = 0.0
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: int = 0
+    note: str = ""
+
+    def add(self, res: LoadResult, probe: Probe, server: str, backend: str | None) -> None:
+        self.requests += res.requests
+        self.seconds += res.seconds
+        self.latencies += res.latencies
+        self.server_cpu += probe.cpu[server]
+        self.backend_cpu += probe.cpu[backend] if backend else 0.0
+        self.gen_cpu += res.cpu_seconds
+        self.rss_mib, peak = probe.rss[server]
+        self.peak_mib = max(self.peak_mib, peak)
+        self.statuses.update(res.statuses)
+        self.errors += res.errors
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def per_request_us(self, seconds: float) -> float:
+        return seconds / self.requests * 1e6 if self.requests else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        bad = sum(n for s, n in self.statuses.items() if not 200 <= s < 300) + self.errors
+        return {
+            "scenario": self.scenario,
+            "target": self.target,
+            "conns": self.conns,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 3),
+            "rate": round(self.rate, 1),
+            "p50_ms": round(percentile(ordered, 50) * 1000, 2),
+            "p99_ms": round(percentile(ordered, 99) * 1000, 2),
+            "server_cpu_us": round(self.per_request_us(self.server_cpu), 1),
+            "backend_cpu_us": round(self.per_request_us(self.backend_cpu), 1),
+            "gen_cpu_us": round(self.per_request_us(self.gen_cpu), 1),
+            "rss_mib": round(self.rss_mib, 1),
+            "peak_rss_mib": round(self.peak_mib, 1),
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "bad": bad,
+            "note": self.note,
+        }
+
+
+# -- processes -------------------------------------------------------------------------------------------
+
+
+async def start_module(name: str, args: list[str], *, url: str, health: str, log_dir: Path) -> Child:
+    """A benchmark helper (bench/proxy.py) as a child process, started like the launcher's."""
+    log_path = log_dir / f"{name}.log"
+    fh = await asyncio.to_thread(log_path.open, "ab")
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", *args, stdout=fh, stderr=fh, stdin=asyncio.subprocess.DEVNULL, cwd=ROOT
+        )
+    finally:
+        await asyncio.to_thread(fh.close)
+    child = Child(name, proc, url, log_path)
+    await wait_healthy(url + health, 30.0, child)
+    return child
+
+
+def police_sim(processing_delay: float = 0.05, faults: dict[str, Any] | None = None) -> SimSpec:
+    spec = demo_sims()[0]
+    spec.processing_delay = processing_delay
+    spec.faults = json.dumps(faults) if faults else None
+    return spec
+
+
+@contextlib.asynccontextmanager
+async def stack(work: Path, name: str, sim: SimSpec, *, start_sim: bool = True) -> AsyncIterator[Stack]:
+    folder = work / name
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    # Retries soon and many times: the drain measures throughput, not the demo's backoff schedule.
+    s = Stack(CONF, folder, [sim], extra_env={"LIENTHONG_RETRY_BASE": "0.05", "LIENTHONG_MAX_ATTEMPTS": "100"})
+    try:
+        if start_sim:
+            await s.start_simulators()
+        await s.start_gateway()
+        yield s
+    finally:
+        await s.stop()
+
+
+# -- requests ---------------------------------------------------------------------------------------
+
+
+def lookup_factories(sim: SimSpec, gateway_host: str, sim_host: str) -> tuple[Callable[[int], bytes], ...]:
+    """(to the gateway, to the agency's own API): the same identity checks of 64 citizens."""
+    people = population(7)[:64]
+    api = [
+        http_request(
+            "POST",
+            "/v1/lookups/identity-verification",
+            gateway_host,
+            {"X-Api-Key": DEMO_KEYS["centre-hanoi"], "Content-Type": "application/json"},
+            orjson.dumps(
+                {"personal_id": c.personal_id, "full_name": c.full_name, "date_of_birth": c.date_of_birth.isoformat()}
+            ),
+        )
+        for c in people
+    ]
+    wire = [
+        orjson.dumps({"soDinhDanh": c.personal_id, "hoTen": c.full_name, "ngaySinh": f"{c.date_of_birth:%Y%m%d}"})
+        for c in people
+    ]
+    signer = HmacSigner(KEY_ID, sim.secret)
+    path = "/api/v1/dan-cu/xac-thuc"
+
+    def to_gateway(i: int) -> bytes:
+        return api[i % len(api)]
+
+    def to_agency(i: int) -> bytes:
+        # The simulator refuses a reused nonce, so each request is signed afresh, as the gateway does.
+        body = wire[i % len(wire)]
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **signer("POST", path, body)}
+        return http_request("POST", path, sim_host, headers, body)
+
+    return to_gateway, to_agency
+
+
+def submission_factory(host: str, tag: str, pool: int = 500) -> Callable[[int], bytes]:
+    """Realistic residence registrations from three centres, each with its own Idempotency-Key."""
+    bodies = [orjson.dumps(b) for b in demo_dossiers(42, pool)]
+    heads = [
+        (
+            f"POST /v1/dossiers HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"X-Api-Key: {DEMO_KEYS[c]}\r\n"
+        ).encode()
+        for c in CENTRES
+    ]
+
+    def make(i: int) -> bytes:
+        body = bodies[i % len(bodies)]
+        return (
+            heads[i % 3]
+            + f"Idempotency-Key: bench-{tag}-{i}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
+    return make
+
+
+# -- scenarios --------------------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, plan: Plan, work: Path, log: Callable[[str], None], profile_dir: Path | None = None) -> None:
+        self.plan = plan
+        self.work = work
+        self.log = log
+        self.profile_dir = profile_dir
+        self.rows: list[Row] = []
+        self.facts: dict[str, Any] = {}
+
+    def profiled(self, pid: int, scenario: str) -> contextlib.AbstractAsyncContextManager[Any]:
+        """py-spy on the gateway while a scenario runs, when asked for (--profile)."""
+        if self.profile_dir is None:
+            return contextlib.nullcontext()
+        from bench.profile import Profiler
+
+        return Profiler(pid, self.profile_dir / f"profile-{scenario}.txt")
+
+    async def drive(
+        self,
+        row: Row,
+        port: int,
+        make: Callable[[int], bytes],
+        probe: Probe,
+        server: str,
+        backend: str | None,
+        *,
+        seconds: float,
+        conns: int | None = None,
+        on_response: Callable[[int, bytes], None] | None = None,
+    ) -> LoadResult:
+        res = await run_load(
+            "127.0.0.1",
+            port,
+            make,
+            connections=conns or row.conns,
+            duration=seconds,
+            warmup=self.plan.warmup,
+            on_response=on_response,
+            on_window=probe,
+        )
+        row.add(res, probe, server, backend)
+        return res
+
+    async def lookups(self) -> None:
+        plan = self.plan
+        sim = police_sim()
+        async with stack(self.work, "lookup", sim) as s:
+            assert s.gateway is not None and sim.child is not None
+            proxy_port, trivial_port = free_port(), free_port()
+            proxy = await start_module(
+                "proxy",
+                ["bench.proxy", "--port", str(proxy_port), "--target", sim.url],
+                url=f"http://127.0.0.1:{proxy_port}",
+                health="/__bench/health",
+                log_dir=s.workdir,
+            )
+            trivial = await start_module(
+                "trivial",
+                ["bench.proxy", "--port", str(trivial_port), "--trivial"],
+                url=f"http://127.0.0.1:{trivial_port}",
+                health="/",
+                log_dir=s.workdir,
+            )
+            try:
+                pids = {
+                    "gateway": s.gateway.proc.pid,
+                    "sim": sim.child.proc.pid,
+                    "proxy": proxy.proc.pid,
+                    "trivial": trivial.proc.pid,
+                }
+                probe = Probe(pids)
+                to_gateway, to_agency = lookup_factories(sim, f"127.0.0.1:{s.gateway_port}", f"127.0.0.1:{sim.port}")
+                targets = [
+                    ("agency (direct)", sim.port, to_agency, "sim", None),
+                    ("bare proxy", proxy_port, to_agency, "proxy", "sim"),
+                    ("gateway", s.gateway_port, to_gateway, "gateway", "sim"),
+                ]
+                # The load generator's ceiling: a server that costs nearly nothing.
+                ceiling = Row("load generator", "trivial server", 32)
+                await self.drive(ceiling, trivial_port, to_agency, probe, "trivial", None, seconds=plan.seconds)
+                ceiling.note = "the load generator's own limit"
+                self.rows.append(ceiling)
+                async with self.profiled(s.gateway.proc.pid, "lookup"):
+                    for conns in plan.sweep:
+                        rows = {name: Row("look-up", name, conns) for name, *_ in targets}
+                        for r in range(plan.rounds):
+                            # alternate, and rotate the order each round, so drift hits every target alike
+                            order = targets[r % 3 :] + targets[: r % 3]
+                            for name, port, make, server, backend in order:
+                                await self.drive(rows[name], port, make, probe, server, backend, seconds=plan.seconds)
+                        self.rows += rows.values()
+                        g, p = rows["gateway"], rows["bare proxy"]
+                        self.log(f"  look-up x{conns}: gateway {g.rate:.0f}/s, proxy {p.rate:.0f}/s")
+                    for name, port, make, server, backend in targets[1:]:
+                        row = Row("look-up, memory", name, plan.many)
+                        await self.drive(row, port, make, probe, server, backend, seconds=plan.many_seconds)
+                        self.rows.append(row)
+                        self.log(f"  look-up x{plan.many}: {name} {row.rate:.0f}/s, peak RSS {row.peak_mib:.0f} MiB")
+            finally:
+                await proxy.stop()
+                await trivial.stop()
+
+    async def submissions(self) -> None:
+        plan = self.plan
+        # The agency answers nothing (every call times out after the endpoint's 5 s), so the dispatcher
+        # holds its 16 deliveries in flight and stays idle: the figure is the intake path alone.
+        sim = police_sim(faults={"timeout_rate": 1.0, "timeout_s": 600})
+        async with stack(self.work, "submit", sim) as s:
+            assert s.gateway is not None
+            probe = Probe({"gateway": s.gateway.proc.pid})
+            accepted: list[str] = []
+
+            def keep(status: int, body: bytes) -> None:
+                if status == 202:
+                    accepted.append(orjson.loads(body)["id"])
+
+            host = f"127.0.0.1:{s.gateway_port}"
+            async with self.profiled(s.gateway.proc.pid, "submit"):
+                for conns in plan.sweep:
+                    row = Row("submission", "gateway", conns, note="agency stalled: intake only")
+                    make = submission_factory(host, f"s{conns}")
+                    await self.drive(row, s.gateway_port, make, probe, "gateway", None, seconds=plan.submit_seconds,
+                                     on_response=keep)
+                    self.rows.append(row)
+                    self.log(f"  submission x{conns}: {row.rate:.0f}/s")
+                row = Row("submission, memory", "gateway", plan.many, note="agency stalled: intake only")
+                make = submission_factory(host, "many")
+                await self.drive(row, s.gateway_port, make, probe, "gateway", None, seconds=plan.many_seconds,
+                                 on_response=keep)
+                self.rows.append(row)
+                self.log(f"  submission x{plan.many}: {row.rate:.0f}/s, peak RSS {row.peak_mib:.0f} MiB")
+            # Every 202 durable: kill the gateway outright, then find each acknowledged dossier on disk.
+            await s.gateway.kill()
+            found = await asyncio.to_thread(count_present, s.workdir / "lienthong.db", accepted)
+            self.facts["durability"] = {"acknowledged": len(accepted), "found_after_sigkill": found}
+            self.log(f"  durability: {found}/{len(accepted)} acknowledged dossiers on disk after SIGKILL")
+
+    async def drain(self) -> None:
+        plan = self.plan
+        sim = police_sim(processing_delay=0.05)
+        async with stack(self.work, "drain", sim, start_sim=False) as s:
+            assert s.gateway is not None
+            gw = s.gateway.proc.pid
+            probe = Probe({"gateway": gw})
+            host = f"127.0.0.1:{s.gateway_port}"
+            row = Row("backlog intake", "gateway", 32, note="agency down: deliveries fail and retry")
+            async with self.profiled(gw, "backlog"):
+                res = await run_load(
+                    "127.0.0.1", s.gateway_port, submission_factory(host, "backlog"), connections=32,
+                    count=plan.backlog, on_window=probe,
+                )
+            row.add(res, probe, "gateway", None)
+            self.rows.append(row)
+            accepted = res.statuses[202]
+            self.log(f"  backlog: {accepted} accepted at {row.rate:.0f}/s with the agency down")
+
+            async with aiohttp.ClientSession() as session, self.profiled(gw, "drain"):
+                # The agency comes back: time until every job is done, then until every callback landed.
+                cpu0 = cpu_seconds(gw)
+                await s.start_simulator(sim)
+                assert sim.child is not None
+                t0 = time.perf_counter()
+                done_at = finished_at = None
+                while time.perf_counter() - t0 < 600:
+                    m = await metrics(session, s.gateway_url)
+                    now = time.perf_counter()
+                    if done_at is None and m.get('lienthong_jobs{state="done"}', 0) >= accepted:
+                        done_at, cpu_done = now, cpu_seconds(gw)
+                        rss_done = memory(gw)
+                    if m.get('lienthong_dossiers{status="9"}', 0) >= accepted:
+                        finished_at, cpu_fin = now, cpu_seconds(gw)
+                        break
+                    await asyncio.sleep(0.2)
+                if done_at is None or finished_at is None:
+                    raise RuntimeError(f"the backlog did not drain in 600 s; see {s.workdir}")
+                async with session.get(sim.url + "/_sim/stats") as r:
+                    stats = await r.json()
+            for label, t, cpu in (("jobs done", done_at, cpu_done), ("callbacks applied", finished_at, cpu_fin)):
+                row = Row("drain", "gateway", 16, note=label)
+                row.requests, row.seconds, row.server_cpu = accepted, t - t0, cpu - cpu0
+                row.rss_mib, row.peak_mib = rss_done if label == "jobs done" else memory(gw)
+                row.statuses[200] = accepted
+                self.rows.append(row)
+            self.facts["drain"] = {"agency_stats": stats}
+            self.log(f"  drain: {accepted / (done_at - t0):.0f} dossiers/s delivered, "
+                     f"{accepted / (finished_at - t0):.0f}/s finished (callbacks applied)")
+
+
+async def metrics(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    async with session.get(url + "/metrics") as r:
+        text = await r.text()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def count_present(db: Path, ids: list[str]) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        conn.execute("CREATE TEMP TABLE acked (id TEXT PRIMARY KEY)")
+        conn.executemany("INSERT OR IGNORE INTO acked VALUES (?)", ((i,) for i in ids))
+        return int(conn.execute("SELECT COUNT(*) FROM acked JOIN dossiers USING (id)").fetchone()[0])
+    finally:
+        conn.close()
+
+
+# -- report -------------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = 0
+    with contextlib.suppress(OSError), open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) // 1024
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_mib": mem,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "aiohttp": aiohttp.__version__,
+    }
+
+
+COLUMNS = [
+    ("scenario", "scenario", "<", 18),
+    ("target", "target", "<", 15),
+    ("conns", "conns", ">", 5),
+    ("rate", "req/s", ">", 8),
+    ("p50_ms", "p50 ms", ">", 7),
+    ("p99_ms", "p99 ms", ">", 7),
+    ("server_cpu_us", "CPU µs/req", ">", 10),
+    ("rss_mib", "RSS MiB", ">", 7),
+    ("peak_rss_mib", "peak MiB", ">", 8),
+    ("backend_cpu_us", "agency µs", ">", 9),
+    ("gen_cpu_us", "gen µs", ">", 6),
+    ("bad", "bad", ">", 4),
+    ("note", "note", "<", 0),
+]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    def cell(v: Any, align: str, width: int) -> str:
+        text = f"{v:.1f}" if isinstance(v, float) else str(v)
+        return f"{text:{align}{width}}"
+
+    head = " | ".join(cell(title, a, w) for _, title, a, w in COLUMNS)
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(" | ".join(cell(r[k], a, w) for k, _, a, w in COLUMNS).rstrip())
+    return "\n".join(lines)
+
+
+def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> list[str]:
+    def find(scenario: str, target: str, conns: int | None = None, note: str | None = None) -> dict[str, Any]:
+        return next(
+            r for r in rows
+            if r["scenario"] == scenario and r["target"] == target and conns in (None, r["conns"])
+            and note in (None, r["note"])
+        )
+
+    out = []
+    for conns in plan.sweep:
+        g, p = find("look-up", "gateway", conns), find("look-up", "bare proxy", conns)
+        ratio = g["rate"] / p["rate"] if p["rate"] else 0.0
+        out.append(f"look-up x{conns}: gateway/proxy throughput {ratio:.2f} (target >= 0.70)")
+    d, p, g = (find("look-up", t, 1) for t in ("agency (direct)", "bare proxy", "gateway"))
+    out.append(
+        f"one connection, p50 added to the agency's {d['p50_ms']:.2f} ms: bare proxy +{p['p50_ms'] - d['p50_ms']:.2f} ms, "
+        f"gateway +{g['p50_ms'] - d['p50_ms']:.2f} ms"
+    )
+    best = max((r for r in rows if r["scenario"] == "submission"), key=lambda r: r["rate"])
+    dur = facts.get("durability", {})
+    out.append(
+        f"submission: best {best['rate']:.0f}/s at {best['conns']} connections (target >= 2000); "
+        f"durable after SIGKILL: {dur.get('found_after_sigkill')}/{dur.get('acknowledged')}"
+    )
+    drain = find("drain", "gateway", note="jobs done")
+    out.append(f"drain of {drain['requests']}: {drain['rate']:.0f} dossiers/s (target >= 1000)")
+    peak = max(r["peak_rss_mib"] for r in rows if r["conns"] == plan.many and r["target"] == "gateway")
+    out.append(f"gateway peak RSS with {plan.many} connections: {peak:.0f} MiB (target < 150)")
+    return out
+
+
+async def main_async(plan: Plan, out: Path, only: set[str], profile: bool = False) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 65536)
+    if soft < want:  # the children inherit it: 1,000 connections need more than the usual 1,024
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+    def log(text: str) -> None:
+        print(text, flush=True)
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as tmp:
+        if profile:
+            await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+        bench = Bench(plan, Path(tmp), log, out if profile else None)
+        log(f"Lienthong benchmark ({'quick' if plan.backlog < FULL.backlog else 'full'}), working folder {tmp}")
+        try:
+            if "lookup" in only:
+                await bench.lookups()
+            if "submit" in only:
+                await bench.submissions()
+            if "drain" in only:
+                await bench.drain()
+        except Exception:
+            log(f"benchmark failed; process logs were in {tmp}")
+            raise
+    rows = [r.summary() for r in bench.rows]
+    result = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if plan.backlog < FULL.backlog else "full",
+        "plan": asdict(plan),
+        "machine": machine(),
+        "rows": rows,
+        "facts": bench.facts,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    text = table(rows)
+    if only == {"lookup", "submit", "drain"}:
+        result["verdicts"] = verdicts(rows, bench.facts, plan)
+        text += "\n\n" + "\n".join(result["verdicts"])
+    m = result["machine"]
+    text = f"{m['cpu']}, {m['cores']} cores, {m['memory_mib']} MiB, Linux {m['kernel']}, Python {m['python']}\n\n" + text
+    print()
+    print(text)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for path in (out / f"bench-{stamp}.json", out / "latest.json"):
+        await asyncio.to_thread(path.write_bytes, orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    await asyncio.to_thread((out / "latest.txt").write_text, text + "\n")
+    print(f"\nresults: {out / f'bench-{stamp}.json'} ({result['seconds']} s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a few seconds per scenario: a smoke test, not figures")
+    p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and text results")
+    p.add_argument(
+        "--only", default="lookup,submit,drain", help="comma-separated scenarios: lookup, submit, drain (default all)"
+    )
+    p.add_argument("--profile", action="store_true", help="record the gateway with py-spy (pip install py-spy)")
+    p.add_argument("--sweep", help="connections of the sweeps, e.g. 8,32 (default 1,8,32,128)")
+    p.add_argument("--rounds", type=int, help="alternating rounds per look-up setting")
+    p.add_argument("--seconds", type=float, help="measured seconds per look-up round")
+    args = p.parse_args(argv)
+    only = set(args.only.split(","))
+    if not only <= {"lookup", "submit", "drain"}:
+        p.error("--only takes lookup, submit and drain")
+    plan = QUICK if args.quick else FULL
+    changes: dict[str, Any] = {}
+    if args.sweep:
+        changes["sweep"] = tuple(int(n) for n in args.sweep.split(","))
+    if args.rounds:
+        changes["rounds"] = args.rounds
+    if args.seconds:
+        changes["seconds"] = args.seconds
+    if changes:
+        plan = dataclasses.replace(plan, **changes)
+    return asyncio.run(main_async(plan, args.out, only, args.profile))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""Inter-agency bundles (liên thông): one submission, several agencies in order, and supplements."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from contracts.base import AwareDatetime, Model
+from contracts.dossier import Applicant, Attachment, Channel, Jurisdiction, ResultDocument, ReturnMethod
+from contracts.status import DossierStatus
+
+StepId = str
+
+
+class BundleSubmission(Model):
+    """What a centre sends to POST /v1/bundles. Each chosen step becomes a dossier of its own."""
+
+    bundle: str = Field(min_length=1, max_length=100, description="bundle id from the catalog")
+    steps: list[StepId] | None = Field(None, description="steps the applicant chose; default: all")
+    channel: Channel = Channel.IN_PERSON
+    applicant: Applicant
+    jurisdiction: Jurisdiction
+    summary: str = Field(min_length=1, max_length=1000)
+    forms: dict[StepId, dict[str, Any]] = Field(default_factory=dict)
+    attachments: dict[StepId, list[Attachment]] = Field(default_factory=dict)
+    return_method: ReturnMethod = ReturnMethod.IN_PERSON
+    external_ref: str | None = Field(default=None, max_length=100)
+
+
+BundleState = Literal["in_progress", "supplement_requested", "action_required", "completed", "cancelled"]
+StepState = Literal["waiting", "pending", "in_flight", "delivered", "dead", "cancelled"]
+BundleAction = Literal["retry", "supplement", "cancel_remaining"]
+
+
+class BundleStepView(Model):
+    step: StepId
+    procedure_code: str
+    dossier_id: UUID
+    dossier_code: str
+    agency: str
+    status: DossierStatus
+    delivery: StepState
+    attempts: int
+    last_error: str | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    results: list[ResultDocument] = Field(default_factory=list)
+
+
+class BundleView(Model):
+    id: UUID
+    bundle: str
+    name: str
+    client_id: str
+    state: BundleState
+    actions: list[BundleAction]
+    created_at: AwareDatetime
+    steps: list[BundleStepView]
+
+
+class SupplementAnswer(Model):
+    """The centre answers a supplement request (status 5) with the documents asked for."""
+
+    note: str = Field("", max_length=1000)
+    attachments: list[Attachment] = Field(min_length=1, max_length=50)

@@ -1,0 +1,242 @@
+"""The canonical dossier (hồ sơ): what a centre submits and what the gateway returns."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from datetime import date
+from enum import IntEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import Field, ValidationInfo, model_validator
+
+from contracts import admin_units, identifiers
+from contracts.base import (
+    AgencyEid,
+    AwareDatetime,
+    CommuneCode,
+    DossierCode,
+    MediaType,
+    Model,
+    ProcedureCode,
+    ProvinceCode,
+    Sha256Hex,
+    ShortText,
+    TaxCode,
+)
+from contracts.identifiers import Gender
+from contracts.status import DossierStatus
+
+# Validation context key for data the gateway itself stored after validating it at intake.
+TRUSTED = "trusted_store"
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE_RE = re.compile(r"^(\+84|0)[0-9]{9,10}$")  # [0-9]: the Rust regex engine's \d is Unicode
+
+
+class Channel(IntEnum):
+    """KenhThucHien."""
+
+    IN_PERSON = 1
+    ONLINE = 2
+    POSTAL = 3
+
+
+class ReturnMethod(IntEnum):
+    """HinhThuc of returning the result."""
+
+    IN_PERSON = 0
+    POSTAL = 1
+
+
+class Address(Model):
+    province: ProvinceCode
+    commune: CommuneCode
+    line: str = Field(min_length=1, max_length=300, description="house number, street, hamlet")
+
+    @model_validator(mode="after")
+    def _commune_in_province(self) -> Address:
+        admin_units.check_commune(self.commune, self.province)
+        return self
+
+
+class _Contact(Model):
+    phone: str | None = Field(default=None, pattern=_PHONE_RE.pattern)
+    email: str | None = Field(default=None, max_length=254, pattern=_EMAIL_RE.pattern)
+
+
+class PersonApplicant(_Contact):
+    """A citizen (LoaiDoiTuong 1). The personal id must agree with date of birth and gender."""
+
+    kind: Literal["person"] = "person"
+    full_name: ShortText
+    personal_id: str = Field(description="12-digit personal id, or 9 digits for an old identity card")
+    date_of_birth: date
+    gender: Gender
+    address: Address | None = None
+    vneid_level: Literal[0, 1, 2] = Field(0, description="VNeID account level; 0 when not verified")
+
+    @model_validator(mode="after")
+    def _id_agrees(self) -> PersonApplicant:
+        identifiers.check_personal_id(self.personal_id, date_of_birth=self.date_of_birth, gender=self.gender)
+        return self
+
+    @property
+    def id_kind(self) -> identifiers.IdKind:
+        return identifiers.id_kind(self.personal_id)
+
+
+class OrganisationApplicant(_Contact):
+    """A business (LoaiDoiTuong 2), a state agency (3) or another organisation (4)."""
+
+    kind: Literal["organisation"] = "organisation"
+    name: ShortText
+    tax_code: TaxCode
+    organisation_type: Literal[2, 3, 4] = 2
+    representative: PersonApplicant | None = None
+    address: Address | None = None
+
+
+Applicant = Annotated[PersonApplicant | OrganisationApplicant, Field(discriminator="kind")]
+
+
+class Jurisdiction(Model):
+    """Where the case belongs: the parcel's province for land, the residence for police procedures."""
+
+    province: ProvinceCode
+    commune: CommuneCode | None = None
+
+    @model_validator(mode="after")
+    def _commune_in_province(self) -> Jurisdiction:
+        if self.commune is not None:
+            admin_units.check_commune(self.commune, self.province)
+        return self
+
+
+class Attachment(Model):
+    """A submitted document (TaiLieuNop). Inline content is checked against its size and sha256."""
+
+    component_code: str = Field(min_length=1, max_length=50, description="MaThanhPhanHoSo")
+    name: ShortText
+    media_type: MediaType
+    size: int = Field(gt=0)
+    sha256: Sha256Hex
+    content_base64: str | None = None
+    url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+    digitised: bool = False
+    reused: bool = False
+
+    @model_validator(mode="after")
+    def _content_matches(self, info: ValidationInfo) -> Attachment:
+        if self.content_base64 is None:
+            if self.url is None:
+                raise ValueError("an attachment needs inline content_base64 or a url")
+            return self
+        if info.context and info.context.get(TRUSTED):
+            return self  # checked when it was received; re-hashing stored megabytes on every read is waste
+        try:
+            raw = base64.b64decode(self.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("content_base64 is not valid base64") from None
+        if len(raw) != self.size:
+            raise ValueError(f"size says {self.size} bytes but the content has {len(raw)}")
+        if hashlib.sha256(raw).hexdigest() != self.sha256:
+            raise ValueError("sha256 does not match the content")
+        return self
+
+    @property
+    def inline_bytes(self) -> int:
+        return self.size if self.content_base64 is not None else 0
+
+
+class Fee(Model):
+    """A fee or charge (DanhSachLePhi); amounts in VND."""
+
+    code: str = Field(min_length=1, max_length=50)
+    name: ShortText
+    amount: int = Field(ge=0)
+    kind: Literal["fee", "charge", "tax"] = "fee"
+    paid_online: bool = False
+
+
+class DossierSubmission(Model):
+    """What a centre sends to POST /v1/dossiers."""
+
+    procedure_code: ProcedureCode
+    channel: Channel = Channel.IN_PERSON
+    applicant: Applicant
+    jurisdiction: Jurisdiction
+    summary: str = Field(min_length=1, max_length=1000, description="TrichYeuHoSo")
+    form: dict[str, Any] = Field(default_factory=dict, description="procedure-specific data")
+    attachments: list[Attachment] = Field(default_factory=list, max_length=50)
+    fees: list[Fee] = Field(default_factory=list, max_length=20)
+    return_method: ReturnMethod = ReturnMethod.IN_PERSON
+    external_ref: str | None = Field(default=None, max_length=100, description="the centre's own reference")
+
+
+class ResultDocument(Model):
+    """A result (DanhSachGiayToKetQua): the certificate, decision or notice."""
+
+    name: ShortText
+    component_code: str = Field(min_length=1, max_length=50)
+    result_code: str | None = Field(default=None, max_length=100)
+    media_type: MediaType = "application/pdf"
+    size: int = Field(ge=0)
+    sha256: Sha256Hex
+    content_base64: str | None = None
+    url: str | None = None
+
+
+class SupplementRequest(Model):
+    """An agency asks for more documents (status 5)."""
+
+    requested_by: str
+    items: list[str] = Field(min_length=1)
+    note: str = ""
+    requested_at: AwareDatetime
+    due_at: AwareDatetime
+    answered_at: AwareDatetime | None = None
+
+
+class StatusEvent(Model):
+    """One append-only change of a dossier's status."""
+
+    seq: int
+    status: DossierStatus
+    at: AwareDatetime
+    actor: str
+    note: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeliveryState(Model):
+    """Where the delivery of a dossier to its agency stands."""
+
+    state: Literal["pending", "in_flight", "delivered", "dead"]
+    attempts: int
+    last_error: str | None = None
+    next_attempt_at: AwareDatetime | None = None
+
+
+class Dossier(Model):
+    """A dossier as the gateway holds it."""
+
+    id: UUID
+    code: DossierCode
+    procedure_code: ProcedureCode
+    procedure_name: str
+    receiving_unit: AgencyEid
+    client_id: str
+    agency: str
+    endpoint: str
+    status: DossierStatus
+    received_at: AwareDatetime
+    due_at: AwareDatetime
+    updated_at: AwareDatetime
+    agency_ref: str | None = None
+    overdue: bool = False
+    submission: DossierSubmission
+    delivery: DeliveryState | None = None
+    results: list[ResultDocument] = Field(default_factory=list)

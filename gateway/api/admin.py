@@ -1,0 +1,113 @@
+"""Operator endpoints: deliveries by state, replay of dead letters, agency checks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from contracts import DossierStatus
+from gateway.api.dossiers import principal_of
+from gateway.api.keys import CONNECTORS, DISPATCHER, STORE
+from gateway.api.responses import json_response, read_json
+from gateway.errors import FieldError, ValidationFailed
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/admin/deliveries")
+async def deliveries(request: web.Request) -> web.Response:
+    principal_of(request).require("admin")
+    state = request.query.get("state")
+    if state not in (None, "pending", "leased", "done", "dead"):
+        raise ValidationFailed("unknown state", errors=[FieldError("state", "pending, leased, done or dead")])
+    jobs = await request.app[STORE].jobs(state, limit=int(request.query.get("limit", "200")))  # type: ignore[arg-type]
+    return json_response(
+        {
+            "items": [
+                {
+                    "id": j.id,
+                    "dossier_id": str(j.dossier_id),
+                    "agency": j.agency,
+                    "endpoint": j.endpoint,
+                    "step": j.step,
+                    "state": j.state,
+                    "attempts": j.attempts,
+                    "last_error": j.last_error,
+                }
+                for j in jobs
+            ]
+        }
+    )
+
+
+@routes.post("/v1/admin/deliveries/replay")
+async def replay(request: web.Request) -> web.Response:
+    principal_of(request).require("admin")
+    raw, _ = await read_json(request) if request.can_read_body else ({}, b"")
+    ids = raw.get("ids") if isinstance(raw, dict) else None
+    if ids is not None and not (isinstance(ids, list) and all(isinstance(i, int) for i in ids)):
+        raise ValidationFailed("ids is a list of job ids", errors=[FieldError("ids", "a list of integers")])
+    n = await request.app[STORE].replay_dead(ids)
+    request.app[DISPATCHER].wake()
+    return json_response({"replayed": n})
+
+
+@routes.get("/v1/admin/agencies")
+async def agencies(request: web.Request) -> web.Response:
+    principal_of(request).require("admin")
+    connectors = request.app[CONNECTORS]
+    checks = await asyncio.gather(*(c.check() for c in connectors.values()))
+    return json_response(
+        {
+            "items": [
+                {"agency": a, "endpoint": e, "ok": r.ok, "detail": r.detail, "latency_ms": r.latency_ms}
+                for (a, e), r in zip(connectors, checks, strict=True)
+            ]
+        }
+    )
+
+
+@routes.get("/v1/admin/overview")
+async def overview(request: web.Request) -> web.Response:
+    """What the operator dashboard shows: dossiers by status, deliveries by agency, dead letters."""
+    principal_of(request).require("admin")
+    store, dispatcher = request.app[STORE], request.app[DISPATCHER]
+    counts = await store.counts()
+    dead = await store.jobs("dead", limit=50)
+    agencies = []
+    for name, limit in dispatcher.concurrency.items():
+        agencies.append(
+            {
+                "agency": name,
+                "concurrency": limit,
+                "in_flight": dispatcher.in_flight.get(name, 0),
+                **{
+                    state: counts["jobs_by_agency"].get(f"{name}:{state}", 0)
+                    for state in ("waiting", "pending", "leased", "done", "dead")
+                },
+            }
+        )
+    return json_response(
+        {
+            "dossiers_by_status": [
+                {"status": int(s), "label": s.label, "count": counts["dossiers_by_status"].get(int(s), 0)}
+                for s in DossierStatus
+            ],
+            "overdue": counts["overdue"],
+            "jobs_by_state": counts["jobs_by_state"],
+            "agencies": agencies,
+            "delivered_total": dispatcher.delivered,
+            "dead": [
+                {
+                    "id": j.id,
+                    "dossier_id": str(j.dossier_id),
+                    "agency": j.agency,
+                    "step": j.step,
+                    "attempts": j.attempts,
+                    "last_error": j.last_error,
+                }
+                for j in dead
+            ],
+        }
+    )

@@ -1,0 +1,136 @@
+"""Dossiers: submit, read, list, events."""
+
+from __future__ import annotations
+
+import base64
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from contracts import Dossier
+from contracts.bundle import SupplementAnswer
+from gateway.api.keys import DISPATCHER, INTAKE, PRINCIPAL, STORE
+from gateway.api.responses import json_response, read_json
+from gateway.auth import Principal
+from gateway.errors import FieldError, InvalidRequest, NotFound, ValidationFailed
+from gateway.intake import field_errors
+
+routes = web.RouteTableDef()
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def principal_of(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def summary(d: Dossier) -> dict[str, object]:
+    return {
+        "id": str(d.id),
+        "code": d.code,
+        "status": int(d.status),
+        "status_label": d.status.label,
+        "due_at": d.due_at.isoformat(),
+        "agency": d.agency,
+    }
+
+
+@routes.post("/v1/dossiers")
+async def submit(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    p.require("submit")
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not (1 <= len(key) <= 200):
+        raise InvalidRequest(
+            "Idempotency-Key must be 1 to 200 characters",
+            errors=[FieldError(f"headers.{IDEMPOTENCY_HEADER}", "1 to 200 characters")],
+        )
+    raw, body = await read_json(request)
+    outcome = await request.app[INTAKE].submit(p, raw, body, key)
+    if outcome.created:
+        request.app[DISPATCHER].wake()
+    headers = {"Location": f"/v1/dossiers/{outcome.dossier.id}"}
+    if not outcome.created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(summary(outcome.dossier), status=202 if outcome.created else 200, headers=headers)
+
+
+async def load_visible(request: web.Request) -> Dossier:
+    """A centre sees the dossiers it received; portal and operator clients with `read` see all."""
+    p = principal_of(request)
+    p.require("read")
+    ref = request.match_info["ref"]
+    d = await request.app[STORE].get_dossier(ref)
+    if d is None or (p.conf.kind == "centre" and d.client_id != p.client_id):
+        # Another centre's dossier answers as missing: its existence is not ours to reveal.
+        raise NotFound(f"no dossier {ref} for client {p.client_id!r}")
+    return d
+
+
+@routes.get("/v1/dossiers/{ref}")
+async def get_dossier(request: web.Request) -> web.Response:
+    return json_response(await load_visible(request))
+
+
+@routes.get("/v1/dossiers/{ref}/events")
+async def get_events(request: web.Request) -> web.Response:
+    d = await load_visible(request)
+    events = await request.app[STORE].events(d.id)
+    return json_response(
+        {
+            "dossier_id": str(d.id),
+            "code": d.code,
+            "status": int(d.status),
+            "events": [e.model_dump(mode="json") for e in events],
+        }
+    )
+
+
+@routes.get("/v1/dossiers")
+async def list_dossiers(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    p.require("read")
+    status_q = request.query.get("status")
+    try:
+        status = int(status_q) if status_q is not None else None
+        limit = min(int(request.query.get("limit", "100")), 1000)
+    except ValueError:
+        raise InvalidRequest(
+            "status and limit are integers", errors=[FieldError("query", "status and limit must be integers")]
+        ) from None
+    client = p.client_id if p.conf.kind == "centre" else request.query.get("client")
+    found = await request.app[STORE].list_dossiers(client_id=client, status=status, limit=limit)
+    return json_response({"items": [summary(d) for d in found]})
+
+
+@routes.post("/v1/dossiers/{ref}/supplements")
+async def answer_supplement(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    p.require("submit")
+    d = await load_visible(request)
+    raw, _ = await read_json(request)
+    try:
+        answer = SupplementAnswer.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed("the supplement has invalid fields", errors=field_errors(exc)) from None
+    updated = await request.app[STORE].answer_supplement(d.id, answer.model_dump(mode="json"), actor=p.client_id)
+    request.app[DISPATCHER].wake()
+    return json_response(updated, status=202)
+
+
+@routes.get("/v1/dossiers/{ref}/results/{index}")
+async def download_result(request: web.Request) -> web.Response:
+    d = await load_visible(request)
+    try:
+        doc = d.results[int(request.match_info["index"])]
+    except (ValueError, IndexError):
+        raise NotFound(f"dossier {d.code} has {len(d.results)} result documents") from None
+    if doc.content_base64 is None:
+        if doc.url:
+            raise web.HTTPFound(doc.url)
+        raise NotFound("the agency sent this result without its content")
+    filename = f"{d.code}-{request.match_info['index']}"
+    return web.Response(
+        body=base64.b64decode(doc.content_base64),
+        content_type=doc.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Digest": f"sha-256={doc.sha256}"},
+    )

@@ -1,0 +1,30 @@
+"""Typed application state."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from gateway.auth import Authenticator, Principal
+from gateway.catalog import Catalog
+from gateway.config.model import Config
+from gateway.connector import Connector
+from gateway.dispatcher import Dispatcher
+from gateway.intake import Intake
+from gateway.metrics import Metrics
+from gateway.plugin_manager import Registry
+from gateway.routing import RouteTable
+from gateway.store.base import Store
+
+CONFIG = web.AppKey("config", Config)
+REGISTRY = web.AppKey("registry", Registry)
+CATALOG = web.AppKey("catalog", Catalog)
+ROUTES = web.AppKey("routes", RouteTable)
+AUTH = web.AppKey("auth", Authenticator)
+STORE = web.AppKey("store", Store)
+INTAKE = web.AppKey("intake", Intake)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+METRICS = web.AppKey("metrics", Metrics)
+PRINCIPAL = web.RequestKey("principal", Principal)

@@ -1,0 +1,240 @@
+"""The OpenAPI 3.1 document, built from the contract models; kept in the repo (openapi.json) and tested fresh."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from contracts import Dossier, DossierSubmission, StatusEvent
+from contracts.bundle import BundleSubmission, BundleView, SupplementAnswer
+from gateway import __version__
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "RFC 9457 problem details; `type` is stable, `errors` lists invalid fields.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string", "examples": ["urn:lienthong:problem:validation-failed"]},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "path": {"type": "string"},
+                        "message": {"type": "string"},
+                        "code": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }
+
+
+def _responses(ok: int, schema: dict[str, Any] | None, *errors: int) -> dict[str, Any]:
+    out: dict[str, Any] = {str(ok): {"description": "OK"}}
+    if schema is not None:
+        out[str(ok)]["content"] = {"application/json": {"schema": schema}}
+    for code in errors:
+        out[str(code)] = {"description": "problem", "content": {"application/problem+json": {"schema": PROBLEM}}}
+    return out
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def build() -> dict[str, Any]:
+    schemas: dict[str, Any] = {"Problem": _problem_schema()}
+    for model in (DossierSubmission, Dossier, StatusEvent, BundleSubmission, BundleView, SupplementAnswer):
+        s = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(s.pop("$defs", {}))
+        schemas[model.__name__] = s
+    accepted = {
+        "type": "object",
+        "properties": {k: {"type": "string"} for k in ("id", "code", "due_at", "agency")}
+        | {"status": {"type": "integer"}, "status_label": {"type": "string"}},
+    }
+    ref_param = [
+        {
+            "name": "ref",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "dossier id (UUID) or dossier code",
+        }
+    ]
+    paths: dict[str, Any] = {
+        "/v1/dossiers": {
+            "post": {
+                "summary": "Submit a dossier",
+                "parameters": [
+                    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}
+                ],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(DossierSubmission)}}},
+                "responses": _responses(202, accepted, 400, 401, 403, 409, 413, 415, 422)
+                | {"200": {"description": "replay of an earlier request with the same Idempotency-Key"}},
+            },
+            "get": {"summary": "List dossiers visible to the client", "responses": _responses(200, None, 401, 403)},
+        },
+        "/v1/dossiers/{ref}": {
+            "get": {
+                "summary": "One dossier",
+                "parameters": ref_param,
+                "responses": _responses(200, _ref(Dossier), 401, 403, 404),
+            }
+        },
+        "/v1/dossiers/{ref}/events": {
+            "get": {
+                "summary": "A dossier's status events",
+                "parameters": ref_param,
+                "responses": _responses(200, None, 401, 403, 404),
+            }
+        },
+        "/v1/procedures": {
+            "get": {
+                "summary": "Search the procedure catalog",
+                "parameters": [
+                    {"name": "agency", "in": "query", "schema": {"type": "string"}},
+                    {"name": "q", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": _responses(200, None, 401),
+            }
+        },
+        "/v1/procedures/{code}": {
+            "get": {
+                "summary": "One procedure with its form's JSON Schema",
+                "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": _responses(200, None, 401, 404),
+            }
+        },
+        "/v1/lookups": {"get": {"summary": "Available look-ups", "responses": _responses(200, None, 401)}},
+        "/v1/lookups/{name}": {
+            "post": {
+                "summary": "Run a synchronous look-up at an agency",
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": _responses(200, None, 401, 403, 404, 422, 502, 504),
+            }
+        },
+        "/v1/callbacks/{agency}": {
+            "post": {
+                "summary": "Status changes posted by an agency",
+                "parameters": [{"name": "agency", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": _responses(200, None, 401, 403, 404, 409),
+            }
+        },
+        "/v1/dossiers/{ref}/supplements": {
+            "post": {
+                "summary": "Answer a supplement request (status 5) with the documents asked for",
+                "parameters": ref_param,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(SupplementAnswer)}}},
+                "responses": _responses(202, _ref(Dossier), 401, 403, 404, 409, 422),
+            }
+        },
+        "/v1/dossiers/{ref}/results/{index}": {
+            "get": {
+                "summary": "Download a result document",
+                "parameters": [
+                    *ref_param,
+                    {"name": "index", "in": "path", "required": True, "schema": {"type": "integer"}},
+                ],
+                "responses": _responses(200, None, 401, 403, 404),
+            }
+        },
+        "/v1/bundles": {
+            "post": {
+                "summary": "Submit an inter-agency bundle: one dossier per step, delivered in order",
+                "parameters": [
+                    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}
+                ],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(BundleSubmission)}}},
+                "responses": _responses(202, _ref(BundleView), 400, 401, 403, 409, 413, 415, 422),
+            }
+        },
+        "/v1/bundles/{ref}": {
+            "get": {
+                "summary": "A bundle, its steps and the actions it allows",
+                "parameters": ref_param,
+                "responses": _responses(200, _ref(BundleView), 401, 404),
+            }
+        },
+        "/v1/bundles/{ref}/retry": {
+            "post": {
+                "summary": "Try a failed step again",
+                "parameters": ref_param,
+                "responses": _responses(200, None, 401, 403, 404, 409),
+            }
+        },
+        "/v1/bundles/{ref}/cancel": {
+            "post": {
+                "summary": "Cancel the steps not yet started",
+                "parameters": ref_param,
+                "responses": _responses(200, None, 401, 403, 404, 409),
+            }
+        },
+        "/v1/admin/deliveries": {
+            "get": {"summary": "Deliveries by state", "responses": _responses(200, None, 401, 403)}
+        },
+        "/v1/admin/deliveries/replay": {
+            "post": {"summary": "Replay dead-lettered deliveries", "responses": _responses(200, None, 401, 403)}
+        },
+        "/v1/admin/overview": {
+            "get": {
+                "summary": "What the operator dashboard shows: dossiers by status, overdue, agencies, dead letters",
+                "responses": _responses(200, None, 401, 403),
+            }
+        },
+        "/v1/admin/agencies": {
+            "get": {
+                "summary": "Connectivity check of every agency endpoint",
+                "responses": _responses(200, None, 401, 403),
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Lienthong gateway API",
+            "version": __version__,
+            "description": "One API for every public administrative service centre.",
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
+        },
+        "security": [{"apiKey": []}],
+        "paths": paths,
+    }
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    text = render()
+    if "--check" in sys.argv:
+        if not OPENAPI_PATH.exists() or OPENAPI_PATH.read_text(encoding="utf-8") != text:
+            print(f"{OPENAPI_PATH} is stale: run python -m gateway.api.openapi", file=sys.stderr)
+            return 1
+        return 0
+    OPENAPI_PATH.write_text(text, encoding="utf-8")
+    print(f"wrote {OPENAPI_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""The application factory. Resources are opened in cleanup_ctx and closed in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from contracts.calendar import add_working_days, preload
+from gateway.api import admin, bundles, callbacks, dashboard, dossiers, lookups, meta, procedures
+from gateway.api.keys import (
+    AUTH,
+    CATALOG,
+    CONFIG,
+    CONNECTORS,
+    DISPATCHER,
+    HTTP,
+    INTAKE,
+    METRICS,
+    REGISTRY,
+    ROUTES,
+    STORE,
+)
+from gateway.api.middleware import request_context
+from gateway.auth import Authenticator
+from gateway.catalog import Catalog
+from gateway.config import Config, load_config
+from gateway.connector import Connector, ConnectorContext
+from gateway.dispatcher import Dispatcher, poll_agency
+from gateway.intake import Intake
+from gateway.metrics import Metrics
+from gateway.plugin_manager import Registry, load_registry
+from gateway.routing import RouteTable
+from gateway.store import SqliteStore
+
+log = structlog.get_logger("lienthong")
+
+
+def public_url(config: Config, app_port: int | None = None) -> str:
+    server = config.gateway.server
+    if server.public_url:
+        return server.public_url.rstrip("/")
+    return f"http://{server.host}:{app_port or server.port}"
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    # One client session (one connection pool) for every outbound call of this app.
+    connector = aiohttp.TCPConnector(limit=512, limit_per_host=128, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        app[HTTP] = session
+        yield
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    settings = app[CONFIG].gateway.store
+    path = Path(settings.path)
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    store = SqliteStore(path, batch_max=settings.batch_max, exclusive=True)
+    await store.open()
+    released = await store.release_leases()
+    if released:
+        log.info("leases_released", jobs=released)
+    app[STORE] = store
+    app[INTAKE] = Intake(
+        store, app[CATALOG], app[ROUTES], app[CONFIG].gateway.limits.max_inline_attachment_bytes, app[CONFIG].bundles
+    )
+    try:
+        yield
+    finally:
+        await store.close()
+
+
+async def _connectors(app: web.Application) -> AsyncIterator[None]:
+    config, registry = app[CONFIG], app[REGISTRY]
+    base = public_url(config)
+    built: dict[tuple[str, str], Connector] = {}
+    try:
+        for a_name, agency in config.agencies.items():
+            kind = registry.agency_kinds[agency.kind]
+            for e_name in agency.endpoints:
+                ctx = ConnectorContext(
+                    agency=a_name,
+                    endpoint=e_name,
+                    settings=config.endpoint_settings[(a_name, e_name)],
+                    http=app[HTTP],
+                    callback_url=f"{base}/v1/callbacks/{a_name}",
+                )
+                connector = kind.connector(ctx)
+                await connector.start()
+                built[(a_name, e_name)] = connector
+        app[CONNECTORS] = built
+        yield
+    finally:
+        for c in reversed(list(built.values())):
+            with contextlib.suppress(Exception):
+                await c.aclose()
+
+
+async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    d = Dispatcher(
+        app[STORE],
+        app[CONNECTORS],
+        {a: conf.concurrency for a, conf in config.agencies.items()},
+        config.gateway.dispatcher,
+    )
+    app[DISPATCHER] = d
+    tasks = [asyncio.create_task(d.run(), name="dispatcher")]
+    for (a_name, e_name), connector in app[CONNECTORS].items():
+        if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
+            tasks.append(
+                asyncio.create_task(
+                    poll_agency(app[STORE], a_name, connector, config.gateway.dispatcher.agency_poll_interval),
+                    name=f"poll-{a_name}-{e_name}",
+                )
+            )
+    yield
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await d.drain()
+
+
+def _warm_up() -> None:
+    """Load data that libraries read lazily from disk (holiday tables, unit lists), off the event loop."""
+    from contracts.admin_units import communes
+
+    year = datetime.now(UTC).year
+    preload(range(year - 1, year + 6))
+    communes()
+    add_working_days(datetime.now(UTC), 1)
+
+
+async def _on_startup(app: web.Application) -> None:
+    await asyncio.to_thread(_warm_up)
+
+
+def create_app(config: Config, registry: Registry) -> web.Application:
+    app = web.Application(client_max_size=config.gateway.limits.max_body_bytes, middlewares=[request_context])
+    catalog = Catalog.build(config, registry)
+    app[CONFIG] = config
+    app[REGISTRY] = registry
+    app[CATALOG] = catalog
+    app[ROUTES] = RouteTable.build(config, catalog)
+    app[AUTH] = Authenticator(config.clients)
+    app[METRICS] = Metrics()
+    app.on_startup.extend([_on_startup, dashboard.load_page])
+    for module in (dossiers, bundles, procedures, lookups, callbacks, admin, meta, dashboard):
+        app.router.add_routes(module.routes)
+    # Order matters: the store and session outlive the connectors, which outlive the dispatcher.
+    app.cleanup_ctx.extend([_http_session, _store, _connectors, _dispatcher])
+    return app
+
+
+def app_from_conf(conf_dir: Path | str) -> web.Application:
+    registry = load_registry()
+    return create_app(load_config(conf_dir, registry), registry)

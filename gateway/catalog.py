@@ -1,0 +1,53 @@
+"""The procedure catalog offered at the counters: plugin procedures with the operator's overrides."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from contracts import ProcedureSpec
+from gateway.config.model import Config
+from gateway.plugin_manager import Registry
+
+
+def fold(text: str) -> str:
+    """Lower-case without diacritics, so 'khai sinh' finds 'Khai sinh' and 'khai sinh' finds 'Khai sinh'."""
+    norm = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
+    return "".join(c for c in norm if unicodedata.category(c) != "Mn")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    procedures: dict[str, ProcedureSpec]
+
+    @classmethod
+    def build(cls, config: Config, registry: Registry) -> Catalog:
+        out: dict[str, ProcedureSpec] = {}
+        for entry in config.procedures:
+            if not entry.enabled:
+                continue
+            spec = registry.procedures[entry.code]
+            overrides = {
+                k: v
+                for k, v in (
+                    ("name", entry.name),
+                    ("processing_days", entry.processing_days),
+                    ("fees_vnd", entry.fees_vnd),
+                )
+                if v is not None
+            }
+            out[spec.code] = spec.model_copy(update=overrides) if overrides else spec
+        return cls(out)
+
+    def get(self, code: str) -> ProcedureSpec | None:
+        return self.procedures.get(code)
+
+    def search(self, *, agency_kind: str | None = None, q: str | None = None) -> list[ProcedureSpec]:
+        needle = fold(q) if q else None
+        found = [
+            p
+            for p in self.procedures.values()
+            if (agency_kind is None or p.agency_kind == agency_kind)
+            and (needle is None or needle in fold(f"{p.code} {p.name} {p.sector}"))
+        ]
+        return sorted(found, key=lambda p: p.code)

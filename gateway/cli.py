@@ -1,0 +1,221 @@
+"""The `lienthong` command: serve, demo, conf check, deliveries, simulate, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigError, LienthongError
+
+DEFAULT_CONF = Path(__file__).resolve().parents[1] / "conf" / "demo"
+
+
+def _conf_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conf", type=Path, default=DEFAULT_CONF, help="configuration folder (default: the demo)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway import logging as glog
+    from gateway.app import create_app
+    from gateway.config import load_config
+    from gateway.plugin_manager import load_registry
+
+    registry = load_registry()
+    config = load_config(args.conf, registry)
+    glog.configure(config.gateway.log_level)
+    app = create_app(config, registry)
+    port = args.port if args.port is not None else config.gateway.server.port
+    web.run_app(app, host=config.gateway.server.host, port=port, access_log=None, print=None, shutdown_timeout=5.0)
+    return 0
+
+
+def cmd_conf_check(args: argparse.Namespace) -> int:
+    from gateway.catalog import Catalog
+    from gateway.config import load_config
+    from gateway.plugin_manager import load_registry
+    from gateway.routing import RouteTable
+
+    registry = load_registry()
+    try:
+        config = load_config(args.dir, registry)
+        catalog = Catalog.build(config, registry)
+        RouteTable.build(config, catalog)
+    except ConfigError as exc:
+        for file, key, msg in exc.problems:
+            print(f"{args.dir / file if not file.startswith('/') else file}: {key or '(file)'}: {msg}")
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(
+        f"{args.dir}: ok: {len(config.clients)} clients, {len(config.agencies)} agencies, "
+        f"{len(config.routes)} routes, {len(catalog.procedures)} procedures"
+    )
+    return 0
+
+
+async def _deliveries(args: argparse.Namespace) -> int:
+    from gateway.config import load_config
+    from gateway.plugin_manager import load_registry
+    from gateway.store import SqliteStore
+
+    config = load_config(args.conf, load_registry())
+    path = Path(config.gateway.store.path)
+    if not await asyncio.to_thread(path.exists):
+        print(f"no store at {path}", file=sys.stderr)
+        return 1
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        if args.action == "replay":
+            ids = args.ids or [j.id for j in await store.jobs("dead", limit=1_000_000)]
+            n = await store.replay_dead(ids)
+            print(f"replayed {n} dead deliveries; a running gateway picks them up within a second")
+            if args.wait and n:
+                return await _follow(store, ids, args.wait)
+        else:
+            for j in await store.jobs(args.state, limit=args.limit):
+                print(
+                    f"{j.id:>6} {j.state:<8} {j.agency:<12} attempts={j.attempts} dossier={j.dossier_id} "
+                    f"{j.last_error or ''}"
+                )
+    finally:
+        await store.close()
+    return 0
+
+
+async def _follow(store: Any, ids: list[int], timeout: float) -> int:
+    """Show replayed jobs draining until each is delivered or dead again (or the time runs out)."""
+    tty = sys.stdout.isatty()
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        states = Counter(j.state for j in await store.jobs(limit=len(ids), ids=ids))
+        line = (
+            f"  delivered {states['done']}/{len(ids)}, dead again {states['dead']}, "
+            f"waiting {states['pending'] + states['leased']}"
+        )
+        print(f"\r{line:<80}" if tty else line, end="" if tty else "\n", flush=True)
+        if states["done"] + states["dead"] == len(ids) or asyncio.get_running_loop().time() > deadline:
+            print() if tty else None
+            return 0 if states["done"] == len(ids) else 1
+        await asyncio.sleep(1.0)
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    return asyncio.run(_deliveries(args))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway import logging as glog
+    from gateway.plugin_manager import load_registry
+    from gateway.simulation import Faults, SimulatorOptions
+
+    glog.configure(args.log_level)
+    kind = load_registry().agency_kinds.get(args.kind)
+    if kind is None or kind.simulator is None:
+        print(f"no simulator for agency kind {args.kind!r}", file=sys.stderr)
+        return 2
+    options = SimulatorOptions(
+        callback_url=args.callback_url,
+        callback_api_key=args.callback_key,
+        secret=args.secret,
+        seed=args.seed,
+        processing_delay=args.processing_delay,
+        faults=Faults.model_validate(json.loads(args.faults)) if args.faults else Faults(),
+        settings=json.loads(args.settings) if args.settings else {},
+    )
+    web.run_app(kind.simulator(options), host=args.host, port=args.port, access_log=None, print=None)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return asyncio.run(run_demo(args.conf, dossiers=args.dossiers))
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    from gateway.auth import hash_key, new_key
+
+    key = new_key()
+    print(f"api key (give to the client, once): {key}")
+    print(f'api_key_sha256 = "{hash_key(key)}"')
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lienthong", description="Integration gateway for public service centres")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the gateway")
+    _conf_arg(p)
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="run simulators and the gateway on loopback and submit a batch of dossiers")
+    _conf_arg(p)
+    p.add_argument("--dossiers", type=int, default=60)
+    p.set_defaults(func=cmd_demo)
+
+    conf = sub.add_parser("conf", help="configuration tools").add_subparsers(dest="conf_command", required=True)
+    p = conf.add_parser("check", help="validate a configuration folder; print every error with file and key")
+    p.add_argument("dir", type=Path, nargs="?", default=DEFAULT_CONF)
+    p.set_defaults(func=cmd_conf_check)
+
+    p = sub.add_parser("deliveries", help="list or replay deliveries to agencies")
+    p.add_argument("action", choices=["list", "replay"])
+    _conf_arg(p)
+    p.add_argument("--state", choices=["pending", "leased", "done", "dead"], default=None)
+    p.add_argument("--ids", type=int, nargs="*", default=None, help="replay only these job ids")
+    p.add_argument(
+        "--wait",
+        type=float,
+        nargs="?",
+        const=600.0,
+        default=None,
+        metavar="SECONDS",
+        help="follow the replayed jobs until delivered or dead again (a running gateway delivers them)",
+    )
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(func=cmd_deliveries)
+
+    p = sub.add_parser("simulate", help="run an agency simulator")
+    p.add_argument("kind")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--callback-url", default="")
+    p.add_argument("--callback-key", default="")
+    p.add_argument("--secret", default="demo-police-shared-secret-2025")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--processing-delay", type=float, default=0.2)
+    p.add_argument("--faults", default=None, help='JSON, e.g. {"error_rate": 0.1, "latency_ms": 50}')
+    p.add_argument("--settings", default=None, help="JSON of simulator-specific settings")
+    p.add_argument("--log-level", default="warning")
+    p.set_defaults(func=cmd_simulate)
+
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
+    p = keys.add_parser("new", help="make an API key and the hash to put in clients.toml")
+    p.set_defaults(func=cmd_keys_new)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except LienthongError as exc:
+        print(f"lienthong: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

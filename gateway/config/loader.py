@@ -1,0 +1,179 @@
+"""Reads a configuration folder: TOML files, ${ENV} interpolation, every error with its file and key."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from gateway.bundles import BundleSpec
+from gateway.config.model import (
+    AgenciesFile,
+    BundlesFile,
+    ClientsFile,
+    Config,
+    GatewaySettings,
+    ProceduresFile,
+    RoutesFile,
+)
+from gateway.connector import EndpointSettings
+from gateway.errors import ConfigError
+from gateway.plugin_manager import Registry
+
+FILES: dict[str, type[BaseModel]] = {
+    "gateway.toml": GatewaySettings,
+    "clients.toml": ClientsFile,
+    "agencies.toml": AgenciesFile,
+    "routes.toml": RoutesFile,
+    "procedures.toml": ProceduresFile,
+    "bundles.toml": BundlesFile,
+}
+_ENV = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
+M = TypeVar("M", bound=BaseModel)
+Problems = list[tuple[str, str, str]]
+
+
+def interpolate(value: Any, missing: list[tuple[str, str]], key: str = "") -> Any:
+    """Replace ${VAR} and ${VAR:-default} in strings, so secrets and ports come from the environment.
+
+    `missing` collects (key, variable) for variables that are unset and have no default.
+    """
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            got = os.environ.get(m.group(1))
+            if got is not None:
+                return got
+            if m.group(2) is not None:
+                return m.group(2)
+            missing.append((key, m.group(1)))
+            return ""
+
+        return _ENV.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: interpolate(v, missing, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, missing, f"{key}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _validate(model: type[M], data: Any, file: str, problems: Problems, prefix: tuple[int | str, ...] = ()) -> M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append((file, _key(prefix + tuple(err["loc"])), err["msg"].removeprefix("Value error, ")))
+        return None
+
+
+def _read(path: Path, problems: Problems) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        problems.append((path.name, "", f"not valid TOML: {exc}"))
+        return {}
+    missing: list[tuple[str, str]] = []
+    data: dict[str, Any] = interpolate(raw, missing)
+    for key, var in sorted(set(missing)):
+        problems.append((path.name, key, f"environment variable {var} is not set and has no default"))
+    return data
+
+
+def load_config(conf_dir: Path | str, registry: Registry) -> Config:
+    """Load and cross-check a folder; raise ConfigError listing every problem found, not just the first."""
+    base = Path(conf_dir)
+    problems: Problems = []
+    if not base.is_dir():
+        raise ConfigError([(str(base), "", "configuration folder not found")])
+    parsed: dict[str, Any] = {}
+    for name, model in FILES.items():
+        parsed[name] = _validate(model, _read(base / name, problems), name, problems)
+    if problems:
+        raise ConfigError(problems)
+    gateway: GatewaySettings = parsed["gateway.toml"]
+    clients: ClientsFile = parsed["clients.toml"]
+    agencies: AgenciesFile = parsed["agencies.toml"]
+    routes: RoutesFile = parsed["routes.toml"]
+    procedures: ProceduresFile = parsed["procedures.toml"]
+    bundles_file: BundlesFile = parsed["bundles.toml"]
+
+    endpoint_settings: dict[tuple[str, str], EndpointSettings] = {}
+    for a_name, agency in agencies.agency.items():
+        kind = registry.agency_kinds.get(agency.kind)
+        if kind is None:
+            known = ", ".join(sorted(registry.agency_kinds)) or "none"
+            problems.append(
+                ("agencies.toml", f"agency.{a_name}.kind", f"unknown agency kind {agency.kind!r} (known: {known})")
+            )
+            continue
+        for e_name, raw in agency.endpoints.items():
+            loc = ("agency", a_name, "endpoints", e_name)
+            settings = _validate(kind.settings_model, raw, "agencies.toml", problems, loc)
+            if settings is not None:
+                endpoint_settings[(a_name, e_name)] = settings
+
+    for c_name, client in clients.client.items():
+        if client.agency is not None and client.agency not in agencies.agency:
+            problems.append(("clients.toml", f"client.{c_name}.agency", f"no agency named {client.agency!r}"))
+
+    for i, route in enumerate(routes.route):
+        agency_conf = agencies.agency.get(route.agency)
+        if agency_conf is None:
+            problems.append(("routes.toml", f"route[{i}].agency", f"no agency named {route.agency!r}"))
+            continue
+        targets = [route.endpoint] if route.endpoint else list((route.by_province or {}).values())
+        for t in targets:
+            if t not in agency_conf.endpoints:
+                problems.append(("routes.toml", f"route[{i}]", f"agency {route.agency!r} has no endpoint {t!r}"))
+
+    seen: set[str] = set()
+    for i, proc in enumerate(procedures.procedure):
+        if proc.code in seen:
+            problems.append(("procedures.toml", f"procedure[{i}].code", f"{proc.code} is listed twice"))
+        seen.add(proc.code)
+        if proc.code not in registry.procedures:
+            problems.append(("procedures.toml", f"procedure[{i}].code", f"no plugin serves procedure {proc.code}"))
+
+    offered = {p.code for p in procedures.procedure if p.enabled}
+    bundles: dict[str, BundleSpec] = dict(registry.bundles)
+    for b_id, body in bundles_file.bundle.items():
+        spec = _validate(BundleSpec, {"id": b_id, **body}, "bundles.toml", problems, ("bundle", b_id))
+        if spec is not None:
+            bundles[b_id] = spec
+    for b_id, spec in bundles.items():
+        for i, step in enumerate(spec.step):
+            if step.procedure not in offered:
+                problems.append(
+                    (
+                        "bundles.toml",
+                        f"bundle.{b_id}.step[{i}].procedure",
+                        f"procedure {step.procedure} is not offered in procedures.toml",
+                    )
+                )
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        base_dir=base,
+        gateway=gateway,
+        clients=clients.client,
+        agencies=agencies.agency,
+        routes=routes.route,
+        procedures=procedures.procedure,
+        bundles=bundles,
+        endpoint_settings=endpoint_settings,
+    )

@@ -1,0 +1,135 @@
+"""The shape of each file in a configuration folder. Validated by pydantic, never by assert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.base import AgencyEid, ProcedureCode, ProvinceCode
+
+Scope = Literal["submit", "read", "lookup", "callback", "admin"]
+
+
+class _Conf(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSettings(_Conf):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = Field(None, description="how agencies reach this gateway for callbacks")
+
+
+class StoreSettings(_Conf):
+    backend: Literal["sqlite"] = "sqlite"
+    path: str = "var/lienthong.db"
+    batch_max: int = Field(256, ge=1, le=10_000, description="most submissions grouped in one commit")
+
+
+class LimitsSettings(_Conf):
+    max_body_bytes: int = Field(12 * 1024 * 1024, ge=1024)
+    max_inline_attachment_bytes: int = Field(8 * 1024 * 1024, ge=0)
+
+
+class DispatcherSettings(_Conf):
+    max_attempts: int = Field(8, ge=1, le=100)
+    base_delay: float = Field(1.0, gt=0)
+    max_delay: float = Field(300.0, gt=0)
+    jitter: float = Field(1.0, ge=0)
+    lease_seconds: float = Field(60.0, gt=0)
+    batch: int = Field(64, ge=1, le=1000)
+    poll_interval: float = Field(0.5, gt=0)
+    agency_poll_interval: float = Field(2.0, gt=0)
+
+
+class GatewaySettings(_Conf):
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    server: ServerSettings = ServerSettings()
+    store: StoreSettings = StoreSettings()
+    limits: LimitsSettings = LimitsSettings()
+    dispatcher: DispatcherSettings = DispatcherSettings()
+
+
+class ClientConf(_Conf):
+    name: str
+    kind: Literal["centre", "portal", "agency", "operator"]
+    unit: AgencyEid | None = Field(None, description="the centre's agency electronic id (dossier codes)")
+    province: ProvinceCode | None = None
+    scopes: frozenset[Scope]
+    api_key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    agency: str | None = Field(None, description="for agency clients: whose callbacks they post")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> ClientConf:
+        if "submit" in self.scopes and self.unit is None:
+            raise ValueError("a client with the submit scope needs its receiving unit (unit)")
+        if "callback" in self.scopes and self.agency is None:
+            raise ValueError("a client with the callback scope needs the agency it speaks for (agency)")
+        return self
+
+
+class ClientsFile(_Conf):
+    client: dict[str, ClientConf] = Field(default_factory=dict)
+
+
+class AgencyConf(_Conf):
+    kind: str
+    title: str = ""
+    concurrency: int = Field(8, ge=1, le=1000, description="deliveries in flight at once")
+    endpoints: dict[str, dict[str, Any]] = Field(min_length=1)
+
+
+class AgenciesFile(_Conf):
+    agency: dict[str, AgencyConf] = Field(default_factory=dict)
+
+
+class RouteConf(_Conf):
+    procedure: str = Field(description="a procedure code, or a pattern such as 1.00* or *")
+    agency: str
+    endpoint: str | None = None
+    by_province: dict[ProvinceCode, str] | None = Field(
+        None, description="jurisdiction-bound: the dossier's province picks the endpoint"
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RouteConf:
+        if (self.endpoint is None) == (self.by_province is None):
+            raise ValueError("a route names either one endpoint or by_province, not both")
+        return self
+
+
+class RoutesFile(_Conf):
+    route: list[RouteConf] = Field(default_factory=list)
+
+
+class ProcedureConf(_Conf):
+    code: ProcedureCode
+    name: str | None = None
+    processing_days: int | None = Field(None, ge=0, le=365)
+    fees_vnd: int | None = Field(None, ge=0)
+    enabled: bool = True
+
+
+class ProceduresFile(_Conf):
+    procedure: list[ProcedureConf] = Field(default_factory=list)
+
+
+class BundlesFile(_Conf):
+    bundle: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class Config(_Conf):
+    """A whole configuration folder, validated and cross-checked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    base_dir: Path
+    gateway: GatewaySettings
+    clients: dict[str, ClientConf]
+    agencies: dict[str, AgencyConf]
+    routes: list[RouteConf]
+    procedures: list[ProcedureConf]
+    bundles: dict[str, Any] = Field(default_factory=dict)  # id -> gateway.bundles.BundleSpec
+    endpoint_settings: dict[tuple[str, str], Any] = Field(default_factory=dict)

@@ -1,0 +1,147 @@
+"""What a plugin implements: an agency kind with its settings model and a connector.
+
+Hooks are synchronous and return these objects; the async work lives in Connector methods.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.base import CheckResult
+from contracts import Dossier, DossierStatus, ResultDocument
+from gateway.errors import AgencyRejected, NotFound
+
+if TYPE_CHECKING:
+    import aiohttp
+    from aiohttp import web
+
+
+class EndpointSettings(BaseModel):
+    """Base of every plugin's endpoint settings (one `[agency.<name>.endpoints.<endpoint>]` table)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(description="base URL, folder or sftp:// address of the agency endpoint")
+    timeout: float = Field(10.0, gt=0, le=300)
+
+
+class AgencyUpdate(BaseModel):
+    """A status change reported by an agency, in canonical terms. `event_id` de-duplicates."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str = Field(min_length=1, max_length=200)
+    dossier_id: UUID | None = None
+    dossier_code: str | None = None
+    status: DossierStatus
+    note: str = ""
+    at: datetime | None = None
+    agency_ref: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    results: list[ResultDocument] = Field(default_factory=list)
+    outputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="values later steps of a bundle may use, e.g. the child's new personal id",
+    )
+
+
+class SubmitReceipt(BaseModel):
+    """The agency took the dossier: its reference, and any status it reported at once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agency_ref: str | None = None
+    updates: list[AgencyUpdate] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One attempt to deliver a job. The idempotency key is the same on every attempt.
+
+    `inputs` holds what earlier steps of a bundle produced, under the names the bundle declares
+    (e.g. {"child_personal_id": "079325000123"}); empty for a dossier outside a bundle.
+    """
+
+    idempotency_key: str
+    attempt: int
+    step: str = "submit"
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LookupSpec:
+    """A synchronous look-up a connector answers, e.g. identity verification."""
+
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    agency: str  # the configured agency instance, e.g. "police"
+    endpoint: str  # the endpoint name within it
+    settings: EndpointSettings
+    http: aiohttp.ClientSession  # the app's one session: never open another
+    callback_url: str  # where this agency posts its callbacks
+
+
+class Connector(ABC):
+    """Talks to one agency endpoint. Raise gateway.errors.AgencyError subclasses only."""
+
+    def __init__(self, ctx: ConnectorContext) -> None:
+        self.ctx = ctx
+
+    async def start(self) -> None:  # noqa: B027 - optional: load WSDLs, warm tokens (never block the loop)
+        """Prepare before the first call."""
+
+    @abstractmethod
+    async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
+        """Deliver a dossier; the same `delivery.idempotency_key` must not create it twice."""
+
+    async def supplement(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
+        """Forward the applicant's answer to a supplement request; `delivery.inputs` holds the answer."""
+        raise AgencyRejected(f"agency {self.ctx.agency!r} does not take supplements through the gateway")
+
+    async def lookup(self, name: str, query: BaseModel) -> BaseModel:
+        raise NotFound(f"agency {self.ctx.agency!r} has no look-up {name!r}")
+
+    async def handle_callback(self, body: bytes, headers: Mapping[str, str]) -> list[AgencyUpdate]:
+        raise NotFound(f"agency {self.ctx.agency!r} takes no callbacks")
+
+    async def poll(self) -> list[AgencyUpdate]:
+        return []
+
+    @abstractmethod
+    async def check(self) -> CheckResult: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - optional
+        """Release what start() took."""
+
+
+SimulatorFactory = Callable[..., "web.Application"]
+# (seed, count) -> realistic submissions (JSON) for the demo and the benchmark.
+DemoDossiers = Callable[[int, int], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class AgencyKind:
+    """An agency type a plugin provides, registered by `register_agency_kinds`."""
+
+    name: str
+    title: str
+    protocol: str  # rest | soap | file
+    settings_model: type[EndpointSettings]
+    connector: Callable[[ConnectorContext], Connector]
+    lookups: tuple[LookupSpec, ...] = ()
+    simulator: SimulatorFactory | None = None
+    polls: bool = False  # the dispatcher calls connector.poll() for agencies without callbacks
+    demo_dossiers: DemoDossiers | None = None

@@ -1,0 +1,152 @@
+"""Delivers outbox jobs to agencies: leases, a concurrency limit per agency, backoff with jitter, dead letters.
+
+Delivery is at-least-once; every attempt carries the job's stable idempotency key, so the agency
+de-duplicates and the citizen sees the effect once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+
+import structlog
+import tenacity
+
+from gateway.config.model import DispatcherSettings
+from gateway.connector import Connector, Delivery
+from gateway.errors import AgencyError, is_retryable
+from gateway.store.base import JobRecord, Store
+
+log = structlog.get_logger("lienthong.dispatcher")
+
+
+class Backoff:
+    """tenacity's exponential wait with jitter, computed for a durable attempt count."""
+
+    def __init__(self, settings: DispatcherSettings) -> None:
+        self._wait = tenacity.wait_exponential_jitter(
+            multiplier=settings.base_delay, max=settings.max_delay, jitter=settings.jitter
+        )
+
+    def delay(self, attempt: int) -> float:
+        state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        state.attempt_number = attempt
+        return float(self._wait(state))
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        connectors: dict[tuple[str, str], Connector],
+        concurrency: dict[str, int],
+        settings: DispatcherSettings,
+    ) -> None:
+        self.store = store
+        self.connectors = connectors
+        self.concurrency = concurrency
+        self.settings = settings
+        self.backoff = Backoff(settings)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.in_flight: dict[str, int] = dict.fromkeys(concurrency, 0)
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.delivered = 0
+        self.failed = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            free = {a: self.concurrency[a] - n for a, n in self.in_flight.items()}
+            jobs: list[JobRecord] = []
+            if any(v > 0 for v in free.values()):
+                try:
+                    jobs = await self.store.claim_jobs(self.owner, free, self.settings.lease_seconds)
+                except Exception:
+                    log.exception("claim_failed")
+            for job in jobs:
+                self.in_flight[job.agency] += 1
+                task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if not jobs:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+
+    async def _deliver(self, job: JobRecord) -> None:
+        # Each delivery runs in its own task, so these bindings reach its outbound log line only.
+        structlog.contextvars.bind_contextvars(correlation_id=f"job-{job.id}", dossier_id=str(job.dossier_id))
+        started = time.perf_counter()
+        try:
+            dossier = await self.store.get_dossier(str(job.dossier_id))
+            if dossier is None:
+                raise LookupError(f"job {job.id} names a missing dossier")
+            connector = self.connectors[(job.agency, job.endpoint)]
+            delivery = Delivery(job.idempotency_key, job.attempts, job.step, job.inputs)
+            if job.step.startswith("supplement"):
+                receipt = await connector.supplement(dossier, delivery)
+            else:
+                receipt = await connector.submit(dossier, delivery)
+            await self.store.complete_job(job.id, self.owner, receipt, actor=f"agency:{job.agency}")
+            self.delivered += 1
+            log.info(
+                "delivered",
+                job=job.id,
+                dossier=dossier.code,
+                agency=job.agency,
+                attempt=job.attempts,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._failed(job, exc)
+        finally:
+            self.in_flight[job.agency] -= 1
+            self._wake.set()
+
+    async def _failed(self, job: JobRecord, exc: Exception) -> None:
+        self.failed += 1
+        retry = is_retryable(exc) and job.attempts < self.settings.max_attempts
+        retry_at = time.time() + self.backoff.delay(job.attempts) if retry else None
+        reason = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, AgencyError):
+            # A plugin bug fails this job (dead-lettered for replay once fixed), never the gateway.
+            log.exception("plugin_error", job=job.id, agency=job.agency)
+        log.warning(
+            "delivery_failed",
+            job=job.id,
+            agency=job.agency,
+            attempt=job.attempts,
+            error=reason,
+            retry_in=round(retry_at - time.time(), 2) if retry_at else None,
+            dead=retry_at is None,
+        )
+        try:
+            await self.store.fail_job(job.id, self.owner, reason, retry_at)
+        except Exception:
+            log.exception("fail_job_failed", job=job.id)
+
+    async def drain(self) -> None:
+        """Wait for deliveries in flight (graceful shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def poll_agency(store: Store, agency: str, connector: Connector, interval: float) -> None:
+    """For agencies that do not call back: ask them for news on a timer."""
+    while True:
+        try:
+            for update in await connector.poll():
+                await store.apply_update(update, actor=f"agency:{agency}")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("poll_failed", agency=agency)
+        await asyncio.sleep(interval)

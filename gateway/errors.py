@@ -1,0 +1,219 @@
+"""Every error the gateway raises or maps into, in one place.
+
+    LienthongError
+    ├── ProblemError              answered to a caller as RFC 9457 problem+json
+    │   ├── InvalidRequest        400  malformed JSON, bad header
+    │   ├── ValidationFailed      422  field-level errors with paths
+    │   ├── Unauthenticated       401
+    │   ├── Forbidden             403
+    │   ├── NotFound              404
+    │   ├── Conflict              409  (idempotency key reused with another body, illegal transition)
+    │   ├── PayloadTooLarge       413
+    │   ├── NoRoute               422  no agency endpoint serves this procedure / jurisdiction
+    │   └── UpstreamFailed        502/504  a synchronous look-up failed at the agency
+    ├── ConfigError               configuration is invalid (start-up, `conf check`)
+    ├── PluginError               a plugin is broken (start-up)
+    └── AgencyError               raised by adapters and connectors while talking to an agency
+        ├── TransientAgencyError  retried: timeouts, connection errors, 5xx, 429, garbled answers
+        │   ├── AgencyTimeout
+        │   ├── AgencyUnavailable
+        │   └── MalformedAnswer
+        └── PermanentAgencyError  never retried: the agency said no, or the answer is unsafe
+            ├── AgencyRejected
+            └── UnsafeAnswer      entity expansion, DTD, oversize answer
+
+Only the TransientAgencyError branch is retried; the dispatcher and tenacity test for it by class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PROBLEM_BASE = "urn:lienthong:problem:"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One invalid field: a JSON pointer-like dotted path and a readable message."""
+
+    path: str
+    message: str
+    code: str = "invalid"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message, "code": self.code}
+
+
+class LienthongError(Exception):
+    """Root of every error the project raises on purpose."""
+
+
+class ProblemError(LienthongError):
+    slug = "internal-error"
+    status = 500
+    title = "Internal error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = [e.as_dict() for e in self.errors]
+        body.update(self.extra)
+        return body
+
+
+class InvalidRequest(ProblemError):
+    slug, status, title = "invalid-request", 400, "The request could not be read"
+
+
+class ValidationFailed(ProblemError):
+    slug, status, title = "validation-failed", 422, "The request has invalid fields"
+
+
+class Unauthenticated(ProblemError):
+    slug, status, title = "unauthenticated", 401, "Missing or unknown credentials"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'ApiKey realm="lienthong"'})
+
+
+class Forbidden(ProblemError):
+    slug, status, title = "forbidden", 403, "Not allowed for this client"
+
+
+class NotFound(ProblemError):
+    slug, status, title = "not-found", 404, "No such resource"
+
+
+class MethodNotAllowed(ProblemError):
+    slug, status, title = "method-not-allowed", 405, "Method not allowed"
+
+
+class Conflict(ProblemError):
+    slug, status, title = "conflict", 409, "The request conflicts with the current state"
+
+
+class IdempotencyConflict(Conflict):
+    slug, title = "idempotency-key-reused", "Idempotency key already used with another body"
+
+
+class IllegalTransition(Conflict):
+    slug, title = "illegal-transition", "This status change is not allowed"
+
+
+class PayloadTooLarge(ProblemError):
+    slug, status, title = "payload-too-large", 413, "The request body is too large"
+
+
+class UnsupportedMediaType(ProblemError):
+    slug, status, title = "unsupported-media-type", 415, "Unsupported media type"
+
+
+class NoRoute(ProblemError):
+    slug, status, title = "no-route", 422, "No agency serves this procedure here"
+
+
+class UpstreamFailed(ProblemError):
+    slug, status, title = "upstream-failed", 502, "The agency system did not answer usefully"
+
+
+class UpstreamTimeout(UpstreamFailed):
+    slug, status, title = "upstream-timeout", 504, "The agency system did not answer in time"
+
+
+class ServiceUnavailable(ProblemError):
+    slug, status, title = "unavailable", 503, "The gateway cannot take this request now"
+
+
+class ConfigError(LienthongError):
+    """Invalid configuration; `problems` lists every error as (file, key, message)."""
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        self.problems = problems
+        lines = [f"{f}: {k}: {m}" if k else f"{f}: {m}" for f, k, m in problems]
+        super().__init__("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+class PluginError(LienthongError):
+    """A plugin cannot be loaded; the message names it."""
+
+    def __init__(self, plugin: str, reason: str) -> None:
+        self.plugin = plugin
+        super().__init__(f"plugin {plugin!r}: {reason}")
+
+
+class AgencyError(LienthongError):
+    """Talking to an agency failed. `agency`, `status` (HTTP) and `code` (agency code) when known."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        agency: str = "",
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.agency = agency
+        self.status = status
+        self.code = code
+
+
+class TransientAgencyError(AgencyError):
+    retryable = True
+
+
+class AgencyTimeout(TransientAgencyError):
+    pass
+
+
+class AgencyUnavailable(TransientAgencyError):
+    pass
+
+
+class MalformedAnswer(TransientAgencyError):
+    pass
+
+
+class PermanentAgencyError(AgencyError):
+    retryable = False
+
+
+class AgencyRejected(PermanentAgencyError):
+    pass
+
+
+class UnsafeAnswer(PermanentAgencyError):
+    pass
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, TransientAgencyError)

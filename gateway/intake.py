@@ -1,0 +1,192 @@
+"""Accepting a dossier: validate (contract, form, catalog rules), route, then one durable transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from contracts import DossierSubmission
+from contracts.bundle import BundleSubmission
+from contracts.calendar import VN_TZ, add_working_days
+from gateway.auth import Principal
+from gateway.bundles import BundleSpec
+from gateway.catalog import Catalog
+from gateway.errors import FieldError, NoRoute, PayloadTooLarge, ValidationFailed
+from gateway.routing import RouteTable
+from gateway.store.base import CreateOutcome, NewBundle, NewBundleStep, NewDossier, Store
+
+# Tags of discriminated unions appear in pydantic's error locations but are not fields of the JSON.
+_UNION_TAGS = frozenset({"person", "organisation"})
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    out = []
+    for err in exc.errors():
+        loc = [p for i, p in enumerate(err["loc"]) if not (p in _UNION_TAGS and i > 0)]
+        path = ".".join(str(p) for p in (*([prefix] if prefix else []), *loc))
+        msg = err["msg"].removeprefix("Value error, ")
+        out.append(FieldError(path or "$", msg, err["type"]))
+    return out
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _step_path(step: str, path: str) -> str:
+    """Errors of one step's dossier, told in terms of the bundle submission's fields."""
+    for field in ("form", "attachments"):
+        if path == field or path.startswith(field + "."):
+            return (
+                f"{field}s.{step}{path[len(field) :]}" if field == "form" else f"attachments.{step}{path[len(field) :]}"
+            )
+    return path
+
+
+class Intake:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        routes: RouteTable,
+        max_inline_bytes: int,
+        bundles: dict[str, BundleSpec] | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.routes = routes
+        self.max_inline_bytes = max_inline_bytes
+        self.bundles = bundles or {}
+
+    def validate(self, raw: object) -> DossierSubmission:
+        try:
+            sub = DossierSubmission.model_validate(raw)
+        except ValidationError as exc:
+            raise ValidationFailed("the dossier has invalid fields", errors=field_errors(exc)) from None
+        spec = self.catalog.get(sub.procedure_code)
+        if spec is None:
+            raise ValidationFailed(
+                f"procedure {sub.procedure_code} is not offered here",
+                errors=[FieldError("procedure_code", "not in the procedure catalog", "unknown_procedure")],
+            )
+        errors: list[FieldError] = []
+        try:
+            spec.form_model.model_validate(sub.form)
+        except ValidationError as exc:
+            errors.extend(field_errors(exc, "form"))
+        present = {a.component_code for a in sub.attachments}
+        for code in spec.required_components:
+            if code not in present:
+                errors.append(FieldError("attachments", f"document {code!r} is required for this procedure", "missing"))
+        if errors:
+            raise ValidationFailed("the dossier does not meet the procedure's requirements", errors=errors)
+        inline = sum(a.inline_bytes for a in sub.attachments)
+        if inline > self.max_inline_bytes:
+            raise PayloadTooLarge(
+                f"inline attachments total {inline} bytes; the limit is {self.max_inline_bytes}: "
+                "send larger documents by url"
+            )
+        return sub
+
+    def _new_dossier(
+        self, principal: Principal, sub: DossierSubmission, now: datetime, body: bytes, key: str | None
+    ) -> NewDossier:
+        spec = self.catalog.get(sub.procedure_code)
+        assert spec is not None  # validate() checked it
+        try:
+            target = self.routes.resolve(sub.procedure_code, sub.jurisdiction)
+        except NoRoute as exc:
+            exc.errors = [FieldError("jurisdiction.province", exc.detail, "no_route")]
+            raise
+        unit = principal.conf.unit
+        assert unit is not None  # the config requires a unit for the submit scope
+        return NewDossier(
+            id=uuid.uuid4(),
+            receiving_unit=unit,
+            day=now.astimezone(VN_TZ).date(),
+            procedure_code=spec.code,
+            procedure_name=spec.name,
+            client_id=principal.client_id,
+            agency=target.agency,
+            endpoint=target.endpoint,
+            received_at=now,
+            due_at=add_working_days(now, spec.processing_days),
+            submission=sub.model_dump(mode="json"),
+            idempotency_key=key,
+            body_hash=body_hash(body),
+        )
+
+    async def submit(
+        self, principal: Principal, raw: object, body: bytes, idempotency_key: str | None
+    ) -> CreateOutcome:
+        sub = self.validate(raw)
+        new = self._new_dossier(principal, sub, datetime.now(UTC), body, idempotency_key)
+        return await self.store.create_dossier(new)
+
+    async def submit_bundle(
+        self, principal: Principal, raw: object, body: bytes, idempotency_key: str | None
+    ) -> tuple[uuid.UUID, bool]:
+        try:
+            sub = BundleSubmission.model_validate(raw)
+        except ValidationError as exc:
+            raise ValidationFailed("the bundle has invalid fields", errors=field_errors(exc)) from None
+        spec = self.bundles.get(sub.bundle)
+        if spec is None:
+            raise ValidationFailed(
+                f"no bundle {sub.bundle!r}",
+                errors=[
+                    FieldError(
+                        "bundle", f"known bundles: {', '.join(sorted(self.bundles)) or 'none'}", "unknown_bundle"
+                    )
+                ],
+            )
+        try:
+            steps = spec.choose(sub.steps)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), errors=[FieldError("steps", str(exc), "invalid_choice")]) from None
+        unknown = set(sub.forms) - {s.id for s in steps}
+        if unknown:
+            raise ValidationFailed(
+                "forms for steps that are not chosen",
+                errors=[
+                    FieldError(f"forms.{u}", "this step is not part of the submission", "unknown_step") for u in unknown
+                ],
+            )
+        now = datetime.now(UTC)
+        errors: list[FieldError] = []
+        new_steps: list[NewBundleStep] = []
+        shared = sub.model_dump(
+            mode="json", include={"channel", "applicant", "jurisdiction", "return_method", "external_ref"}
+        )
+        for step in steps:
+            step_raw = {
+                **shared,
+                "procedure_code": step.procedure,
+                "summary": f"{sub.summary} ({step.title or step.id})"[:1000],
+                "form": sub.forms.get(step.id, {}),
+                "attachments": [a.model_dump(mode="json") for a in sub.attachments.get(step.id, [])],
+            }
+            try:
+                dsub = self.validate(step_raw)
+                new_steps.append(
+                    NewBundleStep(step.id, self._new_dossier(principal, dsub, now, body, None), dict(step.inputs))
+                )
+            except ValidationFailed as exc:
+                errors.extend(FieldError(_step_path(step.id, e.path), e.message, e.code) for e in exc.errors)
+        if errors:
+            raise ValidationFailed("some steps of the bundle have invalid fields", errors=errors)
+        return await self.store.create_bundle(
+            NewBundle(
+                id=uuid.uuid4(),
+                spec=spec.id,
+                name=spec.name,
+                client_id=principal.client_id,
+                created_at=now,
+                steps=new_steps,
+                idempotency_key=idempotency_key,
+                body_hash=body_hash(body),
+            )
+        )

@@ -1,0 +1,179 @@
+"""Toolkit for agency simulators: fault injection, control endpoints, stats, callbacks with retry.
+
+Every plugin ships a simulator speaking its agency's wire protocol; this module gives them the same
+faults (latency, errors, timeouts, downtime, malformed answers) and the same control surface:
+GET/POST /_sim/faults, GET /_sim/stats, GET /health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+log = structlog.get_logger("lienthong.simulator")
+
+
+class Faults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: int = Field(0, ge=0)
+    answer_delay_ms: int = Field(0, ge=0, description="delay after the work is done: the answer may be lost")
+    jitter_ms: int = Field(0, ge=0)
+    error_rate: float = Field(0.0, ge=0, le=1)
+    timeout_rate: float = Field(0.0, ge=0, le=1)
+    timeout_s: float = Field(30.0, ge=0)
+    malformed_rate: float = Field(0.0, ge=0, le=1)
+    down: bool = False
+    down_mode: Literal["503", "reset"] = "503"
+
+
+@dataclass
+class SimulatorOptions:
+    """What every simulator is started with; `settings` holds protocol-specific extras."""
+
+    callback_url: str = ""
+    callback_api_key: str = ""
+    secret: str = "demo-secret"
+    seed: int = 7
+    processing_delay: float = 0.2
+    faults: Faults = field(default_factory=Faults)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FaultState:
+    """Mutable holder: the app's state is frozen once it runs, the faults change at run time."""
+
+    faults: Faults
+
+
+FAULTS = web.AppKey("sim_faults", FaultState)
+STATS: web.AppKey[Counter[str]] = web.AppKey("sim_stats")
+RNG = web.AppKey("sim_rng", random.Random)
+CLIENT = web.AppKey("sim_client", aiohttp.ClientSession)
+TASKS = web.AppKey("sim_tasks", set[asyncio.Task[None]])
+
+
+def fault_middleware(malformed: Callable[[], web.Response]) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/_sim/") or request.path == "/health":
+            return await handler(request)
+        faults, rng, stats = request.app[FAULTS].faults, request.app[RNG], request.app[STATS]
+        stats["requests"] += 1
+        if faults.down:
+            stats["refused_down"] += 1
+            if faults.down_mode == "reset" and request.transport is not None:
+                request.transport.close()
+            return web.Response(status=503, text="agency system is down for maintenance")
+        delay = faults.latency_ms + (rng.uniform(0, faults.jitter_ms) if faults.jitter_ms else 0)
+        if delay:
+            await asyncio.sleep(delay / 1000)
+        roll = rng.random()
+        if roll < faults.timeout_rate:
+            stats["timeouts"] += 1
+            await asyncio.sleep(faults.timeout_s)
+            return web.Response(status=504, text="too late")
+        if roll < faults.timeout_rate + faults.error_rate:
+            stats["errors"] += 1
+            return web.Response(status=500, text="internal error")
+        if roll < faults.timeout_rate + faults.error_rate + faults.malformed_rate:
+            stats["malformed"] += 1
+            return malformed()
+        response = await handler(request)
+        if faults.answer_delay_ms:
+            await asyncio.sleep(faults.answer_delay_ms / 1000)
+        return response
+
+    return middleware
+
+
+async def _get_faults(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FAULTS].faults.model_dump())
+
+
+async def _set_faults(request: web.Request) -> web.Response:
+    state = request.app[FAULTS]
+    try:
+        state.faults = Faults.model_validate(state.faults.model_dump() | await request.json())
+    except (ValidationError, ValueError, TypeError) as exc:
+        return web.json_response({"error": str(exc)}, status=422)
+    log.info("faults_changed", **state.faults.model_dump())
+    return web.json_response(state.faults.model_dump())
+
+
+async def _stats(request: web.Request) -> web.Response:
+    stats: Counter[str] = request.app[STATS]
+    return web.json_response({k: v for k, v in stats.items()})
+
+
+async def _health(request: web.Request) -> web.Response:
+    down = request.app[FAULTS].faults.down
+    return web.json_response({"status": "down" if down else "ok"}, status=503 if down else 200)
+
+
+async def _client_ctx(app: web.Application) -> Any:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        app[CLIENT] = session
+        app[TASKS] = set()
+        yield
+        for t in app[TASKS]:
+            t.cancel()
+        await asyncio.gather(*app[TASKS], return_exceptions=True)
+
+
+def new_simulator(options: SimulatorOptions, malformed: Callable[[], web.Response]) -> web.Application:
+    app = web.Application(middlewares=[fault_middleware(malformed)])
+    app[FAULTS] = FaultState(options.faults)
+    app[STATS] = Counter()
+    app[RNG] = random.Random(options.seed)
+    app.router.add_get("/_sim/faults", _get_faults)
+    app.router.add_post("/_sim/faults", _set_faults)
+    app.router.add_get("/_sim/stats", _stats)
+    app.router.add_get("/health", _health)
+    app.cleanup_ctx.append(_client_ctx)
+    return app
+
+
+def spawn(app: web.Application, coro: Any) -> None:
+    """Run background work (an asynchronous answer) owned by the simulator app."""
+    task: asyncio.Task[None] = asyncio.create_task(coro)
+    app[TASKS].add(task)
+    task.add_done_callback(app[TASKS].discard)
+
+
+async def post_until_accepted(
+    app: web.Application, url: str, body: bytes, headers: Mapping[str, str], *, max_wait: float = 600.0
+) -> bool:
+    """POST a callback, retrying with backoff while the gateway is down (it may be restarting)."""
+    delay, waited = 0.2, 0.0
+    while waited <= max_wait:
+        try:
+            async with app[CLIENT].post(url, data=body, headers=dict(headers)) as resp:
+                if resp.status < 500 and resp.status != 429:
+                    app[STATS]["callbacks_ok" if resp.status < 300 else "callbacks_refused"] += 1
+                    if resp.status >= 300:
+                        log.warning("callback_refused", status=resp.status, body=(await resp.text())[:300])
+                    return resp.status < 300
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        app[STATS]["callback_retries"] += 1
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 5.0)
+    return False
+
+
+def json_dumps(data: Any) -> bytes:
+    return orjson.dumps(data)

@@ -1,0 +1,152 @@
+"""The store interface. One transaction accepts a dossier: dossier + first event + outbox job."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from contracts import Dossier, StatusEvent
+from contracts.bundle import BundleView
+from gateway.connector import AgencyUpdate, SubmitReceipt
+
+JobState = Literal["waiting", "pending", "leased", "done", "dead", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewDossier:
+    id: UUID
+    receiving_unit: str
+    day: date  # the receiving day, local time: the code sequence restarts every day
+    procedure_code: str
+    procedure_name: str
+    client_id: str
+    agency: str
+    endpoint: str
+    received_at: datetime
+    due_at: datetime
+    submission: dict[str, Any]
+    idempotency_key: str | None
+    body_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOutcome:
+    dossier: Dossier
+    created: bool  # False: an earlier request with the same idempotency key and body made it
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: int
+    dossier_id: UUID
+    step: str
+    agency: str
+    endpoint: str
+    idempotency_key: str
+    state: JobState
+    attempts: int
+    next_at: float
+    last_error: str | None
+    inputs: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewBundleStep:
+    step: str
+    dossier: NewDossier
+    inputs: dict[str, str]  # name -> "step.output", resolved when the step before finishes
+
+
+@dataclass(frozen=True, slots=True)
+class NewBundle:
+    id: UUID
+    spec: str
+    name: str
+    client_id: str
+    created_at: datetime
+    steps: list[NewBundleStep]
+    idempotency_key: str | None
+    body_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateOutcome:
+    applied: bool  # False: the same agency event was applied before (a repeated callback)
+    dossier_id: UUID | None
+    status: int | None
+
+
+class Store(ABC):
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def create_dossier(self, new: NewDossier) -> CreateOutcome:
+        """Accept a dossier durably; returns only after its commit. IdempotencyConflict on a reused key."""
+
+    @abstractmethod
+    async def get_dossier(self, ref: str) -> Dossier | None:
+        """By id (UUID) or by dossier code."""
+
+    @abstractmethod
+    async def list_dossiers(self, *, client_id: str | None, status: int | None, limit: int) -> list[Dossier]: ...
+
+    @abstractmethod
+    async def events(self, dossier_id: UUID) -> list[StatusEvent]: ...
+
+    @abstractmethod
+    async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
+        """Append an agency's status change (state machine checked); repeated event ids are no-ops."""
+
+    @abstractmethod
+    async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
+        """Lease ready jobs, at most free[agency] per agency."""
+
+    @abstractmethod
+    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool: ...
+
+    @abstractmethod
+    async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
+        """Record a failed attempt: retry at `retry_at`, or dead-letter when it is None."""
+
+    @abstractmethod
+    async def release_leases(self) -> int:
+        """Make every leased job ready again (start-up of the single process that owns the file)."""
+
+    @abstractmethod
+    async def replay_dead(self, job_ids: list[int] | None = None) -> int:
+        """Dead-lettered jobs (all, or these) become pending with their attempts reset."""
+
+    @abstractmethod
+    async def jobs(
+        self, state: JobState | None = None, limit: int = 100, ids: list[int] | None = None
+    ) -> list[JobRecord]: ...
+
+    @abstractmethod
+    async def create_bundle(self, new: NewBundle) -> tuple[UUID, bool]:
+        """Accept a bundle durably: every step's dossier at once; the first step's job ready, the rest waiting."""
+
+    @abstractmethod
+    async def get_bundle(self, bundle_id: str) -> BundleView | None: ...
+
+    @abstractmethod
+    async def cancel_bundle(self, bundle_id: UUID, *, actor: str) -> int:
+        """Waiting steps are cancelled (their dossiers withdrawn); returns how many."""
+
+    @abstractmethod
+    async def retry_bundle(self, bundle_id: UUID) -> int:
+        """Dead-lettered steps of the bundle are tried again."""
+
+    @abstractmethod
+    async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
+        """Record the centre's answer to a supplement request and queue it for the agency."""
+
+    @abstractmethod
+    async def counts(self) -> dict[str, Any]:
+        """Dossiers by status and jobs by state, for metrics and the dashboard."""

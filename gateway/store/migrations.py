@@ -1,0 +1,93 @@
+"""Schema migrations for the SQLite store, applied in order; `PRAGMA user_version` says how far."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE bundles (
+        id TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        name TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE dossiers (
+        id TEXT PRIMARY KEY,
+        code TEXT NOT NULL UNIQUE,
+        procedure_code TEXT NOT NULL,
+        procedure_name TEXT NOT NULL,
+        receiving_unit TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        agency TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        received_at TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        finished_at TEXT,
+        agency_ref TEXT,
+        submission TEXT NOT NULL,
+        results TEXT NOT NULL DEFAULT '[]',
+        bundle_id TEXT REFERENCES bundles (id),
+        bundle_step TEXT,
+        step_index INTEGER
+    );
+    CREATE INDEX dossiers_bundle ON dossiers (bundle_id, step_index);
+    CREATE INDEX dossiers_client ON dossiers (client_id, received_at);
+    CREATE INDEX dossiers_status ON dossiers (status);
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        dossier_id TEXT NOT NULL REFERENCES dossiers (id),
+        status INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        note TEXT NOT NULL,
+        data TEXT NOT NULL,
+        source_event_id TEXT
+    );
+    CREATE INDEX events_dossier ON events (dossier_id, seq);
+    CREATE UNIQUE INDEX events_source ON events (dossier_id, source_event_id) WHERE source_event_id IS NOT NULL;
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        dossier_id TEXT NOT NULL REFERENCES dossiers (id),
+        step TEXT NOT NULL,
+        agency TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL CHECK (state IN ('waiting', 'pending', 'leased', 'done', 'dead', 'cancelled')),
+        inputs TEXT NOT NULL DEFAULT '{}',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        lease_until REAL,
+        lease_owner TEXT,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX jobs_ready ON jobs (agency, state, next_at);
+    CREATE TABLE idempotency_keys (
+        client_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        body_hash TEXT NOT NULL,
+        dossier_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (client_id, key)
+    );
+    CREATE TABLE code_sequences (
+        unit TEXT NOT NULL,
+        day TEXT NOT NULL,
+        last INTEGER NOT NULL,
+        PRIMARY KEY (unit, day)
+    );
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations, each in its own transaction; returns the schema version."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    return len(MIGRATIONS)

@@ -1,0 +1,131 @@
+"""Row -> contract conversions for the SQL stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import orjson
+
+from contracts import DeliveryState, Dossier, DossierStatus, StatusEvent
+from contracts.bundle import BundleStepView, BundleView, StepState
+from contracts.dossier import TRUSTED
+from gateway.store.base import JobRecord
+
+_DONE = frozenset({DossierStatus.FINISHED, DossierStatus.RETURNED})
+_JOB_STATE: dict[str, Literal["pending", "in_flight", "delivered", "dead"]] = {
+    "pending": "pending",
+    "leased": "in_flight",
+    "done": "delivered",
+    "dead": "dead",
+}
+
+
+def dossier(row: Any, job: Any | None) -> Dossier:
+    status = DossierStatus(row["status"])
+    due = datetime.fromisoformat(row["due_at"])
+    finished = datetime.fromisoformat(row["finished_at"]) if row["finished_at"] else None
+    if status in _DONE:
+        overdue = finished is not None and finished > due
+    else:
+        overdue = not status.terminal and datetime.now(UTC) > due
+    delivery = None
+    if job is not None:
+        delivery = DeliveryState(
+            state=_JOB_STATE[job["state"]],
+            attempts=job["attempts"],
+            last_error=job["last_error"],
+            next_attempt_at=datetime.fromtimestamp(job["next_at"], UTC) if job["state"] == "pending" else None,
+        )
+    return Dossier.model_validate(
+        dict(
+            id=UUID(row["id"]),
+            code=row["code"],
+            procedure_code=row["procedure_code"],
+            procedure_name=row["procedure_name"],
+            receiving_unit=row["receiving_unit"],
+            client_id=row["client_id"],
+            agency=row["agency"],
+            endpoint=row["endpoint"],
+            status=status,
+            received_at=datetime.fromisoformat(row["received_at"]),
+            due_at=due,
+            updated_at=datetime.fromisoformat(row["updated_at"]),
+            agency_ref=row["agency_ref"],
+            overdue=overdue,
+            submission=orjson.loads(row["submission"]),
+            delivery=delivery,
+            results=orjson.loads(row["results"]),
+        ),
+        context={TRUSTED: True},
+    )
+
+
+def event(row: Any) -> StatusEvent:
+    return StatusEvent(
+        seq=row["seq"],
+        status=DossierStatus(row["status"]),
+        at=datetime.fromisoformat(row["at"]),
+        actor=row["actor"],
+        note=row["note"],
+        data=orjson.loads(row["data"]),
+    )
+
+
+def job(row: Any) -> JobRecord:
+    return JobRecord(
+        id=row["id"],
+        dossier_id=UUID(row["dossier_id"]),
+        step=row["step"],
+        agency=row["agency"],
+        endpoint=row["endpoint"],
+        idempotency_key=row["idempotency_key"],
+        state=row["state"],
+        attempts=row["attempts"],
+        next_at=row["next_at"],
+        last_error=row["last_error"],
+        inputs=orjson.loads(row["inputs"]),
+    )
+
+
+_STEP_STATE: dict[str, StepState] = {
+    "waiting": "waiting",
+    "pending": "pending",
+    "leased": "in_flight",
+    "done": "delivered",
+    "dead": "dead",
+    "cancelled": "cancelled",
+}
+
+
+def bundle(b: Any, steps: list[Any], outputs: dict[str, dict[str, Any]]) -> BundleView:
+    from gateway.bundles import derive_state
+
+    views = [
+        BundleStepView(
+            step=r["bundle_step"],
+            procedure_code=r["procedure_code"],
+            dossier_id=UUID(r["id"]),
+            dossier_code=r["code"],
+            agency=r["agency"],
+            status=DossierStatus(r["status"]),
+            delivery=_STEP_STATE[r["job_state"]],
+            attempts=r["attempts"],
+            last_error=r["last_error"],
+            outputs=outputs.get(r["bundle_step"], {}),
+            results=orjson.loads(r["results"]),
+        )
+        for r in steps
+    ]
+    state, actions = derive_state(views)
+    return BundleView(
+        id=UUID(b["id"]),
+        bundle=b["spec"],
+        name=b["name"],
+        client_id=b["client_id"],
+        state=state,
+        actions=actions,
+        created_at=datetime.fromisoformat(b["created_at"]),
+        steps=views,
+    )

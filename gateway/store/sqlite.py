@@ -1,0 +1,708 @@
+"""SQLite store (WAL): the embedded default, for one gateway process.
+
+Writes go through one writer thread that groups whatever is queued into one transaction, so a burst of
+submissions pays one fsync (synchronous=FULL) instead of one each; nobody's future resolves before the
+commit that holds their write. Each write runs in a savepoint, so one failing write spoils no other.
+Reads use their own connections in a small thread pool (WAL lets them run beside the writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import orjson
+
+from contracts import Dossier, DossierStatus, StatusEvent
+from contracts.bundle import BundleView
+from contracts.calendar import VN_TZ, add_working_days, working_days_between
+from contracts.identifiers import format_dossier_code
+from contracts.status import IllegalTransitionError, can_move
+from gateway.connector import AgencyUpdate, SubmitReceipt
+from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
+from gateway.store import rows
+from gateway.store.base import (
+    CreateOutcome,
+    JobRecord,
+    JobState,
+    NewBundle,
+    NewDossier,
+    Store,
+    UpdateOutcome,
+)
+from gateway.store.migrations import migrate
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], Any]
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str | Path, *, batch_max: int = 256, exclusive: bool = False) -> None:
+        self.path = str(path)
+        self.batch_max = batch_max
+        self.exclusive = exclusive  # the serving process locks the file; CLI tools share it
+        self._writer: ThreadPoolExecutor | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._wconn: sqlite3.Connection | None = None
+        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._lock_fd: int | None = None
+        self.commits = 0  # grouped commits so far, for metrics and the benchmark
+
+    # -- life cycle ---------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lienthong-sqlite-writer")
+        self._readers = ThreadPoolExecutor(2, thread_name_prefix="lienthong-sqlite-reader")
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._open_writer)
+        self._flusher = asyncio.create_task(self._flush_loop(), name="sqlite-group-commit")
+
+    def _open_writer(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if self.exclusive:
+            fd = os.open(self.path + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise ServiceUnavailable(f"another gateway process already serves {self.path}") from None
+            self._lock_fd = fd
+        self._wconn = _connect(self.path)
+        migrate(self._wconn)
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            if self._pending:  # let queued writes commit before the writer goes
+                await asyncio.gather(*(fut for _, fut in list(self._pending)), return_exceptions=True)
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        if self._writer is not None:
+            await loop.run_in_executor(self._writer, self._close_writer)
+            self._writer.shutdown(wait=False)
+        if self._readers is not None:
+            self._readers.shutdown(wait=False)
+
+    def _close_writer(self) -> None:
+        if self._wconn is not None:
+            self._wconn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, fut))
+        self._wake.set()
+        return await fut
+
+    async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[: self.batch_max]
+                del self._pending[: self.batch_max]
+                try:
+                    results = await loop.run_in_executor(self._writer, self._run_batch, [op for op, _ in batch])
+                except Exception as exc:  # the commit itself failed: nothing in the batch is durable
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for (_, fut), (ok, value) in zip(batch, results, strict=True):
+                    if fut.done():
+                        continue
+                    if ok:
+                        fut.set_result(value)
+                    else:
+                        fut.set_exception(value)
+
+    def _run_batch(self, ops: list[Op]) -> list[tuple[bool, Any]]:
+        conn = self._wconn
+        assert conn is not None
+        out: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for op in ops:
+                conn.execute("SAVEPOINT op")
+                try:
+                    out.append((True, op(conn)))
+                    conn.execute("RELEASE op")
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    out.append((False, exc))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        return out
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    # -- dossiers -----------------------------------------------------------------------------------
+
+    async def create_dossier(self, new: NewDossier) -> CreateOutcome:
+        def op(conn: sqlite3.Connection) -> tuple[str, bool]:
+            if new.idempotency_key is not None:
+                row = conn.execute(
+                    "SELECT body_hash, dossier_id FROM idempotency_keys WHERE client_id = ? AND key = ?",
+                    (new.client_id, new.idempotency_key),
+                ).fetchone()
+                if row is not None:
+                    if row["body_hash"] != new.body_hash:
+                        raise IdempotencyConflict(
+                            "this Idempotency-Key was already used with a different body; "
+                            "use a new key for a new dossier",
+                            extra={"dossier_id": row["dossier_id"]},
+                        )
+                    return str(row["dossier_id"]), False
+            did = _insert_dossier(conn, new, job_state="pending")
+            if new.idempotency_key is not None:
+                conn.execute(
+                    "INSERT INTO idempotency_keys (client_id, key, body_hash, dossier_id, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (new.client_id, new.idempotency_key, new.body_hash, did, new.received_at.isoformat()),
+                )
+            return did, True
+
+        did, created = await self._write(op)
+        dossier = await self.get_dossier(did)
+        assert dossier is not None
+        return CreateOutcome(dossier, created)
+
+    async def get_dossier(self, ref: str) -> Dossier | None:
+        def fn(conn: sqlite3.Connection) -> Dossier | None:
+            row = conn.execute("SELECT * FROM dossiers WHERE id = ? OR code = ?", (ref, ref)).fetchone()
+            if row is None:
+                return None
+            job = conn.execute(
+                "SELECT * FROM jobs WHERE dossier_id = ? ORDER BY id DESC LIMIT 1", (row["id"],)
+            ).fetchone()
+            return rows.dossier(row, job)
+
+        return await self._read(fn)
+
+    async def list_dossiers(self, *, client_id: str | None, status: int | None, limit: int) -> list[Dossier]:
+        def fn(conn: sqlite3.Connection) -> list[Dossier]:
+            sql, args = "SELECT * FROM dossiers WHERE 1=1", list[Any]()
+            if client_id is not None:
+                sql += " AND client_id = ?"
+                args.append(client_id)
+            if status is not None:
+                sql += " AND status = ?"
+                args.append(status)
+            sql += " ORDER BY received_at DESC LIMIT ?"
+            return [rows.dossier(r, None) for r in conn.execute(sql, (*args, limit)).fetchall()]
+
+        return await self._read(fn)
+
+    async def events(self, dossier_id: UUID) -> list[StatusEvent]:
+        def fn(conn: sqlite3.Connection) -> list[StatusEvent]:
+            cur = conn.execute("SELECT * FROM events WHERE dossier_id = ? ORDER BY seq", (str(dossier_id),))
+            return [rows.event(r) for r in cur.fetchall()]
+
+        return await self._read(fn)
+
+    async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
+        return await self._write(lambda conn: _apply_update(conn, update, actor))
+
+    # -- bundles and supplements -------------------------------------------------------------------
+
+    async def create_bundle(self, new: NewBundle) -> tuple[UUID, bool]:
+        def op(conn: sqlite3.Connection) -> tuple[UUID, bool]:
+            if new.idempotency_key is not None:
+                row = conn.execute(
+                    "SELECT body_hash, dossier_id FROM idempotency_keys WHERE client_id = ? AND key = ?",
+                    (new.client_id, new.idempotency_key),
+                ).fetchone()
+                if row is not None:
+                    if row["body_hash"] != new.body_hash:
+                        raise IdempotencyConflict("this Idempotency-Key was already used with a different body")
+                    return UUID(row["dossier_id"]), False
+            bid = str(new.id)
+            conn.execute(
+                "INSERT INTO bundles (id, spec, name, client_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                (bid, new.spec, new.name, new.client_id, new.created_at.isoformat()),
+            )
+            for index, step in enumerate(new.steps):
+                _insert_dossier(
+                    conn,
+                    step.dossier,
+                    job_state="pending" if index == 0 else "waiting",
+                    inputs=step.inputs,
+                    bundle=(bid, step.step, index),
+                )
+            if new.idempotency_key is not None:
+                conn.execute(
+                    "INSERT INTO idempotency_keys (client_id, key, body_hash, dossier_id, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (new.client_id, new.idempotency_key, new.body_hash, bid, new.created_at.isoformat()),
+                )
+            return new.id, True
+
+        return await self._write(op)
+
+    async def get_bundle(self, bundle_id: str) -> BundleView | None:
+        def fn(conn: sqlite3.Connection) -> BundleView | None:
+            b = conn.execute("SELECT * FROM bundles WHERE id = ?", (bundle_id,)).fetchone()
+            if b is None:
+                return None
+            steps = conn.execute(
+                "SELECT d.*, j.state AS job_state, j.attempts, j.last_error FROM dossiers d "
+                "JOIN jobs j ON j.dossier_id = d.id AND j.step = 'submit' "
+                "WHERE d.bundle_id = ? ORDER BY d.step_index",
+                (bundle_id,),
+            ).fetchall()
+            return rows.bundle(b, steps, _bundle_outputs(conn, bundle_id))
+
+        return await self._read(fn)
+
+    async def cancel_bundle(self, bundle_id: UUID, *, actor: str) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            waiting = conn.execute(
+                "SELECT j.id, j.dossier_id FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
+                "WHERE d.bundle_id = ? AND j.state IN ('waiting', 'dead')",
+                (str(bundle_id),),
+            ).fetchall()
+            for job in waiting:
+                conn.execute("UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ?", (time.time(), job[0]))
+                status = DossierStatus(
+                    conn.execute("SELECT status FROM dossiers WHERE id = ?", (job[1],)).fetchone()[0]
+                )
+                if can_move(status, DossierStatus.WITHDRAWN):
+                    _insert_event(
+                        conn,
+                        job[1],
+                        int(DossierStatus.WITHDRAWN),
+                        actor,
+                        "remaining steps of the bundle cancelled",
+                        {},
+                        None,
+                    )
+            return len(waiting)
+
+        return await self._write(op)
+
+    async def retry_bundle(self, bundle_id: UUID) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            return conn.execute(
+                "UPDATE jobs SET state = 'pending', attempts = 0, next_at = ?, updated_at = ? "
+                "WHERE state = 'dead' AND dossier_id IN (SELECT id FROM dossiers WHERE bundle_id = ?)",
+                (now, now, str(bundle_id)),
+            ).rowcount
+
+        return await self._write(op)
+
+    async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
+        def op(conn: sqlite3.Connection) -> None:
+            did = str(dossier_id)
+            row = conn.execute("SELECT status, due_at, agency, endpoint FROM dossiers WHERE id = ?", (did,)).fetchone()
+            status = DossierStatus(row["status"])
+            if status != DossierStatus.SUPPLEMENT_REQUESTED:
+                raise IllegalTransition(
+                    f"the dossier is in status {status.value} ({status.label}); only a dossier asked for a "
+                    "supplement (5) takes one"
+                )
+            asked = conn.execute(
+                "SELECT at FROM events WHERE dossier_id = ? AND status = ? ORDER BY seq DESC LIMIT 1",
+                (did, int(DossierStatus.SUPPLEMENT_REQUESTED)),
+            ).fetchone()[0]
+            now = datetime.now(UTC)
+            # Time spent waiting for the applicant does not count against the agency's deadline.
+            paused = working_days_between(
+                datetime.fromisoformat(asked).astimezone(VN_TZ).date(), now.astimezone(VN_TZ).date()
+            )
+            old_due = datetime.fromisoformat(row["due_at"])
+            new_due = add_working_days(old_due, max(paused, 0)) if paused > 0 else old_due
+            conn.execute("UPDATE dossiers SET due_at = ? WHERE id = ?", (new_due.astimezone(UTC).isoformat(), did))
+            n = (
+                conn.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE dossier_id = ? AND step LIKE 'supplement%'", (did,)
+                ).fetchone()[0]
+                + 1
+            )
+            _insert_event(
+                conn,
+                did,
+                int(DossierStatus.PROCESSING),
+                actor,
+                "supplement received from the applicant",
+                {
+                    "attachments": [a.get("name") for a in answer.get("attachments", [])],
+                    "old_due_at": old_due.isoformat(),
+                    "new_due_at": new_due.isoformat(),
+                },
+                None,
+            )
+            ts = time.time()
+            conn.execute(
+                "INSERT INTO jobs (dossier_id, step, agency, endpoint, idempotency_key, state, inputs, next_at, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+                (
+                    did,
+                    f"supplement-{n}",
+                    row["agency"],
+                    row["endpoint"],
+                    f"{did}:supplement-{n}",
+                    orjson.dumps(answer).decode(),
+                    ts,
+                    ts,
+                    ts,
+                ),
+            )
+
+        await self._write(op)
+        dossier = await self.get_dossier(str(dossier_id))
+        assert dossier is not None
+        return dossier
+
+    # -- jobs ---------------------------------------------------------------------------------------
+
+    async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
+        def op(conn: sqlite3.Connection) -> list[JobRecord]:
+            now = time.time()
+            out: list[JobRecord] = []
+            for agency, n in free.items():
+                if n <= 0:
+                    continue
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM jobs WHERE agency = ? AND state = 'pending' AND next_at <= ? "
+                        "ORDER BY next_at LIMIT ?",
+                        (agency, now, n),
+                    ).fetchall()
+                ]
+                for jid in ids:
+                    row = conn.execute(
+                        "UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, "
+                        "attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING *",
+                        (owner, now + lease_seconds, now, jid),
+                    ).fetchone()
+                    out.append(rows.job(row))
+            return out
+
+        return await self._write(op)
+
+    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL, "
+                "updated_at = ? WHERE id = ? AND state = 'leased' AND lease_owner = ? RETURNING dossier_id, step",
+                (time.time(), job_id, owner),
+            ).fetchone()
+            if row is None:
+                return False  # the lease was lost; whoever holds it now finishes the job
+            did = row[0]
+            if receipt.agency_ref:
+                conn.execute(
+                    "UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did)
+                )
+            if row[1] == "submit":
+                _accepted_by_agency(conn, did, actor, receipt.agency_ref)
+            for upd in receipt.updates:
+                _apply_update(conn, upd.model_copy(update={"dossier_id": UUID(did)}), actor)
+            return True
+
+        return await self._write(op)
+
+    async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            state = "pending" if retry_at is not None else "dead"
+            cur = conn.execute(
+                "UPDATE jobs SET state = ?, next_at = COALESCE(?, next_at), lease_owner = NULL, "
+                "lease_until = NULL, last_error = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+                (state, retry_at, error[:2000], time.time(), job_id, owner),
+            )
+            return cur.rowcount == 1
+
+        return await self._write(op)
+
+    async def release_leases(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, next_at = ? "
+                "WHERE state = 'leased'",
+                (time.time(),),
+            )
+            return cur.rowcount
+
+        return await self._write(op)
+
+    async def replay_dead(self, job_ids: list[int] | None = None) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            sql = "UPDATE jobs SET state = 'pending', attempts = 0, next_at = ?, updated_at = ? WHERE state = 'dead'"
+            args: list[Any] = [time.time(), time.time()]
+            if job_ids is not None:
+                sql += " AND id IN (SELECT value FROM json_each(?))"
+                args.append(orjson.dumps(job_ids).decode())
+            return conn.execute(sql, args).rowcount
+
+        return await self._write(op)
+
+    async def jobs(
+        self, state: JobState | None = None, limit: int = 100, ids: list[int] | None = None
+    ) -> list[JobRecord]:
+        def fn(conn: sqlite3.Connection) -> list[JobRecord]:
+            sql, args = "SELECT * FROM jobs WHERE 1=1", list[Any]()
+            if state is not None:
+                sql += " AND state = ?"
+                args.append(state)
+            if ids is not None:
+                sql += " AND id IN (SELECT value FROM json_each(?))"
+                args.append(orjson.dumps(ids).decode())
+            cur = conn.execute(sql + " ORDER BY id LIMIT ?", (*args, limit))
+            return [rows.job(r) for r in cur.fetchall()]
+
+        return await self._read(fn)
+
+    async def counts(self) -> dict[str, Any]:
+        def fn(conn: sqlite3.Connection) -> dict[str, Any]:
+            by_status = dict(conn.execute("SELECT status, COUNT(*) FROM dossiers GROUP BY status").fetchall())
+            by_state = dict(conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+            overdue = conn.execute(
+                "SELECT COUNT(*) FROM dossiers WHERE status NOT IN (3, 7, 8, 9, 10) AND due_at < ?",
+                (datetime.now(UTC).isoformat(),),
+            ).fetchone()[0]
+            by_agency = {
+                f"{a}:{s}": n
+                for a, s, n in conn.execute("SELECT agency, state, COUNT(*) FROM jobs GROUP BY agency, state")
+            }
+            return {
+                "dossiers_by_status": by_status,
+                "jobs_by_state": by_state,
+                "jobs_by_agency": by_agency,
+                "overdue": overdue,
+            }
+
+        return await self._read(fn)
+
+
+# -- write operations shared by several entry points (run inside the writer's transaction) ----------
+
+
+def _insert_dossier(
+    conn: sqlite3.Connection,
+    new: NewDossier,
+    *,
+    job_state: str,
+    inputs: dict[str, Any] | None = None,
+    bundle: tuple[str, str, int] | None = None,
+) -> str:
+    """Dossier + its first event + its outbox job, inside the caller's transaction."""
+    seq = conn.execute(
+        "INSERT INTO code_sequences (unit, day, last) VALUES (?, ?, 1) "
+        "ON CONFLICT (unit, day) DO UPDATE SET last = last + 1 RETURNING last",
+        (new.receiving_unit, new.day.isoformat()),
+    ).fetchone()[0]
+    code = format_dossier_code(new.receiving_unit, new.day, int(seq))
+    did, received = str(new.id), new.received_at.isoformat()
+    bundle_id, step, index = bundle or (None, None, None)
+    conn.execute(
+        "INSERT INTO dossiers (id, code, procedure_code, procedure_name, receiving_unit, client_id, "
+        "agency, endpoint, status, received_at, due_at, updated_at, submission, bundle_id, bundle_step, step_index) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            did,
+            code,
+            new.procedure_code,
+            new.procedure_name,
+            new.receiving_unit,
+            new.client_id,
+            new.agency,
+            new.endpoint,
+            int(DossierStatus.RECEIVED),
+            received,
+            new.due_at.astimezone(UTC).isoformat(),
+            received,
+            orjson.dumps(new.submission).decode(),
+            bundle_id,
+            step,
+            index,
+        ),
+    )
+    conn.execute(
+        "INSERT INTO events (dossier_id, status, at, actor, note, data) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            did,
+            int(DossierStatus.RECEIVED),
+            received,
+            new.client_id,
+            "received at the centre",
+            orjson.dumps({"code": code}).decode(),
+        ),
+    )
+    now = time.time()
+    conn.execute(
+        "INSERT INTO jobs (dossier_id, step, agency, endpoint, idempotency_key, state, inputs, next_at, "
+        "created_at, updated_at) VALUES (?, 'submit', ?, ?, ?, ?, ?, ?, ?, ?)",
+        (did, new.agency, new.endpoint, f"{did}:submit", job_state, orjson.dumps(inputs or {}).decode(), now, now, now),
+    )
+    return did
+
+
+def _bundle_outputs(conn: sqlite3.Connection, bundle_id: str) -> dict[str, dict[str, Any]]:
+    """Outputs every step of a bundle reported so far, by step id."""
+    out: dict[str, dict[str, Any]] = {}
+    cur = conn.execute(
+        "SELECT d.bundle_step, e.data FROM events e JOIN dossiers d ON d.id = e.dossier_id "
+        "WHERE d.bundle_id = ? ORDER BY e.seq",
+        (bundle_id,),
+    )
+    for step, data in cur.fetchall():
+        outputs = orjson.loads(data).get("outputs")
+        if outputs:
+            out.setdefault(step, {}).update(outputs)
+    return out
+
+
+def _advance_bundle(conn: sqlite3.Connection, did: str) -> None:
+    """A step finished: release the next waiting step with its inputs taken from earlier outputs."""
+    row = conn.execute("SELECT bundle_id, step_index FROM dossiers WHERE id = ?", (did,)).fetchone()
+    if row is None or row["bundle_id"] is None:
+        return
+    nxt = conn.execute(
+        "SELECT j.id, j.inputs FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
+        "WHERE d.bundle_id = ? AND d.step_index > ? AND j.state = 'waiting' ORDER BY d.step_index LIMIT 1",
+        (row["bundle_id"], row["step_index"]),
+    ).fetchone()
+    if nxt is None:
+        return
+    outputs = _bundle_outputs(conn, row["bundle_id"])
+    resolved: dict[str, Any] = {}
+    missing: list[str] = []
+    for name, ref in orjson.loads(nxt["inputs"]).items():
+        step, _, key = ref.partition(".")
+        if key in outputs.get(step, {}):
+            resolved[name] = outputs[step][key]
+        else:
+            missing.append(ref)
+    now = time.time()
+    if missing:
+        conn.execute(
+            "UPDATE jobs SET state = 'dead', last_error = ?, updated_at = ? WHERE id = ?",
+            (f"earlier steps did not provide {', '.join(missing)}", now, nxt["id"]),
+        )
+        return
+    conn.execute(
+        "UPDATE jobs SET state = 'pending', inputs = ?, next_at = ?, updated_at = ? WHERE id = ?",
+        (orjson.dumps(resolved).decode(), now, now, nxt["id"]),
+    )
+
+
+def _insert_event(
+    conn: sqlite3.Connection,
+    did: str,
+    status: int,
+    actor: str,
+    note: str,
+    data: dict[str, Any],
+    source_event_id: str | None,
+    at: str | None = None,
+) -> None:
+    at = at or _now_iso()
+    conn.execute(
+        "INSERT INTO events (dossier_id, status, at, actor, note, data, source_event_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (did, status, at, actor, note, orjson.dumps(data).decode(), source_event_id),
+    )
+    finished = ", finished_at = ?" if status == DossierStatus.FINISHED else ""
+    args: tuple[Any, ...] = (status, at, at, did) if finished else (status, at, did)
+    conn.execute(f"UPDATE dossiers SET status = ?, updated_at = ?{finished} WHERE id = ?", args)
+
+
+def _accepted_by_agency(conn: sqlite3.Connection, did: str, actor: str, agency_ref: str | None) -> None:
+    """Received -> processing once the agency has the dossier; later statuses already imply it."""
+    status = conn.execute("SELECT status FROM dossiers WHERE id = ?", (did,)).fetchone()[0]
+    if status == DossierStatus.RECEIVED:
+        _insert_event(
+            conn,
+            did,
+            int(DossierStatus.PROCESSING),
+            actor,
+            "accepted by the agency",
+            {"agency_ref": agency_ref} if agency_ref else {},
+            None,
+        )
+
+
+def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) -> UpdateOutcome:
+    if update.dossier_id is not None:
+        row = conn.execute("SELECT id, status FROM dossiers WHERE id = ?", (str(update.dossier_id),)).fetchone()
+    else:
+        row = conn.execute("SELECT id, status FROM dossiers WHERE code = ?", (update.dossier_code,)).fetchone()
+    if row is None:
+        raise LookupError(f"no dossier {update.dossier_id or update.dossier_code}")
+    did, current = row["id"], DossierStatus(row["status"])
+    seen = conn.execute(
+        "SELECT 1 FROM events WHERE dossier_id = ? AND source_event_id = ?", (did, update.event_id)
+    ).fetchone()
+    if seen is not None:
+        return UpdateOutcome(False, UUID(did), int(current))
+    new = update.status
+    if (
+        current == DossierStatus.RECEIVED
+        and new != DossierStatus.PROCESSING
+        and can_move(DossierStatus.PROCESSING, new)
+    ):
+        # The agency's callback can overtake our record of its receipt: it implies the receipt.
+        _accepted_by_agency(conn, did, actor, update.agency_ref)
+        current = DossierStatus.PROCESSING
+    if new != current and not can_move(current, new):
+        raise IllegalTransition(str(IllegalTransitionError(current, new)))
+    data = dict(update.data)
+    if update.outputs:
+        data["outputs"] = update.outputs
+    if update.results:
+        data["results"] = [r.model_dump(mode="json", exclude={"content_base64"}) for r in update.results]
+        existing = orjson.loads(conn.execute("SELECT results FROM dossiers WHERE id = ?", (did,)).fetchone()[0])
+        existing.extend(r.model_dump(mode="json") for r in update.results)
+        conn.execute("UPDATE dossiers SET results = ? WHERE id = ?", (orjson.dumps(existing).decode(), did))
+    if update.agency_ref:
+        conn.execute("UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (update.agency_ref, did))
+    at = update.at.isoformat() if update.at else None
+    _insert_event(conn, did, int(new), actor, update.note, data, update.event_id, at)
+    if new == DossierStatus.FINISHED:
+        _advance_bundle(conn, did)
+    return UpdateOutcome(True, UUID(did), int(new))

@@ -1,0 +1,1 @@
+"""Built-in agency plugins. Each registers through the `lienthong.plugins` entry points like any other."""

@@ -1,0 +1,1 @@
+"""Police: residence registration and identity verification against the population database (VNeID)."""

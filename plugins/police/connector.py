@@ -1,0 +1,92 @@
+"""The police connector: signed REST calls to the population-data service; signed callbacks back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from pydantic import BaseModel, Field
+
+from adapters.base import CheckResult
+from adapters.rest import RestRequest, RestTransport
+from adapters.signing import HmacSigner, HmacVerifier, SignatureError
+from contracts import Dossier
+from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, EndpointSettings, SubmitReceipt
+from gateway.errors import AgencyRejected, InvalidRequest, MalformedAnswer, Unauthenticated
+from plugins.police import wire
+from plugins.police.forms import IdentityQuery
+
+REGISTRATION_PATH = "/api/v1/cu-tru/dang-ky"
+IDENTITY_PATH = "/api/v1/dan-cu/xac-thuc"
+SUPPLEMENT_PATH = "/api/v1/cu-tru/bo-sung"
+REMOVAL_PATH = "/api/v1/cu-tru/xoa-dang-ky"
+REMOVAL_PROCEDURE = "1.004206"  # Xóa đăng ký thường trú (code uncertain: operators may remap it)
+
+
+class PoliceSettings(EndpointSettings):
+    key_id: str = Field(min_length=1, description="key id the agency issued to this gateway")
+    secret: str = Field(min_length=16, description="shared HMAC secret (use ${ENV} in conf)")
+    max_answer_bytes: int = Field(1024 * 1024, gt=0)
+
+
+class PoliceConnector(Connector):
+    def __init__(self, ctx: ConnectorContext) -> None:
+        super().__init__(ctx)
+        settings = ctx.settings
+        assert isinstance(settings, PoliceSettings)
+        self.settings = settings
+        self.transport = RestTransport(
+            ctx.http,
+            settings.url,
+            agency=ctx.agency,
+            timeout=settings.timeout,
+            signer=HmacSigner(settings.key_id, settings.secret),
+            max_answer_bytes=settings.max_answer_bytes,
+        )
+        self.verifier = HmacVerifier({settings.key_id: settings.secret})
+
+    async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
+        removal = dossier.procedure_code == REMOVAL_PROCEDURE
+        build = wire.removal_request if removal else wire.registration_request
+        try:
+            payload = build(dossier, delivery.idempotency_key, self.ctx.callback_url, delivery.inputs)
+        except (ValueError, KeyError) as exc:
+            raise AgencyRejected(f"police: cannot map dossier {dossier.code}: {exc}", agency=self.ctx.agency) from exc
+        path = REMOVAL_PATH if removal else REGISTRATION_PATH
+        resp = await self.transport.send(
+            RestRequest("POST", path, json=payload, headers={"Idempotency-Key": payload["maYeuCau"]})
+        )
+        body = resp.json()
+        if not isinstance(body, dict) or not body.get("maTiepNhan"):
+            raise MalformedAnswer("police: answer has no maTiepNhan", agency=self.ctx.agency)
+        return SubmitReceipt(agency_ref=str(body["maTiepNhan"]))
+
+    async def supplement(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
+        payload = wire.supplement_request(dossier, delivery.idempotency_key, delivery.inputs)
+        await self.transport.send(
+            RestRequest("POST", SUPPLEMENT_PATH, json=payload, headers={"Idempotency-Key": payload["maYeuCau"]})
+        )
+        return SubmitReceipt()
+
+    async def lookup(self, name: str, query: BaseModel) -> BaseModel:
+        if name != "identity-verification" or not isinstance(query, IdentityQuery):
+            return await super().lookup(name, query)
+        resp = await self.transport.send(RestRequest("POST", IDENTITY_PATH, json=wire.identity_request(query)))
+        return wire.identity_answer(resp.json())
+
+    async def handle_callback(self, body: bytes, headers: Mapping[str, str]) -> list[AgencyUpdate]:
+        try:
+            self.verifier.verify("POST", f"/v1/callbacks/{self.ctx.agency}", headers, body)
+        except SignatureError as exc:
+            raise Unauthenticated(f"police callback signature rejected: {exc}") from None
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("police callback is not JSON") from None
+        try:
+            return [wire.callback_update(data)]
+        except MalformedAnswer as exc:
+            raise InvalidRequest(str(exc)) from None
+
+    async def check(self) -> CheckResult:
+        return await self.transport.check()

@@ -1,0 +1,202 @@
+"""A simulator of the police population-data service: same REST wire, signatures checked, faults injectable.
+
+Registration requests are de-duplicated by maYeuCau (the gateway's idempotency key); each accepted
+request is answered later by a signed callback to the gateway, as the real service does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from adapters.signing import HmacSigner, HmacVerifier, SignatureError
+from contracts.calendar import VN_TZ
+from gateway.simulation import (
+    RNG,
+    STATS,
+    SimulatorOptions,
+    new_simulator,
+    post_until_accepted,
+    spawn,
+)
+from plugins.police.population import population
+
+KEY_ID = "lienthong-gateway"
+ACCEPTED = web.AppKey("accepted", dict[str, dict[str, Any]])
+REGISTER = web.AppKey("register", dict[str, Any])
+OPTIONS = web.AppKey("options", SimulatorOptions)
+VERIFIER = web.AppKey("verifier", HmacVerifier)
+WAITING = web.AppKey("waiting", dict[str, dict[str, Any]])  # agency ref -> request awaiting a supplement
+SUPPLEMENTS = web.AppKey("supplements", dict[str, str])
+
+
+def _malformed() -> web.Response:
+    return web.Response(status=200, body=b'{"maTiepNhan": ', content_type="application/json")
+
+
+def _error(status: int, code: str, text: str) -> web.Response:
+    return web.json_response({"maLoi": code, "moTa": text}, status=status)
+
+
+async def _verified_json(request: web.Request) -> Any:
+    body = await request.read()
+    try:
+        request.app[VERIFIER].verify(request.method, request.path, request.headers, body)
+    except SignatureError as exc:
+        raise web.HTTPUnauthorized(
+            text=orjson.dumps({"maLoi": "100", "moTa": str(exc)}).decode(), content_type="application/json"
+        ) from None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise web.HTTPBadRequest(
+            text='{"maLoi": "500", "moTa": "invalid JSON"}', content_type="application/json"
+        ) from None
+
+
+async def register_residence(request: web.Request) -> web.Response:
+    data = await _verified_json(request)
+    stats, accepted = request.app[STATS], request.app[ACCEPTED]
+    removal = request.path.endswith("/xoa-dang-ky")
+    needed = ("maYeuCau", "maHoSo", "soDinhDanh", "hoTen", "urlCallback") + (() if removal else ("diaChiMoi",))
+    missing = [k for k in needed if not data.get(k)]
+    if missing:
+        return _error(422, "500", f"missing fields: {', '.join(missing)}")
+    if len(data["maYeuCau"]) > 40:
+        return _error(422, "500", "maYeuCau longer than 40 characters")
+    rid = data["maYeuCau"]
+    if rid in accepted:
+        stats["duplicates"] += 1
+        return web.json_response({"maTiepNhan": accepted[rid]["maTiepNhan"], "trangThai": "DA_TIEP_NHAN"}, status=200)
+    ref = f"CA-{len(accepted) + 1:07d}"
+    accepted[rid] = {"maTiepNhan": ref, "maHoSo": data["maHoSo"], "soDinhDanh": data["soDinhDanh"]}
+    stats["accepted"] += 1
+    spawn(request.app, _finish(request.app, data, ref))
+    return web.json_response({"maTiepNhan": ref, "trangThai": "DA_TIEP_NHAN"}, status=202)
+
+
+async def _callback(app: web.Application, url: str, event: dict[str, Any]) -> None:
+    body = orjson.dumps(event)
+    path = "/" + url.split("/", 3)[3] if url.count("/") >= 3 else "/"
+    headers = {
+        "Content-Type": "application/json",
+        "X-Api-Key": app[OPTIONS].callback_api_key,
+        **HmacSigner(KEY_ID, app[OPTIONS].secret)("POST", path, body),
+    }
+    await post_until_accepted(app, url, body, headers)
+
+
+def _now() -> str:
+    return datetime.now(VN_TZ).strftime("%Y%m%d%H%M%S")
+
+
+async def _finish(app: web.Application, data: dict[str, Any], ref: str) -> None:
+    opts = app[OPTIONS]
+    await asyncio.sleep(opts.processing_delay)
+    if app[RNG].random() < float(opts.settings.get("supplement_rate", 0.0)):
+        # Ask for a missing document first; the result waits for the gateway's supplement.
+        app[WAITING][ref] = data
+        due = (datetime.now(VN_TZ) + timedelta(days=9)).strftime("%Y%m%d%H%M%S")
+        await _callback(
+            app,
+            data["urlCallback"],
+            {
+                "maSuKien": f"{ref}-BS",
+                "maHoSo": data["maHoSo"],
+                "maTiepNhan": ref,
+                "trangThai": "YEU_CAU_BO_SUNG",
+                "ghiChu": "Thiếu giấy tờ chứng minh chỗ ở hợp pháp",
+                "thoiGian": _now(),
+                "yeuCauBoSung": ["Giấy tờ, tài liệu chứng minh chỗ ở hợp pháp"],
+                "hanBoSung": due,
+            },
+        )
+        return
+    await _complete(app, data, ref)
+
+
+async def _complete(app: web.Application, data: dict[str, Any], ref: str) -> None:
+    pdf = f"%PDF-1.4 xac nhan thong tin cu tru {data['maHoSo']}".encode()
+    await _callback(
+        app,
+        data["urlCallback"],
+        {
+            "maSuKien": f"{ref}-HT",
+            "maHoSo": data["maHoSo"],
+            "maTiepNhan": ref,
+            "trangThai": "HOAN_THANH",
+            "ghiChu": "Đã xóa đăng ký thường trú" if "diaChiMoi" not in data else "Đã đăng ký thường trú",
+            "thoiGian": _now(),
+            "ketQua": {
+                "tenGiayTo": "Thông báo kết quả "
+                + ("xóa đăng ký thường trú" if "diaChiMoi" not in data else "đăng ký thường trú"),
+                "maThanhPhan": "KQ_CT",
+                "soGiayTo": ref,
+                "loaiTep": "application/pdf",
+                "kichThuoc": len(pdf),
+                "sha256": hashlib.sha256(pdf).hexdigest(),
+                "noiDungBase64": base64.b64encode(pdf).decode(),
+            },
+        },
+    )
+
+
+async def receive_supplement(request: web.Request) -> web.Response:
+    data = await _verified_json(request)
+    stats = request.app[STATS]
+    ref = data.get("maTiepNhan")
+    if data.get("maYeuCau") in request.app[SUPPLEMENTS]:
+        stats["duplicates"] += 1
+        return web.json_response({"trangThai": "DA_NHAN_BO_SUNG"})
+    original = request.app[WAITING].pop(ref, None) if ref else None
+    if original is None:
+        return _error(422, "201", f"no dossier {ref} waits for a supplement")
+    if not data.get("taiLieu"):
+        request.app[WAITING][ref] = original
+        return _error(422, "500", "a supplement carries at least one document")
+    request.app[SUPPLEMENTS][data["maYeuCau"]] = ref
+    stats["supplements"] += 1
+    spawn(request.app, _complete(request.app, original, ref))
+    return web.json_response({"trangThai": "DA_NHAN_BO_SUNG"}, status=202)
+
+
+async def verify_identity(request: web.Request) -> web.Response:
+    data = await _verified_json(request)
+    request.app[STATS]["lookups"] += 1
+    person = request.app[REGISTER].get(data.get("soDinhDanh", ""))
+    if person is None:
+        return web.json_response({"ketQua": "KHONG_TIM_THAY"})
+    wrong = []
+    if person.full_name.casefold() != str(data.get("hoTen", "")).strip().casefold():
+        wrong.append("hoTen")
+    if person.date_of_birth.strftime("%Y%m%d") != data.get("ngaySinh"):
+        wrong.append("ngaySinh")
+    return web.json_response(
+        {"ketQua": "KHONG_KHOP" if wrong else "KHOP", "mucDoDinhDanh": 2, "truongKhongKhop": wrong}
+    )
+
+
+async def list_accepted(request: web.Request) -> web.Response:
+    return web.json_response(list(request.app[ACCEPTED].values()))
+
+
+def create_simulator(options: SimulatorOptions) -> web.Application:
+    app = new_simulator(options, _malformed)
+    app[OPTIONS] = options
+    app[ACCEPTED] = {}
+    app[REGISTER] = {c.personal_id: c for c in population(options.seed)}
+    app[VERIFIER] = HmacVerifier({KEY_ID: options.secret})
+    app[WAITING] = {}
+    app[SUPPLEMENTS] = {}
+    app.router.add_post("/api/v1/cu-tru/dang-ky", register_residence)
+    app.router.add_post("/api/v1/dan-cu/xac-thuc", verify_identity)
+    app.router.add_post("/api/v1/cu-tru/bo-sung", receive_supplement)
+    app.router.add_post("/api/v1/cu-tru/xoa-dang-ky", register_residence)
+    app.router.add_get("/_sim/accepted", list_accepted)
+    return app

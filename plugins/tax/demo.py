@@ -1,0 +1,85 @@
+"""Realistic land-transfer tax declarations for the demo and the benchmark, from the synthetic register."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+from typing import Any
+
+from contracts.admin_units import communes
+from plugins.tax.register import Person, people
+
+# The demo centres' provinces (Hà Nội, TP Hồ Chí Minh, Đà Nẵng): parcels lie there.
+PARCEL_PROVINCES = ["01", "79", "48"]
+PRICE_PER_M2 = {"01": (60, 250), "79": (50, 220), "48": (25, 90)}  # million VND, a plausible range
+STREETS = ["Nguyễn Trãi", "Lê Lợi", "Trần Phú", "Hai Bà Trưng", "Lý Thường Kiệt", "Phan Chu Trinh"]
+
+
+def pdf_attachment(code: str, name: str, text: str) -> dict[str, Any]:
+    raw = f"%PDF-1.4\n% {text}\n".encode()
+    return {
+        "component_code": code,
+        "name": name,
+        "media_type": "application/pdf",
+        "size": len(raw),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "content_base64": base64.b64encode(raw).decode(),
+    }
+
+
+def _party(p: Person) -> dict[str, str]:
+    return {"full_name": p.full_name, "personal_id": p.personal_id}
+
+
+def demo_dossiers(seed: int, count: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    register = people(7)  # the simulator's register (seed 7): look-ups of these people succeed
+    by_province = {p: [c.code for c in communes().values() if c.province_code == p] for p in PARCEL_PROVINCES}
+    out = []
+    for i in range(count):
+        seller, buyer = register[(2 * i) % len(register)], register[(2 * i + 1) % len(register)]
+        province = rng.choice(PARCEL_PROVINCES)
+        commune = rng.choice(by_province[province])
+        area = rng.randint(3_000, 25_000) / 100
+        low, high = PRICE_PER_M2[province]
+        price = round(area * rng.randint(low, high)) * 1_000_000
+        sheet, parcel = str(rng.randint(1, 80)), str(rng.randint(1, 900))
+        exemption = {"pit_exemption": "family"} if rng.random() < 0.1 else {}
+        out.append(
+            {
+                "procedure_code": "1.010912",
+                "channel": rng.choice([1, 2]),
+                "applicant": {
+                    "kind": "person",
+                    "full_name": seller.full_name,
+                    "personal_id": seller.personal_id,
+                    "date_of_birth": seller.date_of_birth.isoformat(),
+                    "gender": seller.gender,
+                    "phone": f"09{rng.randint(10_000_000, 99_999_999)}",
+                    "vneid_level": 2,
+                },
+                "jurisdiction": {"province": province, "commune": commune},
+                "summary": f"Khai nghĩa vụ tài chính chuyển nhượng thửa đất số {parcel}, tờ bản đồ số {sheet}",
+                "form": {
+                    "transferor": _party(seller),
+                    "transferee": _party(buyer),
+                    "parcel": {
+                        "province": province,
+                        "commune": commune,
+                        "map_sheet_no": sheet,
+                        "parcel_no": parcel,
+                        "area_m2": area,
+                        "address": f"Số {rng.randint(1, 300)} {rng.choice(STREETS)}",
+                    },
+                    "declared_price_vnd": price,
+                    **exemption,
+                },
+                "attachments": [
+                    pdf_attachment("TK01LPTB", "Tờ khai lệ phí trước bạ nhà, đất (01/LPTB)", buyer.full_name),
+                    pdf_attachment("TK03TNCN", "Tờ khai thuế thu nhập cá nhân (03/BĐS-TNCN)", seller.full_name),
+                    pdf_attachment("HDCN", "Hợp đồng chuyển nhượng quyền sử dụng đất", f"{sheet}/{parcel}"),
+                ],
+            }
+        )
+    return out

@@ -1,0 +1,57 @@
+"""Hook implementations of the tax plugin."""
+
+from __future__ import annotations
+
+from contracts import ProcedureSpec
+from gateway.connector import AgencyKind, LookupSpec
+from gateway.hooks import hookimpl
+from plugins.tax.connector import TaxConnector, TaxSettings
+from plugins.tax.demo import demo_dossiers
+from plugins.tax.forms import LandTransferTaxForm, NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery
+from plugins.tax.simulator import create_simulator
+
+KIND = "tax"
+# (uncertain) A real-shaped code of the national procedure database; operators may rename it in
+# conf/procedures.toml. Likewise the component codes of the two declarations and the contract.
+LAND_TRANSFER_TAX = "1.010912"
+COMPONENTS = ("TK01LPTB", "TK03TNCN", "HDCN")
+
+
+@hookimpl
+def register_agency_kinds() -> list[AgencyKind]:
+    return [
+        AgencyKind(
+            name=KIND,
+            title="Tax authority: financial obligations of land transfers (SOAP, polled)",
+            protocol="soap",
+            settings_model=TaxSettings,
+            connector=TaxConnector,
+            lookups=(
+                LookupSpec("taxpayer", "A taxpayer by tax code or personal id", TaxpayerQuery, TaxpayerAnswer),
+                LookupSpec(
+                    "tax-notice",
+                    "Whether a tax notice is paid, unpaid or overdue, with its receipt",
+                    NoticeQuery,
+                    NoticeAnswer,
+                ),
+            ),
+            simulator=create_simulator,
+            polls=True,
+            demo_dossiers=demo_dossiers,
+        )
+    ]
+
+
+@hookimpl
+def register_procedures() -> list[ProcedureSpec]:
+    return [
+        ProcedureSpec(
+            code=LAND_TRANSFER_TAX,
+            name="Khai nghĩa vụ tài chính khi chuyển nhượng quyền sử dụng đất (lệ phí trước bạ, thuế TNCN)",
+            sector="Thuế",
+            agency_kind=KIND,
+            processing_days=5,  # (uncertain) days for the tax office to issue the notices
+            form_model=LandTransferTaxForm,
+            required_components=COMPONENTS,
+        )
+    ]

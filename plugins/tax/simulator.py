@@ -1,0 +1,187 @@
+"""A simulator of the tax authority's land-transfer service: the bundled WSDL served and answered over SOAP 1.1.
+
+POST /ws            SOAP envelopes (validated against tax.xsd; Faults for what it refuses)
+GET  /ws?wsdl       the WSDL (and ?xsd=tax.xsd, the schema it imports)
+POST /_sim/pay      the applicant pays: {"notice_number": ...} or {"dossier_code": ...}
+GET  /_sim/declarations   what was declared, with each notice's payment status
+plus the shared fault injection, /_sim/faults, /_sim/stats and /health of gateway.simulation.
+
+Settings (SimulatorOptions.settings): auto_pay_after (seconds; the applicant pays every notice of a new
+declaration that long after it), registration_fee_rate, income_tax_rate, due_days, server_fault_rate
+(share of SOAP calls answered with a Server fault).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.simulation import RNG, STATS, SimulatorOptions, new_simulator, spawn
+from plugins.tax.ledger import Ledger, LedgerFault, Rates
+from plugins.tax.register import taxpayers
+from plugins.tax.soap_service import CONTENT_TYPE, SoapService
+
+log = structlog.get_logger("lienthong.simulator")
+
+WSDL_DIR = Path(__file__).resolve().parent / "wsdl"
+
+
+class TaxSimSettings(BaseModel):
+    """Mutable at run time: tests change `server_fault_rate` or `auto_pay_after` on app[SETTINGS]."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto_pay_after: float | None = Field(None, ge=0)
+    registration_fee_rate: Decimal = Field(Decimal("0.005"), ge=0, le=1)
+    income_tax_rate: Decimal = Field(Decimal("0.02"), ge=0, le=1)
+    due_days: int = Field(10, ge=0, le=365)
+    server_fault_rate: float = Field(0.0, ge=0, le=1)
+
+
+SETTINGS = web.AppKey("tax_settings", TaxSimSettings)
+LEDGER = web.AppKey("tax_ledger", Ledger)
+SERVICE = web.AppKey("tax_service", SoapService)
+OPTIONS = web.AppKey("tax_options", SimulatorOptions)
+
+
+def _malformed() -> web.Response:
+    body = (
+        b'<?xml version="1.0" encoding="utf-8"?>\n<soap-env:Envelope xmlns:soap-env='
+        b'"http://schemas.xmlsoap.org/soap/envelope/"><soap-env:Body><ns0:SubmitLandTransferDecl'
+    )
+    return web.Response(status=200, body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _auto_pay(app: web.Application, dossier_code: str, delay: float) -> None:
+    await asyncio.sleep(delay)
+    events = app[LEDGER].pay_dossier(dossier_code)
+    app[STATS]["auto_paid"] += sum(1 for e in events if e.type == "PAID")
+
+
+def _busy(app: web.Application) -> None:
+    if app[RNG].random() < app[SETTINGS].server_fault_rate:
+        raise LedgerFault("Server", "ServiceUnavailable", "the tax service is busy; try again later")
+
+
+def _lookup(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
+    _busy(app)
+    return app[LEDGER].taxpayer(values)
+
+
+def _declare(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
+    _busy(app)
+    declaration, new = app[LEDGER].declare(values)
+    app[STATS]["declarations" if new else "duplicates"] += 1
+    delay = app[SETTINGS].auto_pay_after
+    if new and delay is not None:
+        spawn(app, _auto_pay(app, declaration.dossier_code, delay))
+    return declaration.wire()
+
+
+def _payment(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
+    _busy(app)
+    return app[LEDGER].payment(values["noticeNumber"])
+
+
+def _updates(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
+    _busy(app)
+    return app[LEDGER].updates(int(values["sinceSequence"]), int(values.get("maxEvents") or 100))
+
+
+def _rates(settings: TaxSimSettings) -> Rates:
+    return Rates(settings.registration_fee_rate, settings.income_tax_rate, settings.due_days)
+
+
+async def _load(app: web.Application) -> None:
+    """zeep, lxml and the unit tables read files: in a thread, before the first request."""
+    seed = app[OPTIONS].seed
+
+    def blocking() -> tuple[SoapService, Ledger]:
+        service = SoapService.load(WSDL_DIR / "tax.wsdl", WSDL_DIR / "tax.xsd")
+        return service, Ledger(taxpayers(seed), _rates(app[SETTINGS]))
+
+    service, app[LEDGER] = await asyncio.to_thread(blocking)
+    service.stats = app[STATS]
+    service.handlers = {
+        "LookupTaxpayer": functools.partial(_lookup, app),
+        "SubmitLandTransferDeclaration": functools.partial(_declare, app),
+        "QueryNoticePayment": functools.partial(_payment, app),
+        "GetNoticeUpdates": functools.partial(_updates, app),
+    }
+    app[SERVICE] = service
+
+
+async def soap(request: web.Request) -> web.Response:
+    return await request.app[SERVICE].handle(request)
+
+
+async def describe(request: web.Request) -> web.Response:
+    return request.app[SERVICE].describe(request)
+
+
+async def pay(request: web.Request) -> web.Response:
+    """The applicant pays at the bank or online: one notice, or every notice of a dossier."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not (body.get("notice_number") or body.get("dossier_code")):
+        return web.json_response({"error": 'send {"notice_number": ...} or {"dossier_code": ...}'}, status=400)
+    ledger = request.app[LEDGER]
+    try:
+        if body.get("notice_number"):
+            events = ledger.pay(str(body["notice_number"]))
+            declaration = ledger.by_dossier[ledger.notice(str(body["notice_number"])).dossier_code]
+        else:
+            events = ledger.pay_dossier(str(body["dossier_code"]))
+            declaration = ledger.by_dossier[str(body["dossier_code"])]
+    except LedgerFault as f:
+        return web.json_response({"error": f.reason}, status=404)
+    request.app[STATS]["payments"] += sum(1 for e in events if e.type == "PAID")
+    return web.json_response(
+        {
+            "declaration_id": declaration.id,
+            "paid": [e.notices[0].number for e in events if e.type == "PAID"],
+            "settled": declaration.settled,
+        }
+    )
+
+
+async def declarations(request: web.Request) -> web.Response:
+    ledger = request.app[LEDGER]
+    today = ledger.clock().date()
+    return web.json_response(
+        [
+            {
+                "declaration_id": d.id,
+                "dossier_code": d.dossier_code,
+                "settled": d.settled,
+                "notices": [
+                    {"notice_number": n.number, "kind": n.kind, "amount": n.amount, "status": n.status(today)}
+                    for n in d.notices
+                ],
+            }
+            for d in ledger.by_dossier.values()
+        ]
+    )
+
+
+def create_simulator(options: SimulatorOptions) -> web.Application:
+    settings = TaxSimSettings.model_validate(options.settings)
+    app = new_simulator(options, _malformed)
+    app[SETTINGS] = settings
+    app[OPTIONS] = options
+    app.on_startup.append(_load)
+    app.router.add_post("/ws", soap)
+    app.router.add_get("/ws", describe)
+    app.router.add_post("/_sim/pay", pay)
+    app.router.add_get("/_sim/declarations", declarations)
+    return app

@@ -1,0 +1,118 @@
+"""A small async W3C WebDriver client for Debian's chromedriver: headless Chromium driven over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from gateway.launcher import free_port
+
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def available() -> bool:
+    return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
+
+
+class Browser:
+    def __init__(self, http: aiohttp.ClientSession, base: str, session_id: str) -> None:
+        self.http, self.base, self.sid = http, base, session_id
+
+    async def _call(self, method: str, path: str, payload: Any = None) -> Any:
+        url = f"{self.base}/session/{self.sid}{path}"
+        async with self.http.request(method, url, json=payload if payload is not None else {}) as resp:
+            body = await resp.json()
+            if resp.status >= 400:
+                raise AssertionError(f"webdriver {method} {path}: {body['value'].get('message', body)}")
+            return body["value"]
+
+    async def get(self, url: str) -> None:
+        await self._call("POST", "/url", {"url": url})
+
+    async def find_all(self, css: str) -> list[str]:
+        found = await self._call("POST", "/elements", {"using": "css selector", "value": css})
+        return [e[ELEMENT] for e in found]
+
+    async def find(self, css: str, timeout: float = 10.0) -> str:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = await self.find_all(css)
+            if found:
+                return found[0]
+            if loop.time() > deadline:
+                raise AssertionError(f"no element matches {css!r}")
+            await asyncio.sleep(0.1)
+
+    async def type(self, element: str, text: str) -> None:
+        await self._call("POST", f"/element/{element}/value", {"text": text})
+
+    async def click(self, element: str) -> None:
+        await self._call("POST", f"/element/{element}/click", {})
+
+    async def text(self, element: str) -> str:
+        value: str = await self._call("GET", f"/element/{element}/text", None)
+        return value
+
+    async def screenshot(self, path: Path) -> None:
+        data = base64.b64decode(await self._call("GET", "/screenshot", None))
+        await asyncio.to_thread(path.write_bytes, data)
+
+
+@asynccontextmanager
+async def headless_chromium(profile: Path) -> AsyncIterator[Browser]:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        CHROMEDRIVER, f"--port={port}", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                try:
+                    async with http.get(f"{base}/status") as r:
+                        if (await r.json())["value"]["ready"]:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            args = [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={profile}",
+                "--window-size=1280,900",
+            ]
+            caps = {
+                "capabilities": {
+                    "alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {"binary": CHROMIUM, "args": args}}
+                }
+            }
+            async with http.post(f"{base}/session", json=caps) as r:
+                body = await r.json()
+                if r.status >= 400:
+                    raise AssertionError(f"chromedriver could not start Chromium: {body}")
+            browser = Browser(http, base, body["value"]["sessionId"])
+            try:
+                yield browser
+            finally:
+                async with http.delete(f"{base}/session/{browser.sid}"):
+                    pass
+    finally:
+        proc.terminate()
+        await proc.wait()

@@ -1,0 +1,134 @@
+"""contracts.calendar: working days and due dates in Asia/Ho_Chi_Minh."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from contracts.calendar import VN_TZ, add_working_days, is_working_day, working_days_between
+
+ICT = timezone(timedelta(hours=7))
+
+
+def vn(y: int, m: int, d: int, hh: int = 9, mm: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=VN_TZ)
+
+
+@pytest.mark.parametrize(
+    ("day", "working"),
+    [
+        (date(2025, 11, 24), True),  # Monday
+        (date(2025, 11, 21), True),  # Friday
+        (date(2025, 11, 22), False),  # Saturday
+        (date(2025, 11, 23), False),  # Sunday
+        (date(2026, 2, 13), True),  # Friday before Tết
+        (date(2026, 2, 16), False),  # Tết 2026: Monday 16 ...
+        (date(2026, 2, 17), False),
+        (date(2026, 2, 18), False),
+        (date(2026, 2, 19), False),
+        (date(2026, 2, 20), False),  # ... to Friday 20 February
+        (date(2026, 2, 23), True),  # back to work
+        (date(2026, 4, 27), False),  # Hùng Kings (Sunday 26 April), observed on Monday
+        (date(2026, 4, 30), False),  # Reunification Day
+        (date(2026, 5, 1), False),  # Labour Day
+        (date(2026, 5, 4), True),
+        (date(2025, 9, 1), False),  # National Day 2025 (1-2 September)
+        (date(2025, 9, 2), False),
+        (date(2026, 1, 1), False),
+        (date(2025, 12, 31), True),
+    ],
+)
+def test_is_working_day(day: date, working: bool) -> None:
+    assert is_working_day(day) is working
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "due"),
+    [
+        (vn(2025, 11, 21, 9, 30), 1, vn(2025, 11, 24, 9, 30)),  # Friday + 1 = Monday, same time
+        (vn(2025, 11, 24, 10), 5, vn(2025, 12, 1, 10)),  # a full week
+        (vn(2025, 11, 24, 10), 0, vn(2025, 11, 24, 10)),
+        (vn(2025, 11, 20, 16), 10, vn(2025, 12, 4, 16)),
+        # Tết 2026: nothing counts from Saturday 14 to Sunday 22 February
+        (vn(2026, 2, 12, 14), 3, vn(2026, 2, 24, 14)),
+        (vn(2026, 2, 13, 14), 1, vn(2026, 2, 23, 14)),
+        (vn(2026, 2, 9, 8), 7, vn(2026, 2, 25, 8)),  # 7 working days to supply missing documents
+        # 30 April and 1 May 2026 fall on Thursday and Friday
+        (vn(2026, 4, 29), 1, vn(2026, 5, 4)),
+        (vn(2026, 4, 28), 3, vn(2026, 5, 5)),
+        # 2025: 30 April, 1 May and the substitute day off on Friday 2 May
+        (vn(2025, 4, 29), 1, vn(2025, 5, 5)),
+        # across the new year
+        (vn(2025, 12, 31, 11), 1, vn(2026, 1, 2, 11)),
+    ],
+)
+def test_add_working_days(start: datetime, days: int, due: datetime) -> None:
+    result = add_working_days(start, days)
+    assert result == due
+    assert result.tzinfo is VN_TZ
+    assert (result.hour, result.minute) == (due.hour, due.minute)
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "due"),
+    [
+        # received on Saturday afternoon: counting starts Monday at 08:00
+        (vn(2025, 11, 22, 15), 0, vn(2025, 11, 24, 8)),
+        (vn(2025, 11, 22, 15), 1, vn(2025, 11, 25, 8)),
+        (vn(2025, 11, 23, 20), 5, vn(2025, 12, 1, 8)),  # Sunday evening
+        # received during Tết: counting starts on Monday 23 February
+        (vn(2026, 2, 17, 10), 1, vn(2026, 2, 24, 8)),
+        (vn(2026, 2, 14, 10), 0, vn(2026, 2, 23, 8)),
+        # received on 30 April 2026
+        (vn(2026, 4, 30, 9), 2, vn(2026, 5, 6, 8)),
+    ],
+)
+def test_received_on_a_non_working_day(start: datetime, days: int, due: datetime) -> None:
+    assert add_working_days(start, days) == due
+    assert add_working_days(start, days).hour == 8
+
+
+def test_start_in_another_zone_is_counted_in_vietnam() -> None:
+    # 02:30 UTC on Friday is 09:30 in Hà Nội
+    assert add_working_days(datetime(2025, 11, 21, 2, 30, tzinfo=UTC), 1) == vn(2025, 11, 24, 9, 30)
+    # 18:00 UTC on Friday is already 01:00 on Saturday in Hà Nội: a non-working day
+    assert add_working_days(datetime(2025, 11, 21, 18, 0, tzinfo=UTC), 0) == vn(2025, 11, 24, 8)
+    # a fixed +07:00 offset gives the same result as the named zone
+    assert add_working_days(datetime(2025, 11, 21, 9, 30, tzinfo=ICT), 1) == vn(2025, 11, 24, 9, 30)
+
+
+def test_add_working_days_rejects_negative_days() -> None:
+    with pytest.raises(ValueError, match=r"^days must be >= 0$"):
+        add_working_days(vn(2025, 11, 24), -1)
+
+
+def test_add_working_days_rejects_naive_start() -> None:
+    with pytest.raises(ValueError, match=r"^start must be timezone-aware$"):
+        add_working_days(datetime(2025, 11, 24, 9), 1)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "n"),
+    [
+        (date(2025, 11, 21), date(2025, 11, 24), 1),  # Friday -> Monday
+        (date(2025, 11, 24), date(2025, 11, 24), 0),
+        (date(2025, 11, 24), date(2025, 11, 21), -1),
+        (date(2025, 11, 22), date(2025, 11, 23), 0),  # a weekend
+        (date(2026, 2, 13), date(2026, 2, 23), 1),  # over Tết
+        (date(2026, 2, 12), date(2026, 2, 24), 3),
+        (date(2026, 4, 29), date(2026, 5, 4), 1),
+        (date(2025, 11, 24), date(2025, 12, 24), 22),
+    ],
+)
+def test_working_days_between(start: date, end: date, n: int) -> None:
+    assert working_days_between(start, end) == n
+
+
+@pytest.mark.parametrize("days", [0, 1, 3, 7, 10, 15, 30])
+@pytest.mark.parametrize("start", [vn(2026, 2, 9), vn(2026, 4, 24), vn(2025, 8, 28), vn(2025, 12, 29)])
+def test_due_date_is_that_many_working_days_later(start: datetime, days: int) -> None:
+    assert is_working_day(start.date())
+    due = add_working_days(start, days)
+    assert is_working_day(due.date())
+    assert working_days_between(start.date(), due.date()) == days

@@ -1,0 +1,185 @@
+"""POST/GET /v1/dossiers: acceptance, dossier codes, due dates in working days, idempotency."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from contracts.calendar import VN_TZ, add_working_days, working_days_between
+from tests.gateway.conftest import GatewayHarness
+from tests.gateway.test_api_errors import assert_problem
+from tests.gateway.test_smoke import wait_status
+
+Make = Callable[[int], dict[str, Any]]
+
+
+def with_procedure(body: dict[str, Any], code: str) -> dict[str, Any]:
+    body["procedure_code"] = code
+    return body
+
+
+async def test_accepted_dossier_summary(harness: GatewayHarness, submission: Make) -> None:
+    resp = await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())
+    assert resp.status == 202
+    body = await resp.json()
+    assert resp.headers["Location"] == f"/v1/dossiers/{body['id']}"
+    assert "Idempotent-Replayed" not in resp.headers
+    today = datetime.now(VN_TZ).strftime("%y%m%d")
+    assert re.fullmatch(rf"000\.00\.01\.H26-{today}-\d{{4}}", body["code"])
+    assert body["status"] == 2
+    assert body["status_label"] == "received"
+    assert body["agency"] == "police"
+
+
+async def test_codes_follow_each_other_per_centre(harness: GatewayHarness, submission: Make) -> None:
+    codes = []
+    for i, who in enumerate(["centre-hanoi", "centre-hanoi", "centre-hcm"]):
+        resp = await harness.client.post("/v1/dossiers", json=submission(i), headers=harness.headers(who))
+        codes.append((await resp.json())["code"])
+    assert [c.rsplit("-", 1)[1] for c in codes] == ["0001", "0002", "0001"]
+    assert codes[2].startswith("000.00.01.H58-")
+
+
+@pytest.mark.parametrize(("code", "days"), [("1.004194", 7), ("1.004203", 3)])
+async def test_due_at_is_working_days_after_receipt(
+    harness: GatewayHarness, submission: Make, code: str, days: int
+) -> None:
+    resp = await harness.client.post(
+        "/v1/dossiers", json=with_procedure(submission(0), code), headers=harness.headers()
+    )
+    accepted = await resp.json()
+    dossier = await (await harness.client.get(f"/v1/dossiers/{accepted['id']}", headers=harness.headers())).json()
+    received = datetime.fromisoformat(dossier["received_at"])
+    due = datetime.fromisoformat(accepted["due_at"])
+    assert datetime.fromisoformat(dossier["due_at"]) == due
+    assert due == add_working_days(received, days)
+    assert due.weekday() < 5
+    counted_from = received.astimezone(VN_TZ).date()
+    # Received on a non-working day: counting starts on the next working day, which is day 0.
+    assert working_days_between(counted_from, due.date()) in (days, days + 1)
+
+
+class _FrozenDatetime(datetime):
+    frozen: datetime
+
+    @classmethod
+    def now(cls, tz: Any = None) -> _FrozenDatetime:
+        return cls.fromtimestamp(cls.frozen.timestamp(), tz)
+
+
+@pytest.mark.parametrize(
+    ("received", "code", "due"),
+    [
+        # Friday before the National Day holidays (Mon 1 and Tue 2 September 2025).
+        (datetime(2025, 8, 29, 10, 0, tzinfo=VN_TZ), "1.004203", datetime(2025, 9, 5, 10, 0, tzinfo=VN_TZ)),
+        (datetime(2025, 8, 29, 10, 0, tzinfo=VN_TZ), "1.004194", datetime(2025, 9, 11, 10, 0, tzinfo=VN_TZ)),
+        # Received on a Saturday: the count starts on the next working day (Wednesday) at 08:00.
+        (datetime(2025, 8, 30, 9, 30, tzinfo=VN_TZ), "1.004203", datetime(2025, 9, 8, 8, 0, tzinfo=VN_TZ)),
+    ],
+)
+async def test_due_at_skips_weekends_and_holidays(
+    harness: GatewayHarness,
+    submission: Make,
+    monkeypatch: pytest.MonkeyPatch,
+    received: datetime,
+    code: str,
+    due: datetime,
+) -> None:
+    frozen = type("Frozen", (_FrozenDatetime,), {"frozen": received})
+    monkeypatch.setattr("gateway.intake.datetime", frozen)
+    resp = await harness.client.post(
+        "/v1/dossiers", json=with_procedure(submission(0), code), headers=harness.headers()
+    )
+    body = await resp.json()
+    assert datetime.fromisoformat(body["due_at"]) == due
+    assert body["code"] == f"000.00.01.H26-{received:%y%m%d}-0001"
+    dossier = await (await harness.client.get(f"/v1/dossiers/{body['code']}", headers=harness.headers())).json()
+    assert datetime.fromisoformat(dossier["received_at"]) == received.astimezone(UTC)
+    assert dossier["overdue"] is True  # due in 2025: late whether or not the agency has finished it since
+
+
+async def test_dossier_read_by_id_and_by_code(harness: GatewayHarness, submission: Make) -> None:
+    body = submission(2)
+    accepted = await (await harness.client.post("/v1/dossiers", json=body, headers=harness.headers())).json()
+    by_id = await (await harness.client.get(f"/v1/dossiers/{accepted['id']}", headers=harness.headers())).json()
+    by_code = await (await harness.client.get(f"/v1/dossiers/{accepted['code']}", headers=harness.headers())).json()
+    assert (by_id["id"], by_id["code"]) == (by_code["id"], by_code["code"]) == (accepted["id"], accepted["code"])
+    assert by_id["client_id"] == "centre-hanoi"
+    assert by_id["receiving_unit"] == "000.00.01.H26"
+    assert by_id["submission"]["applicant"]["personal_id"] == body["applicant"]["personal_id"]
+    assert by_id["procedure_name"].startswith("Đăng ký")
+
+
+async def test_list_filters_by_status(harness: GatewayHarness, submission: Make) -> None:
+    ids = []
+    for i in range(2):
+        resp = await harness.client.post("/v1/dossiers", json=submission(i), headers=harness.headers())
+        ids.append((await resp.json())["id"])
+    for did in ids:
+        assert (await wait_status(harness, did, 9))["status"] == 9
+    finished = await (await harness.client.get("/v1/dossiers?status=9", headers=harness.headers())).json()
+    assert sorted(d["id"] for d in finished["items"]) == sorted(ids)
+    received = await (await harness.client.get("/v1/dossiers?status=2", headers=harness.headers())).json()
+    assert received["items"] == []
+    limited = await (await harness.client.get("/v1/dossiers?limit=1", headers=harness.headers())).json()
+    assert len(limited["items"]) == 1
+    bad = await harness.client.get("/v1/dossiers?status=done", headers=harness.headers())
+    assert (await assert_problem(bad, 400, "invalid-request"))["errors"][0]["path"] == "query"
+
+
+# -- idempotency ------------------------------------------------------------------------------------
+
+
+async def test_same_key_same_body_replays(harness: GatewayHarness, submission: Make) -> None:
+    headers = harness.headers(**{"Idempotency-Key": "counter-7-ticket-0042"})
+    first = await harness.client.post("/v1/dossiers", json=submission(0), headers=headers)
+    again = await harness.client.post("/v1/dossiers", json=submission(0), headers=headers)
+    assert (first.status, again.status) == (202, 200)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    a, b = await first.json(), await again.json()
+    assert b["id"] == a["id"] and b["code"] == a["code"]
+    assert again.headers["Location"] == f"/v1/dossiers/{a['id']}"
+    listed = await (await harness.client.get("/v1/dossiers", headers=harness.headers())).json()
+    assert [d["id"] for d in listed["items"]] == [a["id"]]
+    await wait_status(harness, a["id"], 9)
+    assert (await harness.sim_stats())["accepted"] == 1
+
+
+async def test_same_key_other_body_conflicts(harness: GatewayHarness, submission: Make) -> None:
+    headers = harness.headers(**{"Idempotency-Key": "k-1"})
+    first = await (await harness.client.post("/v1/dossiers", json=submission(0), headers=headers)).json()
+    resp = await harness.client.post("/v1/dossiers", json=submission(1), headers=headers)
+    problem = await assert_problem(resp, 409, "idempotency-key-reused")
+    assert problem["dossier_id"] == first["id"]
+    listed = await (await harness.client.get("/v1/dossiers", headers=harness.headers())).json()
+    assert len(listed["items"]) == 1
+
+
+async def test_keys_belong_to_one_client(harness: GatewayHarness, submission: Make) -> None:
+    hanoi = await harness.client.post(
+        "/v1/dossiers", json=submission(0), headers=harness.headers("centre-hanoi", **{"Idempotency-Key": "shared"})
+    )
+    hcm = await harness.client.post(
+        "/v1/dossiers", json=submission(0), headers=harness.headers("centre-hcm", **{"Idempotency-Key": "shared"})
+    )
+    assert (hanoi.status, hcm.status) == (202, 202)
+    assert (await hanoi.json())["id"] != (await hcm.json())["id"]
+
+
+async def test_without_key_each_post_is_a_new_dossier(harness: GatewayHarness, submission: Make) -> None:
+    a = await (await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())).json()
+    b = await (await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())).json()
+    assert a["id"] != b["id"]
+
+
+@pytest.mark.parametrize("key", ["", "k" * 201])
+async def test_key_length_is_checked(harness: GatewayHarness, submission: Make, key: str) -> None:
+    resp = await harness.client.post(
+        "/v1/dossiers", json=submission(0), headers=harness.headers(**{"Idempotency-Key": key})
+    )
+    problem = await assert_problem(resp, 400, "invalid-request")
+    assert problem["errors"][0]["path"] == "headers.Idempotency-Key"

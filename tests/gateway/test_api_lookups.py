@@ -1,0 +1,95 @@
+"""POST /v1/lookups/identity-verification: passed through to the police simulator, failures as problems."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.gateway.conftest import GatewayHarness
+from tests.gateway.test_api_errors import assert_problem, gateway_variant
+
+Make = Callable[[int], dict[str, Any]]
+URL = "/v1/lookups/identity-verification"
+
+
+def query_of(sub: dict[str, Any]) -> dict[str, str]:
+    a = sub["applicant"]
+    return {"personal_id": a["personal_id"], "full_name": a["full_name"], "date_of_birth": a["date_of_birth"]}
+
+
+async def test_list_lookups(harness: GatewayHarness) -> None:
+    resp = await harness.client.get("/v1/lookups", headers=harness.headers())
+    items = (await resp.json())["items"]
+    assert [(i["name"], i["agency"]) for i in items] == [("identity-verification", "police")]
+    assert sorted(items[0]["input_schema"]["required"]) == ["date_of_birth", "full_name", "personal_id"]
+
+
+async def test_match(harness: GatewayHarness, submission: Make) -> None:
+    resp = await harness.client.post(URL, json=query_of(submission(0)), headers=harness.headers())
+    assert resp.status == 200
+    assert await resp.json() == {"found": True, "match": True, "vneid_level": 2, "mismatched": []}
+    assert (await harness.sim_stats())["lookups"] == 1
+
+
+async def test_name_is_compared_without_case(harness: GatewayHarness, submission: Make) -> None:
+    q = query_of(submission(0))
+    q["full_name"] = f"  {q['full_name'].upper()} "
+    assert (await (await harness.client.post(URL, json=q, headers=harness.headers())).json())["match"] is True
+
+
+async def test_mismatch_on_the_wrong_name(harness: GatewayHarness, submission: Make) -> None:
+    q = query_of(submission(0))
+    q["full_name"] = "Nguyễn Văn Không Khớp"
+    resp = await harness.client.post(URL, json=q, headers=harness.headers("operator"))
+    assert resp.status == 200
+    assert await resp.json() == {"found": True, "match": False, "vneid_level": 2, "mismatched": ["hoTen"]}
+
+
+async def test_not_found(harness: GatewayHarness) -> None:
+    q = {"personal_id": "001090000001", "full_name": "Trần Văn Vắng", "date_of_birth": "1990-01-01"}
+    resp = await harness.client.post(URL, json=q, headers=harness.headers())
+    assert resp.status == 200
+    assert await resp.json() == {"found": False, "match": False, "vneid_level": 0, "mismatched": []}
+
+
+async def test_invalid_query_is_422(harness: GatewayHarness) -> None:
+    resp = await harness.client.post(URL, json={"personal_id": "12ab", "full_name": ""}, headers=harness.headers())
+    problem = await assert_problem(resp, 422, "validation-failed")
+    assert sorted(e["path"] for e in problem["errors"]) == ["date_of_birth", "full_name", "personal_id"]
+    assert (await harness.sim_stats()).get("lookups", 0) == 0
+
+
+async def test_unknown_lookup_is_404(harness: GatewayHarness) -> None:
+    resp = await harness.client.post("/v1/lookups/land-parcel", json={}, headers=harness.headers())
+    problem = await assert_problem(resp, 404, "not-found")
+    assert problem["detail"] == "no agency answers the look-up 'land-parcel'"
+
+
+async def test_agency_down_is_502(harness: GatewayHarness, submission: Make) -> None:
+    await harness.set_faults(down=True)
+    resp = await harness.client.post(URL, json=query_of(submission(0)), headers=harness.headers())
+    problem = await assert_problem(resp, 502, "upstream-failed")
+    assert problem["agency"] == "police"
+    assert "police: HTTP 503" in problem["detail"]
+    assert (await harness.sim_stats())["refused_down"] == 1
+
+
+async def test_garbled_answer_is_502(harness: GatewayHarness, submission: Make) -> None:
+    await harness.set_faults(malformed_rate=1.0)
+    resp = await harness.client.post(URL, json=query_of(submission(0)), headers=harness.headers())
+    problem = await assert_problem(resp, 502, "upstream-failed")
+    assert "not JSON" in problem["detail"]
+
+
+async def test_agency_timeout_is_504(harness: GatewayHarness, submission: Make, tmp_path: Path) -> None:
+    await harness.set_faults(latency_ms=1500)
+    async with gateway_variant(harness, tmp_path, police_timeout=0.3) as client:
+        started = time.monotonic()
+        resp = await client.post(URL, json=query_of(submission(0)), headers=harness.headers())
+        elapsed = time.monotonic() - started
+        problem = await assert_problem(resp, 504, "upstream-timeout")
+    assert problem["agency"] == "police"
+    assert problem["detail"] == "police did not answer in time"
+    assert 0.3 <= elapsed < 1.4

@@ -1,0 +1,70 @@
+"""The operator dashboard in headless Chromium: figures load, dead letters show, Replay delivers them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.webdriver import available, headless_chromium
+from tests.gateway.conftest import GatewayHarness
+from tests.gateway.test_smoke import wait_status
+
+pytestmark = pytest.mark.skipif(
+    not available() and not os.environ.get("CI"), reason="Debian chromium and chromium-driver are not installed"
+)
+
+
+async def wait_text(browser: Any, css: str, predicate: Callable[[str], bool], timeout: float = 15.0) -> str:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last = ""
+    while loop.time() < deadline:
+        for el in await browser.find_all(css):
+            last = await browser.text(el)
+            if predicate(last):
+                return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{css!r} never satisfied the check; last text {last!r}")
+
+
+async def test_dashboard_shows_dead_letters_and_replays_them(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]], tmp_path: Path
+) -> None:
+    await harness.set_faults(down=True)
+    ids = []
+    for i in range(2):
+        resp = await harness.client.post("/v1/dossiers", json=submission(i), headers=harness.headers())
+        ids.append((await resp.json())["id"])
+    for did in ids:  # 3 attempts with a short backoff (test settings), then dead
+        for _ in range(100):
+            body = await (await harness.client.get(f"/v1/dossiers/{did}", headers=harness.headers())).json()
+            if body["delivery"]["state"] == "dead":
+                break
+            await asyncio.sleep(0.1)
+        assert body["delivery"]["state"] == "dead"
+
+    async with headless_chromium(tmp_path / "profile") as browser:
+        await browser.get(str(harness.client.make_url("/dashboard")))
+        await browser.type(await browser.find("#key"), harness.keys["operator"])
+        await browser.click(await browser.find("#connect"))
+        await wait_text(browser, "#dead tbody tr[data-job]", lambda t: "503" in t)
+        assert len(await browser.find_all("#dead tbody tr[data-job]")) == 2
+        received = await wait_text(browser, '.kpi[data-status="2"] .n', lambda t: t.isdigit())
+        assert received == "2"
+        assert await browser.text(await browser.find('tr[data-agency="police"] .dead-count')) == "2"
+        await browser.screenshot(tmp_path / "dashboard-dead.png")
+
+        await harness.set_faults(down=False)
+        await browser.click(await browser.find("#replay-all"))
+        await wait_text(browser, "#dead tbody", lambda t: "none" in t)
+        await wait_text(browser, '.kpi[data-status="9"] .n', lambda t: t == "2")
+        await browser.screenshot(tmp_path / "dashboard-replayed.png")
+    for did in ids:
+        assert (await wait_status(harness, did, 9))["status"] == 9
+    png = await asyncio.to_thread((tmp_path / "dashboard-replayed.png").read_bytes)
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000

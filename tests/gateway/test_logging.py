@@ -1,0 +1,65 @@
+"""Logs: JSON lines with a correlation id; secrets and personal ids never appear in clear."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+import structlog
+
+from gateway import logging as glog
+from tests.gateway.conftest import GatewayHarness
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    stream = io.StringIO()
+    glog.configure("info", json=True, stream=stream)
+    yield lambda: [orjson.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    structlog.reset_defaults()
+
+
+def test_masking_of_fields_and_free_text(log_lines: Callable[[], list[dict[str, Any]]]) -> None:
+    log = structlog.get_logger("t")
+    log.info(
+        "x",
+        personal_id="079090001234",
+        api_key="lt_secret",
+        note="citizen 001305012345 asked",
+        nested={"authorization": "Bearer abc", "soDinhDanh": "079090001234"},
+    )
+    (line,) = log_lines()
+    text = orjson.dumps(line).decode()
+    assert "079090001234" not in text and "001305012345" not in text and "lt_secret" not in text
+    assert line["personal_id"] == "079*******34"
+    assert line["api_key"] == "***"
+    assert line["note"] == "citizen 001*******45 asked"
+    assert line["nested"]["authorization"] == "***"
+
+
+async def test_one_line_per_request_and_outbound_call(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]], log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    body = submission(0)
+    query = {
+        "personal_id": body["applicant"]["personal_id"],
+        "full_name": body["applicant"]["full_name"],
+        "date_of_birth": body["applicant"]["date_of_birth"],
+    }
+    resp = await harness.client.post(
+        "/v1/lookups/identity-verification", json=query, headers=harness.headers(**{"X-Correlation-ID": "corr-123"})
+    )
+    assert resp.status == 200
+    assert resp.headers["X-Correlation-ID"] == "corr-123"
+    lines = [ln for ln in log_lines() if ln.get("correlation_id") == "corr-123"]
+    events = [ln["event"] for ln in lines]
+    assert events.count("request") == 1
+    assert events.count("outbound") == 1
+    request = next(ln for ln in lines if ln["event"] == "request")
+    assert request["status"] == 200 and request["client"] == "centre-hanoi" and request["ms"] >= 0
+    outbound = next(ln for ln in lines if ln["event"] == "outbound")
+    assert outbound["agency"] == "police" and outbound["status"] == 200
+    assert body["applicant"]["personal_id"] not in orjson.dumps(lines).decode()

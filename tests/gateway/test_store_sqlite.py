@@ -1,0 +1,301 @@
+"""SqliteStore on its own: grouped commits, dossier codes, idempotency, status updates, the outbox's leases."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts import DossierStatus
+from gateway.connector import AgencyUpdate, SubmitReceipt
+from gateway.errors import IdempotencyConflict, IllegalTransition
+from gateway.store import SqliteStore
+from gateway.store.base import NewDossier
+from plugins.police.demo import demo_dossiers
+
+DAY = date(2026, 11, 20)
+RECEIVED = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+S = DossierStatus
+
+
+@pytest.fixture(scope="module")
+def subs() -> list[dict[str, Any]]:
+    return demo_dossiers(42, 4)
+
+
+@pytest.fixture
+def new(subs: list[dict[str, Any]]) -> Callable[..., NewDossier]:
+    def make(
+        i: int = 0,
+        *,
+        unit: str = "000.00.01.H26",
+        day: date = DAY,
+        client: str = "centre-hanoi",
+        agency: str = "police",
+        key: str | None = None,
+        body: bytes | None = None,
+    ) -> NewDossier:
+        sub = subs[i % len(subs)]
+        return NewDossier(
+            id=uuid.uuid4(),
+            receiving_unit=unit,
+            day=day,
+            procedure_code=sub["procedure_code"],
+            procedure_name="Đăng ký cư trú",
+            client_id=client,
+            agency=agency,
+            endpoint="national",
+            received_at=RECEIVED,
+            due_at=RECEIVED + timedelta(days=5),
+            submission=sub,
+            idempotency_key=key,
+            body_hash=hashlib.sha256(body if body is not None else str(i).encode()).hexdigest(),
+        )
+
+    return make
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "store.db", batch_max=8)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def _count_committed(path: str, ids: list[str]) -> int:
+    """Read with a connection of our own: only committed rows are visible to it."""
+    conn = sqlite3.connect(path)
+    try:
+        marks = ",".join("?" * len(ids))
+        return int(conn.execute(f"SELECT COUNT(*) FROM dossiers WHERE id IN ({marks})", ids).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def update(did: uuid.UUID, status: DossierStatus, event_id: str, **kw: Any) -> AgencyUpdate:
+    return AgencyUpdate(event_id=event_id, dossier_id=did, status=status, **kw)
+
+
+async def statuses(store: SqliteStore, did: uuid.UUID) -> list[int]:
+    return [int(e.status) for e in await store.events(did)]
+
+
+# -- grouped commits ---------------------------------------------------------------------------------
+
+
+async def test_concurrent_creates_share_commits(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    before = store.commits
+    seen_at_return: list[tuple[int, int]] = []
+
+    async def one(i: int) -> str:
+        outcome = await store.create_dossier(new(i))
+        did = str(outcome.dossier.id)
+        # Returned: the dossier is durable, visible to a connection that is not the store's.
+        seen_at_return.append((store.commits, await asyncio.to_thread(_count_committed, store.path, [did])))
+        return did
+
+    ids = await asyncio.gather(*(one(i) for i in range(50)))
+    commits = store.commits - before
+    assert 7 <= commits < 50  # batch_max=8: at least ceil(50/8) commits, far fewer than one each
+    assert all(c > before and n == 1 for c, n in seen_at_return)
+    assert await asyncio.to_thread(_count_committed, store.path, ids) == 50
+
+
+async def test_one_failing_write_spoils_no_other(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    first = (await store.create_dossier(new(0, key="k"))).dossier
+    results = await asyncio.gather(
+        store.create_dossier(new(1, key="k", body=b"other")),  # conflict, in the same batch as the next
+        store.create_dossier(new(2)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], IdempotencyConflict)
+    assert not isinstance(results[1], BaseException)
+    assert results[1].created and results[1].dossier.code.endswith("-0002")
+    assert first.code.endswith("-0001")
+
+
+# -- dossier codes -----------------------------------------------------------------------------------
+
+
+async def test_code_sequence_per_unit_and_day(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    codes = [
+        (await store.create_dossier(n)).dossier.code
+        for n in (new(0), new(1), new(2, unit="000.00.01.H58"), new(3, day=DAY + timedelta(days=1)), new(0))
+    ]
+    assert codes == [
+        "000.00.01.H26-261120-0001",
+        "000.00.01.H26-261120-0002",
+        "000.00.01.H58-261120-0001",
+        "000.00.01.H26-261121-0001",
+        "000.00.01.H26-261120-0003",
+    ]
+    by_code = await store.get_dossier("000.00.01.H58-261120-0001")
+    assert by_code is not None and by_code.receiving_unit == "000.00.01.H58"
+
+
+async def test_created_dossier_is_received_with_a_pending_job(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    n = new(0)
+    d = (await store.create_dossier(n)).dossier
+    assert (d.id, d.status, d.client_id, d.agency) == (n.id, S.RECEIVED, "centre-hanoi", "police")
+    assert d.due_at == n.due_at and d.received_at == RECEIVED
+    assert d.delivery is not None and (d.delivery.state, d.delivery.attempts) == ("pending", 0)
+    events = await store.events(d.id)
+    assert [(e.status, e.actor, e.data) for e in events] == [(S.RECEIVED, "centre-hanoi", {"code": d.code})]
+    [job] = await store.jobs()
+    assert (job.dossier_id, job.step, job.state, job.idempotency_key) == (d.id, "submit", "pending", f"{d.id}:submit")
+
+
+# -- idempotency -------------------------------------------------------------------------------------
+
+
+async def test_idempotency(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    first = await store.create_dossier(new(0, key="ticket-1", body=b"A"))
+    again = await store.create_dossier(new(0, key="ticket-1", body=b"A"))
+    assert (first.created, again.created) == (True, False)
+    assert again.dossier.id == first.dossier.id
+    with pytest.raises(IdempotencyConflict) as err:
+        await store.create_dossier(new(1, key="ticket-1", body=b"B"))
+    assert err.value.extra == {"dossier_id": str(first.dossier.id)}
+    other_client = await store.create_dossier(new(0, key="ticket-1", body=b"A", client="centre-hcm"))
+    assert other_client.created and other_client.dossier.id != first.dossier.id
+    listed = await store.list_dossiers(client_id="centre-hanoi", status=None, limit=10)
+    assert [d.id for d in listed] == [first.dossier.id]
+    assert len(await store.jobs()) == 2
+
+
+# -- agency updates ----------------------------------------------------------------------------------
+
+
+async def test_apply_update_dedupes_by_event_id(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    first = await store.apply_update(update(d.id, S.PROCESSING, "ev-1", agency_ref="CA-1"), actor="agency:police")
+    again = await store.apply_update(update(d.id, S.PROCESSING, "ev-1"), actor="agency:police")
+    assert (first.applied, first.status) == (True, 4)
+    assert (again.applied, again.status) == (False, 4)
+    assert await statuses(store, d.id) == [2, 4]
+    # The same event id on another dossier is another event.
+    other = (await store.create_dossier(new(1))).dossier
+    assert (await store.apply_update(update(other.id, S.PROCESSING, "ev-1"), actor="a")).applied
+    got = await store.get_dossier(str(d.id))
+    assert got is not None and got.agency_ref == "CA-1"
+
+
+async def test_update_by_code_implies_receipt(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    upd = AgencyUpdate(event_id="x", dossier_code=d.code, status=S.FINISHED, note="done")
+    assert (await store.apply_update(upd, actor="agency:police")).applied
+    assert await statuses(store, d.id) == [2, 4, 9]
+    got = await store.get_dossier(d.code)
+    assert got is not None and got.status == S.FINISHED
+
+
+async def test_illegal_transition_raises_and_changes_nothing(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    await store.apply_update(update(d.id, S.FINISHED, "e1"), actor="a")
+    with pytest.raises(IllegalTransition) as err:
+        await store.apply_update(update(d.id, S.STOPPED, "e2"), actor="a")
+    assert str(err.value).startswith("a dossier in status 9 (finished) cannot move to 8 (stopped)")
+    assert await statuses(store, d.id) == [2, 4, 9]
+    # The refused event id was not recorded: a later legal event may use it.
+    assert (await store.apply_update(update(d.id, S.RETURNED, "e2"), actor="a")).applied
+
+
+async def test_update_for_an_unknown_dossier(store: SqliteStore) -> None:
+    with pytest.raises(LookupError, match=r"no dossier 000\.00\.01\.H26-261120-0042"):
+        await store.apply_update(
+            AgencyUpdate(event_id="e", dossier_code="000.00.01.H26-261120-0042", status=S.PROCESSING), actor="a"
+        )
+
+
+# -- the outbox --------------------------------------------------------------------------------------
+
+
+async def test_claims_respect_free_slots_per_agency(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    for i in range(5):
+        await store.create_dossier(new(i, agency="police"))
+    for i in range(3):
+        await store.create_dossier(new(i, agency="land"))
+    got = await store.claim_jobs("w1", {"police": 2, "land": 0}, 60)
+    assert [j.agency for j in got] == ["police", "police"]
+    assert all(j.state == "leased" and j.attempts == 1 for j in got)
+    got = await store.claim_jobs("w1", {"police": 10, "land": 1}, 60)
+    assert sorted(j.agency for j in got) == ["land", "police", "police", "police"]
+    assert await store.claim_jobs("w1", {"police": 10, "land": -1}, 60) == []
+    assert len(await store.claim_jobs("w1", {"land": 10}, 60)) == 2
+    assert [j.state for j in await store.jobs()] == ["leased"] * 8
+
+
+async def test_fail_job_retry_then_dead_then_replay(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    assert not await store.fail_job(job.id, "someone-else", "boom", None)
+    assert await store.fail_job(job.id, "w1", "AgencyUnavailable: 503", time.time() + 3600)
+    assert not await store.fail_job(job.id, "w1", "late", None)  # no longer leased
+    assert await store.claim_jobs("w1", {"police": 1}, 60) == []  # not due for an hour
+    [pending] = await store.jobs("pending")
+    assert (pending.attempts, pending.last_error) == (1, "AgencyUnavailable: 503")
+
+    await make_due(store)
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    assert job.attempts == 2
+    assert await store.fail_job(job.id, "w1", "AgencyRejected: 422", None)
+    [dead] = await store.jobs("dead")
+    assert (dead.id, dead.attempts, dead.last_error) == (job.id, 2, "AgencyRejected: 422")
+    assert await store.claim_jobs("w1", {"police": 1}, 60) == []
+    got = await store.get_dossier(str(d.id))
+    assert got is not None and got.delivery is not None and got.delivery.state == "dead"
+
+    assert await store.replay_dead([job.id + 100]) == 0
+    assert await store.replay_dead([job.id]) == 1
+    assert await store.replay_dead() == 0
+    [again] = await store.jobs("pending")
+    assert (again.id, again.attempts) == (job.id, 0)
+    assert len(await store.claim_jobs("w1", {"police": 1}, 60)) == 1
+
+
+async def test_complete_job(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    receipt = SubmitReceipt(agency_ref="CA-0000001")
+    assert not await store.complete_job(job.id, "w2", receipt, actor="agency:police")
+    assert await store.complete_job(job.id, "w1", receipt, actor="agency:police")
+    assert not await store.complete_job(job.id, "w1", receipt, actor="agency:police")  # already done
+    got = await store.get_dossier(str(d.id))
+    assert got is not None
+    assert (got.status, got.agency_ref, got.delivery and got.delivery.state) == (
+        S.PROCESSING,
+        "CA-0000001",
+        "delivered",
+    )
+    assert await statuses(store, d.id) == [2, 4]
+
+
+async def test_release_leases(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    for i in range(3):
+        await store.create_dossier(new(i))
+    assert len(await store.claim_jobs("w1", {"police": 2}, 60)) == 2
+    assert await store.release_leases() == 2
+    assert [j.state for j in await store.jobs()] == ["pending"] * 3
+    counts = await store.counts()
+    assert counts["jobs_by_state"] == {"pending": 3}
+    assert counts["dossiers_by_status"] == {2: 3}
+
+
+async def make_due(store: SqliteStore) -> None:
+    """Every pending job is due now, instead of at its retry time."""
+    await store._write(lambda conn: conn.execute("UPDATE jobs SET next_at = 0 WHERE state = 'pending'").rowcount)

@@ -1,0 +1,58 @@
+"""The agency asks for a missing document (status 5); the centre answers; the due date moves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from plugins.police.demo import pdf_attachment
+from tests.gateway.conftest import GatewayHarness
+from tests.gateway.test_smoke import wait_status
+
+
+@pytest.fixture
+def police_settings() -> dict[str, Any]:
+    return {"supplement_rate": 1.0}
+
+
+async def test_supplement_round_trip(harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]) -> None:
+    resp = await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())
+    did = (await resp.json())["id"]
+    asked = await wait_status(harness, did, 5)
+    assert asked["status"] == 5
+    events = (await (await harness.client.get(f"/v1/dossiers/{did}/events", headers=harness.headers())).json())[
+        "events"
+    ]
+    request = events[-1]
+    assert request["data"]["items"] == ["Giấy tờ, tài liệu chứng minh chỗ ở hợp pháp"]
+    assert "due_at" in request["data"]
+
+    # Answering a dossier that is not waiting for one is refused.
+    other = await harness.client.post("/v1/dossiers", json=submission(1), headers=harness.headers())
+    other_id = (await other.json())["id"]
+    answer = {"note": "Bổ sung hợp đồng thuê nhà", "attachments": [pdf_attachment("HD01", "Hợp đồng thuê nhà", "x")]}
+    await wait_status(harness, other_id, 5)
+
+    resp = await harness.client.post(f"/v1/dossiers/{did}/supplements", json=answer, headers=harness.headers())
+    assert resp.status == 202, await resp.text()
+    after = await resp.json()
+    assert after["status"] == 4
+    assert datetime.fromisoformat(after["due_at"]) >= datetime.fromisoformat(asked["due_at"])
+    final = await wait_status(harness, did, 9)
+    assert final["status"] == 9
+    assert (await harness.sim_stats())["supplements"] == 1
+
+    # A second answer to a dossier no longer waiting is a conflict, not a second delivery.
+    again = await harness.client.post(f"/v1/dossiers/{did}/supplements", json=answer, headers=harness.headers())
+    assert again.status == 409
+    assert (await again.json())["type"] == "urn:lienthong:problem:illegal-transition"
+
+    # An answer without documents is a validation error with a field path.
+    bad = await harness.client.post(
+        f"/v1/dossiers/{other_id}/supplements", json={"note": "x", "attachments": []}, headers=harness.headers()
+    )
+    assert bad.status == 422
+    assert (await bad.json())["errors"][0]["path"] == "attachments"

@@ -1,0 +1,122 @@
+"""The gateway in-process on tests/plugins/land/conf with the land simulator beside it: routing by province."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.app import create_app
+from gateway.config import load_config
+from gateway.demo import DEMO_KEYS
+from gateway.plugin_manager import load_registry
+from gateway.simulation import SimulatorOptions
+from plugins.land.demo import demo_bundles
+from plugins.land.simulator import create_simulator
+from tests.plugins.land.support import first_certificate
+
+CONF = Path(__file__).resolve().parent / "conf"
+PASSWORD = "land-gateway-test-pw"
+HCM = {"X-Api-Key": DEMO_KEYS["centre-hcm"]}
+
+
+@pytest.fixture
+async def land_sim(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServer]]) -> dict[str, Any]:
+    settings = {"root": str(tmp_path / "sftp"), "scan_interval": 0.02, "answer_gap": 0.02, "auto_pay_after": 0.1}
+    server = await aiohttp_server(
+        create_simulator(SimulatorOptions(secret=PASSWORD, processing_delay=0.05, settings=settings))
+    )
+    async with aiohttp.ClientSession() as s, s.get(str(server.make_url("/_sim/sftp"))) as r:
+        info: dict[str, Any] = await r.json()
+    return info
+
+
+@pytest.fixture
+async def client(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    land_sim: dict[str, Any],
+    unused_tcp_port_factory: Callable[[], int],
+) -> AsyncIterator[TestClient[Any, Any]]:
+    port = unused_tcp_port_factory()
+    env = {
+        "LAND_SFTP_PORT": str(land_sim["port"]),
+        "LAND_SFTP_PASSWORD": PASSWORD,
+        "LAND_HOST_KEY": land_sim["public_key"],
+        "LIENTHONG_DB": str(tmp_path / "gw.db"),
+        "LIENTHONG_PORT": str(port),
+        "TAX_URL": "http://127.0.0.1:9",  # no tax service in these tests
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    registry = await asyncio.to_thread(load_registry)
+    config = await asyncio.to_thread(load_config, CONF, registry)
+    c = TestClient(TestServer(create_app(config, registry), host="127.0.0.1", port=port))
+    await c.start_server()
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+def in_province(sub: dict[str, Any], province: str, commune: str) -> dict[str, Any]:
+    sub["jurisdiction"] = {"province": province, "commune": commune}
+    for p in sub["form"]["parcels"]:
+        p["address"] |= {"province": province, "commune": commune}
+    return sub
+
+
+async def test_a_province_without_a_land_office_is_refused_at_intake(client: TestClient[Any, Any]) -> None:
+    sub = in_province(first_certificate(), "48", "20242")  # Đà Nẵng: no office in this configuration
+    async with client.post("/v1/dossiers", json=sub, headers=HCM) as r:
+        body = await r.json()
+        assert r.status == 422, body
+    assert r.content_type == "application/problem+json"
+    assert [e["path"] for e in body["errors"]] == ["jurisdiction.province"]
+    assert "province 48" in body["detail"]
+    assert body["province"] == "48"
+    bundle = demo_bundles(3, 1, province="48")[0]
+    async with client.post("/v1/bundles", json=bundle, headers=HCM) as r:
+        body = await r.json()
+        assert r.status == 422, body
+    assert {e["path"] for e in body["errors"]} == {"jurisdiction.province"}
+
+
+async def test_a_centre_in_one_province_reaches_the_office_of_the_parcel(client: TestClient[Any, Any]) -> None:
+    sub = in_province(first_certificate(), "01", "00070")  # received in TP HCM, the parcel is in Hà Nội
+    async with client.post("/v1/dossiers", json=sub, headers=HCM) as r:
+        created = await r.json()
+        assert r.status == 202, created
+    assert created["agency"] == "land"
+    d = await wait_status(client, created["id"], 9)
+    assert d["endpoint"] == "hanoi"
+    assert [e["status"] for e in (await events(client, created["id"]))] == [2, 4, 4, 6, 9]
+    assert d["agency_ref"].startswith("VPDK01-")
+    async with client.get(f"/v1/dossiers/{created['id']}/results/0", headers=HCM) as r:
+        assert r.status == 200
+        pdf = await r.read()
+    assert pdf.startswith(b"%PDF") and d["results"][0]["component_code"] == "GCN"
+
+
+async def wait_status(client: TestClient[Any, Any], did: str, status: int, timeout: float = 15.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    d: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        async with client.get(f"/v1/dossiers/{did}", headers=HCM) as r:
+            d = await r.json()
+        if d["status"] == status:
+            return d
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"dossier {did} stayed at {d.get('status')}: {d.get('delivery')}")
+
+
+async def events(client: TestClient[Any, Any], did: str) -> list[dict[str, Any]]:
+    async with client.get(f"/v1/dossiers/{did}/events", headers=HCM) as r:
+        body: dict[str, Any] = await r.json()
+    return list(body["events"])

@@ -1,0 +1,200 @@
+"""PoliceConnector against the police simulator over loopback: submit, look-up, callbacks, failures mapped."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp.test_utils import TestServer
+
+from adapters.signing import HmacSigner
+from contracts import DossierStatus
+from gateway.connector import ConnectorContext, Delivery
+from gateway.errors import (
+    AgencyRejected,
+    AgencyTimeout,
+    AgencyUnavailable,
+    InvalidRequest,
+    MalformedAnswer,
+    NotFound,
+    Unauthenticated,
+)
+from gateway.simulation import FAULTS, STATS, Faults, SimulatorOptions
+from plugins.police.connector import PoliceConnector, PoliceSettings
+from plugins.police.demo import demo_dossiers
+from plugins.police.forms import IdentityAnswer, IdentityQuery
+from plugins.police.simulator import ACCEPTED, KEY_ID, create_simulator
+from tests.plugins.police.test_wire import DID, HEX, dossier
+
+SECRET = "connector-test-secret-00000001"
+CALLBACK = "http://127.0.0.1:9/v1/callbacks/police"
+
+
+@pytest.fixture
+async def sim(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> TestServer:
+    options = SimulatorOptions(secret=SECRET, processing_delay=3600, faults=Faults())
+    return await aiohttp_server(create_simulator(options))
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def connector(
+    sim: TestServer, http: aiohttp.ClientSession, *, secret: str = SECRET, timeout: float = 5.0
+) -> PoliceConnector:
+    settings = PoliceSettings(url=str(sim.make_url("")), timeout=timeout, key_id=KEY_ID, secret=secret)
+    return PoliceConnector(
+        ConnectorContext(agency="police", endpoint="national", settings=settings, http=http, callback_url=CALLBACK)
+    )
+
+
+def faults(sim: TestServer, **kw: Any) -> None:
+    sim.app[FAULTS].faults = Faults(**kw)
+
+
+@pytest.fixture(scope="module")
+def sub() -> dict[str, Any]:
+    return demo_dossiers(42, 1)[0]
+
+
+SUBMIT = Delivery(f"{DID}:submit", attempt=1)
+
+
+async def test_submit_and_resubmit(sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any]) -> None:
+    c = connector(sim, http)
+    first = await c.submit(dossier(sub), SUBMIT)
+    again = await c.submit(dossier(sub), Delivery(f"{DID}:submit", attempt=2))
+    assert first.agency_ref == again.agency_ref == "CA-0000001"
+    assert (sim.app[STATS]["accepted"], sim.app[STATS]["duplicates"]) == (1, 1)
+    accepted = sim.app[ACCEPTED]
+    assert list(accepted) == [f"{HEX}-submit"]
+
+
+async def test_unmappable_dossier_is_rejected(
+    sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any]
+) -> None:
+    org = {"kind": "organisation", "name": "Công ty TNHH Thử", "tax_code": "0101234567"}
+    with pytest.raises(AgencyRejected, match=r"police: cannot map dossier 000\.00\.01\.H26-261120-0007") as err:
+        await connector(sim, http).submit(dossier({**sub, "applicant": org}), SUBMIT)
+    assert not err.value.retryable
+    assert sim.app[STATS]["requests"] == 0
+
+
+async def test_agency_down(sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any]) -> None:
+    faults(sim, down=True)
+    with pytest.raises(AgencyUnavailable) as err:
+        await connector(sim, http).submit(dossier(sub), SUBMIT)
+    assert (err.value.status, err.value.agency, err.value.retryable) == (503, "police", True)
+
+
+async def test_garbled_answer(sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any]) -> None:
+    faults(sim, malformed_rate=1.0)
+    with pytest.raises(MalformedAnswer) as err:
+        await connector(sim, http).submit(dossier(sub), SUBMIT)
+    assert err.value.retryable
+
+
+async def test_wrong_secret_is_a_rejection(sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any]) -> None:
+    with pytest.raises(AgencyRejected) as err:
+        await connector(sim, http, secret="a-secret-the-agency-never-issued").submit(dossier(sub), SUBMIT)
+    assert err.value.status == 401
+    assert "bad signature" in err.value.message
+
+
+async def test_slow_agency_times_out(sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any]) -> None:
+    faults(sim, latency_ms=800)
+    with pytest.raises(AgencyTimeout) as err:
+        await connector(sim, http, timeout=0.2).submit(dossier(sub), SUBMIT)
+    assert err.value.retryable
+
+
+async def test_identity_lookup(sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any]) -> None:
+    a = sub["applicant"]
+    q = IdentityQuery(personal_id=a["personal_id"], full_name=a["full_name"], date_of_birth=a["date_of_birth"])
+    answer = await connector(sim, http).lookup("identity-verification", q)
+    assert answer == IdentityAnswer(found=True, match=True, vneid_level=2, mismatched=[])
+    with pytest.raises(NotFound, match="agency 'police' has no look-up 'land-parcel'"):
+        await connector(sim, http).lookup("land-parcel", q)
+
+
+async def test_supplement_for_a_dossier_not_waiting(
+    sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any]
+) -> None:
+    delivery = Delivery(f"{DID}:supplement-1", attempt=1, step="supplement-1", inputs={"note": "x", "attachments": []})
+    with pytest.raises(AgencyRejected) as err:
+        await connector(sim, http).supplement(dossier(sub, agency_ref="CA-0000042"), delivery)
+    assert err.value.status == 422
+    assert "no dossier CA-0000042 waits for a supplement" in err.value.message
+
+
+async def test_check(sim: TestServer, http: aiohttp.ClientSession) -> None:
+    ok = await connector(sim, http).check()
+    assert (ok.ok, ok.detail) == (True, "HTTP 200")
+    assert ok.latency_ms is not None and ok.latency_ms > 0
+    c = connector(sim, http)
+    await sim.close()
+    gone = await c.check()
+    assert not gone.ok
+    assert "cannot connect" in gone.detail
+
+
+async def test_check_reports_a_simulated_outage(sim: TestServer, http: aiohttp.ClientSession) -> None:
+    faults(sim, down=True)
+    assert not (await connector(sim, http).check()).ok
+
+
+# -- callbacks ---------------------------------------------------------------------------------------
+
+EVENT = {
+    "maSuKien": "CA-1-DXL",
+    "maHoSo": "000.00.01.H26-261120-0007",
+    "maTiepNhan": "CA-1",
+    "trangThai": "DANG_XU_LY",
+    "thoiGian": "20261120093000",
+}
+
+
+def signed(body: bytes, path: str = "/v1/callbacks/police", secret: str = SECRET) -> dict[str, str]:
+    return dict(HmacSigner(KEY_ID, secret)("POST", path, body))
+
+
+async def test_signed_callback(sim: TestServer, http: aiohttp.ClientSession) -> None:
+    body = orjson.dumps(EVENT)
+    [update] = await connector(sim, http).handle_callback(body, signed(body))
+    assert (update.event_id, update.dossier_code, update.status, update.agency_ref) == (
+        "CA-1-DXL",
+        "000.00.01.H26-261120-0007",
+        DossierStatus.PROCESSING,
+        "CA-1",
+    )
+
+
+@pytest.mark.parametrize("case", ["unsigned", "other-path", "wrong-secret", "tampered"])
+async def test_callback_signature_refused(sim: TestServer, http: aiohttp.ClientSession, case: str) -> None:
+    body = orjson.dumps(EVENT)
+    headers = {
+        "unsigned": {},
+        "other-path": signed(body, "/v1/callbacks/land"),
+        "wrong-secret": signed(body, secret="another-secret-000000000001"),
+        "tampered": signed(body.replace(b"DANG_XU_LY", b"HOAN_THANH")),
+    }[case]
+    with pytest.raises(Unauthenticated, match="police callback signature rejected"):
+        await connector(sim, http).handle_callback(body, headers)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<xml/>", "police callback is not JSON"),
+        (orjson.dumps({**EVENT, "trangThai": "DA_HUY"}), "DA_HUY"),
+    ],
+)
+async def test_unreadable_callback(sim: TestServer, http: aiohttp.ClientSession, body: bytes, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        await connector(sim, http).handle_callback(body, signed(body))

@@ -1,0 +1,200 @@
+"""TaxConnector against the tax simulator over loopback: declare, look up, poll payments, failures mapped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from contracts import DossierStatus
+from gateway.connector import Delivery
+from gateway.errors import (
+    AgencyRejected,
+    AgencyTimeout,
+    AgencyUnavailable,
+    MalformedAnswer,
+    NotFound,
+    is_retryable,
+)
+from gateway.simulation import FAULTS, STATS, Faults
+from plugins.tax.connector import TaxConnector
+from plugins.tax.forms import NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery
+from plugins.tax.simulator import LEDGER, SETTINGS
+from tests.plugins.tax.conftest import CODE, DID, HEX, YY, ConnectorFactory, make_dossier
+
+SUBMIT = Delivery(f"{DID}:submit", attempt=1)
+
+
+def faults(sim: TestServer, **kw: Any) -> None:
+    sim.app[FAULTS].faults = Faults(**kw)
+
+
+async def started(make: ConnectorFactory, **kw: Any) -> TaxConnector:
+    c = make(**kw)
+    await c.start()
+    return c
+
+
+async def test_submit_answers_with_the_notices(connector: ConnectorFactory, sub: dict[str, Any]) -> None:
+    c = await started(connector)
+    receipt = await c.submit(make_dossier(sub), SUBMIT)
+    [update] = receipt.updates
+    price = sub["form"]["declared_price_vnd"]
+    amounts = {n["kind"]: n["amount_vnd"] for n in update.data["notices"]}
+    assert amounts == {"registration_fee": round(price * 0.005), "personal_income_tax": round(price * 0.02)}
+    assert update.status is DossierStatus.FINANCIAL_OBLIGATION
+    assert (update.dossier_code, update.agency_ref, receipt.agency_ref) == (CODE, f"TK-{YY}-000001", f"TK-{YY}-000001")
+    assert update.event_id == f"TK-{YY}-000001-notices"
+    assert update.outputs == {
+        "notice_numbers": [n["notice_number"] for n in update.data["notices"]],
+        "total_vnd": sum(amounts.values()),
+    }
+    assert update.data["tax_office"]["code"] == "T" + sub["form"]["parcel"]["province"]
+    assert update.data["tax_office"]["name"].startswith("Thuế ")
+
+
+async def test_resubmitting_gets_the_same_notices(
+    connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any]
+) -> None:
+    c = await started(connector)
+    first = await c.submit(make_dossier(sub), SUBMIT)
+    again = await c.submit(make_dossier(sub), Delivery(f"{DID}:submit", attempt=2))
+    assert first == again
+    assert (sim.app[STATS]["declarations"], sim.app[STATS]["duplicates"]) == (1, 1)
+    assert list(sim.app[LEDGER].declarations) == [f"{HEX}-submit"]
+
+
+async def test_unmappable_dossier_is_rejected_before_any_call(
+    connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any]
+) -> None:
+    form = {**sub["form"], "transferee": sub["form"]["transferor"]}
+    with pytest.raises(AgencyRejected) as err:
+        await (await started(connector)).submit(make_dossier({**sub, "form": form}), SUBMIT)
+    assert err.value.message == (
+        f"tax: cannot map dossier {CODE}: form: Value error, the transferor and the transferee are the same person"
+    )
+    assert not is_retryable(err.value)
+    assert sim.app[STATS]["requests"] == 0
+
+
+async def test_client_fault_is_not_retried(connector: ConnectorFactory, sub: dict[str, Any]) -> None:
+    c = await started(connector)
+    await c.submit(make_dossier(sub), SUBMIT)
+    other = Delivery("0b5c8f7e-1d2a-4c3b-9e8f-7a6b5c4d3e2f:submit", attempt=1)
+    with pytest.raises(AgencyRejected) as err:
+        await c.submit(make_dossier(sub), other)  # the same dossier code under another request id
+    assert (err.value.code, err.value.status, err.value.agency) == ("Client.DossierAlreadyDeclared", 500, "tax")
+    assert not is_retryable(err.value)
+
+
+async def test_server_fault_is_retried(connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any]) -> None:
+    sim.app[SETTINGS].server_fault_rate = 1.0
+    with pytest.raises(AgencyUnavailable) as err:
+        await (await started(connector)).submit(make_dossier(sub), SUBMIT)
+    assert err.value.code == "Server.ServiceUnavailable"
+    assert is_retryable(err.value)
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ({"down": True}, AgencyUnavailable),
+        ({"error_rate": 1.0}, AgencyUnavailable),
+        ({"malformed_rate": 1.0}, MalformedAnswer),
+        ({"latency_ms": 800}, AgencyTimeout),
+    ],
+)
+async def test_transport_failures_are_retryable(
+    connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any], fault: dict[str, Any], error: type[Exception]
+) -> None:
+    c = await started(connector, timeout=0.3)
+    faults(sim, **fault)
+    with pytest.raises(error) as err:
+        await c.submit(make_dossier(sub), SUBMIT)
+    assert is_retryable(err.value)
+
+
+async def test_taxpayer_lookup(connector: ConnectorFactory, sub: dict[str, Any]) -> None:
+    c = await started(connector)
+    seller = sub["form"]["transferor"]
+    found = await c.lookup("taxpayer", TaxpayerQuery(personal_id=seller["personal_id"]))
+    assert isinstance(found, TaxpayerAnswer)
+    assert (found.found, found.name, found.kind, found.tax_code) == (
+        True,
+        seller["full_name"],
+        "individual",
+        seller["personal_id"],
+    )
+    assert await c.lookup("taxpayer", TaxpayerQuery(tax_code="0100000001")) == TaxpayerAnswer(found=False)
+    with pytest.raises(NotFound, match="agency 'tax' has no look-up 'land-parcel'"):
+        await c.lookup("land-parcel", TaxpayerQuery(tax_code="0100000001"))
+
+
+async def test_notice_lookup(connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any]) -> None:
+    c = await started(connector)
+    [update] = (await c.submit(make_dossier(sub), SUBMIT)).updates
+    number = update.outputs["notice_numbers"][0]
+    unpaid = await c.lookup("tax-notice", NoticeQuery(notice_number=number))
+    assert isinstance(unpaid, NoticeAnswer)
+    assert (unpaid.found, unpaid.status, unpaid.dossier_code, unpaid.receipt_number) == (True, "unpaid", CODE, None)
+    sim.app[LEDGER].pay(number)
+    paid = await c.lookup("tax-notice", NoticeQuery(notice_number=number))
+    assert isinstance(paid, NoticeAnswer)
+    assert paid.status == "paid" and paid.receipt_number and paid.paid_date
+    missing = await c.lookup("tax-notice", NoticeQuery(notice_number="LPTB-26-9999999"))
+    assert missing == NoticeAnswer(found=False, notice_number="LPTB-26-9999999")
+
+
+async def test_poll_finishes_a_dossier_once_every_notice_is_paid(
+    connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any]
+) -> None:
+    c = await started(connector)
+    [update] = (await c.submit(make_dossier(sub), SUBMIT)).updates
+    first, second = update.outputs["notice_numbers"]
+    assert await c.poll() == []
+    sim.app[LEDGER].pay(first)
+    assert await c.poll() == []  # one of two paid: still status 6
+    sim.app[LEDGER].pay(second)
+    [done] = await c.poll()
+    assert (done.status, done.dossier_code, done.event_id) == (DossierStatus.FINISHED, CODE, f"TK-{YY}-000001-SETTLED")
+    receipts = done.outputs["tax_receipts"]
+    assert [r["notice_number"] for r in receipts] == [first, second]
+    assert sum(r["amount_vnd"] for r in receipts) == update.outputs["total_vnd"]
+    [doc] = done.results
+    assert (doc.component_code, doc.media_type, doc.result_code) == ("KQ_NVTC", "application/pdf", f"XN-TK-{YY}-000001")
+    assert c.cursor == 3  # PAID, PAID, SETTLED
+    assert await c.poll() == []
+
+
+async def test_poll_restarts_from_zero_and_pages(
+    connector: ConnectorFactory, sim: TestServer, subs: list[dict[str, Any]]
+) -> None:
+    c = await started(connector, poll_batch=2)
+    for i, s in enumerate(subs[:3]):
+        code = f"000.00.01.H26-261120-{i + 1:04d}"
+        await c.submit(make_dossier(s, code=code), Delivery(f"{DID}:submit-{i}", attempt=1))
+        sim.app[LEDGER].pay_dossier(code)
+    updates = await c.poll()
+    assert [u.dossier_code for u in updates] == [f"000.00.01.H26-261120-{i:04d}" for i in (1, 2, 3)]
+    restarted = await started(connector, poll_batch=2)  # a new process: cursor 0, the same event ids again
+    assert [u.event_id for u in await restarted.poll()] == [u.event_id for u in updates]
+
+
+async def test_poll_survives_an_outage(connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any]) -> None:
+    c = await started(connector)
+    await c.submit(make_dossier(sub), SUBMIT)
+    sim.app[LEDGER].pay_dossier(CODE)
+    faults(sim, down=True)
+    assert await c.poll() == []
+    assert c.cursor == 0
+    faults(sim)
+    assert [u.status for u in await c.poll()] == [DossierStatus.FINISHED]
+
+
+async def test_check(connector: ConnectorFactory, sim: TestServer) -> None:
+    c = await started(connector)
+    ok = await c.check()
+    assert (ok.ok, ok.detail, ok.extra) == (True, "HTTP 405", {"soap_version": "1.1"})
+    faults(sim, down=True)
+    assert not (await c.check()).ok
