@@ -46,7 +46,8 @@ import orjson
 
 from adapters.signing import HmacSigner
 from bench.load import LoadResult, http_request, percentile, run_load
-from gateway.demo import DEMO_KEYS, demo_sims
+from gateway.demo import DEMO_KEYS
+from gateway.demo import police_sim as demo_police_sim
 from gateway.launcher import Child, SimSpec, Stack, free_port, wait_healthy
 from plugins.police.demo import demo_dossiers
 from plugins.police.population import population
@@ -204,7 +205,7 @@ async def start_module(name: str, args: list[str], *, url: str, health: str, log
 
 
 def police_sim(processing_delay: float = 0.05, faults: dict[str, Any] | None = None) -> SimSpec:
-    spec = demo_sims()[0]
+    spec = demo_police_sim()
     spec.processing_delay = processing_delay
     spec.faults = json.dumps(faults) if faults else None
     return spec

@@ -54,7 +54,7 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
         return 1
     print(
         f"{args.dir}: ok: {len(config.clients)} clients, {len(config.agencies)} agencies, "
-        f"{len(config.routes)} routes, {len(catalog.procedures)} procedures"
+        f"{len(config.routes)} routes, {len(catalog.procedures)} procedures, {len(config.bundles)} bundles"
     )
     return 0
 

@@ -145,3 +145,4 @@ class AgencyKind:
     simulator: SimulatorFactory | None = None
     polls: bool = False  # the dispatcher calls connector.poll() for agencies without callbacks
     demo_dossiers: DemoDossiers | None = None
+    demo_bundles: DemoDossiers | None = None  # (seed, count) -> bundle submissions led by this kind's step

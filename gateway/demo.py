@@ -1,5 +1,11 @@
-"""`lienthong demo`: simulators and the gateway on loopback, a batch of dossiers from several centres,
-the agency taken down midway and brought back, progress shown, a table of final statuses at the end."""
+"""`lienthong demo`: every agency's simulator and the gateway on loopback, then a working day at three centres.
+
+Look-ups at three agencies; single dossiers for residence, civil status, social insurance, tax and land
+from centres in three provinces (land parcels often in another province than the centre); the three
+liên thông bundles; a land dossier for a province without an office, refused at intake; the police
+system taken down midway and brought back. Progress is shown; a table of final statuses ends it, and
+each simulator's own count proves every dossier arrived once.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from gateway.launcher import SimSpec, Stack
-from gateway.plugin_manager import load_registry
+from gateway.launcher import SimSpec, Stack, free_port
+from gateway.plugin_manager import Registry, load_registry
 
 # Plaintext keys of conf/demo/clients.toml (which holds only their hashes). Demo only.
 DEMO_KEYS = {
@@ -24,34 +31,90 @@ DEMO_KEYS = {
     "centre-danang": "demo-centre-danang-key-Lm4c",
     "portal": "demo-portal-key-Zx81",
     "police-callbacks": "demo-police-callback-key-Hh3r",
+    "justice-callbacks": "demo-justice-callback-key-Nb2x",
+    "social-insurance-callbacks": "demo-bhxh-callback-key-Rt6w",
     "operator": "demo-operator-key-Pq5t",
 }
-CENTRES = ["centre-hanoi", "centre-hcm", "centre-danang"]
+CENTRE_PROVINCE = {"centre-hanoi": "01", "centre-hcm": "79", "centre-danang": "48"}
+CENTRES = list(CENTRE_PROVINCE)
+# The demo secrets conf/demo falls back to; the simulators are started with the same.
+LAND_SFTP_PASSWORD = "demo-land-sftp-password-2025"
+LAND_HOST_KEY_SEED = "demo-land-sftp-host-key-2025"
+# What each simulator counts once per dossier it took (a repeated delivery is counted apart).
+UNIQUE_STAT = {"tax": "declarations"}
+FINAL = {9, 10}  # finished, returned
+TERMINAL_BUNDLE = {"completed", "cancelled", "action_required"}
 
 
-def demo_sims() -> list[SimSpec]:
-    return [
+def police_sim() -> SimSpec:
+    return SimSpec(
+        kind="police",
+        agency="police",
+        url_env="POLICE_URL",
+        secret_env="POLICE_SECRET",
+        secret="demo-police-shared-secret-2025",
+        callback_key=DEMO_KEYS["police-callbacks"],
+    )
+
+
+def demo_sims(workdir: Path) -> tuple[list[SimSpec], dict[str, str]]:
+    """The simulators of conf/demo's five agencies, and the environment that points the conf at them."""
+    sftp_port = free_port()
+    land = SimSpec(
+        kind="land",
+        agency="land",
+        url_env="LAND_SIM_URL",
+        secret=LAND_SFTP_PASSWORD,
+        secret_env="LAND_SFTP_PASSWORD",
+        settings={
+            "root": str(workdir / "land-sftp"),
+            "sftp_port": sftp_port,
+            "host_key_seed": LAND_HOST_KEY_SEED,
+            "scan_interval": 0.1,
+            "auto_pay_after": 1.0,
+        },
+    )
+    sims = [
+        police_sim(),
+        SimSpec(kind="tax", agency="tax", url_env="TAX_URL", settings={"auto_pay_after": 1.0}),
         SimSpec(
-            kind="police",
-            agency="police",
-            url_env="POLICE_URL",
-            secret_env="POLICE_SECRET",
-            secret="demo-police-shared-secret-2025",
-            callback_key=DEMO_KEYS["police-callbacks"],
+            kind="justice",
+            agency="justice",
+            url_env="JUSTICE_URL",
+            secret_env="JUSTICE_SECRET",
+            secret="demo-justice-shared-secret-2025",
+            callback_key=DEMO_KEYS["justice-callbacks"],
         ),
+        SimSpec(
+            kind="social_insurance",
+            agency="social_insurance",
+            url_env="SOCIAL_INSURANCE_URL",
+            secret_env="SOCIAL_INSURANCE_SECRET",
+            secret="demo-bhxh-client-secret-2025",
+            callback_key=DEMO_KEYS["social-insurance-callbacks"],
+            settings={"token_ttl": 30},
+        ),
+        land,
     ]
+    return sims, {"LAND_SFTP_PORT": str(sftp_port), "LIENTHONG_AGENCY_POLL": "0.2"}
+
+
+def demo_stack(conf: Path, workdir: Path, extra_env: dict[str, str] | None = None) -> Stack:
+    sims, env = demo_sims(workdir)
+    return Stack(conf, workdir, sims, extra_env=env | (extra_env or {}))
 
 
 class Progress:
-    def __init__(self, total: int) -> None:
-        self.total = total
+    """One line rewritten in place on a terminal, a line a second otherwise."""
+
+    def __init__(self) -> None:
         self.tty = sys.stdout.isatty()
         self.last = 0.0
 
     def show(self, text: str, force: bool = False) -> None:
         now = time.monotonic()
         if self.tty:
-            print(f"\r{text:<110}", end="", flush=True)
+            print(f"\r{text:<118}", end="", flush=True)
         elif force or now - self.last >= 1.0:
             print(text, flush=True)
             self.last = now
@@ -61,138 +124,244 @@ class Progress:
             print()
 
 
-async def _submit(
-    session: aiohttp.ClientSession, url: str, centre: str, body: dict[str, Any], key: str
-) -> dict[str, Any]:
+@dataclass
+class Batch:
+    """What the demo submitted: single dossiers and bundles, each with the centre that received it."""
+
+    dossiers: dict[str, str] = field(default_factory=dict)  # dossier id -> centre
+    bundles: dict[str, str] = field(default_factory=dict)  # bundle id -> centre
+
+
+def plan(registry: Registry, count: int) -> list[tuple[str, dict[str, Any]]]:
+    """("dossier" | "bundle", body) in a shuffled order, as a day at the counters would bring them."""
+    kinds = registry.agency_kinds
+    share = {"police": 0.4, "tax": 0.15, "land": 0.2, "justice": 0.1, "social_insurance": 0.15}
+    items: list[tuple[str, dict[str, Any]]] = []
+    for i, (kind, part) in enumerate(share.items()):
+        make = kinds[kind].demo_dossiers
+        if make is not None:
+            items += [("dossier", body) for body in make(40 + i, max(1, round(count * part)))]
+        bundles = kinds[kind].demo_bundles
+        if bundles is not None:
+            items += [("bundle", body) for body in bundles(60 + i, max(2, count // 15))]
+    random.Random(3).shuffle(items)
+    return items
+
+
+async def _post(session: aiohttp.ClientSession, url: str, centre: str, body: Any, key: str) -> tuple[int, Any]:
     headers = {"X-Api-Key": DEMO_KEYS[centre], "Idempotency-Key": key}
-    async with session.post(f"{url}/v1/dossiers", json=body, headers=headers) as resp:
-        data: dict[str, Any] = await resp.json()
-        if resp.status not in (200, 202):
-            raise RuntimeError(f"submission refused: {resp.status} {data}")
-        return data
+    async with session.post(url, json=body, headers=headers) as resp:
+        return resp.status, await resp.json()
 
 
-async def _status_counts(session: aiohttp.ClientSession, url: str, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
-    async def one(did: str, centre: str) -> tuple[str, dict[str, Any]]:
-        async with session.get(f"{url}/v1/dossiers/{did}", headers={"X-Api-Key": DEMO_KEYS[centre]}) as resp:
-            return did, await resp.json()
+async def _get(session: aiohttp.ClientSession, url: str, centre: str) -> Any:
+    async with session.get(url, headers={"X-Api-Key": DEMO_KEYS[centre]}) as resp:
+        resp.raise_for_status()
+        return await resp.json()
 
-    pairs = await asyncio.gather(*(one(d, c) for d, c in ids.items()))
-    return dict(pairs)
+
+async def _sim(session: aiohttp.ClientSession, sim: SimSpec, path: str, body: Any = None) -> Any:
+    method = "POST" if body is not None else "GET"
+    async with session.request(method, f"{sim.url}{path}", json=body) as resp:
+        return await resp.json()
 
 
 async def run_demo(conf: Path, *, dossiers: int = 60, workdir: Path | None = None) -> int:
-    registry = load_registry()
+    registry = await asyncio.to_thread(load_registry)
     tmp = tempfile.TemporaryDirectory(prefix="lienthong-demo-") if workdir is None else None
     work = workdir or Path(tmp.name)  # type: ignore[union-attr]
-    stack = Stack(conf, work, demo_sims())
-    print(f"Lienthong demo: working folder {work}")
+    stack = demo_stack(conf, work)
+    print(f"Lienthong demo: working folder {work} (logs of every process are kept there)")
+    t0 = time.monotonic()
     try:
+        print("  starting five agency simulators and the gateway ...", flush=True)
         await stack.start_simulators()
         await stack.start_gateway()
-        print(
-            f"  gateway on {stack.gateway_url}; simulators: " + ", ".join(f"{s.agency} on {s.url}" for s in stack.sims)
-        )
-        return await _scenario(stack, registry, dossiers)
+        print(f"  gateway on {stack.gateway_url}; simulators: " + ", ".join(f"{s.agency} {s.url}" for s in stack.sims))
+        code = await _scenario(stack, registry, dossiers)
+        print(f"  demo took {time.monotonic() - t0:.0f} s")
+        return code
     finally:
         await stack.stop()
         if tmp is not None:
             tmp.cleanup()
 
 
-async def _scenario(stack: Stack, registry: Any, count: int) -> int:
+async def _lookups(session: aiohttp.ClientSession, url: str, registry: Registry) -> None:
+    make = registry.agency_kinds["police"].demo_dossiers
+    assert make is not None
+    person = make(1, 1)[0]["applicant"]
+    queries = [
+        ("identity-verification", {k: person[k] for k in ("personal_id", "full_name", "date_of_birth")}),
+        ("social-insurance-number", {"personal_id": person["personal_id"], "full_name": person["full_name"]}),
+    ]
+    tax = registry.agency_kinds["tax"].demo_dossiers
+    if tax is not None:
+        queries.append(("taxpayer", {"personal_id": tax(1, 1)[0]["applicant"]["personal_id"]}))
+    for name, query in queries:
+        status, answer = await _post(session, f"{url}/v1/lookups/{name}", "centre-hanoi", query, f"lookup-{name}")
+        print(f"  look-up {name}: {status} {answer}")
+
+
+async def _out_of_jurisdiction(session: aiohttp.ClientSession, url: str, registry: Registry) -> None:
+    """A land dossier for a parcel in Hải Phòng, where this configuration has no land office."""
+    make = registry.agency_kinds["land"].demo_dossiers
+    assert make is not None
+    body = make(99, 1)[0]
+    body["jurisdiction"] = {"province": "31", "commune": "11311"}
+    for parcel in body["form"]["parcels"]:
+        parcel["address"] |= body["jurisdiction"]
+    status, problem = await _post(session, f"{url}/v1/dossiers", "centre-hanoi", body, "demo-no-office")
+    print(f"  land dossier for a parcel in Hải Phòng: {status} {problem.get('type')}: {problem.get('detail')}")
+
+
+async def _scenario(stack: Stack, registry: Registry, count: int) -> int:
     url = stack.gateway_url
     police = stack.sim("police")
+    batch = Batch()
     async with aiohttp.ClientSession() as session:
-        # 1. A synchronous look-up: verify a citizen's identity at the population database.
-        sample = registry.agency_kinds["police"].demo_dossiers(1, 2)
-        person = sample[0]["applicant"]
-        query = {
-            "personal_id": person["personal_id"],
-            "full_name": person["full_name"],
-            "date_of_birth": person["date_of_birth"],
-        }
-        async with session.post(
-            f"{url}/v1/lookups/identity-verification", json=query, headers={"X-Api-Key": DEMO_KEYS["centre-hanoi"]}
-        ) as resp:
-            print(f"  identity verification of {person['full_name']}: {resp.status} {await resp.json()}")
+        await _lookups(session, url, registry)
+        await _out_of_jurisdiction(session, url, registry)
 
-        # 2. A batch from three centres; the police system goes down a third of the way in.
-        batch = registry.agency_kinds["police"].demo_dossiers(42, count)
-        rng = random.Random(3)
-        ids: dict[str, str] = {}
-        progress = Progress(count)
-        down_at, up_after = count // 3, 4.0
+        items = plan(registry, count)
+        rng = random.Random(5)
+        progress = Progress()
+        down_at, down_for = len(items) // 3, 4.0
         down_since = 0.0
-        for i, body in enumerate(batch):
+        for i, (what, body) in enumerate(items):
             if i == down_at:
-                async with session.post(f"{police.url}/_sim/faults", json={"down": True}):
-                    pass
+                await _sim(session, police, "/_sim/faults", {"down": True})
                 down_since = time.monotonic()
-                progress.show(f"  [{i}/{count}] police system DOWN: the gateway keeps accepting", force=True)
-                print() if progress.tty else None
+                progress.show(f"  [{i}/{len(items)}] police system DOWN: the gateway keeps accepting", force=True)
+                progress.done()
+            if i > down_at and down_since and time.monotonic() - down_since > down_for:
+                await _sim(session, police, "/_sim/faults", {"down": False})
+                down_since = 0.0
+                progress.show(f"  [{i}/{len(items)}] police system UP again: deliveries resume", force=True)
+                progress.done()
             centre = rng.choice(CENTRES)
-            accepted = await _submit(session, url, centre, body, f"demo-{i}")
-            ids[accepted["id"]] = centre
-            progress.show(f"  submitting: {i + 1}/{count} accepted (last {accepted['code']})")
-            await asyncio.sleep(0.02)
-        progress.show(f"  submitted {count}/{count}", force=True)
+            status, answer = await _post(session, f"{url}/v1/{what}s", centre, body, f"demo-{what}-{i}")
+            if status not in (200, 202):
+                raise RuntimeError(f"{what} refused: {status} {answer}")
+            (batch.bundles if what == "bundle" else batch.dossiers)[answer["id"]] = centre
+            progress.show(f"  submitting: {i + 1}/{len(items)} accepted ({what} {answer.get('code', answer['id'])})")
+            await asyncio.sleep(0.03)
+        progress.show(f"  submitted {len(batch.dossiers)} dossiers and {len(batch.bundles)} bundles", force=True)
         progress.done()
+        if down_since:
+            await asyncio.sleep(max(0.0, down_for - (time.monotonic() - down_since)))
+            await _sim(session, police, "/_sim/faults", {"down": False})
+            print("  police system UP again: deliveries resume")
 
-        # 3. Bring the agency back and watch the backlog drain.
-        wait_more = up_after - (time.monotonic() - down_since)
-        if wait_more > 0:
-            await asyncio.sleep(wait_more)
-        async with session.post(f"{police.url}/_sim/faults", json={"down": False}):
-            pass
-        print("  police system UP again: deliveries resume")
-        deadline = time.monotonic() + 120
-        final: dict[str, dict[str, Any]] = {}
-        while time.monotonic() < deadline:
-            final = await _status_counts(session, url, ids)
-            by = Counter(d["status"] for d in final.values())
-            done = by.get(9, 0)
-            progress.show(
-                f"  progress: {done}/{count} finished · " + " ".join(f"status {s}: {n}" for s, n in sorted(by.items())),
-                force=False,
+        final, bundles = await _follow(session, url, batch, progress)
+        steps = await asyncio.gather(
+            *(
+                _get(session, f"{url}/v1/dossiers/{s['dossier_id']}", batch.bundles[b["id"]])
+                for b in bundles.values()
+                for s in b["steps"]
+                if s["delivery"] != "cancelled"
             )
-            if done == count:
-                break
-            await asyncio.sleep(0.5)
-        progress.show(f"  progress: {sum(1 for d in final.values() if d['status'] == 9)}/{count} finished", force=True)
-        progress.done()
-
-        async with session.get(f"{police.url}/_sim/stats") as resp:
-            stats = await resp.json()
-    return _report(final, ids, stats, count)
+        )
+        stats = {s.agency: await _sim(session, s, "/_sim/stats") for s in stack.sims}
+    return report(final, bundles, steps, stats)
 
 
-def _report(final: dict[str, dict[str, Any]], ids: dict[str, str], stats: dict[str, Any], count: int) -> int:
+async def _follow(
+    session: aiohttp.ClientSession, url: str, batch: Batch, progress: Progress, timeout: float = 180.0
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Poll until every dossier is finished and every bundle settled, showing progress."""
+    deadline = time.monotonic() + timeout
+    final: dict[str, dict[str, Any]] = {}
+    bundles: dict[str, dict[str, Any]] = {}
+    while True:
+        got = await asyncio.gather(
+            *(_get(session, f"{url}/v1/dossiers/{d}", c) for d, c in batch.dossiers.items()),
+            *(_get(session, f"{url}/v1/bundles/{b}", c) for b, c in batch.bundles.items()),
+        )
+        final = {d["id"]: d for d in got[: len(batch.dossiers)]}
+        bundles = {b["id"]: b for b in got[len(batch.dossiers) :]}
+        by = Counter(d["status"] for d in final.values())
+        done = sum(by[s] for s in FINAL)
+        settled = sum(1 for b in bundles.values() if b["state"] in TERMINAL_BUNDLE)
+        progress.show(
+            f"  progress: dossiers {done}/{len(final)} finished, bundles {settled}/{len(bundles)} settled · "
+            + " ".join(f"status {s}: {n}" for s, n in sorted(by.items()))
+        )
+        if (done == len(final) and settled == len(bundles)) or time.monotonic() > deadline:
+            progress.show(f"  progress: dossiers {done}/{len(final)} finished, bundles {settled}/{len(bundles)}", True)
+            progress.done()
+            return final, bundles
+        await asyncio.sleep(0.5)
+
+
+def report(
+    final: dict[str, dict[str, Any]],
+    bundles: dict[str, dict[str, Any]],
+    steps: list[dict[str, Any]],
+    stats: dict[str, dict[str, Any]],
+) -> int:
+    """The tables at the end; 0 when every dossier finished and each agency took each of its dossiers once."""
     from contracts import DossierStatus
 
-    rows: dict[str, Counter[str]] = {}
-    provinces: dict[str, set[str]] = {}
-    for did, d in final.items():
-        centre = ids[did]
-        rows.setdefault(centre, Counter())[f"{d['status']} {DossierStatus(d['status']).label}"] += 1
-        provinces.setdefault(centre, set()).add(d["submission"]["jurisdiction"]["province"])
+    def label(status: int) -> str:
+        return f"{status} {DossierStatus(status).label}"
+
     print()
     print(f"  {'centre':<16} {'dossiers':>8} {'provinces':>9}  final statuses")
-    for centre, c in sorted(rows.items()):
+    for centre in CENTRES:
+        mine = [d for d in final.values() if d["client_id"] == centre]
+        by = Counter(label(d["status"]) for d in mine)
+        provinces = {d["submission"]["jurisdiction"]["province"] for d in mine}
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(by.items()))
+        print(f"  {centre:<16} {len(mine):>8} {len(provinces):>9}  {statuses}")
+
+    print()
+    print(f"  {'bundle':<28} {'count':>5}  states  (steps finished)")
+    for name, group in sorted(_group(bundles.values(), "bundle").items()):
+        states = Counter(b["state"] for b in group)
+        finished_steps = Counter(s["step"] for b in group for s in b["steps"] if s["status"] in FINAL)
         print(
-            f"  {centre:<16} {sum(c.values()):>8} {len(provinces[centre]):>9}  "
-            + ", ".join(f"{k}: {v}" for k, v in sorted(c.items()))
+            f"  {name:<28} {len(group):>5}  "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(states.items()))
+            + "  ("
+            + ", ".join(f"{k}: {v}" for k, v in finished_steps.items())
+            + ")"
         )
-    finished = sum(1 for d in final.values() if d["status"] == DossierStatus.FINISHED)
+
+    # Every dossier the gateway routed, single or bundle step, against what each agency counted once.
+    routed: Counter[str] = Counter(d["agency"] for d in (*final.values(), *steps))
+    print()
+    print(f"  {'agency':<18} {'routed':>6} {'received':>8} {'repeats':>7} {'refused':>7}  (repeats: retried deliveries")
+    print("  " + " " * 52 + "the agency de-duplicated)")
+    ok = True
+    for agency, n in sorted(routed.items()):
+        s = stats.get(agency, {})
+        got = int(s.get(UNIQUE_STAT.get(agency, "accepted"), 0))
+        ok &= got == n
+        print(f"  {agency:<18} {n:>6} {got:>8} {s.get('duplicates', 0):>7} {s.get('refused_down', 0):>7}")
+
+    land = [d for d in (*final.values(), *steps) if d["agency"] == "land"]
+    if land:
+        away = sum(1 for d in land if d["submission"]["jurisdiction"]["province"] != CENTRE_PROVINCE[d["client_id"]])
+        offices = Counter(d["endpoint"] for d in land)
+        print(
+            f"  land: {away} of {len(land)} parcels lay in another province than the receiving centre; each went"
+            " to its province's office (" + ", ".join(f"{k}: {v}" for k, v in sorted(offices.items())) + ")"
+        )
+
+    finished = sum(1 for d in final.values() if d["status"] in FINAL)
+    completed = sum(1 for b in bundles.values() if b["state"] == "completed")
     attempts = Counter(d["delivery"]["attempts"] for d in final.values() if d.get("delivery"))
     print()
-    print(f"  accepted by the gateway: {count}; finished: {finished}")
-    print(
-        f"  delivered to the police system: {stats.get('accepted', 0)} unique, "
-        f"{stats.get('duplicates', 0)} repeated attempts de-duplicated, "
-        f"{stats.get('refused_down', 0)} attempts refused while down"
-    )
+    print(f"  single dossiers: {len(final)} accepted, {finished} finished; bundles: {len(bundles)}, {completed} done")
     print("  delivery attempts per dossier: " + ", ".join(f"{a}x: {n}" for a, n in sorted(attempts.items())))
-    ok = finished == count and stats.get("accepted", 0) == count
+    ok &= finished == len(final) and completed == len(bundles)
     print("  RESULT: " + ("all delivered, none twice" if ok else "INCOMPLETE: see the logs in the working folder"))
     return 0 if ok else 1
+
+
+def _group(items: Any, key: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        out.setdefault(item[key], []).append(item)
+    return out

@@ -106,3 +106,76 @@ def demo_dossiers(seed: int, count: int) -> list[dict[str, Any]]:
             body = _death(applicant, elders[i % len(elders)], rng, today)
         out.append({**body, "channel": rng.choice([1, 2]), "applicant": _applicant(applicant, rng)})
     return out
+
+
+def birth_bundle(birth: dict[str, Any], home_line: str = "Số 12, ngõ 4") -> dict[str, Any]:
+    """A birth registration as the `birth-residence-health-card` bundle: the child's personal id comes
+    from the birth step, so the residence and health-card forms name the child without it."""
+    child = birth["form"]["child"]
+    newborn = {k: child[k] for k in ("full_name", "date_of_birth", "gender")}
+    home = {**child["place_of_birth"], "line": home_line}
+    return {
+        "bundle": "birth-residence-health-card",
+        "applicant": birth["applicant"],
+        "jurisdiction": birth["jurisdiction"],
+        "summary": f"Liên thông khai sinh, thường trú, BHYT cho trẻ {child['full_name']}",
+        "forms": {
+            "birth": birth["form"],
+            "residence": {
+                "registrant": newborn,
+                "new_address": home,
+                "legal_basis": "relative_house",
+                "household_head_id": birth["form"]["mother"]["personal_id"],
+                "relationship_to_head": "con",
+            },
+            "health_card": {"child": newborn, "residence": home},
+        },
+        "attachments": {
+            "birth": birth["attachments"],
+            "residence": [pdf_attachment("TK01", "Tờ khai thay đổi thông tin cư trú (CT01)", child["full_name"])],
+        },
+    }
+
+
+def death_bundle(death: dict[str, Any], account_number: str = "0011004455667") -> dict[str, Any]:
+    """A death registration as the `death-funeral` bundle, the relative who declares it receiving the allowance."""
+    applicant, deceased = death["applicant"], death["form"]["deceased"]
+    return {
+        "bundle": "death-funeral",
+        "applicant": applicant,
+        "jurisdiction": death["jurisdiction"],
+        "summary": f"Liên thông khai tử, trợ cấp mai táng: {deceased['full_name']}",
+        "forms": {
+            "death": death["form"],
+            "funeral": {
+                "deceased_personal_id": deceased["personal_id"],
+                "deceased_full_name": deceased["full_name"],
+                "date_of_death": deceased["date_of_death"],
+                "beneficiary": {
+                    "full_name": applicant["full_name"],
+                    "personal_id": applicant["personal_id"],
+                    "relationship": "con",
+                },
+                "bank_account": {
+                    "bank_code": "970436",
+                    "account_number": account_number,
+                    "account_holder": applicant["full_name"],
+                },
+            },
+        },
+        "attachments": {"death": death["attachments"]},
+    }
+
+
+def demo_bundles(seed: int, count: int) -> list[dict[str, Any]]:
+    """Birth and death bundles (POST /v1/bundles), two births for every death."""
+    singles = demo_dossiers(seed, 4 * count + 8)
+    births = [d for d in singles if d["procedure_code"] == BIRTH_REGISTRATION]
+    deaths = [d for d in singles if d["procedure_code"] == DEATH_REGISTRATION]
+    out = []
+    for i in range(count):
+        if i % 3 == 1 and deaths:
+            out.append(death_bundle(deaths.pop(0), account_number=f"00110044{i:05d}"))
+        else:
+            out.append(birth_bundle(births.pop(0), home_line=f"Số {12 + i}, ngõ 4"))
+    return out

@@ -6,7 +6,7 @@ from contracts import ProcedureSpec
 from gateway.connector import AgencyKind
 from gateway.hooks import hookimpl
 from plugins.justice.connector import JusticeConnector, JusticeSettings
-from plugins.justice.demo import demo_dossiers
+from plugins.justice.demo import demo_bundles, demo_dossiers
 from plugins.justice.forms import (
     BIRTH_REGISTRATION,
     DEATH_REGISTRATION,
@@ -29,6 +29,7 @@ def register_agency_kinds() -> list[AgencyKind]:
             connector=JusticeConnector,
             simulator=create_simulator,
             demo_dossiers=demo_dossiers,
+            demo_bundles=demo_bundles,
         )
     ]
 

@@ -6,7 +6,7 @@ from contracts import ProcedureSpec
 from gateway.connector import AgencyKind
 from gateway.hooks import hookimpl
 from plugins.land.connector import LandConnector
-from plugins.land.demo import demo_dossiers
+from plugins.land.demo import demo_bundles, demo_dossiers
 from plugins.land.procedures import KIND, procedures
 from plugins.land.settings import LandSettings
 from plugins.land.simulator import create_simulator
@@ -24,6 +24,7 @@ def register_agency_kinds() -> list[AgencyKind]:
             simulator=create_simulator,
             polls=True,  # offices answer with files, never with callbacks
             demo_dossiers=demo_dossiers,
+            demo_bundles=demo_bundles,
         )
     ]
 

@@ -5,6 +5,8 @@
   sftp_host         127.0.0.1;  sftp_port: 0 picks a free port (see GET /_sim/sftp)
   username          "lienthong"; password: options.secret
   host_key_path     the server's private host key; made (with `.pub` beside it) if the file is missing
+  host_key_seed     or: a text the ed25519 host key is derived from, so a demo configuration can pin it
+                    the way it names its other demo secrets (never for a real office)
   public_key_path   where to write the host public key line, for the gateway's conf to pin
   offices           {"hanoi": "01", "hcm": "79", "danang": "48"}: folder -> province it serves
   scan_interval     0.1 s; answer_gap: seconds between two answers of a dossier (0.05)
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import secrets
 import shutil
 import tempfile
@@ -31,6 +34,8 @@ from typing import Any
 
 import asyncssh
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from pydantic import TypeAdapter, ValidationError
 
 from adapters.file import LocalFolderStore
@@ -63,8 +68,17 @@ def _malformed() -> web.Response:
     return web.Response(status=200, body=b"<PhanHoiXml", content_type="application/xml")
 
 
+def seeded_host_key(seed: str) -> asyncssh.SSHKey:
+    """An ed25519 key derived from `seed`: the same public key every run, as demo secrets are."""
+    raw = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(seed.encode()).digest())
+    pem = raw.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
+    return asyncssh.import_private_key(pem)
+
+
 async def _host_key(settings: dict[str, Any]) -> asyncssh.SSHKey:
     path = settings.get("host_key_path")
+    if settings.get("host_key_seed"):
+        return seeded_host_key(str(settings["host_key_seed"]))
     if not path:
         return asyncssh.generate_private_key("ssh-ed25519")
 

@@ -19,7 +19,7 @@ from gateway.simulation import Faults, SimulatorOptions
 from plugins.police.demo import demo_dossiers
 from plugins.police.simulator import create_simulator
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "demo"
+CONF = Path(__file__).resolve().parent / "conf"
 SECRET = "test-police-shared-secret-0001"
 
 

@@ -14,6 +14,8 @@ from gateway.errors import ConfigError
 from gateway.plugin_manager import Registry
 from tests.gateway.conftest import CONF
 
+DEMO_CONF = Path(__file__).resolve().parents[2] / "conf" / "demo"
+
 
 @pytest.fixture
 def conf(tmp_path: Path) -> Path:
@@ -44,18 +46,25 @@ def check(conf: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     return lines
 
 
-def test_demo_conf_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+def test_core_conf_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["conf", "check", str(CONF)]) == 0
-    assert capsys.readouterr().out.strip() == f"{CONF}: ok: 6 clients, 1 agencies, 2 routes, 2 procedures"
+    assert capsys.readouterr().out.strip() == f"{CONF}: ok: 6 clients, 1 agencies, 2 routes, 2 procedures, 0 bundles"
+
+
+def test_demo_conf_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conf", "check", str(DEMO_CONF)]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"{DEMO_CONF}: ok: 8 clients, 5 agencies, 10 routes, 10 procedures, 3 bundles"
+    )
 
 
 def test_unknown_agency_kind(conf: Path, registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
     edit(conf / "agencies.toml", 'kind = "police"', 'kind = "polis"')
     assert problems(conf, registry) == [
-        ("agencies.toml", "agency.police.kind", "unknown agency kind 'polis' (known: police)")
+        ("agencies.toml", "agency.police.kind", "unknown agency kind 'polis' (known: justice, land, police, social_insurance, tax)")
     ]
     assert check(conf, capsys) == [
-        f"{conf / 'agencies.toml'}: agency.police.kind: unknown agency kind 'polis' (known: police)"
+        f"{conf / 'agencies.toml'}: agency.police.kind: unknown agency kind 'polis' (known: justice, land, police, social_insurance, tax)"
     ]
 
 
@@ -122,7 +131,7 @@ def test_every_problem_is_listed_at_once(conf: Path, registry: Registry, capsys:
     edit(conf / "procedures.toml", 'code = "1.004203"', 'code = "1.999999"')
     edit(conf / "clients.toml", 'agency = "police"', 'agency = "land"')
     assert sorted(problems(conf, registry)) == [
-        ("agencies.toml", "agency.police.kind", "unknown agency kind 'polis' (known: police)"),
+        ("agencies.toml", "agency.police.kind", "unknown agency kind 'polis' (known: justice, land, police, social_insurance, tax)"),
         ("clients.toml", "client.police-callbacks.agency", "no agency named 'land'"),
         ("procedures.toml", "procedure[1].code", "no plugin serves procedure 1.999999"),
     ]

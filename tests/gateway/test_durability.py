@@ -12,11 +12,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.demo import DEMO_KEYS, demo_sims
+from gateway.demo import DEMO_KEYS, police_sim
 from gateway.launcher import Stack
 from plugins.police.demo import demo_dossiers
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "demo"
+CONF = Path(__file__).resolve().parent / "conf"
 pytestmark = pytest.mark.slow
 CENTRES = ["centre-hanoi", "centre-hcm", "centre-danang"]
 
@@ -50,13 +50,18 @@ async def wait_all_finished(
     return statuses
 
 
+async def agency_has_requests(session: aiohttp.ClientSession, stack: Stack) -> None:
+    while not (await sim_get(session, stack, "/_sim/stats")).get("requests"):
+        await asyncio.sleep(0.01)
+
+
 async def sim_get(session: aiohttp.ClientSession, stack: Stack, path: str) -> Any:
     async with session.get(stack.sim("police").url + path) as r:
         return await r.json()
 
 
 async def test_sigkill_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
-    sims = demo_sims()
+    sims = [police_sim()]
     # The agency records each dossier at once but answers 0.5 s later: a kill in between leaves
     # dossiers the agency has and the gateway does not know it delivered.
     sims[0].faults = '{"answer_delay_ms": 500}'
@@ -80,6 +85,8 @@ async def test_sigkill_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None
 
             tasks = [asyncio.create_task(one(i)) for i in range(len(bodies))]
             await asyncio.wait_for(enough.wait(), 30)
+            # Deliveries have reached the agency, whose answers are 0.5 s away: kill now.
+            await asyncio.wait_for(agency_has_requests(session, stack), 10)
             await gw.kill()  # SIGKILL while submissions and deliveries are in flight
             await asyncio.gather(*tasks)
             assert 30 <= len(accepted) < len(bodies) + 1
@@ -97,7 +104,7 @@ async def test_sigkill_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None
 
 
 async def test_dead_letters_then_replay(tmp_path: Path) -> None:
-    sims = demo_sims()
+    sims = [police_sim()]
     sims[0].faults = '{"down": true}'
     stack = Stack(CONF, tmp_path, sims, extra_env={"LIENTHONG_MAX_ATTEMPTS": "3", "LIENTHONG_RETRY_BASE": "0.05"})
     bodies = demo_dossiers(9, 12)

@@ -13,6 +13,9 @@ from gateway.hooks import hookimpl
 from gateway.plugin_manager import build_plugin_manager, collect, load_registry
 from plugins.police.connector import PoliceConnector, PoliceSettings
 
+# The agency plugins that ship with the gateway, registered through the entry-point group like any other.
+BUILTIN = ("justice", "land", "police", "social_insurance", "tax")
+
 
 def kind(name: str) -> AgencyKind:
     return AgencyKind(name=name, title=name, protocol="rest", settings_model=PoliceSettings, connector=PoliceConnector)
@@ -46,19 +49,23 @@ def load(**plugins: object) -> None:
 
 def test_builtin_plugins_load() -> None:
     reg = load_registry()
-    assert set(reg.agency_kinds) == {"police"}
+    assert set(reg.agency_kinds) == set(BUILTIN)
     assert set(reg.procedures) >= {"1.004194", "1.004203"}
-    assert reg.plugins["police"] == "plugins.police.plugin"
+    for name in BUILTIN:
+        assert reg.plugins[name] == f"plugins.{name}.plugin"
 
 
 def test_a_good_extra_plugin_adds_its_kind_and_procedures() -> None:
     reg = load_registry(
         extra={
-            "land-plugin": plugin(register_agency_kinds=[kind("land")], register_procedures=[proc("1.000046", "land")])
+            "permits-plugin": plugin(
+                register_agency_kinds=[kind("permits")], register_procedures=[proc("1.009999", "permits")]
+            )
         }
     )
-    assert set(reg.agency_kinds) == {"police", "land"}
-    assert reg.procedures["1.000046"].agency_kind == "land"
+    assert set(reg.agency_kinds) == {*BUILTIN, "permits"}
+    assert reg.procedures["1.009999"].agency_kind == "permits"
+    assert reg.plugins["permits-plugin"]
 
 
 def test_unknown_hook_name() -> None:
@@ -103,8 +110,8 @@ def test_duplicate_procedure_code() -> None:
 
 def test_procedure_of_an_unknown_kind() -> None:
     with pytest.raises(PluginError) as err:
-        load(orphan=plugin(register_procedures=[proc("1.000046", "tax")]))
-    assert str(err.value) == "plugin 'orphan': procedure 1.000046 names unknown kind 'tax'"
+        load(orphan=plugin(register_procedures=[proc("1.009999", "permits")]))
+    assert str(err.value) == "plugin 'orphan': procedure 1.009999 names unknown kind 'permits'"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,38 @@
+"""`lienthong demo` as a user runs it: five simulators and the gateway as processes, every dossier finished."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+async def test_demo_delivers_everything_once(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "demo",
+        "--dossiers",
+        "30",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,  # the demo needs no files of the working folder
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 300)
+    text = out.decode()
+    assert proc.returncode == 0, text
+    assert "RESULT: all delivered, none twice" in text
+    assert "police system DOWN" in text and "police system UP again" in text
+    # Each agency took each dossier routed to it exactly once.
+    rows = re.findall(r"^  (police|tax|land|justice|social_insurance) +(\d+) +(\d+) ", text, re.M)
+    assert {agency for agency, _, _ in rows} == {"police", "tax", "land", "justice", "social_insurance"}, text
+    assert all(routed == received for _, routed, received in rows), text
+    for bundle in ("birth-residence-health-card", "death-funeral", "land-transfer"):
+        assert re.search(rf"^  {bundle} +\d+  completed: \d+  \(", text, re.M), text
+    assert re.search(r"422 urn:lienthong:problem:no-route: .*province 31", text), text
