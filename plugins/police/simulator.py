@@ -65,17 +65,29 @@ async def register_residence(request: web.Request) -> web.Response:
     stats, accepted = request.app[STATS], request.app[ACCEPTED]
     removal = request.path.endswith("/xoa-dang-ky")
     needed = ("maYeuCau", "maHoSo", "soDinhDanh", "hoTen", "urlCallback") + (() if removal else ("diaChiMoi",))
+    if removal and data.get("lyDo", "deceased") == "deceased":
+        needed += ("ngayMat", "soTrichLucKhaiTu")  # a death is removed on the strength of its extract
     missing = [k for k in needed if not data.get(k)]
     if missing:
         return _error(422, "500", f"missing fields: {', '.join(missing)}")
     if len(data["maYeuCau"]) > 40:
         return _error(422, "500", "maYeuCau longer than 40 characters")
+    head = data.get("soDinhDanhChuHo")
+    if head and head not in request.app[REGISTER]:
+        return _error(422, "201", f"Không tìm thấy chủ hộ {head} trong CSDL quốc gia về dân cư")
     rid = data["maYeuCau"]
     if rid in accepted:
         stats["duplicates"] += 1
         return web.json_response({"maTiepNhan": accepted[rid]["maTiepNhan"], "trangThai": "DA_TIEP_NHAN"}, status=200)
     ref = f"CA-{len(accepted) + 1:07d}"
-    accepted[rid] = {"maTiepNhan": ref, "maHoSo": data["maHoSo"], "soDinhDanh": data["soDinhDanh"]}
+    accepted[rid] = {
+        "maTiepNhan": ref,
+        "maHoSo": data["maHoSo"],
+        "maTTHC": data.get("maTTHC"),
+        "soDinhDanh": data["soDinhDanh"],
+    }
+    if removal:
+        accepted[rid]["soTrichLucKhaiTu"] = data.get("soTrichLucKhaiTu")
     stats["accepted"] += 1
     spawn(request.app, _finish(request.app, data, ref))
     return web.json_response({"maTiepNhan": ref, "trangThai": "DA_TIEP_NHAN"}, status=202)
