@@ -2,6 +2,9 @@
 
 Registration requests are de-duplicated by maYeuCau (the gateway's idempotency key); each accepted
 request is answered later by a signed callback to the gateway, as the real service does.
+
+options.settings: supplement_rate (share of requests first asked for a missing document, default 0),
+supplement_due_days (the deadline such a request names, default 9 calendar days; null names none).
 """
 
 from __future__ import annotations
@@ -114,21 +117,19 @@ async def _finish(app: web.Application, data: dict[str, Any], ref: str) -> None:
     if app[RNG].random() < float(opts.settings.get("supplement_rate", 0.0)):
         # Ask for a missing document first; the result waits for the gateway's supplement.
         app[WAITING][ref] = data
-        due = (datetime.now(VN_TZ) + timedelta(days=9)).strftime("%Y%m%d%H%M%S")
-        await _callback(
-            app,
-            data["urlCallback"],
-            {
-                "maSuKien": f"{ref}-BS",
-                "maHoSo": data["maHoSo"],
-                "maTiepNhan": ref,
-                "trangThai": "YEU_CAU_BO_SUNG",
-                "ghiChu": "Thiếu giấy tờ chứng minh chỗ ở hợp pháp",
-                "thoiGian": _now(),
-                "yeuCauBoSung": ["Giấy tờ, tài liệu chứng minh chỗ ở hợp pháp"],
-                "hanBoSung": due,
-            },
-        )
+        event = {
+            "maSuKien": f"{ref}-BS",
+            "maHoSo": data["maHoSo"],
+            "maTiepNhan": ref,
+            "trangThai": "YEU_CAU_BO_SUNG",
+            "ghiChu": "Thiếu giấy tờ chứng minh chỗ ở hợp pháp",
+            "thoiGian": _now(),
+            "yeuCauBoSung": ["Giấy tờ, tài liệu chứng minh chỗ ở hợp pháp"],
+        }
+        days = opts.settings.get("supplement_due_days", 9)  # None: the request names no deadline
+        if days is not None:
+            event["hanBoSung"] = (datetime.now(VN_TZ) + timedelta(days=float(days))).strftime("%Y%m%d%H%M%S")
+        await _callback(app, data["urlCallback"], event)
         return
     await _complete(app, data, ref)
 
