@@ -32,6 +32,7 @@ from tests.plugins.justice.support import (
     ServerFactory,
     Stack,
     birth_bundle,
+    death_bundle,
     gateway_stack,
 )
 
@@ -326,6 +327,16 @@ async def test_cancelling_the_remaining_steps_while_an_agency_waits_for_document
         assert [s["status"] for s in view["steps"]] == [9, 9, 7]
         await asyncio.sleep(0.2)
         assert not stack.sims["social_insurance"].app[BHXH_ACCEPTED]
+
+
+async def test_an_agency_refusing_the_last_step_stops_the_bundle(make_stack: StackFactory) -> None:
+    # Social insurance keeps another register: it has no record of the deceased and refuses the claim.
+    async with make_stack(seeds={"social_insurance": 8}) as stack:
+        view = await stack.run(death_bundle())
+        assert (view["state"], view["actions"]) == ("stopped", []), view
+        assert [s["status"] for s in view["steps"]] == [9, 9, 8]
+        events = await stack.call("GET", f"/v1/dossiers/{view['steps'][2]['dossier_id']}/events")
+        assert events["events"][-1]["note"] == "Không tìm thấy quá trình tham gia BHXH của người đã mất"
 
 
 async def test_the_same_bundle_submitted_twice_with_one_key(stack: Stack) -> None:

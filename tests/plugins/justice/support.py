@@ -107,8 +107,12 @@ async def gateway_stack(
     settings: dict[str, dict[str, Any]] | None = None,
     env: dict[str, str] | None = None,
     adjust: Callable[[Config], None] | None = None,
+    seeds: dict[str, int] | None = None,
 ) -> AsyncIterator[Stack]:
-    """Three simulators (with these protocol settings) and the gateway; `adjust` may change the config."""
+    """Three simulators (with these protocol settings) and the gateway; `adjust` may change the config.
+
+    Every simulator draws its register from the same synthetic population unless `seeds` says otherwise.
+    """
     sims = {}
     for agency in AGENCIES:
         options = SimulatorOptions(
@@ -116,6 +120,7 @@ async def gateway_stack(
             secret=SECRETS[agency],
             processing_delay=0.05,
             settings=(settings or {}).get(agency, {}),
+            seed=(seeds or {}).get(agency, 7),
         )
         sims[agency] = await aiohttp_server(FACTORIES[agency](options))
         monkeypatch.setenv(f"{agency.upper()}_URL", str(sims[agency].make_url("")).rstrip("/"))
