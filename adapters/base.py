@@ -47,7 +47,7 @@ class Transport(ABC, Generic[Req, Resp]):
     @abstractmethod
     async def check(self) -> CheckResult: ...
 
-    async def aclose(self) -> None:  # noqa: B027 - most transports borrow the app's session
+    async def aclose(self) -> None:
         return None
 
     def describe(self) -> dict[str, Any]:

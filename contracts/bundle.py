@@ -8,7 +8,15 @@ from uuid import UUID
 from pydantic import Field
 
 from contracts.base import AwareDatetime, Model
-from contracts.dossier import Applicant, Attachment, Channel, Jurisdiction, ResultDocument, ReturnMethod
+from contracts.dossier import (
+    Applicant,
+    Attachment,
+    Channel,
+    Jurisdiction,
+    ResultDocument,
+    ReturnMethod,
+    SupplementRequest,
+)
 from contracts.status import DossierStatus
 
 StepId = str
@@ -29,7 +37,11 @@ class BundleSubmission(Model):
     external_ref: str | None = Field(default=None, max_length=100)
 
 
-BundleState = Literal["in_progress", "supplement_requested", "action_required", "completed", "cancelled"]
+# in_progress: steps run or wait their turn; supplement_requested: an agency waits for documents;
+# action_required: a step failed and the centre decides (retry, cancel the rest); completed: every step
+# finished; cancelled: the remaining steps were cancelled; stopped: an agency refused the last open step.
+BundleState = Literal["in_progress", "supplement_requested", "action_required", "completed", "cancelled", "stopped"]
+# waiting: for an earlier step; pending: queued or between retries; dead: delivery given up (retry it).
 StepState = Literal["waiting", "pending", "in_flight", "delivered", "dead", "cancelled"]
 BundleAction = Literal["retry", "supplement", "cancel_remaining"]
 
@@ -46,6 +58,7 @@ class BundleStepView(Model):
     last_error: str | None = None
     outputs: dict[str, Any] = Field(default_factory=dict)
     results: list[ResultDocument] = Field(default_factory=list)
+    supplement: SupplementRequest | None = Field(None, description="what the agency waits for, while status is 5")
 
 
 class BundleView(Model):

@@ -63,3 +63,21 @@ def working_days_between(start: date, end: date) -> int:
         day += timedelta(days=1)
         n += is_working_day(day)
     return n
+
+
+SUPPLEMENT_WORKING_DAYS = 7  # the applicant's time to supply missing documents when the agency sets none
+
+
+def supplement_deadline(requested_at: datetime) -> datetime:
+    """When an applicant asked for missing documents must have supplied them, by default."""
+    return add_working_days(requested_at, SUPPLEMENT_WORKING_DAYS)
+
+
+def due_after_supplement(due_at: datetime, requested_at: datetime, answered_at: datetime) -> datetime:
+    """The dossier's due date once a supplement request is answered.
+
+    The clock stops while the dossier waits on the applicant: the working days from the request to the
+    answer are added to the due date; the time the agency had already spent still counts.
+    """
+    waited = working_days_between(requested_at.astimezone(VN_TZ).date(), answered_at.astimezone(VN_TZ).date())
+    return add_working_days(due_at, waited) if waited > 0 else due_at

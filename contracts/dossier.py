@@ -190,14 +190,16 @@ class ResultDocument(Model):
 
 
 class SupplementRequest(Model):
-    """An agency asks for more documents (status 5)."""
+    """An agency asks for more documents (status 5): what, and by when (DanhSachHoSoBoSung)."""
 
     requested_by: str
     items: list[str] = Field(min_length=1)
     note: str = ""
     requested_at: AwareDatetime
-    due_at: AwareDatetime
+    due_at: AwareDatetime = Field(description="the applicant's deadline; 7 working days unless the agency says")
     answered_at: AwareDatetime | None = None
+    dossier_due_before: AwareDatetime | None = Field(None, description="the dossier's due date when asked")
+    dossier_due_after: AwareDatetime | None = Field(None, description="its due date once answered")
 
 
 class StatusEvent(Model):
@@ -214,7 +216,8 @@ class StatusEvent(Model):
 class DeliveryState(Model):
     """Where the delivery of a dossier to its agency stands."""
 
-    state: Literal["pending", "in_flight", "delivered", "dead"]
+    # waiting: a bundle step whose earlier steps have not finished; cancelled: never to be delivered.
+    state: Literal["waiting", "pending", "in_flight", "delivered", "dead", "cancelled"]
     attempts: int
     last_error: str | None = None
     next_attempt_at: AwareDatetime | None = None
@@ -240,3 +243,4 @@ class Dossier(Model):
     submission: DossierSubmission
     delivery: DeliveryState | None = None
     results: list[ResultDocument] = Field(default_factory=list)
+    supplements: list[SupplementRequest] = Field(default_factory=list, description="oldest first")

@@ -75,22 +75,30 @@ class BundleSpec(BaseModel):
         return steps
 
 
-_DONE = {DossierStatus.FINISHED, DossierStatus.RETURNED}
-_FAILED = {DossierStatus.REJECTED, DossierStatus.STOPPED}
+_DONE = frozenset({DossierStatus.FINISHED, DossierStatus.RETURNED})
+_REFUSED = frozenset({DossierStatus.REJECTED, DossierStatus.STOPPED})  # the agency said no: nothing to retry
+_OVER = _DONE | _REFUSED | {DossierStatus.WITHDRAWN}
 
 
 def derive_state(steps: list[BundleStepView]) -> tuple[BundleState, list[BundleAction]]:
-    """A bundle's state is never stored: it follows from its steps."""
+    """A bundle's state is never stored: it follows from its steps, and so do the actions it allows.
+
+    `cancel_remaining` cancels the steps not yet with an agency (waiting, or dead-lettered); a step an
+    agency holds runs on. `retry` delivers dead-lettered steps again. `supplement` is answered on the
+    step's dossier (POST /v1/dossiers/{id}/supplements).
+    """
     if all(s.status in _DONE for s in steps):
         return "completed", []
-    if any(s.delivery == "cancelled" for s in steps) and not any(s.delivery in ("pending", "in_flight") for s in steps):
-        return "cancelled", []
-    waiting = any(s.delivery == "waiting" for s in steps)
-    cancel: list[BundleAction] = ["cancel_remaining"] if waiting else []
+    cancel: list[BundleAction] = ["cancel_remaining"] if any(s.delivery in ("waiting", "dead") for s in steps) else []
     if any(s.delivery == "dead" for s in steps):
         return "action_required", ["retry", *cancel]
-    if any(s.status in _FAILED for s in steps):
+    if any(s.status in _REFUSED for s in steps) and cancel:
         return "action_required", cancel
     if any(s.status == DossierStatus.SUPPLEMENT_REQUESTED for s in steps):
         return "supplement_requested", ["supplement", *cancel]
-    return "in_progress", cancel
+    running = any(s.delivery != "cancelled" and s.status not in _OVER for s in steps)
+    if running:
+        return "in_progress", cancel
+    if any(s.delivery == "cancelled" for s in steps):
+        return "cancelled", []
+    return "stopped", []

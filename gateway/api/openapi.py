@@ -167,20 +167,26 @@ def build() -> dict[str, Any]:
         "/v1/bundles/{ref}": {
             "get": {
                 "summary": "A bundle, its steps and the actions it allows",
+                "description": (
+                    "The state is derived from the steps. Actions: `retry` (POST .../retry) delivers "
+                    "dead-lettered steps again; `cancel_remaining` (POST .../cancel) withdraws the steps not "
+                    "yet with an agency; `supplement`: the step in status 5 shows what its agency asks for "
+                    "and by when, answered with POST /v1/dossiers/{dossier_id}/supplements."
+                ),
                 "parameters": ref_param,
                 "responses": _responses(200, _ref(BundleView), 401, 404),
             }
         },
         "/v1/bundles/{ref}/retry": {
             "post": {
-                "summary": "Try a failed step again",
+                "summary": "Deliver the bundle's dead-lettered steps again",
                 "parameters": ref_param,
                 "responses": _responses(200, None, 401, 403, 404, 409),
             }
         },
         "/v1/bundles/{ref}/cancel": {
             "post": {
-                "summary": "Cancel the steps not yet started",
+                "summary": "Cancel the steps not yet with an agency (waiting or dead-lettered)",
                 "parameters": ref_param,
                 "responses": _responses(200, None, 401, 403, 404, 409),
             }

@@ -82,6 +82,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (unit, day)
     );
     """,
+    # Supplement requests of a dossier (what, by when, answered when, how the due date moved), oldest first.
+    """
+    ALTER TABLE dossiers ADD COLUMN supplements TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 

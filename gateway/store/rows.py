@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -14,11 +14,13 @@ from contracts.dossier import TRUSTED
 from gateway.store.base import JobRecord
 
 _DONE = frozenset({DossierStatus.FINISHED, DossierStatus.RETURNED})
-_JOB_STATE: dict[str, Literal["pending", "in_flight", "delivered", "dead"]] = {
+_JOB_STATE: dict[str, StepState] = {
+    "waiting": "waiting",
     "pending": "pending",
     "leased": "in_flight",
     "done": "delivered",
     "dead": "dead",
+    "cancelled": "cancelled",
 }
 
 
@@ -57,6 +59,7 @@ def dossier(row: Any, job: Any | None) -> Dossier:
             submission=orjson.loads(row["submission"]),
             delivery=delivery,
             results=orjson.loads(row["results"]),
+            supplements=orjson.loads(row["supplements"]),
         ),
         context={TRUSTED: True},
     )
@@ -89,14 +92,11 @@ def job(row: Any) -> JobRecord:
     )
 
 
-_STEP_STATE: dict[str, StepState] = {
-    "waiting": "waiting",
-    "pending": "pending",
-    "leased": "in_flight",
-    "done": "delivered",
-    "dead": "dead",
-    "cancelled": "cancelled",
-}
+def _open_supplement(row: Any) -> Any:
+    if row["status"] != DossierStatus.SUPPLEMENT_REQUESTED:
+        return None
+    requests = orjson.loads(row["supplements"])
+    return requests[-1] if requests else None
 
 
 def bundle(b: Any, steps: list[Any], outputs: dict[str, dict[str, Any]]) -> BundleView:
@@ -110,11 +110,12 @@ def bundle(b: Any, steps: list[Any], outputs: dict[str, dict[str, Any]]) -> Bund
             dossier_code=r["code"],
             agency=r["agency"],
             status=DossierStatus(r["status"]),
-            delivery=_STEP_STATE[r["job_state"]],
+            delivery=_JOB_STATE[r["job_state"]],
             attempts=r["attempts"],
             last_error=r["last_error"],
             outputs=outputs.get(r["bundle_step"], {}),
             results=orjson.loads(r["results"]),
+            supplement=_open_supplement(r),
         )
         for r in steps
     ]

@@ -23,9 +23,9 @@ from uuid import UUID
 
 import orjson
 
-from contracts import Dossier, DossierStatus, StatusEvent
+from contracts import Dossier, DossierStatus, StatusEvent, SupplementRequest
 from contracts.bundle import BundleView
-from contracts.calendar import VN_TZ, add_working_days, working_days_between
+from contracts.calendar import due_after_supplement, supplement_deadline
 from contracts.identifiers import format_dossier_code
 from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate, SubmitReceipt
@@ -287,9 +287,10 @@ class SqliteStore(Store):
             b = conn.execute("SELECT * FROM bundles WHERE id = ?", (bundle_id,)).fetchone()
             if b is None:
                 return None
+            # Each step's latest job: its submission, or the delivery of a supplement answered since.
             steps = conn.execute(
                 "SELECT d.*, j.state AS job_state, j.attempts, j.last_error FROM dossiers d "
-                "JOIN jobs j ON j.dossier_id = d.id AND j.step = 'submit' "
+                "JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE dossier_id = d.id) "
                 "WHERE d.bundle_id = ? ORDER BY d.step_index",
                 (bundle_id,),
             ).fetchall()
@@ -325,19 +326,31 @@ class SqliteStore(Store):
 
     async def retry_bundle(self, bundle_id: UUID) -> int:
         def op(conn: sqlite3.Connection) -> int:
-            now = time.time()
-            return conn.execute(
-                "UPDATE jobs SET state = 'pending', attempts = 0, next_at = ?, updated_at = ? "
-                "WHERE state = 'dead' AND dossier_id IN (SELECT id FROM dossiers WHERE bundle_id = ?)",
-                (now, now, str(bundle_id)),
-            ).rowcount
+            bid, now, n = str(bundle_id), time.time(), 0
+            dead = conn.execute(
+                "SELECT j.id, j.attempts, j.inputs FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
+                "WHERE d.bundle_id = ? AND j.state = 'dead' ORDER BY d.step_index",
+                (bid,),
+            ).fetchall()
+            for job in dead:
+                if job["attempts"] == 0:  # never attempted: its inputs were missing when it was released
+                    n += _release_step(conn, bid, job["id"], orjson.loads(job["inputs"]))
+                    continue
+                conn.execute(
+                    "UPDATE jobs SET state = 'pending', attempts = 0, next_at = ?, updated_at = ? WHERE id = ?",
+                    (now, now, job["id"]),
+                )
+                n += 1
+            return n
 
         return await self._write(op)
 
     async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
         def op(conn: sqlite3.Connection) -> None:
             did = str(dossier_id)
-            row = conn.execute("SELECT status, due_at, agency, endpoint FROM dossiers WHERE id = ?", (did,)).fetchone()
+            row = conn.execute(
+                "SELECT status, due_at, agency, endpoint, supplements FROM dossiers WHERE id = ?", (did,)
+            ).fetchone()
             status = DossierStatus(row["status"])
             if status != DossierStatus.SUPPLEMENT_REQUESTED:
                 raise IllegalTransition(
@@ -349,13 +362,19 @@ class SqliteStore(Store):
                 (did, int(DossierStatus.SUPPLEMENT_REQUESTED)),
             ).fetchone()[0]
             now = datetime.now(UTC)
-            # Time spent waiting for the applicant does not count against the agency's deadline.
-            paused = working_days_between(
-                datetime.fromisoformat(asked).astimezone(VN_TZ).date(), now.astimezone(VN_TZ).date()
-            )
             old_due = datetime.fromisoformat(row["due_at"])
-            new_due = add_working_days(old_due, max(paused, 0)) if paused > 0 else old_due
-            conn.execute("UPDATE dossiers SET due_at = ? WHERE id = ?", (new_due.astimezone(UTC).isoformat(), did))
+            new_due = due_after_supplement(old_due, datetime.fromisoformat(asked), now)
+            requests = orjson.loads(row["supplements"])
+            if requests:
+                requests[-1].update(
+                    answered_at=now.isoformat(),
+                    dossier_due_before=old_due.isoformat(),
+                    dossier_due_after=new_due.isoformat(),
+                )
+            conn.execute(
+                "UPDATE dossiers SET due_at = ?, supplements = ? WHERE id = ?",
+                (new_due.astimezone(UTC).isoformat(), orjson.dumps(requests).decode(), did),
+            )
             n = (
                 conn.execute(
                     "SELECT COUNT(*) FROM jobs WHERE dossier_id = ? AND step LIKE 'supplement%'", (did,)
@@ -608,12 +627,20 @@ def _advance_bundle(conn: sqlite3.Connection, did: str) -> None:
         "WHERE d.bundle_id = ? AND d.step_index > ? AND j.state = 'waiting' ORDER BY d.step_index LIMIT 1",
         (row["bundle_id"], row["step_index"]),
     ).fetchone()
-    if nxt is None:
-        return
-    outputs = _bundle_outputs(conn, row["bundle_id"])
+    if nxt is not None:
+        _release_step(conn, row["bundle_id"], nxt["id"], orjson.loads(nxt["inputs"]))
+
+
+def _release_step(conn: sqlite3.Connection, bundle_id: str, job_id: int, refs: dict[str, str]) -> bool:
+    """Resolve a step's inputs ("step.output") and queue it; dead-letter it when an output is missing.
+
+    A step dead-lettered here keeps its references and has never been attempted, so a retry resolves
+    them again (an earlier step may have reported the output since).
+    """
+    outputs = _bundle_outputs(conn, bundle_id)
     resolved: dict[str, Any] = {}
     missing: list[str] = []
-    for name, ref in orjson.loads(nxt["inputs"]).items():
+    for name, ref in refs.items():
         step, _, key = ref.partition(".")
         if key in outputs.get(step, {}):
             resolved[name] = outputs[step][key]
@@ -623,13 +650,15 @@ def _advance_bundle(conn: sqlite3.Connection, did: str) -> None:
     if missing:
         conn.execute(
             "UPDATE jobs SET state = 'dead', last_error = ?, updated_at = ? WHERE id = ?",
-            (f"earlier steps did not provide {', '.join(missing)}", now, nxt["id"]),
+            (f"earlier steps did not provide {', '.join(missing)}", now, job_id),
         )
-        return
+        return False
     conn.execute(
-        "UPDATE jobs SET state = 'pending', inputs = ?, next_at = ?, updated_at = ? WHERE id = ?",
-        (orjson.dumps(resolved).decode(), now, now, nxt["id"]),
+        "UPDATE jobs SET state = 'pending', inputs = ?, attempts = 0, last_error = NULL, next_at = ?, updated_at = ? "
+        "WHERE id = ?",
+        (orjson.dumps(resolved).decode(), now, now, job_id),
     )
+    return True
 
 
 def _insert_event(
@@ -669,9 +698,9 @@ def _accepted_by_agency(conn: sqlite3.Connection, did: str, actor: str, agency_r
 
 def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) -> UpdateOutcome:
     if update.dossier_id is not None:
-        row = conn.execute("SELECT id, status FROM dossiers WHERE id = ?", (str(update.dossier_id),)).fetchone()
+        row = conn.execute("SELECT id, status, agency FROM dossiers WHERE id = ?", (str(update.dossier_id),)).fetchone()
     else:
-        row = conn.execute("SELECT id, status FROM dossiers WHERE code = ?", (update.dossier_code,)).fetchone()
+        row = conn.execute("SELECT id, status, agency FROM dossiers WHERE code = ?", (update.dossier_code,)).fetchone()
     if row is None:
         raise LookupError(f"no dossier {update.dossier_id or update.dossier_code}")
     did, current = row["id"], DossierStatus(row["status"])
@@ -702,7 +731,25 @@ def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) ->
     if update.agency_ref:
         conn.execute("UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (update.agency_ref, did))
     at = update.at.isoformat() if update.at else None
+    if new == DossierStatus.SUPPLEMENT_REQUESTED:
+        _record_supplement_request(conn, did, row["agency"], update, data)
     _insert_event(conn, did, int(new), actor, update.note, data, update.event_id, at)
     if new == DossierStatus.FINISHED:
         _advance_bundle(conn, did)
     return UpdateOutcome(True, UUID(did), int(new))
+
+
+def _record_supplement_request(
+    conn: sqlite3.Connection, did: str, agency: str, update: AgencyUpdate, data: dict[str, Any]
+) -> None:
+    """What the agency asks for and by when; without a deadline the default one applies (it goes in `data`)."""
+    asked = update.at or datetime.now(UTC)
+    if not data.get("due_at"):
+        data["due_at"] = supplement_deadline(asked).isoformat()
+    items = [str(i) for i in data.get("items") or []] or [update.note or "documents named by the agency"]
+    request = SupplementRequest(
+        requested_by=agency, items=items, note=update.note, requested_at=asked, due_at=data["due_at"]
+    )
+    requests = orjson.loads(conn.execute("SELECT supplements FROM dossiers WHERE id = ?", (did,)).fetchone()[0])
+    requests.append(request.model_dump(mode="json"))
+    conn.execute("UPDATE dossiers SET supplements = ? WHERE id = ?", (orjson.dumps(requests).decode(), did))

@@ -2,6 +2,9 @@
 
 Registration requests are de-duplicated by maYeuCau (the gateway's idempotency key); each accepted
 request is answered later by a signed callback to the gateway, as the real service does.
+
+options.settings: supplement_rate (share of requests first asked for a missing document, default 0),
+supplement_due_days (the deadline such a request names, default 9 calendar days; null names none).
 """
 
 from __future__ import annotations
@@ -65,17 +68,29 @@ async def register_residence(request: web.Request) -> web.Response:
     stats, accepted = request.app[STATS], request.app[ACCEPTED]
     removal = request.path.endswith("/xoa-dang-ky")
     needed = ("maYeuCau", "maHoSo", "soDinhDanh", "hoTen", "urlCallback") + (() if removal else ("diaChiMoi",))
+    if removal and data.get("lyDo", "deceased") == "deceased":
+        needed += ("ngayMat", "soTrichLucKhaiTu")  # a death is removed on the strength of its extract
     missing = [k for k in needed if not data.get(k)]
     if missing:
         return _error(422, "500", f"missing fields: {', '.join(missing)}")
     if len(data["maYeuCau"]) > 40:
         return _error(422, "500", "maYeuCau longer than 40 characters")
+    head = data.get("soDinhDanhChuHo")
+    if head and head not in request.app[REGISTER]:
+        return _error(422, "201", f"Không tìm thấy chủ hộ {head} trong CSDL quốc gia về dân cư")
     rid = data["maYeuCau"]
     if rid in accepted:
         stats["duplicates"] += 1
         return web.json_response({"maTiepNhan": accepted[rid]["maTiepNhan"], "trangThai": "DA_TIEP_NHAN"}, status=200)
     ref = f"CA-{len(accepted) + 1:07d}"
-    accepted[rid] = {"maTiepNhan": ref, "maHoSo": data["maHoSo"], "soDinhDanh": data["soDinhDanh"]}
+    accepted[rid] = {
+        "maTiepNhan": ref,
+        "maHoSo": data["maHoSo"],
+        "maTTHC": data.get("maTTHC"),
+        "soDinhDanh": data["soDinhDanh"],
+    }
+    if removal:
+        accepted[rid]["soTrichLucKhaiTu"] = data.get("soTrichLucKhaiTu")
     stats["accepted"] += 1
     spawn(request.app, _finish(request.app, data, ref))
     return web.json_response({"maTiepNhan": ref, "trangThai": "DA_TIEP_NHAN"}, status=202)
@@ -102,21 +117,19 @@ async def _finish(app: web.Application, data: dict[str, Any], ref: str) -> None:
     if app[RNG].random() < float(opts.settings.get("supplement_rate", 0.0)):
         # Ask for a missing document first; the result waits for the gateway's supplement.
         app[WAITING][ref] = data
-        due = (datetime.now(VN_TZ) + timedelta(days=9)).strftime("%Y%m%d%H%M%S")
-        await _callback(
-            app,
-            data["urlCallback"],
-            {
-                "maSuKien": f"{ref}-BS",
-                "maHoSo": data["maHoSo"],
-                "maTiepNhan": ref,
-                "trangThai": "YEU_CAU_BO_SUNG",
-                "ghiChu": "Thiếu giấy tờ chứng minh chỗ ở hợp pháp",
-                "thoiGian": _now(),
-                "yeuCauBoSung": ["Giấy tờ, tài liệu chứng minh chỗ ở hợp pháp"],
-                "hanBoSung": due,
-            },
-        )
+        event = {
+            "maSuKien": f"{ref}-BS",
+            "maHoSo": data["maHoSo"],
+            "maTiepNhan": ref,
+            "trangThai": "YEU_CAU_BO_SUNG",
+            "ghiChu": "Thiếu giấy tờ chứng minh chỗ ở hợp pháp",
+            "thoiGian": _now(),
+            "yeuCauBoSung": ["Giấy tờ, tài liệu chứng minh chỗ ở hợp pháp"],
+        }
+        days = opts.settings.get("supplement_due_days", 9)  # None: the request names no deadline
+        if days is not None:
+            event["hanBoSung"] = (datetime.now(VN_TZ) + timedelta(days=float(days))).strftime("%Y%m%d%H%M%S")
+        await _callback(app, data["urlCallback"], event)
         return
     await _complete(app, data, ref)
 

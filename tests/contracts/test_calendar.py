@@ -6,7 +6,14 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from contracts.calendar import VN_TZ, add_working_days, is_working_day, working_days_between
+from contracts.calendar import (
+    VN_TZ,
+    add_working_days,
+    due_after_supplement,
+    is_working_day,
+    supplement_deadline,
+    working_days_between,
+)
 
 ICT = timezone(timedelta(hours=7))
 
@@ -132,3 +139,29 @@ def test_due_date_is_that_many_working_days_later(start: datetime, days: int) ->
     due = add_working_days(start, days)
     assert is_working_day(due.date())
     assert working_days_between(start.date(), due.date()) == days
+
+
+def test_supplement_deadline_is_seven_working_days() -> None:
+    assert supplement_deadline(vn(2026, 12, 4, 10, 30)) == vn(2026, 12, 15, 10, 30)  # Friday -> Tuesday
+    assert supplement_deadline(vn(2026, 4, 29)) == vn(2026, 5, 12)  # 30 April and 1 May do not count
+
+
+@pytest.mark.parametrize(
+    ("requested", "answered", "due_after"),
+    [
+        (vn(2026, 12, 7, 10), vn(2026, 12, 7, 16), vn(2026, 12, 11, 17)),  # answered the same day: unchanged
+        (vn(2026, 12, 7, 10), vn(2026, 12, 9, 8), vn(2026, 12, 15, 17)),  # two working days waited
+        (vn(2026, 12, 4, 16), vn(2026, 12, 7, 9), vn(2026, 12, 14, 17)),  # over a weekend: one
+        (vn(2026, 4, 29), vn(2026, 5, 4), vn(2026, 12, 14, 17)),  # over 30 April, 1 May and a weekend: one
+    ],
+)
+def test_due_date_moves_by_the_working_days_spent_waiting(
+    requested: datetime, answered: datetime, due_after: datetime
+) -> None:
+    assert due_after_supplement(vn(2026, 12, 11, 17), requested, answered) == due_after
+
+
+def test_due_date_after_a_supplement_keeps_its_time_and_zone() -> None:
+    due = datetime(2026, 12, 11, 10, 0, tzinfo=UTC)  # 17:00 in Hà Nội
+    moved = due_after_supplement(due, vn(2026, 12, 8), vn(2026, 12, 10))
+    assert moved == vn(2026, 12, 15, 17)

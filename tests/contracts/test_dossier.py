@@ -590,7 +590,7 @@ def test_dossier() -> None:
         (
             {"delivery": {"state": "lost", "attempts": 1}},
             ("delivery", "state"),
-            "Input should be 'pending', 'in_flight', 'delivered' or 'dead'",
+            "Input should be 'waiting', 'pending', 'in_flight', 'delivered', 'dead' or 'cancelled'",
         ),
     ],
 )

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from adapters.signing import HmacSigner
-from contracts.calendar import VN_TZ
+from contracts.calendar import VN_TZ, supplement_deadline
 from tests.gateway.conftest import SECRET, GatewayHarness
 from tests.gateway.test_api_errors import assert_problem
 from tests.gateway.test_smoke import wait_status
@@ -81,7 +81,10 @@ async def test_status_changes_are_applied_in_order(harness: GatewayHarness, unde
     events = await (await harness.client.get(f"/v1/dossiers/{did}/events", headers=harness.headers())).json()
     supplement = events["events"][2]
     assert supplement["actor"] == "agency:police"
-    assert supplement["data"] == {"items": items}
+    # The agency named no deadline: the default one (7 working days) is recorded with the request.
+    due = supplement_deadline(datetime.fromisoformat(supplement["at"]))
+    assert supplement["data"] == {"items": items, "due_at": due.isoformat()}
+    assert dossier["supplements"][0]["items"] == items
     assert supplement["note"] == "test YEU_CAU_BO_SUNG"
 
 

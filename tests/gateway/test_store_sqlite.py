@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 
 from contracts import DossierStatus
+from contracts.calendar import VN_TZ, add_working_days, supplement_deadline, working_days_between
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import IdempotencyConflict, IllegalTransition
 from gateway.store import SqliteStore
-from gateway.store.base import NewDossier
+from gateway.store.base import NewBundle, NewBundleStep, NewDossier
+from gateway.store.migrations import MIGRATIONS
 from plugins.police.demo import demo_dossiers
 
 DAY = date(2026, 11, 20)
@@ -294,6 +296,110 @@ async def test_release_leases(store: SqliteStore, new: Callable[..., NewDossier]
     counts = await store.counts()
     assert counts["jobs_by_state"] == {"pending": 3}
     assert counts["dossiers_by_status"] == {2: 3}
+
+
+# -- supplements ------------------------------------------------------------------------------------
+
+
+async def test_supplement_request_without_a_deadline_gets_seven_working_days(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    asked = datetime(2026, 12, 4, 10, 0, tzinfo=VN_TZ)
+    upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, note="Thiếu giấy tờ", data={"items": ["CT07"]})
+    await store.apply_update(upd, actor="agency:police")
+    got = await store.get_dossier(str(d.id))
+    assert got is not None
+    [request] = got.supplements
+    assert (request.requested_by, request.items, request.note) == ("police", ["CT07"], "Thiếu giấy tờ")
+    assert request.due_at == supplement_deadline(asked) == datetime(2026, 12, 15, 10, 0, tzinfo=VN_TZ)
+    assert (await store.events(d.id))[-1].data["due_at"] == request.due_at.isoformat()
+
+
+async def test_answering_a_supplement_moves_the_due_date_by_the_days_waited(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    # Asked three working days ago, with the agency's own deadline.
+    asked = working_days_ago(3)
+    due = asked + timedelta(days=9)
+    upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"], "due_at": due.isoformat()})
+    await store.apply_update(upd, actor="agency:police")
+    before = await store.get_dossier(str(d.id))
+    assert before is not None and before.supplements[0].due_at == due
+
+    after = await store.answer_supplement(d.id, {"note": "x", "attachments": [{"name": "CT07"}]}, actor="centre")
+    assert after.status == S.PROCESSING
+    assert after.due_at == add_working_days(before.due_at, 3)
+    [request] = after.supplements
+    assert request.answered_at is not None
+    assert (request.dossier_due_before, request.dossier_due_after) == (before.due_at, after.due_at)
+    event = (await store.events(d.id))[-1]
+    moved = (datetime.fromisoformat(event.data["old_due_at"]), datetime.fromisoformat(event.data["new_due_at"]))
+    assert moved == (before.due_at, after.due_at)
+    [job] = [j for j in await store.jobs("pending") if j.step != "submit"]
+    assert (job.step, job.inputs["note"]) == ("supplement-1", "x")
+
+
+def working_days_ago(n: int) -> datetime:
+    now = day = datetime.now(VN_TZ)
+    while working_days_between(day.date(), now.date()) < n:
+        day -= timedelta(days=1)
+    return day
+
+
+# -- bundles -----------------------------------------------------------------------------------------
+
+
+async def test_a_step_whose_input_is_missing_is_dead_until_retried(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    first, second = new(0), new(1)
+    bid = uuid.uuid4()
+    steps = [NewBundleStep("a", first, {}), NewBundleStep("b", second, {"number": "a.register_number"})]
+    await store.create_bundle(NewBundle(bid, "t", "test", "centre-hanoi", RECEIVED, steps, None, "h"))
+    await store.apply_update(update(first.id, S.FINISHED, "a-1"), actor="agency:police")  # no outputs
+    view = await store.get_bundle(str(bid))
+    assert view is not None
+    assert (view.state, view.actions) == ("action_required", ["retry", "cancel_remaining"])
+    [dead] = await store.jobs("dead")
+    assert (dead.dossier_id, dead.attempts, dead.inputs) == (second.id, 0, {"number": "a.register_number"})
+    assert dead.last_error == "earlier steps did not provide a.register_number"
+    # Still missing: the retry dead-letters it again rather than send the reference as a value.
+    assert await store.retry_bundle(bid) == 0
+    assert [j.inputs for j in await store.jobs("dead")] == [{"number": "a.register_number"}]
+    # The agency reports the output after all; now the retry resolves it.
+    late = update(first.id, S.FINISHED, "a-2", outputs={"register_number": "17"})
+    await store.apply_update(late, actor="agency:police")
+    assert await store.retry_bundle(bid) == 1
+    [ready] = [j for j in await store.jobs("pending") if j.dossier_id == second.id]
+    assert (ready.dossier_id, ready.inputs, ready.last_error) == (second.id, {"number": "17"}, None)
+
+
+async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: Callable[..., NewDossier]) -> None:
+    path = tmp_path / "old.db"
+
+    def first_schema() -> None:
+        conn = sqlite3.connect(path)
+        conn.executescript(f"BEGIN; {MIGRATIONS[0]} PRAGMA user_version = 1; COMMIT;")
+        conn.close()
+
+    def version() -> int:
+        conn = sqlite3.connect(path)
+        try:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+
+    await asyncio.to_thread(first_schema)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        d = (await store.create_dossier(new(0))).dossier
+        assert d.supplements == []
+    finally:
+        await store.close()
+    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 2
 
 
 async def make_due(store: SqliteStore) -> None:

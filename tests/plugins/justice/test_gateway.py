@@ -5,169 +5,57 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from contracts import Gender
 from contracts.identifiers import check_personal_id
-from gateway.app import create_app
-from gateway.config import load_config
-from gateway.demo import DEMO_KEYS
-from gateway.plugin_manager import load_registry
-from gateway.simulation import STATS, SimulatorOptions
 from plugins.justice.demo import demo_dossiers as justice_dossiers
-from plugins.justice.forms import BIRTH_REGISTRATION, DEATH_REGISTRATION
-from plugins.justice.simulator import create_simulator as justice_simulator
-from plugins.police.demo import pdf_attachment
+from plugins.justice.forms import BIRTH_REGISTRATION
 from plugins.police.simulator import ACCEPTED as POLICE_ACCEPTED
-from plugins.police.simulator import create_simulator as police_simulator
-from plugins.social_insurance.simulator import create_simulator as bhxh_simulator
+from plugins.social_insurance.simulator import ACCEPTED as BHXH_ACCEPTED
 from plugins.social_insurance.simulator import insurance_number
-
-CONF = Path(__file__).resolve().parent / "conf"
-# Plaintext of the callback keys hashed in conf/clients.toml.
-CALLBACK_KEYS = {
-    "police": DEMO_KEYS["police-callbacks"],
-    "justice": "demo-justice-callback-key-Nb2x",
-    "social_insurance": "demo-bhxh-callback-key-Rt6w",
-}
-SECRETS = {
-    "police": "gateway-test-police-secret-0001",
-    "justice": "gateway-test-justice-secret-001",
-    "social_insurance": "gateway-test-bhxh-secret-00001",
-}
-CENTRE = {"X-Api-Key": DEMO_KEYS["centre-hanoi"]}
-Client = TestClient[Any, Any]
-
-
-class Stack:
-    def __init__(self, client: Client, sims: dict[str, TestServer]) -> None:
-        self.client = client
-        self.sims = sims
-
-    async def wait_bundle(self, bid: str, timeout: float = 15.0) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            async with self.client.get(f"/v1/bundles/{bid}", headers=CENTRE) as r:
-                view: dict[str, Any] = await r.json()
-            if view["state"] != "in_progress" or asyncio.get_running_loop().time() > deadline:
-                return view
-            await asyncio.sleep(0.05)
+from tests.plugins.justice.support import (
+    CALLBACK_KEYS,
+    CENTRE,
+    ServerFactory,
+    Stack,
+    birth_bundle,
+    death_bundle,
+    gateway_stack,
+    sha256,
+)
 
 
 @pytest.fixture
 async def stack(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    aiohttp_server: ServerFactory,
     unused_tcp_port_factory: Callable[[], int],
 ) -> AsyncIterator[Stack]:
-    factories: dict[str, Callable[[SimulatorOptions], web.Application]] = {
-        "police": police_simulator,
-        "justice": justice_simulator,
-        "social_insurance": bhxh_simulator,
-    }
-    sims = {}
-    for agency, factory in factories.items():
-        options = SimulatorOptions(
-            callback_api_key=CALLBACK_KEYS[agency],
-            secret=SECRETS[agency],
-            processing_delay=0.05,
-            settings={"token_ttl": 2} if agency == "social_insurance" else {},
-        )
-        sims[agency] = await aiohttp_server(factory(options))
-        env = agency.upper()
-        monkeypatch.setenv(f"{env}_URL", str(sims[agency].make_url("")).rstrip("/"))
-        monkeypatch.setenv(f"{env}_SECRET", SECRETS[agency])
-    port = unused_tcp_port_factory()
-    monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
-    monkeypatch.setenv("LIENTHONG_PORT", str(port))
-    monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
-    registry = await asyncio.to_thread(load_registry)
-    config = await asyncio.to_thread(load_config, CONF, registry)
-    client = TestClient(TestServer(create_app(config, registry), host="127.0.0.1", port=port))
-    await client.start_server()
-    try:
-        yield Stack(client, sims)
-    finally:
-        await client.close()
+    settings = {"social_insurance": {"token_ttl": 2}}
+    async with gateway_stack(tmp_path, monkeypatch, aiohttp_server, unused_tcp_port_factory(), settings=settings) as s:
+        yield s
 
 
-def birth_bundle(i: int = 0) -> dict[str, Any]:
-    birth = [d for d in justice_dossiers(11, 40) if d["procedure_code"] == BIRTH_REGISTRATION][i]
-    child = birth["form"]["child"]
-    newborn = {k: child[k] for k in ("full_name", "date_of_birth", "gender")}  # no personal id yet
-    home = {**child["place_of_birth"], "line": "Số 12, ngõ 4"}
-    return {
-        "bundle": "birth-residence-health-card",
-        "applicant": birth["applicant"],
-        "jurisdiction": birth["jurisdiction"],
-        "summary": f"Liên thông khai sinh, thường trú, BHYT cho trẻ {child['full_name']}",
-        "forms": {
-            "birth": birth["form"],
-            "residence": {
-                "registrant": newborn,
-                "new_address": home,
-                "legal_basis": "relative_house",
-                "household_head_id": birth["form"]["mother"]["personal_id"],
-                "relationship_to_head": "con",
-            },
-            "health_card": {"child": newborn, "residence": home},
-        },
-        "attachments": {
-            "birth": birth["attachments"],
-            "residence": [pdf_attachment("TK01", "Tờ khai thay đổi thông tin cư trú (CT01)", child["full_name"])],
-        },
-    }
-
-
-def death_bundle() -> dict[str, Any]:
-    death = next(d for d in justice_dossiers(11, 40) if d["procedure_code"] == DEATH_REGISTRATION)
-    applicant, deceased = death["applicant"], death["form"]["deceased"]
-    return {
-        "bundle": "death-funeral",
-        "applicant": applicant,
-        "jurisdiction": death["jurisdiction"],
-        "summary": f"Liên thông khai tử, trợ cấp mai táng: {deceased['full_name']}",
-        "forms": {
-            "death": death["form"],
-            "funeral": {
-                "deceased_personal_id": deceased["personal_id"],
-                "deceased_full_name": deceased["full_name"],
-                "date_of_death": deceased["date_of_death"],
-                "beneficiary": {
-                    "full_name": applicant["full_name"],
-                    "personal_id": applicant["personal_id"],
-                    "relationship": "con",
-                },
-                "bank_account": {
-                    "bank_code": "970436",
-                    "account_number": "0011004455667",
-                    "account_holder": applicant["full_name"],
-                },
-            },
-        },
-        "attachments": {"death": death["attachments"]},
-    }
-
-
-async def submit_bundle(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
-    async with stack.client.post("/v1/bundles", json=body, headers=CENTRE) as r:
-        created: dict[str, Any] = await r.json()
-        assert r.status == 202, created
-    return await stack.wait_bundle(created["id"])
+async def assert_results_downloadable(stack: Stack, step: dict[str, Any]) -> None:
+    """Every result document of a step comes back through the API, byte for byte what the agency sent."""
+    assert step["results"], f"step {step['step']} has no result documents"
+    for n, doc in enumerate(step["results"]):
+        data, media_type = await stack.download(step["dossier_id"], n)
+        assert (len(data), sha256(data), media_type) == (doc["size"], doc["sha256"], doc["media_type"])
 
 
 async def test_birth_residence_and_health_card(stack: Stack) -> None:
     body = birth_bundle()
-    view = await submit_bundle(stack, body)
+    view = await stack.run(body)
     assert view["state"] == "completed", view
+    assert view["actions"] == []
     steps = {s["step"]: s for s in view["steps"]}
     child = body["forms"]["birth"]["child"]
     pid = steps["birth"]["outputs"]["child_personal_id"]
@@ -184,27 +72,50 @@ async def test_birth_residence_and_health_card(stack: Stack) -> None:
     assert steps["health_card"]["outputs"]["bhyt_card_number"] == card
     assert steps["health_card"]["results"][0]["result_code"] == card
     assert [s["status"] for s in view["steps"]] == [9, 9, 9]
+    for step in view["steps"]:
+        await assert_results_downloadable(stack, step)
+    # Each step was delivered once, to its own agency.
+    assert [stack.stats(a).get("accepted") for a in ("justice", "police", "social_insurance")] == [1, 1, 1]
+    assert not any(stack.stats(a).get("duplicates") for a in ("justice", "police", "social_insurance"))
 
 
 async def test_health_card_step_alone_after_birth(stack: Stack) -> None:
     body = {**birth_bundle(1), "steps": ["birth", "health_card"]}
     body["forms"] = {k: v for k, v in body["forms"].items() if k != "residence"}
     body["attachments"] = {"birth": body["attachments"]["birth"]}
-    view = await submit_bundle(stack, body)
+    view = await stack.run(body)
     assert view["state"] == "completed", view
     assert [s["step"] for s in view["steps"]] == ["birth", "health_card"]
     assert not stack.sims["police"].app[POLICE_ACCEPTED]
 
 
-async def test_death_and_funeral_allowance(stack: Stack) -> None:
-    view = await submit_bundle(stack, death_bundle())
+async def test_death_residence_removal_and_funeral_allowance(stack: Stack) -> None:
+    body = death_bundle()
+    view = await stack.run(body)
     assert view["state"] == "completed", view
     steps = {s["step"]: s for s in view["steps"]}
+    assert list(steps) == ["death", "residence_removal", "funeral"]
     assert steps["death"]["outputs"] == {"death_register_number": "1"}
+    # Police removed the deceased on the strength of the death step's register entry.
+    deceased = body["forms"]["death"]["deceased"]["personal_id"]
+    (removal,) = stack.sims["police"].app[POLICE_ACCEPTED].values()
+    assert (removal["maTTHC"], removal["soDinhDanh"], removal["soTrichLucKhaiTu"]) == ("1.004206", deceased, "1")
+    assert steps["residence_removal"]["results"][0]["name"] == "Thông báo kết quả xóa đăng ký thường trú"
     assert steps["funeral"]["results"][0]["name"] == "Quyết định hưởng trợ cấp mai táng"
-    stats = stack.sims["social_insurance"].app[STATS]
+    for step in view["steps"]:
+        await assert_results_downloadable(stack, step)
+    stats = stack.stats("social_insurance")
     assert stats["tokens_issued"] >= 1
-    assert stats["tokens_refused"] == 0
+    assert stats.get("tokens_refused", 0) == 0
+
+
+@pytest.mark.parametrize("chosen", [["death", "funeral"], ["death", "residence_removal"]])
+async def test_death_bundle_with_the_steps_the_applicant_chose(stack: Stack, chosen: list[str]) -> None:
+    view = await stack.run(death_bundle(chosen))
+    assert view["state"] == "completed", view
+    assert [s["step"] for s in view["steps"]] == chosen
+    assert bool(stack.sims["police"].app[POLICE_ACCEPTED]) == ("residence_removal" in chosen)
+    assert bool(stack.sims["social_insurance"].app[BHXH_ACCEPTED]) == ("funeral" in chosen)
 
 
 async def test_single_dossiers_and_the_lookup(stack: Stack) -> None:

@@ -230,3 +230,33 @@ async def test_faults_are_readable_and_validated(sim: Client) -> None:
     bad = await sim.post("/_sim/faults", json={"error_rate": 2})
     assert bad.status >= 400  # today a 500 from the unhandled ValidationError; a 422 would be kinder
     assert (await (await sim.get("/_sim/faults")).json())["error_rate"] == 0.25
+
+
+REMOVAL = "/api/v1/cu-tru/xoa-dang-ky"
+
+
+def removal(rid: str = "req-X1", **changes: Any) -> dict[str, Any]:
+    body = {k: v for k, v in registration(rid).items() if k not in ("diaChiMoi", "coSoPhapLy")}
+    body.update(maTTHC="1.004206", lyDo="deceased", ngayMat="20261101", soTrichLucKhaiTu="12")
+    return body | changes
+
+
+async def test_removal_of_a_deceased_needs_the_death_extract(sim: Client) -> None:
+    resp = await signed_post(sim, REMOVAL, removal(soTrichLucKhaiTu=None))
+    assert resp.status == 422
+    assert await resp.json() == {"maLoi": "500", "moTa": "missing fields: soTrichLucKhaiTu"}
+    assert (await signed_post(sim, REMOVAL, removal("req-X2", lyDo="moved_abroad", ngayMat=None))).status == 202
+    ok = await signed_post(sim, REMOVAL, removal())
+    assert ok.status == 202
+    accepted = await (await sim.get("/_sim/accepted")).json()
+    assert accepted[-1]["maTTHC"] == "1.004206"
+    assert accepted[-1]["soTrichLucKhaiTu"] == "12"
+
+
+async def test_unknown_household_head_is_refused(sim: Client) -> None:
+    resp = await signed_post(sim, REGISTER, registration() | {"soDinhDanhChuHo": "001090000001"})
+    assert resp.status == 422
+    assert (await resp.json())["maLoi"] == "201"
+    assert (await stats(sim)).get("accepted", 0) == 0
+    known = await signed_post(sim, REGISTER, registration() | {"soDinhDanhChuHo": "001159075954"})
+    assert known.status == 202
