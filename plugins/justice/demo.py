@@ -137,45 +137,58 @@ def birth_bundle(birth: dict[str, Any], home_line: str = "Số 12, ngõ 4") -> d
     }
 
 
-def death_bundle(death: dict[str, Any], account_number: str = "0011004455667") -> dict[str, Any]:
-    """A death registration as the `death-funeral` bundle, the relative who declares it receiving the allowance."""
+def death_bundle(
+    death: dict[str, Any], steps: list[str] | None = None, account_number: str = "0011004455667"
+) -> dict[str, Any]:
+    """A death registration as the `death-residence-funeral` bundle: the removal of the deceased's permanent
+    residence and the funeral allowance for the relative who declares it; or only the chosen `steps`."""
     applicant, deceased = death["applicant"], death["form"]["deceased"]
-    return {
-        "bundle": "death-funeral",
-        "applicant": applicant,
-        "jurisdiction": death["jurisdiction"],
-        "summary": f"Liên thông khai tử, trợ cấp mai táng: {deceased['full_name']}",
-        "forms": {
-            "death": death["form"],
-            "funeral": {
-                "deceased_personal_id": deceased["personal_id"],
-                "deceased_full_name": deceased["full_name"],
-                "date_of_death": deceased["date_of_death"],
-                "beneficiary": {
-                    "full_name": applicant["full_name"],
-                    "personal_id": applicant["personal_id"],
-                    "relationship": "con",
-                },
-                "bank_account": {
-                    "bank_code": "970436",
-                    "account_number": account_number,
-                    "account_holder": applicant["full_name"],
-                },
+    forms = {
+        "death": death["form"],
+        "residence_removal": {
+            "person": {k: deceased[k] for k in ("full_name", "date_of_birth", "gender", "personal_id")},
+            "reason": "deceased",
+            "date_of_death": deceased["date_of_death"],
+        },
+        "funeral": {
+            "deceased_personal_id": deceased["personal_id"],
+            "deceased_full_name": deceased["full_name"],
+            "date_of_death": deceased["date_of_death"],
+            "beneficiary": {
+                "full_name": applicant["full_name"],
+                "personal_id": applicant["personal_id"],
+                "relationship": "con",
+            },
+            "bank_account": {
+                "bank_code": "970436",
+                "account_number": account_number,
+                "account_holder": applicant["full_name"],
             },
         },
+    }
+    body: dict[str, Any] = {
+        "bundle": "death-residence-funeral",
+        "applicant": applicant,
+        "jurisdiction": death["jurisdiction"],
+        "summary": f"Liên thông khai tử, xóa đăng ký thường trú, trợ cấp mai táng: {deceased['full_name']}",
+        "forms": forms if steps is None else {k: v for k, v in forms.items() if k in steps},
         "attachments": {"death": death["attachments"]},
     }
+    if steps is not None:
+        body["steps"] = steps
+    return body
 
 
 def demo_bundles(seed: int, count: int) -> list[dict[str, Any]]:
-    """Birth and death bundles (POST /v1/bundles), two births for every death."""
+    """Birth and death bundles (POST /v1/bundles); every other death leaves the residence step out."""
     singles = demo_dossiers(seed, 4 * count + 8)
     births = [d for d in singles if d["procedure_code"] == BIRTH_REGISTRATION]
     deaths = [d for d in singles if d["procedure_code"] == DEATH_REGISTRATION]
     out = []
     for i in range(count):
         if i % 3 == 1 and deaths:
-            out.append(death_bundle(deaths.pop(0), account_number=f"00110044{i:05d}"))
+            steps = None if i % 2 else ["death", "funeral"]
+            out.append(death_bundle(deaths.pop(0), steps, account_number=f"00110044{i:05d}"))
         else:
             out.append(birth_bundle(births.pop(0), home_line=f"Số {12 + i}, ngõ 4"))
     return out

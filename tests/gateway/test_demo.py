@@ -33,6 +33,6 @@ async def test_demo_delivers_everything_once(tmp_path: Path) -> None:
     rows = re.findall(r"^  (police|tax|land|justice|social_insurance) +(\d+) +(\d+) ", text, re.M)
     assert {agency for agency, _, _ in rows} == {"police", "tax", "land", "justice", "social_insurance"}, text
     assert all(routed == received for _, routed, received in rows), text
-    for bundle in ("birth-residence-health-card", "death-funeral", "land-transfer"):
+    for bundle in ("birth-residence-health-card", "death-residence-funeral", "land-transfer"):
         assert re.search(rf"^  {bundle} +\d+  completed: \d+  \(", text, re.M), text
     assert re.search(r"422 urn:lienthong:problem:no-route: .*province 31", text), text

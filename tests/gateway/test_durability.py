@@ -51,7 +51,8 @@ async def wait_all_finished(
 
 
 async def agency_has_requests(session: aiohttp.ClientSession, stack: Stack) -> None:
-    while not (await sim_get(session, stack, "/_sim/stats")).get("requests"):
+    # The simulator is another process: asking it is the only way to know.
+    while not (await sim_get(session, stack, "/_sim/stats")).get("requests"):  # noqa: ASYNC110
         await asyncio.sleep(0.01)
 
 

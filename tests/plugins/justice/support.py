@@ -20,10 +20,11 @@ from gateway.config import Config, load_config
 from gateway.demo import DEMO_KEYS
 from gateway.plugin_manager import load_registry
 from gateway.simulation import STATS, SimulatorOptions
+from plugins.justice.demo import birth_bundle as demo_birth_bundle
+from plugins.justice.demo import death_bundle as demo_death_bundle
 from plugins.justice.demo import demo_dossiers as justice_dossiers
 from plugins.justice.forms import BIRTH_REGISTRATION, DEATH_REGISTRATION
 from plugins.justice.simulator import create_simulator as justice_simulator
-from plugins.police.demo import pdf_attachment
 from plugins.police.simulator import create_simulator as police_simulator
 from plugins.social_insurance.simulator import create_simulator as bhxh_simulator
 
@@ -149,67 +150,10 @@ def sha256(data: bytes) -> str:
 def birth_bundle(i: int = 0) -> dict[str, Any]:
     """A birth, the child's permanent residence with its mother, and the child's health-insurance card."""
     birth = [d for d in justice_dossiers(11, 40) if d["procedure_code"] == BIRTH_REGISTRATION][i]
-    child = birth["form"]["child"]
-    newborn = {k: child[k] for k in ("full_name", "date_of_birth", "gender")}  # no personal id yet
-    home = {**child["place_of_birth"], "line": "Số 12, ngõ 4"}
-    return {
-        "bundle": "birth-residence-health-card",
-        "applicant": birth["applicant"],
-        "jurisdiction": birth["jurisdiction"],
-        "summary": f"Liên thông khai sinh, thường trú, BHYT cho trẻ {child['full_name']}",
-        "forms": {
-            "birth": birth["form"],
-            "residence": {
-                "registrant": newborn,
-                "new_address": home,
-                "legal_basis": "relative_house",
-                "household_head_id": birth["form"]["mother"]["personal_id"],
-                "relationship_to_head": "con",
-            },
-            "health_card": {"child": newborn, "residence": home},
-        },
-        "attachments": {
-            "birth": birth["attachments"],
-            "residence": [pdf_attachment("TK01", "Tờ khai thay đổi thông tin cư trú (CT01)", child["full_name"])],
-        },
-    }
+    return demo_birth_bundle(birth)
 
 
 def death_bundle(steps: list[str] | None = None) -> dict[str, Any]:
     """A death, the removal of the deceased's permanent residence, and the funeral allowance; or `steps` of them."""
     death = next(d for d in justice_dossiers(11, 40) if d["procedure_code"] == DEATH_REGISTRATION)
-    applicant, deceased = death["applicant"], death["form"]["deceased"]
-    forms = {
-        "death": death["form"],
-        "residence_removal": {
-            "person": {k: deceased[k] for k in ("full_name", "date_of_birth", "gender", "personal_id")},
-            "reason": "deceased",
-            "date_of_death": deceased["date_of_death"],
-        },
-        "funeral": {
-            "deceased_personal_id": deceased["personal_id"],
-            "deceased_full_name": deceased["full_name"],
-            "date_of_death": deceased["date_of_death"],
-            "beneficiary": {
-                "full_name": applicant["full_name"],
-                "personal_id": applicant["personal_id"],
-                "relationship": "con",
-            },
-            "bank_account": {
-                "bank_code": "970436",
-                "account_number": "0011004455667",
-                "account_holder": applicant["full_name"],
-            },
-        },
-    }
-    body: dict[str, Any] = {
-        "bundle": "death-residence-funeral",
-        "applicant": applicant,
-        "jurisdiction": death["jurisdiction"],
-        "summary": f"Liên thông khai tử, xóa đăng ký thường trú, trợ cấp mai táng: {deceased['full_name']}",
-        "forms": forms if steps is None else {k: v for k, v in forms.items() if k in steps},
-        "attachments": {"death": death["attachments"]},
-    }
-    if steps is not None:
-        body["steps"] = steps
-    return body
+    return demo_death_bundle(death, steps)
