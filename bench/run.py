@@ -46,7 +46,7 @@ import orjson
 
 from adapters.signing import HmacSigner
 from bench.load import LoadResult, http_request, percentile, run_load
-from gateway.demo import DEMO_KEYS
+from gateway.demo import DEMO_KEYS, demo_sims
 from gateway.demo import police_sim as demo_police_sim
 from gateway.launcher import Child, SimSpec, Stack, free_port, wait_healthy
 from plugins.police.demo import demo_dossiers
@@ -215,11 +215,15 @@ def police_sim(processing_delay: float = 0.05, faults: dict[str, Any] | None = N
 async def stack(work: Path, name: str, sim: SimSpec, *, start_sim: bool = True) -> AsyncIterator[Stack]:
     folder = work / name
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    # The demo configuration as it is, with every agency's simulator beside it (the idle ones are polled
+    # as in production); the police simulator is the measured backend.
+    sims, env = demo_sims(folder)
+    sims = [sim if other.agency == sim.agency else other for other in sims]
+    env.pop("LIENTHONG_AGENCY_POLL")  # the demo's faster polling: the configuration's own interval here
     # Retries soon and many times: the drain measures throughput, not the demo's backoff schedule.
-    s = Stack(CONF, folder, [sim], extra_env={"LIENTHONG_RETRY_BASE": "0.05", "LIENTHONG_MAX_ATTEMPTS": "100"})
+    s = Stack(CONF, folder, sims, extra_env=env | {"LIENTHONG_RETRY_BASE": "0.05", "LIENTHONG_MAX_ATTEMPTS": "100"})
     try:
-        if start_sim:
-            await s.start_simulators()
+        await asyncio.gather(*(s.start_simulator(x) for x in sims if start_sim or x is not sim))
         await s.start_gateway()
         yield s
     finally:
