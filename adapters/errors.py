@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,7 +23,7 @@ def map_http_errors(agency: str) -> Iterator[None]:
         yield
     except AgencyError:
         raise
-    except (TimeoutError, asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise AgencyTimeout(f"{agency}: no answer in time", agency=agency) from exc
     except aiohttp.ClientResponseError as exc:
         raise error_for_status(agency, exc.status, exc.message) from exc
