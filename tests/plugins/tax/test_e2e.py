@@ -4,6 +4,7 @@ simulator, comes back with its notices (status 6), and once paid the poller fini
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +14,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.api.keys import STORE
 from gateway.app import create_app
 from gateway.config import load_config
+from gateway.connector import AgencyUpdate
 from gateway.demo import DEMO_KEYS
 from gateway.plugin_manager import Registry, load_registry
 from gateway.simulation import Faults, SimulatorOptions
+from gateway.store.base import UpdateOutcome
 from plugins.tax import wire
 from plugins.tax.simulator import LEDGER, create_simulator
 from tests.plugins.tax.conftest import make_dossier
@@ -185,12 +189,6 @@ async def test_lookups_through_the_api(harness: Harness, sub: dict[str, Any]) ->
     assert [(i["name"], i["agency"]) for i in listed["items"]] == [("taxpayer", "tax"), ("tax-notice", "tax")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway.dispatcher.poll_agency applies a poll's updates in one loop: the first that fails (here a "
-    "dossier this gateway never saw, LookupError) drops the rest of the batch, and the connector's cursor has "
-    "already moved past them",
-)
 async def test_an_unknown_dossier_in_the_event_log_does_not_hide_the_next(
     harness: Harness, subs: list[dict[str, Any]], sub: dict[str, Any]
 ) -> None:
@@ -203,3 +201,26 @@ async def test_an_unknown_dossier_in_the_event_log_does_not_hide_the_next(
     ledger.pay_dossier(stranger.code)
     ledger.pay_dossier(accepted["code"])
     assert (await harness.wait_status(accepted["id"], 9, timeout=2))["status"] == 9
+
+
+async def test_a_store_failure_while_applying_a_poll_loses_nothing(
+    harness: Harness, sub: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accepted = await harness.submit(sub)
+    await harness.wait_status(accepted["id"], 6)
+    store = harness.app[STORE]
+    real = store.apply_update
+    failed: list[str] = []
+
+    async def busy_three_times(update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
+        if len(failed) < 3:  # the database is briefly locked by another writer
+            failed.append(update.event_id)
+            raise sqlite3.OperationalError("database is locked")
+        return await real(update, actor=actor)
+
+    monkeypatch.setattr(store, "apply_update", busy_three_times)
+    await harness.sim("POST", "/_sim/pay", json={"dossier_code": accepted["code"]})
+    done = await harness.wait_status(accepted["id"], 9)
+    assert done["status"] == 9, done
+    assert len(failed) == 3 and len(set(failed)) == 1 and failed[0].endswith("-SETTLED")  # the same event, re-read
+    assert [e["status"] for e in await harness.events(accepted["id"])] == [2, 4, 6, 9]  # applied once
