@@ -20,10 +20,10 @@ from gateway.config import load_config
 from gateway.connector import AgencyUpdate
 from gateway.demo import DEMO_KEYS
 from gateway.plugin_manager import Registry, load_registry
-from gateway.simulation import Faults, SimulatorOptions
+from gateway.simulation import STATS, Faults, SimulatorOptions
 from gateway.store.base import UpdateOutcome
 from plugins.tax import wire
-from plugins.tax.simulator import LEDGER, create_simulator
+from plugins.tax.simulator import LEDGER, SETTINGS, create_simulator
 from tests.plugins.tax.conftest import make_dossier
 
 CONF = Path(__file__).resolve().parent / "conf"
@@ -57,6 +57,10 @@ class Harness:
                 return body
             await asyncio.sleep(0.05)
 
+    async def dossier(self, did: str) -> dict[str, Any]:
+        body: dict[str, Any] = await (await self.client.get(f"/v1/dossiers/{did}", headers=self.headers())).json()
+        return body
+
     async def events(self, did: str) -> list[dict[str, Any]]:
         body = await (await self.client.get(f"/v1/dossiers/{did}/events", headers=self.headers())).json()
         events: list[dict[str, Any]] = body["events"]
@@ -74,12 +78,18 @@ def tax_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
+def tax_timeout() -> float:
+    return 5.0
+
+
+@pytest.fixture
 async def harness(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     registry: Registry,
     unused_tcp_port_factory: Callable[[], int],
     tax_settings: dict[str, Any],
+    tax_timeout: float,
 ) -> AsyncIterator[Harness]:
     tax = TestServer(create_simulator(SimulatorOptions(faults=Faults(), settings=tax_settings)), host="127.0.0.1")
     await tax.start_server()
@@ -88,6 +98,7 @@ async def harness(
     monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
     monkeypatch.setenv("LIENTHONG_PORT", str(gw_port))
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
+    monkeypatch.setenv("TAX_TIMEOUT", str(tax_timeout))
     config = await asyncio.to_thread(load_config, CONF, registry)
     app = create_app(config, registry)
     client = TestClient(TestServer(app, host="127.0.0.1", port=gw_port))
@@ -153,6 +164,36 @@ async def test_tax_outage_delays_but_loses_nothing(harness: Harness, sub: dict[s
     assert (await harness.wait_status(accepted["id"], 6))["status"] == 6
     await harness.sim("POST", "/_sim/pay", json={"dossier_code": accepted["code"]})
     assert (await harness.wait_status(accepted["id"], 9))["status"] == 9
+
+
+@pytest.mark.parametrize("tax_timeout", [0.3])
+async def test_a_tax_service_too_slow_to_answer_is_retried_until_it_does(harness: Harness, sub: dict[str, Any]) -> None:
+    await harness.sim("POST", "/_sim/faults", json={"latency_ms": 1000})
+    accepted = await harness.submit(sub)
+    deadline = asyncio.get_running_loop().time() + 10
+    while (delivery := (await harness.dossier(accepted["id"]))["delivery"])["attempts"] < 2:
+        assert asyncio.get_running_loop().time() < deadline, delivery
+        await asyncio.sleep(0.05)
+    assert delivery["state"] in ("pending", "in_flight") and "AgencyTimeout" in delivery["last_error"], delivery
+    await harness.sim("POST", "/_sim/faults", json={"latency_ms": 0})
+    assert (await harness.wait_status(accepted["id"], 6))["status"] == 6
+    # Attempts that timed out may have reached the service: the stable request id made them one declaration.
+    assert len(await harness.sim("GET", "/_sim/declarations")) == 1
+    assert [e["status"] for e in await harness.events(accepted["id"])] == [2, 4, 6]
+
+
+async def test_a_permanent_fault_is_not_retried(harness: Harness, sub: dict[str, Any]) -> None:
+    harness.tax.app[SETTINGS].client_fault_rate = 1.0
+    accepted = await harness.submit(sub)
+    deadline = asyncio.get_running_loop().time() + 10
+    while (delivery := (await harness.dossier(accepted["id"]))["delivery"])["state"] != "dead":
+        assert asyncio.get_running_loop().time() < deadline, delivery
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # retries run every ~0.05 s here: none may come
+    delivery = (await harness.dossier(accepted["id"]))["delivery"]
+    assert delivery["attempts"] == 1 and "Client.RequestRefused" in delivery["last_error"], delivery
+    assert harness.tax.app[STATS]["SubmitLandTransferDeclaration"] == 1
+    assert (await harness.dossier(accepted["id"]))["status"] == 2
 
 
 async def test_form_is_checked_at_intake(harness: Harness, sub: dict[str, Any]) -> None:
