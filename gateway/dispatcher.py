@@ -20,6 +20,7 @@ from gateway.config.model import DispatcherSettings
 from gateway.connector import AgencyUpdate, Connector, Delivery, PollOutcome
 from gateway.errors import AgencyError, IllegalTransition, is_retryable
 from gateway.store.base import JobRecord, Store
+from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("lienthong.dispatcher")
 
@@ -77,8 +78,10 @@ class Dispatcher:
                 task.add_done_callback(self._tasks.discard)
             if not jobs:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the cancellation that stops us.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+                    async with asyncio.timeout(self.settings.poll_interval):
+                        await self._wake.wait()
 
     async def _deliver(self, job: JobRecord) -> None:
         # Each delivery runs in its own task, so these bindings reach its outbound log line only.
@@ -134,10 +137,14 @@ class Dispatcher:
         except Exception:
             log.exception("fail_job_failed", job=job.id)
 
-    async def drain(self) -> None:
-        """Wait for deliveries in flight (graceful shutdown)."""
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for deliveries in flight (graceful shutdown); those still running after `timeout` are
+        cancelled: their jobs stay leased, and are delivered again after a restart or once the lease expires."""
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            _, late = await asyncio.wait(set(self._tasks), timeout=timeout)
+            if late:
+                log.warning("deliveries_cancelled_at_shutdown", jobs=len(late))
+                await cancel_and_wait(late, what="deliveries")
 
 
 async def poll_agency(store: Store, agency: str, connector: Connector, interval: float) -> None:

@@ -37,6 +37,7 @@ from adapters.file import LocalFolderStore
 from adapters.file.sftp_server import SftpTestServer, start_sftp_server
 from adapters.xml import load_schema
 from gateway.simulation import FAULTS, RNG, STATS, SimulatorOptions, new_simulator, spawn
+from gateway.tasks import cancel_and_wait
 from plugins.land.connector import ANSWER_XSD, REQUEST_XSD
 from plugins.land.office import LandFaults, LandRegistry, Office
 
@@ -123,9 +124,7 @@ def _start_ctx(options: SimulatorOptions) -> Any:
         try:
             yield
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks, what="land offices")
             server.close()
             await server.wait_closed()
             if made_root:

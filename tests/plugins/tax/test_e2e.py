@@ -106,8 +106,9 @@ async def harness(
     try:
         yield Harness(client, app, tax)
     finally:
-        await client.close()
-        await tax.close()
+        async with asyncio.timeout(20):  # a stuck shutdown fails here instead of hanging the run
+            await client.close()
+            await tax.close()
 
 
 async def test_notices_then_payment_finish_the_dossier(harness: Harness, sub: dict[str, Any]) -> None:
