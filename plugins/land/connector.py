@@ -140,10 +140,12 @@ class LandConnector(Connector):
                 raise RefusedByGateway(refused, f"{correlation}: the gateway refused {eid} ({refused})")
             if eid in in_batch:
                 return  # the same answer twice in one poll (a re-sent copy)
-            final = self._final.get(correlation)
-            if final is not None and final != eid:
-                raise DuplicateAnswer(f"{correlation} already had its final answer {final}; {eid} conflicts")
             if update.status in wire.FINAL:
+                # An earlier, non-final answer may still come after the final one (re-sent, or not yet
+                # taken by the store): the state machine judges it. A second, different final conflicts.
+                final = self._final.get(correlation)
+                if final is not None and final != eid:
+                    raise DuplicateAnswer(f"{correlation} already had its final answer {final}; {eid} conflicts")
                 self._final[correlation] = eid
                 _trim(self._final)
             batch.append(update)

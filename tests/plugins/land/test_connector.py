@@ -26,6 +26,7 @@ from tests.plugins.land.support import (
     answer,
     dossier,
     first_certificate,
+    obligation,
     poll_applied,
     sha,
     transfer,
@@ -109,6 +110,20 @@ async def test_an_answer_the_store_did_not_take_stays_and_comes_back(
     await connector.acknowledge(PollOutcome(frozenset({"E-02"})))
     assert await connector.poll() == []
     assert {"answer-a-01.xml", "answer-a-02.xml"} <= await office.names("processed")
+
+
+async def test_an_earlier_answer_still_pending_after_the_final_one_is_not_a_duplicate(
+    office: OfficeFolder, connector: LandConnector
+) -> None:
+    await office.plant("inbox", "answer-a-02.xml", answer("YEU_CAU_NVTC", event="E-02", obligation=obligation()))
+    await office.plant("inbox", "answer-a-03.xml", answer("HOAN_THANH", event="E-03", certificate=True))
+    assert [u.event_id for u in await connector.poll()] == ["E-02", "E-03"]
+    await connector.acknowledge(PollOutcome())  # the store failed on E-02; E-03 waited behind it
+    assert [u.event_id for u in await connector.poll()] == ["E-02", "E-03"]  # both again, in order
+    assert connector.last_report.quarantined == {}
+    await connector.acknowledge(PollOutcome(frozenset({"E-02", "E-03"})))
+    assert await connector.poll() == []
+    assert {"answer-a-02.xml", "answer-a-03.xml"} <= await office.names("processed")
 
 
 async def test_an_answer_the_gateway_refuses_for_good_is_quarantined_with_the_reason(

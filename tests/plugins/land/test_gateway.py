@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -12,11 +13,14 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.api.keys import STORE
 from gateway.app import create_app
 from gateway.config import load_config
+from gateway.connector import AgencyUpdate
 from gateway.demo import DEMO_KEYS
 from gateway.plugin_manager import load_registry
 from gateway.simulation import SimulatorOptions
+from gateway.store.base import UpdateOutcome
 from plugins.land.demo import demo_bundles
 from plugins.land.simulator import create_simulator
 from tests.plugins.land.support import first_certificate
@@ -109,6 +113,31 @@ async def test_a_centre_in_one_province_reaches_the_office_of_the_parcel(client:
         assert r.status == 200
         pdf = await r.read()
     assert pdf.startswith(b"%PDF") and d["results"][0]["component_code"] == "GCN"
+
+
+async def test_answers_the_store_cannot_take_yet_wait_in_order_and_are_applied_once(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = client.server.app[STORE]
+    real = store.apply_update
+    failed: list[str] = []
+
+    async def busy_on_the_obligation(update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
+        if update.status == 6 and len(failed) < 5:  # the database is locked while the obligation arrives
+            failed.append(update.event_id)
+            raise sqlite3.OperationalError("database is locked")
+        return await real(update, actor=actor)
+
+    monkeypatch.setattr(store, "apply_update", busy_on_the_obligation)
+    sub = in_province(first_certificate(), "01", "00070")
+    async with client.post("/v1/dossiers", json=sub, headers=HCM) as r:
+        created = await r.json()
+        assert r.status == 202, created
+    d = await wait_status(client, created["id"], 9)
+    # The certificate came while the obligation kept failing: it waited behind it, nothing was lost or doubled.
+    assert len(failed) == 5 and len(set(failed)) == 1
+    assert [e["status"] for e in (await events(client, created["id"]))] == [2, 4, 4, 6, 9]
+    assert len(d["results"]) == 1
 
 
 async def wait_status(client: TestClient[Any, Any], did: str, status: int, timeout: float = 15.0) -> dict[str, Any]:

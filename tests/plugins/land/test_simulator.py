@@ -197,6 +197,18 @@ async def test_missing_answers_arrive_when_the_office_resends_them(sim: Sim, han
     assert [int(u.status) for u in got] == [4, 6, 9]
 
 
+@pytest.mark.parametrize("fault", ["latency_ms", "answer_delay_ms"])
+async def test_a_slow_office_answers_late_but_answers(sim: Sim, hanoi: LandConnector, fault: str) -> None:
+    await sim.post("/_sim/faults", {fault: 400})
+    started = time.monotonic()
+    await submit(hanoi, transfer("declaration"))
+    await asyncio.sleep(0.25)
+    assert await poll_applied(hanoi) == []  # nothing yet: the office is still busy
+    got = await updates_until(hanoi, finished())
+    assert [int(u.status) for u in got] == [4, 6, 9]
+    assert time.monotonic() - started >= 0.4
+
+
 async def test_an_office_that_is_down_refuses_the_gateway_until_it_is_back(sim: Sim, hanoi: LandConnector) -> None:
     await sim.post("/_sim/faults", {"down": True})
     await asyncio.sleep(0.15)
