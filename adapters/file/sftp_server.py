@@ -182,7 +182,9 @@ async def start_sftp_server(
     Stop with `server.close(); await server.wait_closed()`.
     """
     chroot = os.fsencode(await to_thread(os.path.realpath, root))
-    server = SftpTestServer(username, password, host_key or asyncssh.generate_private_key("ssh-ed25519"))
+    if host_key is None:  # CPU work: off the event loop
+        host_key = await to_thread(asyncssh.generate_private_key, "ssh-ed25519")
+    server = SftpTestServer(username, password, host_key)
     server.acceptor = await asyncssh.listen(
         host,
         port,

@@ -66,8 +66,8 @@ def _malformed() -> web.Response:
 
 async def _host_key(settings: dict[str, Any]) -> asyncssh.SSHKey:
     path = settings.get("host_key_path")
-    if not path:
-        return asyncssh.generate_private_key("ssh-ed25519")
+    if not path:  # key generation is CPU work: off the event loop, like the file I/O below
+        return await asyncio.to_thread(asyncssh.generate_private_key, "ssh-ed25519")
 
     def load_or_make() -> asyncssh.SSHKey:
         p = Path(path)
