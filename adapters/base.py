@@ -47,7 +47,7 @@ class Transport(ABC, Generic[Req, Resp]):
     @abstractmethod
     async def check(self) -> CheckResult: ...
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # most transports borrow the app's session: nothing to close
         return None
 
     def describe(self) -> dict[str, Any]:

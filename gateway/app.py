@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,8 +37,10 @@ from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry, load_registry
 from gateway.routing import RouteTable
 from gateway.store import SqliteStore
+from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("lienthong")
+CLOSE_TIMEOUT = 5.0
 
 
 def public_url(config: Config, app_port: int | None = None) -> str:
@@ -99,8 +100,11 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         for c in reversed(list(built.values())):
-            with contextlib.suppress(Exception):
-                await c.aclose()
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT):  # a stuck agency connection must not stall shutdown
+                    await c.aclose()
+            except Exception:
+                log.warning("connector_close_failed", agency=c.ctx.agency, endpoint=c.ctx.endpoint, exc_info=True)
 
 
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
@@ -122,9 +126,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
                 )
             )
     yield
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await cancel_and_wait(tasks, what="dispatcher and pollers")
     await d.drain()
 
 

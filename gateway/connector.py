@@ -76,6 +76,22 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """What the dispatcher made of the updates one `poll()` returned, by event id.
+
+    `applied`: in the store now (or there already). `refused`: can never apply, with a short reason
+    ("unknown-dossier", "illegal-transition"). An update in neither failed for a passing reason (the
+    store was busy): the connector must hand it over again on a later poll.
+    """
+
+    applied: frozenset[str] = frozenset()
+    refused: Mapping[str, str] = field(default_factory=dict)
+
+    def settled(self, event_id: str) -> bool:
+        return event_id in self.applied or event_id in self.refused
+
+
+@dataclass(frozen=True, slots=True)
 class LookupSpec:
     """A synchronous look-up a connector answers, e.g. identity verification."""
 
@@ -118,7 +134,12 @@ class Connector(ABC):
         raise NotFound(f"agency {self.ctx.agency!r} takes no callbacks")
 
     async def poll(self) -> list[AgencyUpdate]:
+        """News from an agency that never calls back, oldest first. Whatever `acknowledge` has not
+        settled yet must come back on a later poll: nothing may be dropped before the store has it."""
         return []
+
+    async def acknowledge(self, outcome: PollOutcome) -> None:  # noqa: B027 - optional
+        """Called after each poll with what became of its updates; move cursors and files here."""
 
     @abstractmethod
     async def check(self) -> CheckResult: ...

@@ -11,14 +11,16 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Sequence
 
 import structlog
 import tenacity
 
 from gateway.config.model import DispatcherSettings
-from gateway.connector import Connector, Delivery
-from gateway.errors import AgencyError, is_retryable
+from gateway.connector import AgencyUpdate, Connector, Delivery, PollOutcome
+from gateway.errors import AgencyError, IllegalTransition, is_retryable
 from gateway.store.base import JobRecord, Store
+from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("lienthong.dispatcher")
 
@@ -76,8 +78,10 @@ class Dispatcher:
                 task.add_done_callback(self._tasks.discard)
             if not jobs:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the cancellation that stops us.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+                    async with asyncio.timeout(self.settings.poll_interval):
+                        await self._wake.wait()
 
     async def _deliver(self, job: JobRecord) -> None:
         # Each delivery runs in its own task, so these bindings reach its outbound log line only.
@@ -133,20 +137,54 @@ class Dispatcher:
         except Exception:
             log.exception("fail_job_failed", job=job.id)
 
-    async def drain(self) -> None:
-        """Wait for deliveries in flight (graceful shutdown)."""
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for deliveries in flight (graceful shutdown); those still running after `timeout` are
+        cancelled: their jobs stay leased, and are delivered again after a restart or once the lease expires."""
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            _, late = await asyncio.wait(set(self._tasks), timeout=timeout)
+            if late:
+                log.warning("deliveries_cancelled_at_shutdown", jobs=len(late))
+                await cancel_and_wait(late, what="deliveries")
 
 
 async def poll_agency(store: Store, agency: str, connector: Connector, interval: float) -> None:
     """For agencies that do not call back: ask them for news on a timer."""
     while True:
         try:
-            for update in await connector.poll():
-                await store.apply_update(update, actor=f"agency:{agency}")
+            outcome = await apply_polled(store, agency, await connector.poll())
+            await connector.acknowledge(outcome)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("poll_failed", agency=agency)
         await asyncio.sleep(interval)
+
+
+async def apply_polled(store: Store, agency: str, updates: Sequence[AgencyUpdate]) -> PollOutcome:
+    """Apply each update on its own, so one bad update never hides the others.
+
+    An update that can never apply (a dossier this gateway does not know, a transition the state
+    machine refuses) is logged and settled as refused. Any other failure leaves it unsettled, and so
+    are later updates of the same dossier (their order matters): the connector hands them over again.
+    """
+    applied: set[str] = set()
+    refused: dict[str, str] = {}
+    held: set[str] = set()  # dossiers with an unsettled update
+    for update in updates:
+        dossier = str(update.dossier_id or update.dossier_code)
+        if dossier in held:
+            continue
+        try:
+            await store.apply_update(update, actor=f"agency:{agency}")
+        except LookupError:
+            log.warning("update_for_unknown_dossier", agency=agency, event_id=update.event_id, dossier=dossier)
+            refused[update.event_id] = "unknown-dossier"
+        except IllegalTransition as exc:
+            log.error("update_refused", agency=agency, event_id=update.event_id, dossier=dossier, error=str(exc))
+            refused[update.event_id] = "illegal-transition"
+        except Exception:
+            log.exception("update_failed", agency=agency, event_id=update.event_id, dossier=dossier)
+            held.add(dossier)
+        else:
+            applied.add(update.event_id)
+    return PollOutcome(frozenset(applied), refused)

@@ -21,6 +21,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.tasks import cancel_and_wait
+
 log = structlog.get_logger("lienthong.simulator")
 
 
@@ -128,9 +130,8 @@ async def _client_ctx(app: web.Application) -> Any:
         app[CLIENT] = session
         app[TASKS] = set()
         yield
-        for t in app[TASKS]:
-            t.cancel()
-        await asyncio.gather(*app[TASKS], return_exceptions=True)
+        work: set[asyncio.Task[None]] = app[TASKS]
+        await cancel_and_wait(set(work), what="simulator work")
 
 
 def new_simulator(options: SimulatorOptions, malformed: Callable[[], web.Response]) -> web.Application:

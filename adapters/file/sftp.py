@@ -1,4 +1,9 @@
-"""SFTP backend on asyncssh: one connection kept open, dropped on a transport error, remade on next use."""
+"""SFTP backend on asyncssh: one connection kept open, dropped on a transport error, remade on next use.
+
+Deadlines are asyncio.timeout blocks, never asyncio.wait_for (nor asyncssh's connect_timeout, which is
+a wait_for): on Python 3.11 wait_for swallows a cancellation that arrives as the connection comes up,
+and a poller cancelled at shutdown would then run on forever.
+"""
 
 from __future__ import annotations
 
@@ -60,18 +65,19 @@ class SftpStore(FileStore):
     async def _client(self) -> asyncssh.SFTPClient:
         async with self._lock:
             if self._sftp is None:
-                conn = await asyncssh.connect(
-                    self.host,
-                    self.port,
-                    username=self.username,
-                    password=self._password,
-                    client_keys=self._client_keys,
-                    known_hosts=self._known_hosts,
-                    agent_path=None,  # no ssh-agent or ~/.ssh/config from whoever runs the gateway
-                    config=None,
-                    connect_timeout=self.connect_timeout,
-                    keepalive_interval=30,
-                )
+                async with asyncio.timeout(self.connect_timeout):
+                    conn = await asyncssh.connect(
+                        self.host,
+                        self.port,
+                        username=self.username,
+                        password=self._password,
+                        client_keys=self._client_keys,  # None: no keys from ~/.ssh offered to an agency
+                        known_hosts=self._known_hosts,
+                        agent_path=None,  # no ssh-agent or ~/.ssh/config from whoever runs the gateway
+                        config=None,
+                        connect_timeout=None,  # the timeout block above is the deadline
+                        keepalive_interval=30,
+                    )
                 try:
                     # surrogateescape: one badly encoded name must not make the whole folder unreadable
                     self._sftp = await conn.start_sftp_client(path_errors="surrogateescape")
@@ -86,7 +92,8 @@ class SftpStore(FileStore):
         if conn is not None:
             conn.abort()
             with suppress(Exception):
-                await asyncio.wait_for(conn.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await conn.wait_closed()
 
     @asynccontextmanager
     async def _op(self, what: str) -> AsyncIterator[asyncssh.SFTPClient]:
@@ -122,7 +129,8 @@ class SftpStore(FileStore):
                 await self._rename_replace(sftp, tmp, target)
             except BaseException:
                 with suppress(Exception):
-                    await asyncio.wait_for(sftp.remove(tmp), 2.0)
+                    async with asyncio.timeout(2.0):
+                        await sftp.remove(tmp)
                 raise
 
     async def _rename_replace(self, sftp: asyncssh.SFTPClient, src: str, dst: str) -> None:

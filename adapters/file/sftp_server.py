@@ -6,6 +6,7 @@ call to a thread, so it can share a loop with the code under test (and the block
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import posixpath
@@ -63,9 +64,11 @@ class SftpTestServer:
             self.acceptor.close()
         self.drop_connections()
 
-    async def wait_closed(self) -> None:
+    async def wait_closed(self, timeout: float = 5.0) -> None:
+        """Bounded: from Python 3.12 on, a listener waits for every connection it accepted to close."""
         if self.acceptor is not None:
-            await self.acceptor.wait_closed()
+            async with asyncio.timeout(timeout):
+                await self.acceptor.wait_closed()
 
 
 def _names(local: bytes) -> list[asyncssh.SFTPName]:
@@ -179,7 +182,9 @@ async def start_sftp_server(
     Stop with `server.close(); await server.wait_closed()`.
     """
     chroot = os.fsencode(await to_thread(os.path.realpath, root))
-    server = SftpTestServer(username, password, host_key or asyncssh.generate_private_key("ssh-ed25519"))
+    if host_key is None:  # CPU work: off the event loop
+        host_key = await to_thread(asyncssh.generate_private_key, "ssh-ed25519")
+    server = SftpTestServer(username, password, host_key)
     server.acceptor = await asyncssh.listen(
         host,
         port,

@@ -4,7 +4,8 @@ Correlation ids: `<dossier uuid>.<job step>` (wire.correlation_id). They are sta
 a re-sent request rewrites the same file name and the office sees one dossier; and the connector,
 which has no store, recognises its own ids by that format: anything else is UnknownCorrelation.
 
-Answers are handed to the gateway in two polls, so none is lost if the process dies (see poll()).
+Answers are handed to the gateway, and leave the inbox only once the gateway has acknowledged them
+(see poll()): none is lost if the process dies or the store fails, and none is applied twice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from adapters.file import DuplicateAnswer, FileExchange, OutboundFile, PollRepor
 from adapters.file.model import AnswerRejected
 from adapters.xml import InvalidDocument, load_schema, validate
 from contracts import Dossier
-from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, SubmitReceipt
+from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, PollOutcome, SubmitReceipt
 from gateway.errors import AgencyRejected
 from plugins.land import hoso, wire
 from plugins.land.settings import LandSettings
@@ -38,8 +39,16 @@ class InvalidAnswerContent(AnswerRejected):
     reason = "invalid-answer"
 
 
+class RefusedByGateway(AnswerRejected):
+    """The gateway could not apply this answer and never will (e.g. an illegal transition)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class AwaitingApply(Exception):
-    """Raised by the poll handler on a first sight: the file stays in the inbox until the next poll."""
+    """Raised by the poll handler on a first sight: the file stays in the inbox until acknowledged."""
 
 
 class LandConnector(Connector):
@@ -51,8 +60,10 @@ class LandConnector(Connector):
         self.request_schema: etree.XMLSchema | None = None
         self.exchange: FileExchange | None = None
         self.last_report = PollReport()
-        # file name -> event id, handed to the gateway by an earlier poll and not yet moved to processed/
+        # file name -> event id, applied by the gateway (acknowledged) and not yet moved to processed/
         self._handed: dict[str, str] = {}
+        self._offered: dict[str, str] = {}  # file name -> event id, returned by the last poll
+        self._refused: OrderedDict[str, str] = OrderedDict()  # event id -> why the gateway refused it
         self._seen: OrderedDict[str, None] = OrderedDict()  # event ids handed out (applied by now)
         self._final: OrderedDict[str, str] = OrderedDict()  # correlation -> event id of its final answer
 
@@ -99,16 +110,17 @@ class LandConnector(Connector):
         return body
 
     async def poll(self) -> list[AgencyUpdate]:
-        """Answers in two polls: a first sight returns the update and leaves the file in the inbox
-        (AwaitingApply); the dispatcher applies what poll() returned before it polls again, so on the
-        next poll the file is moved to processed/. A crash in between leaves the file where it was and
-        the store drops the repeated update by its event id: at least once, applied once.
+        """Answers in two steps: a first sight returns the update and leaves the file in the inbox
+        (AwaitingApply); once `acknowledge` says the store has it, the next poll moves the file to
+        processed/ (or to quarantine, if the gateway refused it). A crash or a store failure in between
+        leaves the file where it was, and it is handed over again; the store drops a repeated update by
+        its event id: at least once, applied once.
         """
         exchange = self._ready()
         batch: list[AgencyUpdate] = []
         in_batch: set[str] = set()
         handed_now: dict[str, str] = {}
-        handed_before = set(self._handed.values())
+        applied = set(self._handed.values())
 
         async def handler(correlation: str, doc: etree._Element, name: str) -> None:
             if wire.dossier_id_of(correlation) is None:
@@ -118,29 +130,47 @@ class LandConnector(Connector):
             except wire.InvalidAnswer as exc:
                 raise InvalidAnswerContent(str(exc)) from exc
             eid = update.event_id
-            if eid in handed_before or eid in self._seen:
+            if eid in applied or eid in self._seen:
                 self._remember(eid)
                 return  # applied after an earlier poll (or a copy of such an answer): it may leave the inbox
+            refused = self._refused.get(eid)
+            if refused == "unknown-dossier":
+                raise UnknownCorrelation(f"{correlation}: no dossier {update.dossier_id} in this gateway")
+            if refused is not None:
+                raise RefusedByGateway(refused, f"{correlation}: the gateway refused {eid} ({refused})")
             if eid in in_batch:
                 return  # the same answer twice in one poll (a re-sent copy)
-            final = self._final.get(correlation)
-            if final is not None and final != eid:
-                raise DuplicateAnswer(f"{correlation} already had its final answer {final}; {eid} conflicts")
             if update.status in wire.FINAL:
+                # An earlier, non-final answer may still come after the final one (re-sent, or not yet
+                # taken by the store): the state machine judges it. A second, different final conflicts.
+                final = self._final.get(correlation)
+                if final is not None and final != eid:
+                    raise DuplicateAnswer(f"{correlation} already had its final answer {final}; {eid} conflicts")
                 self._final[correlation] = eid
                 _trim(self._final)
             batch.append(update)
             in_batch.add(eid)
             handed_now[name] = eid
-            raise AwaitingApply("handed to the gateway; moved to processed/ on the next poll")
+            raise AwaitingApply("handed to the gateway; moved to processed/ once acknowledged")
 
         # A store failure raises before anything below: those updates were not returned, so not applied,
         # and their files are still in the inbox for the next poll.
         report = await exchange.poll(handler)
         still = set(report.failed) | set(report.waiting)  # processed, quarantined or gone: nothing to acknowledge
-        self._handed = {n: e for n, e in self._handed.items() if n in still} | handed_now
+        self._handed = {n: e for n, e in self._handed.items() if n in still}
+        self._offered = handed_now
         self.last_report = report
         return batch
+
+    async def acknowledge(self, outcome: PollOutcome) -> None:
+        """Files whose updates the store settled leave the inbox on the next poll; the others stay."""
+        for name, eid in self._offered.items():
+            if eid in outcome.applied:
+                self._handed[name] = eid
+            elif eid in outcome.refused:  # quarantined with this reason on the next poll
+                self._refused[eid] = outcome.refused[eid]
+                _trim(self._refused)
+        self._offered = {}
 
     def _remember(self, event_id: str) -> None:
         self._seen[event_id] = None

@@ -242,7 +242,8 @@ class LandRegistry:
         wait = self.land_faults.auto_pay_after
         if wait is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(r.paid.wait(), wait)
+                async with asyncio.timeout(wait):  # not wait_for: it can swallow a cancellation on 3.11
+                    await r.paid.wait()
             r.paid.set()
         await r.paid.wait()  # POST /_sim/pay
         self.stats["paid"] += 1

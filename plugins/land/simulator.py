@@ -42,6 +42,7 @@ from adapters.file import LocalFolderStore
 from adapters.file.sftp_server import SftpTestServer, start_sftp_server
 from adapters.xml import load_schema
 from gateway.simulation import FAULTS, RNG, STATS, SimulatorOptions, new_simulator, spawn
+from gateway.tasks import cancel_and_wait
 from plugins.land.connector import ANSWER_XSD, REQUEST_XSD
 from plugins.land.office import LandFaults, LandRegistry, Office
 
@@ -79,8 +80,8 @@ async def _host_key(settings: dict[str, Any]) -> asyncssh.SSHKey:
     path = settings.get("host_key_path")
     if settings.get("host_key_seed"):
         return seeded_host_key(str(settings["host_key_seed"]))
-    if not path:
-        return asyncssh.generate_private_key("ssh-ed25519")
+    if not path:  # key generation is CPU work: off the event loop, like the file I/O below
+        return await asyncio.to_thread(asyncssh.generate_private_key, "ssh-ed25519")
 
     def load_or_make() -> asyncssh.SSHKey:
         p = Path(path)
@@ -137,9 +138,7 @@ def _start_ctx(options: SimulatorOptions) -> Any:
         try:
             yield
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks, what="land offices")
             server.close()
             await server.wait_closed()
             if made_root:

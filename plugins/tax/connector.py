@@ -2,9 +2,10 @@
 
 The tax service never calls back. Submitting a declaration answers at once with the tax notices
 (status 6); the dispatcher then calls `poll()`, which reads payment events after a cursor and turns a
-SETTLED event (every notice of a dossier paid) into status 9 with the receipts. The cursor lives in
-memory: after a restart it starts at 0 again and the store drops the updates it has already applied
-(same event ids).
+SETTLED event (every notice of a dossier paid) into status 9 with the receipts. The cursor moves only
+in `acknowledge()`, and never past an update the store did not take: that one is read again. The
+cursor lives in memory: after a restart it starts at 0 again and the store drops the updates it has
+already applied (same event ids).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from zeep.helpers import serialize_object
 from adapters.base import CheckResult
 from adapters.soap import SoapCall, SoapTransport
 from contracts import Dossier
-from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, EndpointSettings, SubmitReceipt
+from gateway.connector import (
+    AgencyUpdate,
+    Connector,
+    ConnectorContext,
+    Delivery,
+    EndpointSettings,
+    PollOutcome,
+    SubmitReceipt,
+)
 from gateway.errors import AgencyError, AgencyRejected
 from plugins.tax import wire
 from plugins.tax.forms import NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery
@@ -59,7 +68,9 @@ class TaxConnector(Connector):
             max_answer_bytes=settings.max_answer_bytes,
             address=settings.url,
         )
-        self.cursor = 0
+        self.cursor = 0  # every event up to this sequence is settled in the store
+        self._read_to = 0  # how far the last poll read
+        self._pending: dict[str, int] = {}  # event id -> sequence, for the last poll's updates
 
     async def start(self) -> None:
         await self.transport.load()  # zeep reads the WSDL synchronously: in a thread, once
@@ -99,24 +110,35 @@ class TaxConnector(Connector):
         """Payment events after the cursor, a few pages at most. An agency outage is logged, not raised:
         the dispatcher polls again shortly, and what was read before the outage is returned."""
         updates: list[AgencyUpdate] = []
+        pending: dict[str, int] = {}
+        cursor = self.cursor
         for _ in range(MAX_PAGES):
             try:
-                page = _plain(
-                    await self.transport.call(
-                        "GetNoticeUpdates", sinceSequence=self.cursor, maxEvents=self.settings.poll_batch
-                    )
+                answer = await self.transport.call(
+                    "GetNoticeUpdates", sinceSequence=cursor, maxEvents=self.settings.poll_batch
                 )
             except AgencyError as exc:
-                log.warning("poll_failed", agency=self.ctx.agency, cursor=self.cursor, error=type(exc).__name__)
+                log.warning("poll_failed", agency=self.ctx.agency, cursor=cursor, error=type(exc).__name__)
                 break
-            found, problems = wire.poll_updates(page.get("event") or [])
+            page = _plain(answer)
+            events = page.get("event") or []
+            found, problems = wire.poll_updates(events)
             for problem in problems:  # a broken event must not block every later one: skipped, logged
                 log.error("event_unreadable", agency=self.ctx.agency, problem=problem)
+            sequences = {str(e.get("eventId")): int(e.get("sequence") or 0) for e in events}
+            pending.update((u.event_id, sequences[u.event_id]) for u in found)
             updates.extend(found)
-            self.cursor = int(page.get("lastSequence") or 0)
+            cursor = int(page.get("lastSequence") or 0)
             if not page.get("moreAvailable"):
                 break
+        self._read_to, self._pending = cursor, pending
         return updates
+
+    async def acknowledge(self, outcome: PollOutcome) -> None:
+        """Move the cursor past what the store settled, up to the first update it did not take."""
+        unsettled = [seq for event_id, seq in self._pending.items() if not outcome.settled(event_id)]
+        self.cursor = max(min(unsettled) - 1, 0) if unsettled else self._read_to
+        self._pending = {}
 
     async def check(self) -> CheckResult:
         return await self.transport.check()

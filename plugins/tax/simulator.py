@@ -8,7 +8,8 @@ plus the shared fault injection, /_sim/faults, /_sim/stats and /health of gatewa
 
 Settings (SimulatorOptions.settings): auto_pay_after (seconds; the applicant pays every notice of a new
 declaration that long after it), registration_fee_rate, income_tax_rate, due_days, server_fault_rate
-(share of SOAP calls answered with a Server fault).
+(share of SOAP calls answered with a Server fault, which the gateway retries), client_fault_rate (share
+answered with a Client fault: the request refused, never retried).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class TaxSimSettings(BaseModel):
     income_tax_rate: Decimal = Field(Decimal("0.02"), ge=0, le=1)
     due_days: int = Field(10, ge=0, le=365)
     server_fault_rate: float = Field(0.0, ge=0, le=1)
+    client_fault_rate: float = Field(0.0, ge=0, le=1)
 
 
 SETTINGS = web.AppKey("tax_settings", TaxSimSettings)
@@ -67,8 +69,11 @@ async def _auto_pay(app: web.Application, dossier_code: str, delay: float) -> No
 
 
 def _busy(app: web.Application) -> None:
-    if app[RNG].random() < app[SETTINGS].server_fault_rate:
+    settings, roll = app[SETTINGS], app[RNG].random()
+    if roll < settings.server_fault_rate:
         raise LedgerFault("Server", "ServiceUnavailable", "the tax service is busy; try again later")
+    if roll < settings.server_fault_rate + settings.client_fault_rate:
+        raise LedgerFault("Client", "RequestRefused", "the tax service refuses this request")
 
 
 def _lookup(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:

@@ -1,4 +1,5 @@
-"""Adapter tests. Real-world artefacts live in ../shared/realworld beside the checkout."""
+"""Adapter tests. Real-world artefacts live in ../shared/realworld beside the checkout (CI lays shared/
+there). Their absence fails the tests that need them: a skip would let CI pass without ever loading one."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ REALWORLD = (Path(__file__).resolve().parents[2] / ".." / "shared" / "realworld"
 
 
 def realworld(*parts: str) -> Path:
-    """A path under ../shared/realworld; skips the test when the shared folder is not beside the checkout."""
+    """A path under ../shared/realworld; fails the test when it is not there."""
     path = REALWORLD.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real-world artefact not available: {path}")
+        pytest.fail(f"real-world artefact missing: {path} (tests expect shared/ beside the repository)")
     return path
 
 

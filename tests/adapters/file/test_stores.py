@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import asyncssh
@@ -150,6 +151,46 @@ async def test_concurrent_reader_never_sees_partial_files(backend: Backend) -> N
     assert seen_temp > 0, "the reader never caught a write in flight: the test proves nothing"
     assert seen_complete == set(payloads)
     assert await store.list("box") == sorted(payloads)
+
+
+def _spin_reader(folder: Path, digests: dict[str, str], stop: threading.Event) -> tuple[int, list[str]]:
+    """The agency's side: another process reading the folder as fast as it can. Returns (complete
+    files read, names read while partial)."""
+    complete, partial = 0, []
+    while not stop.is_set():
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries]
+        for name in names:
+            if is_temp_name(name):
+                continue
+            try:
+                data = (folder / name).read_bytes()
+            except FileNotFoundError:
+                continue
+            if hashlib.sha256(data).hexdigest() == digests[name]:
+                complete += 1
+            else:
+                partial.append(f"{name}: {len(data)} bytes")
+    return complete, partial
+
+
+async def test_a_reader_on_the_other_side_never_sees_a_partial_file(backend: Backend) -> None:
+    """The same guarantee seen from the agency's machine: a thread spinning on the folder itself."""
+    store = backend.store
+    await store.ensure_folder("box")
+    payloads = {f"g{i:02d}.xml": os.urandom(512 * 1024 + i * 4099) for i in range(6)}
+    digests = {n: hashlib.sha256(d).hexdigest() for n, d in payloads.items()}
+    stop = threading.Event()
+    reader = asyncio.create_task(asyncio.to_thread(_spin_reader, backend.root / "box", digests, stop))
+    try:
+        for _ in range(2):  # the second round replaces every file in place
+            for name, data in payloads.items():
+                await store.write_atomic("box", name, data)
+    finally:
+        stop.set()
+    complete, partial = await reader
+    assert partial == []
+    assert complete > 0
 
 
 # SFTP specifics: connection loss, recovery, host key pinning.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 from pathlib import Path
@@ -12,11 +13,19 @@ import pytest
 
 from adapters.soap.offline import OfflineTransport, load_client
 from adapters.soap.transport import SoapTransport
-from adapters.xml import UnmappedURL, UrlMap
+from adapters.xml import UnmappedURL, UrlMap, is_remote
 from gateway.errors import ConfigError
 from tests.adapters import REALWORLD, realworld
 
 XROAD_XSD = "http://x-road.eu/xsd/xroad.xsd"
+# Remote documents the WSDLs import, all served from local copies (never fetched).
+_MAPPED = {
+    XROAD_XSD,
+    "http://x-road.eu/xsd/xml.xsd",
+    "http://x-road.eu/xsd/identifiers.xsd",
+    "http://www.w3.org/2001/xml.xsd",
+    "http://schemas.xmlsoap.org/soap/encoding/",
+}
 
 # What SoapTransport makes of each WSDL in ../shared/realworld: (service, port, SOAP version, operations),
 # or the reason it refuses (zeep loads every one of them; two have no SOAP port we can use).
@@ -81,6 +90,7 @@ def no_sockets(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 
 def test_every_realworld_wsdl_is_accounted_for() -> None:
+    assert REALWORLD.is_dir(), f"{REALWORLD} is missing: tests expect shared/ beside the repository"
     assert set(_all_wsdls()) == set(EXPECTED)
 
 
@@ -93,6 +103,11 @@ def wsdl(request: pytest.FixtureRequest) -> Path:
 async def test_realworld_wsdl_loads_offline(
     wsdl: Path, session: aiohttp.ClientSession, xroad_map: UrlMap, no_sockets: list[Any]
 ) -> None:
+    # zeep itself loads every one of them, offline ...
+    client = await asyncio.to_thread(load_client, wsdl, xroad_map)
+    assert client.wsdl.messages or client.wsdl.types.documents
+    assert not any(is_remote(url) and url not in _MAPPED for url in client.transport.loaded)
+    # ... and SoapTransport picks the SOAP port, or says why it cannot use the WSDL.
     transport = SoapTransport(session, wsdl, agency="t", url_map=xroad_map)
     expected = EXPECTED[str(wsdl.relative_to(REALWORLD))]
     if isinstance(expected, str):

@@ -9,6 +9,7 @@ from typing import Any
 
 from contracts import Dossier, DossierStatus
 from contracts.calendar import VN_TZ
+from gateway.connector import AgencyUpdate, Connector, PollOutcome
 from plugins.land.answers import Answer, Document, Obligation, answer_xml, pdf
 from plugins.land.demo import demo_bundles, demo_dossiers
 
@@ -86,3 +87,10 @@ def obligation(assessed: int = 2_000_000_000) -> Obligation:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+async def poll_applied(c: Connector) -> list[AgencyUpdate]:
+    """One poll as the dispatcher makes it when the store takes every update: poll, then acknowledge."""
+    updates = await c.poll()
+    await c.acknowledge(PollOutcome(frozenset(u.event_id for u in updates)))
+    return updates

@@ -15,12 +15,22 @@ from adapters.file import LocalFolderStore
 from adapters.file.sftp_server import start_sftp_server
 from adapters.xml import load_schema, validate
 from contracts import DossierStatus
-from gateway.connector import Delivery
+from gateway.connector import Delivery, PollOutcome
 from gateway.errors import AgencyRejected, AgencyUnavailable
 from plugins.land.connector import REQUEST_XSD, LandConnector
 from plugins.land.settings import LandSettings
 from tests.plugins.land.conftest import PASSWORD, USER, OfficeFolder
-from tests.plugins.land.support import CORRELATION, DID, answer, dossier, first_certificate, sha, transfer
+from tests.plugins.land.support import (
+    CORRELATION,
+    DID,
+    answer,
+    dossier,
+    first_certificate,
+    obligation,
+    poll_applied,
+    sha,
+    transfer,
+)
 
 KEY = Delivery(f"{DID}:submit", 1)
 REQUEST = f"request-{CORRELATION}.xml"
@@ -61,30 +71,75 @@ async def test_answers_are_handed_over_once_and_leave_the_inbox_on_the_next_poll
 ) -> None:
     await office.plant("inbox", "answer-a-01.xml", answer("DA_TIEP_NHAN", event="E-01"))
     await office.plant("inbox", "answer-a-02.xml", answer("HOAN_THANH", event="E-02", certificate=True))
-    first = await connector.poll()
+    first = await poll_applied(connector)
     assert [(u.event_id, u.status) for u in first] == [("E-01", DossierStatus.PROCESSING), ("E-02", 9)]
     assert first[1].results[0].component_code == "GCN"
     # not yet applied as far as the connector knows: still in the inbox
     assert {"answer-a-01.xml", "answer-a-02.xml"} <= await office.names("inbox")
-    assert await connector.poll() == []
+    assert await poll_applied(connector) == []
     assert await office.names("inbox") == set()
     assert {"answer-a-01.xml", "answer-a-02.xml"} <= await office.names("processed")
-    assert await connector.poll() == []
+    assert await poll_applied(connector) == []
 
 
 async def test_a_restart_before_the_second_poll_hands_the_same_answer_again(
     office: OfficeFolder, connector: LandConnector, make_connector: Callable[[LandSettings], LandConnector]
 ) -> None:
     await office.plant("inbox", "answer-a-01.xml", answer(event="E-01"))
-    assert [u.event_id for u in await connector.poll()] == ["E-01"]
+    assert [u.event_id for u in await connector.poll()] == ["E-01"]  # then the process dies: no acknowledgement
     restarted = make_connector(office.settings)  # a new process: memory lost, the file is still there
     await restarted.start()
     try:
-        assert [u.event_id for u in await restarted.poll()] == ["E-01"]  # the store drops it by event id
-        assert await restarted.poll() == []
+        assert [u.event_id for u in await poll_applied(restarted)] == ["E-01"]  # the store drops it by event id
+        assert await poll_applied(restarted) == []
     finally:
         await restarted.aclose()
     assert "answer-a-01.xml" in await office.names("processed")
+
+
+async def test_an_answer_the_store_did_not_take_stays_and_comes_back(
+    office: OfficeFolder, connector: LandConnector
+) -> None:
+    await office.plant("inbox", "answer-a-01.xml", answer("DA_TIEP_NHAN", event="E-01"))
+    await office.plant("inbox", "answer-a-02.xml", answer("HOAN_THANH", event="E-02", certificate=True))
+    assert [u.event_id for u in await connector.poll()] == ["E-01", "E-02"]
+    await connector.acknowledge(PollOutcome(frozenset({"E-01"})))  # the store failed on E-02 (database busy)
+    assert [u.event_id for u in await connector.poll()] == ["E-02"]  # handed over again, not lost
+    assert await office.names("inbox") >= {"answer-a-02.xml"}
+    assert "answer-a-01.xml" in await office.names("processed")
+    await connector.acknowledge(PollOutcome(frozenset({"E-02"})))
+    assert await connector.poll() == []
+    assert {"answer-a-01.xml", "answer-a-02.xml"} <= await office.names("processed")
+
+
+async def test_an_earlier_answer_still_pending_after_the_final_one_is_not_a_duplicate(
+    office: OfficeFolder, connector: LandConnector
+) -> None:
+    await office.plant("inbox", "answer-a-02.xml", answer("YEU_CAU_NVTC", event="E-02", obligation=obligation()))
+    await office.plant("inbox", "answer-a-03.xml", answer("HOAN_THANH", event="E-03", certificate=True))
+    assert [u.event_id for u in await connector.poll()] == ["E-02", "E-03"]
+    await connector.acknowledge(PollOutcome())  # the store failed on E-02; E-03 waited behind it
+    assert [u.event_id for u in await connector.poll()] == ["E-02", "E-03"]  # both again, in order
+    assert connector.last_report.quarantined == {}
+    await connector.acknowledge(PollOutcome(frozenset({"E-02", "E-03"})))
+    assert await connector.poll() == []
+    assert {"answer-a-02.xml", "answer-a-03.xml"} <= await office.names("processed")
+
+
+async def test_an_answer_the_gateway_refuses_for_good_is_quarantined_with_the_reason(
+    office: OfficeFolder, connector: LandConnector
+) -> None:
+    await office.plant("inbox", "answer-a-01.xml", answer("DA_TIEP_NHAN", event="E-01"))
+    await office.plant("inbox", "answer-b-01.xml", answer("HOAN_THANH", event="E-07", certificate=True))
+    assert len(await connector.poll()) == 2
+    await connector.acknowledge(PollOutcome(refused={"E-01": "unknown-dossier", "E-07": "illegal-transition"}))
+    assert await connector.poll() == []
+    assert connector.last_report.quarantined == {
+        "answer-a-01.xml": "unknown-correlation",
+        "answer-b-01.xml": "illegal-transition",
+    }
+    assert b"no dossier" in await office.read("quarantine", "answer-a-01.xml.reason.txt")
+    assert await office.names("inbox") == set()
 
 
 async def test_a_copy_of_an_answer_under_another_name_is_not_handed_twice(
@@ -92,9 +147,9 @@ async def test_a_copy_of_an_answer_under_another_name_is_not_handed_twice(
 ) -> None:
     await office.plant("inbox", "answer-a-01.xml", answer(event="E-01"))
     await office.plant("inbox", "answer-a-01-r1.xml", answer(event="E-01"))
-    assert [u.event_id for u in await connector.poll()] == ["E-01"]
+    assert [u.event_id for u in await poll_applied(connector)] == ["E-01"]
     await office.plant("inbox", "answer-a-01-r2.xml", answer(event="E-01"))
-    assert await connector.poll() == []
+    assert await poll_applied(connector) == []
     assert await office.names("inbox") == set()
     assert {"answer-a-01.xml", "answer-a-01-r1.xml", "answer-a-01-r2.xml"} <= await office.names("processed")
 
@@ -102,8 +157,8 @@ async def test_a_copy_of_an_answer_under_another_name_is_not_handed_twice(
 async def test_bad_answers_are_quarantined_with_their_reason(office: OfficeFolder, connector: LandConnector) -> None:
     good = answer("HOAN_THANH", event="E-09", certificate=True)
     await office.plant("inbox", "answer-a-09.xml", good)
-    await connector.poll()
-    await connector.poll()  # processed
+    await poll_applied(connector)
+    await poll_applied(connector)  # processed
     await office.plant("inbox", "answer-a-09.xml", good)  # the same name again
     await office.plant("inbox", "b-malformed.xml", b"<PhanHoiXml><MaYeuCau>")
     await office.plant("inbox", "c-schema.xml", b'<PhanHoiXml PhienBan="1.0"><MaYeuCau>x</MaYeuCau></PhanHoiXml>')
@@ -112,7 +167,7 @@ async def test_bad_answers_are_quarantined_with_their_reason(office: OfficeFolde
     await office.plant("inbox", "..evil.xml", good)
     await office.plant("inbox", ".hidden.xml", good)
     await office.plant("inbox", "g-nosidecar.xml", good, sidecar=False)
-    updates = await connector.poll()
+    updates = await poll_applied(connector)
     assert updates == []
     assert connector.last_report.quarantined == {
         "answer-a-09.xml": "duplicate",
@@ -138,7 +193,7 @@ async def test_a_result_whose_content_breaks_its_checksum_is_quarantined(
     assert sha_el is not None
     sha_el.text = "f" * 64
     await office.plant("inbox", "answer-x.xml", etree.tostring(doc, xml_declaration=True, encoding="UTF-8"))
-    assert await connector.poll() == []
+    assert await poll_applied(connector) == []
     assert connector.last_report.quarantined == {"answer-x.xml": "invalid-answer"}
 
 
@@ -159,7 +214,7 @@ async def test_a_hostile_listing_with_path_traversal_is_refused_untouched(
     assert c.exchange is not None
     c.exchange.store = HostileStore(root, agency="land")
     await office.plant("inbox", "answer-ok.xml", answer(event="E-1"))
-    assert [u.event_id for u in await c.poll()] == ["E-1"]
+    assert [u.event_id for u in await poll_applied(c)] == ["E-1"]
     assert sorted(c.last_report.refused) == sorted(hostile)
     assert await office.names("quarantine") == set()
 
@@ -184,7 +239,7 @@ async def test_sftp_office_unreachable_is_retryable_and_check_says_so(
         with pytest.raises(AgencyUnavailable):
             await c.submit(dossier(first_certificate(), did=uuid.uuid4()), KEY)
         with pytest.raises(AgencyUnavailable):
-            await c.poll()
+            await poll_applied(c)
     finally:
         await c.aclose()
 

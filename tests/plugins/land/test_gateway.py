@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -12,11 +13,14 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.api.keys import STORE
 from gateway.app import create_app
 from gateway.config import load_config
+from gateway.connector import AgencyUpdate
 from gateway.demo import DEMO_KEYS
 from gateway.plugin_manager import load_registry
 from gateway.simulation import SimulatorOptions
+from gateway.store.base import UpdateOutcome
 from plugins.land.demo import demo_bundles
 from plugins.land.simulator import create_simulator
 from tests.plugins.land.support import first_certificate
@@ -24,6 +28,8 @@ from tests.plugins.land.support import first_certificate
 CONF = Path(__file__).resolve().parent / "conf"
 PASSWORD = "land-gateway-test-pw"
 HCM = {"X-Api-Key": DEMO_KEYS["centre-hcm"]}
+SHUTDOWN_LIMIT = 20.0  # seconds; the SFTP pollers' own deadlines are 10 s
+RESTARTS = 30
 
 
 @pytest.fixture
@@ -45,6 +51,19 @@ async def client(
     unused_tcp_port_factory: Callable[[], int],
 ) -> AsyncIterator[TestClient[Any, Any]]:
     port = unused_tcp_port_factory()
+    configure(monkeypatch, land_sim, tmp_path, port)
+    registry = await asyncio.to_thread(load_registry)
+    config = await asyncio.to_thread(load_config, CONF, registry)
+    c = TestClient(TestServer(create_app(config, registry), host="127.0.0.1", port=port))
+    await c.start_server()
+    try:
+        yield c
+    finally:
+        async with asyncio.timeout(SHUTDOWN_LIMIT):  # a stuck shutdown fails here instead of hanging the run
+            await c.close()
+
+
+def configure(monkeypatch: pytest.MonkeyPatch, land_sim: dict[str, Any], tmp_path: Path, port: int) -> None:
     env = {
         "LAND_SFTP_PORT": str(land_sim["port"]),
         "LAND_SFTP_PASSWORD": PASSWORD,
@@ -55,14 +74,6 @@ async def client(
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    registry = await asyncio.to_thread(load_registry)
-    config = await asyncio.to_thread(load_config, CONF, registry)
-    c = TestClient(TestServer(create_app(config, registry), host="127.0.0.1", port=port))
-    await c.start_server()
-    try:
-        yield c
-    finally:
-        await c.close()
 
 
 def in_province(sub: dict[str, Any], province: str, commune: str) -> dict[str, Any]:
@@ -104,6 +115,31 @@ async def test_a_centre_in_one_province_reaches_the_office_of_the_parcel(client:
     assert pdf.startswith(b"%PDF") and d["results"][0]["component_code"] == "GCN"
 
 
+async def test_answers_the_store_cannot_take_yet_wait_in_order_and_are_applied_once(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = client.server.app[STORE]
+    real = store.apply_update
+    failed: list[str] = []
+
+    async def busy_on_the_obligation(update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
+        if update.status == 6 and len(failed) < 5:  # the database is locked while the obligation arrives
+            failed.append(update.event_id)
+            raise sqlite3.OperationalError("database is locked")
+        return await real(update, actor=actor)
+
+    monkeypatch.setattr(store, "apply_update", busy_on_the_obligation)
+    sub = in_province(first_certificate(), "01", "00070")
+    async with client.post("/v1/dossiers", json=sub, headers=HCM) as r:
+        created = await r.json()
+        assert r.status == 202, created
+    d = await wait_status(client, created["id"], 9)
+    # The certificate came while the obligation kept failing: it waited behind it, nothing was lost or doubled.
+    assert len(failed) == 5 and len(set(failed)) == 1
+    assert [e["status"] for e in (await events(client, created["id"]))] == [2, 4, 4, 6, 9]
+    assert len(d["results"]) == 1
+
+
 async def wait_status(client: TestClient[Any, Any], did: str, status: int, timeout: float = 15.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     d: dict[str, Any] = {}
@@ -120,3 +156,27 @@ async def events(client: TestClient[Any, Any], did: str) -> list[dict[str, Any]]
     async with client.get(f"/v1/dossiers/{did}/events", headers=HCM) as r:
         body: dict[str, Any] = await r.json()
     return list(body["events"])
+
+
+async def test_the_gateway_stops_promptly_while_its_pollers_connect(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    land_sim: dict[str, Any],
+    unused_tcp_port_factory: Callable[[], int],
+) -> None:
+    # Stopped right after start-up, the two land pollers are in the middle of their SSH handshake: a
+    # cancellation swallowed there (Python 3.11's wait_for inside asyncssh.connect) used to leave a
+    # poller running and the shutdown waiting for it forever.
+    registry = await asyncio.to_thread(load_registry)
+    for i in range(RESTARTS):
+        port = unused_tcp_port_factory()
+        configure(monkeypatch, land_sim, tmp_path / f"run{i}", port)
+        config = await asyncio.to_thread(load_config, CONF, registry)
+        app = create_app(config, registry)
+        c = TestClient(TestServer(app, host="127.0.0.1", port=port))
+        await c.start_server()
+        await asyncio.sleep(0.001 * (i % 20))  # spread over the SSH handshake
+        started = time.monotonic()
+        async with asyncio.timeout(SHUTDOWN_LIMIT):
+            await c.close()
+        assert time.monotonic() - started < 5, f"shutdown {i} took {time.monotonic() - started:.1f}s"

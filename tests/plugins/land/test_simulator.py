@@ -23,7 +23,7 @@ from plugins.land.connector import LandConnector
 from plugins.land.demo import pdf_attachment
 from plugins.land.settings import LandSettings
 from plugins.land.simulator import create_simulator
-from tests.plugins.land.support import dossier, first_certificate, sha, transfer
+from tests.plugins.land.support import dossier, first_certificate, poll_applied, sha, transfer
 
 PASSWORD = "land-sim-password-01"
 
@@ -101,9 +101,9 @@ async def updates_until(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(AgencyUnavailable):
-            got += await c.poll()
+            got += await poll_applied(c)
             if done(got):
-                await c.poll()  # acknowledge: the files leave the inbox
+                await poll_applied(c)  # the applied answers leave the inbox
                 return got
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out; got {[(u.event_id, int(u.status)) for u in got]}")
@@ -189,12 +189,24 @@ async def test_missing_answers_arrive_when_the_office_resends_them(sim: Sim, han
     await sim.post("/_sim/land", {"missing_rate": 1.0})
     await submit(hanoi, transfer("declaration"))
     await asyncio.sleep(0.4)
-    assert await hanoi.poll() == []
+    assert await poll_applied(hanoi) == []
     assert (await sim.get("/_sim/stats"))["answers_missing"] == 3
     await sim.post("/_sim/land", {"missing_rate": 0.0})
     assert (await sim.post("/_sim/resend", {}))["resent"] == 3
     got = await updates_until(hanoi, finished())
     assert [int(u.status) for u in got] == [4, 6, 9]
+
+
+@pytest.mark.parametrize("fault", ["latency_ms", "answer_delay_ms"])
+async def test_a_slow_office_answers_late_but_answers(sim: Sim, hanoi: LandConnector, fault: str) -> None:
+    await sim.post("/_sim/faults", {fault: 400})
+    started = time.monotonic()
+    await submit(hanoi, transfer("declaration"))
+    await asyncio.sleep(0.25)
+    assert await poll_applied(hanoi) == []  # nothing yet: the office is still busy
+    got = await updates_until(hanoi, finished())
+    assert [int(u.status) for u in got] == [4, 6, 9]
+    assert time.monotonic() - started >= 0.4
 
 
 async def test_an_office_that_is_down_refuses_the_gateway_until_it_is_back(sim: Sim, hanoi: LandConnector) -> None:
@@ -252,7 +264,7 @@ async def test_the_obligation_waits_for_payment(sim: Sim, hanoi: LandConnector) 
     await submit(hanoi, sub)
     got = await updates_until(hanoi, lambda g: any(u.status == 6 for u in g))
     await asyncio.sleep(0.2)
-    assert await hanoi.poll() == []  # nothing more until the applicant pays
+    assert await poll_applied(hanoi) == []  # nothing more until the applicant pays
     await sim.post("/_sim/pay", {"ref": got[0].agency_ref})
     rest = await updates_until(hanoi, finished())
     assert [int(u.status) for u in rest] == [9]

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from contracts import DossierStatus
-from gateway.connector import Delivery
+from gateway.connector import AgencyUpdate, Delivery, PollOutcome
 from gateway.errors import (
     AgencyRejected,
     AgencyTimeout,
@@ -34,6 +34,13 @@ async def started(make: ConnectorFactory, **kw: Any) -> TaxConnector:
     c = make(**kw)
     await c.start()
     return c
+
+
+async def poll(c: TaxConnector) -> list[AgencyUpdate]:
+    """One poll as the dispatcher makes it: every update applied, then acknowledged."""
+    updates = await c.poll()
+    await c.acknowledge(PollOutcome(frozenset(u.event_id for u in updates)))
+    return updates
 
 
 async def test_submit_answers_with_the_notices(connector: ConnectorFactory, sub: dict[str, Any]) -> None:
@@ -152,11 +159,11 @@ async def test_poll_finishes_a_dossier_once_every_notice_is_paid(
     c = await started(connector)
     [update] = (await c.submit(make_dossier(sub), SUBMIT)).updates
     first, second = update.outputs["notice_numbers"]
-    assert await c.poll() == []
+    assert await poll(c) == []
     sim.app[LEDGER].pay(first)
-    assert await c.poll() == []  # one of two paid: still status 6
+    assert await poll(c) == []  # one of two paid: still status 6
     sim.app[LEDGER].pay(second)
-    [done] = await c.poll()
+    [done] = await poll(c)
     assert (done.status, done.dossier_code, done.event_id) == (DossierStatus.FINISHED, CODE, f"TK-{YY}-000001-SETTLED")
     receipts = done.outputs["tax_receipts"]
     assert [r["notice_number"] for r in receipts] == [first, second]
@@ -164,7 +171,7 @@ async def test_poll_finishes_a_dossier_once_every_notice_is_paid(
     [doc] = done.results
     assert (doc.component_code, doc.media_type, doc.result_code) == ("KQ_NVTC", "application/pdf", f"XN-TK-{YY}-000001")
     assert c.cursor == 3  # PAID, PAID, SETTLED
-    assert await c.poll() == []
+    assert await poll(c) == []
 
 
 async def test_poll_restarts_from_zero_and_pages(
@@ -175,10 +182,44 @@ async def test_poll_restarts_from_zero_and_pages(
         code = f"000.00.01.H26-261120-{i + 1:04d}"
         await c.submit(make_dossier(s, code=code), Delivery(f"{DID}:submit-{i}", attempt=1))
         sim.app[LEDGER].pay_dossier(code)
-    updates = await c.poll()
+    updates = await poll(c)
     assert [u.dossier_code for u in updates] == [f"000.00.01.H26-261120-{i:04d}" for i in (1, 2, 3)]
     restarted = await started(connector, poll_batch=2)  # a new process: cursor 0, the same event ids again
     assert [u.event_id for u in await restarted.poll()] == [u.event_id for u in updates]
+
+
+async def test_the_cursor_never_passes_an_update_the_store_did_not_take(
+    connector: ConnectorFactory, sim: TestServer, subs: list[dict[str, Any]]
+) -> None:
+    c = await started(connector)
+    codes = [f"000.00.01.H26-261120-{i + 1:04d}" for i in range(3)]
+    for i, (s, code) in enumerate(zip(subs, codes, strict=False)):
+        await c.submit(make_dossier(s, code=code), Delivery(f"{DID}:submit-{i}", attempt=1))
+        sim.app[LEDGER].pay_dossier(code)
+    first = await c.poll()
+    assert [u.dossier_code for u in first] == codes
+    assert c.cursor == 0  # nothing acknowledged yet: a crash here re-reads everything
+    # The store took the first, refused the third for good, and failed on the second for a passing reason.
+    a, b, third = (u.event_id for u in first)
+    await c.acknowledge(PollOutcome(frozenset({a}), {third: "unknown-dossier"}))
+    again = await c.poll()
+    assert [u.event_id for u in again] == [b, third]  # from the failed one on; the refused one is harmless
+    await c.acknowledge(PollOutcome(frozenset({b}), {third: "unknown-dossier"}))
+    assert await poll(c) == []
+    assert c.cursor == len(sim.app[LEDGER].events)
+
+
+async def test_a_poll_without_acknowledgement_is_read_again(
+    connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any]
+) -> None:
+    c = await started(connector)
+    await c.submit(make_dossier(sub), SUBMIT)
+    sim.app[LEDGER].pay_dossier(CODE)
+    [update] = await c.poll()
+    assert [u.event_id for u in await c.poll()] == [update.event_id]  # the dispatcher died before acknowledging
+    await c.acknowledge(PollOutcome())  # nothing settled: the store was down
+    assert [u.event_id for u in await poll(c)] == [update.event_id]
+    assert await poll(c) == []
 
 
 async def test_poll_survives_an_outage(connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any]) -> None:
@@ -186,10 +227,10 @@ async def test_poll_survives_an_outage(connector: ConnectorFactory, sim: TestSer
     await c.submit(make_dossier(sub), SUBMIT)
     sim.app[LEDGER].pay_dossier(CODE)
     faults(sim, down=True)
-    assert await c.poll() == []
+    assert await poll(c) == []
     assert c.cursor == 0
     faults(sim)
-    assert [u.status for u in await c.poll()] == [DossierStatus.FINISHED]
+    assert [u.status for u in await poll(c)] == [DossierStatus.FINISHED]
 
 
 async def test_check(connector: ConnectorFactory, sim: TestServer) -> None:

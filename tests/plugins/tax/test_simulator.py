@@ -202,6 +202,14 @@ async def test_server_fault(sim: Client) -> None:
     assert fault.code == "Server.ServiceUnavailable"
 
 
+async def test_client_fault(sim: Client) -> None:
+    sim.app[SETTINGS].client_fault_rate = 1.0
+    status, doc = await post(sim, envelope(declaration()))
+    fault = find_fault(doc)
+    assert status == 500 and fault is not None and not fault.transient
+    assert fault.code == "Client.RequestRefused"
+
+
 async def test_malformed_answers_are_broken_xml(sim: Client) -> None:
     await sim.post("/_sim/faults", json={"malformed_rate": 1.0})
     resp = await sim.post("/ws", data=envelope(declaration()), headers={"Content-Type": "text/xml"})
