@@ -9,7 +9,7 @@ from aiohttp import web
 from contracts import DossierStatus
 from gateway.api.dossiers import principal_of
 from gateway.api.keys import CONNECTORS, DISPATCHER, STORE
-from gateway.api.responses import json_response, read_json
+from gateway.api.responses import json_response, query_int, read_json
 from gateway.errors import FieldError, ValidationFailed
 
 routes = web.RouteTableDef()
@@ -21,7 +21,8 @@ async def deliveries(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state not in (None, "pending", "leased", "done", "dead"):
         raise ValidationFailed("unknown state", errors=[FieldError("state", "pending, leased, done or dead")])
-    jobs = await request.app[STORE].jobs(state, limit=int(request.query.get("limit", "200")))  # type: ignore[arg-type]
+    limit = query_int(request, "limit", 200, low=1, high=10_000)
+    jobs = await request.app[STORE].jobs(state, limit=limit)  # type: ignore[arg-type]
     return json_response(
         {
             "items": [

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from contracts import Dossier
 from contracts.bundle import SupplementAnswer
 from gateway.api.keys import DISPATCHER, INTAKE, PRINCIPAL, STORE
-from gateway.api.responses import json_response, read_json
+from gateway.api.responses import json_response, query_int, read_json
 from gateway.auth import Principal
 from gateway.errors import FieldError, InvalidRequest, NotFound, ValidationFailed
 from gateway.intake import field_errors
@@ -89,14 +89,8 @@ async def get_events(request: web.Request) -> web.Response:
 async def list_dossiers(request: web.Request) -> web.Response:
     p = principal_of(request)
     p.require("read")
-    status_q = request.query.get("status")
-    try:
-        status = int(status_q) if status_q is not None else None
-        limit = min(int(request.query.get("limit", "100")), 1000)
-    except ValueError:
-        raise InvalidRequest(
-            "status and limit are integers", errors=[FieldError("query", "status and limit must be integers")]
-        ) from None
+    status = query_int(request, "status", None, low=0, high=10)
+    limit = query_int(request, "limit", 100, low=1, high=1000)
     client = p.client_id if p.conf.kind == "centre" else request.query.get("client")
     found = await request.app[STORE].list_dossiers(client_id=client, status=status, limit=limit)
     return json_response({"items": [summary(d) for d in found]})

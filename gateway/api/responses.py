@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
-from gateway.errors import InvalidRequest, PayloadTooLarge, ProblemError, UnsupportedMediaType
+from gateway.errors import FieldError, InvalidRequest, PayloadTooLarge, ProblemError, UnsupportedMediaType
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -45,3 +45,24 @@ async def read_json(request: web.Request) -> tuple[Any, bytes]:
         return orjson.loads(body), body
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
+
+
+@overload
+def query_int(request: web.Request, name: str, default: int, *, low: int, high: int) -> int: ...
+@overload
+def query_int(request: web.Request, name: str, default: None, *, low: int, high: int) -> int | None: ...
+def query_int(request: web.Request, name: str, default: int | None, *, low: int, high: int) -> int | None:
+    """An integer query parameter within [low, high]; a clear 400 naming it otherwise."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise InvalidRequest(
+            f"query parameter {name} must be an integer from {low} to {high}, not {raw!r}",
+            errors=[FieldError(f"query.{name}", f"an integer from {low} to {high}")],
+        )
+    return value

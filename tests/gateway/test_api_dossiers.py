@@ -128,7 +128,7 @@ async def test_list_filters_by_status(harness: GatewayHarness, submission: Make)
     limited = await (await harness.client.get("/v1/dossiers?limit=1", headers=harness.headers())).json()
     assert len(limited["items"]) == 1
     bad = await harness.client.get("/v1/dossiers?status=done", headers=harness.headers())
-    assert (await assert_problem(bad, 400, "invalid-request"))["errors"][0]["path"] == "query"
+    assert (await assert_problem(bad, 400, "invalid-request"))["errors"][0]["path"] == "query.status"
 
 
 # -- idempotency ------------------------------------------------------------------------------------

@@ -190,3 +190,21 @@ async def test_several_contract_errors_at_once(
 async def test_body_that_is_not_an_object(harness: GatewayHarness, bad: Any) -> None:
     problem = await _submit_invalid(harness, bad)
     assert paths(problem) == ["$"]
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("/v1/dossiers?limit=ten", "query.limit"),
+        ("/v1/dossiers?limit=-1", "query.limit"),  # SQLite would read a negative LIMIT as none at all
+        ("/v1/dossiers?limit=100000", "query.limit"),
+        ("/v1/dossiers?status=11", "query.status"),
+        ("/v1/admin/deliveries?limit=0", "query.limit"),
+        ("/v1/admin/deliveries?limit=x", "query.limit"),
+    ],
+)
+async def test_bad_query_parameters_are_400_with_their_name(harness: GatewayHarness, url: str, path: str) -> None:
+    resp = await harness.client.get(url, headers=harness.headers("operator"))
+    body = await assert_problem(resp, 400, "invalid-request")
+    assert paths(body) == [path]
+    assert path.removeprefix("query.") in body["detail"]
