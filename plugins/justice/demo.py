@@ -7,23 +7,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from contracts.calendar import VN_TZ
+from contracts.samples import pdf_attachment, person_applicant
 from plugins.justice.forms import BIRTH_REGISTRATION, DEATH_REGISTRATION
-from plugins.police.demo import pdf_attachment
 from plugins.police.population import Citizen, population
 
 GIVEN = {"male": ["Minh Khôi", "Gia Bảo", "Đức Anh", "Hoàng Nam"], "female": ["Ngọc Anh", "Bảo Châu", "Khánh Vy"]}
 
 
 def _applicant(c: Citizen, rng: random.Random) -> dict[str, Any]:
-    return {
-        "kind": "person",
-        "full_name": c.full_name,
-        "personal_id": c.personal_id,
-        "date_of_birth": c.date_of_birth.isoformat(),
-        "gender": c.gender,
-        "phone": f"09{rng.randint(10_000_000, 99_999_999)}",
-        "vneid_level": 2,
-    }
+    return person_applicant(c.full_name, c.personal_id, c.date_of_birth, c.gender, rng)
 
 
 def _parent(c: Citizen) -> dict[str, Any]:

@@ -5,8 +5,6 @@ Parcels lie in Hà Nội (01), TP Hồ Chí Minh (79) or Đà Nẵng (48): the p
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import random
 from datetime import date
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 import asyncssh
 
 from contracts.admin_units import communes
+from contracts.samples import pdf_attachment
 from gateway.launcher import SimSpec, free_port
 from plugins.land.procedures import FIRST_CERTIFICATE
 
@@ -48,17 +47,6 @@ def demo_sim(workdir: Path, password: str = DEMO_SFTP_PASSWORD, **settings: Any)
     }
     return spec, env
 
-
-def pdf_attachment(code: str, name: str, text: str) -> dict[str, Any]:
-    raw = f"%PDF-1.4\n% {text}\n".encode()
-    return {
-        "component_code": code,
-        "name": name,
-        "media_type": "application/pdf",
-        "size": len(raw),
-        "sha256": hashlib.sha256(raw).hexdigest(),
-        "content_base64": base64.b64encode(raw).decode(),
-    }
 
 
 def person(rng: random.Random) -> dict[str, Any]:

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import random
 from typing import Any
 
+from contracts.samples import pdf_attachment, person_applicant
 from plugins.police.population import population
-
-
-def pdf_attachment(code: str, name: str, text: str) -> dict[str, Any]:
-    raw = f"%PDF-1.4\n% {text}\n".encode()
-    return {
-        "component_code": code,
-        "name": name,
-        "media_type": "application/pdf",
-        "size": len(raw),
-        "sha256": hashlib.sha256(raw).hexdigest(),
-        "content_base64": base64.b64encode(raw).decode(),
-    }
 
 
 def demo_dossiers(seed: int, count: int) -> list[dict[str, Any]]:
@@ -32,15 +19,7 @@ def demo_dossiers(seed: int, count: int) -> list[dict[str, Any]]:
             {
                 "procedure_code": rng.choice(["1.004194", "1.004194", "1.004203"]),
                 "channel": rng.choice([1, 2]),
-                "applicant": {
-                    "kind": "person",
-                    "full_name": c.full_name,
-                    "personal_id": c.personal_id,
-                    "date_of_birth": c.date_of_birth.isoformat(),
-                    "gender": c.gender,
-                    "phone": f"09{rng.randint(10_000_000, 99_999_999)}",
-                    "vneid_level": 2,
-                },
+                "applicant": person_applicant(c.full_name, c.personal_id, c.date_of_birth, c.gender, rng),
                 "jurisdiction": {"province": c.province, "commune": c.commune},
                 "summary": f"Đăng ký cư trú cho công dân {c.full_name}",
                 "form": {

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from contracts.calendar import VN_TZ
-from plugins.police.demo import pdf_attachment
+from contracts.samples import pdf_attachment, person_applicant
 from plugins.police.population import Citizen, population
 from plugins.social_insurance.forms import CHILD_HEALTH_CARD, FUNERAL_ALLOWANCE
 
@@ -20,15 +20,7 @@ def child_personal_id(rng: random.Random, province: str, born: date, gender: str
 
 
 def _applicant(c: Citizen, rng: random.Random) -> dict[str, Any]:
-    return {
-        "kind": "person",
-        "full_name": c.full_name,
-        "personal_id": c.personal_id,
-        "date_of_birth": c.date_of_birth.isoformat(),
-        "gender": c.gender,
-        "phone": f"09{rng.randint(10_000_000, 99_999_999)}",
-        "vneid_level": 2,
-    }
+    return person_applicant(c.full_name, c.personal_id, c.date_of_birth, c.gender, rng)
 
 
 def _child_card(parent: Citizen, rng: random.Random, today: date) -> dict[str, Any]:

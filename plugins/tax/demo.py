@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import random
 from typing import Any
 
 from contracts.admin_units import communes
+from contracts.samples import pdf_attachment
 from plugins.tax.register import Person, people
 
 # The demo centres' provinces (Hà Nội, TP Hồ Chí Minh, Đà Nẵng): parcels lie there.
@@ -15,17 +14,6 @@ PARCEL_PROVINCES = ["01", "79", "48"]
 PRICE_PER_M2 = {"01": (60, 250), "79": (50, 220), "48": (25, 90)}  # million VND, a plausible range
 STREETS = ["Nguyễn Trãi", "Lê Lợi", "Trần Phú", "Hai Bà Trưng", "Lý Thường Kiệt", "Phan Chu Trinh"]
 
-
-def pdf_attachment(code: str, name: str, text: str) -> dict[str, Any]:
-    raw = f"%PDF-1.4\n% {text}\n".encode()
-    return {
-        "component_code": code,
-        "name": name,
-        "media_type": "application/pdf",
-        "size": len(raw),
-        "sha256": hashlib.sha256(raw).hexdigest(),
-        "content_base64": base64.b64encode(raw).decode(),
-    }
 
 
 def _party(p: Person) -> dict[str, str]:

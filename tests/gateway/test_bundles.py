@@ -17,11 +17,11 @@ import pytest
 from contracts import DossierStatus
 from contracts.bundle import BundleStepView, StepState
 from contracts.calendar import due_after_supplement, supplement_deadline
+from contracts.samples import pdf_attachment
 from gateway.bundles import BundleSpec, BundleStepSpec, derive_state
 from gateway.config import Config
 from gateway.launcher import SimSpec
 from gateway.launcher import Stack as ProcessStack
-from plugins.police.demo import pdf_attachment
 from plugins.police.simulator import ACCEPTED as POLICE_ACCEPTED
 from plugins.social_insurance.simulator import ACCEPTED as BHXH_ACCEPTED
 from tests.plugins.justice.support import (

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from plugins.police.demo import pdf_attachment
+from contracts.samples import pdf_attachment
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_smoke import wait_status
 

@@ -16,11 +16,11 @@ from aiohttp.test_utils import TestServer
 
 from adapters.file.model import sidecar_text
 from contracts import DossierStatus
+from contracts.samples import pdf_attachment
 from gateway.connector import AgencyUpdate, ConnectorContext, Delivery
 from gateway.errors import AgencyUnavailable
 from gateway.simulation import SimulatorOptions
 from plugins.land.connector import LandConnector
-from plugins.land.demo import pdf_attachment
 from plugins.land.settings import LandSettings
 from plugins.land.simulator import create_simulator
 from tests.plugins.land.support import dossier, first_certificate, poll_applied, sha, transfer
