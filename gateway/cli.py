@@ -138,7 +138,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
-    return asyncio.run(run_demo(args.conf, dossiers=args.dossiers))
+    try:
+        return asyncio.run(run_demo(args.conf, dossiers=args.dossiers, keep=args.keep))
+    except KeyboardInterrupt:
+        return 130
 
 
 def cmd_keys_new(args: argparse.Namespace) -> int:
@@ -161,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run simulators and the gateway on loopback and submit a batch of dossiers")
     _conf_arg(p)
-    p.add_argument("--dossiers", type=int, default=60)
+    p.add_argument("--dossiers", type=int, default=60, help="size of the batch of single dossiers (default 60)")
+    p.add_argument("--keep", action="store_true", help="keep the gateway and simulators running at the end (Ctrl-C)")
     p.set_defaults(func=cmd_demo)
 
     conf = sub.add_parser("conf", help="configuration tools").add_subparsers(dest="conf_command", required=True)

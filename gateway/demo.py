@@ -166,7 +166,7 @@ async def _sim(session: aiohttp.ClientSession, sim: SimSpec, path: str, body: An
         return await resp.json()
 
 
-async def run_demo(conf: Path, *, dossiers: int = 60, workdir: Path | None = None) -> int:
+async def run_demo(conf: Path, *, dossiers: int = 60, workdir: Path | None = None, keep: bool = False) -> int:
     registry = await asyncio.to_thread(load_registry)
     tmp = tempfile.TemporaryDirectory(prefix="lienthong-demo-") if workdir is None else None
     work = workdir or Path(tmp.name)  # type: ignore[union-attr]
@@ -178,8 +178,12 @@ async def run_demo(conf: Path, *, dossiers: int = 60, workdir: Path | None = Non
         await stack.start_simulators()
         await stack.start_gateway()
         print(f"  gateway on {stack.gateway_url}; simulators: " + ", ".join(f"{s.agency} {s.url}" for s in stack.sims))
+        print(f"  operator dashboard: {stack.gateway_url}/dashboard (operator key {DEMO_KEYS['operator']})")
         code = await _scenario(stack, registry, dossiers)
         print(f"  demo took {time.monotonic() - t0:.0f} s")
+        if keep:
+            print(f"  still running for you to explore (Ctrl-C to stop): {stack.gateway_url}/dashboard")
+            await asyncio.Event().wait()
         return code
     finally:
         await stack.stop()
