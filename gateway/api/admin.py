@@ -71,11 +71,13 @@ async def agencies(request: web.Request) -> web.Response:
 
 @routes.get("/v1/admin/overview")
 async def overview(request: web.Request) -> web.Response:
-    """What the operator dashboard shows: dossiers by status, deliveries by agency, dead letters."""
+    """What the operator dashboard shows: dossiers by status, deliveries by agency, dead letters, and the
+    bundles waiting for someone to act (the centre retries, supplements or cancels; the operator sees why)."""
     principal_of(request).require("admin")
     store, dispatcher = request.app[STORE], request.app[DISPATCHER]
-    counts = await store.counts()
-    dead = await store.jobs("dead", limit=50)
+    counts, dead, bundles = await asyncio.gather(
+        store.counts(), store.jobs("dead", limit=50), store.bundles_needing_action(limit=50)
+    )
     agencies = []
     for name, limit in dispatcher.concurrency.items():
         agencies.append(
@@ -109,6 +111,25 @@ async def overview(request: web.Request) -> web.Response:
                     "last_error": j.last_error,
                 }
                 for j in dead
+            ],
+            "bundles_needing_action": [
+                {
+                    "id": str(b.id),
+                    "bundle": b.bundle,
+                    "client_id": b.client_id,
+                    "state": b.state,
+                    "actions": b.actions,
+                    "steps": [
+                        {
+                            "step": st.step,
+                            "status": int(st.status),
+                            "delivery": st.delivery,
+                            "last_error": st.last_error,
+                        }
+                        for st in b.steps
+                    ],
+                }
+                for b in bundles
             ],
         }
     )

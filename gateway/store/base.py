@@ -148,5 +148,9 @@ class Store(ABC):
         """Record the centre's answer to a supplement request and queue it for the agency."""
 
     @abstractmethod
+    async def bundles_needing_action(self, limit: int = 50) -> list[BundleView]:
+        """The latest bundles whose state asks someone to act (a dead or refused step, a supplement)."""
+
+    @abstractmethod
     async def counts(self) -> dict[str, Any]:
         """Dossiers by status and jobs by state, for metrics and the dashboard."""

@@ -283,20 +283,7 @@ class SqliteStore(Store):
         return await self._write(op)
 
     async def get_bundle(self, bundle_id: str) -> BundleView | None:
-        def fn(conn: sqlite3.Connection) -> BundleView | None:
-            b = conn.execute("SELECT * FROM bundles WHERE id = ?", (bundle_id,)).fetchone()
-            if b is None:
-                return None
-            # Each step's latest job: its submission, or the delivery of a supplement answered since.
-            steps = conn.execute(
-                "SELECT d.*, j.state AS job_state, j.attempts, j.last_error FROM dossiers d "
-                "JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE dossier_id = d.id) "
-                "WHERE d.bundle_id = ? ORDER BY d.step_index",
-                (bundle_id,),
-            ).fetchall()
-            return rows.bundle(b, steps, _bundle_outputs(conn, bundle_id))
-
-        return await self._read(fn)
+        return await self._read(lambda conn: _bundle_view(conn, bundle_id))
 
     async def cancel_bundle(self, bundle_id: UUID, *, actor: str) -> int:
         def op(conn: sqlite3.Connection) -> int:
@@ -517,6 +504,23 @@ class SqliteStore(Store):
 
         return await self._read(fn)
 
+    async def bundles_needing_action(self, limit: int = 50) -> list[BundleView]:
+        def fn(conn: sqlite3.Connection) -> list[BundleView]:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT d.bundle_id FROM dossiers d JOIN jobs j ON j.dossier_id = d.id "
+                    "WHERE d.bundle_id IS NOT NULL AND (j.state = 'dead' OR d.status IN (3, 5, 8)) "
+                    "GROUP BY d.bundle_id ORDER BY MAX(d.received_at) DESC LIMIT ?",
+                    (limit,),
+                )
+            ]
+            views = [_bundle_view(conn, bid) for bid in ids]
+            # The state is derived: a candidate may have moved on (retried, cancelled) since.
+            return [v for v in views if v is not None and v.state in _ACTION_STATES]
+
+        return await self._read(fn)
+
     async def counts(self) -> dict[str, Any]:
         def fn(conn: sqlite3.Connection) -> dict[str, Any]:
             by_status = dict(conn.execute("SELECT status, COUNT(*) FROM dossiers GROUP BY status").fetchall())
@@ -537,6 +541,23 @@ class SqliteStore(Store):
             }
 
         return await self._read(fn)
+
+
+_ACTION_STATES = frozenset({"action_required", "supplement_requested", "stopped"})
+
+
+def _bundle_view(conn: sqlite3.Connection, bundle_id: str) -> BundleView | None:
+    b = conn.execute("SELECT * FROM bundles WHERE id = ?", (bundle_id,)).fetchone()
+    if b is None:
+        return None
+    # Each step's latest job: its submission, or the delivery of a supplement answered since.
+    steps = conn.execute(
+        "SELECT d.*, j.state AS job_state, j.attempts, j.last_error FROM dossiers d "
+        "JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE dossier_id = d.id) "
+        "WHERE d.bundle_id = ? ORDER BY d.step_index",
+        (bundle_id,),
+    ).fetchall()
+    return rows.bundle(b, steps, _bundle_outputs(conn, bundle_id))
 
 
 # -- write operations shared by several entry points (run inside the writer's transaction) ----------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from gateway.launcher import free_port
 
@@ -21,6 +23,12 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 def available() -> bool:
     return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
+
+
+# Skipped only on a developer's machine without the browser; in CI a missing browser fails the test.
+needs_browser = pytest.mark.skipif(
+    not available() and not os.environ.get("CI"), reason="Debian chromium and chromium-driver are not installed"
+)
 
 
 class Browser:

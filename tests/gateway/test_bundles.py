@@ -20,10 +20,13 @@ from contracts.calendar import due_after_supplement, supplement_deadline
 from contracts.samples import pdf_attachment
 from gateway.bundles import BundleSpec, BundleStepSpec, derive_state
 from gateway.config import Config
+from gateway.demo import DEMO_KEYS
 from gateway.launcher import SimSpec
 from gateway.launcher import Stack as ProcessStack
 from plugins.police.simulator import ACCEPTED as POLICE_ACCEPTED
 from plugins.social_insurance.simulator import ACCEPTED as BHXH_ACCEPTED
+from tests.browser.webdriver import headless_chromium, needs_browser
+from tests.gateway.test_dashboard import wait_text
 from tests.plugins.justice.support import (
     CALLBACK_KEYS,
     CENTRE,
@@ -219,6 +222,10 @@ async def test_a_step_failing_for_good_waits_for_the_centre_then_the_rest_is_can
     await asyncio.sleep(0.3)
     assert by_step(await stack.bundle(bid))["health_card"]["delivery"] == "waiting"
     assert not stack.sims["social_insurance"].app[BHXH_ACCEPTED]
+    # The operator's dashboard lists it with the reason, until the centre acts.
+    [listed] = (await stack.call("GET", "/v1/admin/overview", who="operator"))["bundles_needing_action"]
+    assert (listed["id"], listed["state"], listed["client_id"]) == (bid, "action_required", "centre-hanoi")
+    assert "201" in next(s["last_error"] for s in listed["steps"] if s["step"] == "residence")
 
     cancelled = await stack.call("POST", f"/v1/bundles/{bid}/cancel")
     assert cancelled["cancelled"] == 2
@@ -236,9 +243,26 @@ async def test_a_step_failing_for_good_waits_for_the_centre_then_the_rest_is_can
         assert err["actions"] == []
     events = await stack.call("GET", f"/v1/dossiers/{residence['dossier_id']}/events")
     assert events["events"][-1]["note"] == "remaining steps of the bundle cancelled"
+    assert (await stack.call("GET", "/v1/admin/overview", who="operator"))["bundles_needing_action"] == []
     await asyncio.sleep(0.2)
     assert not stack.sims["social_insurance"].app[BHXH_ACCEPTED]
     assert not stack.stats("police").get("accepted")
+
+
+@needs_browser
+async def test_the_dashboard_shows_a_bundle_waiting_for_its_centre(stack: Stack, tmp_path: Path) -> None:
+    body = birth_bundle()
+    body["forms"]["residence"]["household_head_id"] = "001090000001"  # not in the population register
+    bid = (await stack.submit(body))["id"]
+    assert (await stack.wait_bundle(bid))["state"] == "action_required"
+    async with headless_chromium(tmp_path / "profile") as browser:
+        await browser.get(str(stack.client.make_url("/dashboard")))
+        await browser.type(await browser.find("#key"), DEMO_KEYS["operator"])
+        await browser.click(await browser.find("#connect"))
+        row = await wait_text(browser, f'#bundles tr[data-bundle="{bid}"]', lambda t: "action required" in t)
+        assert "centre-hanoi" in row and "residence: status 2, dead" in row and "201" in row
+        assert "retry, cancel remaining" in row
+        await browser.screenshot(tmp_path / "dashboard-bundles.png")
 
 
 async def test_a_dead_step_is_retried_once_the_agency_is_back(make_stack: StackFactory) -> None:

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.browser.webdriver import available, headless_chromium
+from tests.browser.webdriver import headless_chromium, needs_browser
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_smoke import wait_status
 
-pytestmark = pytest.mark.skipif(
-    not available() and not os.environ.get("CI"), reason="Debian chromium and chromium-driver are not installed"
-)
+pytestmark = needs_browser
 
 
 async def wait_text(browser: Any, css: str, predicate: Callable[[str], bool], timeout: float = 15.0) -> str:

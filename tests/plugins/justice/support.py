@@ -56,8 +56,11 @@ class Stack:
         self.client = client
         self.sims = sims
 
-    async def call(self, method: str, path: str, *, json: Any = None, status: int = 200) -> Any:
-        async with self.client.request(method, path, json=json, headers=CENTRE) as r:
+    async def call(
+        self, method: str, path: str, *, json: Any = None, status: int = 200, who: str = "centre-hanoi"
+    ) -> Any:
+        headers = {"X-Api-Key": DEMO_KEYS[who]}
+        async with self.client.request(method, path, json=json, headers=headers) as r:
             body = await r.json()
             assert r.status == status, body
         return body
