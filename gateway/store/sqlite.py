@@ -44,6 +44,7 @@ from gateway.store.migrations import migrate
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
+_Inserted = tuple[dict[str, Any], dict[str, Any]]  # a dossier's row and its job's, as written
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -182,7 +183,7 @@ class SqliteStore(Store):
     # -- dossiers -----------------------------------------------------------------------------------
 
     async def create_dossier(self, new: NewDossier) -> CreateOutcome:
-        def op(conn: sqlite3.Connection) -> tuple[str, bool]:
+        def op(conn: sqlite3.Connection) -> tuple[str, _Inserted | None]:
             if new.idempotency_key is not None:
                 row = conn.execute(
                     "SELECT body_hash, dossier_id FROM idempotency_keys WHERE client_id = ? AND key = ?",
@@ -195,20 +196,24 @@ class SqliteStore(Store):
                             "use a new key for a new dossier",
                             extra={"dossier_id": row["dossier_id"]},
                         )
-                    return str(row["dossier_id"]), False
-            did = _insert_dossier(conn, new, job_state="pending")
+                    return str(row["dossier_id"]), None
+            inserted = _insert_dossier(conn, new, job_state="pending")
+            did = inserted[0]["id"]
             if new.idempotency_key is not None:
                 conn.execute(
                     "INSERT INTO idempotency_keys (client_id, key, body_hash, dossier_id, created_at) "
                     "VALUES (?, ?, ?, ?, ?)",
                     (new.client_id, new.idempotency_key, new.body_hash, did, new.received_at.isoformat()),
                 )
-            return did, True
+            return did, inserted
 
-        did, created = await self._write(op)
+        did, inserted = await self._write(op)
+        if inserted is not None:
+            # Built from the rows just committed, as a read would: no second trip to the database.
+            return CreateOutcome(rows.dossier(*inserted), True)
         dossier = await self.get_dossier(did)
         assert dossier is not None
-        return CreateOutcome(dossier, created)
+        return CreateOutcome(dossier, False)
 
     async def get_dossier(self, ref: str) -> Dossier | None:
         def fn(conn: sqlite3.Connection) -> Dossier | None:
@@ -549,8 +554,11 @@ def _insert_dossier(
     job_state: str,
     inputs: dict[str, Any] | None = None,
     bundle: tuple[str, str, int] | None = None,
-) -> str:
-    """Dossier + its first event + its outbox job, inside the caller's transaction."""
+) -> _Inserted:
+    """Dossier + its first event + its outbox job, inside the caller's transaction.
+
+    Returns the dossier's row and its job's as stored, for callers that answer without reading them back.
+    """
     seq = conn.execute(
         "INSERT INTO code_sequences (unit, day, last) VALUES (?, ?, 1) "
         "ON CONFLICT (unit, day) DO UPDATE SET last = last + 1 RETURNING last",
@@ -559,28 +567,30 @@ def _insert_dossier(
     code = format_dossier_code(new.receiving_unit, new.day, int(seq))
     did, received = str(new.id), new.received_at.isoformat()
     bundle_id, step, index = bundle or (None, None, None)
+    row: dict[str, Any] = {
+        "id": did,
+        "code": code,
+        "procedure_code": new.procedure_code,
+        "procedure_name": new.procedure_name,
+        "receiving_unit": new.receiving_unit,
+        "client_id": new.client_id,
+        "agency": new.agency,
+        "endpoint": new.endpoint,
+        "status": int(DossierStatus.RECEIVED),
+        "received_at": received,
+        "due_at": new.due_at.astimezone(UTC).isoformat(),
+        "updated_at": received,
+        "submission": orjson.dumps(new.submission).decode(),
+        "bundle_id": bundle_id,
+        "bundle_step": step,
+        "step_index": index,
+    }
     conn.execute(
         "INSERT INTO dossiers (id, code, procedure_code, procedure_name, receiving_unit, client_id, "
         "agency, endpoint, status, received_at, due_at, updated_at, submission, bundle_id, bundle_step, step_index) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            did,
-            code,
-            new.procedure_code,
-            new.procedure_name,
-            new.receiving_unit,
-            new.client_id,
-            new.agency,
-            new.endpoint,
-            int(DossierStatus.RECEIVED),
-            received,
-            new.due_at.astimezone(UTC).isoformat(),
-            received,
-            orjson.dumps(new.submission).decode(),
-            bundle_id,
-            step,
-            index,
-        ),
+        "VALUES (:id, :code, :procedure_code, :procedure_name, :receiving_unit, :client_id, :agency, :endpoint, "
+        ":status, :received_at, :due_at, :updated_at, :submission, :bundle_id, :bundle_step, :step_index)",
+        row,
     )
     conn.execute(
         "INSERT INTO events (dossier_id, status, at, actor, note, data) VALUES (?, ?, ?, ?, ?, ?)",
@@ -599,7 +609,10 @@ def _insert_dossier(
         "created_at, updated_at) VALUES (?, 'submit', ?, ?, ?, ?, ?, ?, ?, ?)",
         (did, new.agency, new.endpoint, f"{did}:submit", job_state, orjson.dumps(inputs or {}).decode(), now, now, now),
     )
-    return did
+    # The columns the INSERT left to their defaults.
+    row.update(finished_at=None, agency_ref=None, results="[]", supplements="[]")
+    job = {"state": job_state, "attempts": 0, "last_error": None, "next_at": now}
+    return row, job
 
 
 def _bundle_outputs(conn: sqlite3.Connection, bundle_id: str) -> dict[str, dict[str, Any]]:
