@@ -1,8 +1,8 @@
 """SQLite store (WAL): the embedded default, for one gateway process.
 
-Writes go through one writer thread that groups whatever is queued into one transaction, so a burst of
-submissions pays one fsync (synchronous=FULL) instead of one each; nobody's future resolves before the
-commit that holds their write. Each write runs in a savepoint, so one failing write spoils no other.
+Writes go through one writer thread that groups whatever is queued into one transaction (writer.py),
+so a burst of submissions pays one fsync (synchronous=FULL) instead of one each; nobody's future
+resolves before the commit that holds their write, and one failing write spoils no other.
 Reads use their own connections in a small thread pool (WAL lets them run beside the writer).
 """
 
@@ -26,11 +26,11 @@ import orjson
 from contracts import Dossier, DossierStatus, StatusEvent, SupplementRequest
 from contracts.bundle import BundleView
 from contracts.calendar import due_after_supplement, supplement_deadline
-from contracts.identifiers import format_dossier_code
 from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
 from gateway.store import rows
+from gateway.store.accept import CreateDossier, insert_dossier
 from gateway.store.base import (
     CreateOutcome,
     JobRecord,
@@ -41,10 +41,9 @@ from gateway.store.base import (
     UpdateOutcome,
 )
 from gateway.store.migrations import migrate
+from gateway.store.writer import CodeSequences, GroupCommitWriter
 
 T = TypeVar("T")
-Op = Callable[[sqlite3.Connection], Any]
-_Inserted = tuple[dict[str, Any], dict[str, Any]]  # a dossier's row and its job's, as written
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -66,25 +65,24 @@ class SqliteStore(Store):
         self.path = str(path)
         self.batch_max = batch_max
         self.exclusive = exclusive  # the serving process locks the file; CLI tools share it
-        self._writer: ThreadPoolExecutor | None = None
+        self._writer = GroupCommitWriter(batch_max)
+        self._codes: CodeSequences = self._writer.codes
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
-        self._wconn: sqlite3.Connection | None = None
-        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
-        self._wake = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
-        self.commits = 0  # grouped commits so far, for metrics and the benchmark
+
+    @property
+    def commits(self) -> int:
+        """Grouped commits so far, for metrics and the benchmark."""
+        return self._writer.commits
 
     # -- life cycle ---------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lienthong-sqlite-writer")
         self._readers = ThreadPoolExecutor(2, thread_name_prefix="lienthong-sqlite-reader")
-        await asyncio.get_running_loop().run_in_executor(self._writer, self._open_writer)
-        self._flusher = asyncio.create_task(self._flush_loop(), name="sqlite-group-commit")
+        await self._writer.start(self._open_writer, self._close_writer)
 
-    def _open_writer(self) -> None:
+    def _open_writer(self) -> sqlite3.Connection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         if self.exclusive:
             fd = os.open(self.path + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
@@ -94,81 +92,32 @@ class SqliteStore(Store):
                 os.close(fd)
                 raise ServiceUnavailable(f"another gateway process already serves {self.path}") from None
             self._lock_fd = fd
-        self._wconn = _connect(self.path)
-        migrate(self._wconn)
+        try:
+            conn = _connect(self.path)
+            migrate(conn)
+        except BaseException:
+            self._release_lock()
+            raise
+        return conn
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            if self._pending:  # let queued writes commit before the writer goes
-                await asyncio.gather(*(fut for _, fut in list(self._pending)), return_exceptions=True)
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        loop = asyncio.get_running_loop()
-        if self._writer is not None:
-            await loop.run_in_executor(self._writer, self._close_writer)
-            self._writer.shutdown(wait=False)
+        await self._writer.stop()  # queued writes commit before the writer goes
         if self._readers is not None:
             self._readers.shutdown(wait=False)
 
-    def _close_writer(self) -> None:
-        if self._wconn is not None:
-            self._wconn.close()
+    def _close_writer(self, conn: sqlite3.Connection) -> None:
+        conn.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
+            self._lock_fd = None
 
     # -- plumbing -----------------------------------------------------------------------------------
 
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, fut))
-        self._wake.set()
-        return await fut
-
-    async def _flush_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                batch = self._pending[: self.batch_max]
-                del self._pending[: self.batch_max]
-                try:
-                    results = await loop.run_in_executor(self._writer, self._run_batch, [op for op, _ in batch])
-                except Exception as exc:  # the commit itself failed: nothing in the batch is durable
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    continue
-                for (_, fut), (ok, value) in zip(batch, results, strict=True):
-                    if fut.done():
-                        continue
-                    if ok:
-                        fut.set_result(value)
-                    else:
-                        fut.set_exception(value)
-
-    def _run_batch(self, ops: list[Op]) -> list[tuple[bool, Any]]:
-        conn = self._wconn
-        assert conn is not None
-        out: list[tuple[bool, Any]] = []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for op in ops:
-                conn.execute("SAVEPOINT op")
-                try:
-                    out.append((True, op(conn)))
-                    conn.execute("RELEASE op")
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    out.append((False, exc))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        self.commits += 1
-        return out
+        return await self._writer.write(op)
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -183,31 +132,7 @@ class SqliteStore(Store):
     # -- dossiers -----------------------------------------------------------------------------------
 
     async def create_dossier(self, new: NewDossier) -> CreateOutcome:
-        def op(conn: sqlite3.Connection) -> tuple[str, _Inserted | None]:
-            if new.idempotency_key is not None:
-                row = conn.execute(
-                    "SELECT body_hash, dossier_id FROM idempotency_keys WHERE client_id = ? AND key = ?",
-                    (new.client_id, new.idempotency_key),
-                ).fetchone()
-                if row is not None:
-                    if row["body_hash"] != new.body_hash:
-                        raise IdempotencyConflict(
-                            "this Idempotency-Key was already used with a different body; "
-                            "use a new key for a new dossier",
-                            extra={"dossier_id": row["dossier_id"]},
-                        )
-                    return str(row["dossier_id"]), None
-            inserted = _insert_dossier(conn, new, job_state="pending")
-            did = inserted[0]["id"]
-            if new.idempotency_key is not None:
-                conn.execute(
-                    "INSERT INTO idempotency_keys (client_id, key, body_hash, dossier_id, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (new.client_id, new.idempotency_key, new.body_hash, did, new.received_at.isoformat()),
-                )
-            return did, inserted
-
-        did, inserted = await self._write(op)
+        did, inserted = await self._write(CreateDossier(new, self._codes))
         if inserted is not None:
             # Built from the rows just committed, as a read would: no second trip to the database.
             return CreateOutcome(rows.dossier(*inserted), True)
@@ -270,8 +195,9 @@ class SqliteStore(Store):
                 (bid, new.spec, new.name, new.client_id, new.created_at.isoformat()),
             )
             for index, step in enumerate(new.steps):
-                _insert_dossier(
+                insert_dossier(
                     conn,
+                    self._codes,
                     step.dossier,
                     job_state="pending" if index == 0 else "waiting",
                     inputs=step.inputs,
@@ -486,8 +412,9 @@ class SqliteStore(Store):
 
     async def release_leases(self) -> int:
         def op(conn: sqlite3.Connection) -> int:
+            # An interrupted delivery keeps its place in the queue: ahead of jobs that became due after it.
             cur = conn.execute(
-                "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, next_at = ? "
+                "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, next_at = MIN(next_at, ?) "
                 "WHERE state = 'leased'",
                 (time.time(),),
             )
@@ -545,74 +472,6 @@ class SqliteStore(Store):
 
 
 # -- write operations shared by several entry points (run inside the writer's transaction) ----------
-
-
-def _insert_dossier(
-    conn: sqlite3.Connection,
-    new: NewDossier,
-    *,
-    job_state: str,
-    inputs: dict[str, Any] | None = None,
-    bundle: tuple[str, str, int] | None = None,
-) -> _Inserted:
-    """Dossier + its first event + its outbox job, inside the caller's transaction.
-
-    Returns the dossier's row and its job's as stored, for callers that answer without reading them back.
-    """
-    seq = conn.execute(
-        "INSERT INTO code_sequences (unit, day, last) VALUES (?, ?, 1) "
-        "ON CONFLICT (unit, day) DO UPDATE SET last = last + 1 RETURNING last",
-        (new.receiving_unit, new.day.isoformat()),
-    ).fetchone()[0]
-    code = format_dossier_code(new.receiving_unit, new.day, int(seq))
-    did, received = str(new.id), new.received_at.isoformat()
-    bundle_id, step, index = bundle or (None, None, None)
-    row: dict[str, Any] = {
-        "id": did,
-        "code": code,
-        "procedure_code": new.procedure_code,
-        "procedure_name": new.procedure_name,
-        "receiving_unit": new.receiving_unit,
-        "client_id": new.client_id,
-        "agency": new.agency,
-        "endpoint": new.endpoint,
-        "status": int(DossierStatus.RECEIVED),
-        "received_at": received,
-        "due_at": new.due_at.astimezone(UTC).isoformat(),
-        "updated_at": received,
-        "submission": orjson.dumps(new.submission).decode(),
-        "bundle_id": bundle_id,
-        "bundle_step": step,
-        "step_index": index,
-    }
-    conn.execute(
-        "INSERT INTO dossiers (id, code, procedure_code, procedure_name, receiving_unit, client_id, "
-        "agency, endpoint, status, received_at, due_at, updated_at, submission, bundle_id, bundle_step, step_index) "
-        "VALUES (:id, :code, :procedure_code, :procedure_name, :receiving_unit, :client_id, :agency, :endpoint, "
-        ":status, :received_at, :due_at, :updated_at, :submission, :bundle_id, :bundle_step, :step_index)",
-        row,
-    )
-    conn.execute(
-        "INSERT INTO events (dossier_id, status, at, actor, note, data) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            did,
-            int(DossierStatus.RECEIVED),
-            received,
-            new.client_id,
-            "received at the centre",
-            orjson.dumps({"code": code}).decode(),
-        ),
-    )
-    now = time.time()
-    conn.execute(
-        "INSERT INTO jobs (dossier_id, step, agency, endpoint, idempotency_key, state, inputs, next_at, "
-        "created_at, updated_at) VALUES (?, 'submit', ?, ?, ?, ?, ?, ?, ?, ?)",
-        (did, new.agency, new.endpoint, f"{did}:submit", job_state, orjson.dumps(inputs or {}).decode(), now, now, now),
-    )
-    # The columns the INSERT left to their defaults.
-    row.update(finished_at=None, agency_ref=None, results="[]", supplements="[]")
-    job = {"state": job_state, "attempts": 0, "last_error": None, "next_at": now}
-    return row, job
 
 
 def _bundle_outputs(conn: sqlite3.Connection, bundle_id: str) -> dict[str, dict[str, Any]]:
