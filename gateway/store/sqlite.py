@@ -9,6 +9,7 @@ Reads use their own connections in a small thread pool (WAL lets them run beside
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import os
 import sqlite3
@@ -58,6 +59,26 @@ def _connect(path: str) -> sqlite3.Connection:
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+# A dossier with its latest job (its submission, or the delivery of a supplement answered since).
+_DOSSIER_WITH_JOB = (
+    "SELECT d.*, j.state AS job_state, j.attempts AS job_attempts, j.last_error AS job_last_error, "
+    "j.next_at AS job_next_at FROM dossiers d "
+    "LEFT JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE dossier_id = d.id)"
+)
+
+
+def _dossier_with_job(row: sqlite3.Row) -> Dossier:
+    job = None
+    if row["job_state"] is not None:
+        job = {
+            "state": row["job_state"],
+            "attempts": row["job_attempts"],
+            "last_error": row["job_last_error"],
+            "next_at": row["job_next_at"],
+        }
+    return rows.dossier(row, job)
 
 
 class SqliteStore(Store):
@@ -142,13 +163,8 @@ class SqliteStore(Store):
 
     async def get_dossier(self, ref: str) -> Dossier | None:
         def fn(conn: sqlite3.Connection) -> Dossier | None:
-            row = conn.execute("SELECT * FROM dossiers WHERE id = ? OR code = ?", (ref, ref)).fetchone()
-            if row is None:
-                return None
-            job = conn.execute(
-                "SELECT * FROM jobs WHERE dossier_id = ? ORDER BY id DESC LIMIT 1", (row["id"],)
-            ).fetchone()
-            return rows.dossier(row, job)
+            row = conn.execute(f"{_DOSSIER_WITH_JOB} WHERE d.id = ? OR d.code = ?", (ref, ref)).fetchone()
+            return None if row is None else _dossier_with_job(row)
 
         return await self._read(fn)
 
@@ -350,47 +366,52 @@ class SqliteStore(Store):
     # -- jobs ---------------------------------------------------------------------------------------
 
     async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
-        def op(conn: sqlite3.Connection) -> list[JobRecord]:
+        def op(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
             now = time.time()
-            out: list[JobRecord] = []
+            leased: list[sqlite3.Row] = []
             for agency, n in free.items():
-                if n <= 0:
-                    continue
-                ids = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT id FROM jobs WHERE agency = ? AND state = 'pending' AND next_at <= ? "
-                        "ORDER BY next_at LIMIT ?",
-                        (agency, now, n),
+                if n > 0:
+                    leased += conn.execute(
+                        "UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
+                        "updated_at = ? WHERE id IN (SELECT id FROM jobs WHERE agency = ? AND state = 'pending' "
+                        "AND next_at <= ? ORDER BY next_at LIMIT ?) RETURNING *",
+                        (owner, now + lease_seconds, now, agency, now, n),
                     ).fetchall()
-                ]
-                for jid in ids:
-                    row = conn.execute(
-                        "UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, "
-                        "attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING *",
-                        (owner, now + lease_seconds, now, jid),
-                    ).fetchone()
-                    out.append(rows.job(row))
-            return out
+            if not leased:
+                return [], []
+            # Each job's dossier in the same trip: the dispatcher needs it for the delivery.
+            ids = orjson.dumps([r["dossier_id"] for r in leased]).decode()
+            dossiers = conn.execute(
+                f"{_DOSSIER_WITH_JOB} WHERE d.id IN (SELECT value FROM json_each(?))", (ids,)
+            ).fetchall()
+            return leased, dossiers
 
-        return await self._write(op)
+        leased, dossier_rows = await self._write(op)
+        by_id = {r["id"]: r for r in dossier_rows}
+        leased.sort(key=lambda r: (r["next_at"], r["id"]))
+        return [dataclasses.replace(rows.job(r), dossier=_dossier_with_job(by_id[r["dossier_id"]])) for r in leased]
 
     async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
             row = conn.execute(
-                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL, "
-                "updated_at = ? WHERE id = ? AND state = 'leased' AND lease_owner = ? RETURNING dossier_id, step",
-                (time.time(), job_id, owner),
+                "SELECT j.dossier_id, j.step, d.status FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
+                "WHERE j.id = ? AND j.state = 'leased' AND j.lease_owner = ?",
+                (job_id, owner),
             ).fetchone()
             if row is None:
                 return False  # the lease was lost; whoever holds it now finishes the job
-            did = row[0]
-            if receipt.agency_ref:
+            did, step, status = row
+            conn.execute(
+                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL, "
+                "updated_at = ? WHERE id = ?",
+                (time.time(), job_id),
+            )
+            if step == "submit" and status == DossierStatus.RECEIVED:
+                _accepted_by_agency(conn, did, actor, receipt.agency_ref)
+            elif receipt.agency_ref:
                 conn.execute(
                     "UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did)
                 )
-            if row[1] == "submit":
-                _accepted_by_agency(conn, did, actor, receipt.agency_ref)
             for upd in receipt.updates:
                 _apply_update(conn, upd.model_copy(update={"dossier_id": UUID(did)}), actor)
             return True
@@ -542,44 +563,55 @@ def _insert_event(
     data: dict[str, Any],
     source_event_id: str | None,
     at: str | None = None,
+    *,
+    agency_ref: str | None = None,
+    results: str | None = None,
 ) -> None:
+    """Append an event and move the dossier to its status; `agency_ref` (if none yet) and `results` ride along."""
     at = at or _now_iso()
     conn.execute(
         "INSERT INTO events (dossier_id, status, at, actor, note, data, source_event_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (did, status, at, actor, note, orjson.dumps(data).decode(), source_event_id),
     )
-    finished = ", finished_at = ?" if status == DossierStatus.FINISHED else ""
-    args: tuple[Any, ...] = (status, at, at, did) if finished else (status, at, did)
-    conn.execute(f"UPDATE dossiers SET status = ?, updated_at = ?{finished} WHERE id = ?", args)
+    sets, args = ["status = ?", "updated_at = ?"], [status, at]
+    if status == DossierStatus.FINISHED:
+        sets.append("finished_at = ?")
+        args.append(at)
+    if agency_ref:
+        sets.append("agency_ref = COALESCE(agency_ref, ?)")
+        args.append(agency_ref)
+    if results is not None:
+        sets.append("results = ?")
+        args.append(results)
+    conn.execute(f"UPDATE dossiers SET {', '.join(sets)} WHERE id = ?", (*args, did))
 
 
 def _accepted_by_agency(conn: sqlite3.Connection, did: str, actor: str, agency_ref: str | None) -> None:
-    """Received -> processing once the agency has the dossier; later statuses already imply it."""
-    status = conn.execute("SELECT status FROM dossiers WHERE id = ?", (did,)).fetchone()[0]
-    if status == DossierStatus.RECEIVED:
-        _insert_event(
-            conn,
-            did,
-            int(DossierStatus.PROCESSING),
-            actor,
-            "accepted by the agency",
-            {"agency_ref": agency_ref} if agency_ref else {},
-            None,
-        )
+    """Received -> processing once the agency has the dossier (the caller saw it received)."""
+    _insert_event(
+        conn,
+        did,
+        int(DossierStatus.PROCESSING),
+        actor,
+        "accepted by the agency",
+        {"agency_ref": agency_ref} if agency_ref else {},
+        None,
+        agency_ref=agency_ref,
+    )
 
 
 def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) -> UpdateOutcome:
-    if update.dossier_id is not None:
-        row = conn.execute("SELECT id, status, agency FROM dossiers WHERE id = ?", (str(update.dossier_id),)).fetchone()
-    else:
-        row = conn.execute("SELECT id, status, agency FROM dossiers WHERE code = ?", (update.dossier_code,)).fetchone()
+    by, ref = ("id", str(update.dossier_id)) if update.dossier_id is not None else ("code", update.dossier_code)
+    row = conn.execute(
+        "SELECT id, status, agency, results, bundle_id, "
+        "EXISTS (SELECT 1 FROM events WHERE dossier_id = d.id AND source_event_id = ?) AS seen "
+        f"FROM dossiers d WHERE {by} = ?",
+        (update.event_id, ref),
+    ).fetchone()
     if row is None:
         raise LookupError(f"no dossier {update.dossier_id or update.dossier_code}")
     did, current = row["id"], DossierStatus(row["status"])
-    seen = conn.execute(
-        "SELECT 1 FROM events WHERE dossier_id = ? AND source_event_id = ?", (did, update.event_id)
-    ).fetchone()
-    if seen is not None:
+    if row["seen"]:
         return UpdateOutcome(False, UUID(did), int(current))
     new = update.status
     if (
@@ -595,18 +627,28 @@ def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) ->
     data = dict(update.data)
     if update.outputs:
         data["outputs"] = update.outputs
+    results = None
     if update.results:
         data["results"] = [r.model_dump(mode="json", exclude={"content_base64"}) for r in update.results]
-        existing = orjson.loads(conn.execute("SELECT results FROM dossiers WHERE id = ?", (did,)).fetchone()[0])
+        existing = orjson.loads(row["results"])
         existing.extend(r.model_dump(mode="json") for r in update.results)
-        conn.execute("UPDATE dossiers SET results = ? WHERE id = ?", (orjson.dumps(existing).decode(), did))
-    if update.agency_ref:
-        conn.execute("UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (update.agency_ref, did))
+        results = orjson.dumps(existing).decode()
     at = update.at.isoformat() if update.at else None
     if new == DossierStatus.SUPPLEMENT_REQUESTED:
         _record_supplement_request(conn, did, row["agency"], update, data)
-    _insert_event(conn, did, int(new), actor, update.note, data, update.event_id, at)
-    if new == DossierStatus.FINISHED:
+    _insert_event(
+        conn,
+        did,
+        int(new),
+        actor,
+        update.note,
+        data,
+        update.event_id,
+        at,
+        agency_ref=update.agency_ref,
+        results=results,
+    )
+    if new == DossierStatus.FINISHED and row["bundle_id"] is not None:
         _advance_bundle(conn, did)
     return UpdateOutcome(True, UUID(did), int(new))
 
