@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -63,3 +64,34 @@ async def test_one_line_per_request_and_outbound_call(
     outbound = next(ln for ln in lines if ln["event"] == "outbound")
     assert outbound["agency"] == "police" and outbound["status"] == 200
     assert body["applicant"]["personal_id"] not in orjson.dumps(lines).decode()
+
+
+def test_the_json_line_is_what_the_processor_chain_would_render() -> None:
+    # render_json does in one step what structlog's processors did one after another.
+    chain = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        glog.mask_processor,
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(serializer=lambda obj, **kw: orjson.dumps(obj, **kw).decode()),
+    ]
+    events: list[dict[str, Any]] = [
+        {"event": "request", "path": "/v1/dossiers/079090001234", "status": 200, "ms": 1.5, "client": None},
+        {"event": "x", "token": None, "secret": 42, "note": "ids 001305012345 and 123456789", "flag": True},
+        {"event": "y", "data": {"soDinhDanh": "079090001234", "items": ["call 079090001234", 3]}, "ids": ("a", "b")},
+        {"event": "z", "personal_id": "079090001234", "where": Path("/tmp/079090001234"), "short": "12345678"},
+    ]
+    structlog.contextvars.bind_contextvars(correlation_id="corr-079090001234")
+    try:
+        for method in ("info", "warn", "exception"):
+            for event in events:
+                expected = dict(event)
+                for proc in chain:
+                    expected = proc(None, method, expected)  # type: ignore[assignment]
+                got = orjson.loads(glog.render_json(None, method, dict(event)))
+                want = orjson.loads(expected)  # type: ignore[arg-type]
+                assert got.pop("timestamp")[:16] == want.pop("timestamp")[:16]
+                assert list(got) == list(want) and got == want
+    finally:
+        structlog.contextvars.clear_contextvars()
