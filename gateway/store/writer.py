@@ -103,7 +103,11 @@ class GroupCommitWriter:
             target=self._main, args=(loop, setup, teardown, ready, self._stopped), name=self.name, daemon=True
         )
         self._thread.start()
-        await ready
+        try:
+            await ready
+        except BaseException:
+            self._thread = None  # it has ended: writes must fail fast, not wait on it
+            raise
 
     async def stop(self) -> None:
         """Commit what is queued, then close the connection and end the thread."""
@@ -134,17 +138,17 @@ class GroupCommitWriter:
         try:
             conn = setup()
         except Exception as exc:
-            loop.call_soon_threadsafe(_settle, ready, None, exc)
-            loop.call_soon_threadsafe(_settle, stopped, None, None)
+            _post(loop, _settle, ready, None, exc)
+            _post(loop, _settle, stopped, None, None)
             return
-        loop.call_soon_threadsafe(_settle, ready, None, None)
+        _post(loop, _settle, ready, None, None)
         try:
             self._serve(loop, conn)
         finally:
             try:
                 teardown(conn)
             finally:
-                loop.call_soon_threadsafe(_settle, stopped, None, None)
+                _post(loop, _settle, stopped, None, None)
 
     def _serve(self, loop: asyncio.AbstractEventLoop, conn: sqlite3.Connection) -> None:
         stopping = False
@@ -168,7 +172,8 @@ class GroupCommitWriter:
                 error: Exception | None = None
             except Exception as exc:  # the commit itself failed: nothing in the batch is durable
                 results, error = None, exc
-            loop.call_soon_threadsafe(_resolve, batch, results, error)
+            if not _post(loop, _resolve, batch, results, error):
+                return  # the loop is gone (the process is ending): nobody waits for these answers
 
     def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> _Results:
         conn.execute("BEGIN IMMEDIATE")
@@ -221,6 +226,14 @@ class GroupCommitWriter:
                 self.codes.restore(codes)
                 out.append((False, exc))
         return out
+
+
+def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> bool:
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # the loop is closed
+        return False
+    return True
 
 
 def _settle(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:

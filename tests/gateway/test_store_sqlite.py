@@ -18,7 +18,7 @@ import pytest
 from contracts import DossierStatus
 from contracts.calendar import VN_TZ, add_working_days, supplement_deadline, working_days_between
 from gateway.connector import AgencyUpdate, SubmitReceipt
-from gateway.errors import IdempotencyConflict, IllegalTransition
+from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
 from gateway.store import SqliteStore
 from gateway.store.base import NewBundle, NewBundleStep, NewDossier
 from gateway.store.migrations import MIGRATIONS
@@ -450,3 +450,19 @@ async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: C
 async def make_due(store: SqliteStore) -> None:
     """Every pending job is due now, instead of at its retry time."""
     await store._write(lambda conn: conn.execute("UPDATE jobs SET next_at = 0 WHERE state = 'pending'").rowcount)
+
+
+async def test_a_second_serving_store_is_refused_and_writes_nothing(
+    tmp_path: Path, new: Callable[..., NewDossier]
+) -> None:
+    first = SqliteStore(tmp_path / "one.db", exclusive=True)
+    await first.open()
+    try:
+        second = SqliteStore(tmp_path / "one.db", exclusive=True)
+        with pytest.raises(ServiceUnavailable):
+            await second.open()
+        with pytest.raises(RuntimeError, match="not open"):
+            await second.create_dossier(new(0))
+        assert (await first.create_dossier(new(0))).created
+    finally:
+        await first.close()
