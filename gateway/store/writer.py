@@ -91,6 +91,7 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Future[None] | None = None
+        self._closing = False
 
     async def start(
         self, setup: Callable[[], sqlite3.Connection], teardown: Callable[[sqlite3.Connection], None]
@@ -113,13 +114,14 @@ class GroupCommitWriter:
         """Commit what is queued, then close the connection and end the thread."""
         if self._thread is None or self._stopped is None:
             return
+        self._closing = True  # writes queued from now on would come after the end mark: refuse them
         self._queue.put(None)
         await self._stopped
         await asyncio.to_thread(self._thread.join)
         self._thread = None
 
     async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        if self._thread is None:
+        if self._thread is None or self._closing:
             raise RuntimeError("the store is not open")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put((op, fut))
