@@ -6,6 +6,8 @@ level, time, masking, rendering to bytes) and lines are written as bytes, one wr
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import re
 import sys
@@ -107,18 +109,37 @@ _UNMASKED_TYPES = (int, float, bool)
 
 
 class JsonLinesLogger:
-    """Writes each rendered line with one write; to the binary buffer under a text stream when it has one."""
+    """Writes rendered lines to the binary buffer under a text stream when it has one.
+
+    On the event loop, the lines of one loop turn are written together right after it (one write
+    instead of one per line, and never later than the next turn); elsewhere, each line at once.
+    """
 
     def __init__(self, stream: Any) -> None:
         binary = getattr(stream, "buffer", None)
         self._binary = binary is not None
         self._stream = binary if binary is not None else stream
+        self._pending: list[bytes] = []
+        atexit.register(self.flush)
 
     def msg(self, message: bytes) -> None:
-        if self._binary:
-            self._stream.write(message + b"\n")
-        else:
-            self._stream.write(message.decode() + "\n")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            self._write(message + b"\n")
+            return
+        if not self._pending:
+            loop.call_soon(self.flush)
+        self._pending.append(message)
+
+    def flush(self) -> None:
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self._write(b"\n".join(lines) + b"\n")
+
+    def _write(self, data: bytes) -> None:
+        self._stream.write(data if self._binary else data.decode())
         self._stream.flush()
 
     log = debug = info = warn = warning = msg
@@ -132,7 +153,8 @@ def configure(level: str = "info", *, json: bool | None = None, stream: Any = No
         json = not stream.isatty()
     if json:
         processors: list[Any] = [render_json]
-        factory: Any = lambda *_: JsonLinesLogger(stream)  # noqa: E731 - one logger for every name
+        lines = JsonLinesLogger(stream)
+        factory: Any = lambda *_: lines  # noqa: E731 - one writer for every logger name keeps the lines in order
     else:
         processors = [
             merge_contextvars,

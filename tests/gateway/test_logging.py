@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -95,3 +96,27 @@ def test_the_json_line_is_what_the_processor_chain_would_render() -> None:
                 assert list(got) == list(want) and got == want
     finally:
         structlog.contextvars.clear_contextvars()
+
+
+async def test_lines_of_one_loop_turn_are_written_together_and_in_order() -> None:
+    stream = io.StringIO()
+    glog.configure("info", json=True, stream=stream)
+    try:
+        structlog.get_logger("a").info("first")
+        structlog.get_logger("b").info("second")
+        structlog.get_logger("a").info("third")
+        assert stream.getvalue() == ""  # not yet: at the end of this turn of the loop
+        await asyncio.sleep(0)
+        assert [orjson.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["first", "second", "third"]
+    finally:
+        structlog.reset_defaults()
+
+
+def test_lines_outside_the_loop_are_written_at_once() -> None:
+    stream = io.StringIO()
+    glog.configure("info", json=True, stream=stream)
+    try:
+        structlog.get_logger("a").info("now")
+        assert orjson.loads(stream.getvalue())["event"] == "now"
+    finally:
+        structlog.reset_defaults()
