@@ -100,6 +100,7 @@ class GroupCommitWriter:
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
         self._stopped = loop.create_future()
+        self._closing = False
         self._thread = threading.Thread(
             target=self._main, args=(loop, setup, teardown, ready, self._stopped), name=self.name, daemon=True
         )
