@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 import aiohttp
 
@@ -16,25 +15,44 @@ from gateway.errors import (
 )
 
 
-@contextmanager
-def map_http_errors(agency: str) -> Iterator[None]:
-    """Raise the most specific AgencyError for an aiohttp / asyncio failure, chained `from` it."""
-    try:
-        yield
-    except AgencyError:
-        raise
-    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise AgencyTimeout(f"{agency}: no answer in time", agency=agency) from exc
-    except aiohttp.ClientResponseError as exc:
-        raise error_for_status(agency, exc.status, exc.message) from exc
-    except (aiohttp.ClientPayloadError, aiohttp.ContentTypeError) as exc:
-        raise MalformedAnswer(f"{agency}: unreadable answer: {exc}", agency=agency) from exc
-    except aiohttp.InvalidURL as exc:
-        raise AgencyRejected(f"{agency}: invalid URL {exc}", agency=agency) from exc
-    except (aiohttp.ClientConnectionError, aiohttp.ClientOSError, ConnectionError) as exc:
-        raise AgencyUnavailable(f"{agency}: cannot connect: {exc}", agency=agency) from exc
-    except aiohttp.ClientError as exc:
-        raise AgencyUnavailable(f"{agency}: HTTP client error: {exc}", agency=agency) from exc
+class map_http_errors:  # lower case: used like the function it replaced, `with map_http_errors(agency):`
+    """Raise the most specific AgencyError for an aiohttp / asyncio failure, chained `from` it.
+
+    A class rather than a generator-based context manager: it wraps every outbound call.
+    """
+
+    __slots__ = ("agency",)
+
+    def __init__(self, agency: str) -> None:
+        self.agency = agency
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:  # never swallows: an error passes unchanged or becomes an AgencyError
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, AgencyError):
+            return  # no error, a cancellation, or already the gateway's own
+        mapped = _agency_error(self.agency, exc)
+        if mapped is not None:
+            raise mapped from exc
+
+
+def _agency_error(agency: str, exc: Exception) -> AgencyError | None:
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return AgencyTimeout(f"{agency}: no answer in time", agency=agency)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return error_for_status(agency, exc.status, exc.message)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ContentTypeError):
+        return MalformedAnswer(f"{agency}: unreadable answer: {exc}", agency=agency)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return AgencyRejected(f"{agency}: invalid URL {exc}", agency=agency)
+    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientOSError | ConnectionError):
+        return AgencyUnavailable(f"{agency}: cannot connect: {exc}", agency=agency)
+    if isinstance(exc, aiohttp.ClientError):
+        return AgencyUnavailable(f"{agency}: HTTP client error: {exc}", agency=agency)
+    return None
 
 
 def error_for_status(agency: str, status: int, detail: str = "") -> AgencyError:

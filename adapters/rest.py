@@ -52,6 +52,8 @@ async def read_limited(resp: aiohttp.ClientResponse, limit: int, agency: str) ->
     declared = resp.content_length
     if declared is not None and declared > limit:
         raise UnsafeAnswer(f"{agency}: answer of {declared} bytes exceeds {limit}", agency=agency)
+    if declared is not None and not resp.headers.get("Content-Encoding"):
+        return await resp.read()  # the framing bounds the body to what was declared, within the limit
     chunks: list[bytes] = []
     total = 0
     async for chunk in resp.content.iter_chunked(64 * 1024):
@@ -79,6 +81,7 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         self.base_url = base_url.rstrip("/")
         self.agency = agency
         self.timeout = timeout
+        self._client_timeout = aiohttp.ClientTimeout(total=timeout)
         self.signer = signer
         self.auth = auth
         self.max_answer_bytes = max_answer_bytes
@@ -96,7 +99,7 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         if self.signer is not None:
             headers.update(self.signer(request.method, request.path, body))
         url = self.base_url + request.path
-        timeout = aiohttp.ClientTimeout(total=request.timeout or self.timeout)
+        timeout = aiohttp.ClientTimeout(total=request.timeout) if request.timeout else self._client_timeout
         started = time.perf_counter()
         status = 0
         try:

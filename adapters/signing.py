@@ -37,7 +37,7 @@ class HmacSigner:
         ts = str(int(time.time()))
         nonce = secrets.token_hex(12)
         digest = hashlib.sha256(body).hexdigest()
-        sig = hmac.new(self._secret, string_to_sign(method, path, ts, nonce, digest), hashlib.sha256).hexdigest()
+        sig = hmac.digest(self._secret, string_to_sign(method, path, ts, nonce, digest), "sha256").hex()
         return {H_KEY_ID: self.key_id, H_TIMESTAMP: ts, H_NONCE: nonce, H_BODY_SHA256: digest, H_SIGNATURE: sig}
 
 

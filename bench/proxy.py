@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -102,10 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--trivial", action="store_true", help="answer every request with a fixed JSON")
     args = p.parse_args(argv)
     if args.trivial:
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_trivial(args.host, args.port))
-        except KeyboardInterrupt:
-            pass
         return 0
     web.run_app(
         proxy_app(args.target), host=args.host, port=args.port, access_log=None, print=None, backlog=4096

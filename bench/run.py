@@ -568,8 +568,8 @@ def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> l
         out.append(f"look-up x{conns}: gateway/proxy throughput {ratio:.2f} (target >= 0.70)")
     d, p, g = (find("look-up", t, 1) for t in ("agency (direct)", "bare proxy", "gateway"))
     out.append(
-        f"one connection, p50 added to the agency's {d['p50_ms']:.2f} ms: bare proxy +{p['p50_ms'] - d['p50_ms']:.2f} ms, "
-        f"gateway +{g['p50_ms'] - d['p50_ms']:.2f} ms"
+        f"one connection, p50 added to the agency's {d['p50_ms']:.2f} ms: "
+        f"bare proxy +{p['p50_ms'] - d['p50_ms']:.2f} ms, gateway +{g['p50_ms'] - d['p50_ms']:.2f} ms"
     )
     best = max((r for r in rows if r["scenario"] == "submission"), key=lambda r: r["rate"])
     dur = facts.get("durability", {})
@@ -624,7 +624,8 @@ async def main_async(plan: Plan, out: Path, only: set[str], profile: bool = Fals
         result["verdicts"] = verdicts(rows, bench.facts, plan)
         text += "\n\n" + "\n".join(result["verdicts"])
     m = result["machine"]
-    text = f"{m['cpu']}, {m['cores']} cores, {m['memory_mib']} MiB, Linux {m['kernel']}, Python {m['python']}\n\n" + text
+    head = f"{m['cpu']}, {m['cores']} cores, {m['memory_mib']} MiB, Linux {m['kernel']}, Python {m['python']}"
+    text = head + "\n\n" + text
     print()
     print(text)
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,6 +143,14 @@ def _warm_up() -> None:
 
 async def _on_startup(app: web.Application) -> None:
     await asyncio.to_thread(_warm_up)
+
+
+async def freeze_startup_heap(app: web.Application) -> None:
+    """Move what start-up built (plugins, WSDLs, holiday and unit tables) out of the garbage collector's
+    sight, once everything has started: a full collection then walks only what requests create, instead
+    of the whole heap (it was a large share of the CPU under load, and the slowest requests)."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(config: Config, registry: Registry) -> web.Application:

@@ -23,7 +23,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from gateway import logging as glog
-    from gateway.app import create_app
+    from gateway.app import create_app, freeze_startup_heap
     from gateway.config import load_config
     from gateway.plugin_manager import load_registry
 
@@ -31,6 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args.conf, registry)
     glog.configure(config.gateway.log_level)
     app = create_app(config, registry)
+    app.on_startup.append(freeze_startup_heap)  # a long-running process: after every other start-up step
     port = args.port if args.port is not None else config.gateway.server.port
     web.run_app(app, host=config.gateway.server.host, port=port, access_log=None, print=None, shutdown_timeout=5.0)
     return 0

@@ -55,40 +55,68 @@ class Dispatcher:
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.in_flight: dict[str, int] = dict.fromkeys(concurrency, 0)
         self._wake = asyncio.Event()
+        self._woken: set[str] = set(concurrency)  # agencies that may have ready jobs: all, at first
         self._tasks: set[asyncio.Task[None]] = set()
         self.delivered = 0
         self.failed = 0
 
-    def wake(self) -> None:
+    def wake(self, agency: str | None = None) -> None:
+        """New work, for one agency or (None) any: claim at once rather than at the next poll."""
+        if agency is None:
+            self._woken.update(self.concurrency)
+        else:
+            self._woken.add(agency)
         self._wake.set()
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_scan = loop.time()
         while True:
-            free = {a: self.concurrency[a] - n for a, n in self.in_flight.items()}
+            # Cleared before the claim: a wake that arrives while it runs is not lost.
+            self._wake.clear()
+            woken, self._woken = self._woken, set()
+            if loop.time() >= next_scan:  # retries come due with time: every agency, once per poll interval
+                woken = set(self.concurrency)
+                next_scan = loop.time() + self.settings.poll_interval
+            # Only agencies with news and free slots are asked: a submission for one agency, or a
+            # delivery ending, costs no query for the others.
+            free = {a: self.concurrency[a] - n for a, n in self.in_flight.items() if a in woken}
             jobs: list[JobRecord] = []
             if any(v > 0 for v in free.values()):
                 try:
                     jobs = await self.store.claim_jobs(self.owner, free, self.settings.lease_seconds)
                 except Exception:
                     log.exception("claim_failed")
+                    self._woken |= woken
             for job in jobs:
                 self.in_flight[job.agency] += 1
+                self._woken.add(job.agency)  # it may have more ready: ask again right away
                 task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.id}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if not jobs:
-                self._wake.clear()
-                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the cancellation that stops us.
+                # asyncio.timeout_at, not wait_for: 3.11's wait_for can swallow the cancellation that stops us.
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.settings.poll_interval):
+                    async with asyncio.timeout_at(next_scan):
                         await self._wake.wait()
 
     async def _deliver(self, job: JobRecord) -> None:
         # Each delivery runs in its own task, so these bindings reach its outbound log line only.
         structlog.contextvars.bind_contextvars(correlation_id=f"job-{job.id}", dossier_id=str(job.dossier_id))
         started = time.perf_counter()
+        released = False
+
+        def release_slot() -> None:
+            # The slot limits calls to the agency: once it has answered, the next delivery may start
+            # while this one is recorded (its job stays leased until then, so nobody else takes it).
+            nonlocal released
+            if not released:
+                released = True
+                self.in_flight[job.agency] -= 1
+                self.wake(job.agency)
+
         try:
-            dossier = await self.store.get_dossier(str(job.dossier_id))
+            dossier = job.dossier or await self.store.get_dossier(str(job.dossier_id))
             if dossier is None:
                 raise LookupError(f"job {job.id} names a missing dossier")
             connector = self.connectors[(job.agency, job.endpoint)]
@@ -97,6 +125,7 @@ class Dispatcher:
                 receipt = await connector.supplement(dossier, delivery)
             else:
                 receipt = await connector.submit(dossier, delivery)
+            release_slot()
             await self.store.complete_job(job.id, self.owner, receipt, actor=f"agency:{job.agency}")
             self.delivered += 1
             log.info(
@@ -110,10 +139,10 @@ class Dispatcher:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            release_slot()
             await self._failed(job, exc)
         finally:
-            self.in_flight[job.agency] -= 1
-            self._wake.set()
+            release_slot()
 
     async def _failed(self, job: JobRecord, exc: Exception) -> None:
         self.failed += 1

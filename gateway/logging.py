@@ -1,15 +1,25 @@
-"""structlog set up once: correlation id from contextvars, secrets and personal ids masked, JSON lines."""
+"""structlog set up once: correlation id from contextvars, secrets and personal ids masked, JSON lines.
+
+Every request and every outbound call logs a line, so the JSON pipeline is one processor (context,
+level, time, masking, rendering to bytes) and lines are written as bytes, one write each.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
 import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.processors import format_exc_info
 
 from contracts.identifiers import mask_personal_id
 
@@ -19,19 +29,32 @@ SECRET_FIELDS = frozenset(
 PERSONAL_FIELDS = frozenset({"personal_id", "so_dinh_danh", "soDinhDanh", "child_personal_id"})
 # 9 or 12 digits standing alone: personal ids in free text (paths, notes, errors).
 _ID_IN_TEXT = re.compile(r"(?<!\d)(\d{12}|\d{9})(?!\d)")
+_SHORTEST_ID = 9
+_PLAIN, _SECRET, _PERSONAL = 0, 1, 2
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}  # as structlog's add_log_level
+
+
+@lru_cache(maxsize=4096)
+def _key_kind(key: str) -> int:
+    if key.lower() in SECRET_FIELDS:
+        return _SECRET
+    return _PERSONAL if key in PERSONAL_FIELDS else _PLAIN
 
 
 def _mask_text(text: str) -> str:
+    if len(text) < _SHORTEST_ID:  # too short to hold a personal id: no scan
+        return text
     return _ID_IN_TEXT.sub(lambda m: mask_personal_id(m.group(1)), text)
 
 
 def _mask_value(key: str, value: Any) -> Any:
-    if key.lower() in SECRET_FIELDS:
+    kind = _key_kind(key)
+    if kind == _SECRET:
         return "***"
-    if key in PERSONAL_FIELDS and isinstance(value, str):
-        return mask_personal_id(value)
     if isinstance(value, str):
-        return _mask_text(value)
+        return mask_personal_id(value) if kind == _PERSONAL else _mask_text(value)
+    if value is None or isinstance(value, int | float):
+        return value
     if isinstance(value, dict):
         return {k: _mask_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -40,13 +63,87 @@ def _mask_value(key: str, value: Any) -> Any:
 
 
 def mask_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in list(event_dict):
-        event_dict[key] = _mask_value(key, event_dict[key])
+    for key, value in event_dict.items():
+        masked = _mask_value(key, value)
+        if masked is not value:
+            event_dict[key] = masked  # a new value for an existing key: the iteration goes on safely
     return event_dict
 
 
-def _orjson_dumps(obj: Any, default: Any = None) -> str:
-    return orjson.dumps(obj, default=default or str).decode()
+def _fallback(obj: Any) -> Any:
+    """What orjson cannot serialise, as structlog's JSONRenderer does: __structlog__(), else repr()."""
+    try:
+        return obj.__structlog__()
+    except AttributeError:
+        return repr(obj)
+
+
+def render_json(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> bytes:
+    """merge_contextvars, add_log_level, masking, TimeStamper(iso, utc), format_exc_info and JSON, in one step.
+
+    Plain text fields are scanned for personal ids in one pass over all of them, and only rewritten when
+    it finds one; level and time are added after masking (nothing in them can look like a personal id).
+    """
+    merge_contextvars(logger, method_name, event_dict)
+    texts: list[str] = []
+    for key, value in event_dict.items():
+        kind = _key_kind(key)
+        if kind == _PLAIN and type(value) is str:
+            texts.append(value)
+        elif kind != _PLAIN or not (value is None or type(value) in _UNMASKED_TYPES):
+            masked = _mask_value(key, value)
+            if masked is not value:
+                event_dict[key] = masked  # a new value for an existing key: the iteration goes on safely
+    if texts and _ID_IN_TEXT.search("\n".join(texts)):
+        for key, value in event_dict.items():
+            if _key_kind(key) == _PLAIN and type(value) is str:
+                event_dict[key] = _mask_text(value)
+    event_dict["level"] = _LEVEL_NAMES.get(method_name, method_name)
+    event_dict["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    if "exc_info" in event_dict:
+        format_exc_info(logger, method_name, event_dict)
+    return orjson.dumps(event_dict, default=_fallback)
+
+
+_UNMASKED_TYPES = (int, float, bool)
+
+
+class JsonLinesLogger:
+    """Writes rendered lines to the binary buffer under a text stream when it has one.
+
+    On the event loop, the lines of one loop turn are written together right after it (one write
+    instead of one per line, and never later than the next turn); elsewhere, each line at once.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        binary = getattr(stream, "buffer", None)
+        self._binary = binary is not None
+        self._stream = binary if binary is not None else stream
+        self._pending: list[bytes] = []
+        atexit.register(self.flush)
+
+    def msg(self, message: bytes) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            self._write(message + b"\n")
+            return
+        if not self._pending:
+            loop.call_soon(self.flush)
+        self._pending.append(message)
+
+    def flush(self) -> None:
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self._write(b"\n".join(lines) + b"\n")
+
+    def _write(self, data: bytes) -> None:
+        self._stream.write(data if self._binary else data.decode())
+        self._stream.flush()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
 
 
 def configure(level: str = "info", *, json: bool | None = None, stream: Any = None) -> None:
@@ -54,21 +151,23 @@ def configure(level: str = "info", *, json: bool | None = None, stream: Any = No
     stream = stream or sys.stderr
     if json is None:
         json = not stream.isatty()
-    renderer: Any = (
-        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-        if json
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
+    if json:
+        processors: list[Any] = [render_json]
+        lines = JsonLinesLogger(stream)
+        factory: Any = lambda *_: lines  # noqa: E731 - one writer for every logger name keeps the lines in order
+    else:
+        processors = [
+            merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             mask_processor,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+            format_exc_info,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ]
+        factory = structlog.PrintLoggerFactory(stream)
+    structlog.configure(
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )

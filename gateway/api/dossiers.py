@@ -47,7 +47,7 @@ async def submit(request: web.Request) -> web.Response:
     raw, body = await read_json(request)
     outcome = await request.app[INTAKE].submit(p, raw, body, key)
     if outcome.created:
-        request.app[DISPATCHER].wake()
+        request.app[DISPATCHER].wake(outcome.dossier.agency)
     headers = {"Location": f"/v1/dossiers/{outcome.dossier.id}"}
     if not outcome.created:
         headers["Idempotent-Replayed"] = "true"
@@ -107,7 +107,7 @@ async def answer_supplement(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise ValidationFailed("the supplement has invalid fields", errors=field_errors(exc)) from None
     updated = await request.app[STORE].answer_supplement(d.id, answer.model_dump(mode="json"), actor=p.client_id)
-    request.app[DISPATCHER].wake()
+    request.app[DISPATCHER].wake(updated.agency)
     return json_response(updated, status=202)
 
 

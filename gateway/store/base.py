@@ -51,6 +51,7 @@ class JobRecord:
     next_at: float
     last_error: str | None
     inputs: dict[str, Any]
+    dossier: Dossier | None = None  # claimed jobs come with their dossier, read in the same transaction
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,9 +89,17 @@ MIGRATIONS: list[str] = [
 ]
 
 
+# Indexes that change no data, so need no schema version: created on every open when missing.
+INDEXES: list[str] = [
+    # A dossier's latest job (every dossier read, the dispatcher's included) without scanning the outbox.
+    "CREATE INDEX IF NOT EXISTS jobs_dossier ON jobs (dossier_id, id)",
+]
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply pending migrations, each in its own transaction; returns the schema version."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    conn.executescript("BEGIN IMMEDIATE;\n" + ";\n".join(INDEXES) + ";\nCOMMIT;")
     return len(MIGRATIONS)

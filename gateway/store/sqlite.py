@@ -1,14 +1,15 @@
 """SQLite store (WAL): the embedded default, for one gateway process.
 
-Writes go through one writer thread that groups whatever is queued into one transaction, so a burst of
-submissions pays one fsync (synchronous=FULL) instead of one each; nobody's future resolves before the
-commit that holds their write. Each write runs in a savepoint, so one failing write spoils no other.
+Writes go through one writer thread that groups whatever is queued into one transaction (writer.py),
+so a burst of submissions pays one fsync (synchronous=FULL) instead of one each; nobody's future
+resolves before the commit that holds their write, and one failing write spoils no other.
 Reads use their own connections in a small thread pool (WAL lets them run beside the writer).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import os
 import sqlite3
@@ -26,11 +27,11 @@ import orjson
 from contracts import Dossier, DossierStatus, StatusEvent, SupplementRequest
 from contracts.bundle import BundleView
 from contracts.calendar import due_after_supplement, supplement_deadline
-from contracts.identifiers import format_dossier_code
 from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
 from gateway.store import rows
+from gateway.store.accept import CreateDossier, insert_dossier
 from gateway.store.base import (
     CreateOutcome,
     JobRecord,
@@ -41,9 +42,9 @@ from gateway.store.base import (
     UpdateOutcome,
 )
 from gateway.store.migrations import migrate
+from gateway.store.writer import CodeSequences, GroupCommitWriter
 
 T = TypeVar("T")
-Op = Callable[[sqlite3.Connection], Any]
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -60,30 +61,49 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+# A dossier with its latest job (its submission, or the delivery of a supplement answered since).
+_DOSSIER_WITH_JOB = (
+    "SELECT d.*, j.state AS job_state, j.attempts AS job_attempts, j.last_error AS job_last_error, "
+    "j.next_at AS job_next_at FROM dossiers d "
+    "LEFT JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE dossier_id = d.id)"
+)
+
+
+def _dossier_with_job(row: sqlite3.Row) -> Dossier:
+    job = None
+    if row["job_state"] is not None:
+        job = {
+            "state": row["job_state"],
+            "attempts": row["job_attempts"],
+            "last_error": row["job_last_error"],
+            "next_at": row["job_next_at"],
+        }
+    return rows.dossier(row, job)
+
+
 class SqliteStore(Store):
     def __init__(self, path: str | Path, *, batch_max: int = 256, exclusive: bool = False) -> None:
         self.path = str(path)
         self.batch_max = batch_max
         self.exclusive = exclusive  # the serving process locks the file; CLI tools share it
-        self._writer: ThreadPoolExecutor | None = None
+        self._writer = GroupCommitWriter(batch_max)
+        self._codes: CodeSequences = self._writer.codes
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
-        self._wconn: sqlite3.Connection | None = None
-        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
-        self._wake = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
-        self.commits = 0  # grouped commits so far, for metrics and the benchmark
+
+    @property
+    def commits(self) -> int:
+        """Grouped commits so far, for metrics and the benchmark."""
+        return self._writer.commits
 
     # -- life cycle ---------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lienthong-sqlite-writer")
         self._readers = ThreadPoolExecutor(2, thread_name_prefix="lienthong-sqlite-reader")
-        await asyncio.get_running_loop().run_in_executor(self._writer, self._open_writer)
-        self._flusher = asyncio.create_task(self._flush_loop(), name="sqlite-group-commit")
+        await self._writer.start(self._open_writer, self._close_writer)
 
-    def _open_writer(self) -> None:
+    def _open_writer(self) -> sqlite3.Connection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         if self.exclusive:
             fd = os.open(self.path + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
@@ -93,81 +113,32 @@ class SqliteStore(Store):
                 os.close(fd)
                 raise ServiceUnavailable(f"another gateway process already serves {self.path}") from None
             self._lock_fd = fd
-        self._wconn = _connect(self.path)
-        migrate(self._wconn)
+        try:
+            conn = _connect(self.path)
+            migrate(conn)
+        except BaseException:
+            self._release_lock()
+            raise
+        return conn
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            if self._pending:  # let queued writes commit before the writer goes
-                await asyncio.gather(*(fut for _, fut in list(self._pending)), return_exceptions=True)
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        loop = asyncio.get_running_loop()
-        if self._writer is not None:
-            await loop.run_in_executor(self._writer, self._close_writer)
-            self._writer.shutdown(wait=False)
+        await self._writer.stop()  # queued writes commit before the writer goes
         if self._readers is not None:
             self._readers.shutdown(wait=False)
 
-    def _close_writer(self) -> None:
-        if self._wconn is not None:
-            self._wconn.close()
+    def _close_writer(self, conn: sqlite3.Connection) -> None:
+        conn.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
+            self._lock_fd = None
 
     # -- plumbing -----------------------------------------------------------------------------------
 
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, fut))
-        self._wake.set()
-        return await fut
-
-    async def _flush_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                batch = self._pending[: self.batch_max]
-                del self._pending[: self.batch_max]
-                try:
-                    results = await loop.run_in_executor(self._writer, self._run_batch, [op for op, _ in batch])
-                except Exception as exc:  # the commit itself failed: nothing in the batch is durable
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    continue
-                for (_, fut), (ok, value) in zip(batch, results, strict=True):
-                    if fut.done():
-                        continue
-                    if ok:
-                        fut.set_result(value)
-                    else:
-                        fut.set_exception(value)
-
-    def _run_batch(self, ops: list[Op]) -> list[tuple[bool, Any]]:
-        conn = self._wconn
-        assert conn is not None
-        out: list[tuple[bool, Any]] = []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for op in ops:
-                conn.execute("SAVEPOINT op")
-                try:
-                    out.append((True, op(conn)))
-                    conn.execute("RELEASE op")
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    out.append((False, exc))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        self.commits += 1
-        return out
+        return await self._writer.write(op)
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -182,43 +153,18 @@ class SqliteStore(Store):
     # -- dossiers -----------------------------------------------------------------------------------
 
     async def create_dossier(self, new: NewDossier) -> CreateOutcome:
-        def op(conn: sqlite3.Connection) -> tuple[str, bool]:
-            if new.idempotency_key is not None:
-                row = conn.execute(
-                    "SELECT body_hash, dossier_id FROM idempotency_keys WHERE client_id = ? AND key = ?",
-                    (new.client_id, new.idempotency_key),
-                ).fetchone()
-                if row is not None:
-                    if row["body_hash"] != new.body_hash:
-                        raise IdempotencyConflict(
-                            "this Idempotency-Key was already used with a different body; "
-                            "use a new key for a new dossier",
-                            extra={"dossier_id": row["dossier_id"]},
-                        )
-                    return str(row["dossier_id"]), False
-            did = _insert_dossier(conn, new, job_state="pending")
-            if new.idempotency_key is not None:
-                conn.execute(
-                    "INSERT INTO idempotency_keys (client_id, key, body_hash, dossier_id, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (new.client_id, new.idempotency_key, new.body_hash, did, new.received_at.isoformat()),
-                )
-            return did, True
-
-        did, created = await self._write(op)
+        did, inserted = await self._write(CreateDossier(new, self._codes))
+        if inserted is not None:
+            # Built from the rows just committed, as a read would: no second trip to the database.
+            return CreateOutcome(rows.dossier(*inserted), True)
         dossier = await self.get_dossier(did)
         assert dossier is not None
-        return CreateOutcome(dossier, created)
+        return CreateOutcome(dossier, False)
 
     async def get_dossier(self, ref: str) -> Dossier | None:
         def fn(conn: sqlite3.Connection) -> Dossier | None:
-            row = conn.execute("SELECT * FROM dossiers WHERE id = ? OR code = ?", (ref, ref)).fetchone()
-            if row is None:
-                return None
-            job = conn.execute(
-                "SELECT * FROM jobs WHERE dossier_id = ? ORDER BY id DESC LIMIT 1", (row["id"],)
-            ).fetchone()
-            return rows.dossier(row, job)
+            row = conn.execute(f"{_DOSSIER_WITH_JOB} WHERE d.id = ? OR d.code = ?", (ref, ref)).fetchone()
+            return None if row is None else _dossier_with_job(row)
 
         return await self._read(fn)
 
@@ -265,8 +211,9 @@ class SqliteStore(Store):
                 (bid, new.spec, new.name, new.client_id, new.created_at.isoformat()),
             )
             for index, step in enumerate(new.steps):
-                _insert_dossier(
+                insert_dossier(
                     conn,
+                    self._codes,
                     step.dossier,
                     job_state="pending" if index == 0 else "waiting",
                     inputs=step.inputs,
@@ -406,47 +353,52 @@ class SqliteStore(Store):
     # -- jobs ---------------------------------------------------------------------------------------
 
     async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
-        def op(conn: sqlite3.Connection) -> list[JobRecord]:
+        def op(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
             now = time.time()
-            out: list[JobRecord] = []
+            leased: list[sqlite3.Row] = []
             for agency, n in free.items():
-                if n <= 0:
-                    continue
-                ids = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT id FROM jobs WHERE agency = ? AND state = 'pending' AND next_at <= ? "
-                        "ORDER BY next_at LIMIT ?",
-                        (agency, now, n),
+                if n > 0:
+                    leased += conn.execute(
+                        "UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
+                        "updated_at = ? WHERE id IN (SELECT id FROM jobs WHERE agency = ? AND state = 'pending' "
+                        "AND next_at <= ? ORDER BY next_at LIMIT ?) RETURNING *",
+                        (owner, now + lease_seconds, now, agency, now, n),
                     ).fetchall()
-                ]
-                for jid in ids:
-                    row = conn.execute(
-                        "UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, "
-                        "attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING *",
-                        (owner, now + lease_seconds, now, jid),
-                    ).fetchone()
-                    out.append(rows.job(row))
-            return out
+            if not leased:
+                return [], []
+            # Each job's dossier in the same trip: the dispatcher needs it for the delivery.
+            ids = orjson.dumps([r["dossier_id"] for r in leased]).decode()
+            dossiers = conn.execute(
+                f"{_DOSSIER_WITH_JOB} WHERE d.id IN (SELECT value FROM json_each(?))", (ids,)
+            ).fetchall()
+            return leased, dossiers
 
-        return await self._write(op)
+        leased, dossier_rows = await self._write(op)
+        by_id = {r["id"]: r for r in dossier_rows}
+        leased.sort(key=lambda r: (r["next_at"], r["id"]))
+        return [dataclasses.replace(rows.job(r), dossier=_dossier_with_job(by_id[r["dossier_id"]])) for r in leased]
 
     async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
             row = conn.execute(
-                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL, "
-                "updated_at = ? WHERE id = ? AND state = 'leased' AND lease_owner = ? RETURNING dossier_id, step",
-                (time.time(), job_id, owner),
+                "SELECT j.dossier_id, j.step, d.status FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
+                "WHERE j.id = ? AND j.state = 'leased' AND j.lease_owner = ?",
+                (job_id, owner),
             ).fetchone()
             if row is None:
                 return False  # the lease was lost; whoever holds it now finishes the job
-            did = row[0]
-            if receipt.agency_ref:
+            did, step, status = row
+            conn.execute(
+                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL, "
+                "updated_at = ? WHERE id = ?",
+                (time.time(), job_id),
+            )
+            if step == "submit" and status == DossierStatus.RECEIVED:
+                _accepted_by_agency(conn, did, actor, receipt.agency_ref)
+            elif receipt.agency_ref:
                 conn.execute(
                     "UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did)
                 )
-            if row[1] == "submit":
-                _accepted_by_agency(conn, did, actor, receipt.agency_ref)
             for upd in receipt.updates:
                 _apply_update(conn, upd.model_copy(update={"dossier_id": UUID(did)}), actor)
             return True
@@ -468,8 +420,9 @@ class SqliteStore(Store):
 
     async def release_leases(self) -> int:
         def op(conn: sqlite3.Connection) -> int:
+            # An interrupted delivery keeps its place in the queue: ahead of jobs that became due after it.
             cur = conn.execute(
-                "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, next_at = ? "
+                "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, next_at = MIN(next_at, ?) "
                 "WHERE state = 'leased'",
                 (time.time(),),
             )
@@ -563,66 +516,6 @@ def _bundle_view(conn: sqlite3.Connection, bundle_id: str) -> BundleView | None:
 # -- write operations shared by several entry points (run inside the writer's transaction) ----------
 
 
-def _insert_dossier(
-    conn: sqlite3.Connection,
-    new: NewDossier,
-    *,
-    job_state: str,
-    inputs: dict[str, Any] | None = None,
-    bundle: tuple[str, str, int] | None = None,
-) -> str:
-    """Dossier + its first event + its outbox job, inside the caller's transaction."""
-    seq = conn.execute(
-        "INSERT INTO code_sequences (unit, day, last) VALUES (?, ?, 1) "
-        "ON CONFLICT (unit, day) DO UPDATE SET last = last + 1 RETURNING last",
-        (new.receiving_unit, new.day.isoformat()),
-    ).fetchone()[0]
-    code = format_dossier_code(new.receiving_unit, new.day, int(seq))
-    did, received = str(new.id), new.received_at.isoformat()
-    bundle_id, step, index = bundle or (None, None, None)
-    conn.execute(
-        "INSERT INTO dossiers (id, code, procedure_code, procedure_name, receiving_unit, client_id, "
-        "agency, endpoint, status, received_at, due_at, updated_at, submission, bundle_id, bundle_step, step_index) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            did,
-            code,
-            new.procedure_code,
-            new.procedure_name,
-            new.receiving_unit,
-            new.client_id,
-            new.agency,
-            new.endpoint,
-            int(DossierStatus.RECEIVED),
-            received,
-            new.due_at.astimezone(UTC).isoformat(),
-            received,
-            orjson.dumps(new.submission).decode(),
-            bundle_id,
-            step,
-            index,
-        ),
-    )
-    conn.execute(
-        "INSERT INTO events (dossier_id, status, at, actor, note, data) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            did,
-            int(DossierStatus.RECEIVED),
-            received,
-            new.client_id,
-            "received at the centre",
-            orjson.dumps({"code": code}).decode(),
-        ),
-    )
-    now = time.time()
-    conn.execute(
-        "INSERT INTO jobs (dossier_id, step, agency, endpoint, idempotency_key, state, inputs, next_at, "
-        "created_at, updated_at) VALUES (?, 'submit', ?, ?, ?, ?, ?, ?, ?, ?)",
-        (did, new.agency, new.endpoint, f"{did}:submit", job_state, orjson.dumps(inputs or {}).decode(), now, now, now),
-    )
-    return did
-
-
 def _bundle_outputs(conn: sqlite3.Connection, bundle_id: str) -> dict[str, dict[str, Any]]:
     """Outputs every step of a bundle reported so far, by step id."""
     out: dict[str, dict[str, Any]] = {}
@@ -691,44 +584,55 @@ def _insert_event(
     data: dict[str, Any],
     source_event_id: str | None,
     at: str | None = None,
+    *,
+    agency_ref: str | None = None,
+    results: str | None = None,
 ) -> None:
+    """Append an event and move the dossier to its status; `agency_ref` (if none yet) and `results` ride along."""
     at = at or _now_iso()
     conn.execute(
         "INSERT INTO events (dossier_id, status, at, actor, note, data, source_event_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (did, status, at, actor, note, orjson.dumps(data).decode(), source_event_id),
     )
-    finished = ", finished_at = ?" if status == DossierStatus.FINISHED else ""
-    args: tuple[Any, ...] = (status, at, at, did) if finished else (status, at, did)
-    conn.execute(f"UPDATE dossiers SET status = ?, updated_at = ?{finished} WHERE id = ?", args)
+    sets, args = ["status = ?", "updated_at = ?"], [status, at]
+    if status == DossierStatus.FINISHED:
+        sets.append("finished_at = ?")
+        args.append(at)
+    if agency_ref:
+        sets.append("agency_ref = COALESCE(agency_ref, ?)")
+        args.append(agency_ref)
+    if results is not None:
+        sets.append("results = ?")
+        args.append(results)
+    conn.execute(f"UPDATE dossiers SET {', '.join(sets)} WHERE id = ?", (*args, did))
 
 
 def _accepted_by_agency(conn: sqlite3.Connection, did: str, actor: str, agency_ref: str | None) -> None:
-    """Received -> processing once the agency has the dossier; later statuses already imply it."""
-    status = conn.execute("SELECT status FROM dossiers WHERE id = ?", (did,)).fetchone()[0]
-    if status == DossierStatus.RECEIVED:
-        _insert_event(
-            conn,
-            did,
-            int(DossierStatus.PROCESSING),
-            actor,
-            "accepted by the agency",
-            {"agency_ref": agency_ref} if agency_ref else {},
-            None,
-        )
+    """Received -> processing once the agency has the dossier (the caller saw it received)."""
+    _insert_event(
+        conn,
+        did,
+        int(DossierStatus.PROCESSING),
+        actor,
+        "accepted by the agency",
+        {"agency_ref": agency_ref} if agency_ref else {},
+        None,
+        agency_ref=agency_ref,
+    )
 
 
 def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) -> UpdateOutcome:
-    if update.dossier_id is not None:
-        row = conn.execute("SELECT id, status, agency FROM dossiers WHERE id = ?", (str(update.dossier_id),)).fetchone()
-    else:
-        row = conn.execute("SELECT id, status, agency FROM dossiers WHERE code = ?", (update.dossier_code,)).fetchone()
+    by, ref = ("id", str(update.dossier_id)) if update.dossier_id is not None else ("code", update.dossier_code)
+    row = conn.execute(
+        "SELECT id, status, agency, results, bundle_id, "
+        "EXISTS (SELECT 1 FROM events WHERE dossier_id = d.id AND source_event_id = ?) AS seen "
+        f"FROM dossiers d WHERE {by} = ?",
+        (update.event_id, ref),
+    ).fetchone()
     if row is None:
         raise LookupError(f"no dossier {update.dossier_id or update.dossier_code}")
     did, current = row["id"], DossierStatus(row["status"])
-    seen = conn.execute(
-        "SELECT 1 FROM events WHERE dossier_id = ? AND source_event_id = ?", (did, update.event_id)
-    ).fetchone()
-    if seen is not None:
+    if row["seen"]:
         return UpdateOutcome(False, UUID(did), int(current))
     new = update.status
     if (
@@ -744,18 +648,28 @@ def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) ->
     data = dict(update.data)
     if update.outputs:
         data["outputs"] = update.outputs
+    results = None
     if update.results:
         data["results"] = [r.model_dump(mode="json", exclude={"content_base64"}) for r in update.results]
-        existing = orjson.loads(conn.execute("SELECT results FROM dossiers WHERE id = ?", (did,)).fetchone()[0])
+        existing = orjson.loads(row["results"])
         existing.extend(r.model_dump(mode="json") for r in update.results)
-        conn.execute("UPDATE dossiers SET results = ? WHERE id = ?", (orjson.dumps(existing).decode(), did))
-    if update.agency_ref:
-        conn.execute("UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (update.agency_ref, did))
+        results = orjson.dumps(existing).decode()
     at = update.at.isoformat() if update.at else None
     if new == DossierStatus.SUPPLEMENT_REQUESTED:
         _record_supplement_request(conn, did, row["agency"], update, data)
-    _insert_event(conn, did, int(new), actor, update.note, data, update.event_id, at)
-    if new == DossierStatus.FINISHED:
+    _insert_event(
+        conn,
+        did,
+        int(new),
+        actor,
+        update.note,
+        data,
+        update.event_id,
+        at,
+        agency_ref=update.agency_ref,
+        results=results,
+    )
+    if new == DossierStatus.FINISHED and row["bundle_id"] is not None:
         _advance_bundle(conn, did)
     return UpdateOutcome(True, UUID(did), int(new))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -63,3 +65,58 @@ async def test_one_line_per_request_and_outbound_call(
     outbound = next(ln for ln in lines if ln["event"] == "outbound")
     assert outbound["agency"] == "police" and outbound["status"] == 200
     assert body["applicant"]["personal_id"] not in orjson.dumps(lines).decode()
+
+
+def test_the_json_line_is_what_the_processor_chain_would_render() -> None:
+    # render_json does in one step what structlog's processors did one after another.
+    chain = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        glog.mask_processor,
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(serializer=lambda obj, **kw: orjson.dumps(obj, **kw).decode()),
+    ]
+    events: list[dict[str, Any]] = [
+        {"event": "request", "path": "/v1/dossiers/079090001234", "status": 200, "ms": 1.5, "client": None},
+        {"event": "x", "token": None, "secret": 42, "note": "ids 001305012345 and 123456789", "flag": True},
+        {"event": "y", "data": {"soDinhDanh": "079090001234", "items": ["call 079090001234", 3]}, "ids": ("a", "b")},
+        {"event": "z", "personal_id": "079090001234", "where": Path("/tmp/079090001234"), "short": "12345678"},
+    ]
+    structlog.contextvars.bind_contextvars(correlation_id="corr-079090001234")
+    try:
+        for method in ("info", "warn", "exception"):
+            for event in events:
+                expected = dict(event)
+                for proc in chain:
+                    expected = proc(None, method, expected)  # type: ignore[assignment]
+                got = orjson.loads(glog.render_json(None, method, dict(event)))
+                want = orjson.loads(expected)  # type: ignore[arg-type]
+                assert got.pop("timestamp")[:16] == want.pop("timestamp")[:16]
+                assert list(got) == list(want) and got == want
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
+async def test_lines_of_one_loop_turn_are_written_together_and_in_order() -> None:
+    stream = io.StringIO()
+    glog.configure("info", json=True, stream=stream)
+    try:
+        structlog.get_logger("a").info("first")
+        structlog.get_logger("b").info("second")
+        structlog.get_logger("a").info("third")
+        assert stream.getvalue() == ""  # not yet: at the end of this turn of the loop
+        await asyncio.sleep(0)
+        assert [orjson.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["first", "second", "third"]
+    finally:
+        structlog.reset_defaults()
+
+
+def test_lines_outside_the_loop_are_written_at_once() -> None:
+    stream = io.StringIO()
+    glog.configure("info", json=True, stream=stream)
+    try:
+        structlog.get_logger("a").info("now")
+        assert orjson.loads(stream.getvalue())["event"] == "now"
+    finally:
+        structlog.reset_defaults()

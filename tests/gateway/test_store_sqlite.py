@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import sqlite3
 import time
@@ -17,7 +18,7 @@ import pytest
 from contracts import DossierStatus
 from contracts.calendar import VN_TZ, add_working_days, supplement_deadline, working_days_between
 from gateway.connector import AgencyUpdate, SubmitReceipt
-from gateway.errors import IdempotencyConflict, IllegalTransition
+from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
 from gateway.store import SqliteStore
 from gateway.store.base import NewBundle, NewBundleStep, NewDossier
 from gateway.store.migrations import MIGRATIONS
@@ -125,6 +126,40 @@ async def test_one_failing_write_spoils_no_other(store: SqliteStore, new: Callab
     assert not isinstance(results[1], BaseException)
     assert results[1].created and results[1].dossier.code.endswith("-0002")
     assert first.code.endswith("-0001")
+
+
+async def test_a_batch_answers_each_dossier_as_a_read_would(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    # Concurrent creates share a transaction (written together); what each returns is what is stored.
+    outcomes = await asyncio.gather(*(store.create_dossier(new(i, key=f"k{i}")) for i in range(20)))
+    assert all(o.created for o in outcomes)
+    for o in outcomes:
+        assert await store.get_dossier(str(o.dossier.id)) == o.dossier
+    assert sorted(o.dossier.code for o in outcomes) == [f"000.00.01.H26-261120-{n:04d}" for n in range(1, 21)]
+
+
+async def test_a_key_used_twice_in_one_batch_creates_one_dossier(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    results = await asyncio.gather(
+        store.create_dossier(new(0, key="twice", body=b"A")),
+        store.create_dossier(new(0, key="twice", body=b"A")),
+        store.create_dossier(new(1, key="other")),
+    )
+    assert [r.created for r in results] == [True, False, True]
+    assert results[1].dossier.id == results[0].dossier.id
+    assert len(await store.jobs()) == 2
+
+
+async def test_a_write_failing_after_taking_a_code_leaves_no_gap(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    first = await store.create_dossier(new(0))
+    twin = dataclasses.replace(new(1), id=first.dossier.id)  # its dossier row fails after its code was taken
+    results = await asyncio.gather(store.create_dossier(twin), store.create_dossier(new(2)), return_exceptions=True)
+    assert isinstance(results[0], sqlite3.IntegrityError)
+    assert not isinstance(results[1], BaseException)
+    assert results[1].dossier.code == "000.00.01.H26-261120-0002"
+    assert len(await store.jobs()) == 2
 
 
 # -- dossier codes -----------------------------------------------------------------------------------
@@ -298,6 +333,16 @@ async def test_release_leases(store: SqliteStore, new: Callable[..., NewDossier]
     assert counts["dossiers_by_status"] == {2: 3}
 
 
+async def test_released_deliveries_go_first(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    interrupted = [(await store.create_dossier(new(i))).dossier.id for i in range(2)]
+    assert len(await store.claim_jobs("w1", {"police": 2}, 60)) == 2
+    later = [(await store.create_dossier(new(i))).dossier.id for i in range(2, 4)]
+    assert await store.release_leases() == 2
+    first = await store.claim_jobs("w2", {"police": 2}, 60)
+    assert sorted(j.dossier_id for j in first) == sorted(interrupted)
+    assert sorted(j.dossier_id for j in await store.claim_jobs("w2", {"police": 2}, 60)) == sorted(later)
+
+
 # -- supplements ------------------------------------------------------------------------------------
 
 
@@ -405,3 +450,19 @@ async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: C
 async def make_due(store: SqliteStore) -> None:
     """Every pending job is due now, instead of at its retry time."""
     await store._write(lambda conn: conn.execute("UPDATE jobs SET next_at = 0 WHERE state = 'pending'").rowcount)
+
+
+async def test_a_second_serving_store_is_refused_and_writes_nothing(
+    tmp_path: Path, new: Callable[..., NewDossier]
+) -> None:
+    first = SqliteStore(tmp_path / "one.db", exclusive=True)
+    await first.open()
+    try:
+        second = SqliteStore(tmp_path / "one.db", exclusive=True)
+        with pytest.raises(ServiceUnavailable):
+            await second.open()
+        with pytest.raises(RuntimeError, match="not open"):
+            await second.create_dossier(new(0))
+        assert (await first.create_dossier(new(0))).created
+    finally:
+        await first.close()

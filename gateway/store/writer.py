@@ -1,0 +1,262 @@
+"""Group commit: one writer thread runs every queued write of the SQLite store in one transaction.
+
+The thread takes whatever is queued when it is free (up to `batch_max` writes), so a burst pays one
+commit (one fsync) instead of one each, and no caller's future resolves before the commit that holds
+its write. It loops on its own queue: finishing one batch and starting the next costs no trip through
+the event loop.
+
+Every statement costs this thread a hand-over of the GIL, which it must win back from a busy event
+loop: statements, not rows, are what a batch must save. So a batch first runs in one transaction
+without savepoints, and writes of one kind that know how (`run_many`) are written together, a few
+statements for all of them. Should anything fail, the transaction is rolled back and the batch run
+again one write at a time, each in its own savepoint, so one failing write spoils no other. Writes are
+plain database work and may therefore run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], Any]
+_Item = tuple[Op, "asyncio.Future[Any]"]
+_Results = list[tuple[bool, Any]]
+
+
+class Batchable:
+    """A write that can also run together with others of its kind (`run_many`), fewer statements for all.
+
+    `run_many` returns one result per write, in order, or raises: the batch then runs one write at a
+    time, calling each alone.
+    """
+
+    def __call__(self, conn: sqlite3.Connection) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def run_many(cls, conn: sqlite3.Connection, ops: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError
+
+
+class CodeSequences:
+    """Dossier-code numbers handed out within one transaction: read once per (unit, day), written once.
+
+    Nothing is kept between transactions, so another process writing the same file stays correct.
+    """
+
+    def __init__(self) -> None:
+        self._read: dict[tuple[str, str], int] = {}
+        self._last: dict[tuple[str, str], int] = {}
+
+    def next(self, conn: sqlite3.Connection, unit: str, day: str) -> int:
+        key = (unit, day)
+        last = self._last.get(key)
+        if last is None:
+            row = conn.execute("SELECT last FROM code_sequences WHERE unit = ? AND day = ?", key).fetchone()
+            last = self._read[key] = int(row[0]) if row is not None else 0
+        self._last[key] = last + 1
+        return last + 1
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        return dict(self._last)
+
+    def restore(self, snapshot: dict[tuple[str, str], int]) -> None:
+        self._last = snapshot
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        for (unit, day), last in self._last.items():
+            if last != self._read.get((unit, day)):
+                conn.execute(
+                    "INSERT INTO code_sequences (unit, day, last) VALUES (?, ?, ?) "
+                    "ON CONFLICT (unit, day) DO UPDATE SET last = excluded.last",
+                    (unit, day, last),
+                )
+
+    def reset(self) -> None:
+        self._read.clear()
+        self._last.clear()
+
+
+class GroupCommitWriter:
+    def __init__(self, batch_max: int, name: str = "lienthong-sqlite-writer") -> None:
+        self.batch_max = batch_max
+        self.name = name
+        self.codes = CodeSequences()
+        self.commits = 0
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopped: asyncio.Future[None] | None = None
+        self._closing = False
+
+    async def start(
+        self, setup: Callable[[], sqlite3.Connection], teardown: Callable[[sqlite3.Connection], None]
+    ) -> None:
+        """Open the connection in the writer thread (`setup`); its errors are raised here."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        self._stopped = loop.create_future()
+        self._closing = False
+        self._thread = threading.Thread(
+            target=self._main, args=(loop, setup, teardown, ready, self._stopped), name=self.name, daemon=True
+        )
+        self._thread.start()
+        try:
+            await ready
+        except BaseException:
+            self._thread = None  # it has ended: writes must fail fast, not wait on it
+            raise
+
+    async def stop(self) -> None:
+        """Commit what is queued, then close the connection and end the thread."""
+        if self._thread is None or self._stopped is None:
+            return
+        self._closing = True  # writes queued from now on would come after the end mark: refuse them
+        self._queue.put(None)
+        await self._stopped
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        if self._thread is None or self._closing:
+            raise RuntimeError("the store is not open")
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put((op, fut))
+        return await fut
+
+    # -- the writer thread --------------------------------------------------------------------------
+
+    def _main(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        setup: Callable[[], sqlite3.Connection],
+        teardown: Callable[[sqlite3.Connection], None],
+        ready: asyncio.Future[None],
+        stopped: asyncio.Future[None],
+    ) -> None:
+        try:
+            conn = setup()
+        except Exception as exc:
+            _post(loop, _settle, ready, None, exc)
+            _post(loop, _settle, stopped, None, None)
+            return
+        _post(loop, _settle, ready, None, None)
+        try:
+            self._serve(loop, conn)
+        finally:
+            try:
+                teardown(conn)
+            finally:
+                _post(loop, _settle, stopped, None, None)
+
+    def _serve(self, loop: asyncio.AbstractEventLoop, conn: sqlite3.Connection) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.batch_max:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            ops = [op for op, _ in batch]
+            try:
+                results: _Results | None = self._run_batch(conn, ops)
+                error: Exception | None = None
+            except Exception as exc:  # the commit itself failed: nothing in the batch is durable
+                results, error = None, exc
+            if not _post(loop, _resolve, batch, results, error):
+                return  # the loop is gone (the process is ending): nobody waits for these answers
+
+    def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> _Results:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            try:
+                out = self._run_together(conn, ops)
+            except Exception:
+                conn.execute("ROLLBACK")
+                self.codes.reset()
+                conn.execute("BEGIN IMMEDIATE")
+                out = self._run_isolated(conn, ops)
+            self.codes.flush(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            self.codes.reset()
+        self.commits += 1
+        return out
+
+    def _run_together(self, conn: sqlite3.Connection, ops: list[Op]) -> _Results:
+        out: list[tuple[bool, Any] | None] = [None] * len(ops)
+        for i, op in enumerate(ops):
+            if out[i] is not None:
+                continue
+            if isinstance(op, Batchable):
+                kind = type(op)
+                group = [j for j in range(i, len(ops)) if type(ops[j]) is kind]
+                results = kind.run_many(conn, [ops[j] for j in group])
+                for j, value in zip(group, results, strict=True):
+                    out[j] = (True, value)
+            else:
+                out[i] = (True, op(conn))
+        assert all(r is not None for r in out)
+        return out  # type: ignore[return-value]
+
+    def _run_isolated(self, conn: sqlite3.Connection, ops: list[Op]) -> _Results:
+        out: _Results = []
+        for op in ops:
+            codes = self.codes.snapshot()
+            conn.execute("SAVEPOINT op")
+            try:
+                out.append((True, op(conn)))
+                conn.execute("RELEASE op")
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                self.codes.restore(codes)
+                out.append((False, exc))
+        return out
+
+
+def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> bool:
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # the loop is closed
+        return False
+    return True
+
+
+def _settle(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(value)
+
+
+def _resolve(batch: list[_Item], results: _Results | None, error: Exception | None) -> None:
+    for i, (_, fut) in enumerate(batch):
+        if fut.done():  # its caller was cancelled; the write stands
+            continue
+        if results is None:
+            fut.set_exception(error or RuntimeError("the write batch failed"))
+            continue
+        ok, value = results[i]
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)

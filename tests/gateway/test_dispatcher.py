@@ -1,0 +1,114 @@
+"""The dispatcher against a scripted store and connector: who is asked for jobs, and when slots free up."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from gateway.config.model import DispatcherSettings
+from gateway.connector import Delivery, SubmitReceipt
+from gateway.dispatcher import Dispatcher
+from gateway.store.base import JobRecord
+
+POLL = 0.2
+
+
+def job(n: int, agency: str) -> JobRecord:
+    return JobRecord(n, uuid.uuid4(), "submit", agency, "main", f"k{n}", "leased", 1, 0.0, None, {}, None)
+
+
+class ScriptedStore:
+    """Hands out the jobs it was given, records every claim, and holds completions until released."""
+
+    def __init__(self) -> None:
+        self.ready: dict[str, list[JobRecord]] = {}
+        self.claims: list[dict[str, int]] = []
+        self.completed: list[int] = []
+        self.hold_completions = asyncio.Event()
+        self.hold_completions.set()
+
+    async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
+        self.claims.append(dict(free))
+        out: list[JobRecord] = []
+        for agency, n in free.items():
+            ready = self.ready.get(agency, [])
+            out += ready[:n]
+            del ready[:n]
+        return out
+
+    async def get_dossier(self, ref: str) -> Any:
+        return object()
+
+    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
+        await self.hold_completions.wait()
+        self.completed.append(job_id)
+        return True
+
+
+class AnsweringConnector:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def submit(self, dossier: Any, delivery: Delivery) -> SubmitReceipt:
+        self.calls.append(delivery.idempotency_key)
+        return SubmitReceipt()
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[tuple[Dispatcher, ScriptedStore, AnsweringConnector]]:
+    store, connector = ScriptedStore(), AnsweringConnector()
+    connectors: Any = {("police", "main"): connector, ("land", "main"): connector}
+    d = Dispatcher(store, connectors, {"police": 1, "land": 4}, DispatcherSettings(poll_interval=POLL))  # type: ignore[arg-type]
+    task = asyncio.create_task(d.run())
+    await asyncio.sleep(0.05)  # the first claim asks every agency
+    try:
+        yield d, store, connector
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await d.drain()
+
+
+async def until(predicate: Any, timeout: float = 2.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+
+async def test_a_wake_for_one_agency_asks_only_that_agency(
+    running: tuple[Dispatcher, ScriptedStore, AnsweringConnector],
+) -> None:
+    d, store, connector = running
+    assert store.claims[0] == {"police": 1, "land": 4}
+    before = len(store.claims)
+    store.ready["land"] = [job(1, "land")]
+    d.wake("land")
+    await until(lambda: connector.calls == ["k1"])
+    assert all(set(c) == {"land"} for c in store.claims[before:])
+
+
+async def test_jobs_that_come_due_are_claimed_without_a_wake(
+    running: tuple[Dispatcher, ScriptedStore, AnsweringConnector],
+) -> None:
+    _, store, connector = running
+    store.ready["police"] = [job(2, "police")]  # e.g. a retry whose backoff ended: nobody wakes us
+    await until(lambda: connector.calls == ["k2"], timeout=POLL * 5)
+
+
+async def test_the_slot_frees_once_the_agency_answered(
+    running: tuple[Dispatcher, ScriptedStore, AnsweringConnector],
+) -> None:
+    d, store, connector = running
+    store.hold_completions.clear()  # recording the first delivery takes a while
+    store.ready["police"] = [job(3, "police"), job(4, "police")]
+    d.wake("police")
+    # One slot for police: the second call starts while the first delivery is still being recorded.
+    await until(lambda: connector.calls == ["k3", "k4"])
+    assert store.completed == []
+    store.hold_completions.set()
+    await until(lambda: sorted(store.completed) == [3, 4])
+    assert d.in_flight == {"police": 0, "land": 0}
