@@ -101,8 +101,16 @@ def render_json(logger: Any, method_name: str, event_dict: MutableMapping[str, A
     event_dict["level"] = _LEVEL_NAMES.get(method_name, method_name)
     event_dict["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     if "exc_info" in event_dict:
-        format_exc_info(logger, method_name, event_dict)
+        _format_exception(logger, method_name, event_dict)
     return orjson.dumps(event_dict, default=_fallback)
+
+
+def _format_exception(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """format_exc_info, then masking of the traceback: exception messages often quote the input."""
+    format_exc_info(logger, method_name, event_dict)
+    if isinstance(event_dict.get("exception"), str):
+        event_dict["exception"] = _mask_text(event_dict["exception"])
+    return event_dict
 
 
 _UNMASKED_TYPES = (int, float, bool)
@@ -161,7 +169,7 @@ def configure(level: str = "info", *, json: bool | None = None, stream: Any = No
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             mask_processor,
-            format_exc_info,
+            _format_exception,
             structlog.dev.ConsoleRenderer(colors=False),
         ]
         factory = structlog.PrintLoggerFactory(stream)

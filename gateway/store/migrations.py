@@ -86,13 +86,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE dossiers ADD COLUMN supplements TEXT NOT NULL DEFAULT '[]';
     """,
-]
-
-
-# Indexes that change no data, so need no schema version: created on every open when missing.
-INDEXES: list[str] = [
-    # A dossier's latest job (every dossier read, the dispatcher's included) without scanning the outbox.
-    "CREATE INDEX IF NOT EXISTS jobs_dossier ON jobs (dossier_id, id)",
+    # 3. A dossier's latest job (every dossier read, the dispatcher's included) without scanning the outbox.
+    """
+    CREATE INDEX jobs_dossier ON jobs (dossier_id, id);
+    """,
 ]
 
 
@@ -101,5 +98,4 @@ def migrate(conn: sqlite3.Connection) -> int:
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
-    conn.executescript("BEGIN IMMEDIATE;\n" + ";\n".join(INDEXES) + ";\nCOMMIT;")
     return len(MIGRATIONS)

@@ -42,6 +42,22 @@ def test_masking_of_fields_and_free_text(log_lines: Callable[[], list[dict[str, 
     assert line["nested"]["authorization"] == "***"
 
 
+@pytest.mark.parametrize("json", [True, False])
+def test_tracebacks_are_masked_too(json: bool) -> None:
+    stream = io.StringIO()
+    glog.configure("info", json=json, stream=stream)
+    try:
+        try:
+            raise ValueError("no citizen 079090001234 in the register")
+        except ValueError:
+            structlog.get_logger("t").exception("lookup_failed")  # outside a loop: written at once
+    finally:
+        structlog.reset_defaults()
+    text = stream.getvalue()
+    assert "ValueError: no citizen 079*******34 in the register" in text
+    assert "079090001234" not in text
+
+
 async def test_one_line_per_request_and_outbound_call(
     harness: GatewayHarness, submission: Callable[[int], dict[str, Any]], log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:

@@ -444,7 +444,16 @@ async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: C
         assert d.supplements == []
     finally:
         await store.close()
-    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 2
+    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 3
+
+    def indexes() -> set[str]:
+        conn = sqlite3.connect(path)
+        try:
+            return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        finally:
+            conn.close()
+
+    assert "jobs_dossier" in await asyncio.to_thread(indexes)
 
 
 async def make_due(store: SqliteStore) -> None:
