@@ -33,7 +33,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(config, registry)
     app.on_startup.append(freeze_startup_heap)  # a long-running process: after every other start-up step
     port = args.port if args.port is not None else config.gateway.server.port
-    web.run_app(app, host=config.gateway.server.host, port=port, access_log=None, print=None, shutdown_timeout=5.0)
+    server = config.gateway.server
+    web.run_app(
+        app, host=server.host, port=port, backlog=server.backlog, access_log=None, print=None, shutdown_timeout=5.0
+    )
     return 0
 
 

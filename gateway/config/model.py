@@ -20,6 +20,7 @@ class ServerSettings(_Conf):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     public_url: str | None = Field(None, description="how agencies reach this gateway for callbacks")
+    backlog: int = Field(1024, ge=16, le=65535, description="pending connections the kernel queues (listen backlog)")
 
 
 class StoreSettings(_Conf):
