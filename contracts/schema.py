@@ -27,6 +27,7 @@ from contracts.dossier import (
     StatusEvent,
     SupplementRequest,
 )
+from contracts.portal import PortalDossier, PortalProgress
 from contracts.procedure import ProcedureSpec
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -39,6 +40,8 @@ Mode = Literal["validation", "serialization"]
 MODELS: dict[str, tuple[type[BaseModel], Mode]] = {
     "Attachment": (Attachment, "validation"),
     "Dossier": (Dossier, "validation"),
+    "PortalDossier": (PortalDossier, "serialization"),
+    "PortalProgress": (PortalProgress, "serialization"),
     "DossierSubmission": (DossierSubmission, "validation"),
     "ProcedureSpec": (ProcedureSpec, "serialization"),
     "ResultDocument": (ResultDocument, "validation"),

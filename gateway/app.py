@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 
 from contracts.calendar import add_working_days, preload
-from gateway.api import admin, bundles, callbacks, dashboard, dossiers, lookups, meta, procedures
+from gateway.api import admin, bundles, callbacks, dashboard, dossiers, feed, lookups, meta, procedures
 from gateway.api.keys import (
     AUTH,
     CATALOG,
@@ -163,7 +163,7 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app[AUTH] = Authenticator(config.clients)
     app[METRICS] = Metrics()
     app.on_startup.extend([_on_startup, dashboard.load_page])
-    for module in (dossiers, bundles, procedures, lookups, callbacks, admin, meta, dashboard):
+    for module in (dossiers, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
         app.router.add_routes(module.routes)
     # Order matters: the store and session outlive the connectors, which outlive the dispatcher.
     app.cleanup_ctx.extend([_http_session, _store, _connectors, _dispatcher])

@@ -267,7 +267,27 @@ async def _scenario(stack: Stack, registry: Registry, count: int) -> int:
             )
         )
         stats = {s.agency: await _sim(session, s, "/_sim/stats") for s in stack.sims}
-    return report(final, bundles, steps, stats)
+        portal = await _portal_sync(session, url, [*final.values(), *steps])
+    return report(final, bundles, steps, stats, portal)
+
+
+async def _portal_sync(session: aiohttp.ClientSession, url: str, dossiers: list[dict[str, Any]]) -> tuple[str, bool]:
+    """The national portal pulls the status feed from the start; its view must match every dossier."""
+    latest: dict[str, int] = {}
+    changes, after = 0, 0
+    while True:
+        page = await _get(session, f"{url}/v1/feed?after={after}&limit=500", "portal")
+        for item in page["items"]:
+            latest[item["dossier"]["MaHoSo"]] = item["progress"]["TrangThai"]
+        changes += len(page["items"])
+        if not page["items"]:
+            break
+        after = page["next_after"]
+    agree = all(latest.get(d["code"]) == d["status"] for d in dossiers)
+    line = f"national portal: pulled {changes} status changes of {len(latest)} dossiers from /v1/feed; " + (
+        "its view agrees with every dossier" if agree else "ITS VIEW DISAGREES with the gateway"
+    )
+    return line, agree
 
 
 async def _follow(
@@ -303,8 +323,10 @@ def report(
     bundles: dict[str, dict[str, Any]],
     steps: list[dict[str, Any]],
     stats: dict[str, dict[str, Any]],
+    portal: tuple[str, bool],
 ) -> int:
-    """The tables at the end; 0 when every dossier finished and each agency took each of its dossiers once."""
+    """The tables at the end; 0 when every dossier finished, each agency took each of its dossiers once
+    and the national portal's view from the feed agrees with the gateway's."""
     from contracts import DossierStatus
 
     def label(status: int) -> str:
@@ -359,7 +381,8 @@ def report(
     print()
     print(f"  single dossiers: {len(final)} accepted, {finished} finished; bundles: {len(bundles)}, {completed} done")
     print("  delivery attempts per dossier: " + ", ".join(f"{a}x: {n}" for a, n in sorted(attempts.items())))
-    ok &= finished == len(final) and completed == len(bundles)
+    print(f"  {portal[0]}")
+    ok &= finished == len(final) and completed == len(bundles) and portal[1]
     print("  RESULT: " + ("all delivered, none twice" if ok else "INCOMPLETE: see the logs in the working folder"))
     return 0 if ok else 1
 

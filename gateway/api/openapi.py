@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from contracts import Dossier, DossierSubmission, StatusEvent
 from contracts.bundle import BundleSubmission, BundleView, SupplementAnswer
+from contracts.portal import PortalDossier, PortalProgress
 from gateway import __version__
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -58,7 +59,16 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 def build() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Problem": _problem_schema()}
-    for model in (DossierSubmission, Dossier, StatusEvent, BundleSubmission, BundleView, SupplementAnswer):
+    for model in (
+        DossierSubmission,
+        Dossier,
+        StatusEvent,
+        BundleSubmission,
+        BundleView,
+        SupplementAnswer,
+        PortalDossier,
+        PortalProgress,
+    ):
         s = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(s.pop("$defs", {}))
         schemas[model.__name__] = s
@@ -101,6 +111,48 @@ def build() -> dict[str, Any]:
                 "summary": "A dossier's status events",
                 "parameters": ref_param,
                 "responses": _responses(200, None, 401, 403, 404),
+            }
+        },
+        "/v1/feed": {
+            "get": {
+                "summary": "Status changes in commit order, in the national portal's format",
+                "description": (
+                    "Keep `next_after` and ask again from there: nothing is skipped, nothing comes twice. "
+                    "Each item holds one progress record (CapNhatTienDoHoSoMC) and the dossier's current "
+                    "record (DongBoHoSoMC), to upsert by MaHoSo. A centre reads its own dossiers' changes."
+                ),
+                "parameters": [
+                    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                    },
+                ],
+                "responses": _responses(
+                    200,
+                    {
+                        "type": "object",
+                        "required": ["items", "next_after"],
+                        "properties": {
+                            "items": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "seq": {"type": "integer"},
+                                        "progress": _ref(PortalProgress),
+                                        "dossier": _ref(PortalDossier),
+                                    },
+                                },
+                            },
+                            "next_after": {"type": "integer"},
+                        },
+                    },
+                    400,
+                    401,
+                    403,
+                ),
             }
         },
         "/v1/procedures": {

@@ -80,6 +80,15 @@ class UpdateOutcome:
     status: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One status event of the feed, with its dossier as it is now and the dossier's whole log."""
+
+    event: StatusEvent
+    dossier: Dossier
+    history: list[StatusEvent]
+
+
 class Store(ABC):
     @abstractmethod
     async def open(self) -> None: ...
@@ -100,6 +109,14 @@ class Store(ABC):
 
     @abstractmethod
     async def events(self, dossier_id: UUID) -> list[StatusEvent]: ...
+
+    @abstractmethod
+    async def feed(self, *, after: int, limit: int, client_id: str | None = None) -> list[FeedItem]:
+        """Status events with a sequence number above `after`, in commit order (of one client's dossiers).
+
+        A consumer that keeps the last `seq` it saw and asks again from there misses nothing: an event is
+        numbered when its transaction commits, and the single writer commits in order.
+        """
 
     @abstractmethod
     async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:

@@ -34,6 +34,7 @@ from gateway.store import rows
 from gateway.store.accept import CreateDossier, insert_dossier
 from gateway.store.base import (
     CreateOutcome,
+    FeedItem,
     JobRecord,
     JobState,
     NewBundle,
@@ -186,6 +187,29 @@ class SqliteStore(Store):
         def fn(conn: sqlite3.Connection) -> list[StatusEvent]:
             cur = conn.execute("SELECT * FROM events WHERE dossier_id = ? ORDER BY seq", (str(dossier_id),))
             return [rows.event(r) for r in cur.fetchall()]
+
+        return await self._read(fn)
+
+    async def feed(self, *, after: int, limit: int, client_id: str | None = None) -> list[FeedItem]:
+        def fn(conn: sqlite3.Connection) -> list[FeedItem]:
+            if client_id is None:
+                cur = conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+            else:
+                cur = conn.execute(
+                    "SELECT e.* FROM events e JOIN dossiers d ON d.id = e.dossier_id "
+                    "WHERE e.seq > ? AND d.client_id = ? ORDER BY e.seq LIMIT ?",
+                    (after, client_id, limit),
+                )
+            events = cur.fetchall()
+            dossiers: dict[str, tuple[Dossier, list[StatusEvent]]] = {}
+            for did in dict.fromkeys(e["dossier_id"] for e in events):
+                row = conn.execute("SELECT * FROM dossiers WHERE id = ?", (did,)).fetchone()
+                job = conn.execute(
+                    "SELECT * FROM jobs WHERE dossier_id = ? ORDER BY id DESC LIMIT 1", (did,)
+                ).fetchone()
+                log = conn.execute("SELECT * FROM events WHERE dossier_id = ? ORDER BY seq", (did,)).fetchall()
+                dossiers[did] = (rows.dossier(row, job), [rows.event(r) for r in log])
+            return [FeedItem(rows.event(e), *dossiers[e["dossier_id"]]) for e in events]
 
         return await self._read(fn)
 

@@ -36,3 +36,4 @@ async def test_demo_delivers_everything_once(tmp_path: Path) -> None:
     for bundle in ("birth-residence-health-card", "death-residence-funeral", "land-transfer"):
         assert re.search(rf"^  {bundle} +\d+  completed: \d+  \(", text, re.M), text
     assert re.search(r"422 urn:lienthong:problem:no-route: .*province 31", text), text
+    assert "its view agrees with every dossier" in text

@@ -9,10 +9,12 @@ from typing import Any
 from tests.gateway.conftest import GatewayHarness
 
 
-async def wait_status(h: GatewayHarness, did: str, status: int, timeout: float = 10.0) -> dict[str, Any]:
+async def wait_status(
+    h: GatewayHarness, did: str, status: int, timeout: float = 10.0, who: str = "centre-hanoi"
+) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        resp = await h.client.get(f"/v1/dossiers/{did}", headers=h.headers())
+        resp = await h.client.get(f"/v1/dossiers/{did}", headers=h.headers(who))
         body: dict[str, Any] = await resp.json()
         if body["status"] == status or asyncio.get_running_loop().time() > deadline:
             return body
