@@ -9,7 +9,7 @@ from functools import cache
 from vietnam_provinces import Province, Ward
 
 _PROVINCE_RE = re.compile(r"^\d{2}$")
-_COMMUNE_RE = re.compile(r"^\d{5}$")
+COMMUNE_RE = re.compile(r"^\d{5}$", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ def check_province(code: str) -> str:
 
 
 def check_commune(code: str, province: str | None = None) -> str:
-    if not _COMMUNE_RE.match(code):
+    if not COMMUNE_RE.match(code):
         raise ValueError("a commune code has 5 digits, e.g. 00070 (Phường Hoàn Kiếm)")
     unit = communes().get(code)
     if unit is None:

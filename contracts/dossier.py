@@ -11,7 +11,7 @@ from enum import IntEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 
 from contracts import admin_units, identifiers
 from contracts.base import (
@@ -67,12 +67,22 @@ class _Contact(Model):
     email: str | None = Field(default=None, max_length=254, pattern=_EMAIL_RE.pattern)
 
 
+def _kind_required(schema: dict[str, Any]) -> None:
+    """`kind` picks the applicant model, so a submission must name it (the default serves Python callers)."""
+    schema["required"] = ["kind", *schema.get("required", [])]
+
+
 class PersonApplicant(_Contact):
     """A citizen (LoaiDoiTuong 1). The personal id must agree with date of birth and gender."""
 
+    model_config = ConfigDict(json_schema_extra=_kind_required)
+
     kind: Literal["person"] = "person"
     full_name: ShortText
-    personal_id: str = Field(description="12-digit personal id, or 9 digits for an old identity card")
+    personal_id: str = Field(
+        description="12-digit personal id, or 9 digits for an old identity card",
+        json_schema_extra={"pattern": r"^(\d{12}|\d{9})$", "examples": ["079090001234"]},
+    )
     date_of_birth: date
     gender: Gender
     address: Address | None = None
@@ -90,6 +100,8 @@ class PersonApplicant(_Contact):
 
 class OrganisationApplicant(_Contact):
     """A business (LoaiDoiTuong 2), a state agency (3) or another organisation (4)."""
+
+    model_config = ConfigDict(json_schema_extra=_kind_required)
 
     kind: Literal["organisation"] = "organisation"
     name: ShortText

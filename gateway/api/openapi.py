@@ -97,7 +97,18 @@ def build() -> dict[str, Any]:
                 "responses": _responses(202, accepted, 400, 401, 403, 409, 413, 415, 422)
                 | {"200": {"description": "replay of an earlier request with the same Idempotency-Key"}},
             },
-            "get": {"summary": "List dossiers visible to the client", "responses": _responses(200, None, 401, 403)},
+            "get": {
+                "summary": "List dossiers visible to the client",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                    },
+                ],
+                "responses": _responses(200, None, 400, 401, 403),
+            },
         },
         "/v1/dossiers/{ref}": {
             "get": {
@@ -178,14 +189,14 @@ def build() -> dict[str, Any]:
                 "summary": "Run a synchronous look-up at an agency",
                 "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": _responses(200, None, 401, 403, 404, 422, 502, 504),
+                "responses": _responses(200, None, 400, 401, 403, 404, 413, 415, 422, 502, 504),
             }
         },
         "/v1/callbacks/{agency}": {
             "post": {
                 "summary": "Status changes posted by an agency",
                 "parameters": [{"name": "agency", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": _responses(200, None, 401, 403, 404, 409),
+                "responses": _responses(200, None, 400, 401, 403, 404, 409, 413),
             }
         },
         "/v1/dossiers/{ref}/supplements": {
@@ -193,7 +204,7 @@ def build() -> dict[str, Any]:
                 "summary": "Answer a supplement request (status 5) with the documents asked for",
                 "parameters": ref_param,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(SupplementAnswer)}}},
-                "responses": _responses(202, _ref(Dossier), 401, 403, 404, 409, 422),
+                "responses": _responses(202, _ref(Dossier), 400, 401, 403, 404, 409, 413, 415, 422),
             }
         },
         "/v1/dossiers/{ref}/results/{index}": {
@@ -244,10 +255,13 @@ def build() -> dict[str, Any]:
             }
         },
         "/v1/admin/deliveries": {
-            "get": {"summary": "Deliveries by state", "responses": _responses(200, None, 401, 403)}
+            "get": {"summary": "Deliveries by state", "responses": _responses(200, None, 400, 401, 403, 422)}
         },
         "/v1/admin/deliveries/replay": {
-            "post": {"summary": "Replay dead-lettered deliveries", "responses": _responses(200, None, 401, 403)}
+            "post": {
+                "summary": "Replay dead-lettered deliveries",
+                "responses": _responses(200, None, 400, 401, 403, 415, 422),
+            }
         },
         "/v1/admin/overview": {
             "get": {
