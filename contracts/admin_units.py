@@ -9,7 +9,7 @@ from functools import cache
 from vietnam_provinces import Province, Ward
 
 _PROVINCE_RE = re.compile(r"^\d{2}$")
-COMMUNE_RE = re.compile(r"^\d{5}$", re.ASCII)
+COMMUNE_RE = re.compile(r"^\d{5}$")
 
 
 @dataclass(frozen=True, slots=True)

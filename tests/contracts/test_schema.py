@@ -203,7 +203,7 @@ SAMPLE_SUBMISSION = json.dumps(
     ensure_ascii=False,
 )
 
-_ANNOTATIONS = {"$schema", "$defs", "title", "description", "default", "format", "discriminator"}
+_ANNOTATIONS = {"$schema", "$defs", "title", "description", "default", "examples", "format", "discriminator"}
 _KNOWN = _ANNOTATIONS | {
     "$ref",
     "anyOf",
