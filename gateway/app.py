@@ -32,7 +32,7 @@ from gateway.auth import Authenticator
 from gateway.catalog import Catalog
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
-from gateway.dispatcher import Dispatcher, poll_agency
+from gateway.dispatcher import Dispatcher, poll_agency, sweep_deadlines
 from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry, load_registry
@@ -117,7 +117,11 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         config.gateway.dispatcher,
     )
     app[DISPATCHER] = d
-    tasks = [asyncio.create_task(d.run(), name="dispatcher")]
+    settings = config.gateway.dispatcher
+    tasks = [
+        asyncio.create_task(d.run(), name="dispatcher"),
+        asyncio.create_task(sweep_deadlines(app[STORE], settings.deadline_sweep_interval), name="deadlines"),
+    ]
     for (a_name, e_name), connector in app[CONNECTORS].items():
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(

@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import structlog
 import tenacity
@@ -217,3 +218,16 @@ async def apply_polled(store: Store, agency: str, updates: Sequence[AgencyUpdate
         else:
             applied.add(update.event_id)
     return PollOutcome(frozenset(applied), refused)
+
+
+async def sweep_deadlines(store: Store, interval: float) -> None:
+    """Refuse the dossiers whose applicant did not bring the documents asked for in time."""
+    while True:
+        try:
+            for did in await store.expire_supplements(datetime.now(UTC)):
+                log.info("supplement_deadline_passed", dossier_id=str(did), status=3)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("deadline_sweep_failed")
+        await asyncio.sleep(interval)

@@ -43,6 +43,9 @@ class DispatcherSettings(_Conf):
     batch: int = Field(64, ge=1, le=1000)
     poll_interval: float = Field(0.5, gt=0)
     agency_poll_interval: float = Field(2.0, gt=0)
+    deadline_sweep_interval: float = Field(
+        60.0, gt=0, description="how often dossiers whose supplement deadline has passed are refused"
+    )
 
 
 class GatewaySettings(_Conf):

@@ -111,6 +111,13 @@ class Store(ABC):
     async def events(self, dossier_id: UUID) -> list[StatusEvent]: ...
 
     @abstractmethod
+    async def expire_supplements(self, now: datetime) -> list[UUID]:
+        """Refuse (status 3) the dossiers still waiting for documents whose deadline passed before `now`.
+
+        The event is recorded once per supplement request, however often this runs. Returns their ids.
+        """
+
+    @abstractmethod
     async def feed(self, *, after: int, limit: int, client_id: str | None = None) -> list[FeedItem]:
         """Status events with a sequence number above `after`, in commit order (of one client's dossiers).
 

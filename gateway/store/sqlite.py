@@ -26,7 +26,7 @@ import orjson
 
 from contracts import Dossier, DossierStatus, StatusEvent, SupplementRequest
 from contracts.bundle import BundleView
-from contracts.calendar import due_after_supplement, supplement_deadline
+from contracts.calendar import VN_TZ, due_after_supplement, supplement_deadline
 from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
@@ -189,6 +189,32 @@ class SqliteStore(Store):
             return [rows.event(r) for r in cur.fetchall()]
 
         return await self._read(fn)
+
+    async def expire_supplements(self, now: datetime) -> list[UUID]:
+        def op(conn: sqlite3.Connection) -> list[UUID]:
+            expired: list[UUID] = []
+            waiting = conn.execute(
+                "SELECT id, supplements FROM dossiers WHERE status = ?", (int(DossierStatus.SUPPLEMENT_REQUESTED),)
+            ).fetchall()
+            for row in waiting:
+                requests = orjson.loads(row["supplements"])
+                last = requests[-1] if requests else None
+                if last is None or last.get("answered_at") or datetime.fromisoformat(last["due_at"]) > now:
+                    continue
+                due = datetime.fromisoformat(last["due_at"]).astimezone(VN_TZ)
+                _insert_event(
+                    conn,
+                    row["id"],
+                    int(DossierStatus.REJECTED),
+                    "gateway",
+                    f"the documents asked for were not supplied by {due:%d/%m/%Y %H:%M}",
+                    {"supplement_due_at": last["due_at"], "items": last.get("items", [])},
+                    f"supplement-{len(requests)}-expired",
+                )
+                expired.append(UUID(row["id"]))
+            return expired
+
+        return await self._write(op)
 
     async def feed(self, *, after: int, limit: int, client_id: str | None = None) -> list[FeedItem]:
         def fn(conn: sqlite3.Connection) -> list[FeedItem]:

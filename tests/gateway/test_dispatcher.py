@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from gateway.config.model import DispatcherSettings
 from gateway.connector import Delivery, SubmitReceipt
-from gateway.dispatcher import Dispatcher
+from gateway.dispatcher import Dispatcher, sweep_deadlines
 from gateway.store.base import JobRecord
 
 POLL = 0.2
@@ -112,3 +113,32 @@ async def test_the_slot_frees_once_the_agency_answered(
     store.hold_completions.set()
     await until(lambda: sorted(store.completed) == [3, 4])
     assert d.in_flight == {"police": 0, "land": 0}
+
+
+class DeadlineStore:
+    """Counts the sweeps; the second one finds a dossier past its deadline, the third one fails."""
+
+    def __init__(self) -> None:
+        self.sweeps: list[datetime] = []
+        self.expired = uuid.uuid4()
+        self.five = asyncio.Event()
+
+    async def expire_supplements(self, now: datetime) -> list[uuid.UUID]:
+        self.sweeps.append(now)
+        if len(self.sweeps) == 5:
+            self.five.set()
+        if len(self.sweeps) == 3:
+            raise RuntimeError("database is locked")
+        return [self.expired] if len(self.sweeps) == 2 else []
+
+
+async def test_the_deadline_sweep_runs_on_its_interval_and_survives_a_failure() -> None:
+    store = DeadlineStore()
+    task = asyncio.create_task(sweep_deadlines(store, 0.01))  # type: ignore[arg-type]
+    try:
+        await asyncio.wait_for(store.five.wait(), 5)  # past the failing third sweep
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert all(t.tzinfo is UTC for t in store.sweeps)  # deadlines are compared in aware time
+    assert store.sweeps == sorted(store.sweeps)

@@ -386,6 +386,31 @@ async def test_answering_a_supplement_moves_the_due_date_by_the_days_waited(
     assert (job.step, job.inputs["note"]) == ("supplement-1", "x")
 
 
+async def test_a_supplement_not_brought_in_time_refuses_the_dossier_once(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    late, answered, waiting = [(await store.create_dossier(new(i))).dossier for i in range(3)]
+    asked = datetime(2026, 12, 4, 10, 0, tzinfo=VN_TZ)
+    for d in (late, answered, waiting):
+        upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"]})
+        await store.apply_update(upd, actor="agency:police")
+    await store.answer_supplement(answered.id, {"note": "x", "attachments": [{"name": "CT07"}]}, actor="centre")
+    due = supplement_deadline(asked)  # 15/12/2026 10:00, seven working days later
+
+    assert await store.expire_supplements(due - timedelta(minutes=1)) == []
+    assert sorted(await store.expire_supplements(due + timedelta(minutes=1))) == sorted([late.id, waiting.id])
+    for d in (late, waiting):
+        last = (await store.events(d.id))[-1]
+        assert (last.status, last.actor) == (S.REJECTED, "gateway")
+        assert last.note == "the documents asked for were not supplied by 15/12/2026 10:00"
+        assert last.data["items"] == ["CT07"]
+    assert (await store.expire_supplements(due + timedelta(days=30))) == []  # once, however often it runs
+    got = await store.get_dossier(str(answered.id))
+    assert got is not None and got.status == S.PROCESSING
+    with pytest.raises(IllegalTransition):  # too late to answer now
+        await store.answer_supplement(late.id, {"note": "y", "attachments": [{"name": "CT07"}]}, actor="centre")
+
+
 def working_days_ago(n: int) -> datetime:
     now = day = datetime.now(VN_TZ)
     while working_days_between(day.date(), now.date()) < n:
