@@ -19,6 +19,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -28,19 +29,19 @@ _Item = tuple[Op, "asyncio.Future[Any]"]
 _Results = list[tuple[bool, Any]]
 
 
-class Batchable:
+class Batchable(ABC):
     """A write that can also run together with others of its kind (`run_many`), fewer statements for all.
 
     `run_many` returns one result per write, in order, or raises: the batch then runs one write at a
     time, calling each alone.
     """
 
-    def __call__(self, conn: sqlite3.Connection) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, conn: sqlite3.Connection) -> Any: ...
 
     @classmethod
-    def run_many(cls, conn: sqlite3.Connection, ops: Sequence[Any]) -> list[Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def run_many(cls, conn: sqlite3.Connection, ops: Sequence[Any]) -> list[Any]: ...
 
 
 class CodeSequences:
