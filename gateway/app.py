@@ -52,9 +52,12 @@ def public_url(config: Config, app_port: int | None = None) -> str:
 
 
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
-    # One client session (one connection pool) for every outbound call of this app.
+    # One client session (one connection pool) for every outbound call of this app. No cookie jar: the
+    # session carries calls made for every centre, and an agency's cookie must not ride along other calls.
     connector = aiohttp.TCPConnector(limit=512, limit_per_host=128, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=30), cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
         app[HTTP] = session
         yield
 

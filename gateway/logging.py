@@ -11,9 +11,9 @@ import atexit
 import logging
 import re
 import sys
+import time
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -30,15 +30,21 @@ PERSONAL_FIELDS = frozenset({"personal_id", "so_dinh_danh", "soDinhDanh", "child
 # 9 or 12 digits standing alone: personal ids in free text (paths, notes, errors).
 _ID_IN_TEXT = re.compile(r"(?<!\d)(\d{12}|\d{9})(?!\d)")
 _SHORTEST_ID = 9
+# A cheap first look for a personal id in text: any run of 9 digits (the precise pattern is applied after).
+_DIGIT_RUN = re.compile(r"\d{9}")
 _PLAIN, _SECRET, _PERSONAL = 0, 1, 2
+_KINDS: dict[str, int] = {}
+_KINDS_MAX = 4096
 _LEVEL_NAMES = {"warn": "warning", "exception": "error"}  # as structlog's add_log_level
 
 
-@lru_cache(maxsize=4096)
 def _key_kind(key: str) -> int:
-    if key.lower() in SECRET_FIELDS:
-        return _SECRET
-    return _PERSONAL if key in PERSONAL_FIELDS else _PLAIN
+    kind = _KINDS.get(key)
+    if kind is None:
+        kind = _SECRET if key.lower() in SECRET_FIELDS else _PERSONAL if key in PERSONAL_FIELDS else _PLAIN
+        if len(_KINDS) < _KINDS_MAX:  # keys come from code, but a dict logged as a value may bring many
+            _KINDS[key] = kind
+    return kind
 
 
 def _mask_text(text: str) -> str:
@@ -81,28 +87,47 @@ def _fallback(obj: Any) -> Any:
 def render_json(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> bytes:
     """merge_contextvars, add_log_level, masking, TimeStamper(iso, utc), format_exc_info and JSON, in one step.
 
-    Plain text fields are scanned for personal ids in one pass over all of them, and only rewritten when
-    it finds one; level and time are added after masking (nothing in them can look like a personal id).
+    It runs twice per request (the request line and the outbound line), so it avoids per-key calls:
+    plain text fields are checked for a run of 9 digits in one pass over all of them, and only masked
+    when there is one; level and time are added after masking (nothing in them can look like an id).
     """
     merge_contextvars(logger, method_name, event_dict)
     texts: list[str] = []
     for key, value in event_dict.items():
-        kind = _key_kind(key)
-        if kind == _PLAIN and type(value) is str:
-            texts.append(value)
-        elif kind != _PLAIN or not (value is None or type(value) in _UNMASKED_TYPES):
-            masked = _mask_value(key, value)
-            if masked is not value:
-                event_dict[key] = masked  # a new value for an existing key: the iteration goes on safely
-    if texts and _ID_IN_TEXT.search("\n".join(texts)):
+        kind = _KINDS.get(key)
+        if kind is None:
+            kind = _key_kind(key)
+        vtype = type(value)
+        if kind == _PLAIN:
+            if vtype is str:
+                texts.append(value)
+                continue
+            if value is None or vtype in _UNMASKED_TYPES:
+                continue
+        masked = _mask_value(key, value)
+        if masked is not value:
+            event_dict[key] = masked  # a new value for an existing key: the iteration goes on safely
+    if texts and _DIGIT_RUN.search("\n".join(texts)):
         for key, value in event_dict.items():
             if _key_kind(key) == _PLAIN and type(value) is str:
                 event_dict[key] = _mask_text(value)
     event_dict["level"] = _LEVEL_NAMES.get(method_name, method_name)
-    event_dict["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    event_dict["timestamp"] = _timestamp()
     if "exc_info" in event_dict:
         _format_exception(logger, method_name, event_dict)
     return orjson.dumps(event_dict, default=_fallback)
+
+
+_clock: list[Any] = [-1, ""]  # [second, "YYYY-MM-DDTHH:MM:SS"] of the last line
+
+
+def _timestamp() -> str:
+    """ISO 8601 UTC with microseconds, as TimeStamper(fmt="iso", utc=True); the date part is built once a second."""
+    now = time.time()
+    second = int(now)
+    if second != _clock[0]:
+        _clock[0], _clock[1] = second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_clock[1]}.{int((now - second) * 1_000_000):06d}Z"
 
 
 def _format_exception(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 
 import structlog
 from aiohttp import web
@@ -26,7 +26,7 @@ def _route_name(request: web.Request) -> str:
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    cid = request.headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
+    cid = request.headers.get(CORRELATION_HEADER) or os.urandom(16).hex()
     cid = cid[:64]
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(correlation_id=cid)
