@@ -5,28 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from adapters.base import CheckResult
 from adapters.rest import RestRequest, hmac_rest
 from adapters.signing import SignatureError
 from contracts import Dossier
-from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, EndpointSettings, SubmitReceipt
+from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, SubmitReceipt
 from gateway.errors import AgencyRejected, InvalidRequest, MalformedAnswer, Unauthenticated
 from plugins.police import wire
 from plugins.police.forms import IdentityQuery
+from plugins.police.settings import PoliceSettings
 
 REGISTRATION_PATH = "/api/v1/cu-tru/dang-ky"
 IDENTITY_PATH = "/api/v1/dan-cu/xac-thuc"
 SUPPLEMENT_PATH = "/api/v1/cu-tru/bo-sung"
 REMOVAL_PATH = "/api/v1/cu-tru/xoa-dang-ky"
 REMOVAL_PROCEDURE = "1.004206"  # Xóa đăng ký thường trú (code uncertain: operators may remap it)
-
-
-class PoliceSettings(EndpointSettings):
-    key_id: str = Field(min_length=1, description="key id the agency issued to this gateway")
-    secret: str = Field(min_length=16, description="shared HMAC secret (use ${ENV} in conf)")
-    max_answer_bytes: int = Field(1024 * 1024, gt=0)
 
 
 class PoliceConnector(Connector):

@@ -23,9 +23,10 @@ from gateway.errors import (
     Unauthenticated,
 )
 from gateway.simulation import FAULTS, STATS, Faults, SimulatorOptions
-from plugins.police.connector import PoliceConnector, PoliceSettings
+from plugins.police.connector import PoliceConnector
 from plugins.police.demo import demo_dossiers
 from plugins.police.forms import IdentityAnswer, IdentityQuery
+from plugins.police.settings import PoliceSettings
 from plugins.police.simulator import ACCEPTED, KEY_ID, create_simulator
 from tests.plugins.police.test_wire import DID, HEX, dossier
 
