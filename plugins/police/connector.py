@@ -21,7 +21,6 @@ REGISTRATION_PATH = "/api/v1/cu-tru/dang-ky"
 IDENTITY_PATH = "/api/v1/dan-cu/xac-thuc"
 SUPPLEMENT_PATH = "/api/v1/cu-tru/bo-sung"
 REMOVAL_PATH = "/api/v1/cu-tru/xoa-dang-ky"
-REMOVAL_PROCEDURE = "1.004206"  # Xóa đăng ký thường trú (code uncertain: operators may remap it)
 
 
 class PoliceConnector(Connector):
@@ -41,7 +40,7 @@ class PoliceConnector(Connector):
         )
 
     async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
-        removal = dossier.procedure_code == REMOVAL_PROCEDURE
+        removal = dossier.procedure_code in self.settings.removal_procedures
         build = wire.removal_request if removal else wire.registration_request
         try:
             payload = build(dossier, delivery.idempotency_key, self.ctx.callback_url, delivery.inputs)
