@@ -13,6 +13,7 @@ import structlog
 
 from adapters.base import CheckResult, Transport
 from adapters.errors import error_for_status, map_http_errors
+from adapters.signing import HmacSigner, HmacVerifier
 from gateway.errors import MalformedAnswer, UnsafeAnswer
 
 log = structlog.get_logger("lienthong.outbound")
@@ -143,3 +144,26 @@ class RestTransport(Transport[RestRequest, RestResponse]):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "rest", "base_url": self.base_url, "timeout": self.timeout, "signed": self.signer is not None}
+
+
+def hmac_rest(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    *,
+    agency: str,
+    key_id: str,
+    secret: str,
+    timeout: float = 10.0,
+    max_answer_bytes: int = 4 * 1024 * 1024,
+) -> tuple[RestTransport, HmacVerifier]:
+    """For an agency that shares one HMAC key with the gateway both ways: a transport that signs every
+    request with it, and the verifier of the callbacks the agency signs with it."""
+    transport = RestTransport(
+        session,
+        base_url,
+        agency=agency,
+        timeout=timeout,
+        signer=HmacSigner(key_id, secret),
+        max_answer_bytes=max_answer_bytes,
+    )
+    return transport, HmacVerifier({key_id: secret})

@@ -9,8 +9,8 @@ import orjson
 from pydantic import Field
 
 from adapters.base import CheckResult
-from adapters.rest import RestRequest, RestTransport
-from adapters.signing import HmacSigner, HmacVerifier, SignatureError
+from adapters.rest import RestRequest, hmac_rest
+from adapters.signing import SignatureError
 from contracts import Dossier
 from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, EndpointSettings, SubmitReceipt
 from gateway.errors import AgencyError, AgencyRejected, InvalidRequest, Unauthenticated
@@ -34,15 +34,15 @@ class JusticeConnector(Connector):
         settings = ctx.settings
         assert isinstance(settings, JusticeSettings)
         self.settings = settings
-        self.transport = RestTransport(
+        self.transport, self.verifier = hmac_rest(
             ctx.http,
             settings.url,
             agency=ctx.agency,
+            key_id=settings.key_id,
+            secret=settings.secret,
             timeout=settings.timeout,
-            signer=HmacSigner(settings.key_id, settings.secret),
             max_answer_bytes=settings.max_answer_bytes,
         )
-        self.verifier = HmacVerifier({settings.key_id: settings.secret})
 
     async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
         agency = self.ctx.agency

@@ -5,28 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from adapters.base import CheckResult
-from adapters.rest import RestRequest, RestTransport
-from adapters.signing import HmacSigner, HmacVerifier, SignatureError
+from adapters.rest import RestRequest, hmac_rest
+from adapters.signing import SignatureError
 from contracts import Dossier
-from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, EndpointSettings, SubmitReceipt
+from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, SubmitReceipt
 from gateway.errors import AgencyRejected, InvalidRequest, MalformedAnswer, Unauthenticated
 from plugins.police import wire
 from plugins.police.forms import IdentityQuery
+from plugins.police.settings import PoliceSettings
 
 REGISTRATION_PATH = "/api/v1/cu-tru/dang-ky"
 IDENTITY_PATH = "/api/v1/dan-cu/xac-thuc"
 SUPPLEMENT_PATH = "/api/v1/cu-tru/bo-sung"
 REMOVAL_PATH = "/api/v1/cu-tru/xoa-dang-ky"
-REMOVAL_PROCEDURE = "1.004206"  # Xóa đăng ký thường trú (code uncertain: operators may remap it)
-
-
-class PoliceSettings(EndpointSettings):
-    key_id: str = Field(min_length=1, description="key id the agency issued to this gateway")
-    secret: str = Field(min_length=16, description="shared HMAC secret (use ${ENV} in conf)")
-    max_answer_bytes: int = Field(1024 * 1024, gt=0)
 
 
 class PoliceConnector(Connector):
@@ -35,18 +29,18 @@ class PoliceConnector(Connector):
         settings = ctx.settings
         assert isinstance(settings, PoliceSettings)
         self.settings = settings
-        self.transport = RestTransport(
+        self.transport, self.verifier = hmac_rest(
             ctx.http,
             settings.url,
             agency=ctx.agency,
+            key_id=settings.key_id,
+            secret=settings.secret,
             timeout=settings.timeout,
-            signer=HmacSigner(settings.key_id, settings.secret),
             max_answer_bytes=settings.max_answer_bytes,
         )
-        self.verifier = HmacVerifier({settings.key_id: settings.secret})
 
     async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
-        removal = dossier.procedure_code == REMOVAL_PROCEDURE
+        removal = dossier.procedure_code in self.settings.removal_procedures
         build = wire.removal_request if removal else wire.registration_request
         try:
             payload = build(dossier, delivery.idempotency_key, self.ctx.callback_url, delivery.inputs)

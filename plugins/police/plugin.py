@@ -5,9 +5,10 @@ from __future__ import annotations
 from contracts import ProcedureSpec
 from gateway.connector import AgencyKind, LookupSpec
 from gateway.hooks import hookimpl
-from plugins.police.connector import REMOVAL_PROCEDURE, PoliceConnector, PoliceSettings
+from plugins.police.connector import PoliceConnector
 from plugins.police.demo import demo_dossiers
 from plugins.police.forms import IdentityAnswer, IdentityQuery, ResidenceRegistrationForm, ResidenceRemovalForm
+from plugins.police.settings import REMOVAL_PROCEDURE, PoliceSettings
 from plugins.police.simulator import create_simulator
 
 KIND = "police"

@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from adapters.rest import RestRequest, RestTransport
-from adapters.signing import HmacSigner, HmacVerifier
+from adapters.rest import RestRequest, RestTransport, hmac_rest
+from adapters.signing import HmacSigner, HmacVerifier, SignatureError
 from gateway.errors import (
     AgencyRejected,
     AgencyTimeout,
@@ -23,6 +23,7 @@ from gateway.errors import (
 )
 
 LIMIT = 1024
+SECRET = "shared-secret-both-directions"
 
 
 async def status(request: web.Request) -> web.Response:
@@ -169,6 +170,23 @@ async def test_signed_request_verifies_at_the_agency(server: TestServer, http: a
     seen = resp.json()
     body = seen["body"].encode()
     assert HmacVerifier({"gw": "shared-secret-for-rest-test"}).verify("POST", "/echo", seen["headers"], body) == "gw"
+
+
+async def test_hmac_rest_signs_with_the_key_its_verifier_checks(
+    server: TestServer, http: aiohttp.ClientSession
+) -> None:
+    url = str(server.make_url("/"))
+    t, verifier = hmac_rest(
+        http, url, agency="justice", key_id="gw", secret=SECRET, timeout=2.5, max_answer_bytes=LIMIT
+    )
+    assert t.describe() == {"kind": "rest", "base_url": url.rstrip("/"), "timeout": 2.5, "signed": True}
+    seen = (await t.send(RestRequest("POST", "/echo", json={"n": 1}))).json()
+    assert verifier.verify("POST", "/echo", seen["headers"], seen["body"].encode()) == "gw"
+    forged = HmacSigner("gw", "a-secret-the-agency-never-issued")("POST", "/v1/callbacks/justice", b"{}")
+    with pytest.raises(SignatureError, match="bad signature"):
+        verifier.verify("POST", "/v1/callbacks/justice", forged, b"{}")
+    with pytest.raises(UnsafeAnswer, match=f"justice: answer of {LIMIT + 1} bytes exceeds {LIMIT}"):
+        await t.send(RestRequest("GET", "/big"))
 
 
 async def test_auth_headers_and_raw_body(server: TestServer, http: aiohttp.ClientSession) -> None:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from adapters.signing import HmacSigner
-from contracts import DossierStatus
+from contracts import Dossier, DossierStatus
 from gateway.connector import ConnectorContext, Delivery
 from gateway.errors import (
     AgencyRejected,
@@ -23,10 +23,12 @@ from gateway.errors import (
     Unauthenticated,
 )
 from gateway.simulation import FAULTS, STATS, Faults, SimulatorOptions
-from plugins.police.connector import PoliceConnector, PoliceSettings
+from plugins.police.connector import PoliceConnector
 from plugins.police.demo import demo_dossiers
 from plugins.police.forms import IdentityAnswer, IdentityQuery
+from plugins.police.settings import PoliceSettings
 from plugins.police.simulator import ACCEPTED, KEY_ID, create_simulator
+from tests.plugins.police.test_removal import PERSON, removal_submission
 from tests.plugins.police.test_wire import DID, HEX, dossier
 
 SECRET = "connector-test-secret-00000001"
@@ -46,9 +48,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def connector(
-    sim: TestServer, http: aiohttp.ClientSession, *, secret: str = SECRET, timeout: float = 5.0
+    sim: TestServer, http: aiohttp.ClientSession, *, secret: str = SECRET, timeout: float = 5.0, **more: Any
 ) -> PoliceConnector:
-    settings = PoliceSettings(url=str(sim.make_url("")), timeout=timeout, key_id=KEY_ID, secret=secret)
+    settings = PoliceSettings(url=str(sim.make_url("")), timeout=timeout, key_id=KEY_ID, secret=secret, **more)
     return PoliceConnector(
         ConnectorContext(agency="police", endpoint="national", settings=settings, http=http, callback_url=CALLBACK)
     )
@@ -112,6 +114,45 @@ async def test_slow_agency_times_out(sim: TestServer, http: aiohttp.ClientSessio
     with pytest.raises(AgencyTimeout) as err:
         await connector(sim, http, timeout=0.2).submit(dossier(sub), SUBMIT)
     assert err.value.retryable
+
+
+# -- removal of permanent residence ------------------------------------------------------------------
+
+AFTER_DEATH = Delivery(f"{DID}:submit", attempt=1, inputs={"death_register_number": "KT-2026-000123"})
+
+
+def removal(code: str) -> Dossier:
+    form = {"person": PERSON, "reason": "deceased", "date_of_death": "2026-11-01"}
+    return dossier({**removal_submission(form), "procedure_code": code})
+
+
+def sent_as_removal(sim: TestServer, code: str) -> None:
+    """The simulator took one request on its removal path (only that path keeps the death extract)."""
+    [taken] = sim.app[ACCEPTED].values()
+    assert taken == {
+        "maTiepNhan": "CA-0000001",
+        "maHoSo": "000.00.01.H26-261120-0007",
+        "maTTHC": code,
+        "soDinhDanh": PERSON["personal_id"],
+        "soTrichLucKhaiTu": "KT-2026-000123",
+    }
+
+
+async def test_removal_procedure_by_default(sim: TestServer, http: aiohttp.ClientSession) -> None:
+    receipt = await connector(sim, http).submit(removal("1.004206"), AFTER_DEATH)
+    assert receipt.agency_ref == "CA-0000001"
+    sent_as_removal(sim, "1.004206")
+
+
+async def test_removal_under_a_code_the_endpoint_names(sim: TestServer, http: aiohttp.ClientSession) -> None:
+    remapped = connector(sim, http, removal_procedures=("1.004299",))
+    receipt = await remapped.submit(removal("1.004299"), AFTER_DEATH)
+    assert receipt.agency_ref == "CA-0000001"
+    sent_as_removal(sim, "1.004299")
+    # The old code is now an ordinary registration, which a removal form cannot be mapped to.
+    with pytest.raises(AgencyRejected, match="police: cannot map dossier"):
+        await remapped.submit(removal("1.004206"), Delivery(f"{DID}:submit", attempt=2))
+    assert sim.app[STATS]["requests"] == 1
 
 
 async def test_identity_lookup(sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any]) -> None:
