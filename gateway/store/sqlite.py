@@ -42,6 +42,7 @@ from gateway.store.base import (
     Store,
     UpdateOutcome,
 )
+from gateway.store.events import accepted_by_agency, insert_event
 from gateway.store.migrations import migrate
 from gateway.store.writer import CodeSequences, GroupCommitWriter
 
@@ -56,10 +57,6 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
     return conn
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 # A dossier with its latest job (its submission, or the delivery of a supplement answered since).
@@ -202,7 +199,7 @@ class SqliteStore(Store):
                 if last is None or last.get("answered_at") or datetime.fromisoformat(last["due_at"]) > now:
                     continue
                 due = datetime.fromisoformat(last["due_at"]).astimezone(VN_TZ)
-                _insert_event(
+                insert_event(
                     conn,
                     row["id"],
                     int(DossierStatus.REJECTED),
@@ -295,7 +292,7 @@ class SqliteStore(Store):
                     conn.execute("SELECT status FROM dossiers WHERE id = ?", (job[1],)).fetchone()[0]
                 )
                 if can_move(status, DossierStatus.WITHDRAWN):
-                    _insert_event(
+                    insert_event(
                         conn,
                         job[1],
                         int(DossierStatus.WITHDRAWN),
@@ -365,7 +362,7 @@ class SqliteStore(Store):
                 ).fetchone()[0]
                 + 1
             )
-            _insert_event(
+            insert_event(
                 conn,
                 did,
                 int(DossierStatus.PROCESSING),
@@ -444,7 +441,7 @@ class SqliteStore(Store):
                 (time.time(), job_id),
             )
             if step == "submit" and status == DossierStatus.RECEIVED:
-                _accepted_by_agency(conn, did, actor, receipt.agency_ref)
+                accepted_by_agency(conn, did, actor, receipt.agency_ref)
             elif receipt.agency_ref:
                 conn.execute(
                     "UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did)
@@ -625,52 +622,6 @@ def _release_step(conn: sqlite3.Connection, bundle_id: str, job_id: int, refs: d
     return True
 
 
-def _insert_event(
-    conn: sqlite3.Connection,
-    did: str,
-    status: int,
-    actor: str,
-    note: str,
-    data: dict[str, Any],
-    source_event_id: str | None,
-    at: str | None = None,
-    *,
-    agency_ref: str | None = None,
-    results: str | None = None,
-) -> None:
-    """Append an event and move the dossier to its status; `agency_ref` (if none yet) and `results` ride along."""
-    at = at or _now_iso()
-    conn.execute(
-        "INSERT INTO events (dossier_id, status, at, actor, note, data, source_event_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (did, status, at, actor, note, orjson.dumps(data).decode(), source_event_id),
-    )
-    sets, args = ["status = ?", "updated_at = ?"], [status, at]
-    if status == DossierStatus.FINISHED:
-        sets.append("finished_at = ?")
-        args.append(at)
-    if agency_ref:
-        sets.append("agency_ref = COALESCE(agency_ref, ?)")
-        args.append(agency_ref)
-    if results is not None:
-        sets.append("results = ?")
-        args.append(results)
-    conn.execute(f"UPDATE dossiers SET {', '.join(sets)} WHERE id = ?", (*args, did))
-
-
-def _accepted_by_agency(conn: sqlite3.Connection, did: str, actor: str, agency_ref: str | None) -> None:
-    """Received -> processing once the agency has the dossier (the caller saw it received)."""
-    _insert_event(
-        conn,
-        did,
-        int(DossierStatus.PROCESSING),
-        actor,
-        "accepted by the agency",
-        {"agency_ref": agency_ref} if agency_ref else {},
-        None,
-        agency_ref=agency_ref,
-    )
-
-
 def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) -> UpdateOutcome:
     by, ref = ("id", str(update.dossier_id)) if update.dossier_id is not None else ("code", update.dossier_code)
     row = conn.execute(
@@ -691,7 +642,7 @@ def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) ->
         and can_move(DossierStatus.PROCESSING, new)
     ):
         # The agency's callback can overtake our record of its receipt: it implies the receipt.
-        _accepted_by_agency(conn, did, actor, update.agency_ref)
+        accepted_by_agency(conn, did, actor, update.agency_ref)
         current = DossierStatus.PROCESSING
     if new != current and not can_move(current, new):
         raise IllegalTransition(str(IllegalTransitionError(current, new)))
@@ -707,7 +658,7 @@ def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) ->
     at = update.at.isoformat() if update.at else None
     if new == DossierStatus.SUPPLEMENT_REQUESTED:
         _record_supplement_request(conn, did, row["agency"], update, data)
-    _insert_event(
+    insert_event(
         conn,
         did,
         int(new),
