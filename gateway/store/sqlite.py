@@ -29,9 +29,9 @@ from contracts.bundle import BundleView
 from contracts.calendar import VN_TZ, due_after_supplement, supplement_deadline
 from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate, SubmitReceipt
-from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
-from gateway.store import rows
-from gateway.store.accept import CreateDossier, insert_dossier
+from gateway.errors import IllegalTransition, ServiceUnavailable
+from gateway.store import bundles, rows
+from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     CreateOutcome,
     FeedItem,
@@ -242,89 +242,16 @@ class SqliteStore(Store):
     # -- bundles and supplements -------------------------------------------------------------------
 
     async def create_bundle(self, new: NewBundle) -> tuple[UUID, bool]:
-        def op(conn: sqlite3.Connection) -> tuple[UUID, bool]:
-            if new.idempotency_key is not None:
-                row = conn.execute(
-                    "SELECT body_hash, dossier_id FROM idempotency_keys WHERE client_id = ? AND key = ?",
-                    (new.client_id, new.idempotency_key),
-                ).fetchone()
-                if row is not None:
-                    if row["body_hash"] != new.body_hash:
-                        raise IdempotencyConflict("this Idempotency-Key was already used with a different body")
-                    return UUID(row["dossier_id"]), False
-            bid = str(new.id)
-            conn.execute(
-                "INSERT INTO bundles (id, spec, name, client_id, created_at) VALUES (?, ?, ?, ?, ?)",
-                (bid, new.spec, new.name, new.client_id, new.created_at.isoformat()),
-            )
-            for index, step in enumerate(new.steps):
-                insert_dossier(
-                    conn,
-                    self._codes,
-                    step.dossier,
-                    job_state="pending" if index == 0 else "waiting",
-                    inputs=step.inputs,
-                    bundle=(bid, step.step, index),
-                )
-            if new.idempotency_key is not None:
-                conn.execute(
-                    "INSERT INTO idempotency_keys (client_id, key, body_hash, dossier_id, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (new.client_id, new.idempotency_key, new.body_hash, bid, new.created_at.isoformat()),
-                )
-            return new.id, True
-
-        return await self._write(op)
+        return await self._write(lambda conn: bundles.create(conn, self._codes, new))
 
     async def get_bundle(self, bundle_id: str) -> BundleView | None:
-        return await self._read(lambda conn: _bundle_view(conn, bundle_id))
+        return await self._read(lambda conn: bundles.view(conn, bundle_id))
 
     async def cancel_bundle(self, bundle_id: UUID, *, actor: str) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            waiting = conn.execute(
-                "SELECT j.id, j.dossier_id FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
-                "WHERE d.bundle_id = ? AND j.state IN ('waiting', 'dead')",
-                (str(bundle_id),),
-            ).fetchall()
-            for job in waiting:
-                conn.execute("UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ?", (time.time(), job[0]))
-                status = DossierStatus(
-                    conn.execute("SELECT status FROM dossiers WHERE id = ?", (job[1],)).fetchone()[0]
-                )
-                if can_move(status, DossierStatus.WITHDRAWN):
-                    insert_event(
-                        conn,
-                        job[1],
-                        int(DossierStatus.WITHDRAWN),
-                        actor,
-                        "remaining steps of the bundle cancelled",
-                        {},
-                        None,
-                    )
-            return len(waiting)
-
-        return await self._write(op)
+        return await self._write(lambda conn: bundles.cancel(conn, bundle_id, actor))
 
     async def retry_bundle(self, bundle_id: UUID) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            bid, now, n = str(bundle_id), time.time(), 0
-            dead = conn.execute(
-                "SELECT j.id, j.attempts, j.inputs FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
-                "WHERE d.bundle_id = ? AND j.state = 'dead' ORDER BY d.step_index",
-                (bid,),
-            ).fetchall()
-            for job in dead:
-                if job["attempts"] == 0:  # never attempted: its inputs were missing when it was released
-                    n += _release_step(conn, bid, job["id"], orjson.loads(job["inputs"]))
-                    continue
-                conn.execute(
-                    "UPDATE jobs SET state = 'pending', attempts = 0, next_at = ?, updated_at = ? WHERE id = ?",
-                    (now, now, job["id"]),
-                )
-                n += 1
-            return n
-
-        return await self._write(op)
+        return await self._write(lambda conn: bundles.retry(conn, bundle_id))
 
     async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
         def op(conn: sqlite3.Connection) -> None:
@@ -505,21 +432,7 @@ class SqliteStore(Store):
         return await self._read(fn)
 
     async def bundles_needing_action(self, limit: int = 50) -> list[BundleView]:
-        def fn(conn: sqlite3.Connection) -> list[BundleView]:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT d.bundle_id FROM dossiers d JOIN jobs j ON j.dossier_id = d.id "
-                    "WHERE d.bundle_id IS NOT NULL AND (j.state = 'dead' OR d.status IN (3, 5, 8)) "
-                    "GROUP BY d.bundle_id ORDER BY MAX(d.received_at) DESC LIMIT ?",
-                    (limit,),
-                )
-            ]
-            views = [_bundle_view(conn, bid) for bid in ids]
-            # The state is derived: a candidate may have moved on (retried, cancelled) since.
-            return [v for v in views if v is not None and v.state in _ACTION_STATES]
-
-        return await self._read(fn)
+        return await self._read(lambda conn: bundles.needing_action(conn, limit))
 
     async def counts(self) -> dict[str, Any]:
         def fn(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -543,83 +456,7 @@ class SqliteStore(Store):
         return await self._read(fn)
 
 
-_ACTION_STATES = frozenset({"action_required", "supplement_requested", "stopped"})
-
-
-def _bundle_view(conn: sqlite3.Connection, bundle_id: str) -> BundleView | None:
-    b = conn.execute("SELECT * FROM bundles WHERE id = ?", (bundle_id,)).fetchone()
-    if b is None:
-        return None
-    # Each step's latest job: its submission, or the delivery of a supplement answered since.
-    steps = conn.execute(
-        "SELECT d.*, j.state AS job_state, j.attempts, j.last_error FROM dossiers d "
-        "JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE dossier_id = d.id) "
-        "WHERE d.bundle_id = ? ORDER BY d.step_index",
-        (bundle_id,),
-    ).fetchall()
-    return rows.bundle(b, steps, _bundle_outputs(conn, bundle_id))
-
-
 # -- write operations shared by several entry points (run inside the writer's transaction) ----------
-
-
-def _bundle_outputs(conn: sqlite3.Connection, bundle_id: str) -> dict[str, dict[str, Any]]:
-    """Outputs every step of a bundle reported so far, by step id."""
-    out: dict[str, dict[str, Any]] = {}
-    cur = conn.execute(
-        "SELECT d.bundle_step, e.data FROM events e JOIN dossiers d ON d.id = e.dossier_id "
-        "WHERE d.bundle_id = ? ORDER BY e.seq",
-        (bundle_id,),
-    )
-    for step, data in cur.fetchall():
-        outputs = orjson.loads(data).get("outputs")
-        if outputs:
-            out.setdefault(step, {}).update(outputs)
-    return out
-
-
-def _advance_bundle(conn: sqlite3.Connection, did: str) -> None:
-    """A step finished: release the next waiting step with its inputs taken from earlier outputs."""
-    row = conn.execute("SELECT bundle_id, step_index FROM dossiers WHERE id = ?", (did,)).fetchone()
-    if row is None or row["bundle_id"] is None:
-        return
-    nxt = conn.execute(
-        "SELECT j.id, j.inputs FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
-        "WHERE d.bundle_id = ? AND d.step_index > ? AND j.state = 'waiting' ORDER BY d.step_index LIMIT 1",
-        (row["bundle_id"], row["step_index"]),
-    ).fetchone()
-    if nxt is not None:
-        _release_step(conn, row["bundle_id"], nxt["id"], orjson.loads(nxt["inputs"]))
-
-
-def _release_step(conn: sqlite3.Connection, bundle_id: str, job_id: int, refs: dict[str, str]) -> bool:
-    """Resolve a step's inputs ("step.output") and queue it; dead-letter it when an output is missing.
-
-    A step dead-lettered here keeps its references and has never been attempted, so a retry resolves
-    them again (an earlier step may have reported the output since).
-    """
-    outputs = _bundle_outputs(conn, bundle_id)
-    resolved: dict[str, Any] = {}
-    missing: list[str] = []
-    for name, ref in refs.items():
-        step, _, key = ref.partition(".")
-        if key in outputs.get(step, {}):
-            resolved[name] = outputs[step][key]
-        else:
-            missing.append(ref)
-    now = time.time()
-    if missing:
-        conn.execute(
-            "UPDATE jobs SET state = 'dead', last_error = ?, updated_at = ? WHERE id = ?",
-            (f"earlier steps did not provide {', '.join(missing)}", now, job_id),
-        )
-        return False
-    conn.execute(
-        "UPDATE jobs SET state = 'pending', inputs = ?, attempts = 0, last_error = NULL, next_at = ?, updated_at = ? "
-        "WHERE id = ?",
-        (orjson.dumps(resolved).decode(), now, now, job_id),
-    )
-    return True
 
 
 def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) -> UpdateOutcome:
@@ -671,7 +508,7 @@ def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) ->
         results=results,
     )
     if new == DossierStatus.FINISHED and row["bundle_id"] is not None:
-        _advance_bundle(conn, did)
+        bundles.advance(conn, did)
     return UpdateOutcome(True, UUID(did), int(new))
 
 
