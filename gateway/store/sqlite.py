@@ -24,13 +24,12 @@ from uuid import UUID
 
 import orjson
 
-from contracts import Dossier, DossierStatus, StatusEvent, SupplementRequest
+from contracts import Dossier, DossierStatus, StatusEvent
 from contracts.bundle import BundleView
-from contracts.calendar import VN_TZ, due_after_supplement, supplement_deadline
 from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import IllegalTransition, ServiceUnavailable
-from gateway.store import bundles, rows
+from gateway.store import bundles, rows, supplements
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     CreateOutcome,
@@ -188,30 +187,7 @@ class SqliteStore(Store):
         return await self._read(fn)
 
     async def expire_supplements(self, now: datetime) -> list[UUID]:
-        def op(conn: sqlite3.Connection) -> list[UUID]:
-            expired: list[UUID] = []
-            waiting = conn.execute(
-                "SELECT id, supplements FROM dossiers WHERE status = ?", (int(DossierStatus.SUPPLEMENT_REQUESTED),)
-            ).fetchall()
-            for row in waiting:
-                requests = orjson.loads(row["supplements"])
-                last = requests[-1] if requests else None
-                if last is None or last.get("answered_at") or datetime.fromisoformat(last["due_at"]) > now:
-                    continue
-                due = datetime.fromisoformat(last["due_at"]).astimezone(VN_TZ)
-                insert_event(
-                    conn,
-                    row["id"],
-                    int(DossierStatus.REJECTED),
-                    "gateway",
-                    f"the documents asked for were not supplied by {due:%d/%m/%Y %H:%M}",
-                    {"supplement_due_at": last["due_at"], "items": last.get("items", [])},
-                    f"supplement-{len(requests)}-expired",
-                )
-                expired.append(UUID(row["id"]))
-            return expired
-
-        return await self._write(op)
+        return await self._write(lambda conn: supplements.expire(conn, now))
 
     async def feed(self, *, after: int, limit: int, client_id: str | None = None) -> list[FeedItem]:
         def fn(conn: sqlite3.Connection) -> list[FeedItem]:
@@ -254,72 +230,7 @@ class SqliteStore(Store):
         return await self._write(lambda conn: bundles.retry(conn, bundle_id))
 
     async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
-        def op(conn: sqlite3.Connection) -> None:
-            did = str(dossier_id)
-            row = conn.execute(
-                "SELECT status, due_at, agency, endpoint, supplements FROM dossiers WHERE id = ?", (did,)
-            ).fetchone()
-            status = DossierStatus(row["status"])
-            if status != DossierStatus.SUPPLEMENT_REQUESTED:
-                raise IllegalTransition(
-                    f"the dossier is in status {status.value} ({status.label}); only a dossier asked for a "
-                    "supplement (5) takes one"
-                )
-            asked = conn.execute(
-                "SELECT at FROM events WHERE dossier_id = ? AND status = ? ORDER BY seq DESC LIMIT 1",
-                (did, int(DossierStatus.SUPPLEMENT_REQUESTED)),
-            ).fetchone()[0]
-            now = datetime.now(UTC)
-            old_due = datetime.fromisoformat(row["due_at"])
-            new_due = due_after_supplement(old_due, datetime.fromisoformat(asked), now)
-            requests = orjson.loads(row["supplements"])
-            if requests:
-                requests[-1].update(
-                    answered_at=now.isoformat(),
-                    dossier_due_before=old_due.isoformat(),
-                    dossier_due_after=new_due.isoformat(),
-                )
-            conn.execute(
-                "UPDATE dossiers SET due_at = ?, supplements = ? WHERE id = ?",
-                (new_due.astimezone(UTC).isoformat(), orjson.dumps(requests).decode(), did),
-            )
-            n = (
-                conn.execute(
-                    "SELECT COUNT(*) FROM jobs WHERE dossier_id = ? AND step LIKE 'supplement%'", (did,)
-                ).fetchone()[0]
-                + 1
-            )
-            insert_event(
-                conn,
-                did,
-                int(DossierStatus.PROCESSING),
-                actor,
-                "supplement received from the applicant",
-                {
-                    "attachments": [a.get("name") for a in answer.get("attachments", [])],
-                    "old_due_at": old_due.isoformat(),
-                    "new_due_at": new_due.isoformat(),
-                },
-                None,
-            )
-            ts = time.time()
-            conn.execute(
-                "INSERT INTO jobs (dossier_id, step, agency, endpoint, idempotency_key, state, inputs, next_at, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-                (
-                    did,
-                    f"supplement-{n}",
-                    row["agency"],
-                    row["endpoint"],
-                    f"{did}:supplement-{n}",
-                    orjson.dumps(answer).decode(),
-                    ts,
-                    ts,
-                    ts,
-                ),
-            )
-
-        await self._write(op)
+        await self._write(lambda conn: supplements.record_answer(conn, dossier_id, answer, actor))
         dossier = await self.get_dossier(str(dossier_id))
         assert dossier is not None
         return dossier
@@ -494,7 +405,7 @@ def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) ->
         results = orjson.dumps(existing).decode()
     at = update.at.isoformat() if update.at else None
     if new == DossierStatus.SUPPLEMENT_REQUESTED:
-        _record_supplement_request(conn, did, row["agency"], update, data)
+        supplements.record_request(conn, did, row["agency"], update, data)
     insert_event(
         conn,
         did,
@@ -510,19 +421,3 @@ def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) ->
     if new == DossierStatus.FINISHED and row["bundle_id"] is not None:
         bundles.advance(conn, did)
     return UpdateOutcome(True, UUID(did), int(new))
-
-
-def _record_supplement_request(
-    conn: sqlite3.Connection, did: str, agency: str, update: AgencyUpdate, data: dict[str, Any]
-) -> None:
-    """What the agency asks for and by when; without a deadline the default one applies (it goes in `data`)."""
-    asked = update.at or datetime.now(UTC)
-    if not data.get("due_at"):
-        data["due_at"] = supplement_deadline(asked).isoformat()
-    items = [str(i) for i in data.get("items") or []] or [update.note or "documents named by the agency"]
-    request = SupplementRequest(
-        requested_by=agency, items=items, note=update.note, requested_at=asked, due_at=data["due_at"]
-    )
-    requests = orjson.loads(conn.execute("SELECT supplements FROM dossiers WHERE id = ?", (did,)).fetchone()[0])
-    requests.append(request.model_dump(mode="json"))
-    conn.execute("UPDATE dossiers SET supplements = ? WHERE id = ?", (orjson.dumps(requests).decode(), did))
