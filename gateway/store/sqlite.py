@@ -26,10 +26,9 @@ import orjson
 
 from contracts import Dossier, DossierStatus, StatusEvent
 from contracts.bundle import BundleView
-from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate, SubmitReceipt
-from gateway.errors import IllegalTransition, ServiceUnavailable
-from gateway.store import bundles, rows, supplements
+from gateway.errors import ServiceUnavailable
+from gateway.store import bundles, rows, supplements, updates
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     CreateOutcome,
@@ -41,7 +40,7 @@ from gateway.store.base import (
     Store,
     UpdateOutcome,
 )
-from gateway.store.events import accepted_by_agency, insert_event
+from gateway.store.events import accepted_by_agency
 from gateway.store.migrations import migrate
 from gateway.store.writer import CodeSequences, GroupCommitWriter
 
@@ -213,7 +212,7 @@ class SqliteStore(Store):
         return await self._read(fn)
 
     async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
-        return await self._write(lambda conn: _apply_update(conn, update, actor))
+        return await self._write(lambda conn: updates.apply_update(conn, update, actor))
 
     # -- bundles and supplements -------------------------------------------------------------------
 
@@ -285,7 +284,7 @@ class SqliteStore(Store):
                     "UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did)
                 )
             for upd in receipt.updates:
-                _apply_update(conn, upd.model_copy(update={"dossier_id": UUID(did)}), actor)
+                updates.apply_update(conn, upd.model_copy(update={"dossier_id": UUID(did)}), actor)
             return True
 
         return await self._write(op)
@@ -365,59 +364,3 @@ class SqliteStore(Store):
             }
 
         return await self._read(fn)
-
-
-# -- write operations shared by several entry points (run inside the writer's transaction) ----------
-
-
-def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) -> UpdateOutcome:
-    by, ref = ("id", str(update.dossier_id)) if update.dossier_id is not None else ("code", update.dossier_code)
-    row = conn.execute(
-        "SELECT id, status, agency, results, bundle_id, "
-        "EXISTS (SELECT 1 FROM events WHERE dossier_id = d.id AND source_event_id = ?) AS seen "
-        f"FROM dossiers d WHERE {by} = ?",
-        (update.event_id, ref),
-    ).fetchone()
-    if row is None:
-        raise LookupError(f"no dossier {update.dossier_id or update.dossier_code}")
-    did, current = row["id"], DossierStatus(row["status"])
-    if row["seen"]:
-        return UpdateOutcome(False, UUID(did), int(current))
-    new = update.status
-    if (
-        current == DossierStatus.RECEIVED
-        and new != DossierStatus.PROCESSING
-        and can_move(DossierStatus.PROCESSING, new)
-    ):
-        # The agency's callback can overtake our record of its receipt: it implies the receipt.
-        accepted_by_agency(conn, did, actor, update.agency_ref)
-        current = DossierStatus.PROCESSING
-    if new != current and not can_move(current, new):
-        raise IllegalTransition(str(IllegalTransitionError(current, new)))
-    data = dict(update.data)
-    if update.outputs:
-        data["outputs"] = update.outputs
-    results = None
-    if update.results:
-        data["results"] = [r.model_dump(mode="json", exclude={"content_base64"}) for r in update.results]
-        existing = orjson.loads(row["results"])
-        existing.extend(r.model_dump(mode="json") for r in update.results)
-        results = orjson.dumps(existing).decode()
-    at = update.at.isoformat() if update.at else None
-    if new == DossierStatus.SUPPLEMENT_REQUESTED:
-        supplements.record_request(conn, did, row["agency"], update, data)
-    insert_event(
-        conn,
-        did,
-        int(new),
-        actor,
-        update.note,
-        data,
-        update.event_id,
-        at,
-        agency_ref=update.agency_ref,
-        results=results,
-    )
-    if new == DossierStatus.FINISHED and row["bundle_id"] is not None:
-        bundles.advance(conn, did)
-    return UpdateOutcome(True, UUID(did), int(new))
