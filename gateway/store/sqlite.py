@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -28,7 +28,7 @@ from contracts import Dossier, DossierStatus, StatusEvent
 from contracts.bundle import BundleView
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable
-from gateway.store import bundles, rows, supplements, updates
+from gateway.store import bundles, reads, rows, supplements, updates
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     CreateOutcome,
@@ -55,26 +55,6 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
     return conn
-
-
-# A dossier with its latest job (its submission, or the delivery of a supplement answered since).
-_DOSSIER_WITH_JOB = (
-    "SELECT d.*, j.state AS job_state, j.attempts AS job_attempts, j.last_error AS job_last_error, "
-    "j.next_at AS job_next_at FROM dossiers d "
-    "LEFT JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE dossier_id = d.id)"
-)
-
-
-def _dossier_with_job(row: sqlite3.Row) -> Dossier:
-    job = None
-    if row["job_state"] is not None:
-        job = {
-            "state": row["job_state"],
-            "attempts": row["job_attempts"],
-            "last_error": row["job_last_error"],
-            "next_at": row["job_next_at"],
-        }
-    return rows.dossier(row, job)
 
 
 class SqliteStore(Store):
@@ -158,58 +138,19 @@ class SqliteStore(Store):
         return CreateOutcome(dossier, False)
 
     async def get_dossier(self, ref: str) -> Dossier | None:
-        def fn(conn: sqlite3.Connection) -> Dossier | None:
-            row = conn.execute(f"{_DOSSIER_WITH_JOB} WHERE d.id = ? OR d.code = ?", (ref, ref)).fetchone()
-            return None if row is None else _dossier_with_job(row)
-
-        return await self._read(fn)
+        return await self._read(lambda conn: reads.dossier(conn, ref))
 
     async def list_dossiers(self, *, client_id: str | None, status: int | None, limit: int) -> list[Dossier]:
-        def fn(conn: sqlite3.Connection) -> list[Dossier]:
-            sql, args = "SELECT * FROM dossiers WHERE 1=1", list[Any]()
-            if client_id is not None:
-                sql += " AND client_id = ?"
-                args.append(client_id)
-            if status is not None:
-                sql += " AND status = ?"
-                args.append(status)
-            sql += " ORDER BY received_at DESC LIMIT ?"
-            return [rows.dossier(r, None) for r in conn.execute(sql, (*args, limit)).fetchall()]
-
-        return await self._read(fn)
+        return await self._read(lambda conn: reads.dossiers(conn, client_id, status, limit))
 
     async def events(self, dossier_id: UUID) -> list[StatusEvent]:
-        def fn(conn: sqlite3.Connection) -> list[StatusEvent]:
-            cur = conn.execute("SELECT * FROM events WHERE dossier_id = ? ORDER BY seq", (str(dossier_id),))
-            return [rows.event(r) for r in cur.fetchall()]
-
-        return await self._read(fn)
+        return await self._read(lambda conn: reads.events(conn, dossier_id))
 
     async def expire_supplements(self, now: datetime) -> list[UUID]:
         return await self._write(lambda conn: supplements.expire(conn, now))
 
     async def feed(self, *, after: int, limit: int, client_id: str | None = None) -> list[FeedItem]:
-        def fn(conn: sqlite3.Connection) -> list[FeedItem]:
-            if client_id is None:
-                cur = conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
-            else:
-                cur = conn.execute(
-                    "SELECT e.* FROM events e JOIN dossiers d ON d.id = e.dossier_id "
-                    "WHERE e.seq > ? AND d.client_id = ? ORDER BY e.seq LIMIT ?",
-                    (after, client_id, limit),
-                )
-            events = cur.fetchall()
-            dossiers: dict[str, tuple[Dossier, list[StatusEvent]]] = {}
-            for did in dict.fromkeys(e["dossier_id"] for e in events):
-                row = conn.execute("SELECT * FROM dossiers WHERE id = ?", (did,)).fetchone()
-                job = conn.execute(
-                    "SELECT * FROM jobs WHERE dossier_id = ? ORDER BY id DESC LIMIT 1", (did,)
-                ).fetchone()
-                log = conn.execute("SELECT * FROM events WHERE dossier_id = ? ORDER BY seq", (did,)).fetchall()
-                dossiers[did] = (rows.dossier(row, job), [rows.event(r) for r in log])
-            return [FeedItem(rows.event(e), *dossiers[e["dossier_id"]]) for e in events]
-
-        return await self._read(fn)
+        return await self._read(lambda conn: reads.feed(conn, after, limit, client_id))
 
     async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
         return await self._write(lambda conn: updates.apply_update(conn, update, actor))
@@ -253,14 +194,16 @@ class SqliteStore(Store):
             # Each job's dossier in the same trip: the dispatcher needs it for the delivery.
             ids = orjson.dumps([r["dossier_id"] for r in leased]).decode()
             dossiers = conn.execute(
-                f"{_DOSSIER_WITH_JOB} WHERE d.id IN (SELECT value FROM json_each(?))", (ids,)
+                f"{reads.DOSSIER_WITH_JOB} WHERE d.id IN (SELECT value FROM json_each(?))", (ids,)
             ).fetchall()
             return leased, dossiers
 
         leased, dossier_rows = await self._write(op)
         by_id = {r["id"]: r for r in dossier_rows}
         leased.sort(key=lambda r: (r["next_at"], r["id"]))
-        return [dataclasses.replace(rows.job(r), dossier=_dossier_with_job(by_id[r["dossier_id"]])) for r in leased]
+        return [
+            dataclasses.replace(rows.job(r), dossier=reads.dossier_with_job(by_id[r["dossier_id"]])) for r in leased
+        ]
 
     async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
@@ -345,22 +288,4 @@ class SqliteStore(Store):
         return await self._read(lambda conn: bundles.needing_action(conn, limit))
 
     async def counts(self) -> dict[str, Any]:
-        def fn(conn: sqlite3.Connection) -> dict[str, Any]:
-            by_status = dict(conn.execute("SELECT status, COUNT(*) FROM dossiers GROUP BY status").fetchall())
-            by_state = dict(conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
-            overdue = conn.execute(
-                "SELECT COUNT(*) FROM dossiers WHERE status NOT IN (3, 7, 8, 9, 10) AND due_at < ?",
-                (datetime.now(UTC).isoformat(),),
-            ).fetchone()[0]
-            by_agency = {
-                f"{a}:{s}": n
-                for a, s, n in conn.execute("SELECT agency, state, COUNT(*) FROM jobs GROUP BY agency, state")
-            }
-            return {
-                "dossiers_by_status": by_status,
-                "jobs_by_state": by_state,
-                "jobs_by_agency": by_agency,
-                "overdue": overdue,
-            }
-
-        return await self._read(fn)
+        return await self._read(reads.counts)
