@@ -9,12 +9,10 @@ Reads use their own connections in a small thread pool (WAL lets them run beside
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import fcntl
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -22,13 +20,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-import orjson
-
-from contracts import Dossier, DossierStatus, StatusEvent
+from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable
-from gateway.store import bundles, reads, rows, supplements, updates
+from gateway.store import bundles, outbox, reads, rows, supplements, updates
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     CreateOutcome,
@@ -40,7 +36,6 @@ from gateway.store.base import (
     Store,
     UpdateOutcome,
 )
-from gateway.store.events import accepted_by_agency
 from gateway.store.migrations import migrate
 from gateway.store.writer import CodeSequences, GroupCommitWriter
 
@@ -178,111 +173,27 @@ class SqliteStore(Store):
     # -- jobs ---------------------------------------------------------------------------------------
 
     async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
-        def op(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
-            now = time.time()
-            leased: list[sqlite3.Row] = []
-            for agency, n in free.items():
-                if n > 0:
-                    leased += conn.execute(
-                        "UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
-                        "updated_at = ? WHERE id IN (SELECT id FROM jobs WHERE agency = ? AND state = 'pending' "
-                        "AND next_at <= ? ORDER BY next_at LIMIT ?) RETURNING *",
-                        (owner, now + lease_seconds, now, agency, now, n),
-                    ).fetchall()
-            if not leased:
-                return [], []
-            # Each job's dossier in the same trip: the dispatcher needs it for the delivery.
-            ids = orjson.dumps([r["dossier_id"] for r in leased]).decode()
-            dossiers = conn.execute(
-                f"{reads.DOSSIER_WITH_JOB} WHERE d.id IN (SELECT value FROM json_each(?))", (ids,)
-            ).fetchall()
-            return leased, dossiers
-
-        leased, dossier_rows = await self._write(op)
-        by_id = {r["id"]: r for r in dossier_rows}
-        leased.sort(key=lambda r: (r["next_at"], r["id"]))
-        return [
-            dataclasses.replace(rows.job(r), dossier=reads.dossier_with_job(by_id[r["dossier_id"]])) for r in leased
-        ]
+        leased, dossier_rows = await self._write(lambda conn: outbox.claim(conn, owner, free, lease_seconds))
+        return outbox.claimed(leased, dossier_rows)
 
     async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
-        def op(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "SELECT j.dossier_id, j.step, d.status FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
-                "WHERE j.id = ? AND j.state = 'leased' AND j.lease_owner = ?",
-                (job_id, owner),
-            ).fetchone()
-            if row is None:
-                return False  # the lease was lost; whoever holds it now finishes the job
-            did, step, status = row
-            conn.execute(
-                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL, "
-                "updated_at = ? WHERE id = ?",
-                (time.time(), job_id),
-            )
-            if step == "submit" and status == DossierStatus.RECEIVED:
-                accepted_by_agency(conn, did, actor, receipt.agency_ref)
-            elif receipt.agency_ref:
-                conn.execute(
-                    "UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did)
-                )
-            for upd in receipt.updates:
-                updates.apply_update(conn, upd.model_copy(update={"dossier_id": UUID(did)}), actor)
-            return True
-
-        return await self._write(op)
+        return await self._write(lambda conn: outbox.complete(conn, job_id, owner, receipt, actor))
 
     async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
-        def op(conn: sqlite3.Connection) -> bool:
-            state = "pending" if retry_at is not None else "dead"
-            cur = conn.execute(
-                "UPDATE jobs SET state = ?, next_at = COALESCE(?, next_at), lease_owner = NULL, "
-                "lease_until = NULL, last_error = ?, updated_at = ? "
-                "WHERE id = ? AND state = 'leased' AND lease_owner = ?",
-                (state, retry_at, error[:2000], time.time(), job_id, owner),
-            )
-            return cur.rowcount == 1
-
-        return await self._write(op)
+        return await self._write(lambda conn: outbox.fail(conn, job_id, owner, error, retry_at))
 
     async def release_leases(self) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            # An interrupted delivery keeps its place in the queue: ahead of jobs that became due after it.
-            cur = conn.execute(
-                "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, next_at = MIN(next_at, ?) "
-                "WHERE state = 'leased'",
-                (time.time(),),
-            )
-            return cur.rowcount
-
-        return await self._write(op)
+        return await self._write(outbox.release_leases)
 
     async def replay_dead(self, job_ids: list[int] | None = None) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            sql = "UPDATE jobs SET state = 'pending', attempts = 0, next_at = ?, updated_at = ? WHERE state = 'dead'"
-            args: list[Any] = [time.time(), time.time()]
-            if job_ids is not None:
-                sql += " AND id IN (SELECT value FROM json_each(?))"
-                args.append(orjson.dumps(job_ids).decode())
-            return conn.execute(sql, args).rowcount
-
-        return await self._write(op)
+        return await self._write(lambda conn: outbox.replay_dead(conn, job_ids))
 
     async def jobs(
         self, state: JobState | None = None, limit: int = 100, ids: list[int] | None = None
     ) -> list[JobRecord]:
-        def fn(conn: sqlite3.Connection) -> list[JobRecord]:
-            sql, args = "SELECT * FROM jobs WHERE 1=1", list[Any]()
-            if state is not None:
-                sql += " AND state = ?"
-                args.append(state)
-            if ids is not None:
-                sql += " AND id IN (SELECT value FROM json_each(?))"
-                args.append(orjson.dumps(ids).decode())
-            cur = conn.execute(sql + " ORDER BY id LIMIT ?", (*args, limit))
-            return [rows.job(r) for r in cur.fetchall()]
+        return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids))
 
-        return await self._read(fn)
+    # -- operators ----------------------------------------------------------------------------------
 
     async def bundles_needing_action(self, limit: int = 50) -> list[BundleView]:
         return await self._read(lambda conn: bundles.needing_action(conn, limit))
