@@ -4,6 +4,10 @@ Writes go through one writer thread that groups whatever is queued into one tran
 so a burst of submissions pays one fsync (synchronous=FULL) instead of one each; nobody's future
 resolves before the commit that holds their write, and one failing write spoils no other.
 Reads use their own connections in a small thread pool (WAL lets them run beside the writer).
+
+This class owns the connections and hands each operation to the writer or a reader; the SQL lives in
+the modules beside it: accept.py (new dossiers), events.py and updates.py (status changes), outbox.py
+(delivery jobs), bundles.py, supplements.py, and reads.py (dossiers, the feed, counts).
 """
 
 from __future__ import annotations
@@ -121,7 +125,7 @@ class SqliteStore(Store):
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._reader()))
 
-    # -- dossiers -----------------------------------------------------------------------------------
+    # -- dossiers, their events, the feed -----------------------------------------------------------
 
     async def create_dossier(self, new: NewDossier) -> CreateOutcome:
         did, inserted = await self._write(CreateDossier(new, self._codes))
@@ -150,7 +154,7 @@ class SqliteStore(Store):
     async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
         return await self._write(lambda conn: updates.apply_update(conn, update, actor))
 
-    # -- bundles and supplements -------------------------------------------------------------------
+    # -- bundles and supplements --------------------------------------------------------------------
 
     async def create_bundle(self, new: NewBundle) -> tuple[UUID, bool]:
         return await self._write(lambda conn: bundles.create(conn, self._codes, new))
