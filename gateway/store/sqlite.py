@@ -4,34 +4,32 @@ Writes go through one writer thread that groups whatever is queued into one tran
 so a burst of submissions pays one fsync (synchronous=FULL) instead of one each; nobody's future
 resolves before the commit that holds their write, and one failing write spoils no other.
 Reads use their own connections in a small thread pool (WAL lets them run beside the writer).
+
+This class owns the connections and hands each operation to the writer or a reader; the SQL lives in
+the modules beside it: accept.py (new dossiers), events.py and updates.py (status changes), outbox.py
+(delivery jobs), bundles.py, supplements.py, and reads.py (dossiers, the feed, counts).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import fcntl
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-import orjson
-
-from contracts import Dossier, DossierStatus, StatusEvent, SupplementRequest
+from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
-from contracts.calendar import VN_TZ, due_after_supplement, supplement_deadline
-from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate, SubmitReceipt
-from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
-from gateway.store import rows
-from gateway.store.accept import CreateDossier, insert_dossier
+from gateway.errors import ServiceUnavailable
+from gateway.store import bundles, outbox, reads, rows, supplements, updates
+from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     CreateOutcome,
     FeedItem,
@@ -56,30 +54,6 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
     return conn
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-# A dossier with its latest job (its submission, or the delivery of a supplement answered since).
-_DOSSIER_WITH_JOB = (
-    "SELECT d.*, j.state AS job_state, j.attempts AS job_attempts, j.last_error AS job_last_error, "
-    "j.next_at AS job_next_at FROM dossiers d "
-    "LEFT JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE dossier_id = d.id)"
-)
-
-
-def _dossier_with_job(row: sqlite3.Row) -> Dossier:
-    job = None
-    if row["job_state"] is not None:
-        job = {
-            "state": row["job_state"],
-            "attempts": row["job_attempts"],
-            "last_error": row["job_last_error"],
-            "next_at": row["job_next_at"],
-        }
-    return rows.dossier(row, job)
 
 
 class SqliteStore(Store):
@@ -151,7 +125,7 @@ class SqliteStore(Store):
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._reader()))
 
-    # -- dossiers -----------------------------------------------------------------------------------
+    # -- dossiers, their events, the feed -----------------------------------------------------------
 
     async def create_dossier(self, new: NewDossier) -> CreateOutcome:
         did, inserted = await self._write(CreateDossier(new, self._codes))
@@ -163,239 +137,39 @@ class SqliteStore(Store):
         return CreateOutcome(dossier, False)
 
     async def get_dossier(self, ref: str) -> Dossier | None:
-        def fn(conn: sqlite3.Connection) -> Dossier | None:
-            row = conn.execute(f"{_DOSSIER_WITH_JOB} WHERE d.id = ? OR d.code = ?", (ref, ref)).fetchone()
-            return None if row is None else _dossier_with_job(row)
-
-        return await self._read(fn)
+        return await self._read(lambda conn: reads.dossier(conn, ref))
 
     async def list_dossiers(self, *, client_id: str | None, status: int | None, limit: int) -> list[Dossier]:
-        def fn(conn: sqlite3.Connection) -> list[Dossier]:
-            sql, args = "SELECT * FROM dossiers WHERE 1=1", list[Any]()
-            if client_id is not None:
-                sql += " AND client_id = ?"
-                args.append(client_id)
-            if status is not None:
-                sql += " AND status = ?"
-                args.append(status)
-            sql += " ORDER BY received_at DESC LIMIT ?"
-            return [rows.dossier(r, None) for r in conn.execute(sql, (*args, limit)).fetchall()]
-
-        return await self._read(fn)
+        return await self._read(lambda conn: reads.dossiers(conn, client_id, status, limit))
 
     async def events(self, dossier_id: UUID) -> list[StatusEvent]:
-        def fn(conn: sqlite3.Connection) -> list[StatusEvent]:
-            cur = conn.execute("SELECT * FROM events WHERE dossier_id = ? ORDER BY seq", (str(dossier_id),))
-            return [rows.event(r) for r in cur.fetchall()]
-
-        return await self._read(fn)
+        return await self._read(lambda conn: reads.events(conn, dossier_id))
 
     async def expire_supplements(self, now: datetime) -> list[UUID]:
-        def op(conn: sqlite3.Connection) -> list[UUID]:
-            expired: list[UUID] = []
-            waiting = conn.execute(
-                "SELECT id, supplements FROM dossiers WHERE status = ?", (int(DossierStatus.SUPPLEMENT_REQUESTED),)
-            ).fetchall()
-            for row in waiting:
-                requests = orjson.loads(row["supplements"])
-                last = requests[-1] if requests else None
-                if last is None or last.get("answered_at") or datetime.fromisoformat(last["due_at"]) > now:
-                    continue
-                due = datetime.fromisoformat(last["due_at"]).astimezone(VN_TZ)
-                _insert_event(
-                    conn,
-                    row["id"],
-                    int(DossierStatus.REJECTED),
-                    "gateway",
-                    f"the documents asked for were not supplied by {due:%d/%m/%Y %H:%M}",
-                    {"supplement_due_at": last["due_at"], "items": last.get("items", [])},
-                    f"supplement-{len(requests)}-expired",
-                )
-                expired.append(UUID(row["id"]))
-            return expired
-
-        return await self._write(op)
+        return await self._write(lambda conn: supplements.expire(conn, now))
 
     async def feed(self, *, after: int, limit: int, client_id: str | None = None) -> list[FeedItem]:
-        def fn(conn: sqlite3.Connection) -> list[FeedItem]:
-            if client_id is None:
-                cur = conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
-            else:
-                cur = conn.execute(
-                    "SELECT e.* FROM events e JOIN dossiers d ON d.id = e.dossier_id "
-                    "WHERE e.seq > ? AND d.client_id = ? ORDER BY e.seq LIMIT ?",
-                    (after, client_id, limit),
-                )
-            events = cur.fetchall()
-            dossiers: dict[str, tuple[Dossier, list[StatusEvent]]] = {}
-            for did in dict.fromkeys(e["dossier_id"] for e in events):
-                row = conn.execute("SELECT * FROM dossiers WHERE id = ?", (did,)).fetchone()
-                job = conn.execute(
-                    "SELECT * FROM jobs WHERE dossier_id = ? ORDER BY id DESC LIMIT 1", (did,)
-                ).fetchone()
-                log = conn.execute("SELECT * FROM events WHERE dossier_id = ? ORDER BY seq", (did,)).fetchall()
-                dossiers[did] = (rows.dossier(row, job), [rows.event(r) for r in log])
-            return [FeedItem(rows.event(e), *dossiers[e["dossier_id"]]) for e in events]
-
-        return await self._read(fn)
+        return await self._read(lambda conn: reads.feed(conn, after, limit, client_id))
 
     async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
-        return await self._write(lambda conn: _apply_update(conn, update, actor))
+        return await self._write(lambda conn: updates.apply_update(conn, update, actor))
 
-    # -- bundles and supplements -------------------------------------------------------------------
+    # -- bundles and supplements --------------------------------------------------------------------
 
     async def create_bundle(self, new: NewBundle) -> tuple[UUID, bool]:
-        def op(conn: sqlite3.Connection) -> tuple[UUID, bool]:
-            if new.idempotency_key is not None:
-                row = conn.execute(
-                    "SELECT body_hash, dossier_id FROM idempotency_keys WHERE client_id = ? AND key = ?",
-                    (new.client_id, new.idempotency_key),
-                ).fetchone()
-                if row is not None:
-                    if row["body_hash"] != new.body_hash:
-                        raise IdempotencyConflict("this Idempotency-Key was already used with a different body")
-                    return UUID(row["dossier_id"]), False
-            bid = str(new.id)
-            conn.execute(
-                "INSERT INTO bundles (id, spec, name, client_id, created_at) VALUES (?, ?, ?, ?, ?)",
-                (bid, new.spec, new.name, new.client_id, new.created_at.isoformat()),
-            )
-            for index, step in enumerate(new.steps):
-                insert_dossier(
-                    conn,
-                    self._codes,
-                    step.dossier,
-                    job_state="pending" if index == 0 else "waiting",
-                    inputs=step.inputs,
-                    bundle=(bid, step.step, index),
-                )
-            if new.idempotency_key is not None:
-                conn.execute(
-                    "INSERT INTO idempotency_keys (client_id, key, body_hash, dossier_id, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (new.client_id, new.idempotency_key, new.body_hash, bid, new.created_at.isoformat()),
-                )
-            return new.id, True
-
-        return await self._write(op)
+        return await self._write(lambda conn: bundles.create(conn, self._codes, new))
 
     async def get_bundle(self, bundle_id: str) -> BundleView | None:
-        return await self._read(lambda conn: _bundle_view(conn, bundle_id))
+        return await self._read(lambda conn: bundles.view(conn, bundle_id))
 
     async def cancel_bundle(self, bundle_id: UUID, *, actor: str) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            waiting = conn.execute(
-                "SELECT j.id, j.dossier_id FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
-                "WHERE d.bundle_id = ? AND j.state IN ('waiting', 'dead')",
-                (str(bundle_id),),
-            ).fetchall()
-            for job in waiting:
-                conn.execute("UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ?", (time.time(), job[0]))
-                status = DossierStatus(
-                    conn.execute("SELECT status FROM dossiers WHERE id = ?", (job[1],)).fetchone()[0]
-                )
-                if can_move(status, DossierStatus.WITHDRAWN):
-                    _insert_event(
-                        conn,
-                        job[1],
-                        int(DossierStatus.WITHDRAWN),
-                        actor,
-                        "remaining steps of the bundle cancelled",
-                        {},
-                        None,
-                    )
-            return len(waiting)
-
-        return await self._write(op)
+        return await self._write(lambda conn: bundles.cancel(conn, bundle_id, actor))
 
     async def retry_bundle(self, bundle_id: UUID) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            bid, now, n = str(bundle_id), time.time(), 0
-            dead = conn.execute(
-                "SELECT j.id, j.attempts, j.inputs FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
-                "WHERE d.bundle_id = ? AND j.state = 'dead' ORDER BY d.step_index",
-                (bid,),
-            ).fetchall()
-            for job in dead:
-                if job["attempts"] == 0:  # never attempted: its inputs were missing when it was released
-                    n += _release_step(conn, bid, job["id"], orjson.loads(job["inputs"]))
-                    continue
-                conn.execute(
-                    "UPDATE jobs SET state = 'pending', attempts = 0, next_at = ?, updated_at = ? WHERE id = ?",
-                    (now, now, job["id"]),
-                )
-                n += 1
-            return n
-
-        return await self._write(op)
+        return await self._write(lambda conn: bundles.retry(conn, bundle_id))
 
     async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
-        def op(conn: sqlite3.Connection) -> None:
-            did = str(dossier_id)
-            row = conn.execute(
-                "SELECT status, due_at, agency, endpoint, supplements FROM dossiers WHERE id = ?", (did,)
-            ).fetchone()
-            status = DossierStatus(row["status"])
-            if status != DossierStatus.SUPPLEMENT_REQUESTED:
-                raise IllegalTransition(
-                    f"the dossier is in status {status.value} ({status.label}); only a dossier asked for a "
-                    "supplement (5) takes one"
-                )
-            asked = conn.execute(
-                "SELECT at FROM events WHERE dossier_id = ? AND status = ? ORDER BY seq DESC LIMIT 1",
-                (did, int(DossierStatus.SUPPLEMENT_REQUESTED)),
-            ).fetchone()[0]
-            now = datetime.now(UTC)
-            old_due = datetime.fromisoformat(row["due_at"])
-            new_due = due_after_supplement(old_due, datetime.fromisoformat(asked), now)
-            requests = orjson.loads(row["supplements"])
-            if requests:
-                requests[-1].update(
-                    answered_at=now.isoformat(),
-                    dossier_due_before=old_due.isoformat(),
-                    dossier_due_after=new_due.isoformat(),
-                )
-            conn.execute(
-                "UPDATE dossiers SET due_at = ?, supplements = ? WHERE id = ?",
-                (new_due.astimezone(UTC).isoformat(), orjson.dumps(requests).decode(), did),
-            )
-            n = (
-                conn.execute(
-                    "SELECT COUNT(*) FROM jobs WHERE dossier_id = ? AND step LIKE 'supplement%'", (did,)
-                ).fetchone()[0]
-                + 1
-            )
-            _insert_event(
-                conn,
-                did,
-                int(DossierStatus.PROCESSING),
-                actor,
-                "supplement received from the applicant",
-                {
-                    "attachments": [a.get("name") for a in answer.get("attachments", [])],
-                    "old_due_at": old_due.isoformat(),
-                    "new_due_at": new_due.isoformat(),
-                },
-                None,
-            )
-            ts = time.time()
-            conn.execute(
-                "INSERT INTO jobs (dossier_id, step, agency, endpoint, idempotency_key, state, inputs, next_at, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-                (
-                    did,
-                    f"supplement-{n}",
-                    row["agency"],
-                    row["endpoint"],
-                    f"{did}:supplement-{n}",
-                    orjson.dumps(answer).decode(),
-                    ts,
-                    ts,
-                    ts,
-                ),
-            )
-
-        await self._write(op)
+        await self._write(lambda conn: supplements.record_answer(conn, dossier_id, answer, actor))
         dossier = await self.get_dossier(str(dossier_id))
         assert dossier is not None
         return dossier
@@ -403,338 +177,30 @@ class SqliteStore(Store):
     # -- jobs ---------------------------------------------------------------------------------------
 
     async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
-        def op(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
-            now = time.time()
-            leased: list[sqlite3.Row] = []
-            for agency, n in free.items():
-                if n > 0:
-                    leased += conn.execute(
-                        "UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
-                        "updated_at = ? WHERE id IN (SELECT id FROM jobs WHERE agency = ? AND state = 'pending' "
-                        "AND next_at <= ? ORDER BY next_at LIMIT ?) RETURNING *",
-                        (owner, now + lease_seconds, now, agency, now, n),
-                    ).fetchall()
-            if not leased:
-                return [], []
-            # Each job's dossier in the same trip: the dispatcher needs it for the delivery.
-            ids = orjson.dumps([r["dossier_id"] for r in leased]).decode()
-            dossiers = conn.execute(
-                f"{_DOSSIER_WITH_JOB} WHERE d.id IN (SELECT value FROM json_each(?))", (ids,)
-            ).fetchall()
-            return leased, dossiers
-
-        leased, dossier_rows = await self._write(op)
-        by_id = {r["id"]: r for r in dossier_rows}
-        leased.sort(key=lambda r: (r["next_at"], r["id"]))
-        return [dataclasses.replace(rows.job(r), dossier=_dossier_with_job(by_id[r["dossier_id"]])) for r in leased]
+        leased, dossier_rows = await self._write(lambda conn: outbox.claim(conn, owner, free, lease_seconds))
+        return outbox.claimed(leased, dossier_rows)
 
     async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
-        def op(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "SELECT j.dossier_id, j.step, d.status FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
-                "WHERE j.id = ? AND j.state = 'leased' AND j.lease_owner = ?",
-                (job_id, owner),
-            ).fetchone()
-            if row is None:
-                return False  # the lease was lost; whoever holds it now finishes the job
-            did, step, status = row
-            conn.execute(
-                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL, "
-                "updated_at = ? WHERE id = ?",
-                (time.time(), job_id),
-            )
-            if step == "submit" and status == DossierStatus.RECEIVED:
-                _accepted_by_agency(conn, did, actor, receipt.agency_ref)
-            elif receipt.agency_ref:
-                conn.execute(
-                    "UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did)
-                )
-            for upd in receipt.updates:
-                _apply_update(conn, upd.model_copy(update={"dossier_id": UUID(did)}), actor)
-            return True
-
-        return await self._write(op)
+        return await self._write(lambda conn: outbox.complete(conn, job_id, owner, receipt, actor))
 
     async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
-        def op(conn: sqlite3.Connection) -> bool:
-            state = "pending" if retry_at is not None else "dead"
-            cur = conn.execute(
-                "UPDATE jobs SET state = ?, next_at = COALESCE(?, next_at), lease_owner = NULL, "
-                "lease_until = NULL, last_error = ?, updated_at = ? "
-                "WHERE id = ? AND state = 'leased' AND lease_owner = ?",
-                (state, retry_at, error[:2000], time.time(), job_id, owner),
-            )
-            return cur.rowcount == 1
-
-        return await self._write(op)
+        return await self._write(lambda conn: outbox.fail(conn, job_id, owner, error, retry_at))
 
     async def release_leases(self) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            # An interrupted delivery keeps its place in the queue: ahead of jobs that became due after it.
-            cur = conn.execute(
-                "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, next_at = MIN(next_at, ?) "
-                "WHERE state = 'leased'",
-                (time.time(),),
-            )
-            return cur.rowcount
-
-        return await self._write(op)
+        return await self._write(outbox.release_leases)
 
     async def replay_dead(self, job_ids: list[int] | None = None) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            sql = "UPDATE jobs SET state = 'pending', attempts = 0, next_at = ?, updated_at = ? WHERE state = 'dead'"
-            args: list[Any] = [time.time(), time.time()]
-            if job_ids is not None:
-                sql += " AND id IN (SELECT value FROM json_each(?))"
-                args.append(orjson.dumps(job_ids).decode())
-            return conn.execute(sql, args).rowcount
-
-        return await self._write(op)
+        return await self._write(lambda conn: outbox.replay_dead(conn, job_ids))
 
     async def jobs(
         self, state: JobState | None = None, limit: int = 100, ids: list[int] | None = None
     ) -> list[JobRecord]:
-        def fn(conn: sqlite3.Connection) -> list[JobRecord]:
-            sql, args = "SELECT * FROM jobs WHERE 1=1", list[Any]()
-            if state is not None:
-                sql += " AND state = ?"
-                args.append(state)
-            if ids is not None:
-                sql += " AND id IN (SELECT value FROM json_each(?))"
-                args.append(orjson.dumps(ids).decode())
-            cur = conn.execute(sql + " ORDER BY id LIMIT ?", (*args, limit))
-            return [rows.job(r) for r in cur.fetchall()]
+        return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids))
 
-        return await self._read(fn)
+    # -- operators ----------------------------------------------------------------------------------
 
     async def bundles_needing_action(self, limit: int = 50) -> list[BundleView]:
-        def fn(conn: sqlite3.Connection) -> list[BundleView]:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT d.bundle_id FROM dossiers d JOIN jobs j ON j.dossier_id = d.id "
-                    "WHERE d.bundle_id IS NOT NULL AND (j.state = 'dead' OR d.status IN (3, 5, 8)) "
-                    "GROUP BY d.bundle_id ORDER BY MAX(d.received_at) DESC LIMIT ?",
-                    (limit,),
-                )
-            ]
-            views = [_bundle_view(conn, bid) for bid in ids]
-            # The state is derived: a candidate may have moved on (retried, cancelled) since.
-            return [v for v in views if v is not None and v.state in _ACTION_STATES]
-
-        return await self._read(fn)
+        return await self._read(lambda conn: bundles.needing_action(conn, limit))
 
     async def counts(self) -> dict[str, Any]:
-        def fn(conn: sqlite3.Connection) -> dict[str, Any]:
-            by_status = dict(conn.execute("SELECT status, COUNT(*) FROM dossiers GROUP BY status").fetchall())
-            by_state = dict(conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
-            overdue = conn.execute(
-                "SELECT COUNT(*) FROM dossiers WHERE status NOT IN (3, 7, 8, 9, 10) AND due_at < ?",
-                (datetime.now(UTC).isoformat(),),
-            ).fetchone()[0]
-            by_agency = {
-                f"{a}:{s}": n
-                for a, s, n in conn.execute("SELECT agency, state, COUNT(*) FROM jobs GROUP BY agency, state")
-            }
-            return {
-                "dossiers_by_status": by_status,
-                "jobs_by_state": by_state,
-                "jobs_by_agency": by_agency,
-                "overdue": overdue,
-            }
-
-        return await self._read(fn)
-
-
-_ACTION_STATES = frozenset({"action_required", "supplement_requested", "stopped"})
-
-
-def _bundle_view(conn: sqlite3.Connection, bundle_id: str) -> BundleView | None:
-    b = conn.execute("SELECT * FROM bundles WHERE id = ?", (bundle_id,)).fetchone()
-    if b is None:
-        return None
-    # Each step's latest job: its submission, or the delivery of a supplement answered since.
-    steps = conn.execute(
-        "SELECT d.*, j.state AS job_state, j.attempts, j.last_error FROM dossiers d "
-        "JOIN jobs j ON j.id = (SELECT MAX(id) FROM jobs WHERE dossier_id = d.id) "
-        "WHERE d.bundle_id = ? ORDER BY d.step_index",
-        (bundle_id,),
-    ).fetchall()
-    return rows.bundle(b, steps, _bundle_outputs(conn, bundle_id))
-
-
-# -- write operations shared by several entry points (run inside the writer's transaction) ----------
-
-
-def _bundle_outputs(conn: sqlite3.Connection, bundle_id: str) -> dict[str, dict[str, Any]]:
-    """Outputs every step of a bundle reported so far, by step id."""
-    out: dict[str, dict[str, Any]] = {}
-    cur = conn.execute(
-        "SELECT d.bundle_step, e.data FROM events e JOIN dossiers d ON d.id = e.dossier_id "
-        "WHERE d.bundle_id = ? ORDER BY e.seq",
-        (bundle_id,),
-    )
-    for step, data in cur.fetchall():
-        outputs = orjson.loads(data).get("outputs")
-        if outputs:
-            out.setdefault(step, {}).update(outputs)
-    return out
-
-
-def _advance_bundle(conn: sqlite3.Connection, did: str) -> None:
-    """A step finished: release the next waiting step with its inputs taken from earlier outputs."""
-    row = conn.execute("SELECT bundle_id, step_index FROM dossiers WHERE id = ?", (did,)).fetchone()
-    if row is None or row["bundle_id"] is None:
-        return
-    nxt = conn.execute(
-        "SELECT j.id, j.inputs FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
-        "WHERE d.bundle_id = ? AND d.step_index > ? AND j.state = 'waiting' ORDER BY d.step_index LIMIT 1",
-        (row["bundle_id"], row["step_index"]),
-    ).fetchone()
-    if nxt is not None:
-        _release_step(conn, row["bundle_id"], nxt["id"], orjson.loads(nxt["inputs"]))
-
-
-def _release_step(conn: sqlite3.Connection, bundle_id: str, job_id: int, refs: dict[str, str]) -> bool:
-    """Resolve a step's inputs ("step.output") and queue it; dead-letter it when an output is missing.
-
-    A step dead-lettered here keeps its references and has never been attempted, so a retry resolves
-    them again (an earlier step may have reported the output since).
-    """
-    outputs = _bundle_outputs(conn, bundle_id)
-    resolved: dict[str, Any] = {}
-    missing: list[str] = []
-    for name, ref in refs.items():
-        step, _, key = ref.partition(".")
-        if key in outputs.get(step, {}):
-            resolved[name] = outputs[step][key]
-        else:
-            missing.append(ref)
-    now = time.time()
-    if missing:
-        conn.execute(
-            "UPDATE jobs SET state = 'dead', last_error = ?, updated_at = ? WHERE id = ?",
-            (f"earlier steps did not provide {', '.join(missing)}", now, job_id),
-        )
-        return False
-    conn.execute(
-        "UPDATE jobs SET state = 'pending', inputs = ?, attempts = 0, last_error = NULL, next_at = ?, updated_at = ? "
-        "WHERE id = ?",
-        (orjson.dumps(resolved).decode(), now, now, job_id),
-    )
-    return True
-
-
-def _insert_event(
-    conn: sqlite3.Connection,
-    did: str,
-    status: int,
-    actor: str,
-    note: str,
-    data: dict[str, Any],
-    source_event_id: str | None,
-    at: str | None = None,
-    *,
-    agency_ref: str | None = None,
-    results: str | None = None,
-) -> None:
-    """Append an event and move the dossier to its status; `agency_ref` (if none yet) and `results` ride along."""
-    at = at or _now_iso()
-    conn.execute(
-        "INSERT INTO events (dossier_id, status, at, actor, note, data, source_event_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (did, status, at, actor, note, orjson.dumps(data).decode(), source_event_id),
-    )
-    sets, args = ["status = ?", "updated_at = ?"], [status, at]
-    if status == DossierStatus.FINISHED:
-        sets.append("finished_at = ?")
-        args.append(at)
-    if agency_ref:
-        sets.append("agency_ref = COALESCE(agency_ref, ?)")
-        args.append(agency_ref)
-    if results is not None:
-        sets.append("results = ?")
-        args.append(results)
-    conn.execute(f"UPDATE dossiers SET {', '.join(sets)} WHERE id = ?", (*args, did))
-
-
-def _accepted_by_agency(conn: sqlite3.Connection, did: str, actor: str, agency_ref: str | None) -> None:
-    """Received -> processing once the agency has the dossier (the caller saw it received)."""
-    _insert_event(
-        conn,
-        did,
-        int(DossierStatus.PROCESSING),
-        actor,
-        "accepted by the agency",
-        {"agency_ref": agency_ref} if agency_ref else {},
-        None,
-        agency_ref=agency_ref,
-    )
-
-
-def _apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) -> UpdateOutcome:
-    by, ref = ("id", str(update.dossier_id)) if update.dossier_id is not None else ("code", update.dossier_code)
-    row = conn.execute(
-        "SELECT id, status, agency, results, bundle_id, "
-        "EXISTS (SELECT 1 FROM events WHERE dossier_id = d.id AND source_event_id = ?) AS seen "
-        f"FROM dossiers d WHERE {by} = ?",
-        (update.event_id, ref),
-    ).fetchone()
-    if row is None:
-        raise LookupError(f"no dossier {update.dossier_id or update.dossier_code}")
-    did, current = row["id"], DossierStatus(row["status"])
-    if row["seen"]:
-        return UpdateOutcome(False, UUID(did), int(current))
-    new = update.status
-    if (
-        current == DossierStatus.RECEIVED
-        and new != DossierStatus.PROCESSING
-        and can_move(DossierStatus.PROCESSING, new)
-    ):
-        # The agency's callback can overtake our record of its receipt: it implies the receipt.
-        _accepted_by_agency(conn, did, actor, update.agency_ref)
-        current = DossierStatus.PROCESSING
-    if new != current and not can_move(current, new):
-        raise IllegalTransition(str(IllegalTransitionError(current, new)))
-    data = dict(update.data)
-    if update.outputs:
-        data["outputs"] = update.outputs
-    results = None
-    if update.results:
-        data["results"] = [r.model_dump(mode="json", exclude={"content_base64"}) for r in update.results]
-        existing = orjson.loads(row["results"])
-        existing.extend(r.model_dump(mode="json") for r in update.results)
-        results = orjson.dumps(existing).decode()
-    at = update.at.isoformat() if update.at else None
-    if new == DossierStatus.SUPPLEMENT_REQUESTED:
-        _record_supplement_request(conn, did, row["agency"], update, data)
-    _insert_event(
-        conn,
-        did,
-        int(new),
-        actor,
-        update.note,
-        data,
-        update.event_id,
-        at,
-        agency_ref=update.agency_ref,
-        results=results,
-    )
-    if new == DossierStatus.FINISHED and row["bundle_id"] is not None:
-        _advance_bundle(conn, did)
-    return UpdateOutcome(True, UUID(did), int(new))
-
-
-def _record_supplement_request(
-    conn: sqlite3.Connection, did: str, agency: str, update: AgencyUpdate, data: dict[str, Any]
-) -> None:
-    """What the agency asks for and by when; without a deadline the default one applies (it goes in `data`)."""
-    asked = update.at or datetime.now(UTC)
-    if not data.get("due_at"):
-        data["due_at"] = supplement_deadline(asked).isoformat()
-    items = [str(i) for i in data.get("items") or []] or [update.note or "documents named by the agency"]
-    request = SupplementRequest(
-        requested_by=agency, items=items, note=update.note, requested_at=asked, due_at=data["due_at"]
-    )
-    requests = orjson.loads(conn.execute("SELECT supplements FROM dossiers WHERE id = ?", (did,)).fetchone()[0])
-    requests.append(request.model_dump(mode="json"))
-    conn.execute("UPDATE dossiers SET supplements = ? WHERE id = ?", (orjson.dumps(requests).decode(), did))
+        return await self._read(reads.counts)

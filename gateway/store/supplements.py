@@ -1,0 +1,123 @@
+"""Supplement requests in SQLite: an agency asks for documents by a deadline, the centre answers (the
+dossier's due date moves by the days waited, the answer is queued for the agency), or the deadline
+passes and the dossier is refused. The writes run inside the writer's transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from contracts import DossierStatus, SupplementRequest
+from contracts.calendar import VN_TZ, due_after_supplement, supplement_deadline
+from gateway.connector import AgencyUpdate
+from gateway.errors import IllegalTransition
+from gateway.store.events import insert_event
+
+
+def record_request(conn: sqlite3.Connection, did: str, agency: str, update: AgencyUpdate, data: dict[str, Any]) -> None:
+    """What the agency asks for and by when; without a deadline the default one applies (it goes in `data`)."""
+    asked = update.at or datetime.now(UTC)
+    if not data.get("due_at"):
+        data["due_at"] = supplement_deadline(asked).isoformat()
+    items = [str(i) for i in data.get("items") or []] or [update.note or "documents named by the agency"]
+    request = SupplementRequest(
+        requested_by=agency, items=items, note=update.note, requested_at=asked, due_at=data["due_at"]
+    )
+    requests = orjson.loads(conn.execute("SELECT supplements FROM dossiers WHERE id = ?", (did,)).fetchone()[0])
+    requests.append(request.model_dump(mode="json"))
+    conn.execute("UPDATE dossiers SET supplements = ? WHERE id = ?", (orjson.dumps(requests).decode(), did))
+
+
+def record_answer(conn: sqlite3.Connection, dossier_id: UUID, answer: dict[str, Any], actor: str) -> None:
+    did = str(dossier_id)
+    row = conn.execute(
+        "SELECT status, due_at, agency, endpoint, supplements FROM dossiers WHERE id = ?", (did,)
+    ).fetchone()
+    status = DossierStatus(row["status"])
+    if status != DossierStatus.SUPPLEMENT_REQUESTED:
+        raise IllegalTransition(
+            f"the dossier is in status {status.value} ({status.label}); only a dossier asked for a "
+            "supplement (5) takes one"
+        )
+    asked = conn.execute(
+        "SELECT at FROM events WHERE dossier_id = ? AND status = ? ORDER BY seq DESC LIMIT 1",
+        (did, int(DossierStatus.SUPPLEMENT_REQUESTED)),
+    ).fetchone()[0]
+    now = datetime.now(UTC)
+    old_due = datetime.fromisoformat(row["due_at"])
+    new_due = due_after_supplement(old_due, datetime.fromisoformat(asked), now)
+    requests = orjson.loads(row["supplements"])
+    if requests:
+        requests[-1].update(
+            answered_at=now.isoformat(),
+            dossier_due_before=old_due.isoformat(),
+            dossier_due_after=new_due.isoformat(),
+        )
+    conn.execute(
+        "UPDATE dossiers SET due_at = ?, supplements = ? WHERE id = ?",
+        (new_due.astimezone(UTC).isoformat(), orjson.dumps(requests).decode(), did),
+    )
+    n = (
+        conn.execute("SELECT COUNT(*) FROM jobs WHERE dossier_id = ? AND step LIKE 'supplement%'", (did,)).fetchone()[0]
+        + 1
+    )
+    insert_event(
+        conn,
+        did,
+        int(DossierStatus.PROCESSING),
+        actor,
+        "supplement received from the applicant",
+        {
+            "attachments": [a.get("name") for a in answer.get("attachments", [])],
+            "old_due_at": old_due.isoformat(),
+            "new_due_at": new_due.isoformat(),
+        },
+        None,
+    )
+    ts = time.time()
+    conn.execute(
+        "INSERT INTO jobs (dossier_id, step, agency, endpoint, idempotency_key, state, inputs, next_at, "
+        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+        (
+            did,
+            f"supplement-{n}",
+            row["agency"],
+            row["endpoint"],
+            f"{did}:supplement-{n}",
+            orjson.dumps(answer).decode(),
+            ts,
+            ts,
+            ts,
+        ),
+    )
+
+
+def expire(conn: sqlite3.Connection, now: datetime) -> list[UUID]:
+    """Refuse the dossiers whose last request's deadline passed unanswered; the event id keeps it to once."""
+    expired: list[UUID] = []
+    waiting = conn.execute(
+        "SELECT id, supplements FROM dossiers WHERE status = ?", (int(DossierStatus.SUPPLEMENT_REQUESTED),)
+    ).fetchall()
+    for row in waiting:
+        requests = orjson.loads(row["supplements"])
+        last = requests[-1] if requests else None
+        if last is None or last.get("answered_at") or datetime.fromisoformat(last["due_at"]) > now:
+            continue
+        due = datetime.fromisoformat(last["due_at"]).astimezone(VN_TZ)
+        insert_event(
+            conn,
+            row["id"],
+            int(DossierStatus.REJECTED),
+            "gateway",
+            f"the documents asked for were not supplied by {due:%d/%m/%Y %H:%M}",
+            {"supplement_due_at": last["due_at"], "items": last.get("items", [])},
+            f"supplement-{len(requests)}-expired",
+        )
+        expired.append(UUID(row["id"]))
+    return expired
