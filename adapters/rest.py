@@ -110,7 +110,7 @@ class RestTransport(Transport[RestRequest, RestResponse]):
                 ) as resp:
                     status = resp.status
                     data = await read_limited(resp, self.max_answer_bytes, self.agency)
-                    answer = RestResponse(resp.status, dict(resp.headers), data)
+                    answer = RestResponse(resp.status, resp.headers, data)  # read-only, case-insensitive
         except Exception as exc:
             log.warning(
                 "outbound",
