@@ -123,7 +123,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     settings = config.gateway.dispatcher
     tasks = [
         asyncio.create_task(d.run(), name="dispatcher"),
-        asyncio.create_task(sweep_deadlines(app[STORE], settings.deadline_sweep_interval), name="deadlines"),
+        asyncio.create_task(sweep_deadlines(app[STORE], settings.deadline_sweep_interval, d.wake), name="deadlines"),
     ]
     for (a_name, e_name), connector in app[CONNECTORS].items():
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:

@@ -127,6 +127,13 @@ class Connector(ABC):
         """Forward the applicant's answer to a supplement request; `delivery.inputs` holds the answer."""
         raise AgencyRejected(f"agency {self.ctx.agency!r} does not take supplements through the gateway")
 
+    async def withdraw(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
+        """Tell the agency the dossier was refused at the centre (the documents it asked for did not come in
+        time), so it closes its case; `delivery.inputs` holds `reason`, `supplement_due_at` and `items`.
+        An agency whose protocol has no such message is told nothing: it closes the case on its own deadline.
+        """
+        return SubmitReceipt()
+
     async def lookup(self, name: str, query: BaseModel) -> BaseModel:
         raise NotFound(f"agency {self.ctx.agency!r} has no look-up {name!r}")
 

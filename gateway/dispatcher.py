@@ -11,7 +11,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -124,6 +124,8 @@ class Dispatcher:
             delivery = Delivery(job.idempotency_key, job.attempts, job.step, job.inputs)
             if job.step.startswith("supplement"):
                 receipt = await connector.supplement(dossier, delivery)
+            elif job.step == "withdraw":
+                receipt = await connector.withdraw(dossier, delivery)
             else:
                 receipt = await connector.submit(dossier, delivery)
             release_slot()
@@ -220,12 +222,16 @@ async def apply_polled(store: Store, agency: str, updates: Sequence[AgencyUpdate
     return PollOutcome(frozenset(applied), refused)
 
 
-async def sweep_deadlines(store: Store, interval: float) -> None:
-    """Refuse the dossiers whose applicant did not bring the documents asked for in time."""
+async def sweep_deadlines(store: Store, interval: float, wake: Callable[[], None] | None = None) -> None:
+    """Refuse the dossiers whose applicant did not bring the documents asked for in time; `wake` starts
+    the deliveries that tell their agencies."""
     while True:
         try:
-            for did in await store.expire_supplements(datetime.now(UTC)):
+            expired = await store.expire_supplements(datetime.now(UTC))
+            for did in expired:
                 log.info("supplement_deadline_passed", dossier_id=str(did), status=3)
+            if expired and wake is not None:
+                wake()
         except asyncio.CancelledError:
             raise
         except Exception:

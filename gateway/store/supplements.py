@@ -80,29 +80,26 @@ def record_answer(conn: sqlite3.Connection, dossier_id: UUID, answer: dict[str, 
         },
         None,
     )
+    queue_job(conn, did, f"supplement-{n}", row["agency"], row["endpoint"], answer)
+
+
+def queue_job(conn: sqlite3.Connection, did: str, step: str, agency: str, endpoint: str, inputs: Any) -> None:
+    """A delivery job for the dossier's agency, due now; its idempotency key is the same on every attempt."""
     ts = time.time()
     conn.execute(
         "INSERT INTO jobs (dossier_id, step, agency, endpoint, idempotency_key, state, inputs, next_at, "
         "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-        (
-            did,
-            f"supplement-{n}",
-            row["agency"],
-            row["endpoint"],
-            f"{did}:supplement-{n}",
-            orjson.dumps(answer).decode(),
-            ts,
-            ts,
-            ts,
-        ),
+        (did, step, agency, endpoint, f"{did}:{step}", orjson.dumps(inputs).decode(), ts, ts, ts),
     )
 
 
 def expire(conn: sqlite3.Connection, now: datetime) -> list[UUID]:
-    """Refuse the dossiers whose last request's deadline passed unanswered; the event id keeps it to once."""
+    """Refuse the dossiers whose last request's deadline passed unanswered, and queue a `withdraw` job that
+    tells the agency (which still holds the dossier open); the event id keeps it to once."""
     expired: list[UUID] = []
     waiting = conn.execute(
-        "SELECT id, supplements FROM dossiers WHERE status = ?", (int(DossierStatus.SUPPLEMENT_REQUESTED),)
+        "SELECT id, agency, endpoint, supplements FROM dossiers WHERE status = ?",
+        (int(DossierStatus.SUPPLEMENT_REQUESTED),),
     ).fetchall()
     for row in waiting:
         requests = orjson.loads(row["supplements"])
@@ -110,14 +107,11 @@ def expire(conn: sqlite3.Connection, now: datetime) -> list[UUID]:
         if last is None or last.get("answered_at") or datetime.fromisoformat(last["due_at"]) > now:
             continue
         due = datetime.fromisoformat(last["due_at"]).astimezone(VN_TZ)
-        insert_event(
-            conn,
-            row["id"],
-            int(DossierStatus.REJECTED),
-            "gateway",
-            f"the documents asked for were not supplied by {due:%d/%m/%Y %H:%M}",
-            {"supplement_due_at": last["due_at"], "items": last.get("items", [])},
-            f"supplement-{len(requests)}-expired",
-        )
+        reason = f"the documents asked for were not supplied by {due:%d/%m/%Y %H:%M}"
+        details = {"supplement_due_at": last["due_at"], "items": last.get("items", [])}
+        event_id = f"supplement-{len(requests)}-expired"
+        insert_event(conn, row["id"], int(DossierStatus.REJECTED), "gateway", reason, details, event_id)
+        if row["agency"] and row["endpoint"]:
+            queue_job(conn, row["id"], "withdraw", row["agency"], row["endpoint"], {"reason": reason, **details})
         expired.append(UUID(row["id"]))
     return expired

@@ -21,6 +21,7 @@ REGISTRATION_PATH = "/api/v1/cu-tru/dang-ky"
 IDENTITY_PATH = "/api/v1/dan-cu/xac-thuc"
 SUPPLEMENT_PATH = "/api/v1/cu-tru/bo-sung"
 REMOVAL_PATH = "/api/v1/cu-tru/xoa-dang-ky"
+WITHDRAWAL_PATH = "/api/v1/cu-tru/rut-ho-so"
 
 
 class PoliceConnector(Connector):
@@ -59,6 +60,16 @@ class PoliceConnector(Connector):
         payload = wire.supplement_request(dossier, delivery.idempotency_key, delivery.inputs)
         await self.transport.send(
             RestRequest("POST", SUPPLEMENT_PATH, json=payload, headers={"Idempotency-Key": payload["maYeuCau"]})
+        )
+        return SubmitReceipt()
+
+    async def withdraw(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
+        try:
+            payload = wire.withdrawal_request(dossier, delivery.idempotency_key, delivery.inputs)
+        except ValueError as exc:
+            raise AgencyRejected(f"police: cannot withdraw {dossier.code}: {exc}", agency=self.ctx.agency) from exc
+        await self.transport.send(
+            RestRequest("POST", WITHDRAWAL_PATH, json=payload, headers={"Idempotency-Key": payload["maYeuCau"]})
         )
         return SubmitReceipt()
 

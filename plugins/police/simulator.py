@@ -1,7 +1,8 @@
 """A simulator of the police population-data service: same REST wire, signatures checked, faults injectable.
 
 Registration requests are de-duplicated by maYeuCau (the gateway's idempotency key); each accepted
-request is answered later by a signed callback to the gateway, as the real service does.
+request is answered later by a signed callback to the gateway, as the real service does. A case waiting
+for documents can be withdrawn (rut-ho-so) when the centre refuses it at the deadline.
 
 options.settings: supplement_rate (share of requests first asked for a missing document, default 0),
 supplement_due_days (the deadline such a request names, default 9 calendar days; null names none).
@@ -37,6 +38,7 @@ OPTIONS = web.AppKey("options", SimulatorOptions)
 VERIFIER = web.AppKey("verifier", HmacVerifier)
 WAITING = web.AppKey("waiting", dict[str, dict[str, Any]])  # agency ref -> request awaiting a supplement
 SUPPLEMENTS = web.AppKey("supplements", dict[str, str])
+WITHDRAWN = web.AppKey("withdrawn", dict[str, str])  # request id -> agency ref of a case closed unfinished
 
 
 def _malformed() -> web.Response:
@@ -179,6 +181,23 @@ async def receive_supplement(request: web.Request) -> web.Response:
     return web.json_response({"trangThai": "DA_NHAN_BO_SUNG"}, status=202)
 
 
+async def withdraw_dossier(request: web.Request) -> web.Response:
+    """The centre refused a dossier this service asked documents for: the case is closed, never finished."""
+    data = await _verified_json(request)
+    stats, withdrawn = request.app[STATS], request.app[WITHDRAWN]
+    if data.get("maYeuCau") in withdrawn:
+        stats["duplicates"] += 1
+        return web.json_response({"trangThai": "DA_RUT"})
+    missing = [k for k in ("maYeuCau", "maHoSo", "maTiepNhan", "lyDo") if not data.get(k)]
+    if missing:
+        return _error(422, "500", f"missing fields: {', '.join(missing)}")
+    if request.app[WAITING].pop(data["maTiepNhan"], None) is None:
+        return _error(409, "202", f"hồ sơ {data['maTiepNhan']} không ở trạng thái chờ bổ sung")
+    withdrawn[data["maYeuCau"]] = data["maTiepNhan"]
+    stats["withdrawals"] += 1
+    return web.json_response({"trangThai": "DA_RUT"})
+
+
 async def verify_identity(request: web.Request) -> web.Response:
     data = await _verified_json(request)
     request.app[STATS]["lookups"] += 1
@@ -207,9 +226,11 @@ def create_simulator(options: SimulatorOptions) -> web.Application:
     app[VERIFIER] = HmacVerifier({KEY_ID: options.secret})
     app[WAITING] = {}
     app[SUPPLEMENTS] = {}
+    app[WITHDRAWN] = {}
     app.router.add_post("/api/v1/cu-tru/dang-ky", register_residence)
     app.router.add_post("/api/v1/dan-cu/xac-thuc", verify_identity)
     app.router.add_post("/api/v1/cu-tru/bo-sung", receive_supplement)
     app.router.add_post("/api/v1/cu-tru/xoa-dang-ky", register_residence)
+    app.router.add_post("/api/v1/cu-tru/rut-ho-so", withdraw_dossier)
     app.router.add_get("/_sim/accepted", list_accepted)
     return app

@@ -21,14 +21,17 @@ STATUS_FROM_WIRE: dict[str, DossierStatus] = {
 GENDER_TO_WIRE = {"male": 1, "female": 2}
 
 
+_SHORT_STEPS = {"supplement": "bs", "withdraw": "rut"}  # bổ sung, rút hồ sơ
+
+
 def request_id(idempotency_key: str) -> str:
     """The agency's request id is at most 40 characters: the dossier UUID without dashes (32) and the step.
 
-    Steps are shortened without losing what tells them apart: supplement-12 -> bs12.
+    Steps are shortened without losing what tells them apart: supplement-12 -> bs12, withdraw -> rut.
     """
     did, _, step = idempotency_key.partition(":")
     kind, _, number = step.partition("-")
-    short = "bs" + number if kind == "supplement" else step
+    short = _SHORT_STEPS[kind] + number if kind in _SHORT_STEPS else step
     rid = did.replace("-", "") + "-" + short
     if len(rid) > 40:
         raise ValueError(f"step {step!r} does not fit the agency's 40-character request id")
@@ -115,6 +118,18 @@ def supplement_request(dossier: Dossier, idempotency_key: str, answer: Mapping[s
             }
             for a in answer.get("attachments", [])
         ],
+    }
+
+
+def withdrawal_request(dossier: Dossier, idempotency_key: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The centre refused the dossier (the documents asked for did not come in time): close the case."""
+    if not dossier.agency_ref:
+        raise ValueError("the dossier has no police reference (maTiepNhan) to withdraw")
+    return {
+        "maYeuCau": request_id(idempotency_key),
+        "maHoSo": dossier.code,
+        "maTiepNhan": dossier.agency_ref,
+        "lyDo": str(inputs.get("reason") or "từ chối tại bộ phận một cửa"),
     }
 
 

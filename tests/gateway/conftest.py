@@ -91,6 +91,7 @@ async def harness(
     monkeypatch.setenv("LIENTHONG_PORT", str(gw_port))
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
     monkeypatch.setenv("LIENTHONG_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("LIENTHONG_DEADLINE_SWEEP", "0.2")
     config = await _load(registry)
     app = create_app(config, registry)
     client = TestClient(TestServer(app, host="127.0.0.1", port=gw_port))

@@ -410,6 +410,14 @@ async def test_a_supplement_not_brought_in_time_refuses_the_dossier_once(
     with pytest.raises(IllegalTransition):  # too late to answer now
         await store.answer_supplement(late.id, {"note": "y", "attachments": [{"name": "CT07"}]}, actor="centre")
 
+    # The agency still holds each refused case open: one withdrawal job per dossier tells it, once.
+    withdrawals = [j for j in await store.jobs(state="pending", limit=1000) if j.step == "withdraw"]
+    assert sorted(j.dossier_id for j in withdrawals) == sorted([late.id, waiting.id])
+    for job in withdrawals:
+        assert (job.agency, job.idempotency_key) == (late.agency, f"{job.dossier_id}:withdraw")
+        assert job.inputs["reason"] == "the documents asked for were not supplied by 15/12/2026 10:00"
+        assert job.inputs["items"] == ["CT07"]
+
 
 def working_days_ago(n: int) -> datetime:
     now = day = datetime.now(VN_TZ)

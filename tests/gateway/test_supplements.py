@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from contracts.samples import pdf_attachment
+from gateway.api.keys import STORE
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_smoke import wait_status
 
@@ -56,3 +58,31 @@ async def test_supplement_round_trip(harness: GatewayHarness, submission: Callab
     )
     assert bad.status == 422
     assert (await bad.json())["errors"][0]["path"] == "attachments"
+
+
+@pytest.mark.parametrize("police_settings", [{"supplement_rate": 1.0, "supplement_due_days": 1.5 / 86400}])
+async def test_a_deadline_passed_refuses_the_dossier_and_tells_the_agency(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    resp = await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())
+    did = (await resp.json())["id"]
+    assert (await wait_status(harness, did, 5))["status"] == 5
+    refused = await wait_status(harness, did, 3)
+    assert refused["status"] == 3
+    events = (await (await harness.client.get(f"/v1/dossiers/{did}/events", headers=harness.headers())).json())[
+        "events"
+    ]
+    assert events[-1]["actor"] == "gateway" and events[-1]["note"].startswith("the documents asked for were not")
+
+    for _ in range(200):  # the withdrawal goes out after the sweep, as a delivery
+        if (await harness.sim_stats()).get("withdrawals"):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # a second sweep or a retried delivery would show here
+    stats = await harness.sim_stats()
+    assert (stats.get("withdrawals"), stats.get("duplicates", 0)) == (1, 0)
+    withdraw = [j for j in await harness.app[STORE].jobs(limit=1000) if j.step == "withdraw"]
+    assert [(str(j.dossier_id), j.state) for j in withdraw] == [(did, "done")]
+    late = {"note": "x", "attachments": [pdf_attachment("HD01", "Hợp đồng thuê nhà", "x")]}
+    again = await harness.client.post(f"/v1/dossiers/{did}/supplements", json=late, headers=harness.headers())
+    assert again.status == 409

@@ -27,7 +27,7 @@ from plugins.police.connector import PoliceConnector
 from plugins.police.demo import demo_dossiers
 from plugins.police.forms import IdentityAnswer, IdentityQuery
 from plugins.police.settings import PoliceSettings
-from plugins.police.simulator import ACCEPTED, KEY_ID, create_simulator
+from plugins.police.simulator import ACCEPTED, KEY_ID, WAITING, WITHDRAWN, create_simulator
 from tests.plugins.police.test_removal import PERSON, removal_submission
 from tests.plugins.police.test_wire import DID, HEX, dossier
 
@@ -172,6 +172,29 @@ async def test_supplement_for_a_dossier_not_waiting(
         await connector(sim, http).supplement(dossier(sub, agency_ref="CA-0000042"), delivery)
     assert err.value.status == 422
     assert "no dossier CA-0000042 waits for a supplement" in err.value.message
+
+
+async def test_withdrawal_closes_a_case_waiting_for_documents_once(
+    sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any]
+) -> None:
+    sim.app[WAITING]["CA-0000042"] = {"maHoSo": "000.00.01.H26-261120-0007"}
+    reason = {"reason": "the documents asked for were not supplied by 15/12/2026 10:00", "items": ["CT07"]}
+    delivery = Delivery(f"{DID}:withdraw", attempt=1, step="withdraw", inputs=reason)
+    waiting = dossier(sub, agency_ref="CA-0000042")
+    for attempt in (1, 2):  # a retried delivery is recognised by its request id
+        await connector(sim, http).withdraw(waiting, Delivery(delivery.idempotency_key, attempt, "withdraw", reason))
+    assert "CA-0000042" not in sim.app[WAITING]
+    assert list(sim.app[WITHDRAWN].values()) == ["CA-0000042"]
+    assert (sim.app[STATS]["withdrawals"], sim.app[STATS]["duplicates"]) == (1, 1)
+
+    # Another withdrawal of a case no longer waiting is refused, and so is one without the agency's reference.
+    with pytest.raises(AgencyRejected) as err:
+        other = Delivery("00000000-0000-4000-8000-000000000001:withdraw", 1, "withdraw", reason)
+        await connector(sim, http).withdraw(waiting, other)
+    assert err.value.status == 409
+    with pytest.raises(AgencyRejected, match="no police reference"):
+        await connector(sim, http).withdraw(dossier(sub), delivery)
+    assert sim.app[STATS]["withdrawals"] == 1
 
 
 async def test_check(sim: TestServer, http: aiohttp.ClientSession) -> None:
