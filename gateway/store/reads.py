@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from contracts import Dossier, StatusEvent
 from gateway.store import rows
 from gateway.store.base import FeedItem
@@ -68,12 +70,19 @@ def feed(conn: sqlite3.Connection, after: int, limit: int, client_id: str | None
             (after, client_id, limit),
         )
     events = cur.fetchall()
-    dossiers: dict[str, tuple[Dossier, list[StatusEvent]]] = {}
-    for did in dict.fromkeys(e["dossier_id"] for e in events):
-        row = conn.execute("SELECT * FROM dossiers WHERE id = ?", (did,)).fetchone()
-        job = conn.execute("SELECT * FROM jobs WHERE dossier_id = ? ORDER BY id DESC LIMIT 1", (did,)).fetchone()
-        log = conn.execute("SELECT * FROM events WHERE dossier_id = ? ORDER BY seq", (did,)).fetchall()
-        dossiers[did] = (rows.dossier(row, job), [rows.event(r) for r in log])
+    if not events:
+        return []
+    # The page's dossiers and their event logs in two queries, not three per dossier.
+    ids = orjson.dumps(list(dict.fromkeys(e["dossier_id"] for e in events))).decode()
+    logs: dict[str, list[StatusEvent]] = {}
+    for r in conn.execute(
+        "SELECT * FROM events WHERE dossier_id IN (SELECT value FROM json_each(?)) ORDER BY seq", (ids,)
+    ):
+        logs.setdefault(r["dossier_id"], []).append(rows.event(r))
+    dossiers = {
+        r["id"]: (dossier_with_job(r), logs[r["id"]])
+        for r in conn.execute(f"{DOSSIER_WITH_JOB} WHERE d.id IN (SELECT value FROM json_each(?))", (ids,))
+    }
     return [FeedItem(rows.event(e), *dossiers[e["dossier_id"]]) for e in events]
 
 
