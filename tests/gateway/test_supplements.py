@@ -66,12 +66,12 @@ async def test_a_deadline_passed_refuses_the_dossier_and_tells_the_agency(
 ) -> None:
     resp = await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())
     did = (await resp.json())["id"]
-    assert (await wait_status(harness, did, 5))["status"] == 5
-    refused = await wait_status(harness, did, 3)
+    refused = await wait_status(harness, did, 3, timeout=20)  # asked for documents (5), then refused
     assert refused["status"] == 3
     events = (await (await harness.client.get(f"/v1/dossiers/{did}/events", headers=harness.headers())).json())[
         "events"
     ]
+    assert [e["status"] for e in events][-2:] == [5, 3]
     assert events[-1]["actor"] == "gateway" and events[-1]["note"].startswith("the documents asked for were not")
 
     for _ in range(200):  # the withdrawal goes out after the sweep, as a delivery
