@@ -36,7 +36,10 @@ def create(conn: sqlite3.Connection, codes: CodeSequences, new: NewBundle) -> tu
         ).fetchone()
         if row is not None:
             if row["body_hash"] != new.body_hash:
-                raise IdempotencyConflict("this Idempotency-Key was already used with a different body")
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was already used with a different body; use a new key for a new bundle",
+                    extra={"bundle_id": row["dossier_id"]},  # the key table's id column holds the bundle's id
+                )
             return UUID(row["dossier_id"]), False
     bid = str(new.id)
     conn.execute(

@@ -371,6 +371,10 @@ async def test_the_same_bundle_submitted_twice_with_one_key(stack: Stack) -> Non
     async with stack.client.post("/v1/bundles", json=body, headers=key) as r:
         assert r.status == 200
         assert (await r.json())["id"] == first["id"]
+    async with stack.client.post("/v1/bundles", json=birth_bundle(1), headers=key) as r:  # same key, new body
+        assert r.status == 409
+        problem = await r.json()
+        assert problem["type"].endswith("idempotency-key-reused") and problem["bundle_id"] == first["id"]
     assert (await stack.wait_bundle(first["id"]))["state"] == "completed"
     assert stack.stats("justice")["accepted"] == 1
 
