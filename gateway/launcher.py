@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import sys
@@ -16,12 +17,42 @@ from pathlib import Path
 
 import aiohttp
 
+_LOWEST_PORT = 20000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+_EPHEMERAL_LOW = _ephemeral_low()  # read once at import, never from the event loop
+
 
 def free_port() -> int:
+    """A loopback port free now, for a server another process starts a moment later.
+
+    Taken below the ephemeral range when there is room: a port the kernel hands out for binding to 0
+    can also be taken, before that server binds it, as the source port of an outgoing connection.
+    """
+    high = _EPHEMERAL_LOW
+    for _ in range(50 if high - _LOWEST_PORT > 1000 else 0):
+        port = random.randrange(_LOWEST_PORT, high)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        chosen: int = s.getsockname()[1]
+        return chosen
 
 
 @dataclass
