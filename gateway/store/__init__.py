@@ -1,6 +1,15 @@
-"""Durable state: dossiers, events, outbox jobs, idempotency keys, dossier-code sequences."""
+"""Durable state: dossiers, events, outbox jobs, idempotency keys, dossier-code sequences, the audit log."""
 
-from gateway.store.base import JobRecord, NewDossier, Store, UpdateOutcome
+from gateway.store.base import AuditCheck, AuditEntry, AuditRecord, JobRecord, NewDossier, Store, UpdateOutcome
 from gateway.store.sqlite import SqliteStore
 
-__all__ = ["JobRecord", "NewDossier", "SqliteStore", "Store", "UpdateOutcome"]
+__all__ = [
+    "AuditCheck",
+    "AuditEntry",
+    "AuditRecord",
+    "JobRecord",
+    "NewDossier",
+    "SqliteStore",
+    "Store",
+    "UpdateOutcome",
+]

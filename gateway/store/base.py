@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -87,6 +88,42 @@ class FeedItem:
     event: StatusEvent
     dossier: Dossier
     history: list[StatusEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One access to dossiers, to be appended to the audit log."""
+
+    client_id: str  # who accessed
+    action: str  # "read", "events", "result", "return", "list", "feed", "supplement", ...
+    outcome: str  # "allowed" or "denied"
+    basis: str  # why it was allowed, or what was missing: "own", "applicant-proof", "no-proof", ...
+    dossier_id: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)  # small JSON-able facts; never a personal id in clear
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """An entry as written: numbered, timed and linked to the record before it."""
+
+    seq: int
+    at: datetime  # UTC, set by the store when written
+    client_id: str
+    action: str
+    outcome: str
+    basis: str
+    dossier_id: str | None
+    detail: dict[str, Any]
+    prev_hash: str  # hex sha256 of the previous record ("0" * 64 for the first)
+    hash: str  # hex sha256 over prev_hash and the canonical JSON of the fields above (audit.py)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCheck:
+    ok: bool
+    checked: int  # records walked
+    first_bad: int | None  # seq of the first record whose hash or link does not verify
+    reason: str | None
 
 
 class Store(ABC):
@@ -179,3 +216,21 @@ class Store(ABC):
     @abstractmethod
     async def counts(self) -> dict[str, Any]:
         """Dossiers by status and jobs by state, for metrics and the dashboard."""
+
+    @abstractmethod
+    async def audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Append accesses to the hash-chained audit log; returns after their commit.
+
+        ValueError (before anything is written) for an outcome other than allowed/denied; TypeError
+        for a detail that is not JSON.
+        """
+
+    @abstractmethod
+    async def audit_log(
+        self, *, after: int = 0, limit: int = 100, dossier_id: str | None = None, client_id: str | None = None
+    ) -> list[AuditRecord]:
+        """Audit records with a seq above `after`, oldest first (of one dossier, of one client)."""
+
+    @abstractmethod
+    async def verify_audit(self) -> AuditCheck:
+        """Walk the whole chain: every record's hash, its link to the one before, no seq missing."""

@@ -90,6 +90,41 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX jobs_dossier ON jobs (dossier_id, id);
     """,
+    # 4. The audit log of accesses to dossiers (audit.py): append-only, each record chained to the last.
+    # The insert trigger keeps a row from being written anywhere but after the last record: no gap, no
+    # fork, and no INSERT OR REPLACE over an old row (whose implicit delete fires no delete trigger).
+    """
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('allowed', 'denied')),
+        basis TEXT NOT NULL,
+        dossier_id TEXT,
+        detail TEXT NOT NULL DEFAULT '{}',
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_dossier ON audit (dossier_id, seq) WHERE dossier_id IS NOT NULL;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END;
+    CREATE TRIGGER audit_follows_last BEFORE INSERT ON audit
+    WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit)
+        OR NEW.prev_hash IS NOT COALESCE(
+            (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1),
+            '0000000000000000000000000000000000000000000000000000000000000000'
+        )
+    BEGIN
+        SELECT RAISE(ABORT, 'an audit record must follow the last one');
+    END;
+    """,
 ]
 
 

@@ -7,17 +7,19 @@ Reads use their own connections in a small thread pool (WAL lets them run beside
 
 This class owns the connections and hands each operation to the writer or a reader; the SQL lives in
 the modules beside it: accept.py (new dossiers), events.py and updates.py (status changes), outbox.py
-(delivery jobs), bundles.py, supplements.py, and reads.py (dossiers, the feed, counts).
+(delivery jobs), bundles.py, supplements.py, reads.py (dossiers, the feed, counts), and audit.py (the
+hash-chained log of accesses to dossiers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -28,9 +30,12 @@ from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable
-from gateway.store import bundles, outbox, reads, rows, supplements, updates
+from gateway.store import audit, bundles, outbox, reads, rows, supplements, updates
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
+    AuditCheck,
+    AuditEntry,
+    AuditRecord,
     CreateOutcome,
     FeedItem,
     JobRecord,
@@ -204,3 +209,26 @@ class SqliteStore(Store):
 
     async def counts(self) -> dict[str, Any]:
         return await self._read(reads.counts)
+
+    # -- the audit log ------------------------------------------------------------------------------
+
+    async def audit(self, entries: Sequence[AuditEntry]) -> None:
+        prepared = [audit.prepare(e) for e in entries]  # a bad entry fails here, before the writer
+        if prepared:
+            await self._write(audit.AppendAudit(prepared))
+
+    async def audit_log(
+        self, *, after: int = 0, limit: int = 100, dossier_id: str | None = None, client_id: str | None = None
+    ) -> list[AuditRecord]:
+        return await self._read(lambda conn: audit.log(conn, after, limit, dossier_id, client_id))
+
+    async def verify_audit(self) -> AuditCheck:
+        # One reader trip per page, so a long log neither fills memory nor holds a reader thread throughout.
+        walk = audit.Walk()
+        while True:
+            rows = await self._read(functools.partial(audit.page, after=walk.seq, limit=audit.PAGE))
+            if not rows:
+                return walk.result()
+            bad = walk.check(rows)
+            if bad is not None:
+                return bad

@@ -1,0 +1,160 @@
+"""The audit log of accesses to dossiers in SQLite: append-only and hash-chained.
+
+Each record's hash is sha256(prev_hash + canonical JSON of its fields), the canonical JSON being orjson
+with sorted keys over seq, at, client_id, action, outcome, basis, dossier_id and detail. A record
+continues from the last row's hash, read inside the writer's transaction: the single writer thread
+serialises the chain, and another process writing the file waits for the write lock (BEGIN IMMEDIATE)
+and then reads the head it must follow.
+
+Triggers (migration 4) refuse UPDATE and DELETE, and an INSERT that does not follow the last record.
+Whoever can drop the triggers can rewrite rows; the chain then shows where (`Walk`), unless the whole
+tail after the change was rebuilt too, or rows were cut off the end: only a head hash kept elsewhere
+shows that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from gateway.store.base import AuditCheck, AuditEntry, AuditRecord
+from gateway.store.writer import Batchable
+
+GENESIS = "0" * 64  # the prev_hash of the first record
+OUTCOMES = frozenset({"allowed", "denied"})
+PAGE = 1000  # records per read while walking the chain
+
+_COLUMNS = "seq, at, client_id, action, outcome, basis, dossier_id, detail, prev_hash, hash"
+# All the rows of a batch in one statement (one JSON array each, as in accept.py).
+_INSERT_MANY = (
+    f"INSERT INTO audit ({_COLUMNS}) SELECT "
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(_COLUMNS.count(",") + 1))
+    + " FROM json_each(?) WHERE true"
+)
+_HEAD = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+
+# The hashed fields, in the order of the tuples below; the JSON itself has its keys sorted.
+_FIELDS = ("seq", "at", "client_id", "action", "outcome", "basis", "dossier_id", "detail")
+Prepared = tuple[str, str, str, str, str | None, str]  # client_id, action, outcome, basis, dossier_id, detail JSON
+
+
+def record_hash(prev_hash: str, fields: Sequence[Any]) -> str:
+    """The hash of a record: its fields in _FIELDS order, detail already parsed (a dict)."""
+    canonical = orjson.dumps(dict(zip(_FIELDS, fields, strict=True)), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical).hexdigest()
+
+
+def prepare(entry: AuditEntry) -> Prepared:
+    """Checked and serialised on the caller's side, so a bad entry fails its caller and never the batch."""
+    if entry.outcome not in OUTCOMES:
+        raise ValueError(f"audit outcome must be 'allowed' or 'denied', not {entry.outcome!r}")
+    detail = orjson.dumps(dict(entry.detail), option=orjson.OPT_SORT_KEYS).decode()  # TypeError if not JSON
+    return (entry.client_id, entry.action, entry.outcome, entry.basis, entry.dossier_id, detail)
+
+
+def append(conn: sqlite3.Connection, entries: Sequence[Prepared]) -> None:
+    """Chain the entries onto the last record, inside the caller's (the writer's) transaction."""
+    head = conn.execute(_HEAD).fetchone()
+    seq, prev = (head[0], head[1]) if head is not None else (0, GENESIS)
+    at = datetime.now(UTC).isoformat()
+    rows = []
+    for client_id, action, outcome, basis, dossier_id, detail in entries:
+        seq += 1
+        # Hashed from the detail as read back, so that a verifier re-reading the row computes the same.
+        digest = record_hash(prev, (seq, at, client_id, action, outcome, basis, dossier_id, orjson.loads(detail)))
+        rows.append((seq, at, client_id, action, outcome, basis, dossier_id, detail, prev, digest))
+        prev = digest
+    conn.execute(_INSERT_MANY, (orjson.dumps(rows),))
+
+
+class AppendAudit(Batchable):
+    """One `Store.audit` call; the calls of a batch are chained together: two statements for all of them."""
+
+    def __init__(self, entries: list[Prepared]) -> None:
+        self.entries = entries
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        append(conn, self.entries)
+
+    @classmethod
+    def run_many(cls, conn: sqlite3.Connection, ops: Sequence[Any]) -> list[Any]:
+        append(conn, [e for op in ops for e in op.entries])
+        return [None] * len(ops)
+
+
+def record(row: sqlite3.Row) -> AuditRecord:
+    return AuditRecord(
+        seq=row["seq"],
+        at=datetime.fromisoformat(row["at"]),
+        client_id=row["client_id"],
+        action=row["action"],
+        outcome=row["outcome"],
+        basis=row["basis"],
+        dossier_id=row["dossier_id"],
+        detail=orjson.loads(row["detail"]),
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
+def log(
+    conn: sqlite3.Connection, after: int, limit: int, dossier_id: str | None, client_id: str | None
+) -> list[AuditRecord]:
+    sql, args = "SELECT * FROM audit WHERE seq > ?", list[Any]([after])
+    if dossier_id is not None:
+        sql += " AND dossier_id = ?"
+        args.append(dossier_id)
+    if client_id is not None:
+        sql += " AND client_id = ?"
+        args.append(client_id)
+    sql += " ORDER BY seq LIMIT ?"
+    return [record(r) for r in conn.execute(sql, (*args, limit)).fetchall()]
+
+
+def page(conn: sqlite3.Connection, after: int, limit: int) -> list[sqlite3.Row]:
+    """Raw rows for the walk: a record that no longer parses must still be reported, not raise."""
+    return conn.execute("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)).fetchall()
+
+
+class Walk:
+    """Checks the chain a page at a time, keeping only the last record's seq and hash between pages."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.hash = GENESIS
+        self.checked = 0
+
+    def check(self, rows: Sequence[sqlite3.Row]) -> AuditCheck | None:
+        """None while every row verifies; the failed check at the first that does not."""
+        for row in rows:
+            self.checked += 1
+            seq = row["seq"]
+            reason = self._fault(row)
+            if reason is not None:
+                return AuditCheck(ok=False, checked=self.checked, first_bad=seq, reason=reason)
+            self.seq, self.hash = seq, row["hash"]
+        return None
+
+    def result(self) -> AuditCheck:
+        return AuditCheck(ok=True, checked=self.checked, first_bad=None, reason=None)
+
+    def _fault(self, row: sqlite3.Row) -> str | None:
+        seq = row["seq"]
+        if seq != self.seq + 1:
+            missing = f"record {self.seq + 1}" if seq == self.seq + 2 else f"records {self.seq + 1} to {seq - 1}"
+            return f"{missing} missing before it"
+        if row["prev_hash"] != self.hash:
+            return f"its prev_hash is not the hash of record {self.seq}" if self.seq else "its prev_hash is not zero"
+        try:
+            fields = [row[name] for name in _FIELDS[:-1]] + [orjson.loads(row["detail"])]
+            digest = record_hash(str(row["prev_hash"]), fields)
+        except (orjson.JSONDecodeError, TypeError, UnicodeEncodeError) as exc:
+            return f"its fields cannot be read: {exc}"
+        if digest != row["hash"]:
+            return "its hash does not match its contents"
+        return None
