@@ -1,5 +1,5 @@
 """The audit log in SqliteStore: one hash chain across writes, batches and reopens; append-only by trigger;
-tampering found by verify_audit."""
+tampering found by verify_audit and by `lienthong audit verify`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from gateway.cli import main
 from gateway.store import AuditCheck, AuditEntry, AuditRecord, SqliteStore
 from gateway.store import audit as audit_sql
 from gateway.store.migrations import MIGRATIONS
+from tests.gateway.conftest import CONF
 
 
 @pytest.fixture
@@ -285,3 +287,50 @@ async def test_a_store_of_schema_3_gains_the_audit_log(tmp_path: Path) -> None:
             ("trigger", "audit_follows_last"),
         },
     )
+
+
+# -- the command -------------------------------------------------------------------------------------
+
+
+async def lienthong(*argv: str) -> int:
+    # In a thread: the command runs its own event loop, as it does from a shell.
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def test_audit_verify_and_list_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gw.db"
+    monkeypatch.setenv("LIENTHONG_DB", str(path))
+    # A serving gateway holds the file meanwhile: the command shares it.
+    serving = SqliteStore(path, exclusive=True)
+    await serving.open()
+    try:
+        await serving.audit([entry(i) for i in range(5)])
+        assert await lienthong("audit", "verify", "--conf", str(CONF)) == 0
+        out = capsys.readouterr().out.splitlines()
+        [last] = await serving.audit_log(after=4)
+        assert out == ["audit log: 5 records, chain intact", f"head: record 5, hash {last.hash}"]
+
+        assert await lienthong("audit", "list", "--conf", str(CONF), "--dossier", "d-1", "--limit", "1") == 0
+        [line] = capsys.readouterr().out.splitlines()
+        assert line.split()[0] == "2" and "centre-hanoi" in line and "dossier=d-1" in line
+        assert line.endswith('{"i": 1}')
+    finally:
+        await serving.close()
+
+    await raw(path, untrigger)
+    await raw(path, lambda conn: conn.execute("""UPDATE audit SET detail = '{"i": 7}' WHERE seq = 3"""))
+    assert await lienthong("audit", "verify", "--conf", str(CONF)) == 1
+    assert capsys.readouterr().out == (
+        "audit log: record 3 does not verify: its hash does not match its contents (3 records walked)\n"
+    )
+
+
+async def test_audit_commands_without_a_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "none.db"))
+    assert await lienthong("audit", "verify", "--conf", str(CONF)) == 1
+    assert "no store at" in capsys.readouterr().err
+    assert not await asyncio.to_thread((tmp_path / "none.db").exists)
