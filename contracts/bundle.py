@@ -72,6 +72,12 @@ class BundleView(Model):
     steps: list[BundleStepView]
 
 
+class ResultHandover(Model):
+    """The centre hands the result to the applicant (status 9 -> 10), wherever the dossier was received."""
+
+    note: str = Field("", max_length=1000, description="e.g. who collected it, on what identification")
+
+
 class SupplementAnswer(Model):
     """The centre answers a supplement request (status 5) with the documents asked for."""
 

@@ -1,4 +1,4 @@
-"""Operator endpoints: deliveries by state, replay of dead letters, agency checks."""
+"""Operator endpoints: deliveries by state, replay of dead letters, agency checks, the audit log."""
 
 from __future__ import annotations
 
@@ -52,6 +52,45 @@ async def replay(request: web.Request) -> web.Response:
     n = await request.app[STORE].replay_dead(ids)
     request.app[DISPATCHER].wake()
     return json_response({"replayed": n})
+
+
+@routes.get("/v1/admin/audit")
+async def audit_log(request: web.Request) -> web.Response:
+    principal_of(request).require("admin")
+    after = query_int(request, "after", 0, low=0, high=2**63 - 1)
+    limit = query_int(request, "limit", 100, low=1, high=1000)
+    records = await request.app[STORE].audit_log(
+        after=after, limit=limit, dossier_id=request.query.get("dossier"), client_id=request.query.get("client")
+    )
+    return json_response(
+        {
+            "items": [
+                {
+                    "seq": r.seq,
+                    "at": r.at.isoformat(),
+                    "client": r.client_id,
+                    "action": r.action,
+                    "outcome": r.outcome,
+                    "basis": r.basis,
+                    "dossier_id": r.dossier_id,
+                    "detail": r.detail,
+                    "prev_hash": r.prev_hash,
+                    "hash": r.hash,
+                }
+                for r in records
+            ],
+            "next_after": records[-1].seq if records else after,
+        }
+    )
+
+
+@routes.get("/v1/admin/audit/verify")
+async def audit_verify(request: web.Request) -> web.Response:
+    principal_of(request).require("admin")
+    check = await request.app[STORE].verify_audit()
+    return json_response(
+        {"ok": check.ok, "checked": check.checked, "first_bad": check.first_bad, "reason": check.reason}
+    )
 
 
 @routes.get("/v1/admin/agencies")

@@ -7,6 +7,7 @@ from uuid import UUID
 from aiohttp import web
 
 from contracts.bundle import BundleView
+from gateway.api.access import audit
 from gateway.api.dossiers import IDEMPOTENCY_HEADER, principal_of
 from gateway.api.keys import DISPATCHER, INTAKE, STORE
 from gateway.api.responses import json_response, read_json
@@ -38,6 +39,8 @@ async def load_visible(request: web.Request) -> BundleView:
     view = await request.app[STORE].get_bundle(ref)
     if view is None or (p.conf.kind == "centre" and view.client_id != p.client_id):
         raise NotFound(f"no bundle {ref} for client {p.client_id!r}")
+    basis = "own" if p.conf.kind == "centre" else "all-dossiers"
+    await audit(request, "bundle", basis=basis, detail={"bundle_id": ref})
     return view
 
 

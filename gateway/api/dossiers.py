@@ -7,12 +7,14 @@ import base64
 from aiohttp import web
 from pydantic import ValidationError
 
-from contracts import Dossier
-from contracts.bundle import SupplementAnswer
+from contracts import Dossier, DossierStatus
+from contracts.bundle import ResultHandover, SupplementAnswer
+from gateway.api.access import audit, open_dossier
 from gateway.api.keys import DISPATCHER, INTAKE, PRINCIPAL, STORE
 from gateway.api.responses import json_response, query_int, read_json
 from gateway.auth import Principal
-from gateway.errors import FieldError, InvalidRequest, NotFound, ValidationFailed
+from gateway.connector import AgencyUpdate
+from gateway.errors import FieldError, IllegalTransition, InvalidRequest, NotFound, ValidationFailed
 from gateway.intake import field_errors
 
 routes = web.RouteTableDef()
@@ -54,26 +56,14 @@ async def submit(request: web.Request) -> web.Response:
     return json_response(summary(outcome.dossier), status=202 if outcome.created else 200, headers=headers)
 
 
-async def load_visible(request: web.Request) -> Dossier:
-    """A centre sees the dossiers it received; portal and operator clients with `read` see all."""
-    p = principal_of(request)
-    p.require("read")
-    ref = request.match_info["ref"]
-    d = await request.app[STORE].get_dossier(ref)
-    if d is None or (p.conf.kind == "centre" and d.client_id != p.client_id):
-        # Another centre's dossier answers as missing: its existence is not ours to reveal.
-        raise NotFound(f"no dossier {ref} for client {p.client_id!r}")
-    return d
-
-
 @routes.get("/v1/dossiers/{ref}")
 async def get_dossier(request: web.Request) -> web.Response:
-    return json_response(await load_visible(request))
+    return json_response(await open_dossier(request, "read"))
 
 
 @routes.get("/v1/dossiers/{ref}/events")
 async def get_events(request: web.Request) -> web.Response:
-    d = await load_visible(request)
+    d = await open_dossier(request, "events")
     events = await request.app[STORE].events(d.id)
     return json_response(
         {
@@ -93,14 +83,15 @@ async def list_dossiers(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 100, low=1, high=1000)
     client = p.client_id if p.conf.kind == "centre" else request.query.get("client")
     found = await request.app[STORE].list_dossiers(client_id=client, status=status, limit=limit)
+    basis = "own" if p.conf.kind == "centre" else "all-dossiers"
+    await audit(request, "list", basis=basis, detail={"count": len(found), "client": client, "status": status})
     return json_response({"items": [summary(d) for d in found]})
 
 
 @routes.post("/v1/dossiers/{ref}/supplements")
 async def answer_supplement(request: web.Request) -> web.Response:
     p = principal_of(request)
-    p.require("submit")
-    d = await load_visible(request)
+    d = await open_dossier(request, "supplement", scope="submit")
     raw, _ = await read_json(request)
     try:
         answer = SupplementAnswer.model_validate(raw)
@@ -111,9 +102,37 @@ async def answer_supplement(request: web.Request) -> web.Response:
     return json_response(updated, status=202)
 
 
+@routes.post("/v1/dossiers/{ref}/return")
+async def return_result(request: web.Request) -> web.Response:
+    """The result was handed to the applicant (9 -> 10), at the centre that received the dossier or at any
+    other one the applicant came to, which shows the applicant's identifier (`X-Applicant-Id`)."""
+    p = principal_of(request)
+    d = await open_dossier(request, "return", scope="submit")
+    raw, _ = await read_json(request) if request.can_read_body else ({}, b"")
+    try:
+        handover = ResultHandover.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed("the hand-over has invalid fields", errors=field_errors(exc)) from None
+    if d.status == DossierStatus.RETURNED:
+        return json_response(d)  # already handed over: the same answer again
+    if d.status != DossierStatus.FINISHED:
+        raise IllegalTransition(
+            f"the dossier is in status {int(d.status)} ({d.status.label}); only a finished dossier (9) "
+            "has a result to hand over"
+        )
+    note = handover.note or f"result returned to the applicant at {p.client_id}"
+    data = {"returned_at_centre": p.client_id, "received_at_centre": d.client_id}
+    update = AgencyUpdate(
+        event_id="result-returned", dossier_id=d.id, status=DossierStatus.RETURNED, note=note, data=data
+    )
+    await request.app[STORE].apply_update(update, actor=p.client_id)
+    returned = await request.app[STORE].get_dossier(str(d.id))
+    return json_response(returned)
+
+
 @routes.get("/v1/dossiers/{ref}/results/{index}")
 async def download_result(request: web.Request) -> web.Response:
-    d = await load_visible(request)
+    d = await open_dossier(request, "result")
     try:
         doc = d.results[int(request.match_info["index"])]
     except (ValueError, IndexError):

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from contracts.portal import portal_dossier, portal_progress
+from gateway.api.access import audit
 from gateway.api.dossiers import principal_of
 from gateway.api.keys import CATALOG, CONFIG, STORE
 from gateway.api.responses import json_response, query_int
@@ -28,6 +29,8 @@ async def feed(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 100, low=1, high=1000)
     client = p.client_id if p.conf.kind == "centre" else None
     items = await request.app[STORE].feed(after=after, limit=limit, client_id=client)
+    basis = "own" if client is not None else "all-dossiers"
+    await audit(request, "feed", basis=basis, detail={"after": after, "count": len(items)})
     return json_response(
         {
             "items": [_item(request.app, item) for item in items],

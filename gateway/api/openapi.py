@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from contracts import Dossier, DossierSubmission, StatusEvent
-from contracts.bundle import BundleSubmission, BundleView, SupplementAnswer
+from contracts.bundle import BundleSubmission, BundleView, ResultHandover, SupplementAnswer
 from contracts.portal import PortalDossier, PortalProgress
 from gateway import __version__
 
@@ -66,6 +66,7 @@ def build() -> dict[str, Any]:
         BundleSubmission,
         BundleView,
         SupplementAnswer,
+        ResultHandover,
         PortalDossier,
         PortalProgress,
     ):
@@ -84,7 +85,17 @@ def build() -> dict[str, Any]:
             "required": True,
             "schema": {"type": "string"},
             "description": "dossier id (UUID) or dossier code",
-        }
+        },
+        {
+            "name": "X-Applicant-Id",
+            "in": "header",
+            "schema": {"type": "string", "maxLength": 20},
+            "description": (
+                "the applicant's personal id (or an organisation's tax code): lets a centre other than the "
+                "one that received the dossier open it for an applicant who came there; every opening, "
+                "allowed or refused, is written to the audit log"
+            ),
+        },
     ]
     paths: dict[str, Any] = {
         "/v1/dossiers": {
@@ -207,6 +218,18 @@ def build() -> dict[str, Any]:
                 "responses": _responses(202, _ref(Dossier), 400, 401, 403, 404, 409, 413, 415, 422),
             }
         },
+        "/v1/dossiers/{ref}/return": {
+            "post": {
+                "summary": "Hand the result to the applicant (status 9 -> 10), at any centre",
+                "description": (
+                    "At the centre that received the dossier, or at another one the applicant came to, which "
+                    "sends the applicant's identifier in X-Applicant-Id. Returning twice answers the same."
+                ),
+                "parameters": ref_param,
+                "requestBody": {"content": {"application/json": {"schema": _ref(ResultHandover)}}},
+                "responses": _responses(200, _ref(Dossier), 400, 401, 403, 404, 409, 413, 415, 422),
+            }
+        },
         "/v1/dossiers/{ref}/results/{index}": {
             "get": {
                 "summary": "Download a result document",
@@ -266,6 +289,28 @@ def build() -> dict[str, Any]:
         "/v1/admin/overview": {
             "get": {
                 "summary": "What the operator dashboard shows: dossiers by status, overdue, agencies, dead letters",
+                "responses": _responses(200, None, 401, 403),
+            }
+        },
+        "/v1/admin/audit": {
+            "get": {
+                "summary": "The audit log of accesses to dossiers, oldest first, with each record's chain hash",
+                "parameters": [
+                    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                    },
+                    {"name": "dossier", "in": "query", "schema": {"type": "string"}},
+                    {"name": "client", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": _responses(200, None, 400, 401, 403),
+            }
+        },
+        "/v1/admin/audit/verify": {
+            "get": {
+                "summary": "Walk the audit log's hash chain and report the first record that does not verify",
                 "responses": _responses(200, None, 401, 403),
             }
         },

@@ -1,0 +1,81 @@
+"""Who may open a dossier, and the audit record of every time somebody did (or tried).
+
+A centre opens the dossiers it received. Since July 2025 an applicant may also come back to any other
+centre, to collect the result or bring the documents an agency asked for: that centre opens the
+dossier by presenting the applicant's own identifier (personal id, or tax code for an organisation) in
+the `X-Applicant-Id` header. Portal and operator clients with `read` see every dossier. Each opening
+is written to the hash-chained audit log before the data leaves; a refused one is written too.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from contracts import Dossier, PersonApplicant
+from gateway.api.keys import PRINCIPAL, STORE
+from gateway.auth import Principal
+from gateway.config.model import Scope
+from gateway.errors import NotFound
+from gateway.store.base import AuditEntry
+
+APPLICANT_HEADER = "X-Applicant-Id"
+
+
+def applicant_id(d: Dossier) -> str:
+    a = d.submission.applicant
+    return a.personal_id if isinstance(a, PersonApplicant) else str(a.tax_code)
+
+
+def _basis(p: Principal, d: Dossier, proof: str | None) -> tuple[bool, str]:
+    if p.conf.kind != "centre":
+        return True, "all-dossiers"
+    if d.client_id == p.client_id:
+        return True, "own"
+    if not proof:
+        return False, "no-proof"
+    if hmac.compare_digest(proof.strip().encode(), applicant_id(d).encode()):
+        return True, "applicant-proof"
+    return False, "wrong-proof"
+
+
+async def open_dossier(request: web.Request, action: str, scope: Scope = "read") -> Dossier:
+    """The dossier named by the path, if this client may open it for `action`; audited either way.
+
+    Refusals answer as a missing dossier: its existence is not the caller's to learn.
+    """
+    p = request[PRINCIPAL]
+    p.require(scope)
+    ref = request.match_info["ref"]
+    d = await request.app[STORE].get_dossier(ref)
+    if d is None:
+        raise NotFound(f"no dossier {ref} for client {p.client_id!r}")
+    allowed, basis = _basis(p, d, request.headers.get(APPLICANT_HEADER))
+    await audit(request, action, allowed=allowed, basis=basis, dossier_id=str(d.id))
+    if not allowed:
+        raise NotFound(f"no dossier {ref} for client {p.client_id!r}")
+    return d
+
+
+async def audit(
+    request: web.Request,
+    action: str,
+    *,
+    allowed: bool = True,
+    basis: str,
+    dossier_id: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Write one access record and wait for its commit: no data leaves without its record."""
+    entry = AuditEntry(
+        client_id=request[PRINCIPAL].client_id,
+        action=action,
+        outcome="allowed" if allowed else "denied",
+        basis=basis,
+        dossier_id=dossier_id,
+        detail=dict(detail or {}),
+    )
+    await request.app[STORE].audit([entry])

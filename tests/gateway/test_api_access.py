@@ -1,0 +1,122 @@
+"""An applicant comes back to another centre: it opens the dossier with the applicant's id and returns the
+result there; every opening, allowed or refused, is in the hash-chained audit log."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from gateway.api.access import APPLICANT_HEADER
+from tests.gateway.conftest import GatewayHarness
+from tests.gateway.test_smoke import wait_status
+
+
+async def submit_and_finish(harness: GatewayHarness, body: dict[str, Any]) -> str:
+    resp = await harness.client.post("/v1/dossiers", json=body, headers=harness.headers("centre-hanoi"))
+    assert resp.status == 202, await resp.text()
+    did: str = (await resp.json())["id"]
+    assert (await wait_status(harness, did, 9))["status"] == 9
+    return did
+
+
+async def test_another_centre_opens_a_dossier_only_with_the_applicants_id(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    body = submission(0)
+    pid = body["applicant"]["personal_id"]
+    did = await submit_and_finish(harness, body)
+    other = "079090001234" if pid != "079090001234" else "001090001234"
+
+    for proof in (None, other):  # no proof, or somebody else's id: the dossier does not exist for hcm
+        headers = harness.headers("centre-hcm", **({APPLICANT_HEADER: proof} if proof else {}))
+        for path in (f"/v1/dossiers/{did}", f"/v1/dossiers/{did}/events", f"/v1/dossiers/{did}/results/0"):
+            resp = await harness.client.get(path, headers=headers)
+            assert resp.status == 404, path
+            assert (await resp.json())["type"] == "urn:lienthong:problem:not-found"
+
+    proof = harness.headers("centre-hcm", **{APPLICANT_HEADER: pid})
+    got = await harness.client.get(f"/v1/dossiers/{did}", headers=proof)
+    assert got.status == 200 and (await got.json())["code"]
+    events = await harness.client.get(f"/v1/dossiers/{did}/events", headers=proof)
+    assert [e["status"] for e in (await events.json())["events"]] == [2, 4, 9]
+    result = await harness.client.get(f"/v1/dossiers/{did}/results/0", headers=proof)
+    assert result.status == 200 and (await result.read()).startswith(b"%PDF")
+    # The receiving centre needs no proof; the list of another centre never shows the dossier.
+    assert (await harness.client.get(f"/v1/dossiers/{did}", headers=harness.headers("centre-hanoi"))).status == 200
+    listed = await (await harness.client.get("/v1/dossiers", headers=proof)).json()
+    assert did not in {d["id"] for d in listed["items"]}
+
+
+async def test_the_result_is_returned_at_another_centre(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    body = submission(1)
+    did = await submit_and_finish(harness, body)
+    await harness.set_faults(down=True)  # this one stays with the gateway (status 2): nothing to hand over
+    unfinished = await harness.client.post("/v1/dossiers", json=submission(2), headers=harness.headers())
+    unfinished_id = (await unfinished.json())["id"]
+
+    refused = await harness.client.post(f"/v1/dossiers/{did}/return", headers=harness.headers("centre-hcm"))
+    assert refused.status == 404  # without the applicant, hcm cannot hand anything over
+    proof = harness.headers("centre-hcm", **{APPLICANT_HEADER: body["applicant"]["personal_id"]})
+    note = {"note": "Người nộp nhận kết quả tại Trung tâm phục vụ hành chính công TP HCM"}
+    resp = await harness.client.post(f"/v1/dossiers/{did}/return", json=note, headers=proof)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["status"] == 10
+    again = await harness.client.post(f"/v1/dossiers/{did}/return", json=note, headers=proof)
+    assert again.status == 200 and (await again.json())["status"] == 10  # once, however often it is said
+
+    events = (await (await harness.client.get(f"/v1/dossiers/{did}/events", headers=harness.headers())).json())[
+        "events"
+    ]
+    assert [e["status"] for e in events] == [2, 4, 9, 10]
+    assert (events[-1]["actor"], events[-1]["note"]) == ("centre-hcm", note["note"])
+    assert events[-1]["data"] == {"returned_at_centre": "centre-hcm", "received_at_centre": "centre-hanoi"}
+
+    # The portal sees the hand-over date (NgayTra).
+    feed = await (await harness.client.get("/v1/feed?limit=1000", headers=harness.headers("portal"))).json()
+    record = [it["dossier"] for it in feed["items"] if it["dossier"]["TrangThaiHoSo"] == 10]
+    assert record and record[-1]["NgayTra"] and len(record[-1]["NgayTra"]) == 14
+
+    bad = await harness.client.post(f"/v1/dossiers/{did}/return", json={"note": 5}, headers=proof)
+    assert bad.status == 422 and (await bad.json())["errors"][0]["path"] == "note"
+    early = await harness.client.post(f"/v1/dossiers/{unfinished_id}/return", headers=harness.headers())
+    assert early.status == 409 and (await early.json())["type"] == "urn:lienthong:problem:illegal-transition"
+    assert (await harness.client.post(f"/v1/dossiers/{did}/return", headers=harness.headers("portal"))).status == 403
+
+
+async def test_every_opening_is_in_the_audit_log_and_the_chain_verifies(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    body = submission(3)
+    pid = body["applicant"]["personal_id"]
+    did = await submit_and_finish(harness, body)
+    hcm = harness.headers("centre-hcm")
+    await harness.client.get(f"/v1/dossiers/{did}", headers=hcm)
+    await harness.client.get(f"/v1/dossiers/{did}", headers={**hcm, APPLICANT_HEADER: "001090009999"})
+    await harness.client.get(f"/v1/dossiers/{did}/events", headers={**hcm, APPLICANT_HEADER: pid})
+    await harness.client.get("/v1/feed", headers=harness.headers("portal"))
+
+    admin = harness.headers("operator")
+    log = await (await harness.client.get(f"/v1/admin/audit?dossier={did}", headers=admin)).json()
+    mine = [(r["client"], r["action"], r["outcome"], r["basis"]) for r in log["items"]]
+    assert ("centre-hcm", "read", "denied", "no-proof") in mine
+    assert ("centre-hcm", "read", "denied", "wrong-proof") in mine
+    assert ("centre-hcm", "events", "allowed", "applicant-proof") in mine
+    assert all(r["dossier_id"] == did for r in log["items"])
+    assert pid not in orjson.dumps(log).decode()  # the log says who looked, not whom they looked up
+    seqs = [r["seq"] for r in log["items"]]
+    assert seqs == sorted(seqs)
+
+    everything = await (await harness.client.get("/v1/admin/audit?limit=1000", headers=admin)).json()
+    assert ("portal", "feed", "allowed", "all-dossiers") in {
+        (r["client"], r["action"], r["outcome"], r["basis"]) for r in everything["items"]
+    }
+    chain = everything["items"]
+    assert all(a["hash"] == b["prev_hash"] for a, b in itertools.pairwise(chain))
+    verify = await (await harness.client.get("/v1/admin/audit/verify", headers=admin)).json()
+    assert verify["ok"] is True and verify["checked"] >= len(chain) and verify["first_bad"] is None
+    assert (await harness.client.get("/v1/admin/audit", headers=hcm)).status == 403
