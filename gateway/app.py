@@ -14,6 +14,7 @@ from aiohttp import web
 
 from contracts.calendar import add_working_days, preload
 from gateway.api import admin, bundles, callbacks, dashboard, dossiers, feed, lookups, meta, procedures
+from gateway.api.access import PROOF_GUARD, ProofGuard
 from gateway.api.keys import (
     AUTH,
     CATALOG,
@@ -169,6 +170,8 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app[ROUTES] = RouteTable.build(config, catalog)
     app[AUTH] = Authenticator(config.clients)
     app[METRICS] = Metrics()
+    limits = config.gateway.limits
+    app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)
     app.on_startup.extend([_on_startup, dashboard.load_page])
     for module in (dossiers, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
         app.router.add_routes(module.routes)

@@ -134,6 +134,10 @@ class UnsupportedMediaType(ProblemError):
     slug, status, title = "unsupported-media-type", 415, "Unsupported media type"
 
 
+class TooManyRequests(ProblemError):
+    slug, status, title = "too-many-requests", 429, "Too many attempts: wait before trying again"
+
+
 class NoRoute(ProblemError):
     slug, status, title = "no-route", 422, "No agency serves this procedure here"
 

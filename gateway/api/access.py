@@ -10,7 +10,9 @@ is written to the hash-chained audit log before the data leaves; a refused one i
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -19,10 +21,41 @@ from contracts import Dossier, PersonApplicant
 from gateway.api.keys import PRINCIPAL, STORE
 from gateway.auth import Principal
 from gateway.config.model import Scope
-from gateway.errors import NotFound
+from gateway.errors import NotFound, TooManyRequests
 from gateway.store.base import AuditEntry
 
 APPLICANT_HEADER = "X-Applicant-Id"
+
+
+class ProofGuard:
+    """Counts each centre's wrong applicant ids; past `failures` within `window` seconds, the centre waits
+    before it may present another one. A personal id is guessable, given a dossier code and a birth year,
+    in far fewer tries than its 12 digits suggest; the audit log shows who tried, this slows them down."""
+
+    def __init__(self, failures: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.failures, self.window, self.clock = failures, window, clock
+        self._wrong: dict[str, deque[float]] = {}
+
+    def wait_for(self, client_id: str) -> float:
+        """Seconds before `client_id` may try again; 0 when it may now."""
+        wrong = self._recent(client_id)
+        if wrong is None or len(wrong) < self.failures:
+            return 0.0
+        return max(0.0, wrong[0] + self.window - self.clock())
+
+    def failed(self, client_id: str) -> None:
+        self._wrong.setdefault(client_id, deque()).append(self.clock())
+
+    def _recent(self, client_id: str) -> deque[float] | None:
+        wrong = self._wrong.get(client_id)
+        if wrong is not None:
+            horizon = self.clock() - self.window
+            while wrong and wrong[0] <= horizon:
+                wrong.popleft()
+        return wrong
+
+
+PROOF_GUARD = web.AppKey("proof_guard", ProofGuard)
 
 
 def applicant_id(d: Dossier) -> str:
@@ -53,9 +86,19 @@ async def open_dossier(request: web.Request, action: str, scope: Scope = "read")
     d = await request.app[STORE].get_dossier(ref)
     if d is None:
         raise NotFound(f"no dossier {ref} for client {p.client_id!r}")
-    allowed, basis = _basis(p, d, request.headers.get(APPLICANT_HEADER))
+    proof = request.headers.get(APPLICANT_HEADER)
+    guard = request.app[PROOF_GUARD]
+    if proof and d.client_id != p.client_id and (wait := guard.wait_for(p.client_id)) > 0:
+        await audit(request, action, allowed=False, basis="too-many-wrong-proofs", dossier_id=str(d.id))
+        raise TooManyRequests(
+            f"too many wrong applicant ids from client {p.client_id!r}; try again in {wait:.0f} s",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
+    allowed, basis = _basis(p, d, proof)
     await audit(request, action, allowed=allowed, basis=basis, dossier_id=str(d.id))
     if not allowed:
+        if basis == "wrong-proof":
+            guard.failed(p.client_id)
         raise NotFound(f"no dossier {ref} for client {p.client_id!r}")
     return d
 

@@ -93,7 +93,8 @@ def build() -> dict[str, Any]:
             "description": (
                 "the applicant's personal id (or an organisation's tax code): lets a centre other than the "
                 "one that received the dossier open it for an applicant who came there; every opening, "
-                "allowed or refused, is written to the audit log"
+                "allowed or refused, is written to the audit log; after too many wrong ids a centre gets 429 "
+                "with Retry-After"
             ),
         },
     ]
@@ -125,14 +126,14 @@ def build() -> dict[str, Any]:
             "get": {
                 "summary": "One dossier",
                 "parameters": ref_param,
-                "responses": _responses(200, _ref(Dossier), 401, 403, 404),
+                "responses": _responses(200, _ref(Dossier), 401, 403, 404, 429),
             }
         },
         "/v1/dossiers/{ref}/events": {
             "get": {
                 "summary": "A dossier's status events",
                 "parameters": ref_param,
-                "responses": _responses(200, None, 401, 403, 404),
+                "responses": _responses(200, None, 401, 403, 404, 429),
             }
         },
         "/v1/feed": {
@@ -215,7 +216,7 @@ def build() -> dict[str, Any]:
                 "summary": "Answer a supplement request (status 5) with the documents asked for",
                 "parameters": ref_param,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(SupplementAnswer)}}},
-                "responses": _responses(202, _ref(Dossier), 400, 401, 403, 404, 409, 413, 415, 422),
+                "responses": _responses(202, _ref(Dossier), 400, 401, 403, 404, 409, 413, 415, 422, 429),
             }
         },
         "/v1/dossiers/{ref}/return": {
@@ -227,7 +228,7 @@ def build() -> dict[str, Any]:
                 ),
                 "parameters": ref_param,
                 "requestBody": {"content": {"application/json": {"schema": _ref(ResultHandover)}}},
-                "responses": _responses(200, _ref(Dossier), 400, 401, 403, 404, 409, 413, 415, 422),
+                "responses": _responses(200, _ref(Dossier), 400, 401, 403, 404, 409, 413, 415, 422, 429),
             }
         },
         "/v1/dossiers/{ref}/results/{index}": {
@@ -237,7 +238,7 @@ def build() -> dict[str, Any]:
                     *ref_param,
                     {"name": "index", "in": "path", "required": True, "schema": {"type": "integer"}},
                 ],
-                "responses": _responses(200, None, 401, 403, 404),
+                "responses": _responses(200, None, 401, 403, 404, 429),
             }
         },
         "/v1/bundles": {

@@ -32,6 +32,10 @@ class StoreSettings(_Conf):
 class LimitsSettings(_Conf):
     max_body_bytes: int = Field(12 * 1024 * 1024, ge=1024)
     max_inline_attachment_bytes: int = Field(8 * 1024 * 1024, ge=0)
+    applicant_proof_failures: int = Field(
+        5, ge=1, description="wrong applicant ids a centre may send within the window before it must wait"
+    )
+    applicant_proof_window: float = Field(600.0, gt=0, description="seconds; see applicant_proof_failures")
 
 
 class DispatcherSettings(_Conf):

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from gateway.api.access import APPLICANT_HEADER
+from gateway.api.access import APPLICANT_HEADER, PROOF_GUARD, ProofGuard
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_smoke import wait_status
 
@@ -120,3 +120,46 @@ async def test_every_opening_is_in_the_audit_log_and_the_chain_verifies(
     verify = await (await harness.client.get("/v1/admin/audit/verify", headers=admin)).json()
     assert verify["ok"] is True and verify["checked"] >= len(chain) and verify["first_bad"] is None
     assert (await harness.client.get("/v1/admin/audit", headers=hcm)).status == 403
+
+
+def test_the_proof_guard_counts_wrong_ids_per_centre_within_its_window() -> None:
+    now = [1000.0]
+    guard = ProofGuard(failures=3, window=60.0, clock=lambda: now[0])
+    for _ in range(2):
+        guard.failed("centre-hcm")
+    assert guard.wait_for("centre-hcm") == 0.0  # two wrong ids: the third try is still allowed
+    now[0] += 10
+    guard.failed("centre-hcm")
+    assert guard.wait_for("centre-hcm") == 50.0  # until the first of the three leaves the window
+    assert guard.wait_for("centre-danang") == 0.0  # another centre is not held back
+    now[0] += 50
+    assert guard.wait_for("centre-hcm") == 0.0
+
+
+async def test_a_centre_that_keeps_guessing_must_wait_and_it_is_in_the_log(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    body = submission(4)
+    pid = body["applicant"]["personal_id"]
+    resp = await harness.client.post("/v1/dossiers", json=body, headers=harness.headers("centre-hanoi"))
+    did = (await resp.json())["id"]
+    limit = harness.app[PROOF_GUARD].failures
+    for i in range(limit):
+        guess = f"99999999{i:04d}"  # never a real id: 99 is no province
+        got = await harness.client.get(
+            f"/v1/dossiers/{did}", headers=harness.headers("centre-hcm", **{APPLICANT_HEADER: guess})
+        )
+        assert got.status == 404
+    # Now even the right id must wait; the centre that received it and other centres are not held back.
+    held = await harness.client.get(
+        f"/v1/dossiers/{did}", headers=harness.headers("centre-hcm", **{APPLICANT_HEADER: pid})
+    )
+    assert held.status == 429 and int(held.headers["Retry-After"]) > 0
+    assert (await held.json())["type"] == "urn:lienthong:problem:too-many-requests"
+    other = harness.headers("centre-danang", **{APPLICANT_HEADER: pid})
+    assert (await harness.client.get(f"/v1/dossiers/{did}", headers=other)).status == 200
+    assert (await harness.client.get(f"/v1/dossiers/{did}", headers=harness.headers("centre-hanoi"))).status == 200
+
+    log = await (await harness.client.get(f"/v1/admin/audit?dossier={did}", headers=harness.headers("operator"))).json()
+    hcm = [r["basis"] for r in log["items"] if r["client"] == "centre-hcm"]
+    assert hcm == ["wrong-proof"] * limit + ["too-many-wrong-proofs"]
