@@ -110,12 +110,13 @@ async def agencies(request: web.Request) -> web.Response:
 
 @routes.get("/v1/admin/overview")
 async def overview(request: web.Request) -> web.Response:
-    """What the operator dashboard shows: dossiers by status, deliveries by agency, dead letters, and the
-    bundles waiting for someone to act (the centre retries, supplements or cancels; the operator sees why)."""
+    """What the operator dashboard shows: dossiers by status, deliveries by agency, dead letters, the
+    bundles waiting for someone to act (the centre retries, supplements or cancels; the operator sees why),
+    and the latest refused accesses to dossiers from the audit log."""
     principal_of(request).require("admin")
     store, dispatcher = request.app[STORE], request.app[DISPATCHER]
-    counts, dead, bundles = await asyncio.gather(
-        store.counts(), store.jobs("dead", limit=50), store.bundles_needing_action(limit=50)
+    counts, dead, bundles, refused = await asyncio.gather(
+        store.counts(), store.jobs("dead", limit=50), store.bundles_needing_action(limit=50), store.refused_accesses(20)
     )
     agencies = []
     for name, limit in dispatcher.concurrency.items():
@@ -169,6 +170,17 @@ async def overview(request: web.Request) -> web.Response:
                     ],
                 }
                 for b in bundles
+            ],
+            "refused_accesses": [
+                {
+                    "seq": r.seq,
+                    "at": r.at.isoformat(),
+                    "client": r.client_id,
+                    "action": r.action,
+                    "basis": r.basis,
+                    "dossier_id": r.dossier_id,
+                }
+                for r in refused
             ],
         }
     )

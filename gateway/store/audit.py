@@ -116,6 +116,12 @@ def log(
     return [record(r) for r in conn.execute(sql, (*args, limit)).fetchall()]
 
 
+def refused(conn: sqlite3.Connection, limit: int) -> list[AuditRecord]:
+    """The latest refused accesses, newest first (a partial index holds only those)."""
+    cur = conn.execute("SELECT * FROM audit WHERE outcome = 'denied' ORDER BY seq DESC LIMIT ?", (limit,))
+    return [record(r) for r in cur.fetchall()]
+
+
 def page(conn: sqlite3.Connection, after: int, limit: int) -> list[sqlite3.Row]:
     """Raw rows for the walk: a record that no longer parses must still be reported, not raise."""
     return conn.execute("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)).fetchall()

@@ -232,5 +232,9 @@ class Store(ABC):
         """Audit records with a seq above `after`, oldest first (of one dossier, of one client)."""
 
     @abstractmethod
+    async def refused_accesses(self, limit: int = 20) -> list[AuditRecord]:
+        """The latest refused accesses, newest first: what the operator dashboard shows."""
+
+    @abstractmethod
     async def verify_audit(self) -> AuditCheck:
         """Walk the whole chain: every record's hash, its link to the one before, no seq missing."""

@@ -107,6 +107,7 @@ MIGRATIONS: list[str] = [
         hash TEXT NOT NULL
     );
     CREATE INDEX audit_dossier ON audit (dossier_id, seq) WHERE dossier_id IS NOT NULL;
+    CREATE INDEX audit_denied ON audit (seq) WHERE outcome = 'denied';
     CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
     BEGIN
         SELECT RAISE(ABORT, 'the audit log is append-only');

@@ -222,6 +222,9 @@ class SqliteStore(Store):
     ) -> list[AuditRecord]:
         return await self._read(lambda conn: audit.log(conn, after, limit, dossier_id, client_id))
 
+    async def refused_accesses(self, limit: int = 20) -> list[AuditRecord]:
+        return await self._read(lambda conn: audit.refused(conn, limit))
+
     async def verify_audit(self) -> AuditCheck:
         # One reader trip per page, so a long log neither fills memory nor holds a reader thread throughout.
         walk = audit.Walk()

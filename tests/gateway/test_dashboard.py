@@ -63,3 +63,26 @@ async def test_dashboard_shows_dead_letters_and_replays_them(
         assert (await wait_status(harness, did, 9))["status"] == 9
     png = await asyncio.to_thread((tmp_path / "dashboard-replayed.png").read_bytes)
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+async def test_dashboard_lists_refused_accesses_from_the_audit_log(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]], tmp_path: Path
+) -> None:
+    resp = await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())
+    did = (await resp.json())["id"]
+    wrong = harness.headers("centre-hcm", **{"X-Applicant-Id": "999999990001"})
+    assert (await harness.client.get(f"/v1/dossiers/{did}", headers=wrong)).status == 404
+    assert (
+        await harness.client.get(f"/v1/dossiers/{did}/events", headers=harness.headers("centre-danang"))
+    ).status == 404
+
+    async with headless_chromium(tmp_path / "profile") as browser:
+        await browser.get(str(harness.client.make_url("/dashboard")))
+        await browser.type(await browser.find("#key"), harness.keys["operator"])
+        await browser.click(await browser.find("#connect"))
+        newest = await wait_text(browser, "#refused tbody tr[data-seq]", lambda t: "centre-danang" in t)
+        assert "events" in newest and "no applicant id" in newest and did in newest
+        rows = await browser.find_all("#refused tbody tr[data-seq]")
+        assert len(rows) == 2
+        assert "wrong applicant id" in await browser.text(rows[1]) and "centre-hcm" in await browser.text(rows[1])
+        await browser.screenshot(tmp_path / "dashboard-refused.png")

@@ -282,6 +282,7 @@ async def test_a_store_of_schema_3_gains_the_audit_log(tmp_path: Path) -> None:
         len(MIGRATIONS),
         {
             ("index", "audit_dossier"),
+            ("index", "audit_denied"),
             ("trigger", "audit_no_update"),
             ("trigger", "audit_no_delete"),
             ("trigger", "audit_follows_last"),
@@ -334,3 +335,21 @@ async def test_audit_commands_without_a_store(
     assert await lienthong("audit", "verify", "--conf", str(CONF)) == 1
     assert "no store at" in capsys.readouterr().err
     assert not await asyncio.to_thread((tmp_path / "none.db").exists)
+
+
+async def test_refused_accesses_come_newest_first(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "refused.db")
+    await store.open()
+    try:
+        entries = [
+            AuditEntry(
+                "centre-hcm", "read", "denied" if i % 2 else "allowed", "wrong-proof" if i % 2 else "own", f"d{i}"
+            )
+            for i in range(7)
+        ]
+        await store.audit(entries)
+        refused = await store.refused_accesses(limit=2)
+        assert [(r.seq, r.dossier_id, r.outcome) for r in refused] == [(6, "d5", "denied"), (4, "d3", "denied")]
+        assert len(await store.refused_accesses()) == 3
+    finally:
+        await store.close()
