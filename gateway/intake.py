@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from contracts import DossierSubmission
+from contracts import DossierSubmission, ProcedureSpec
 from contracts.bundle import BundleSubmission
 from contracts.calendar import VN_TZ, add_working_days
 from gateway.auth import Principal
@@ -30,6 +30,20 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
         msg = err["msg"].removeprefix("Value error, ")
         out.append(FieldError(path or "$", msg, err["type"]))
     return out
+
+
+def requirement_errors(spec: ProcedureSpec, sub: DossierSubmission) -> list[FieldError]:
+    """What the procedure asks beyond the contract: its form's fields and the documents it requires."""
+    errors: list[FieldError] = []
+    try:
+        spec.form_model.model_validate(sub.form)
+    except ValidationError as exc:
+        errors.extend(field_errors(exc, "form"))
+    present = {a.component_code for a in sub.attachments}
+    for code in spec.required_components:
+        if code not in present:
+            errors.append(FieldError("attachments", f"document {code!r} is required for this procedure", "missing"))
+    return errors
 
 
 def body_hash(body: bytes) -> str:
@@ -72,15 +86,7 @@ class Intake:
                 f"procedure {sub.procedure_code} is not offered here",
                 errors=[FieldError("procedure_code", "not in the procedure catalog", "unknown_procedure")],
             )
-        errors: list[FieldError] = []
-        try:
-            spec.form_model.model_validate(sub.form)
-        except ValidationError as exc:
-            errors.extend(field_errors(exc, "form"))
-        present = {a.component_code for a in sub.attachments}
-        for code in spec.required_components:
-            if code not in present:
-                errors.append(FieldError("attachments", f"document {code!r} is required for this procedure", "missing"))
+        errors = requirement_errors(spec, sub)
         if errors:
             raise ValidationFailed("the dossier does not meet the procedure's requirements", errors=errors)
         inline = sum(a.inline_bytes for a in sub.attachments)
