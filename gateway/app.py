@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,31 +14,19 @@ import structlog
 from aiohttp import web
 
 from contracts.calendar import add_working_days, preload
+from gateway import live
 from gateway.api import admin, bundles, callbacks, dashboard, dossiers, feed, lookups, meta, procedures
 from gateway.api.access import PROOF_GUARD, ProofGuard
-from gateway.api.keys import (
-    AUTH,
-    CATALOG,
-    CONFIG,
-    CONNECTORS,
-    DISPATCHER,
-    HTTP,
-    INTAKE,
-    METRICS,
-    REGISTRY,
-    ROUTES,
-    STORE,
-)
+from gateway.api.keys import CONNECTORS, DISPATCHER, HTTP, INTAKE, LIVE, METRICS, REGISTRY, STORE
 from gateway.api.middleware import request_context
-from gateway.auth import Authenticator
-from gateway.catalog import Catalog
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
 from gateway.dispatcher import Dispatcher, poll_agency, sweep_deadlines
+from gateway.errors import ConfigError
 from gateway.intake import Intake
+from gateway.live import Live, LiveConf
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry, load_registry
-from gateway.routing import RouteTable
 from gateway.store import SqliteStore
 from gateway.tasks import cancel_and_wait
 
@@ -64,7 +53,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
-    settings = app[CONFIG].gateway.store
+    settings = app[LIVE].current.config.gateway.store
     path = Path(settings.path)
     if not path.is_absolute():
         path = Path.cwd() / path
@@ -74,9 +63,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     if released:
         log.info("leases_released", jobs=released)
     app[STORE] = store
-    app[INTAKE] = Intake(
-        store, app[CATALOG], app[ROUTES], app[CONFIG].gateway.limits.max_inline_attachment_bytes, app[CONFIG].bundles
-    )
+    app[INTAKE] = Intake(store, app[LIVE], app[LIVE].current.config.gateway.limits.max_inline_attachment_bytes)
     try:
         yield
     finally:
@@ -84,7 +71,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _connectors(app: web.Application) -> AsyncIterator[None]:
-    config, registry = app[CONFIG], app[REGISTRY]
+    config, registry = app[LIVE].current.config, app[REGISTRY]
     base = public_url(config)
     built: dict[tuple[str, str], Connector] = {}
     try:
@@ -113,7 +100,7 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
+    config = app[LIVE].current.config
     d = Dispatcher(
         app[STORE],
         app[CONNECTORS],
@@ -161,14 +148,41 @@ async def freeze_startup_heap(app: web.Application) -> None:
     gc.freeze()
 
 
+def reload_on_sighup(app: web.Application) -> None:
+    """`kill -HUP <pid>` reloads clients, procedures, routes and bundles (gateway/live.py); an invalid
+    folder or a change that needs a restart is logged and leaves the running configuration as it was."""
+    running: set[asyncio.Task[None]] = set()
+
+    async def reload_logged() -> None:
+        try:
+            changed = await live.reload(app[LIVE], app[REGISTRY])
+        except (ConfigError, live.RestartNeeded) as exc:
+            log.error("configuration_reload_refused", error=str(exc))
+        except Exception:
+            log.exception("configuration_reload_failed")
+        else:
+            log.info("configuration_reloaded", by="SIGHUP", **changed)
+
+    def on_signal() -> None:
+        task = asyncio.create_task(reload_logged(), name="reload")
+        running.add(task)
+        task.add_done_callback(running.discard)
+
+    async def install(app: web.Application) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_signal)
+
+    async def remove(app: web.Application) -> None:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        await cancel_and_wait(set(running), what="configuration reload")
+
+    app.on_startup.append(install)
+    app.on_cleanup.append(remove)
+
+
 def create_app(config: Config, registry: Registry) -> web.Application:
     app = web.Application(client_max_size=config.gateway.limits.max_body_bytes, middlewares=[request_context])
-    catalog = Catalog.build(config, registry)
-    app[CONFIG] = config
+    app[LIVE] = Live(LiveConf.build(config, registry))
     app[REGISTRY] = registry
-    app[CATALOG] = catalog
-    app[ROUTES] = RouteTable.build(config, catalog)
-    app[AUTH] = Authenticator(config.clients)
     app[METRICS] = Metrics()
     limits = config.gateway.limits
     app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)

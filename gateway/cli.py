@@ -23,7 +23,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from gateway import logging as glog
-    from gateway.app import create_app, freeze_startup_heap
+    from gateway.app import create_app, freeze_startup_heap, reload_on_sighup
     from gateway.config import load_config
     from gateway.plugin_manager import load_registry
 
@@ -32,6 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     glog.configure(config.gateway.log_level)
     app = create_app(config, registry)
     app.on_startup.append(freeze_startup_heap)  # a long-running process: after every other start-up step
+    reload_on_sighup(app)
     port = args.port if args.port is not None else config.gateway.server.port
     server = config.gateway.server
     web.run_app(

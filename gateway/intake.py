@@ -15,6 +15,7 @@ from gateway.auth import Principal
 from gateway.bundles import BundleSpec
 from gateway.catalog import Catalog
 from gateway.errors import FieldError, NoRoute, PayloadTooLarge, ValidationFailed
+from gateway.live import Live
 from gateway.routing import RouteTable
 from gateway.store.base import CreateOutcome, NewBundle, NewBundleStep, NewDossier, Store
 
@@ -61,19 +62,26 @@ def _step_path(step: str, path: str) -> str:
 
 
 class Intake:
-    def __init__(
-        self,
-        store: Store,
-        catalog: Catalog,
-        routes: RouteTable,
-        max_inline_bytes: int,
-        bundles: dict[str, BundleSpec] | None = None,
-    ) -> None:
+    """Reads the catalog, routes and bundles from the live configuration at each use: a reload replaces
+    them whole, and one submission's checks, all synchronous, see one of them."""
+
+    def __init__(self, store: Store, live: Live, max_inline_bytes: int) -> None:
         self.store = store
-        self.catalog = catalog
-        self.routes = routes
+        self.live = live
         self.max_inline_bytes = max_inline_bytes
-        self.bundles = bundles or {}
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.live.current.catalog
+
+    @property
+    def routes(self) -> RouteTable:
+        return self.live.current.routes
+
+    @property
+    def bundles(self) -> dict[str, BundleSpec]:
+        bundles: dict[str, BundleSpec] = self.live.current.config.bundles
+        return bundles
 
     def validate(self, raw: object) -> DossierSubmission:
         try:

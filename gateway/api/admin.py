@@ -1,18 +1,21 @@
-"""Operator endpoints: deliveries by state, replay of dead letters, agency checks, the audit log."""
+"""Operator endpoints: deliveries by state, replay of dead letters, agency checks, the audit log, reload."""
 
 from __future__ import annotations
 
 import asyncio
 
+import structlog
 from aiohttp import web
 
 from contracts import DossierStatus
+from gateway import live
 from gateway.api.dossiers import principal_of
-from gateway.api.keys import CONNECTORS, DISPATCHER, STORE
+from gateway.api.keys import CONNECTORS, DISPATCHER, LIVE, REGISTRY, STORE
 from gateway.api.responses import json_response, query_int, read_json
-from gateway.errors import FieldError, ValidationFailed
+from gateway.errors import ConfigError, Conflict, FieldError, ValidationFailed
 
 routes = web.RouteTableDef()
+log = structlog.get_logger("lienthong.admin")
 
 
 @routes.get("/v1/admin/deliveries")
@@ -91,6 +94,21 @@ async def audit_verify(request: web.Request) -> web.Response:
     return json_response(
         {"ok": check.ok, "checked": check.checked, "first_bad": check.first_bad, "reason": check.reason}
     )
+
+
+@routes.post("/v1/admin/reload")
+async def reload_configuration(request: web.Request) -> web.Response:
+    """Load the configuration folder again and swap clients, procedures, routes and bundles in."""
+    principal_of(request).require("admin")
+    try:
+        changed = await live.reload(request.app[LIVE], request.app[REGISTRY])
+    except ConfigError as exc:
+        errors = [FieldError(f"{file}: {key}" if key else file, message) for file, key, message in exc.problems]
+        raise ValidationFailed("the configuration has errors; nothing was changed", errors=errors) from None
+    except live.RestartNeeded as exc:
+        raise Conflict(str(exc), extra={"restart_needed": exc.parts}) from None
+    log.info("configuration_reloaded", by=principal_of(request).client_id, **changed)
+    return json_response({"reloaded": True, "changed": changed})
 
 
 @routes.get("/v1/admin/agencies")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api.dossiers import principal_of
-from gateway.api.keys import CONFIG, CONNECTORS, STORE
+from gateway.api.keys import CONNECTORS, LIVE, STORE
 from gateway.api.responses import json_response
 from gateway.errors import Forbidden, NotFound
 
@@ -19,7 +19,7 @@ async def callback(request: web.Request) -> web.Response:
     agency = request.match_info["agency"]
     if p.conf.agency != agency:
         raise Forbidden(f"client {p.client_id!r} may post callbacks for {p.conf.agency!r} only")
-    conf = request.app[CONFIG].agencies.get(agency)
+    conf = request.app[LIVE].current.config.agencies.get(agency)
     if conf is None:
         raise NotFound(f"no agency {agency!r}")
     endpoint = next(iter(conf.endpoints))

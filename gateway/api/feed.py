@@ -14,7 +14,7 @@ from aiohttp import web
 from contracts.portal import portal_dossier, portal_progress
 from gateway.api.access import audit
 from gateway.api.dossiers import principal_of
-from gateway.api.keys import CATALOG, CONFIG, STORE
+from gateway.api.keys import LIVE, STORE
 from gateway.api.responses import json_response, query_int
 from gateway.store.base import FeedItem
 
@@ -41,8 +41,8 @@ async def feed(request: web.Request) -> web.Response:
 
 def _item(app: web.Application, item: FeedItem) -> dict[str, Any]:
     d = item.dossier
-    spec = app[CATALOG].get(d.procedure_code)
-    agency = app[CONFIG].agencies.get(d.agency)
+    spec = app[LIVE].current.catalog.get(d.procedure_code)
+    agency = app[LIVE].current.config.agencies.get(d.agency)
     record = portal_dossier(
         d,
         item.history,

@@ -5,22 +5,17 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from gateway.auth import Authenticator, Principal
-from gateway.catalog import Catalog
-from gateway.config.model import Config
+from gateway.auth import Principal
 from gateway.connector import Connector
 from gateway.dispatcher import Dispatcher
 from gateway.intake import Intake
+from gateway.live import Live
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry
-from gateway.routing import RouteTable
 from gateway.store.base import Store
 
-CONFIG = web.AppKey("config", Config)
 REGISTRY = web.AppKey("registry", Registry)
-CATALOG = web.AppKey("catalog", Catalog)
-ROUTES = web.AppKey("routes", RouteTable)
-AUTH = web.AppKey("auth", Authenticator)
+LIVE = web.AppKey("live", Live)  # configuration a reload may replace: .current.config, .catalog, .routes, .auth
 STORE = web.AppKey("store", Store)
 INTAKE = web.AppKey("intake", Intake)
 HTTP = web.AppKey("http", aiohttp.ClientSession)

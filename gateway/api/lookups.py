@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from gateway.api.dossiers import principal_of
-from gateway.api.keys import CONFIG, CONNECTORS, REGISTRY
+from gateway.api.keys import CONNECTORS, LIVE, REGISTRY
 from gateway.api.responses import json_response, read_json
 from gateway.connector import LookupSpec
 from gateway.errors import AgencyError, AgencyTimeout, NotFound, UpstreamFailed, UpstreamTimeout, ValidationFailed
@@ -26,7 +26,7 @@ class LookupTarget:
 
 def find(app: web.Application, name: str) -> LookupTarget | None:
     registry = app[REGISTRY]
-    for a_name, agency in app[CONFIG].agencies.items():
+    for a_name, agency in app[LIVE].current.config.agencies.items():
         spec = registry.lookup(agency.kind, name)
         if spec is not None:
             return LookupTarget(spec, a_name, next(iter(agency.endpoints)))
@@ -37,7 +37,7 @@ def find(app: web.Application, name: str) -> LookupTarget | None:
 async def list_lookups(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     items = []
-    for a_name, agency in request.app[CONFIG].agencies.items():
+    for a_name, agency in request.app[LIVE].current.config.agencies.items():
         for spec in registry.agency_kinds[agency.kind].lookups:
             items.append(
                 {

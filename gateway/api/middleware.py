@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.api.keys import AUTH, METRICS, PRINCIPAL
+from gateway.api.keys import LIVE, METRICS, PRINCIPAL
 from gateway.api.responses import problem_response
 from gateway.auth import API_KEY_HEADER
 from gateway.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ProblemError
@@ -34,7 +34,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     client = None
     try:
         if request.path not in PUBLIC_PATHS and not request.path.startswith("/static/"):
-            principal = request.app[AUTH].authenticate(request.headers.get(API_KEY_HEADER))
+            principal = request.app[LIVE].current.auth.authenticate(request.headers.get(API_KEY_HEADER))
             request[PRINCIPAL] = principal
             client = principal.client_id
         response = await handler(request)

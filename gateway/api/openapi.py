@@ -293,6 +293,17 @@ def build() -> dict[str, Any]:
                 "responses": _responses(200, None, 401, 403),
             }
         },
+        "/v1/admin/reload": {
+            "post": {
+                "summary": "Reload clients, procedures, routes and bundles from the configuration folder",
+                "description": (
+                    "The folder is loaded and checked first: with any error (422, every error with its file "
+                    "and key) nothing changes. Agencies, endpoints and gateway settings need a restart: a "
+                    "reload that finds them changed is refused whole (409, `restart_needed`). SIGHUP does the same."
+                ),
+                "responses": _responses(200, None, 401, 403, 409, 422),
+            }
+        },
         "/v1/admin/audit": {
             "get": {
                 "summary": "The audit log of accesses to dossiers, oldest first, with each record's chain hash",

@@ -59,6 +59,12 @@ def submission() -> Callable[[int], dict[str, Any]]:
 
 
 @pytest.fixture
+def gateway_conf() -> Path:
+    """The configuration folder of the harness; a test module overrides it (e.g. with a copy to edit)."""
+    return CONF
+
+
+@pytest.fixture
 def police_settings() -> dict[str, Any]:
     """Simulator-specific settings; a test module overrides this fixture to change the agency's behaviour."""
     return {}
@@ -71,6 +77,7 @@ async def harness(
     registry: Registry,
     unused_tcp_port_factory: Callable[[], int],
     police_settings: dict[str, Any],
+    gateway_conf: Path,
 ) -> AsyncIterator[GatewayHarness]:
     gw_port = unused_tcp_port_factory()
     police_app = create_simulator(
@@ -92,7 +99,7 @@ async def harness(
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
     monkeypatch.setenv("LIENTHONG_MAX_ATTEMPTS", "3")
     monkeypatch.setenv("LIENTHONG_DEADLINE_SWEEP", "0.2")
-    config = await _load(registry)
+    config = await _load(registry, gateway_conf)
     app = create_app(config, registry)
     client = TestClient(TestServer(app, host="127.0.0.1", port=gw_port))
     await client.start_server()
@@ -103,7 +110,7 @@ async def harness(
         await police.close()
 
 
-async def _load(registry: Registry) -> Any:
+async def _load(registry: Registry, conf: Path = CONF) -> Any:
     import asyncio
 
-    return await asyncio.to_thread(load_config, CONF, registry)
+    return await asyncio.to_thread(load_config, conf, registry)

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.api.keys import CONFIG, REGISTRY
+from gateway.api.keys import LIVE, REGISTRY
 from gateway.app import create_app
 from gateway.config.model import LimitsSettings
 from tests.gateway.conftest import GatewayHarness
@@ -42,7 +42,7 @@ async def gateway_variant(
     h: GatewayHarness, tmp_path: Path, *, max_body_bytes: int | None = None, police_timeout: float | None = None
 ) -> AsyncIterator[TestClient[Any, Any]]:
     """A second gateway on the harness's police simulator, with a changed configuration and its own store."""
-    config = h.app[CONFIG]
+    config = h.app[LIVE].current.config
     gw = config.gateway.model_copy(
         update={"store": config.gateway.store.model_copy(update={"path": str(tmp_path / "variant.db")})}
     )

@@ -13,6 +13,7 @@ from gateway.config import Config, load_config
 from gateway.config.model import AgencyConf, RouteConf
 from gateway.errors import ConfigError, NoRoute
 from gateway.intake import Intake
+from gateway.live import Live, LiveConf
 from gateway.plugin_manager import Registry
 from gateway.routing import RouteTable, Target
 from plugins.police.demo import demo_dossiers
@@ -92,8 +93,7 @@ def test_no_route_at_all(demo: Config, registry: Registry) -> None:
 
 async def test_intake_reports_no_route_under_the_province(demo: Config, registry: Registry) -> None:
     config = with_routes(demo, {"procedure": "*", "agency": "police", "by_province": {"79": "hcm"}})
-    catalog = Catalog.build(config, registry)
-    intake = Intake(None, catalog, table(config, registry, catalog), 1 << 20, {})  # type: ignore[arg-type]
+    intake = Intake(None, Live(LiveConf.build(config, registry)), 1 << 20)  # type: ignore[arg-type]
     raw = demo_dossiers(42, 1)[0]
     assert DossierSubmission.model_validate(raw).jurisdiction.province == "01"
     principal = Principal("centre-hanoi", config.clients["centre-hanoi"])

@@ -1,0 +1,81 @@
+"""The configuration a running gateway may swap without a restart: clients, procedures, routes, bundles.
+
+`lienthong serve` reloads on SIGHUP, operators on `POST /v1/admin/reload`. The new folder is loaded
+and checked off the event loop; if anything is wrong, nothing changes. Otherwise the catalog, route
+table and keys are built beside the running ones and replace them in one assignment: a request sees
+the old set or the new one, never half of each. Agencies, endpoints and gateway settings hold open
+connections, pollers and the store: changing them needs a restart, and a reload that finds them
+changed is refused, naming what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.auth import Authenticator
+from gateway.catalog import Catalog
+from gateway.config import Config, load_config
+from gateway.plugin_manager import Registry
+from gateway.routing import RouteTable
+
+
+@dataclass(frozen=True)
+class LiveConf:
+    config: Config
+    catalog: Catalog
+    routes: RouteTable
+    auth: Authenticator
+
+    @classmethod
+    def build(cls, config: Config, registry: Registry) -> LiveConf:
+        catalog = Catalog.build(config, registry)
+        return cls(config, catalog, RouteTable.build(config, catalog), Authenticator(config.clients))
+
+
+class Live:
+    """The holder the app keeps: `current` is replaced whole, never edited."""
+
+    def __init__(self, conf: LiveConf) -> None:
+        self.current = conf
+
+
+class RestartNeeded(Exception):
+    def __init__(self, parts: list[str]) -> None:
+        self.parts = parts
+        super().__init__(f"{', '.join(parts)} changed: restart the gateway to apply them (nothing was changed)")
+
+
+def restart_needed(old: Config, new: Config) -> list[str]:
+    """What differs outside what a reload may change."""
+    parts = []
+    if old.gateway != new.gateway:
+        parts.append("gateway.toml")
+    if old.agencies != new.agencies or old.endpoint_settings != new.endpoint_settings:
+        parts.append("agencies.toml (agencies and endpoints)")
+    return parts
+
+
+async def reload(live: Live, registry: Registry) -> dict[str, Any]:
+    """Load the folder the running configuration came from and swap it in; ConfigError or RestartNeeded
+    leave the running configuration as it was. Returns what changed."""
+    old = live.current
+    config = await asyncio.to_thread(load_config, old.config.base_dir, registry)
+    parts = restart_needed(old.config, config)
+    if parts:
+        raise RestartNeeded(parts)
+    fresh = await asyncio.to_thread(LiveConf.build, config, registry)
+    live.current = fresh
+    before, after = old.config.clients, config.clients
+    changed = sorted(c for c in after if c in before and before[c] != after[c])
+    return {
+        "clients": _diff(set(before), set(after)) | {"changed": changed},
+        "procedures": _diff(set(old.catalog.procedures), set(fresh.catalog.procedures)),
+        "bundles": _diff(set(old.config.bundles), set(config.bundles)),
+        "routes": {"before": len(old.config.routes), "after": len(config.routes)},
+    }
+
+
+def _diff(before: set[str], after: set[str]) -> dict[str, list[str]]:
+    return {"added": sorted(after - before), "removed": sorted(before - after)}

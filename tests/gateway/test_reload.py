@@ -1,0 +1,137 @@
+"""Reloading clients, procedures, routes and bundles while the gateway runs, and what a reload refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.auth import hash_key
+from gateway.demo import DEMO_KEYS, police_sim
+from gateway.launcher import Stack
+from tests.gateway.conftest import CONF, GatewayHarness
+
+NEW_KEY = "lt_haiphong-centre-key-for-the-reload-tests-0001"
+NEW_CLIENT = f"""
+[client.centre-haiphong]
+name = "Trung tâm phục vụ hành chính công phường Hồng Bàng"
+kind = "centre"
+unit = "000.00.01.H31"
+province = "31"
+scopes = ["submit", "read"]
+api_key_sha256 = "{hash_key(NEW_KEY)}"
+"""
+
+
+@pytest.fixture
+def gateway_conf(tmp_path: Path) -> Path:
+    copy = tmp_path / "conf"
+    shutil.copytree(CONF, copy)
+    return copy
+
+
+def edit(path: Path, change: Callable[[str], str]) -> None:
+    text = path.read_text(encoding="utf-8")
+    changed = change(text)
+    assert changed != text, f"the edit changed nothing in {path.name}"
+    path.write_text(changed, encoding="utf-8")
+
+
+def drop_client(text: str, client: str) -> str:
+    start = text.index(f"[client.{client}]")
+    end = text.find("\n[client.", start + 1)
+    return text[:start] + (text[end + 1 :] if end >= 0 else "")
+
+
+async def reload(h: GatewayHarness) -> tuple[int, Any]:
+    resp = await h.client.post("/v1/admin/reload", headers=h.headers("operator"))
+    return resp.status, await resp.json()
+
+
+async def status_for(h: GatewayHarness, key: str) -> int:
+    return (await h.client.get("/v1/dossiers", headers={"X-Api-Key": key})).status
+
+
+async def test_clients_and_procedures_change_without_a_restart(
+    harness: GatewayHarness, gateway_conf: Path, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    clients, procedures = gateway_conf / "clients.toml", gateway_conf / "procedures.toml"
+    await asyncio.to_thread(edit, clients, lambda t: drop_client(t, "centre-danang") + NEW_CLIENT)
+    await asyncio.to_thread(
+        edit,
+        procedures,
+        lambda t: t.replace('code = "1.004194"\nprocessing_days = 7', 'code = "1.004194"\nprocessing_days = 12'),
+    )
+    assert await status_for(harness, NEW_KEY) == 401  # not before the reload
+    status, body = await reload(harness)
+    assert status == 200, body
+    assert body["changed"]["clients"] == {"added": ["centre-haiphong"], "removed": ["centre-danang"], "changed": []}
+    assert await status_for(harness, NEW_KEY) == 200
+    assert await status_for(harness, DEMO_KEYS["centre-danang"]) == 401
+    assert await status_for(harness, DEMO_KEYS["centre-hanoi"]) == 200
+    spec = await (await harness.client.get("/v1/procedures/1.004194", headers=harness.headers())).json()
+    assert spec["processing_days"] == 12
+    accepted = await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())
+    assert accepted.status == 202  # the dispatcher, connectors and store carried on
+
+
+async def test_an_invalid_folder_changes_nothing(harness: GatewayHarness, gateway_conf: Path) -> None:
+    clients = gateway_conf / "clients.toml"
+    await asyncio.to_thread(edit, clients, lambda t: drop_client(t, "centre-danang") + NEW_CLIENT)
+    await asyncio.to_thread(
+        edit, clients, lambda t: t.replace('scopes = ["submit", "read"]\n', 'scopes = ["submit", "fly"]\n')
+    )
+    status, problem = await reload(harness)
+    assert status == 422 and problem["type"] == "urn:lienthong:problem:validation-failed"
+    assert any(e["path"].startswith("clients.toml: ") and "centre-haiphong" in e["path"] for e in problem["errors"])
+    assert await status_for(harness, DEMO_KEYS["centre-danang"]) == 200  # the running set is untouched
+    assert await status_for(harness, NEW_KEY) == 401
+
+
+async def test_agency_changes_need_a_restart(harness: GatewayHarness, gateway_conf: Path) -> None:
+    agencies = gateway_conf / "agencies.toml"
+    text = await asyncio.to_thread(agencies.read_text, encoding="utf-8")
+    assert "concurrency" in text
+    await asyncio.to_thread(edit, agencies, lambda t: t.replace("concurrency = 16", "concurrency = 4", 1))
+    await asyncio.to_thread(edit, gateway_conf / "clients.toml", lambda t: t + NEW_CLIENT)
+    status, problem = await reload(harness)
+    assert status == 409
+    assert problem["restart_needed"] == ["agencies.toml (agencies and endpoints)"]
+    assert await status_for(harness, NEW_KEY) == 401  # refused whole: not even the new client
+    refused = await harness.client.post("/v1/admin/reload", headers=harness.headers("centre-hanoi"))
+    assert refused.status == 403
+
+
+@pytest.mark.slow
+async def test_sighup_reloads_a_running_gateway(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    await asyncio.to_thread(shutil.copytree, CONF, conf)
+    stack = Stack(conf, tmp_path, [police_sim()])
+    try:
+        await stack.start_simulators()
+        gw = await stack.start_gateway()
+        async with aiohttp.ClientSession() as session:
+
+            async def status(key: str) -> int:
+                async with session.get(f"{stack.gateway_url}/v1/dossiers", headers={"X-Api-Key": key}) as r:
+                    return r.status
+
+            assert await status(NEW_KEY) == 401
+            await asyncio.to_thread(edit, conf / "clients.toml", lambda t: t + NEW_CLIENT)
+            os.kill(gw.proc.pid, signal.SIGHUP)
+            for _ in range(100):
+                if await status(NEW_KEY) == 200:
+                    break
+                await asyncio.sleep(0.05)
+            assert await status(NEW_KEY) == 200
+            assert await status(DEMO_KEYS["centre-hanoi"]) == 200
+            assert gw.proc.returncode is None  # the same process: reloaded, not restarted
+    finally:
+        await stack.stop()
