@@ -24,6 +24,7 @@ from gateway.api.keys import (
     HTTP,
     INTAKE,
     METRICS,
+    PORTAL_PUSHER,
     REGISTRY,
     ROUTES,
     STORE,
@@ -37,6 +38,7 @@ from gateway.dispatcher import Dispatcher, poll_agency, sweep_deadlines
 from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry, load_registry
+from gateway.portal import PortalPusher
 from gateway.routing import RouteTable
 from gateway.store import SqliteStore
 from gateway.tasks import cancel_and_wait
@@ -139,6 +141,27 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     await d.drain()
 
 
+async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
+    """With [portal] push_url set: push the status feed to the national portal (gateway/portal.py)."""
+    config = app[CONFIG]
+    settings = config.gateway.portal
+    if not settings.push_url:
+        yield
+        return
+    pusher = PortalPusher(app[STORE], app[HTTP], settings, app[CATALOG], config.agencies)
+    app[PORTAL_PUSHER] = pusher
+    app[STORE].on_events(pusher.wake)
+    task = asyncio.create_task(pusher.run(), name="portal-push")
+    task.add_done_callback(_report_end)
+    yield
+    await cancel_and_wait([task], what="portal pusher")
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task_died", task=task.get_name(), exc_info=task.exception())
+
+
 def _warm_up() -> None:
     """Load data that libraries read lazily from disk (holiday tables, unit lists), off the event loop."""
     from contracts.admin_units import communes
@@ -175,8 +198,9 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app.on_startup.extend([_on_startup, dashboard.load_page])
     for module in (dossiers, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
         app.router.add_routes(module.routes)
-    # Order matters: the store and session outlive the connectors, which outlive the dispatcher.
-    app.cleanup_ctx.extend([_http_session, _store, _connectors, _dispatcher])
+    # Order matters: the store and session outlive the connectors, which outlive the dispatcher; the
+    # portal pusher needs only the store and the session, and stops first.
+    app.cleanup_ctx.extend([_http_session, _store, _connectors, _dispatcher, _portal_pusher])
     return app
 
 

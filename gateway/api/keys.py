@@ -13,6 +13,7 @@ from gateway.dispatcher import Dispatcher
 from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry
+from gateway.portal import PortalPusher
 from gateway.routing import RouteTable
 from gateway.store.base import Store
 
@@ -27,4 +28,5 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 METRICS = web.AppKey("metrics", Metrics)
+PORTAL_PUSHER = web.AppKey("portal_pusher", PortalPusher)  # set only when [portal] push_url is
 PRINCIPAL = web.RequestKey("principal", Principal)
