@@ -17,7 +17,7 @@ from contracts.calendar import add_working_days, preload
 from gateway import live
 from gateway.api import admin, bundles, callbacks, dashboard, dossiers, feed, lookups, meta, procedures
 from gateway.api.access import PROOF_GUARD, ProofGuard
-from gateway.api.keys import CONNECTORS, DISPATCHER, HTTP, INTAKE, LIVE, METRICS, REGISTRY, STORE
+from gateway.api.keys import CONNECTORS, DISPATCHER, HTTP, INTAKE, LIVE, METRICS, PORTAL_PUSHER, REGISTRY, STORE
 from gateway.api.middleware import request_context
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
@@ -27,6 +27,7 @@ from gateway.intake import Intake
 from gateway.live import Live, LiveConf
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry, load_registry
+from gateway.portal import PortalPusher
 from gateway.store import SqliteStore
 from gateway.tasks import cancel_and_wait
 
@@ -126,6 +127,26 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     await d.drain()
 
 
+async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
+    """With [portal] push_url set: push the status feed to the national portal (gateway/portal.py)."""
+    settings = app[LIVE].current.config.gateway.portal
+    if not settings.push_url:
+        yield
+        return
+    pusher = PortalPusher(app[STORE], app[HTTP], settings, app[LIVE])
+    app[PORTAL_PUSHER] = pusher
+    app[STORE].on_events(pusher.wake)
+    task = asyncio.create_task(pusher.run(), name="portal-push")
+    task.add_done_callback(_report_end)
+    yield
+    await cancel_and_wait([task], what="portal pusher")
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task_died", task=task.get_name(), exc_info=task.exception())
+
+
 def _warm_up() -> None:
     """Load data that libraries read lazily from disk (holiday tables, unit lists), off the event loop."""
     from contracts.admin_units import communes
@@ -189,8 +210,9 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app.on_startup.extend([_on_startup, dashboard.load_page])
     for module in (dossiers, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
         app.router.add_routes(module.routes)
-    # Order matters: the store and session outlive the connectors, which outlive the dispatcher.
-    app.cleanup_ctx.extend([_http_session, _store, _connectors, _dispatcher])
+    # Order matters: the store and session outlive the connectors, which outlive the dispatcher; the
+    # portal pusher needs only the store and the session, and stops first.
+    app.cleanup_ctx.extend([_http_session, _store, _connectors, _dispatcher, _portal_pusher])
     return app
 
 

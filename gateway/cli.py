@@ -169,10 +169,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from gateway.simulation import Faults, SimulatorOptions
 
     glog.configure(args.log_level)
-    kind = load_registry().agency_kinds.get(args.kind)
-    if kind is None or kind.simulator is None:
-        print(f"no simulator for agency kind {args.kind!r}", file=sys.stderr)
-        return 2
+    if args.kind == "portal":  # the national portal, taking pushed status changes; --secret is its API key
+        from gateway.portal_sim import create_portal_simulator
+
+        make = create_portal_simulator
+    else:
+        kind = load_registry().agency_kinds.get(args.kind)
+        if kind is None or kind.simulator is None:
+            print(f"no simulator for agency kind {args.kind!r}", file=sys.stderr)
+            return 2
+        make = kind.simulator
     options = SimulatorOptions(
         callback_url=args.callback_url,
         callback_api_key=args.callback_key,
@@ -182,7 +188,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         faults=Faults.model_validate(json.loads(args.faults)) if args.faults else Faults(),
         settings=json.loads(args.settings) if args.settings else {},
     )
-    web.run_app(kind.simulator(options), host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(make(options), host=args.host, port=args.port, access_log=None, print=None)
     return 0
 
 
@@ -255,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(func=cmd_audit)
 
-    p = sub.add_parser("simulate", help="run an agency simulator")
+    p = sub.add_parser("simulate", help="run an agency simulator, or the national portal's (kind: portal)")
     p.add_argument("kind")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)

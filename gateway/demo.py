@@ -4,8 +4,10 @@ Look-ups at three agencies; single dossiers for residence, civil status, social 
 from centres in three provinces (land parcels often in another province than the centre); the three
 liên thông bundles; a land dossier for a province without an office, refused at intake; the police
 system taken down midway and brought back; applicants then collect their results, some at another
-centre than the one they applied at. Progress is shown; a table of final statuses ends it, each
-simulator's own count proves every dossier arrived once, and the audit chain of every access verifies.
+centre than the one they applied at. Every status change is pushed to a national portal simulator, which is
+also taken down for a moment. Progress is shown; a table of final statuses ends it, each simulator's own
+count proves every dossier arrived once, the portal's view (pulled and pushed) agrees with every dossier,
+and the audit chain of every access verifies.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ DEMO_KEYS = {
 }
 CENTRE_PROVINCE = {"centre-hanoi": "01", "centre-hcm": "79", "centre-danang": "48"}
 CENTRES = list(CENTRE_PROVINCE)
+# The key the gateway sends with its pushes to the portal simulator (conf/demo reads LIENTHONG_PORTAL_KEY).
+PORTAL_PUSH_KEY = "demo-portal-push-key-2025"
 # The demo secrets conf/demo falls back to; the simulators are started with the same.
 LAND_SFTP_PASSWORD = "demo-land-sftp-password-2025"
 LAND_HOST_KEY_SEED = "demo-land-sftp-host-key-2025"
@@ -100,9 +104,26 @@ def demo_sims(workdir: Path) -> tuple[list[SimSpec], dict[str, str]]:
     return sims, {"LAND_SFTP_PORT": str(sftp_port), "LIENTHONG_AGENCY_POLL": "0.2"}
 
 
+def portal_sim() -> tuple[SimSpec, dict[str, str]]:
+    """The national portal's simulator, and the environment that makes the gateway push to it."""
+    from gateway.portal_sim import PUSH_PATH
+
+    spec = SimSpec(
+        kind="portal",
+        agency="portal",
+        url_env="PORTAL_SIM_URL",
+        secret_env="LIENTHONG_PORTAL_KEY",
+        secret=PORTAL_PUSH_KEY,
+    )
+    # Short waits between attempts, so the demo's brief portal outage ends in seconds.
+    env = {"LIENTHONG_PORTAL_URL": spec.url + PUSH_PATH, "LIENTHONG_PORTAL_MAX_DELAY": "1.0"}
+    return spec, env
+
+
 def demo_stack(conf: Path, workdir: Path, extra_env: dict[str, str] | None = None) -> Stack:
     sims, env = demo_sims(workdir)
-    return Stack(conf, workdir, sims, extra_env=env | (extra_env or {}))
+    portal, portal_env = portal_sim()
+    return Stack(conf, workdir, [*sims, portal], extra_env=env | portal_env | (extra_env or {}))
 
 
 class Progress:
@@ -175,7 +196,7 @@ async def run_demo(conf: Path, *, dossiers: int = 60, workdir: Path | None = Non
     print(f"Lienthong demo: working folder {work} (logs of every process are kept there)")
     t0 = time.monotonic()
     try:
-        print("  starting five agency simulators and the gateway ...", flush=True)
+        print("  starting five agency simulators, the national portal's and the gateway ...", flush=True)
         await stack.start_simulators()
         await stack.start_gateway()
         print(f"  gateway on {stack.gateway_url}; simulators: " + ", ".join(f"{s.agency} {s.url}" for s in stack.sims))
@@ -233,7 +254,10 @@ async def _scenario(stack: Stack, registry: Registry, count: int) -> int:
         progress = Progress()
         down_at, down_for = len(items) // 3, 4.0
         down_since = 0.0
+        portal_outage: asyncio.Task[None] | None = None
         for i, (what, body) in enumerate(items):
+            if i == len(items) // 2:
+                portal_outage = asyncio.create_task(_portal_outage(session, stack.sim("portal"), progress, 2.0))
             if i == down_at:
                 await _sim(session, police, "/_sim/faults", {"down": True})
                 down_since = time.monotonic()
@@ -257,6 +281,8 @@ async def _scenario(stack: Stack, registry: Registry, count: int) -> int:
             await asyncio.sleep(max(0.0, down_for - (time.monotonic() - down_since)))
             await _sim(session, police, "/_sim/faults", {"down": False})
             print("  police system UP again: deliveries resume")
+        if portal_outage is not None:
+            await portal_outage
 
         final, bundles = await _follow(session, url, batch, progress)
         handover = await _hand_over(session, url, final, rng)
@@ -270,8 +296,9 @@ async def _scenario(stack: Stack, registry: Registry, count: int) -> int:
         )
         stats = {s.agency: await _sim(session, s, "/_sim/stats") for s in stack.sims}
         portal = await _portal_sync(session, url, [*final.values(), *steps])
+        pushed = await _portal_push(session, url, stack.sim("portal"), [*final.values(), *steps])
         audit = await _audit_check(session, url)
-    return report(final, bundles, steps, stats, [handover, portal, audit])
+    return report(final, bundles, steps, stats, [handover, portal, pushed, audit])
 
 
 async def _hand_over(
@@ -326,6 +353,41 @@ async def _portal_sync(session: aiohttp.ClientSession, url: str, dossiers: list[
     return line, agree
 
 
+async def _portal_outage(session: aiohttp.ClientSession, portal: SimSpec, progress: Progress, seconds: float) -> None:
+    """The national portal goes down for a moment: pushes fail and wait, nothing is lost."""
+    await _sim(session, portal, "/_sim/faults", {"down": True})
+    progress.show("  national portal DOWN: status changes wait in the feed", force=True)
+    progress.done()
+    await asyncio.sleep(seconds)
+    await _sim(session, portal, "/_sim/faults", {"down": False})
+    progress.show("  national portal UP again: pushes resume where the last acknowledged one ended", force=True)
+    progress.done()
+
+
+async def _portal_push(
+    session: aiohttp.ClientSession, url: str, portal: SimSpec, dossiers: list[dict[str, Any]], timeout: float = 30.0
+) -> tuple[str, bool]:
+    """The gateway pushed the feed to the portal simulator; once it has caught up, its view must match."""
+    deadline = time.monotonic() + timeout
+    while True:
+        view = await _sim(session, portal, "/_sim/view")
+        behind = await _get(session, f"{url}/v1/feed?after={view['last_seq']}&limit=1", "portal")
+        if not behind["items"] or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    stats = await _sim(session, portal, "/_sim/stats")
+    records = view["dossiers"]
+    agree = not behind["items"] and all(
+        d["code"] in records and records[d["code"]]["TrangThaiHoSo"] == d["status"] for d in dossiers
+    )
+    line = (
+        f"national portal: {view['progress_records']} status changes of {len(records)} dossiers pushed to it "
+        f"in {stats.get('pushes', 0)} pushes ({stats.get('duplicates', 0)} repeated, "
+        f"{stats.get('refused_down', 0)} refused while down); "
+    ) + ("its pushed view agrees with every dossier" if agree else "ITS PUSHED VIEW DISAGREES with the gateway")
+    return line, agree
+
+
 async def _follow(
     session: aiohttp.ClientSession, url: str, batch: Batch, progress: Progress, timeout: float = 180.0
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -362,7 +424,7 @@ def report(
     checks: list[tuple[str, bool]],
 ) -> int:
     """The tables at the end; 0 when every dossier finished, each agency took each of its dossiers once,
-    and every check passed (the national portal's view from the feed, the hand-overs, the audit chain)."""
+    and every check passed (the national portal's view, pulled and pushed; the hand-overs; the audit chain)."""
     from contracts import DossierStatus
 
     def label(status: int) -> str:

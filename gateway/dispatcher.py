@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 import tenacity
@@ -26,10 +27,19 @@ from gateway.tasks import cancel_and_wait
 log = structlog.get_logger("lienthong.dispatcher")
 
 
+class BackoffSettings(Protocol):
+    @property
+    def base_delay(self) -> float: ...
+    @property
+    def max_delay(self) -> float: ...
+    @property
+    def jitter(self) -> float: ...
+
+
 class Backoff:
     """tenacity's exponential wait with jitter, computed for a durable attempt count."""
 
-    def __init__(self, settings: DispatcherSettings) -> None:
+    def __init__(self, settings: BackoffSettings) -> None:
         self._wait = tenacity.wait_exponential_jitter(
             multiplier=settings.base_delay, max=settings.max_delay, jitter=settings.jitter
         )

@@ -3,20 +3,18 @@
 GET /v1/feed?after=<seq>&limit=<n>: the portal keeps `next_after` and asks again from there; nothing is
 skipped and nothing comes twice. Each item is one progress record (CapNhatTienDoHoSoMC) and the dossier's
 current record (DongBoHoSoMC), which the portal upserts by MaHoSo. A centre reads its own dossiers' feed.
+With `[portal] push_url` set, the gateway also pushes the same items to the portal (gateway/portal.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from contracts.portal import portal_dossier, portal_progress
 from gateway.api.access import audit
 from gateway.api.dossiers import principal_of
 from gateway.api.keys import LIVE, STORE
 from gateway.api.responses import json_response, query_int
-from gateway.store.base import FeedItem
+from gateway.portal import feed_item
 
 routes = web.RouteTableDef()
 
@@ -30,27 +28,11 @@ async def feed(request: web.Request) -> web.Response:
     client = p.client_id if p.conf.kind == "centre" else None
     items = await request.app[STORE].feed(after=after, limit=limit, client_id=client)
     basis = "own" if client is not None else "all-dossiers"
+    catalog, agencies = request.app[LIVE].current.catalog, request.app[LIVE].current.config.agencies
     await audit(request, "feed", basis=basis, detail={"after": after, "count": len(items)})
     return json_response(
         {
-            "items": [_item(request.app, item) for item in items],
+            "items": [feed_item(item, catalog, agencies) for item in items],
             "next_after": items[-1].event.seq if items else after,
         }
     )
-
-
-def _item(app: web.Application, item: FeedItem) -> dict[str, Any]:
-    d = item.dossier
-    spec = app[LIVE].current.catalog.get(d.procedure_code)
-    agency = app[LIVE].current.config.agencies.get(d.agency)
-    record = portal_dossier(
-        d,
-        item.history,
-        sector=spec.sector if spec is not None else "",
-        handled_by=agency.title if agency is not None and agency.title else d.agency,
-    )
-    return {
-        "seq": item.event.seq,
-        "progress": portal_progress(d, item.event).model_dump(),
-        "dossier": record.model_dump(),
-    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.base import AgencyEid, ProcedureCode, ProvinceCode
 
@@ -52,12 +52,41 @@ class DispatcherSettings(_Conf):
     )
 
 
+class PortalSettings(_Conf):
+    """Pushing the status feed to the national portal; no push_url (or an empty one): no pushing."""
+
+    push_url: str | None = Field(None, description="where each batch of the feed is POSTed; empty: no pushing")
+    api_key: str = Field("", description="sent as X-Api-Key")
+    batch: int = Field(200, ge=1, le=1000, description="feed items per push")
+    interval: float = Field(1.0, gt=0, description="seconds between looks at the feed when nothing woke the pusher")
+    timeout: float = Field(10.0, gt=0, description="seconds a push may take")
+    base_delay: float = Field(0.5, gt=0, description="first retry delay after a failed push (doubles each time)")
+    max_delay: float = Field(60.0, gt=0, description="longest wait between two attempts")
+    jitter: float = Field(0.5, ge=0)
+
+    @field_validator("push_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("push_url must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _delays(self) -> PortalSettings:
+        if self.base_delay > self.max_delay:
+            raise ValueError("base_delay must not exceed max_delay")
+        return self
+
+
 class GatewaySettings(_Conf):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
     store: StoreSettings = StoreSettings()
     limits: LimitsSettings = LimitsSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
+    portal: PortalSettings = PortalSettings()
 
 
 class ClientConf(_Conf):

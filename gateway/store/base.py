@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -160,6 +160,21 @@ class Store(ABC):
 
         A consumer that keeps the last `seq` it saw and asks again from there misses nothing: an event is
         numbered when its transaction commits, and the single writer commits in order.
+        """
+
+    @abstractmethod
+    async def feed_cursor(self, name: str) -> int:
+        """The last feed seq acknowledged by the consumer `name` (0 before its first)."""
+
+    @abstractmethod
+    async def advance_feed_cursor(self, name: str, seq: int) -> None:
+        """Record durably that `name` has acknowledged the feed up to `seq`; a cursor never goes back."""
+
+    @abstractmethod
+    def on_events(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (on the event loop) after each commit that may have added status events.
+
+        A hint for waking feed consumers early; they poll all the same, in case a write was missed.
         """
 
     @abstractmethod

@@ -126,6 +126,14 @@ MIGRATIONS: list[str] = [
         SELECT RAISE(ABORT, 'an audit record must follow the last one');
     END;
     """,
+    # 5. How far a consumer of the status feed has been acknowledged (the portal pusher: "portal-push").
+    """
+    CREATE TABLE feed_cursors (
+        name TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

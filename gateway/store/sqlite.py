@@ -7,8 +7,8 @@ Reads use their own connections in a small thread pool (WAL lets them run beside
 
 This class owns the connections and hands each operation to the writer or a reader; the SQL lives in
 the modules beside it: accept.py (new dossiers), events.py and updates.py (status changes), outbox.py
-(delivery jobs), bundles.py, supplements.py, reads.py (dossiers, the feed, counts), and audit.py (the
-hash-chained log of accesses to dossiers).
+(delivery jobs), bundles.py, supplements.py, reads.py (dossiers, the feed, counts), cursors.py (how far
+feed consumers got), and audit.py (the hash-chained log of accesses to dossiers).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable
-from gateway.store import audit, bundles, outbox, reads, rows, supplements, updates
+from gateway.store import audit, bundles, cursors, outbox, reads, rows, supplements, updates
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     AuditCheck,
@@ -71,6 +71,7 @@ class SqliteStore(Store):
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self._lock_fd: int | None = None
+        self._event_listeners: list[Callable[[], None]] = []
 
     @property
     def commits(self) -> int:
@@ -120,6 +121,17 @@ class SqliteStore(Store):
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         return await self._writer.write(op)
 
+    async def _write_events(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """A write that may append status events: feed consumers hear of it once it has committed."""
+        try:
+            return await self._writer.write(op)
+        finally:
+            for listener in self._event_listeners:
+                listener()
+
+    def on_events(self, listener: Callable[[], None]) -> None:
+        self._event_listeners.append(listener)
+
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -133,7 +145,7 @@ class SqliteStore(Store):
     # -- dossiers, their events, the feed -----------------------------------------------------------
 
     async def create_dossier(self, new: NewDossier) -> CreateOutcome:
-        did, inserted = await self._write(CreateDossier(new, self._codes))
+        did, inserted = await self._write_events(CreateDossier(new, self._codes))
         if inserted is not None:
             # Built from the rows just committed, as a read would: no second trip to the database.
             return CreateOutcome(rows.dossier(*inserted), True)
@@ -151,30 +163,36 @@ class SqliteStore(Store):
         return await self._read(lambda conn: reads.events(conn, dossier_id))
 
     async def expire_supplements(self, now: datetime) -> list[UUID]:
-        return await self._write(lambda conn: supplements.expire(conn, now))
+        return await self._write_events(lambda conn: supplements.expire(conn, now))
 
     async def feed(self, *, after: int, limit: int, client_id: str | None = None) -> list[FeedItem]:
         return await self._read(lambda conn: reads.feed(conn, after, limit, client_id))
 
+    async def feed_cursor(self, name: str) -> int:
+        return await self._read(lambda conn: cursors.get(conn, name))
+
+    async def advance_feed_cursor(self, name: str, seq: int) -> None:
+        await self._write(lambda conn: cursors.advance(conn, name, seq))
+
     async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
-        return await self._write(lambda conn: updates.apply_update(conn, update, actor))
+        return await self._write_events(lambda conn: updates.apply_update(conn, update, actor))
 
     # -- bundles and supplements --------------------------------------------------------------------
 
     async def create_bundle(self, new: NewBundle) -> tuple[UUID, bool]:
-        return await self._write(lambda conn: bundles.create(conn, self._codes, new))
+        return await self._write_events(lambda conn: bundles.create(conn, self._codes, new))
 
     async def get_bundle(self, bundle_id: str) -> BundleView | None:
         return await self._read(lambda conn: bundles.view(conn, bundle_id))
 
     async def cancel_bundle(self, bundle_id: UUID, *, actor: str) -> int:
-        return await self._write(lambda conn: bundles.cancel(conn, bundle_id, actor))
+        return await self._write_events(lambda conn: bundles.cancel(conn, bundle_id, actor))
 
     async def retry_bundle(self, bundle_id: UUID) -> int:
-        return await self._write(lambda conn: bundles.retry(conn, bundle_id))
+        return await self._write_events(lambda conn: bundles.retry(conn, bundle_id))
 
     async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
-        await self._write(lambda conn: supplements.record_answer(conn, dossier_id, answer, actor))
+        await self._write_events(lambda conn: supplements.record_answer(conn, dossier_id, answer, actor))
         dossier = await self.get_dossier(str(dossier_id))
         assert dossier is not None
         return dossier
@@ -186,10 +204,10 @@ class SqliteStore(Store):
         return outbox.claimed(leased, dossier_rows)
 
     async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
-        return await self._write(lambda conn: outbox.complete(conn, job_id, owner, receipt, actor))
+        return await self._write_events(lambda conn: outbox.complete(conn, job_id, owner, receipt, actor))
 
     async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
-        return await self._write(lambda conn: outbox.fail(conn, job_id, owner, error, retry_at))
+        return await self._write_events(lambda conn: outbox.fail(conn, job_id, owner, error, retry_at))
 
     async def release_leases(self) -> int:
         return await self._write(outbox.release_leases)

@@ -37,3 +37,6 @@ async def test_demo_delivers_everything_once(tmp_path: Path) -> None:
         assert re.search(rf"^  {bundle} +\d+  completed: \d+  \(", text, re.M), text
     assert re.search(r"422 urn:lienthong:problem:no-route: .*province 31", text), text
     assert "its view agrees with every dossier" in text
+    # The feed is pushed to the portal simulator too, through its outage, and its view agrees.
+    assert "national portal DOWN" in text and "national portal UP again" in text
+    assert "its pushed view agrees with every dossier" in text
