@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -64,19 +66,33 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _deliveries(args: argparse.Namespace) -> int:
+@contextlib.asynccontextmanager
+async def _configured_store(conf: Path) -> AsyncIterator[Any]:
+    """The store of a configuration, opened beside a serving gateway (not exclusive: WAL lets us in);
+    None, said on stderr, when there is no store yet."""
     from gateway.config import load_config
     from gateway.plugin_manager import load_registry
     from gateway.store import SqliteStore
 
-    config = load_config(args.conf, load_registry())
+    # Reading the configuration and the plugins' entry points is file work: off the event loop.
+    config = await asyncio.to_thread(lambda: load_config(conf, load_registry()))
     path = Path(config.gateway.store.path)
     if not await asyncio.to_thread(path.exists):
         print(f"no store at {path}", file=sys.stderr)
-        return 1
+        yield None
+        return
     store = SqliteStore(path)
     await store.open()
     try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def _deliveries(args: argparse.Namespace) -> int:
+    async with _configured_store(args.conf) as store:
+        if store is None:
+            return 1
         if args.action == "replay":
             ids = args.ids or [j.id for j in await store.jobs("dead", limit=1_000_000)]
             n = await store.replay_dead(ids)
@@ -89,8 +105,6 @@ async def _deliveries(args: argparse.Namespace) -> int:
                     f"{j.id:>6} {j.state:<8} {j.agency:<12} attempts={j.attempts} dossier={j.dossier_id} "
                     f"{j.last_error or ''}"
                 )
-    finally:
-        await store.close()
     return 0
 
 
@@ -116,20 +130,9 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 async def _audit(args: argparse.Namespace) -> int:
-    from gateway.config import load_config
-    from gateway.plugin_manager import load_registry
-    from gateway.store import SqliteStore
-
-    # Reading the configuration and the plugins' entry points is file work: off the event loop.
-    config = await asyncio.to_thread(lambda: load_config(args.conf, load_registry()))
-    path = Path(config.gateway.store.path)
-    if not await asyncio.to_thread(path.exists):
-        print(f"no store at {path}", file=sys.stderr)
-        return 1
-    # Not exclusive, as for `deliveries`: a serving gateway may hold the file, and WAL lets us read beside it.
-    store = SqliteStore(path)
-    await store.open()
-    try:
+    async with _configured_store(args.conf) as store:
+        if store is None:
+            return 1
         if args.audit_command == "verify":
             check = await store.verify_audit()
             if not check.ok:
@@ -152,8 +155,6 @@ async def _audit(args: argparse.Namespace) -> int:
                     f"{r.seq:>6} {r.at:%Y-%m-%d %H:%M:%S}Z {r.client_id:<16} {r.action:<10} {r.outcome:<7} "
                     f"{r.basis:<16} dossier={r.dossier_id or '-'} {detail}".rstrip()
                 )
-    finally:
-        await store.close()
     return 0
 
 

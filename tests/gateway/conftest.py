@@ -16,6 +16,7 @@ from gateway.config import load_config
 from gateway.demo import DEMO_KEYS
 from gateway.plugin_manager import Registry, load_registry
 from gateway.simulation import Faults, SimulatorOptions
+from gateway.store import SqliteStore
 from plugins.police.demo import demo_dossiers
 from plugins.police.simulator import create_simulator
 
@@ -56,6 +57,17 @@ def submission() -> Callable[[int], dict[str, Any]]:
         return demo_dossiers(42, i + 1)[i]
 
     return make
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """An SQLite store in a fresh file, for the store tests."""
+    s = SqliteStore(tmp_path / "store.db", batch_max=8)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 @pytest.fixture

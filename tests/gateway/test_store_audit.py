@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,16 +18,6 @@ from gateway.store import AuditCheck, AuditEntry, AuditRecord, SqliteStore
 from gateway.store import audit as audit_sql
 from gateway.store.migrations import MIGRATIONS
 from tests.gateway.conftest import CONF
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "store.db", batch_max=8)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def entry(i: int, *, client: str = "centre-hanoi", dossier: str | None = None, **detail: Any) -> AuditEntry:
@@ -337,19 +327,12 @@ async def test_audit_commands_without_a_store(
     assert not await asyncio.to_thread((tmp_path / "none.db").exists)
 
 
-async def test_refused_accesses_come_newest_first(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "refused.db")
-    await store.open()
-    try:
-        entries = [
-            AuditEntry(
-                "centre-hcm", "read", "denied" if i % 2 else "allowed", "wrong-proof" if i % 2 else "own", f"d{i}"
-            )
-            for i in range(7)
-        ]
-        await store.audit(entries)
-        refused = await store.refused_accesses(limit=2)
-        assert [(r.seq, r.dossier_id, r.outcome) for r in refused] == [(6, "d5", "denied"), (4, "d3", "denied")]
-        assert len(await store.refused_accesses()) == 3
-    finally:
-        await store.close()
+async def test_refused_accesses_come_newest_first(store: SqliteStore) -> None:
+    entries = [
+        AuditEntry("centre-hcm", "read", "denied" if i % 2 else "allowed", "wrong-proof" if i % 2 else "own", f"d{i}")
+        for i in range(7)
+    ]
+    await store.audit(entries)
+    refused = await store.refused_accesses(limit=2)
+    assert [(r.seq, r.dossier_id, r.outcome) for r in refused] == [(6, "d5", "denied"), (4, "d3", "denied")]
+    assert len(await store.refused_accesses()) == 3

@@ -8,7 +8,7 @@ import hashlib
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,16 +64,6 @@ def new(subs: list[dict[str, Any]]) -> Callable[..., NewDossier]:
         )
 
     return make
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "store.db", batch_max=8)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def _count_committed(path: str, ids: list[str]) -> int:
