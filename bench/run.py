@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.run --quick    # a smoke run (about 40 seconds), same rows, noisy figures
 
 It starts the police simulator (the agency), a bare aiohttp reverse proxy (bench/proxy.py, the
-reference hop) and the gateway on the demo configuration (gateway/launcher.py), then drives them
+reference hop) and the gateway on the demo configuration (gateway/sandbox/launcher.py), then drives them
 with the load generator of bench/load.py:
 
 1. look-up: identity verification through the gateway (auth, validation, plugin, signed REST call)
@@ -46,9 +46,9 @@ import orjson
 
 from adapters.signing import HmacSigner
 from bench.load import LoadResult, http_request, percentile, run_load
-from gateway.demo import DEMO_KEYS, demo_sims
-from gateway.demo import police_sim as demo_police_sim
-from gateway.launcher import Child, SimSpec, Stack, free_port, wait_healthy
+from gateway.sandbox.demo import DEMO_KEYS, demo_sims
+from gateway.sandbox.demo import police_sim as demo_police_sim
+from gateway.sandbox.launcher import Child, SimSpec, Stack, free_port, wait_healthy
 from plugins.police.demo import demo_dossiers
 from plugins.police.population import population
 from plugins.police.simulator import KEY_ID

@@ -167,11 +167,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     from gateway import logging as glog
     from gateway.plugin_manager import load_registry
-    from gateway.simulation import Faults, SimulatorOptions
+    from gateway.sdk.simulation import Faults, SimulatorOptions
 
     glog.configure(args.log_level)
     if args.kind == "portal":  # the national portal, taking pushed status changes; --secret is its API key
-        from gateway.portal_sim import create_portal_simulator
+        from gateway.sandbox.portal_sim import create_portal_simulator
 
         make = create_portal_simulator
     else:
@@ -194,7 +194,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
+    from gateway.sandbox.demo import run_demo
 
     try:
         return asyncio.run(run_demo(args.conf, dossiers=args.dossiers, keep=args.keep))

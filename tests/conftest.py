@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 
-from gateway.launcher import free_port
+from gateway.sandbox.launcher import free_port
 
 
 @pytest.fixture(autouse=True)

@@ -8,12 +8,23 @@ from collections.abc import Mapping
 import orjson
 from pydantic import Field
 
-from adapters.base import CheckResult
-from adapters.rest import RestRequest, hmac_rest
-from adapters.signing import SignatureError
 from contracts import Dossier
-from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, EndpointSettings, SubmitReceipt
-from gateway.errors import AgencyError, AgencyRejected, InvalidRequest, Unauthenticated
+from gateway.sdk import (
+    AgencyError,
+    AgencyRejected,
+    AgencyUpdate,
+    CheckResult,
+    Connector,
+    ConnectorContext,
+    Delivery,
+    EndpointSettings,
+    InvalidRequest,
+    RestRequest,
+    SignatureError,
+    SubmitReceipt,
+    Unauthenticated,
+    hmac_rest,
+)
 from plugins.justice import envelope, wire
 from plugins.justice.forms import BIRTH_REGISTRATION, DEATH_REGISTRATION
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from adapters.errors import error_for_status
-from gateway.errors import AgencyError, AgencyRejected, AgencyUnavailable, MalformedAnswer
+from gateway.sdk import AgencyError, AgencyRejected, AgencyUnavailable, MalformedAnswer
 
 OK = "0"
 REFUSALS = {"100": "authentication refused", "201": "not found", "500": "invalid data"}

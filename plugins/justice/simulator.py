@@ -18,12 +18,22 @@ import orjson
 from aiohttp import web
 from lxml import etree
 
-from adapters.signing import HmacSigner, HmacVerifier, SignatureError
 from adapters.xml import parse_xml
 from contracts.calendar import VN_TZ
 from contracts.identifiers import BIRTH_PLACE_CODES
-from gateway.errors import MalformedAnswer, UnsafeAnswer
-from gateway.simulation import RNG, STATS, SimulatorOptions, new_simulator, post_until_accepted, spawn
+from gateway.sdk import (
+    RNG,
+    STATS,
+    HmacSigner,
+    HmacVerifier,
+    MalformedAnswer,
+    SignatureError,
+    SimulatorOptions,
+    UnsafeAnswer,
+    new_simulator,
+    post_until_accepted,
+    spawn,
+)
 from plugins.justice.envelope import reply
 from plugins.police.population import population  # the same synthetic citizens in every agency's register
 

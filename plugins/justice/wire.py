@@ -14,8 +14,7 @@ from lxml import etree
 from adapters.xml import parse_xml
 from contracts import Address, Dossier, DossierStatus, Gender, PersonApplicant, ResultDocument
 from contracts.identifiers import check_personal_id
-from gateway.connector import AgencyUpdate
-from gateway.errors import MalformedAnswer
+from gateway.sdk import AgencyUpdate, MalformedAnswer
 from plugins.justice.forms import (
     BIRTH_REGISTRATION,
     DEATH_REGISTRATION,

@@ -18,13 +18,20 @@ from typing import Any
 import structlog
 from lxml import etree
 
-from adapters.base import CheckResult
 from adapters.file import DuplicateAnswer, FileExchange, OutboundFile, PollReport, UnknownCorrelation
 from adapters.file.model import AnswerRejected
 from adapters.xml import InvalidDocument, load_schema, validate
 from contracts import Dossier
-from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, PollOutcome, SubmitReceipt
-from gateway.errors import AgencyRejected
+from gateway.sdk import (
+    AgencyRejected,
+    AgencyUpdate,
+    CheckResult,
+    Connector,
+    ConnectorContext,
+    Delivery,
+    PollOutcome,
+    SubmitReceipt,
+)
 from plugins.land import hoso, wire
 from plugins.land.settings import LandSettings
 

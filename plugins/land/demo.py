@@ -14,7 +14,7 @@ import asyncssh
 
 from contracts.admin_units import communes
 from contracts.samples import pdf_attachment
-from gateway.launcher import SimSpec, free_port
+from gateway.sandbox.launcher import SimSpec, free_port
 from plugins.land.procedures import FIRST_CERTIFICATE
 
 PROVINCES = ["01", "79", "48"]

@@ -28,8 +28,7 @@ from adapters.file.model import SIDECAR_MAX_BYTES, parse_sidecar, sidecar_text
 from adapters.file.stores import new_token
 from adapters.xml import parse_xml, validate
 from contracts.calendar import VN_TZ
-from gateway.errors import MalformedAnswer, UnsafeAnswer
-from gateway.simulation import Faults
+from gateway.sdk import Faults, MalformedAnswer, UnsafeAnswer
 from plugins.land.answers import Answer, Document, Obligation, answer_xml, pdf
 from plugins.land.wire import parse_time
 

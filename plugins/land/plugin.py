@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from contracts import ProcedureSpec
-from gateway.connector import AgencyKind
-from gateway.hooks import hookimpl
+from gateway.sdk import AgencyKind, hookimpl
 from plugins.land.connector import LandConnector
 from plugins.land.demo import demo_bundles, demo_dossiers
 from plugins.land.procedures import KIND, procedures

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from adapters.file import FileStore, LocalFolderStore, SftpStore
 from adapters.file.naming import UnsafeName, safe_folder
-from gateway.connector import EndpointSettings
+from gateway.sdk import EndpointSettings
 
 _KEY_TYPES = ("ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-")
 

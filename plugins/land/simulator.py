@@ -41,7 +41,7 @@ from pydantic import TypeAdapter, ValidationError
 from adapters.file import LocalFolderStore
 from adapters.file.sftp_server import SftpTestServer, start_sftp_server
 from adapters.xml import load_schema
-from gateway.simulation import FAULTS, RNG, STATS, SimulatorOptions, new_simulator, spawn
+from gateway.sdk import FAULTS, RNG, STATS, SimulatorOptions, new_simulator, spawn
 from gateway.tasks import cancel_and_wait
 from plugins.land.connector import ANSWER_XSD, REQUEST_XSD
 from plugins.land.office import LandFaults, LandRegistry, Office

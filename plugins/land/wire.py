@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from contracts import DossierStatus, ResultDocument
 from contracts.calendar import VN_TZ
-from gateway.connector import AgencyUpdate
+from gateway.sdk import AgencyUpdate
 
 STATUS_FROM_WIRE = {
     "DA_TIEP_NHAN": DossierStatus.PROCESSING,

@@ -7,12 +7,22 @@ from collections.abc import Mapping
 import orjson
 from pydantic import BaseModel
 
-from adapters.base import CheckResult
-from adapters.rest import RestRequest, hmac_rest
-from adapters.signing import SignatureError
 from contracts import Dossier
-from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, SubmitReceipt
-from gateway.errors import AgencyRejected, InvalidRequest, MalformedAnswer, Unauthenticated
+from gateway.sdk import (
+    AgencyRejected,
+    AgencyUpdate,
+    CheckResult,
+    Connector,
+    ConnectorContext,
+    Delivery,
+    InvalidRequest,
+    MalformedAnswer,
+    RestRequest,
+    SignatureError,
+    SubmitReceipt,
+    Unauthenticated,
+    hmac_rest,
+)
 from plugins.police import wire
 from plugins.police.forms import IdentityQuery
 from plugins.police.settings import PoliceSettings

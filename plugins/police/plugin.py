@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from contracts import ProcedureSpec
-from gateway.connector import AgencyKind, LookupSpec
-from gateway.hooks import hookimpl
+from gateway.sdk import AgencyKind, LookupSpec, hookimpl
 from plugins.police.connector import PoliceConnector
 from plugins.police.demo import demo_dossiers
 from plugins.police.forms import IdentityAnswer, IdentityQuery, ResidenceRegistrationForm, ResidenceRemovalForm

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from contracts.base import ProcedureCode
-from gateway.connector import EndpointSettings
+from gateway.sdk import EndpointSettings
 
 # Xóa đăng ký thường trú (removal of permanent residence) as this plugin registers it. The code is
 # uncertain: the wire operation follows an endpoint's `removal_procedures`, never this constant.

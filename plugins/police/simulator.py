@@ -19,11 +19,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from adapters.signing import HmacSigner, HmacVerifier, SignatureError
 from contracts.calendar import VN_TZ
-from gateway.simulation import (
+from gateway.sdk import (
     RNG,
     STATS,
+    HmacSigner,
+    HmacVerifier,
+    SignatureError,
     SimulatorOptions,
     new_simulator,
     post_until_accepted,

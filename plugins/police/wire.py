@@ -8,8 +8,7 @@ from typing import Any
 
 from contracts import Address, Dossier, DossierStatus, PersonApplicant, ResultDocument
 from contracts.calendar import VN_TZ
-from gateway.connector import AgencyUpdate
-from gateway.errors import MalformedAnswer
+from gateway.sdk import AgencyUpdate, MalformedAnswer
 from plugins.police.forms import IdentityAnswer, IdentityQuery
 
 STATUS_FROM_WIRE: dict[str, DossierStatus] = {

@@ -8,12 +8,26 @@ from dataclasses import replace
 import orjson
 from pydantic import BaseModel, Field
 
-from adapters.base import CheckResult
-from adapters.rest import RestRequest, RestResponse, RestTransport
-from adapters.signing import HmacVerifier, SignatureError
 from contracts import Dossier
-from gateway.connector import AgencyUpdate, Connector, ConnectorContext, Delivery, EndpointSettings, SubmitReceipt
-from gateway.errors import AgencyError, AgencyRejected, InvalidRequest, MalformedAnswer, Unauthenticated
+from gateway.sdk import (
+    AgencyError,
+    AgencyRejected,
+    AgencyUpdate,
+    CheckResult,
+    Connector,
+    ConnectorContext,
+    Delivery,
+    EndpointSettings,
+    HmacVerifier,
+    InvalidRequest,
+    MalformedAnswer,
+    RestRequest,
+    RestResponse,
+    RestTransport,
+    SignatureError,
+    SubmitReceipt,
+    Unauthenticated,
+)
 from plugins.social_insurance import wire
 from plugins.social_insurance.forms import InsuranceNumberQuery
 from plugins.social_insurance.oauth import ClientCredentials

@@ -15,9 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote_plus, urlencode
 
-from adapters.base import Transport
-from adapters.rest import RestRequest, RestResponse
-from gateway.errors import AgencyRejected, MalformedAnswer, TransientAgencyError
+from gateway.sdk import AgencyRejected, MalformedAnswer, RestRequest, RestResponse, TransientAgencyError, Transport
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from contracts import ProcedureSpec
-from gateway.connector import AgencyKind, LookupSpec
-from gateway.hooks import hookimpl
+from gateway.sdk import AgencyKind, LookupSpec, hookimpl
 from plugins.social_insurance.connector import LOOKUP, SocialInsuranceConnector, SocialInsuranceSettings
 from plugins.social_insurance.demo import demo_dossiers
 from plugins.social_insurance.forms import (

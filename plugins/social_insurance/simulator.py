@@ -22,9 +22,8 @@ from urllib.parse import unquote_plus
 import orjson
 from aiohttp import web
 
-from adapters.signing import HmacSigner
 from contracts.calendar import VN_TZ
-from gateway.simulation import STATS, SimulatorOptions, new_simulator, post_until_accepted, spawn
+from gateway.sdk import STATS, HmacSigner, SimulatorOptions, new_simulator, post_until_accepted, spawn
 from plugins.police.population import population  # the same synthetic citizens in every agency's register
 
 CLIENT_ID = "lienthong-gateway"

@@ -9,8 +9,7 @@ from typing import Any
 from contracts import Dossier, DossierStatus, Gender, PersonApplicant, ResultDocument
 from contracts.calendar import VN_TZ
 from contracts.identifiers import check_personal_id
-from gateway.connector import AgencyUpdate
-from gateway.errors import MalformedAnswer
+from gateway.sdk import AgencyUpdate, MalformedAnswer
 from plugins.social_insurance.forms import (
     CHILD_HEALTH_CARD,
     FUNERAL_ALLOWANCE,

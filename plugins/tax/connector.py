@@ -17,11 +17,13 @@ import structlog
 from pydantic import BaseModel, Field, ValidationError
 from zeep.helpers import serialize_object
 
-from adapters.base import CheckResult
 from adapters.soap import SoapCall, SoapTransport
 from contracts import Dossier
-from gateway.connector import (
+from gateway.sdk import (
+    AgencyError,
+    AgencyRejected,
     AgencyUpdate,
+    CheckResult,
     Connector,
     ConnectorContext,
     Delivery,
@@ -29,7 +31,6 @@ from gateway.connector import (
     PollOutcome,
     SubmitReceipt,
 )
-from gateway.errors import AgencyError, AgencyRejected
 from plugins.tax import wire
 from plugins.tax.forms import NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery
 

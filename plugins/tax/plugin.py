@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from contracts import ProcedureSpec
-from gateway.connector import AgencyKind, LookupSpec
-from gateway.hooks import hookimpl
+from gateway.sdk import AgencyKind, LookupSpec, hookimpl
 from plugins.tax.connector import TaxConnector, TaxSettings
 from plugins.tax.demo import demo_dossiers
 from plugins.tax.forms import LandTransferTaxForm, NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery

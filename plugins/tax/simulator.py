@@ -4,7 +4,7 @@ POST /ws            SOAP envelopes (validated against tax.xsd; Faults for what i
 GET  /ws?wsdl       the WSDL (and ?xsd=tax.xsd, the schema it imports)
 POST /_sim/pay      the applicant pays: {"notice_number": ...} or {"dossier_code": ...}
 GET  /_sim/declarations   what was declared, with each notice's payment status
-plus the shared fault injection, /_sim/faults, /_sim/stats and /health of gateway.simulation.
+plus the shared fault injection, /_sim/faults, /_sim/stats and /health of gateway.sdk.simulation.
 
 Settings (SimulatorOptions.settings): auto_pay_after (seconds; the applicant pays every notice of a new
 declaration that long after it), registration_fee_rate, income_tax_rate, due_days, server_fault_rate
@@ -25,7 +25,7 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.simulation import RNG, STATS, SimulatorOptions, new_simulator, spawn
+from gateway.sdk import RNG, STATS, SimulatorOptions, new_simulator, spawn
 from plugins.tax.ledger import Ledger, LedgerFault, Rates
 from plugins.tax.register import taxpayers
 from plugins.tax.soap_service import CONTENT_TYPE, SoapService

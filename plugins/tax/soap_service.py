@@ -20,7 +20,7 @@ from adapters.soap.faults import SOAP11_ENV
 from adapters.soap.offline import load_client
 from adapters.soap.testing import fault_envelope
 from adapters.xml import InvalidDocument, load_schema, parse_xml, validate
-from gateway.errors import MalformedAnswer, UnsafeAnswer
+from gateway.sdk import MalformedAnswer, UnsafeAnswer
 from plugins.tax.ledger import LedgerFault
 
 log = structlog.get_logger("lienthong.simulator")

@@ -12,8 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from contracts import Dossier, DossierStatus, ResultDocument
-from gateway.connector import AgencyUpdate
-from gateway.errors import MalformedAnswer
+from gateway.sdk import AgencyUpdate, MalformedAnswer
 from plugins.tax.forms import LandTransferTaxForm, NoticeAnswer, Party, TaxpayerAnswer, TaxpayerQuery
 
 KIND_FROM_WIRE = {"LPTB": "registration_fee", "TNCN": "personal_income_tax"}

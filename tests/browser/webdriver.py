@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.launcher import free_port
+from gateway.sandbox.launcher import free_port
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.config import load_config
-from gateway.demo import DEMO_KEYS
 from gateway.plugin_manager import Registry, load_registry
-from gateway.simulation import Faults, SimulatorOptions
+from gateway.sandbox.demo import DEMO_KEYS
+from gateway.sdk.simulation import Faults, SimulatorOptions
 from gateway.store import SqliteStore
 from plugins.police.demo import demo_dossiers
 from plugins.police.simulator import create_simulator

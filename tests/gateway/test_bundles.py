@@ -20,9 +20,9 @@ from contracts.calendar import due_after_supplement, supplement_deadline
 from contracts.samples import pdf_attachment
 from gateway.bundles import BundleSpec, BundleStepSpec, derive_state
 from gateway.config import Config
-from gateway.demo import DEMO_KEYS
-from gateway.launcher import SimSpec
-from gateway.launcher import Stack as ProcessStack
+from gateway.sandbox.demo import DEMO_KEYS
+from gateway.sandbox.launcher import SimSpec
+from gateway.sandbox.launcher import Stack as ProcessStack
 from plugins.police.simulator import ACCEPTED as POLICE_ACCEPTED
 from plugins.social_insurance.simulator import ACCEPTED as BHXH_ACCEPTED
 from tests.browser.webdriver import headless_chromium, needs_browser

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from gateway.conformance import Check, check_declaration, check_demo_dossiers, check_simulator, checks
 from gateway.plugin_manager import Registry, load_registry
+from gateway.sdk.conformance import Check, check_declaration, check_demo_dossiers, check_simulator, checks
 
 REGISTRY = load_registry()
 

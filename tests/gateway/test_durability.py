@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.demo import DEMO_KEYS, police_sim
-from gateway.launcher import Stack
+from gateway.sandbox.demo import DEMO_KEYS, police_sim
+from gateway.sandbox.launcher import Stack
 from plugins.police.demo import demo_dossiers
 
 CONF = Path(__file__).resolve().parent / "conf"

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from gateway import launcher
+from gateway.sandbox import launcher
 
 
 def test_free_ports_lie_below_the_ephemeral_range_and_are_never_handed_out_twice() -> None:

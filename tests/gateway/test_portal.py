@@ -24,12 +24,12 @@ from gateway.api.keys import PORTAL_PUSHER, STORE
 from gateway.app import create_app
 from gateway.config import Config, load_config
 from gateway.config.model import PortalSettings
-from gateway.demo import DEMO_KEYS
 from gateway.errors import ConfigError
 from gateway.plugin_manager import Registry
 from gateway.portal import CURSOR
-from gateway.portal_sim import PUSH_PATH, create_portal_simulator
-from gateway.simulation import Faults, SimulatorOptions
+from gateway.sandbox.demo import DEMO_KEYS
+from gateway.sandbox.portal_sim import PUSH_PATH, create_portal_simulator
+from gateway.sdk.simulation import Faults, SimulatorOptions
 from gateway.store import SqliteStore
 from plugins.police.simulator import create_simulator
 from tests.gateway.conftest import CONF, SECRET

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.portal_sim import PUSH_PATH, create_portal_simulator
-from gateway.simulation import SimulatorOptions
+from gateway.sandbox.portal_sim import PUSH_PATH, create_portal_simulator
+from gateway.sdk.simulation import SimulatorOptions
 
 KEY = "test-portal-key"
 

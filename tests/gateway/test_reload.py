@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 
 from gateway.auth import hash_key
-from gateway.demo import DEMO_KEYS, police_sim
-from gateway.launcher import Stack
+from gateway.sandbox.demo import DEMO_KEYS, police_sim
+from gateway.sandbox.launcher import Stack
 from tests.gateway.conftest import CONF, GatewayHarness
 
 NEW_KEY = "lt_haiphong-centre-key-for-the-reload-tests-0001"

@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.config import Config, load_config
-from gateway.demo import DEMO_KEYS
 from gateway.plugin_manager import load_registry
-from gateway.simulation import STATS, SimulatorOptions
+from gateway.sandbox.demo import DEMO_KEYS
+from gateway.sdk.simulation import STATS, SimulatorOptions
 from plugins.justice.demo import birth_bundle as demo_birth_bundle
 from plugins.justice.demo import death_bundle as demo_death_bundle
 from plugins.justice.demo import demo_dossiers as justice_dossiers

@@ -27,7 +27,7 @@ from gateway.errors import (
     NotFound,
     Unauthenticated,
 )
-from gateway.simulation import FAULTS, STATS, Faults, SimulatorOptions
+from gateway.sdk.simulation import FAULTS, STATS, Faults, SimulatorOptions
 from plugins.justice import envelope
 from plugins.justice.connector import JusticeConnector, JusticeSettings
 from plugins.justice.demo import demo_dossiers

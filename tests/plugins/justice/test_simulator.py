@@ -18,7 +18,7 @@ from lxml import etree
 from adapters.signing import HmacSigner, HmacVerifier
 from contracts.identifiers import check_personal_id
 from gateway.errors import MalformedAnswer
-from gateway.simulation import RNG, Faults, SimulatorOptions
+from gateway.sdk.simulation import RNG, Faults, SimulatorOptions
 from plugins.justice import envelope, plugin, wire
 from plugins.justice.connector import JusticeSettings
 from plugins.justice.forms import BIRTH_REGISTRATION, DEATH_REGISTRATION

@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.demo import DEMO_KEYS
-from gateway.launcher import SimSpec, Stack
+from gateway.sandbox.demo import DEMO_KEYS
+from gateway.sandbox.launcher import SimSpec, Stack
 from plugins.land.demo import demo_bundles, demo_dossiers, demo_sim
 
 CONF = Path(__file__).resolve().parent / "conf"

@@ -17,9 +17,9 @@ from gateway.api.keys import STORE
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.connector import AgencyUpdate
-from gateway.demo import DEMO_KEYS
 from gateway.plugin_manager import load_registry
-from gateway.simulation import SimulatorOptions
+from gateway.sandbox.demo import DEMO_KEYS
+from gateway.sdk.simulation import SimulatorOptions
 from gateway.store.base import UpdateOutcome
 from plugins.land.demo import demo_bundles
 from plugins.land.simulator import create_simulator

@@ -19,7 +19,7 @@ from contracts import DossierStatus
 from contracts.samples import pdf_attachment
 from gateway.connector import AgencyUpdate, ConnectorContext, Delivery
 from gateway.errors import AgencyUnavailable
-from gateway.simulation import SimulatorOptions
+from gateway.sdk.simulation import SimulatorOptions
 from plugins.land.connector import LandConnector
 from plugins.land.settings import LandSettings
 from plugins.land.simulator import create_simulator

@@ -22,7 +22,7 @@ from gateway.errors import (
     NotFound,
     Unauthenticated,
 )
-from gateway.simulation import FAULTS, STATS, Faults, SimulatorOptions
+from gateway.sdk.simulation import FAULTS, STATS, Faults, SimulatorOptions
 from plugins.police.connector import PoliceConnector
 from plugins.police.demo import demo_dossiers
 from plugins.police.forms import IdentityAnswer, IdentityQuery

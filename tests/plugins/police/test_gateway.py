@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from contracts import ProcedureSpec
 from gateway.app import create_app
 from gateway.config import load_config
-from gateway.demo import DEMO_KEYS
 from gateway.hooks import hookimpl
 from gateway.plugin_manager import load_registry
-from gateway.simulation import SimulatorOptions
+from gateway.sandbox.demo import DEMO_KEYS
+from gateway.sdk.simulation import SimulatorOptions
 from plugins.police import plugin as police_plugin
 from plugins.police.demo import demo_dossiers
 from plugins.police.settings import REMOVAL_PROCEDURE

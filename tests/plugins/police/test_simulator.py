@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from adapters.signing import HmacSigner, HmacVerifier
-from gateway.simulation import Faults, SimulatorOptions
+from gateway.sdk.simulation import Faults, SimulatorOptions
 from plugins.police.simulator import KEY_ID, create_simulator
 
 SECRET = "simulator-test-secret-000000001"

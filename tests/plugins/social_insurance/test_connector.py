@@ -26,7 +26,7 @@ from gateway.errors import (
     NotFound,
     Unauthenticated,
 )
-from gateway.simulation import FAULTS, STATS, Faults, SimulatorOptions
+from gateway.sdk.simulation import FAULTS, STATS, Faults, SimulatorOptions
 from plugins.police.population import population
 from plugins.social_insurance.connector import LOOKUP, SocialInsuranceConnector, SocialInsuranceSettings
 from plugins.social_insurance.forms import CHILD_HEALTH_CARD, FUNERAL_ALLOWANCE, InsuranceNumberQuery

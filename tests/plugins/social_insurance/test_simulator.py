@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.simulation import Faults, SimulatorOptions
+from gateway.sdk.simulation import Faults, SimulatorOptions
 from plugins.social_insurance import plugin
 from plugins.social_insurance.connector import SocialInsuranceSettings
 from plugins.social_insurance.oauth import basic_auth

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from contracts import Dossier, DossierStatus
 from contracts.calendar import VN_TZ
 from gateway.connector import ConnectorContext
-from gateway.simulation import Faults, SimulatorOptions
+from gateway.sdk.simulation import Faults, SimulatorOptions
 from plugins.tax.connector import TaxConnector, TaxSettings
 from plugins.tax.demo import demo_dossiers
 from plugins.tax.simulator import create_simulator

@@ -17,7 +17,7 @@ from gateway.errors import (
     NotFound,
     is_retryable,
 )
-from gateway.simulation import FAULTS, STATS, Faults
+from gateway.sdk.simulation import FAULTS, STATS, Faults
 from plugins.tax.connector import TaxConnector
 from plugins.tax.forms import NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery
 from plugins.tax.simulator import LEDGER, SETTINGS

@@ -18,9 +18,9 @@ from gateway.api.keys import STORE
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.connector import AgencyUpdate
-from gateway.demo import DEMO_KEYS
 from gateway.plugin_manager import Registry, load_registry
-from gateway.simulation import STATS, Faults, SimulatorOptions
+from gateway.sandbox.demo import DEMO_KEYS
+from gateway.sdk.simulation import STATS, Faults, SimulatorOptions
 from gateway.store.base import UpdateOutcome
 from plugins.tax import wire
 from plugins.tax.simulator import LEDGER, SETTINGS, create_simulator

@@ -14,7 +14,7 @@ from lxml import etree
 
 from adapters.soap.faults import SOAP11_ENV, find_fault
 from adapters.xml import load_schema, parse_xml, validate
-from gateway.simulation import Faults, SimulatorOptions
+from gateway.sdk.simulation import Faults, SimulatorOptions
 from plugins.tax.simulator import SETTINGS, create_simulator
 from tests.plugins.tax.conftest import YY
 

@@ -4,7 +4,7 @@ POST /dongbo/hoso with X-Api-Key (SimulatorOptions.secret) and {"items": [...], 
 body the gateway's pusher sends. Each item's records are checked against the portal's contract; the
 latest DongBoHoSoMC is kept per MaHoSo (an upsert, as the real portal does), and progress records are
 counted by seq, a seq seen before counting as a duplicate. The same faults as agency simulators
-(gateway/simulation.py), plus POST /_sim/refuse {"status": 403} to answer every push with a 4xx until
+(gateway/sdk/simulation.py), plus POST /_sim/refuse {"status": 403} to answer every push with a 4xx until
 {"status": null}. GET /_sim/view: what the portal holds; GET /_sim/stats: its counters.
 """
 
@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from contracts.portal import PortalDossier, PortalProgress
-from gateway.simulation import STATS, SimulatorOptions, new_simulator
+from gateway.sdk.simulation import STATS, SimulatorOptions, new_simulator
 
 log = structlog.get_logger("lienthong.simulator")
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import aiohttp
 
-from gateway.launcher import SimSpec, Stack, free_port
 from gateway.plugin_manager import Registry, load_registry
+from gateway.sandbox.launcher import SimSpec, Stack, free_port
 
 # Plaintext keys of conf/demo/clients.toml (which holds only their hashes). Demo only.
 DEMO_KEYS = {
@@ -106,7 +106,7 @@ def demo_sims(workdir: Path) -> tuple[list[SimSpec], dict[str, str]]:
 
 def portal_sim() -> tuple[SimSpec, dict[str, str]]:
     """The national portal's simulator, and the environment that makes the gateway push to it."""
-    from gateway.portal_sim import PUSH_PATH
+    from gateway.sandbox.portal_sim import PUSH_PATH
 
     spec = SimSpec(
         kind="portal",

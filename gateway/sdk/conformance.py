@@ -4,7 +4,7 @@ third-party plugins.
 In a plugin's own test suite (pytest with pytest-asyncio or pytest-aiohttp):
 
     import pytest
-    from gateway.conformance import Check, checks
+    from gateway.sdk.conformance import Check, checks
 
     @pytest.mark.parametrize("check", checks(kinds=["permits"]), ids=str)
     async def test_conformance(check: Check) -> None:
@@ -13,7 +13,7 @@ In a plugin's own test suite (pytest with pytest-asyncio or pytest-aiohttp):
 Checks, per agency kind: the kind's declaration (name, protocol, settings model, simulator, look-ups);
 every procedure it serves (form schema, processing time); every demo dossier and bundle it offers
 (valid against the contract, the procedure's form and its required documents); and its simulator,
-started as the demo starts it, answering the fault-injection controls of `gateway.simulation`
+started as the demo starts it, answering the fault-injection controls of `gateway.sdk.simulation`
 (`/health`, `/_sim/stats`, `/_sim/faults`: down and back up, invalid faults refused). Connector
 behaviour against the simulator (idempotent submission, errors mapped) depends on the protocol's
 wiring and is tested by each plugin; `tests/plugins/police/test_connector.py` is the example.
@@ -36,7 +36,7 @@ from contracts.bundle import BundleSubmission
 from gateway.connector import AgencyKind, EndpointSettings
 from gateway.intake import field_errors, requirement_errors
 from gateway.plugin_manager import Registry, load_registry
-from gateway.simulation import SimulatorOptions
+from gateway.sdk.simulation import SimulatorOptions
 
 KIND_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 PROTOCOLS = frozenset({"rest", "soap", "file"})
@@ -176,7 +176,7 @@ async def check_simulator(kind: AgencyKind) -> None:
         await server.close()
 
 
-def main() -> int:  # pragma: no cover - a convenience for plugin authors: python -m gateway.conformance
+def main() -> int:  # pragma: no cover - a convenience for plugin authors: python -m gateway.sdk.conformance
     import asyncio
 
     failed = 0

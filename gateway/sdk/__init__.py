@@ -1,0 +1,112 @@
+"""Everything a plugin author imports, in one place: hooks, the connector contract, errors, the
+canonical contract, transports, and the toolkit for agency simulators.
+
+The gateway's core (API, intake, routing, store, dispatcher, portal, configuration) is not part of
+this surface: a plugin that imports only from `gateway.sdk` keeps working when the core changes.
+The conformance kit is `gateway.sdk.conformance`.
+"""
+
+from adapters.base import CheckResult, MockTransport, Transport
+from adapters.rest import RestRequest, RestResponse, RestTransport, hmac_rest
+from adapters.signing import HmacSigner, HmacVerifier, SignatureError
+from contracts import (
+    Applicant,
+    Attachment,
+    Dossier,
+    DossierStatus,
+    DossierSubmission,
+    EmptyForm,
+    FormModel,
+    Jurisdiction,
+    OrganisationApplicant,
+    PersonApplicant,
+    ProcedureSpec,
+    ResultDocument,
+)
+from gateway.connector import (
+    AgencyKind,
+    AgencyUpdate,
+    Connector,
+    ConnectorContext,
+    Delivery,
+    EndpointSettings,
+    LookupSpec,
+    PollOutcome,
+    SubmitReceipt,
+)
+from gateway.errors import (
+    AgencyError,
+    AgencyRejected,
+    AgencyTimeout,
+    AgencyUnavailable,
+    InvalidRequest,
+    MalformedAnswer,
+    PermanentAgencyError,
+    TransientAgencyError,
+    Unauthenticated,
+    UnsafeAnswer,
+)
+from gateway.hooks import hookimpl
+from gateway.sdk.simulation import (
+    FAULTS,
+    RNG,
+    STATS,
+    Faults,
+    SimulatorOptions,
+    new_simulator,
+    post_until_accepted,
+    spawn,
+)
+
+__all__ = [
+    "FAULTS",
+    "RNG",
+    "STATS",
+    "AgencyError",
+    "AgencyKind",
+    "AgencyRejected",
+    "AgencyTimeout",
+    "AgencyUnavailable",
+    "AgencyUpdate",
+    "Applicant",
+    "Attachment",
+    "CheckResult",
+    "Connector",
+    "ConnectorContext",
+    "Delivery",
+    "Dossier",
+    "DossierStatus",
+    "DossierSubmission",
+    "EmptyForm",
+    "EndpointSettings",
+    "Faults",
+    "FormModel",
+    "HmacSigner",
+    "HmacVerifier",
+    "InvalidRequest",
+    "Jurisdiction",
+    "LookupSpec",
+    "MalformedAnswer",
+    "MockTransport",
+    "OrganisationApplicant",
+    "PermanentAgencyError",
+    "PersonApplicant",
+    "PollOutcome",
+    "ProcedureSpec",
+    "RestRequest",
+    "RestResponse",
+    "RestTransport",
+    "ResultDocument",
+    "SignatureError",
+    "SimulatorOptions",
+    "SubmitReceipt",
+    "TransientAgencyError",
+    "Transport",
+    "Unauthenticated",
+    "UnsafeAnswer",
+    "hmac_rest",
+    "hookimpl",
+    "new_simulator",
+    "post_until_accepted",
+    "spawn",
+]
