@@ -15,13 +15,31 @@ from aiohttp import web
 
 from contracts.calendar import add_working_days, preload
 from gateway import live
-from gateway.api import admin, bundles, callbacks, dashboard, dossiers, feed, lookups, meta, procedures
+from gateway.api import admin, bundles, callbacks, dashboard, documents, dossiers, feed, lookups, meta, procedures
 from gateway.api.access import PROOF_GUARD, ProofGuard
-from gateway.api.keys import CONNECTORS, DISPATCHER, HTTP, INTAKE, LIVE, METRICS, PORTAL_PUSHER, REGISTRY, STORE
+from gateway.api.keys import (
+    CONNECTORS,
+    DISPATCHER,
+    DOCUMENT_INTAKE,
+    DOCUMENTS,
+    HTTP,
+    INTAKE,
+    LIVE,
+    METRICS,
+    PORTAL_PUSHER,
+    REGISTRY,
+    STORE,
+)
 from gateway.api.middleware import request_context
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
 from gateway.dispatcher import Dispatcher, poll_agency, sweep_deadlines
+from gateway.documents import FilesystemDocumentStore
+from gateway.documents.delivery import DeliveryDocuments
+from gateway.documents.fetch import UrlFetcher
+from gateway.documents.intake import DocumentIntake
+from gateway.documents.rules import limits_for
+from gateway.documents.sweep import sweep_documents
 from gateway.errors import ConfigError
 from gateway.intake import Intake
 from gateway.live import Live, LiveConf
@@ -33,6 +51,7 @@ from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("lienthong")
 CLOSE_TIMEOUT = 5.0
+DELIVERY_DOCUMENTS = web.AppKey("delivery_documents", DeliveryDocuments)
 
 
 def public_url(config: Config, app_port: int | None = None) -> str:
@@ -53,22 +72,56 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def store_path(config: Config) -> Path:
+    path = Path(config.gateway.store.path)
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def documents_path(config: Config) -> Path:
+    """`[documents] path`, or a `documents` folder beside the database."""
+    configured = config.gateway.documents.path
+    if not configured:
+        return store_path(config).parent / "documents"
+    path = Path(configured)
+    return path if path.is_absolute() else Path.cwd() / path
+
+
 async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[LIVE].current.config.gateway.store
-    path = Path(settings.path)
-    if not path.is_absolute():
-        path = Path.cwd() / path
-    store = SqliteStore(path, batch_max=settings.batch_max, exclusive=True)
+    store = SqliteStore(store_path(app[LIVE].current.config), batch_max=settings.batch_max, exclusive=True)
     await store.open()
     released = await store.release_leases()
     if released:
         log.info("leases_released", jobs=released)
     app[STORE] = store
-    app[INTAKE] = Intake(store, app[LIVE], app[LIVE].current.config.gateway.limits.max_inline_attachment_bytes)
     try:
         yield
     finally:
         await store.close()
+
+
+async def _documents(app: web.Application) -> AsyncIterator[None]:
+    """The document store, what intake does with documents, and the sweep of expired uploads."""
+    config = app[LIVE].current.config
+    settings = config.gateway.documents
+    documents = FilesystemDocumentStore(documents_path(config))
+    await documents.open()
+    fetcher = UrlFetcher(app[HTTP], settings.fetch, documents)
+    app[DOCUMENTS] = documents
+    app[DOCUMENT_INTAKE] = taking = DocumentIntake(app[STORE], documents, fetcher, settings)
+    app[INTAKE] = Intake(app[STORE], app[LIVE], config.gateway.limits.max_inline_attachment_bytes, taking)
+
+    def max_bytes(procedure: str, component: str) -> int:
+        return limits_for(settings, app[LIVE].current.catalog.get(procedure), component).max_bytes
+
+    app[DELIVERY_DOCUMENTS] = DeliveryDocuments(documents, fetcher, max_bytes)
+    sweep = asyncio.create_task(sweep_documents(app[STORE], documents, settings), name="documents-sweep")
+    sweep.add_done_callback(_report_end)
+    try:
+        yield
+    finally:
+        await cancel_and_wait([sweep], what="documents sweep")
+        await documents.close()
 
 
 async def _connectors(app: web.Application) -> AsyncIterator[None]:
@@ -85,6 +138,7 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
                     settings=config.endpoint_settings[(a_name, e_name)],
                     http=app[HTTP],
                     callback_url=f"{base}/v1/callbacks/{a_name}",
+                    documents=app[DOCUMENTS],
                 )
                 connector = kind.connector(ctx)
                 await connector.start()
@@ -107,6 +161,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         app[CONNECTORS],
         {a: conf.concurrency for a, conf in config.agencies.items()},
         config.gateway.dispatcher,
+        prepare=app[DELIVERY_DOCUMENTS].prepare,
     )
     app[DISPATCHER] = d
     settings = config.gateway.dispatcher
@@ -208,11 +263,11 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     limits = config.gateway.limits
     app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)
     app.on_startup.extend([_on_startup, dashboard.load_page])
-    for module in (dossiers, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
+    for module in (dossiers, documents, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
         app.router.add_routes(module.routes)
-    # Order matters: the store and session outlive the connectors, which outlive the dispatcher; the
-    # portal pusher needs only the store and the session, and stops first.
-    app.cleanup_ctx.extend([_http_session, _store, _connectors, _dispatcher, _portal_pusher])
+    # Order matters: the store and session outlive the document store, which outlives the connectors, which
+    # outlive the dispatcher; the portal pusher needs only the store and the session, and stops first.
+    app.cleanup_ctx.extend([_http_session, _store, _documents, _connectors, _dispatcher, _portal_pusher])
     return app
 
 

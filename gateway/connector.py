@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import aiohttp
     from aiohttp import web
 
+    from gateway.documents.base import DocumentReader
+
 
 class EndpointSettings(BaseModel):
     """Base of every plugin's endpoint settings (one `[agency.<name>.endpoints.<endpoint>]` table)."""
@@ -108,6 +110,8 @@ class ConnectorContext:
     settings: EndpointSettings
     http: aiohttp.ClientSession  # the app's one session: never open another
     callback_url: str  # where this agency posts its callbacks
+    # The dossiers' documents by sha256 (gateway.sdk.document_bytes / document_chunks read them through it).
+    documents: DocumentReader | None = None
 
 
 class Connector(ABC):

@@ -11,15 +11,17 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
 import tenacity
 
+from contracts import Dossier
 from gateway.config.model import DispatcherSettings
 from gateway.connector import AgencyUpdate, Connector, Delivery, PollOutcome
+from gateway.documents.delivery import DocumentsUnavailable
 from gateway.errors import AgencyError, IllegalTransition, is_retryable
 from gateway.store.base import JobRecord, Store
 from gateway.tasks import cancel_and_wait
@@ -57,11 +59,14 @@ class Dispatcher:
         connectors: dict[tuple[str, str], Connector],
         concurrency: dict[str, int],
         settings: DispatcherSettings,
+        prepare: Callable[[Dossier], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.connectors = connectors
         self.concurrency = concurrency
         self.settings = settings
+        # Before a first delivery: every document the dossier names in the store (DeliveryDocuments.prepare).
+        self.prepare = prepare
         self.backoff = Backoff(settings)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.in_flight: dict[str, int] = dict.fromkeys(concurrency, 0)
@@ -132,6 +137,13 @@ class Dispatcher:
                 raise LookupError(f"job {job.id} names a missing dossier")
             connector = self.connectors[(job.agency, job.endpoint)]
             delivery = Delivery(job.idempotency_key, job.attempts, job.step, job.inputs)
+            if job.step == "submit" and self.prepare is not None:
+                try:
+                    await self.prepare(dossier)
+                except DocumentsUnavailable as exc:
+                    release_slot()
+                    await self._documents_unavailable(job, exc)
+                    return
             if job.step.startswith("supplement"):
                 receipt = await connector.supplement(dossier, delivery)
             elif job.step == "withdraw":
@@ -157,12 +169,25 @@ class Dispatcher:
         finally:
             release_slot()
 
+    async def _documents_unavailable(self, job: JobRecord, exc: DocumentsUnavailable) -> None:
+        """Retried while the reason may pass; then, or at once when it cannot, the centre is asked for them."""
+        if not exc.permanent and job.attempts < self.settings.max_attempts:
+            await self._failed(job, exc)
+            return
+        self.failed += 1
+        log.warning("documents_unavailable", job=job.id, agency=job.agency, attempt=job.attempts, items=exc.items)
+        try:
+            await self.store.ask_for_documents(job.id, self.owner, exc.items, exc.note)
+        except Exception:
+            log.exception("ask_for_documents_failed", job=job.id)
+
     async def _failed(self, job: JobRecord, exc: Exception) -> None:
         self.failed += 1
-        retry = is_retryable(exc) and job.attempts < self.settings.max_attempts
+        passing = is_retryable(exc) or isinstance(exc, DocumentsUnavailable)
+        retry = passing and job.attempts < self.settings.max_attempts
         retry_at = time.time() + self.backoff.delay(job.attempts) if retry else None
         reason = f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, AgencyError):
+        if not isinstance(exc, AgencyError | DocumentsUnavailable):
             # A plugin bug fails this job (dead-lettered for replay once fixed), never the gateway.
             log.exception("plugin_error", job=job.id, agency=job.agency)
         log.warning(

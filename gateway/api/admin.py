@@ -128,7 +128,8 @@ async def agencies(request: web.Request) -> web.Response:
 
 @routes.get("/v1/admin/overview")
 async def overview(request: web.Request) -> web.Response:
-    """What the operator dashboard shows: dossiers by status, deliveries by agency, dead letters, the
+    """What the operator dashboard shows: dossiers by status (and those whose delivery was given up),
+    deliveries by agency, dead letters, the
     bundles waiting for someone to act (the centre retries, supplements or cancels; the operator sees why),
     and the latest refused accesses to dossiers from the audit log."""
     principal_of(request).require("admin")
@@ -156,6 +157,7 @@ async def overview(request: web.Request) -> web.Response:
                 for s in DossierStatus
             ],
             "overdue": counts["overdue"],
+            "undeliverable": counts["undeliverable"],
             "jobs_by_state": counts["jobs_by_state"],
             "agencies": agencies,
             "delivered_total": dispatcher.delivered,

@@ -8,6 +8,8 @@ from aiohttp import web
 from gateway.auth import Principal
 from gateway.connector import Connector
 from gateway.dispatcher import Dispatcher
+from gateway.documents.base import DocumentStore
+from gateway.documents.intake import DocumentIntake
 from gateway.intake import Intake
 from gateway.live import Live
 from gateway.metrics import Metrics
@@ -19,6 +21,8 @@ REGISTRY = web.AppKey("registry", Registry)
 LIVE = web.AppKey("live", Live)  # configuration a reload may replace: .current.config, .catalog, .routes, .auth
 STORE = web.AppKey("store", Store)
 INTAKE = web.AppKey("intake", Intake)
+DOCUMENTS = web.AppKey("documents", DocumentStore)
+DOCUMENT_INTAKE = web.AppKey("document_intake", DocumentIntake)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)

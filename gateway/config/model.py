@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from contracts.base import AgencyEid, ProcedureCode, ProvinceCode
+from contracts.base import AgencyEid, MediaType, ProcedureCode, ProvinceCode
 
 Scope = Literal["submit", "read", "lookup", "callback", "admin"]
 
@@ -80,6 +82,62 @@ class PortalSettings(_Conf):
         return self
 
 
+_HOST_PATTERN = r"^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$|^\[?[0-9a-f:.]+\]?$"
+DEFAULT_MEDIA_TYPES = (
+    "application/pdf",
+    "image/jpeg",
+    "image/png",
+    "image/tiff",
+    "application/xml",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+)
+
+
+class FetchSettings(_Conf):
+    """Documents a centre names by URL, fetched by the gateway: only from the hosts listed here."""
+
+    when: Literal["intake", "delivery"] = Field(
+        "intake",
+        description="intake: fetched before the 202, failures refused at once; delivery: fetched before the "
+        "dossier goes to its agency, a failure asks the centre for the document (status 5)",
+    )
+    allowed_hosts: tuple[str, ...] = Field(
+        (), description="host names (or *.suffix) documents may be fetched from; empty: no URL attachments"
+    )
+    allowed_networks: tuple[IPv4Network | IPv6Network, ...] = Field(
+        (), description="loopback, private or link-local networks a listed host may resolve to; none by default"
+    )
+    timeout: float = Field(30.0, gt=0, le=600, description="seconds a fetch may take, whole")
+    connect_timeout: float = Field(5.0, gt=0, le=60)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(h.strip().lower() for h in v)
+        bad = [h for h in out if not re.match(_HOST_PATTERN, h)]
+        if bad:
+            raise ValueError(f"not host names: {bad}; write example.gov.vn or *.example.gov.vn")
+        return out
+
+
+class DocumentsSettings(_Conf):
+    """The document store: where submitted documents live, what is accepted, how long uploads wait."""
+
+    backend: Literal["filesystem"] = "filesystem"
+    path: str = Field("", description="the store's folder; empty: 'documents' beside the database")
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="largest document when its procedure names no limit")
+    media_types: tuple[MediaType, ...] = Field(
+        DEFAULT_MEDIA_TYPES, min_length=1, description="accepted media types when the procedure names none"
+    )
+    upload_ttl: float = Field(24 * 3600.0, gt=0, description="seconds an upload may wait for a dossier to name it")
+    sweep_interval: float = Field(300.0, gt=0, description="seconds between sweeps of expired uploads")
+    orphan_grace: float = Field(
+        3600.0, ge=60, description="a stored document no dossier or upload names is deleted once this old"
+    )
+    fetch: FetchSettings = FetchSettings()
+
+
 class GatewaySettings(_Conf):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
@@ -87,6 +145,7 @@ class GatewaySettings(_Conf):
     limits: LimitsSettings = LimitsSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
     portal: PortalSettings = PortalSettings()
+    documents: DocumentsSettings = DocumentsSettings()
 
 
 class ClientConf(_Conf):
@@ -141,12 +200,22 @@ class RoutesFile(_Conf):
     route: list[RouteConf] = Field(default_factory=list)
 
 
+class DocumentLimitsConf(_Conf):
+    """The operator's limits for one document component of a procedure (`[procedure.documents.<code>]`)."""
+
+    max_bytes: int | None = Field(None, gt=0)
+    media_types: tuple[MediaType, ...] | None = None
+
+
 class ProcedureConf(_Conf):
     code: ProcedureCode
     name: str | None = None
     processing_days: int | None = Field(None, ge=0, le=365)
     fees_vnd: int | None = Field(None, ge=0)
     enabled: bool = True
+    documents: dict[str, DocumentLimitsConf] = Field(
+        default_factory=dict, description="component code -> limits replacing the plugin's"
+    )
 
 
 class ProceduresFile(_Conf):

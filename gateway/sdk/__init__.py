@@ -3,7 +3,8 @@ canonical contract, transports, and the toolkit for agency simulators.
 
 The gateway's core (API, intake, routing, store, dispatcher, portal, configuration) is not part of
 this surface: a plugin that imports only from `gateway.sdk` keeps working when the core changes.
-The conformance kit is `gateway.sdk.conformance`.
+The conformance kit is `gateway.sdk.conformance`. A dossier's documents are read with `document_bytes` or
+`document_chunks` (from the document store the gateway hands connectors in `ConnectorContext.documents`).
 """
 
 from adapters.base import CheckResult, MockTransport, Transport
@@ -12,6 +13,7 @@ from adapters.signing import HmacSigner, HmacVerifier, SignatureError
 from contracts import (
     Applicant,
     Attachment,
+    DocumentRule,
     Dossier,
     DossierStatus,
     DossierSubmission,
@@ -34,6 +36,7 @@ from gateway.connector import (
     PollOutcome,
     SubmitReceipt,
 )
+from gateway.documents.reading import document_bytes, document_chunks
 from gateway.errors import (
     AgencyError,
     AgencyRejected,
@@ -52,7 +55,10 @@ from gateway.sdk.simulation import (
     RNG,
     STATS,
     Faults,
+    ReceivedDocument,
     SimulatorOptions,
+    count_documents,
+    document_problems,
     new_simulator,
     post_until_accepted,
     spawn,
@@ -74,6 +80,7 @@ __all__ = [
     "Connector",
     "ConnectorContext",
     "Delivery",
+    "DocumentRule",
     "Dossier",
     "DossierStatus",
     "DossierSubmission",
@@ -93,6 +100,7 @@ __all__ = [
     "PersonApplicant",
     "PollOutcome",
     "ProcedureSpec",
+    "ReceivedDocument",
     "RestRequest",
     "RestResponse",
     "RestTransport",
@@ -104,6 +112,10 @@ __all__ = [
     "Transport",
     "Unauthenticated",
     "UnsafeAnswer",
+    "count_documents",
+    "document_bytes",
+    "document_chunks",
+    "document_problems",
     "hmac_rest",
     "hookimpl",
     "new_simulator",

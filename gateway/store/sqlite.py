@@ -19,6 +19,7 @@ import functools
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -30,20 +31,24 @@ from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable
-from gateway.store import audit, bundles, cursors, outbox, reads, rows, supplements, updates
+from gateway.store import audit, bundles, cursors, documents, outbox, reads, rows, supplements, updates
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     AuditCheck,
     AuditEntry,
     AuditRecord,
     CreateOutcome,
+    DeliveryFilter,
+    DocumentRef,
     FeedItem,
     JobRecord,
     JobState,
     NewBundle,
     NewDossier,
+    NewUpload,
     Store,
     UpdateOutcome,
+    UploadRecord,
 )
 from gateway.store.migrations import migrate
 from gateway.store.writer import CodeSequences, GroupCommitWriter
@@ -156,8 +161,10 @@ class SqliteStore(Store):
     async def get_dossier(self, ref: str) -> Dossier | None:
         return await self._read(lambda conn: reads.dossier(conn, ref))
 
-    async def list_dossiers(self, *, client_id: str | None, status: int | None, limit: int) -> list[Dossier]:
-        return await self._read(lambda conn: reads.dossiers(conn, client_id, status, limit))
+    async def list_dossiers(
+        self, *, client_id: str | None, status: int | None, limit: int, delivery: DeliveryFilter | None = None
+    ) -> list[Dossier]:
+        return await self._read(lambda conn: reads.dossiers(conn, client_id, status, limit, delivery))
 
     async def events(self, dossier_id: UUID) -> list[StatusEvent]:
         return await self._read(lambda conn: reads.events(conn, dossier_id))
@@ -191,11 +198,31 @@ class SqliteStore(Store):
     async def retry_bundle(self, bundle_id: UUID) -> int:
         return await self._write_events(lambda conn: bundles.retry(conn, bundle_id))
 
-    async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
-        await self._write_events(lambda conn: supplements.record_answer(conn, dossier_id, answer, actor))
+    async def answer_supplement(
+        self, dossier_id: UUID, answer: dict[str, Any], *, actor: str, documents: Sequence[DocumentRef] = ()
+    ) -> Dossier:
+        await self._write_events(lambda conn: supplements.record_answer(conn, dossier_id, answer, actor, documents))
         dossier = await self.get_dossier(str(dossier_id))
         assert dossier is not None
         return dossier
+
+    async def ask_for_documents(self, job_id: int, owner: str, items: list[str], note: str) -> bool:
+        return await self._write_events(lambda conn: supplements.ask_for_documents(conn, job_id, owner, items, note))
+
+    # -- documents ----------------------------------------------------------------------------------
+
+    async def create_upload(self, new: NewUpload) -> None:
+        await self._write(lambda conn: documents.create_upload(conn, new))
+
+    async def uploads(self, client_id: str, ids: Sequence[str]) -> dict[str, UploadRecord]:
+        now = time.time()
+        return await self._read(lambda conn: documents.uploads(conn, client_id, ids, now))
+
+    async def expire_uploads(self, now: float) -> int:
+        return await self._write(lambda conn: documents.expire_uploads(conn, now))
+
+    async def documents_named(self, shas: Sequence[str]) -> set[str]:
+        return await self._read(lambda conn: documents.named(conn, shas))
 
     # -- jobs ---------------------------------------------------------------------------------------
 
