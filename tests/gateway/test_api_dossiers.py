@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from contracts.calendar import VN_TZ, add_working_days, working_days_between
+from gateway.api.keys import DOCUMENTS
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_api_errors import assert_problem
 from tests.gateway.test_smoke import wait_status
@@ -184,3 +186,62 @@ async def test_key_length_is_checked(harness: GatewayHarness, submission: Make, 
     )
     problem = await assert_problem(resp, 400, "invalid-request")
     assert problem["errors"][0]["path"] == "headers.Idempotency-Key"
+
+
+# -- failures the centre can see ----------------------------------------------------------------------
+
+
+async def wait_delivery(harness: GatewayHarness, did: str, state: str) -> dict[str, Any]:
+    for _ in range(200):
+        body: dict[str, Any] = await (await harness.client.get(f"/v1/dossiers/{did}", headers=harness.headers())).json()
+        if body["delivery"]["state"] == state:
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"delivery of {did} stayed {body['delivery']}")
+
+
+async def test_a_dead_delivery_shows_on_the_dossier_and_in_the_list(harness: GatewayHarness, submission: Make) -> None:
+    ok = await (await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())).json()
+    await wait_status(harness, ok["id"], 9)
+    await harness.set_faults(down=True)
+    resp = await harness.client.post("/v1/dossiers", json=submission(1), headers=harness.headers())
+    dead = await wait_delivery(harness, (await resp.json())["id"], "dead")  # 3 attempts (test settings), then dead
+    assert dead["status"] == 2
+    assert dead["delivery"]["attempts"] == 3
+    assert "AgencyUnavailable" in dead["delivery"]["last_error"] and "503" in dead["delivery"]["last_error"]
+
+    listed = await (await harness.client.get("/v1/dossiers?delivery=dead", headers=harness.headers())).json()
+    assert [(d["id"], d["delivery"]["state"]) for d in listed["items"]] == [(dead["id"], "dead")]
+    assert listed["items"][0]["delivery"]["last_error"] == dead["delivery"]["last_error"]
+    delivered = await (await harness.client.get("/v1/dossiers?delivery=delivered", headers=harness.headers())).json()
+    assert [d["id"] for d in delivered["items"]] == [ok["id"]]
+    everything = await (await harness.client.get("/v1/dossiers", headers=harness.headers())).json()
+    assert {d["delivery"]["state"] for d in everything["items"]} == {"dead", "delivered"}
+    other = await (await harness.client.get("/v1/dossiers?delivery=dead", headers=harness.headers("centre-hcm"))).json()
+    assert other["items"] == []  # a centre sees its own dossiers only
+    overview = await (await harness.client.get("/v1/admin/overview", headers=harness.headers("operator"))).json()
+    assert overview["undeliverable"] == 1
+
+
+async def test_the_delivery_filter_is_checked(harness: GatewayHarness) -> None:
+    resp = await harness.client.get("/v1/dossiers?delivery=lost", headers=harness.headers())
+    body = await assert_problem(resp, 400, "invalid-request")
+    assert body["errors"][0]["path"] == "query.delivery"
+
+
+async def test_an_agency_refusing_the_documents_is_a_failure_the_centre_sees(
+    harness: GatewayHarness, submission: Make
+) -> None:
+    # The declaration of a dossier is damaged in the document store before the agency gets it (a disk fault):
+    # the agency refuses the dossier for good, and the centre sees why.
+    sha = submission(1)["attachments"][0]["sha256"]
+    await harness.set_faults(down=True)
+    resp = await harness.client.post("/v1/dossiers", json=submission(1), headers=harness.headers())
+    did = (await resp.json())["id"]
+    docs = harness.app[DOCUMENTS]
+    await asyncio.to_thread(docs.local_path(sha).write_bytes, b"%PDF-1.4 damaged")
+    await harness.set_faults(down=False)
+    dead = await wait_delivery(harness, did, "dead")
+    assert dead["delivery"]["attempts"] <= 3
+    error = dead["delivery"]["last_error"]
+    assert error.startswith("AgencyRejected: police: HTTP 422") and "TK01" in error and "received 16" in error, error
