@@ -108,9 +108,8 @@ def with_upload(sub: dict[str, Any], upload_id: str, **declared: Any) -> dict[st
 async def test_an_upload_is_stored_named_by_a_dossier_delivered_and_downloaded(
     harness: GatewayHarness, submission: Make
 ) -> None:
-    status, up = await upload(
-        harness, PDF, **{"Repr-Digest": f"sha-256=:{digest(PDF)}:", "Content-Disposition": 'attachment; filename="ct01.pdf"'}
-    )  # fmt: skip
+    named = {"Repr-Digest": f"sha-256=:{digest(PDF)}:", "Content-Disposition": 'attachment; filename="ct01.pdf"'}
+    status, up = await upload(harness, PDF, **named)
     assert status == 201, up
     assert (up["sha256"], up["size"], up["media_type"], up["name"]) == (
         hashlib.sha256(PDF).hexdigest(), len(PDF), "application/pdf", "ct01.pdf"
