@@ -27,6 +27,7 @@ from gateway.api.keys import (
     LIVE,
     METRICS,
     PORTAL_PUSHER,
+    READ_DOCUMENTS,
     REGISTRY,
     STORE,
 )
@@ -40,6 +41,7 @@ from gateway.documents.fetch import UrlFetcher
 from gateway.documents.intake import DocumentIntake
 from gateway.documents.rules import limits_for
 from gateway.documents.sweep import sweep_documents
+from gateway.documents.tiered import Documents
 from gateway.errors import ConfigError
 from gateway.intake import Intake
 from gateway.live import Live, LiveConf
@@ -108,13 +110,14 @@ async def _documents(app: web.Application) -> AsyncIterator[None]:
     await documents.open()
     fetcher = UrlFetcher(app[HTTP], settings.fetch, documents)
     app[DOCUMENTS] = documents
+    app[READ_DOCUMENTS] = reading = Documents(app[STORE], documents)
     app[DOCUMENT_INTAKE] = taking = DocumentIntake(app[STORE], documents, fetcher, settings)
     app[INTAKE] = Intake(app[STORE], app[LIVE], config.gateway.limits.max_inline_attachment_bytes, taking)
 
     def max_bytes(procedure: str, component: str) -> int:
         return limits_for(settings, app[LIVE].current.catalog.get(procedure), component).max_bytes
 
-    app[DELIVERY_DOCUMENTS] = DeliveryDocuments(documents, fetcher, max_bytes)
+    app[DELIVERY_DOCUMENTS] = DeliveryDocuments(reading, fetcher, max_bytes)
     sweep = asyncio.create_task(sweep_documents(app[STORE], documents, settings), name="documents-sweep")
     sweep.add_done_callback(_report_end)
     try:
@@ -138,7 +141,7 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
                     settings=config.endpoint_settings[(a_name, e_name)],
                     http=app[HTTP],
                     callback_url=f"{base}/v1/callbacks/{a_name}",
-                    documents=app[DOCUMENTS],
+                    documents=app[READ_DOCUMENTS],
                 )
                 connector = kind.connector(ctx)
                 await connector.start()

@@ -14,7 +14,7 @@ from aiohttp.multipart import parse_content_disposition
 
 from gateway.api.access import open_dossier
 from gateway.api.dossiers import principal_of
-from gateway.api.keys import DOCUMENTS, LIVE, STORE
+from gateway.api.keys import DOCUMENTS, LIVE, READ_DOCUMENTS, STORE
 from gateway.api.responses import json_response
 from gateway.documents.base import CHUNK, DigestMismatch, DocumentMissing, DocumentTooLarge
 from gateway.documents.digests import BadDigestField, expected_digests
@@ -144,11 +144,11 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
         headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(a.sha256)).decode()}:"
     if a.content_base64 is not None:  # kept inline by a gateway older than the document store
         return web.Response(body=base64.b64decode(a.content_base64), headers=headers)
-    documents = request.app[DOCUMENTS]
+    documents = request.app[READ_DOCUMENTS]
     if a.sha256 is None or not await documents.exists(a.sha256):
         raise NotFound(f"attachment {request.match_info['index']} of {d.code} is not in the document store yet")
-    path = documents.local_path(a.sha256)
-    if path is not None:
+    path = request.app[DOCUMENTS].local_path(a.sha256)
+    if path is not None and await documents.in_folder(a.sha256):
         return web.FileResponse(path, headers=headers)
     response = web.StreamResponse(headers=headers)
     await response.prepare(request)

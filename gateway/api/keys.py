@@ -10,6 +10,7 @@ from gateway.connector import Connector
 from gateway.dispatcher import Dispatcher
 from gateway.documents.base import DocumentStore
 from gateway.documents.intake import DocumentIntake
+from gateway.documents.tiered import Documents
 from gateway.intake import Intake
 from gateway.live import Live
 from gateway.metrics import Metrics
@@ -21,7 +22,8 @@ REGISTRY = web.AppKey("registry", Registry)
 LIVE = web.AppKey("live", Live)  # configuration a reload may replace: .current.config, .catalog, .routes, .auth
 STORE = web.AppKey("store", Store)
 INTAKE = web.AppKey("intake", Intake)
-DOCUMENTS = web.AppKey("documents", DocumentStore)
+DOCUMENTS = web.AppKey("documents", DocumentStore)  # the folder: uploads, fetched and large documents
+READ_DOCUMENTS = web.AppKey("read_documents", Documents)  # every document, wherever it is kept
 DOCUMENT_INTAKE = web.AppKey("document_intake", DocumentIntake)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])

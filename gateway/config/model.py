@@ -127,6 +127,13 @@ class DocumentsSettings(_Conf):
     backend: Literal["filesystem"] = "filesystem"
     path: str = Field("", description="the store's folder; empty: 'documents' beside the database")
     max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="largest document when its procedure names no limit")
+    database_max_bytes: int = Field(
+        256 * 1024,
+        ge=0,
+        le=8 * 1024 * 1024,
+        description="documents sent inline up to this size are kept in the database, committed with their "
+        "dossier (a burst of submissions shares one fsync); larger ones, and uploads, go to the folder",
+    )
     media_types: tuple[MediaType, ...] = Field(
         DEFAULT_MEDIA_TYPES, min_length=1, description="accepted media types when the procedure names none"
     )

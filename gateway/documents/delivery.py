@@ -14,7 +14,7 @@ from collections.abc import Callable
 import structlog
 
 from contracts import Dossier
-from gateway.documents.base import DocumentStore
+from gateway.documents.base import DocumentReader
 from gateway.documents.fetch import FetchFailed, UrlFetcher, Wanted
 
 log = structlog.get_logger("lienthong.documents")
@@ -34,7 +34,7 @@ class DocumentsUnavailable(Exception):
 
 
 class DeliveryDocuments:
-    def __init__(self, documents: DocumentStore, fetcher: UrlFetcher, max_bytes: Callable[[str, str], int]) -> None:
+    def __init__(self, documents: DocumentReader, fetcher: UrlFetcher, max_bytes: Callable[[str, str], int]) -> None:
         self.documents = documents
         self.fetcher = fetcher
         self.max_bytes = max_bytes  # (procedure code, component code) -> the component's size limit
@@ -43,10 +43,13 @@ class DeliveryDocuments:
         """Fetch what is not in the store yet; DocumentsUnavailable naming what could not be had."""
         problems: list[tuple[str, FetchFailed]] = []
         for a in dossier.submission.attachments:
-            if a.content_base64 is not None or a.sha256 is None or await self.documents.exists(a.sha256):
+            # Only a document named by URL can be missing yet: the others were stored before the 202.
+            if a.url is None or a.upload_id is not None or a.content_base64 is not None or a.sha256 is None:
+                continue
+            if await self.documents.exists(a.sha256):
                 continue
             label = f"{a.component_code} ({a.name})"
-            if a.url is None or a.size is None or a.media_type is None:
+            if a.size is None or a.media_type is None:
                 problems.append((label, FetchFailed("missing", "the document is not in the store", permanent=True)))
                 continue
             try:

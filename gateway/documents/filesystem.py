@@ -61,7 +61,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 class FilesystemDocumentStore(DocumentStore):
-    def __init__(self, root: Path | str, *, threads: int = 4) -> None:
+    def __init__(self, root: Path | str, *, threads: int = 16) -> None:
         self.root = Path(root)
         self.threads = threads
         self._pool: ThreadPoolExecutor | None = None

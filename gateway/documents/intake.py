@@ -56,7 +56,8 @@ class DocumentIntake:
         self, client_id: str, spec: ProcedureSpec | None, attachments: Sequence[Attachment], prefix: str = "attachments"
     ) -> Taken:
         """ValidationFailed (nothing stored) when a document cannot be accepted."""
-        uploads = await self.store.uploads(client_id, sorted({a.upload_id for a in attachments if a.upload_id}))
+        named = sorted({a.upload_id for a in attachments if a.upload_id})
+        uploads = await self.store.uploads(client_id, named) if named else {}
         plans: list[_Plan] = []
         errors: list[FieldError] = []
         for i, a in enumerate(attachments):
@@ -133,6 +134,7 @@ class DocumentIntake:
         else:
             assert a.sha256 is not None and a.size is not None and a.media_type is not None
             sha, size, media_type = a.sha256, a.size, a.media_type
+        content = None
         if source == "inline":
             assert a.content_base64 is not None
             raw = base64.b64decode(a.content_base64)
@@ -141,7 +143,10 @@ class DocumentIntake:
                     "a document is not what it says",
                     errors=[FieldError(f"{where}.content_base64", problem, "not_of_type")],
                 )
-            taken.stored.append(await self.documents.put_bytes(raw, expected={"sha256": sha}))
+            if len(raw) <= self.settings.database_max_bytes:
+                content = raw  # written with the dossier, in its transaction
+            else:
+                taken.stored.append(await self.documents.put_bytes(raw, expected={"sha256": sha}))
         elif source == "url" and self.settings.fetch.when == "intake":
             assert a.url is not None
             try:
@@ -155,7 +160,7 @@ class DocumentIntake:
         stored = a.model_dump(mode="json", exclude={"content_base64"})
         stored.update(sha256=sha, size=size, media_type=media_type)
         taken.attachments.append(stored)
-        taken.refs.append(DocumentRef(a.component_code, a.name, media_type, size, sha, source, a.url))
+        taken.refs.append(DocumentRef(a.component_code, a.name, media_type, size, sha, source, a.url, content))
 
 
 def _host(url: str) -> str:

@@ -24,6 +24,7 @@ SHARDS_PER_RUN = 16
 async def sweep_once(store: Store, documents: DocumentStore, settings: DocumentsSettings, shards: int | None) -> int:
     expired = await store.expire_uploads(time.time())
     removed = await documents.sweep(store.documents_named, older_than=settings.orphan_grace, shards=shards)
+    removed += await store.sweep_documents(time.time() - settings.orphan_grace)
     if expired or removed:
         log.info("documents_swept", uploads_expired=expired, documents_deleted=removed)
     return removed

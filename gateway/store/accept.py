@@ -154,4 +154,5 @@ class CreateDossier(Batchable):
         conn.execute(_JOB_MANY, (orjson.dumps(jobs),))
         if docs:
             conn.execute(_DOCUMENTS_MANY, (orjson.dumps(docs),))
+            documents.keep_contents(conn, [d for op in ops for d in op.new.documents])
         return out

@@ -30,6 +30,8 @@ class DocumentRef:
     sha256: str
     origin: Literal["inline", "upload", "url"]
     url: str | None = None
+    # A small document sent inline: kept in the database with the dossier, in its transaction (not in the folder).
+    content: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +293,14 @@ class Store(ABC):
     @abstractmethod
     async def documents_named(self, shas: Sequence[str]) -> set[str]:
         """The sha256s among `shas` that a dossier or an upload names: the document store keeps those."""
+
+    @abstractmethod
+    async def document_content(self, sha256: str) -> bytes | None:
+        """A small document kept in the database (DocumentRef.content), or None."""
+
+    @abstractmethod
+    async def sweep_documents(self, before: float) -> int:
+        """Delete the small documents kept in the database since before `before` that nothing names."""
 
     @abstractmethod
     async def bundles_needing_action(self, limit: int = 50) -> list[BundleView]:

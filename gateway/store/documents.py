@@ -7,6 +7,7 @@ sweep deletes a stored document only when no upload and no dossier names its sha
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,33 @@ def rows_of(did: str, part: str, documents: Sequence[DocumentRef], first: int = 
 def insert(conn: sqlite3.Connection, did: str, part: str, documents: Sequence[DocumentRef], first: int = 0) -> None:
     if documents:
         conn.executemany(_INSERT, rows_of(did, part, documents, first))
+        keep_contents(conn, documents)
+
+
+def keep_contents(conn: sqlite3.Connection, documents: Sequence[DocumentRef]) -> None:
+    """The small documents' bytes, in the caller's transaction: durable with the rows that name them."""
+    contents = [(d.sha256, d.size, d.content, time.time()) for d in documents if d.content is not None]
+    if contents:
+        conn.executemany(
+            "INSERT INTO documents (sha256, size, content, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (sha256) DO NOTHING",
+            contents,
+        )
+
+
+def content(conn: sqlite3.Connection, sha256: str) -> bytes | None:
+    row = conn.execute("SELECT content FROM documents WHERE sha256 = ?", (sha256,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def sweep(conn: sqlite3.Connection, before: float) -> int:
+    """Small documents nothing names any more (the centre replaced them after the gateway's own request)."""
+    return conn.execute(
+        "DELETE FROM documents WHERE created_at < ? "
+        "AND NOT EXISTS (SELECT 1 FROM dossier_documents d WHERE d.sha256 = documents.sha256) "
+        "AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.sha256 = documents.sha256)",
+        (before,),
+    ).rowcount
 
 
 def create_upload(conn: sqlite3.Connection, new: NewUpload) -> None:

@@ -136,8 +136,16 @@ MIGRATIONS: list[str] = [
     """,
     # 6. Documents: their bytes are in the document store (gateway/documents), named by sha256. Uploads wait
     # there for a dossier to name them until expires_at; each dossier's documents (its submission's, and
-    # each supplement's: `part`) keep theirs. A sha256 named by neither is swept from the store.
+    # each supplement's: `part`) keep theirs. A sha256 named by neither is swept from the store. Small
+    # documents sent inline are kept in `documents` instead, written in the transaction of the dossier that
+    # brings them (so a burst of submissions shares one fsync); larger ones go to the folder.
     """
+    CREATE TABLE documents (
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        content BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
     CREATE TABLE uploads (
         id TEXT PRIMARY KEY,
         client_id TEXT NOT NULL,

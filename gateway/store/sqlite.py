@@ -224,6 +224,12 @@ class SqliteStore(Store):
     async def documents_named(self, shas: Sequence[str]) -> set[str]:
         return await self._read(lambda conn: documents.named(conn, shas))
 
+    async def document_content(self, sha256: str) -> bytes | None:
+        return await self._read(lambda conn: documents.content(conn, sha256))
+
+    async def sweep_documents(self, before: float) -> int:
+        return await self._write(lambda conn: documents.sweep(conn, before))
+
     # -- jobs ---------------------------------------------------------------------------------------
 
     async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:

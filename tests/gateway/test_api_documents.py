@@ -37,8 +37,8 @@ OVERRIDE = '\n[procedure.documents.TK01]\nmax_bytes = 20000\nmedia_types = ["app
 
 @pytest.fixture
 def gateway_conf(tmp_path: Path) -> Path:
-    """The core tests' folder, with the operator's limits over the police plugin's for TK01, and the
-    gateway's own limit lowered to 100,000 bytes."""
+    """The core tests' folder, with the operator's limits over the police plugin's for TK01, the gateway's own
+    limit lowered to 100,000 bytes, and inline documents above 4 KiB kept in the folder."""
     copy = tmp_path / "conf"
     shutil.copytree(CONF, copy)
     procedures = (
@@ -49,7 +49,7 @@ def gateway_conf(tmp_path: Path) -> Path:
     )
     (copy / "procedures.toml").write_text(procedures, encoding="utf-8")
     with (copy / "gateway.toml").open("a", encoding="utf-8") as f:
-        f.write("\n[documents]\nmax_bytes = 100000\n")
+        f.write("\n[documents]\nmax_bytes = 100000\ndatabase_max_bytes = 4096\n")
     return copy
 
 
@@ -94,7 +94,8 @@ async def rows(h: GatewayHarness, table: str) -> int:
 
 async def nothing_stored(h: GatewayHarness, files: list[str] | None = None) -> None:
     assert await stored_files(h) == (files or [])
-    assert await rows(h, "uploads") == 0 and await rows(h, "dossiers") == 0
+    for table in ("uploads", "dossiers", "documents", "dossier_documents"):
+        assert await rows(h, table) == 0, table
 
 
 def with_upload(sub: dict[str, Any], upload_id: str, **declared: Any) -> dict[str, Any]:
@@ -277,20 +278,36 @@ async def test_refused_inline_documents_leave_nothing(
     await nothing_stored(harness)
 
 
+async def test_small_inline_documents_are_kept_with_their_dossier_larger_ones_in_the_folder(
+    harness: GatewayHarness, submission: Make
+) -> None:
+    body = submission(0)
+    body["attachments"].append(inline(BIG, component_code="HD01", url="https://files.example.vn/hd01.pdf"))
+    resp = await harness.client.post("/v1/dossiers", json=body, headers=harness.headers())
+    assert resp.status == 202, await resp.text()
+    big = hashlib.sha256(BIG).hexdigest()
+    assert await stored_files(harness) == [f"{big[:2]}/{big[2:4]}/{big}"]  # the scan, above 4 KiB
+    assert await rows(harness, "documents") == 1  # the declaration, in the dossier's transaction
+    final = await wait_status(harness, (await resp.json())["id"], 9)
+    assert (await harness.sim_stats())["documents_ok"] == 1
+    declaration = base64.b64decode(submission(0)["attachments"][0]["content_base64"])
+    for i, content in enumerate((declaration, BIG)):
+        download = await harness.client.get(f"/v1/dossiers/{final['id']}/attachments/{i}", headers=harness.headers())
+        assert await download.read() == content
+
+
 async def test_a_refused_dossier_takes_back_the_documents_it_stored(harness: GatewayHarness, submission: Make) -> None:
     body = submission(0)
-    body["attachments"].append(inline(PDF, component_code="HD01", url="https://files.example.vn/hd01.pdf"))
-    await harness.client.post(
-        "/v1/dossiers", json=body, headers=harness.headers("centre-hcm", **{"Idempotency-Key": "k1"})
-    )
+    body["attachments"].append(inline(BIG, component_code="HD01"))
+    key = harness.headers("centre-hcm", **{"Idempotency-Key": "k1"})
+    assert (await harness.client.post("/v1/dossiers", json=body, headers=key)).status == 202
     files = await stored_files(harness)
-    assert len(files) == 2
-    other = {**submission(1), "attachments": [inline(pdf_bytes("another declaration"))]}
-    resp = await harness.client.post(
-        "/v1/dossiers", json=other, headers=harness.headers("centre-hcm", **{"Idempotency-Key": "k1"})
-    )
+    assert len(files) == 1
+    other = {**submission(1), "attachments": [inline(PDF), inline(BIG + b"%", component_code="HD01")]}
+    resp = await harness.client.post("/v1/dossiers", json=other, headers=key)
     await assert_problem(resp, 409, "idempotency-key-reused")
-    assert await stored_files(harness) == files  # the second body's document was stored, then taken back
+    assert await stored_files(harness) == files  # the second body's scan was stored, then taken back
+    assert await rows(harness, "documents") == 1  # and its declaration never written
 
 
 # -- the sweep ----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from contracts.calendar import VN_TZ, add_working_days, working_days_between
-from gateway.api.keys import DOCUMENTS
+from gateway.api.keys import STORE
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_api_errors import assert_problem
 from tests.gateway.test_smoke import wait_status
@@ -229,6 +230,21 @@ async def test_the_delivery_filter_is_checked(harness: GatewayHarness) -> None:
     assert body["errors"][0]["path"] == "query.delivery"
 
 
+def damage(db: str, sha256: str) -> None:
+    """A small document is kept in the database with its dossier: change its bytes there."""
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        with conn:
+            assert (
+                conn.execute(
+                    "UPDATE documents SET content = ? WHERE sha256 = ?", (b"%PDF-1.4 damaged", sha256)
+                ).rowcount
+                == 1
+            )
+    finally:
+        conn.close()
+
+
 async def test_an_agency_refusing_the_documents_is_a_failure_the_centre_sees(
     harness: GatewayHarness, submission: Make
 ) -> None:
@@ -238,8 +254,7 @@ async def test_an_agency_refusing_the_documents_is_a_failure_the_centre_sees(
     await harness.set_faults(down=True)
     resp = await harness.client.post("/v1/dossiers", json=submission(1), headers=harness.headers())
     did = (await resp.json())["id"]
-    docs = harness.app[DOCUMENTS]
-    await asyncio.to_thread(docs.local_path(sha).write_bytes, b"%PDF-1.4 damaged")
+    await asyncio.to_thread(damage, harness.app[STORE].path, sha)  # type: ignore[attr-defined]
     await harness.set_faults(down=False)
     dead = await wait_delivery(harness, did, "dead")
     assert dead["delivery"]["attempts"] <= 3
