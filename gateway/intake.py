@@ -71,7 +71,9 @@ class Intake:
     """Reads the catalog, routes and bundles from the live configuration at each use: a reload replaces
     them whole, and one submission's checks, all synchronous, see one of them."""
 
-    def __init__(self, store: Store, live: Live, max_inline_bytes: int, documents: DocumentIntake) -> None:
+    def __init__(
+        self, store: Store, live: Live, max_inline_bytes: int, documents: DocumentIntake | None = None
+    ) -> None:
         self.store = store
         self.live = live
         self.max_inline_bytes = max_inline_bytes
@@ -144,11 +146,17 @@ class Intake:
         self, principal: Principal, sub: DossierSubmission, new: NewDossier, prefix: str
     ) -> tuple[NewDossier, Taken]:
         """The dossier with its attachments taken in: references in the submission and in its rows."""
+        if self.documents is None:
+            raise RuntimeError("this intake was built without a document store: it only validates and routes")
         taken = await self.documents.take(
             principal.client_id, self.catalog.get(sub.procedure_code), sub.attachments, prefix
         )
         submission = {**new.submission, "attachments": taken.attachments}
         return dataclasses.replace(new, submission=submission, documents=tuple(taken.refs)), taken
+
+    async def _discard(self, taken: Taken) -> None:
+        if self.documents is not None:
+            await self.documents.discard(taken)
 
     async def submit(
         self, principal: Principal, raw: object, body: bytes, idempotency_key: str | None
@@ -159,7 +167,7 @@ class Intake:
         try:
             return await self.store.create_dossier(new)
         except BaseException:
-            await self.documents.discard(taken)
+            await self._discard(taken)
             raise
 
     async def submit_bundle(
@@ -236,5 +244,5 @@ class Intake:
             )
         except BaseException:
             for got in taken:
-                await self.documents.discard(got)
+                await self._discard(got)
             raise

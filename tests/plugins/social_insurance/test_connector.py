@@ -120,10 +120,11 @@ async def test_documents_stream_from_the_store_as_file_parts(
     assert d.submission.attachments and d.submission.attachments[0].content_base64 is None
     await connector(sim, http, documents=documents).submit(d, SUBMIT)
     assert stats(sim)["documents_ok"] == 1
-    a = d.submission.attachments[0]
     assert sim.app[DOCUMENTS][d.code] == [
         {"maThanhPhan": a.component_code, "loaiTep": a.media_type, "kichThuoc": a.size, "sha256": a.sha256}
+        for a in d.submission.attachments
     ]
+    assert [a.component_code for a in d.submission.attachments] == ["09-HSB", "TLKT"]
 
 
 async def test_a_dropped_token_resends_the_whole_stream(
