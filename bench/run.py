@@ -549,7 +549,7 @@ async def upload_then_submit(
                     body = bodies[i % len(bodies)]
                     a = body["attachments"][0]
                     named = {"component_code": a["component_code"], "name": a["name"], "upload_id": up["id"]}
-                    headers = {"X-Api-Key": key, "Idempotency-Key": f"bench-upload-{i}"}
+                    headers = {"X-Api-Key": key, "Idempotency-Key": f"bench-upload-{conns}-{i}"}
                     async with session.post(
                         f"{url}/v1/dossiers", json={**body, "attachments": [named]}, headers=headers
                     ) as r:
