@@ -248,15 +248,15 @@ def damage(db: str, sha256: str) -> None:
 async def test_an_agency_refusing_the_documents_is_a_failure_the_centre_sees(
     harness: GatewayHarness, submission: Make
 ) -> None:
-    # The declaration of a dossier is damaged in the document store before the agency gets it (a disk fault):
-    # the agency refuses the dossier for good, and the centre sees why.
-    sha = submission(1)["attachments"][0]["sha256"]
-    await harness.set_faults(down=True)
+    # A declaration kept by the gateway is damaged (a disk fault) after a first dossier went out with it; a
+    # second dossier brings the same declaration, stored once: the agency refuses it for good, and the
+    # centre sees why.
+    first = await (await harness.client.post("/v1/dossiers", json=submission(1), headers=harness.headers())).json()
+    assert (await wait_status(harness, first["id"], 9))["delivery"]["state"] == "delivered"
+    await asyncio.to_thread(damage, harness.app[STORE].path, submission(1)["attachments"][0]["sha256"])  # type: ignore[attr-defined]
     resp = await harness.client.post("/v1/dossiers", json=submission(1), headers=harness.headers())
-    did = (await resp.json())["id"]
-    await asyncio.to_thread(damage, harness.app[STORE].path, sha)  # type: ignore[attr-defined]
-    await harness.set_faults(down=False)
-    dead = await wait_delivery(harness, did, "dead")
-    assert dead["delivery"]["attempts"] <= 3
+    dead = await wait_delivery(harness, (await resp.json())["id"], "dead")
+    assert dead["delivery"]["attempts"] == 1  # a refusal is not retried
     error = dead["delivery"]["last_error"]
     assert error.startswith("AgencyRejected: police: HTTP 422") and "TK01" in error and "received 16" in error, error
+    assert (await harness.sim_stats())["documents_refused"] == 1
