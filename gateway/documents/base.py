@@ -102,6 +102,11 @@ class DocumentStore(DocumentReader):
         return await self.put(one(), max_bytes=len(data) if max_bytes is None else max_bytes, expected=expected)
 
     @abstractmethod
+    async def touch(self, sha256: str) -> bool:
+        """A stored document about to be named by a new row (an upload a dossier names): marked as stored
+        now, so the sweep leaves it alone until that row is committed. False if it is not there."""
+
+    @abstractmethod
     async def discard(self, document: StoredDocument) -> None:
         """Undo a put whose dossier was not accepted: removes the file if that put created it and nothing
         has stored the same document since (a later put of it would have touched it)."""

@@ -204,6 +204,17 @@ class FilesystemDocumentStore(DocumentStore):
         with contextlib.suppress(FileNotFoundError):
             temp.path.unlink()
 
+    async def touch(self, sha256: str) -> bool:
+        return await self._run(self._touch, sha256)
+
+    def _touch(self, sha256: str) -> bool:
+        with self._stripe(sha256):
+            try:
+                os.utime(self.path(sha256))
+            except FileNotFoundError:
+                return False
+        return True
+
     async def discard(self, document: StoredDocument) -> None:
         if document.created:
             await self._run(self._discard, document)

@@ -131,6 +131,14 @@ class DocumentIntake:
         source = a.source
         if plan.upload is not None:
             sha, size, media_type = plan.upload.sha256, plan.upload.size, plan.upload.media_type
+            # Touched: were the upload to expire right now, the sweep must not take it before our commit.
+            if not await self.documents.touch(sha):
+                raise ValidationFailed(
+                    "an upload's document is gone",
+                    errors=[
+                        FieldError(f"{where}.upload_id", "the upload's document is no longer stored", "unknown_upload")
+                    ],
+                )
         else:
             assert a.sha256 is not None and a.size is not None and a.media_type is not None
             sha, size, media_type = a.sha256, a.size, a.media_type

@@ -182,3 +182,16 @@ async def test_sweep_spares_a_document_stored_again_while_it_ran(docs: Filesyste
 
     assert await docs.sweep(stored_again_meanwhile, older_than=3600) == 0
     assert await docs.read(d.sha256) == DATA
+
+
+async def test_touch_marks_a_document_stored_now(docs: FilesystemDocumentStore) -> None:
+    await docs.put_bytes(DATA)
+    await asyncio.to_thread(os.utime, docs.local_path(SHA), (1_000_000, 1_000_000))
+    assert await docs.touch(SHA)
+    assert (await asyncio.to_thread(docs.local_path(SHA).stat)).st_mtime > 1_000_000
+    assert not await docs.touch(hashlib.sha256(b"never stored").hexdigest())
+
+    async def nobody(shas: list[str]) -> set[str]:
+        return set()
+
+    assert await docs.sweep(nobody, older_than=3600) == 0  # touched: too young to go
