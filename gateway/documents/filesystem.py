@@ -60,6 +60,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _read_at(path: Path, offset: int, size: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.pread(fd, size, offset)
+    finally:
+        os.close(fd)
+
+
 class FilesystemDocumentStore(DocumentStore):
     def __init__(self, root: Path | str, *, threads: int = 16) -> None:
         self.root = Path(root)
@@ -109,16 +117,19 @@ class FilesystemDocumentStore(DocumentStore):
             raise DocumentMissing(f"no document {sha256}") from None
 
     async def chunks(self, sha256: str, chunk_size: int = CHUNK) -> AsyncIterator[bytes]:
+        # Each chunk opens and closes the file: a consumer that stops early (a request refused before its
+        # body was read) leaves no file open behind the abandoned generator.
         path = self.path(sha256)
-        try:
-            f: IO[bytes] = await self._run(path.open, "rb")
-        except FileNotFoundError:
-            raise DocumentMissing(f"no document {sha256}") from None
-        try:
-            while data := await self._run(f.read, chunk_size):
-                yield data
-        finally:
-            await self._run(f.close)
+        offset = 0
+        while True:
+            try:
+                data = await self._run(_read_at, path, offset, chunk_size)
+            except FileNotFoundError:
+                raise DocumentMissing(f"no document {sha256}") from None
+            if not data:
+                return
+            offset += len(data)
+            yield data
 
     async def exists(self, sha256: str) -> bool:
         return await self._run(self.path(sha256).is_file)
