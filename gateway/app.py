@@ -21,6 +21,7 @@ from gateway.api.keys import CONNECTORS, DISPATCHER, HTTP, INTAKE, LIVE, METRICS
 from gateway.api.middleware import request_context
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
+from gateway.connector_state import StoreConnectorState
 from gateway.dispatcher import Dispatcher, poll_agency, sweep_deadlines
 from gateway.errors import ConfigError
 from gateway.intake import Intake
@@ -85,6 +86,7 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
                     settings=config.endpoint_settings[(a_name, e_name)],
                     http=app[HTTP],
                     callback_url=f"{base}/v1/callbacks/{a_name}",
+                    state=StoreConnectorState(app[STORE], a_name, e_name),
                 )
                 connector = kind.connector(ctx)
                 await connector.start()

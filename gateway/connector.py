@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.base import CheckResult
 from contracts import Dossier, DossierStatus, ResultDocument
+from gateway.connector_state import ConnectorState, MemoryConnectorState
 from gateway.errors import AgencyRejected, NotFound
 
 if TYPE_CHECKING:
@@ -108,6 +109,8 @@ class ConnectorContext:
     settings: EndpointSettings
     http: aiohttp.ClientSession  # the app's one session: never open another
     callback_url: str  # where this agency posts its callbacks
+    # What the connector keeps across restarts (a polling cursor): the store's, in the gateway.
+    state: ConnectorState = field(default_factory=MemoryConnectorState)
 
 
 class Connector(ABC):

@@ -22,7 +22,9 @@
             ├── AgencyRejected
             └── UnsafeAnswer      entity expansion, DTD, oversize answer
 
-Only the TransientAgencyError branch is retried; the dispatcher and tenacity test for it by class.
+Only the TransientAgencyError branch is retried; `is_retryable` tests for it by class, except that one
+error may say otherwise for itself (`retryable=` when raised): a MalformedAnswer whose answer broke the
+agency's own schema is permanent, since the agency will answer the same again.
 """
 
 from __future__ import annotations
@@ -183,12 +185,15 @@ class AgencyError(LienthongError):
         agency: str = "",
         status: int | None = None,
         code: str | None = None,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.agency = agency
         self.status = status
         self.code = code
+        if retryable is not None:  # this one error overrides its class
+            self.retryable = retryable
 
 
 class TransientAgencyError(AgencyError):
@@ -220,4 +225,4 @@ class UnsafeAnswer(PermanentAgencyError):
 
 
 def is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, TransientAgencyError)
+    return isinstance(exc, AgencyError) and exc.retryable

@@ -34,6 +34,7 @@ from gateway.connector import (
     PollOutcome,
     SubmitReceipt,
 )
+from gateway.connector_state import ConnectorState, MemoryConnectorState
 from gateway.errors import (
     AgencyError,
     AgencyRejected,
@@ -73,6 +74,7 @@ __all__ = [
     "CheckResult",
     "Connector",
     "ConnectorContext",
+    "ConnectorState",
     "Delivery",
     "Dossier",
     "DossierStatus",
@@ -87,6 +89,7 @@ __all__ = [
     "Jurisdiction",
     "LookupSpec",
     "MalformedAnswer",
+    "MemoryConnectorState",
     "MockTransport",
     "OrganisationApplicant",
     "PermanentAgencyError",

@@ -171,6 +171,14 @@ class Store(ABC):
         """Record durably that `name` has acknowledged the feed up to `seq`; a cursor never goes back."""
 
     @abstractmethod
+    async def connector_state(self, agency: str, endpoint: str, key: str) -> Any | None:
+        """A value a connector stored under `key` (JSON: None, bool, number, text, list, dict), or None."""
+
+    @abstractmethod
+    async def set_connector_state(self, agency: str, endpoint: str, key: str, value: Any) -> None:
+        """Store a connector's value durably (returns after the commit); TypeError if it is not JSON."""
+
+    @abstractmethod
     def on_events(self, listener: Callable[[], None]) -> None:
         """Call `listener` (on the event loop) after each commit that may have added status events.
 

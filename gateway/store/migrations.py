@@ -134,6 +134,17 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 6. Small values a connector keeps across restarts (connector_state.py): a polling cursor, a token.
+    """
+    CREATE TABLE connector_state (
+        agency TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (agency, endpoint, key)
+    );
+    """,
 ]
 
 

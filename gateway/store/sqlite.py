@@ -8,7 +8,8 @@ Reads use their own connections in a small thread pool (WAL lets them run beside
 This class owns the connections and hands each operation to the writer or a reader; the SQL lives in
 the modules beside it: accept.py (new dossiers), events.py and updates.py (status changes), outbox.py
 (delivery jobs), bundles.py, supplements.py, reads.py (dossiers, the feed, counts), cursors.py (how far
-feed consumers got), and audit.py (the hash-chained log of accesses to dossiers).
+feed consumers got), connector_state.py (what connectors keep across restarts) and audit.py (the
+hash-chained log of accesses to dossiers).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
+import orjson
+
 from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable
-from gateway.store import audit, bundles, cursors, outbox, reads, rows, supplements, updates
+from gateway.store import audit, bundles, connector_state, cursors, outbox, reads, rows, supplements, updates
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     AuditCheck,
@@ -173,6 +176,13 @@ class SqliteStore(Store):
 
     async def advance_feed_cursor(self, name: str, seq: int) -> None:
         await self._write(lambda conn: cursors.advance(conn, name, seq))
+
+    async def connector_state(self, agency: str, endpoint: str, key: str) -> Any | None:
+        return await self._read(lambda conn: connector_state.get(conn, agency, endpoint, key))
+
+    async def set_connector_state(self, agency: str, endpoint: str, key: str, value: Any) -> None:
+        encoded = orjson.dumps(value)  # TypeError here, in the caller, for a value that is not JSON
+        await self._write(lambda conn: connector_state.put(conn, agency, endpoint, key, encoded))
 
     async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
         return await self._write_events(lambda conn: updates.apply_update(conn, update, actor))

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from contracts import Dossier, DossierStatus
 from contracts.calendar import VN_TZ
 from gateway.connector import ConnectorContext
+from gateway.connector_state import ConnectorState, MemoryConnectorState
 from gateway.sdk.simulation import Faults, SimulatorOptions
 from plugins.tax.connector import TaxConnector, TaxSettings
 from plugins.tax.demo import demo_dossiers
@@ -79,10 +80,17 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 def connector(sim: TestServer, http: aiohttp.ClientSession) -> ConnectorFactory:
-    def make(*, timeout: float = 5.0, **settings: Any) -> TaxConnector:
+    """Connectors pointed at the simulator; pass `state` to share what they keep, as across a restart."""
+
+    def make(*, timeout: float = 5.0, state: ConnectorState | None = None, **settings: Any) -> TaxConnector:
         conf = TaxSettings(url=str(sim.make_url("/ws")), timeout=timeout, **settings)
         ctx = ConnectorContext(
-            agency="tax", endpoint="national", settings=conf, http=http, callback_url="http://127.0.0.1:9/"
+            agency="tax",
+            endpoint="national",
+            settings=conf,
+            http=http,
+            callback_url="http://127.0.0.1:9/",
+            state=state or MemoryConnectorState(),
         )
         return TaxConnector(ctx)
 

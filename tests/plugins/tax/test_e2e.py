@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.api.keys import STORE
+from gateway.api.keys import CONNECTORS, STORE
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.connector import AgencyUpdate
@@ -266,3 +266,29 @@ async def test_a_store_failure_while_applying_a_poll_loses_nothing(
     assert done["status"] == 9, done
     assert len(failed) == 3 and len(set(failed)) == 1 and failed[0].endswith("-SETTLED")  # the same event, re-read
     assert [e["status"] for e in await harness.events(accepted["id"])] == [2, 4, 6, 9]  # applied once
+
+
+async def test_the_event_cursor_survives_a_gateway_restart(
+    harness: Harness, registry: Registry, subs: list[dict[str, Any]], sub: dict[str, Any]
+) -> None:
+    accepted = await harness.submit(sub)
+    await harness.wait_status(accepted["id"], 6)
+    await harness.sim("POST", "/_sim/pay", json={"dossier_code": accepted["code"]})
+    assert (await harness.wait_status(accepted["id"], 9))["status"] == 9
+    store = harness.app[STORE]
+    async with asyncio.timeout(10):  # acknowledged once applied: PAID, PAID, SETTLED
+        while await store.connector_state("tax", "national", "event_cursor") != 3:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    await harness.client.close()  # the gateway stops; the tax service goes on
+    app = create_app(await asyncio.to_thread(load_config, CONF, registry), registry)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        assert app[CONNECTORS][("tax", "national")].cursor == 3  # it used to start again at 0
+        again = Harness(client, app, harness.tax)
+        second = await again.submit(subs[1] if subs[1] is not sub else subs[2])
+        await again.wait_status(second["id"], 6)
+        await again.sim("POST", "/_sim/pay", json={"dossier_code": second["code"]})
+        assert (await again.wait_status(second["id"], 9))["status"] == 9
+    finally:
+        await client.close()
