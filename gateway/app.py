@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,18 @@ from contracts.calendar import add_working_days, preload
 from gateway import live
 from gateway.api import admin, bundles, callbacks, dashboard, dossiers, feed, lookups, meta, procedures
 from gateway.api.access import PROOF_GUARD, ProofGuard
-from gateway.api.keys import CONNECTORS, DISPATCHER, HTTP, INTAKE, LIVE, METRICS, PORTAL_PUSHER, REGISTRY, STORE
+from gateway.api.keys import (
+    CONNECTORS,
+    DISPATCHER,
+    HTTP,
+    INTAKE,
+    LIVE,
+    METRICS,
+    PORTAL_PUSHER,
+    REGISTRY,
+    STORE,
+    TOKEN_KEYS,
+)
 from gateway.api.middleware import request_context
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
@@ -30,9 +42,12 @@ from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
 from gateway.store import SqliteStore
 from gateway.tasks import cancel_and_wait
+from gateway.tls import OutboundTLS, client_context
+from gateway.tokens import KeySets
 
 log = structlog.get_logger("lienthong")
 CLOSE_TIMEOUT = 5.0
+SIGHUP_ACTOR = "signal:SIGHUP"  # who a reload by signal is audited as (whoever may signal the process)
 
 
 def public_url(config: Config, app_port: int | None = None) -> str:
@@ -51,6 +66,15 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     ) as session:
         app[HTTP] = session
         yield
+
+
+async def _token_keys(app: web.Application) -> AsyncIterator[None]:
+    """The issuers' keys; those behind a URL are fetched now, so the first token does not wait for them."""
+    keys = KeySets(app[HTTP])
+    app[TOKEN_KEYS] = keys
+    issuers = [i for i in app[LIVE].current.config.issuers.values() if i.jwks_url]
+    await asyncio.gather(*(keys.fetch(i) for i in issuers))
+    yield
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
@@ -79,12 +103,14 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
         for a_name, agency in config.agencies.items():
             kind = registry.agency_kinds[agency.kind]
             for e_name in agency.endpoints:
+                settings = config.endpoint_settings[(a_name, e_name)]
                 ctx = ConnectorContext(
                     agency=a_name,
                     endpoint=e_name,
-                    settings=config.endpoint_settings[(a_name, e_name)],
+                    settings=settings,
                     http=app[HTTP],
                     callback_url=f"{base}/v1/callbacks/{a_name}",
+                    ssl_context=await _client_tls(settings.tls, config),
                 )
                 connector = kind.connector(ctx)
                 await connector.start()
@@ -98,6 +124,13 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
                     await c.aclose()
             except Exception:
                 log.warning("connector_close_failed", agency=c.ctx.agency, endpoint=c.ctx.endpoint, exc_info=True)
+
+
+async def _client_tls(tls: OutboundTLS | None, config: Config) -> ssl.SSLContext | None:
+    """An endpoint's own TLS context (CAs, client certificate, pins), read off the event loop."""
+    if tls is None:
+        return None
+    return await asyncio.to_thread(client_context, tls, config.base_dir)
 
 
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
@@ -133,7 +166,8 @@ async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
     if not settings.push_url:
         yield
         return
-    pusher = PortalPusher(app[STORE], app[HTTP], settings, app[LIVE])
+    tls = await _client_tls(settings.tls, app[LIVE].current.config)
+    pusher = PortalPusher(app[STORE], app[HTTP], settings, app[LIVE], ssl_context=tls)
     app[PORTAL_PUSHER] = pusher
     app[STORE].on_events(pusher.wake)
     task = asyncio.create_task(pusher.run(), name="portal-push")
@@ -176,13 +210,11 @@ def reload_on_sighup(app: web.Application) -> None:
 
     async def reload_logged() -> None:
         try:
-            changed = await live.reload(app[LIVE], app[REGISTRY])
+            await admin.reload_and_audit(app, SIGHUP_ACTOR)  # logs what changed
         except (ConfigError, live.RestartNeeded) as exc:
             log.error("configuration_reload_refused", error=str(exc))
         except Exception:
             log.exception("configuration_reload_failed")
-        else:
-            log.info("configuration_reloaded", by="SIGHUP", **changed)
 
     def on_signal() -> None:
         task = asyncio.create_task(reload_logged(), name="reload")
@@ -212,7 +244,7 @@ def create_app(config: Config, registry: Registry) -> web.Application:
         app.router.add_routes(module.routes)
     # Order matters: the store and session outlive the connectors, which outlive the dispatcher; the
     # portal pusher needs only the store and the session, and stops first.
-    app.cleanup_ctx.extend([_http_session, _store, _connectors, _dispatcher, _portal_pusher])
+    app.cleanup_ctx.extend([_http_session, _token_keys, _store, _connectors, _dispatcher, _portal_pusher])
     return app
 
 

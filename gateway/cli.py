@@ -22,12 +22,11 @@ def _conf_arg(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from gateway import logging as glog
     from gateway.app import create_app, freeze_startup_heap, reload_on_sighup
     from gateway.config import load_config
     from gateway.plugin_manager import load_registry
+    from gateway.server import serve
 
     registry = load_registry()
     config = load_config(args.conf, registry)
@@ -35,11 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(config, registry)
     app.on_startup.append(freeze_startup_heap)  # a long-running process: after every other start-up step
     reload_on_sighup(app)
-    port = args.port if args.port is not None else config.gateway.server.port
-    server = config.gateway.server
-    web.run_app(
-        app, host=server.host, port=port, backlog=server.backlog, access_log=None, print=None, shutdown_timeout=5.0
-    )
+    asyncio.run(serve(app, config, args.port))
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class SoapTransport(Transport[SoapCall, Any]):
         port_name: str | None = None,
         address: str | None = None,
         wsse: Wsse | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.session = session
         self.wsdl_path = Path(wsdl_path)
@@ -89,6 +91,7 @@ class SoapTransport(Transport[SoapCall, Any]):
         self.port_name = port_name
         self.address = address
         self.wsse = wsse
+        self.ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True  # see gateway.tls
         self._port: _Port | None = None
         self._lock = asyncio.Lock()
 
@@ -155,6 +158,7 @@ class SoapTransport(Transport[SoapCall, Any]):
                     data=body,
                     headers=http_headers,
                     timeout=aiohttp.ClientTimeout(total=self.timeout),
+                    ssl=self.ssl,
                 ) as resp:
                     status = resp.status
                     data = await read_limited(resp, self.max_answer_bytes, self.agency)
@@ -228,7 +232,7 @@ class SoapTransport(Transport[SoapCall, Any]):
         try:
             with map_http_errors(self.agency):
                 timeout = aiohttp.ClientTimeout(total=min(self.timeout, 3.0))
-                async with self.session.get(port.address, timeout=timeout) as resp:
+                async with self.session.get(port.address, timeout=timeout, ssl=self.ssl) as resp:
                     status = resp.status
         except AgencyError as exc:
             return CheckResult(ok=False, detail=str(exc), latency_ms=(time.perf_counter() - started) * 1000)

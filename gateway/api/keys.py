@@ -14,6 +14,7 @@ from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry
 from gateway.portal import PortalPusher
 from gateway.store.base import Store
+from gateway.tokens import KeySets
 
 REGISTRY = web.AppKey("registry", Registry)
 LIVE = web.AppKey("live", Live)  # configuration a reload may replace: .current.config, .catalog, .routes, .auth
@@ -24,4 +25,5 @@ CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 METRICS = web.AppKey("metrics", Metrics)
 PORTAL_PUSHER = web.AppKey("portal_pusher", PortalPusher)  # set only when [portal] push_url is
+TOKEN_KEYS = web.AppKey("token_keys", KeySets)  # the issuers' public keys, fetched ones cached across reloads
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -68,6 +68,7 @@ class TaxConnector(Connector):
             timeout=settings.timeout,
             max_answer_bytes=settings.max_answer_bytes,
             address=settings.url,
+            ssl_context=ctx.ssl_context,
         )
         self.cursor = 0  # every event up to this sequence is settled in the store
         self._read_to = 0  # how far the last poll read
