@@ -19,6 +19,7 @@ from gateway import live
 from gateway.api import admin, bundles, callbacks, dashboard, dossiers, feed, lookups, meta, procedures
 from gateway.api.access import PROOF_GUARD, ProofGuard
 from gateway.api.keys import (
+    CHECKPOINTER,
     CONNECTORS,
     DISPATCHER,
     HTTP,
@@ -31,6 +32,7 @@ from gateway.api.keys import (
     TOKEN_KEYS,
 )
 from gateway.api.middleware import request_context
+from gateway.checkpoints import Checkpointer, load_key
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
 from gateway.dispatcher import Dispatcher, poll_agency, sweep_deadlines
@@ -82,7 +84,9 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     path = Path(settings.path)
     if not path.is_absolute():
         path = Path.cwd() / path
-    store = SqliteStore(path, batch_max=settings.batch_max, exclusive=True)
+    audit = app[LIVE].current.config.gateway.audit
+    key = await asyncio.to_thread(load_key, audit, app[LIVE].current.config.base_dir)
+    store = SqliteStore(path, batch_max=settings.batch_max, exclusive=True, audit_key=key)
     await store.open()
     released = await store.release_leases()
     if released:
@@ -93,6 +97,26 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.close()
+
+
+async def _audit_proof(app: web.Application) -> AsyncIterator[None]:
+    """With an audit key: check the log against its last checkpoint (refusing to start on a log cut short,
+    rewritten or appended to by someone else), then a checkpoint every interval and one at shutdown."""
+    store = app[STORE]
+    settings = app[LIVE].current.config.gateway.audit
+    if not isinstance(store, SqliteStore) or store.audit_key is None:
+        yield
+        return
+    checkpointer = Checkpointer(store, store.audit_key, Path(settings.checkpoint_dir), settings.checkpoint_interval)
+    await checkpointer.start()
+    await checkpointer.write(why="start")
+    app[CHECKPOINTER] = checkpointer
+    task = asyncio.create_task(checkpointer.run(), name="audit-checkpoints")
+    task.add_done_callback(_report_end)
+    yield
+    await cancel_and_wait([task], what="audit checkpoints")
+    # After every request and task that writes audit records has stopped: the last record is covered.
+    await checkpointer.write(why="shutdown")
 
 
 async def _connectors(app: web.Application) -> AsyncIterator[None]:
@@ -243,8 +267,9 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     for module in (dossiers, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
         app.router.add_routes(module.routes)
     # Order matters: the store and session outlive the connectors, which outlive the dispatcher; the
-    # portal pusher needs only the store and the session, and stops first.
-    app.cleanup_ctx.extend([_http_session, _token_keys, _store, _connectors, _dispatcher, _portal_pusher])
+    # portal pusher needs only the store and the session, and stops first; the audit checkpoints stop
+    # after everything that writes audit records, just before the store closes.
+    app.cleanup_ctx.extend([_http_session, _token_keys, _store, _audit_proof, _connectors, _dispatcher, _portal_pusher])
     return app
 
 

@@ -12,8 +12,9 @@ from aiohttp import web
 from contracts import DossierStatus
 from gateway import live
 from gateway.api.dossiers import principal_of
-from gateway.api.keys import CONNECTORS, DISPATCHER, LIVE, REGISTRY, STORE
+from gateway.api.keys import CHECKPOINTER, CONNECTORS, DISPATCHER, LIVE, REGISTRY, STORE
 from gateway.api.responses import json_response, query_int, read_json
+from gateway.checkpoints import verify_log
 from gateway.errors import ConfigError, Conflict, FieldError, ValidationFailed
 from gateway.server import SERVER_TLS
 from gateway.store.base import AuditEntry
@@ -97,10 +98,31 @@ async def audit_log(request: web.Request) -> web.Response:
 
 @routes.get("/v1/admin/audit/verify")
 async def audit_verify(request: web.Request) -> web.Response:
+    """Walk the log: its chain, and with an audit key its seals and its checkpoints (the store's and the
+    exported folder's); the head, and the last checkpoint."""
     principal_of(request).require("admin")
-    check = await request.app[STORE].verify_audit()
+    store = request.app[STORE]
+    checkpointer = request.app.get(CHECKPOINTER)
+    if checkpointer is None:
+        check = await store.verify_audit()
+        head = await store.audit_head()
+        problems = [] if check.ok else [f"record {check.first_bad}: {check.reason}"]
+        last = None
+    else:
+        chain, _, _ = await checkpointer.known()
+        verdict = await verify_log(store, checkpointer.verifier, chain.valid)
+        check, head, problems, last = verdict.check, verdict.head, verdict.problems, chain.last
     return json_response(
-        {"ok": check.ok, "checked": check.checked, "first_bad": check.first_bad, "reason": check.reason}
+        {
+            "ok": not problems,
+            "checked": check.checked,
+            "first_bad": check.first_bad,
+            "reason": check.reason,
+            "problems": problems,
+            "head": {"seq": head[0], "hash": head[1]},
+            "sealed": checkpointer is not None,
+            "checkpoint": last.summary() if last is not None else None,
+        }
     )
 
 

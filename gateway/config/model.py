@@ -96,6 +96,36 @@ class PortalSettings(_Conf):
         return self
 
 
+class AuditSettings(_Conf):
+    """`[audit]`: the key that seals the audit log and signs its checkpoints. Without a key the log is
+    hash-chained only (a cut tail or an appended record then goes unseen)."""
+
+    signing_key_file: str | None = Field(
+        None, description="Ed25519 private key (PEM), relative to the configuration folder (lienthong audit keygen)"
+    )
+    signing_key: str | None = Field(None, description="the same key inline (PEM or base64 seed), from ${ENV}")
+    public_key_file: str | None = Field(None, description="its public key, for `lienthong audit verify`")
+    checkpoint_dir: str = Field(
+        "var/audit-checkpoints", description="where signed checkpoints are exported, for shipping elsewhere"
+    )
+    checkpoint_interval: float = Field(60.0, gt=0, le=86400, description="seconds between checkpoints")
+
+    @field_validator("signing_key_file", "signing_key", "public_key_file")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> AuditSettings:
+        if self.signing_key_file and self.signing_key:
+            raise ValueError("give the audit key as signing_key_file or signing_key, not both")
+        return self
+
+    @property
+    def keyed(self) -> bool:
+        return bool(self.signing_key_file or self.signing_key)
+
+
 class GatewaySettings(_Conf):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
@@ -103,6 +133,7 @@ class GatewaySettings(_Conf):
     limits: LimitsSettings = LimitsSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
     portal: PortalSettings = PortalSettings()
+    audit: AuditSettings = AuditSettings()
 
 
 class ApiKeyConf(_Conf):
