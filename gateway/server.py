@@ -38,6 +38,7 @@ def _refusal() -> bytes:
 
 
 REFUSAL = _refusal()
+LINGER = 1.0
 
 
 class Listener:
@@ -207,7 +208,13 @@ async def start_listener(
         ssl_context = await asyncio.to_thread(server_context, settings.tls, config.base_dir)
         app[SERVER_TLS] = ServerTLSState(ssl_context, settings.tls, config)
     runner = web.AppRunner(
-        app, access_log=None, keepalive_timeout=settings.keepalive_timeout, shutdown_timeout=settings.shutdown_timeout
+        app,
+        access_log=None,
+        keepalive_timeout=settings.keepalive_timeout,
+        shutdown_timeout=settings.shutdown_timeout,
+        # After an answer sent before the body was read (408, 413, 401), aiohttp reads what is left of the
+        # body before closing, up to this long (10 s by default): a slow sender would keep its place.
+        lingering_time=LINGER,
     )
     try:
         await runner.setup()

@@ -189,12 +189,12 @@ class Walk:
     def result(self) -> AuditCheck:
         if self.verifier is not None and self.sealed_to is not None and self.seq > self.sealed_to:
             first = self.sealed_to + 1
-            what = f"record {first}" if first == self.seq else f"records {first} to {self.seq}"
+            what = f"record {first} has" if first == self.seq else f"records {first} to {self.seq} have"
             return AuditCheck(
                 ok=False,
                 checked=self.checked,
                 first_bad=first,
-                reason=f"{what} at the end of the log carry no seal: they were not written by the gateway",
+                reason=f"{what} no seal at the end of the log: not written by the gateway",
             )
         return AuditCheck(ok=True, checked=self.checked, first_bad=None, reason=None)
 
@@ -223,12 +223,9 @@ class Walk:
         seq, sealed_from = row["seq"], row["sealed_from"]
         if self.sealed_to is not None and sealed_from != self.sealed_to + 1:
             if sealed_from > self.sealed_to + 1:
-                gap = (
-                    f"{self.sealed_to + 1}"
-                    if sealed_from == self.sealed_to + 2
-                    else f"{self.sealed_to + 1} to {sealed_from - 1}"
-                )
-                return f"record(s) {gap} before it carry no seal: they were not written by the gateway"
+                first, last = self.sealed_to + 1, sealed_from - 1
+                what = f"record {first} before it has" if first == last else f"records {first} to {last} before it have"
+                return f"{what} no seal: not written by the gateway"
             return f"its seal claims records from {sealed_from}, but an earlier seal covers up to {self.sealed_to}"
         if not isinstance(sealed_from, int) or not self.verifier.seal_valid(
             str(row["seal"]), sealed_from, seq, row["hash"]
