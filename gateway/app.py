@@ -32,7 +32,7 @@ from gateway.api.keys import (
     TOKEN_KEYS,
 )
 from gateway.api.middleware import request_context
-from gateway.checkpoints import Checkpointer, load_key
+from gateway.checkpoints import Checkpointer, load_earlier, load_key
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
 from gateway.dispatcher import Dispatcher, poll_agency, sweep_deadlines
@@ -107,7 +107,11 @@ async def _audit_proof(app: web.Application) -> AsyncIterator[None]:
     if not isinstance(store, SqliteStore) or store.audit_key is None:
         yield
         return
-    checkpointer = Checkpointer(store, store.audit_key, Path(settings.checkpoint_dir), settings.checkpoint_interval)
+    base = app[LIVE].current.config.base_dir
+    earlier = await asyncio.to_thread(load_earlier, settings, base)
+    checkpointer = Checkpointer(
+        store, store.audit_key, Path(settings.checkpoint_dir), settings.checkpoint_interval, earlier
+    )
     await checkpointer.start()
     await checkpointer.write(why="start")
     app[CHECKPOINTER] = checkpointer

@@ -191,13 +191,28 @@ def load_key(settings: AuditSettings, base: Path) -> AuditKey | None:
     return None
 
 
-def load_public(settings: AuditSettings, base: Path, given: str | None = None) -> AuditVerifier | None:
-    """The public key for verifying: `given` (a file, or the key's base64), else `public_key_file`."""
+def load_earlier(settings: AuditSettings, base: Path) -> list[AuditVerifier]:
+    """The public keys of audit keys used before a rotation (blocking: reads files)."""
+    out = []
+    for text in settings.earlier_public_keys:
+        path = _in_conf(base, text)
+        out.append(public_key(path.read_bytes() if path.exists() else text.encode()))
+    return out
+
+
+def load_public(settings: AuditSettings, base: Path, given: Sequence[str] = ()) -> AuditVerifier | None:
+    """The public keys for verifying: `given` (files, or base64 keys; the current one first), else
+    `public_key_file` and `earlier_public_keys` (blocking: reads files)."""
+
+    def read(text: str, relative: bool) -> AuditVerifier:
+        path = _in_conf(base, text) if relative else Path(text)
+        return public_key(path.read_bytes() if path.exists() else text.encode())
+
     if given:
-        path = Path(given)
-        return public_key(path.read_bytes() if path.exists() else given.encode())
+        keys = [read(g, False) for g in given]
+        return keys[0].with_earlier(*keys[1:])
     if settings.public_key_file:
-        return public_key(_in_conf(base, settings.public_key_file).read_bytes())
+        return read(settings.public_key_file, True).with_earlier(*load_earlier(settings, base))
     return None
 
 
@@ -210,6 +225,8 @@ class Chain:
 
     valid: list[Checkpoint] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    other_keys: int = 0  # checkpoints of another audit key (before a key rotation): not checked
+    highest: int = 0  # the highest number of any checkpoint found, whatever its key: the next one follows it
 
     @property
     def binding(self) -> list[Checkpoint]:
@@ -227,9 +244,12 @@ class Chain:
 
 
 def check_chain(checkpoints: Sequence[Checkpoint], verifier: AuditVerifier) -> Chain:
-    chain = Chain()
+    chain = Chain(highest=max((cp.number for cp in checkpoints), default=0))
     by_number: dict[int, Checkpoint] = {}
     for cp in checkpoints:
+        if cp.body.get("key") not in verifier.key_ids:
+            chain.other_keys += 1  # a series signed by an earlier audit key: verify it with that key
+            continue
         if not cp.valid(verifier):
             chain.problems.append(f"checkpoint #{cp.number}: its signature does not verify with the audit key")
             continue
@@ -239,7 +259,7 @@ def check_chain(checkpoints: Sequence[Checkpoint], verifier: AuditVerifier) -> C
     previous: Checkpoint | None = None
     for number in sorted(by_number):
         cp = by_number[number]
-        # The folder may begin after #1 (older checkpoints archived): the chain is checked from there.
+        # The series may begin after #1 (older checkpoints archived, or signed by an earlier key).
         expected = previous.number + 1 if previous is not None else number
         if number != expected:
             gap = f"#{expected}" if number == expected + 1 else f"#{expected} to #{number - 1}"
@@ -302,10 +322,13 @@ def _expected(checkpoints: Sequence[Checkpoint]) -> dict[int, tuple[str, str]]:
 class Checkpointer:
     """Writes the checkpoints of one store, checks the store against the last one at start-up."""
 
-    def __init__(self, store: Store, key: AuditKey, folder: Path, interval: float) -> None:
+    def __init__(
+        self, store: Store, key: AuditKey, folder: Path, interval: float, earlier: Sequence[AuditVerifier] = ()
+    ) -> None:
         self.store, self.key, self.folder, self.interval = store, key, folder, interval
-        self.verifier = key.verifier
+        self.verifier = key.verifier.with_earlier(*earlier)  # keys used before a rotation verify too
         self.last: Checkpoint | None = None
+        self.highest = 0  # the highest checkpoint number known, of any key
         self.written = 0
         self._lock = asyncio.Lock()
 
@@ -352,6 +375,7 @@ class Checkpointer:
                 "that checkpoint, or, to go on with the log as it is, record the damage with "
                 "`lienthong audit acknowledge --reason '...'` (signed with the audit key) and start again."
             )
+        self.highest = chain.highest
         for cp in chain.valid:
             if cp.number not in in_store:
                 await self.store.add_audit_checkpoint(cp.stored())
@@ -372,7 +396,7 @@ class Checkpointer:
             body = {
                 "v": 1,
                 "kind": kind,
-                "number": last.number + 1 if last is not None else 1,
+                "number": max(last.number if last is not None else 0, self.highest) + 1,
                 "seq": seq,
                 "head": head,
                 "at": datetime.now(UTC).isoformat(),
@@ -385,6 +409,7 @@ class Checkpointer:
             await self.store.add_audit_checkpoint(cp.stored())
             await asyncio.to_thread(export, self.folder, cp)
             self.last = cp
+            self.highest = cp.number
             self.written += 1
             log.info("audit_checkpoint", number=cp.number, seq=seq, head=head, kind=kind, why=extra.get("why"))
             return cp
@@ -414,7 +439,7 @@ class Checkpointer:
         """The operator accepts the log as it is: a signed acknowledgement naming what differs from the
         last checkpoint (None, and nothing written, when nothing does)."""
         chain, _, _ = await self.known()
-        self.last = chain.last
+        self.last, self.highest = chain.last, chain.highest
         found = [*chain.problems, *await self.findings(chain.last)]
         if not found:
             return None

@@ -169,7 +169,7 @@ async def _audit_verify(args: argparse.Namespace) -> int:
         return await _audit_verify_chain(args)
     config = await _config(args.conf)
     try:
-        verifier = await asyncio.to_thread(load_public, config.gateway.audit, config.base_dir, args.public_key)
+        verifier = await asyncio.to_thread(load_public, config.gateway.audit, config.base_dir, args.public_key or ())
     except (OSError, ValueError) as exc:
         print(f"audit public key: {exc}", file=sys.stderr)
         return 2
@@ -182,7 +182,8 @@ async def _audit_verify(args: argparse.Namespace) -> int:
             return 1
         verdict = await verify_log(store, verifier, checkpoints)
     chain = verdict.chain
-    print(f"checkpoints: {len(chain.valid)} valid in {args.checkpoints} (key {verifier.key_id})")
+    others = f"; {chain.other_keys} of other keys not checked" if chain.other_keys else ""
+    print(f"checkpoints: {len(chain.valid)} valid in {args.checkpoints} (key {verifier.key_id}{others})")
     for ack in chain.acknowledgements:
         print(f"acknowledged at {ack.at} (checkpoint #{ack.number}): {ack.body.get('reason')}")
         for found in ack.body.get("found", []):
@@ -222,7 +223,7 @@ async def _audit_verify_chain(args: argparse.Namespace) -> int:
 
 
 async def _audit_acknowledge(args: argparse.Namespace) -> int:
-    from gateway.checkpoints import Checkpointer
+    from gateway.checkpoints import Checkpointer, load_earlier
 
     async with _configured_store(args.conf) as store:
         if store is None:
@@ -232,7 +233,10 @@ async def _audit_acknowledge(args: argparse.Namespace) -> int:
             print("no audit key is configured ([audit] signing_key_file)", file=sys.stderr)
             return 2
         settings = config.gateway.audit
-        checkpointer = Checkpointer(store, store.audit_key, Path(settings.checkpoint_dir), settings.checkpoint_interval)
+        earlier = await asyncio.to_thread(load_earlier, settings, config.base_dir)
+        checkpointer = Checkpointer(
+            store, store.audit_key, Path(settings.checkpoint_dir), settings.checkpoint_interval, earlier
+        )
         ack = await checkpointer.acknowledge(args.reason)
     if ack is None:
         print("the audit log matches its last checkpoint: nothing to acknowledge")
@@ -364,8 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", type=Path, default=None, metavar="DIR", help="the exported checkpoint folder")
     p.add_argument(
         "--public-key",
+        action="append",
         default=None,
-        help="the audit public key (a file, or its base64); default: [audit] public_key_file",
+        help="the audit public key (a file, or its base64); again for keys used before a rotation; "
+        "default: [audit] public_key_file and earlier_public_keys",
     )
     p.set_defaults(func=cmd_audit)
     p = audit.add_parser("keygen", help="make an audit key (Ed25519) and print its public half")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -67,13 +68,18 @@ async def run_lookup(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise ValidationFailed("the look-up has invalid fields", errors=field_errors(exc)) from None
     connector = request.app[CONNECTORS][(target.agency, target.endpoint)]
-    # Who asked which agency what kind of question, before the question leaves; never the query itself
-    # (it holds personal ids: the agency that answers keeps its own log).
-    await audit(request, "lookup", basis="right", detail={"lookup": name, "agency": target.agency})
+    # Who asked which agency what kind of question; never the query itself (it holds personal ids: the
+    # agency that answers keeps its own log). The record commits while the agency answers, and the answer
+    # leaves only once it has: a look-up costs no more time than the slower of the two.
+    recorded = asyncio.ensure_future(
+        audit(request, "lookup", basis="right", detail={"lookup": name, "agency": target.agency})
+    )
     try:
         answer = await connector.lookup(name, query)
     except AgencyTimeout as exc:
         raise UpstreamTimeout(f"{target.agency} did not answer in time", extra={"agency": target.agency}) from exc
     except AgencyError as exc:
         raise UpstreamFailed(exc.message, extra={"agency": target.agency}) from exc
+    finally:
+        await recorded  # failed or not, the look-up was asked: its record is there before anything is answered
     return json_response(answer)

@@ -105,6 +105,9 @@ class AuditSettings(_Conf):
     )
     signing_key: str | None = Field(None, description="the same key inline (PEM or base64 seed), from ${ENV}")
     public_key_file: str | None = Field(None, description="its public key, for `lienthong audit verify`")
+    earlier_public_keys: tuple[str, ...] = Field(
+        (), description="public keys (files or base64) of audit keys used before a rotation"
+    )
     checkpoint_dir: str = Field(
         "var/audit-checkpoints", description="where signed checkpoints are exported, for shipping elsewhere"
     )

@@ -39,20 +39,35 @@ def public_text(public: Ed25519PublicKey) -> str:
 
 @dataclass(frozen=True)
 class AuditVerifier:
-    """The public half: all that `lienthong audit verify` needs."""
+    """The public half: all that `lienthong audit verify` needs. `earlier` holds the public keys of audit
+    keys used before a rotation: seals and checkpoints they signed verify too."""
 
     public: Ed25519PublicKey
+    earlier: tuple[Ed25519PublicKey, ...] = ()
 
     @property
     def key_id(self) -> str:
         return key_id(self.public)
 
+    @property
+    def key_ids(self) -> frozenset[str]:
+        return frozenset(key_id(k) for k in (self.public, *self.earlier))
+
+    def with_earlier(self, *others: AuditVerifier) -> AuditVerifier:
+        return AuditVerifier(self.public, (*self.earlier, *(o.public for o in others)))
+
     def valid(self, signature: str, message: bytes) -> bool:
         try:
-            self.public.verify(base64.b64decode(signature, validate=True), message)
-        except (InvalidSignature, binascii.Error, ValueError):
+            raw = base64.b64decode(signature, validate=True)
+        except (binascii.Error, ValueError):
             return False
-        return True
+        for key in (self.public, *self.earlier):
+            try:
+                key.verify(raw, message)
+            except InvalidSignature:
+                continue
+            return True
+        return False
 
     def seal_valid(self, signature: str, sealed_from: int, seq: int, digest: str) -> bool:
         return self.valid(signature, seal_message(sealed_from, seq, digest))

@@ -307,3 +307,32 @@ async def test_a_gateway_refuses_a_log_cut_short_until_the_operator_acknowledges
     assert f"(checkpoint #3): {reason}" in out
     assert "records were deleted" in out  # what was acknowledged, listed
     assert "chain, seals and checkpoints intact" in out
+
+
+async def test_after_a_key_rotation_both_public_keys_verify_the_log(
+    log: Log, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new_file = tmp_path / "keys" / "audit-2027.pem"
+    assert await asyncio.to_thread(main, ["audit", "keygen", "--out", str(new_file)]) == 0
+    new = private_key(await asyncio.to_thread(new_file.read_bytes))
+    old_public = (await asyncio.to_thread(log.pub_file.read_text)).strip()
+    store = SqliteStore(log.db, batch_max=4, audit_key=new)
+    await store.open()
+    try:
+        earlier = [private_key(await asyncio.to_thread(log.key_file.read_bytes)).verifier]
+        checkpointer = Checkpointer(store, new, log.folder, 60, earlier)
+        await checkpointer.start()  # the old series verifies with the earlier key: the log matches it
+        await asyncio.gather(*(store.audit([entry(i)]) for i in range(6)))
+        cp = await checkpointer.write(why="rotated")
+        assert cp is not None and cp.number == 4 and cp.body["key"] == new.verifier.key_id
+    finally:
+        await store.close()
+    argv = ["audit", "verify", "--store", str(log.db), "--checkpoints", str(log.folder)]
+    capsys.readouterr()
+    both = [*argv, "--public-key", f"{new_file}.pub", "--public-key", old_public]
+    assert await asyncio.to_thread(main, both) == 0, capsys.readouterr().out
+    assert "4 valid" in capsys.readouterr().out
+    # The new key alone cannot vouch for what the old one sealed.
+    assert await asyncio.to_thread(main, [*argv, "--public-key", f"{new_file}.pub"]) == 1
+    out = capsys.readouterr().out
+    assert "3 of other keys not checked" in out and "its seal does not verify" in out
