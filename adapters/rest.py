@@ -147,13 +147,15 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         return CheckResult(ok=True, detail=f"HTTP {resp.status}", latency_ms=(time.perf_counter() - started) * 1000)
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": "rest",
             "base_url": self.base_url,
             "timeout": self.timeout,
             "signed": self.signer is not None,
-            "tls": "own context" if self.ssl is not True else "default",
         }
+        if self.ssl is not True:
+            out["tls"] = "the endpoint's own (CAs, client certificate, pins)"
+        return out
 
 
 def hmac_rest(
