@@ -131,9 +131,12 @@ class KeySets:
             async with self.http.get(url, timeout=aiohttp.ClientTimeout(total=5.0)) as resp:
                 if resp.status != 200:
                     raise ValueError(f"HTTP {resp.status}")
-                body = await resp.content.read(MAX_JWKS_BYTES + 1)
-                if len(body) > MAX_JWKS_BYTES:
-                    raise ValueError(f"larger than {MAX_JWKS_BYTES} bytes")
+                chunks: list[bytes] = []
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    chunks.append(chunk)
+                    if sum(map(len, chunks)) > MAX_JWKS_BYTES:
+                        raise ValueError(f"larger than {MAX_JWKS_BYTES} bytes")
+                body = b"".join(chunks)
             keys = key_set(orjson.loads(body), url)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             ms = round((time.perf_counter() - started) * 1000, 1)
