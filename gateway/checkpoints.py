@@ -25,7 +25,6 @@ records chain on and `verify` reports the acknowledged damage instead of failing
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 from collections.abc import Sequence
@@ -444,9 +443,3 @@ class Checkpointer:
         if not found:
             return None
         return await self.write(ACKNOWLEDGEMENT, why="acknowledged", reason=reason, found=found)
-
-
-async def stop_quietly(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

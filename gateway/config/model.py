@@ -124,10 +124,6 @@ class AuditSettings(_Conf):
             raise ValueError("give the audit key as signing_key_file or signing_key, not both")
         return self
 
-    @property
-    def keyed(self) -> bool:
-        return bool(self.signing_key_file or self.signing_key)
-
 
 class GatewaySettings(_Conf):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
