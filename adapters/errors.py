@@ -48,6 +48,10 @@ def _agency_error(agency: str, exc: Exception) -> AgencyError | None:
         return MalformedAnswer(f"{agency}: unreadable answer: {exc}", agency=agency)
     if isinstance(exc, aiohttp.InvalidURL):
         return AgencyRejected(f"{agency}: invalid URL {exc}", agency=agency)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        # Unknown CA, wrong host name, or a certificate that is not the pinned one. Retried like any
+        # failed connection (the operator may be fixing a pin), but said plainly.
+        return AgencyUnavailable(f"{agency}: its TLS certificate was refused: {exc.certificate_error}", agency=agency)
     if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientOSError | ConnectionError):
         return AgencyUnavailable(f"{agency}: cannot connect: {exc}", agency=agency)
     if isinstance(exc, aiohttp.ClientError):

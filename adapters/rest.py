@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         auth: AuthProvider | None = None,
         max_answer_bytes: int = 4 * 1024 * 1024,
         health_path: str = "/health",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
@@ -87,6 +89,8 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         self.auth = auth
         self.max_answer_bytes = max_answer_bytes
         self.health_path = health_path
+        # The endpoint's own CAs, client certificate and pins (gateway.tls), on the app's one session.
+        self.ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
 
     async def send(self, request: RestRequest) -> RestResponse:
         body = request.body
@@ -106,7 +110,7 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         try:
             with map_http_errors(self.agency):
                 async with self.session.request(
-                    request.method, url, data=body or None, headers=headers, timeout=timeout
+                    request.method, url, data=body or None, headers=headers, timeout=timeout, ssl=self.ssl
                 ) as resp:
                     status = resp.status
                     data = await read_limited(resp, self.max_answer_bytes, self.agency)
@@ -143,7 +147,15 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         return CheckResult(ok=True, detail=f"HTTP {resp.status}", latency_ms=(time.perf_counter() - started) * 1000)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "rest", "base_url": self.base_url, "timeout": self.timeout, "signed": self.signer is not None}
+        out: dict[str, Any] = {
+            "kind": "rest",
+            "base_url": self.base_url,
+            "timeout": self.timeout,
+            "signed": self.signer is not None,
+        }
+        if self.ssl is not True:
+            out["tls"] = "the endpoint's own (CAs, client certificate, pins)"
+        return out
 
 
 def hmac_rest(
@@ -155,6 +167,7 @@ def hmac_rest(
     secret: str,
     timeout: float = 10.0,
     max_answer_bytes: int = 4 * 1024 * 1024,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[RestTransport, HmacVerifier]:
     """For an agency that shares one HMAC key with the gateway both ways: a transport that signs every
     request with it, and the verifier of the callbacks the agency signs with it."""
@@ -165,5 +178,6 @@ def hmac_rest(
         timeout=timeout,
         signer=HmacSigner(key_id, secret),
         max_answer_bytes=max_answer_bytes,
+        ssl_context=ssl_context,
     )
     return transport, HmacVerifier({key_id: secret})

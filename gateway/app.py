@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +18,21 @@ from contracts.calendar import add_working_days, preload
 from gateway import live
 from gateway.api import admin, bundles, callbacks, dashboard, dossiers, feed, lookups, meta, procedures
 from gateway.api.access import PROOF_GUARD, ProofGuard
-from gateway.api.keys import CONNECTORS, DISPATCHER, HTTP, INTAKE, LIVE, METRICS, PORTAL_PUSHER, REGISTRY, STORE
+from gateway.api.keys import (
+    CHECKPOINTER,
+    CONNECTORS,
+    DISPATCHER,
+    HTTP,
+    INTAKE,
+    LIVE,
+    METRICS,
+    PORTAL_PUSHER,
+    REGISTRY,
+    STORE,
+    TOKEN_KEYS,
+)
 from gateway.api.middleware import request_context
+from gateway.checkpoints import Checkpointer, load_earlier, load_key
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
 from gateway.connector_state import StoreConnectorState
@@ -31,9 +45,12 @@ from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
 from gateway.store import SqliteStore
 from gateway.tasks import cancel_and_wait
+from gateway.tls import OutboundTLS, client_context
+from gateway.tokens import KeySets
 
 log = structlog.get_logger("lienthong")
 CLOSE_TIMEOUT = 5.0
+SIGHUP_ACTOR = "signal:SIGHUP"  # who a reload by signal is audited as (whoever may signal the process)
 
 
 def public_url(config: Config, app_port: int | None = None) -> str:
@@ -54,12 +71,23 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _token_keys(app: web.Application) -> AsyncIterator[None]:
+    """The issuers' keys; those behind a URL are fetched now, so the first token does not wait for them."""
+    keys = KeySets(app[HTTP])
+    app[TOKEN_KEYS] = keys
+    issuers = [i for i in app[LIVE].current.config.issuers.values() if i.jwks_url]
+    await asyncio.gather(*(keys.fetch(i) for i in issuers))
+    yield
+
+
 async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[LIVE].current.config.gateway.store
     path = Path(settings.path)
     if not path.is_absolute():
         path = Path.cwd() / path
-    store = SqliteStore(path, batch_max=settings.batch_max, exclusive=True)
+    audit = app[LIVE].current.config.gateway.audit
+    key = await asyncio.to_thread(load_key, audit, app[LIVE].current.config.base_dir)
+    store = SqliteStore(path, batch_max=settings.batch_max, exclusive=True, audit_key=key)
     await store.open()
     released = await store.release_leases()
     if released:
@@ -72,6 +100,30 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _audit_proof(app: web.Application) -> AsyncIterator[None]:
+    """With an audit key: check the log against its last checkpoint (refusing to start on a log cut short,
+    rewritten or appended to by someone else), then a checkpoint every interval and one at shutdown."""
+    store = app[STORE]
+    settings = app[LIVE].current.config.gateway.audit
+    if not isinstance(store, SqliteStore) or store.audit_key is None:
+        yield
+        return
+    base = app[LIVE].current.config.base_dir
+    earlier = await asyncio.to_thread(load_earlier, settings, base)
+    checkpointer = Checkpointer(
+        store, store.audit_key, Path(settings.checkpoint_dir), settings.checkpoint_interval, earlier
+    )
+    await checkpointer.start()
+    await checkpointer.write(why="start")
+    app[CHECKPOINTER] = checkpointer
+    task = asyncio.create_task(checkpointer.run(), name="audit-checkpoints")
+    task.add_done_callback(_report_end)
+    yield
+    await cancel_and_wait([task], what="audit checkpoints")
+    # After every request and task that writes audit records has stopped: the last record is covered.
+    await checkpointer.write(why="shutdown")
+
+
 async def _connectors(app: web.Application) -> AsyncIterator[None]:
     config, registry = app[LIVE].current.config, app[REGISTRY]
     base = public_url(config)
@@ -80,13 +132,15 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
         for a_name, agency in config.agencies.items():
             kind = registry.agency_kinds[agency.kind]
             for e_name in agency.endpoints:
+                settings = config.endpoint_settings[(a_name, e_name)]
                 ctx = ConnectorContext(
                     agency=a_name,
                     endpoint=e_name,
-                    settings=config.endpoint_settings[(a_name, e_name)],
+                    settings=settings,
                     http=app[HTTP],
                     callback_url=f"{base}/v1/callbacks/{a_name}",
                     state=StoreConnectorState(app[STORE], a_name, e_name),
+                    ssl_context=await _client_tls(settings.tls, config),
                 )
                 connector = kind.connector(ctx)
                 await connector.start()
@@ -100,6 +154,13 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
                     await c.aclose()
             except Exception:
                 log.warning("connector_close_failed", agency=c.ctx.agency, endpoint=c.ctx.endpoint, exc_info=True)
+
+
+async def _client_tls(tls: OutboundTLS | None, config: Config) -> ssl.SSLContext | None:
+    """An endpoint's own TLS context (CAs, client certificate, pins), read off the event loop."""
+    if tls is None:
+        return None
+    return await asyncio.to_thread(client_context, tls, config.base_dir)
 
 
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
@@ -135,7 +196,8 @@ async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
     if not settings.push_url:
         yield
         return
-    pusher = PortalPusher(app[STORE], app[HTTP], settings, app[LIVE])
+    tls = await _client_tls(settings.tls, app[LIVE].current.config)
+    pusher = PortalPusher(app[STORE], app[HTTP], settings, app[LIVE], ssl_context=tls)
     app[PORTAL_PUSHER] = pusher
     app[STORE].on_events(pusher.wake)
     task = asyncio.create_task(pusher.run(), name="portal-push")
@@ -178,13 +240,11 @@ def reload_on_sighup(app: web.Application) -> None:
 
     async def reload_logged() -> None:
         try:
-            changed = await live.reload(app[LIVE], app[REGISTRY])
+            await admin.reload_and_audit(app, SIGHUP_ACTOR)  # logs what changed
         except (ConfigError, live.RestartNeeded) as exc:
             log.error("configuration_reload_refused", error=str(exc))
         except Exception:
             log.exception("configuration_reload_failed")
-        else:
-            log.info("configuration_reloaded", by="SIGHUP", **changed)
 
     def on_signal() -> None:
         task = asyncio.create_task(reload_logged(), name="reload")
@@ -213,8 +273,9 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     for module in (dossiers, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
         app.router.add_routes(module.routes)
     # Order matters: the store and session outlive the connectors, which outlive the dispatcher; the
-    # portal pusher needs only the store and the session, and stops first.
-    app.cleanup_ctx.extend([_http_session, _store, _connectors, _dispatcher, _portal_pusher])
+    # portal pusher needs only the store and the session, and stops first; the audit checkpoints stop
+    # after everything that writes audit records, just before the store closes.
+    app.cleanup_ctx.extend([_http_session, _token_keys, _store, _audit_proof, _connectors, _dispatcher, _portal_pusher])
     return app
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -22,12 +23,11 @@ def _conf_arg(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from gateway import logging as glog
     from gateway.app import create_app, freeze_startup_heap, reload_on_sighup
     from gateway.config import load_config
     from gateway.plugin_manager import load_registry
+    from gateway.server import serve
 
     registry = load_registry()
     config = load_config(args.conf, registry)
@@ -35,11 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(config, registry)
     app.on_startup.append(freeze_startup_heap)  # a long-running process: after every other start-up step
     reload_on_sighup(app)
-    port = args.port if args.port is not None else config.gateway.server.port
-    server = config.gateway.server
-    web.run_app(
-        app, host=server.host, port=port, backlog=server.backlog, access_log=None, print=None, shutdown_timeout=5.0
-    )
+    asyncio.run(serve(app, config, args.port))
     return 0
 
 
@@ -67,26 +63,34 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _configured_store(conf: Path) -> AsyncIterator[Any]:
-    """The store of a configuration, opened beside a serving gateway (not exclusive: WAL lets us in);
-    None, said on stderr, when there is no store yet."""
-    from gateway.config import load_config
-    from gateway.plugin_manager import load_registry
+async def _configured_store(conf: Path, store_path: Path | None = None) -> AsyncIterator[Any]:
+    """The store of a configuration (or the file `store_path`, e.g. a copy taken elsewhere), opened beside
+    a serving gateway (not exclusive: WAL lets us in), sealing what it writes with the configured audit
+    key; None, said on stderr, when there is no store yet."""
+    from gateway.checkpoints import load_key
     from gateway.store import SqliteStore
 
-    # Reading the configuration and the plugins' entry points is file work: off the event loop.
-    config = await asyncio.to_thread(lambda: load_config(conf, load_registry()))
-    path = Path(config.gateway.store.path)
+    config = await _config(conf)
+    path = store_path or Path(config.gateway.store.path)
     if not await asyncio.to_thread(path.exists):
         print(f"no store at {path}", file=sys.stderr)
         yield None
         return
-    store = SqliteStore(path)
+    key = await asyncio.to_thread(load_key, config.gateway.audit, config.base_dir)
+    store = SqliteStore(path, audit_key=key)
     await store.open()
     try:
         yield store
     finally:
         await store.close()
+
+
+async def _config(conf: Path) -> Any:
+    from gateway.config import load_config
+    from gateway.plugin_manager import load_registry
+
+    # Reading the configuration and the plugins' entry points is file work: off the event loop.
+    return await asyncio.to_thread(lambda: load_config(conf, load_registry()))
 
 
 async def _deliveries(args: argparse.Namespace) -> int:
@@ -96,6 +100,7 @@ async def _deliveries(args: argparse.Namespace) -> int:
         if args.action == "replay":
             ids = args.ids or [j.id for j in await store.jobs("dead", limit=1_000_000)]
             n = await store.replay_dead(ids)
+            await store.audit([_cli_action("replay", {"ids": args.ids or "all", "replayed": n})])
             print(f"replayed {n} dead deliveries; a running gateway picks them up within a second")
             if args.wait and n:
                 return await _follow(store, ids, args.wait)
@@ -106,6 +111,13 @@ async def _deliveries(args: argparse.Namespace) -> int:
                     f"{j.last_error or ''}"
                 )
     return 0
+
+
+def _cli_action(action: str, detail: dict[str, Any]) -> Any:
+    """An operator's action from the command line, for the audit log: the shell user as the actor."""
+    from gateway.store.base import AuditEntry
+
+    return AuditEntry(f"cli:{os.environ.get('USER') or 'unknown'}", action, "allowed", "admin", None, detail)
 
 
 async def _follow(store: Any, ids: list[int], timeout: float) -> int:
@@ -130,31 +142,128 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 async def _audit(args: argparse.Namespace) -> int:
+    if args.audit_command == "verify":
+        return await _audit_verify(args)
+    if args.audit_command == "acknowledge":
+        return await _audit_acknowledge(args)
     async with _configured_store(args.conf) as store:
         if store is None:
             return 1
-        if args.audit_command == "verify":
-            check = await store.verify_audit()
-            if not check.ok:
-                print(
-                    f"audit log: record {check.first_bad} does not verify: {check.reason} "
-                    f"({check.checked:,} records walked)"
-                )
-                return 1
-            print(f"audit log: {check.checked:,} records, chain intact")
-            if check.checked:
-                [last] = await store.audit_log(after=check.checked - 1, limit=1)
-                # Records cut off the end leave no trace in the chain: a head noted elsewhere shows them.
-                print(f"head: record {last.seq}, hash {last.hash}")
-        else:
-            for r in await store.audit_log(
-                after=args.after, limit=args.limit, dossier_id=args.dossier, client_id=args.client
-            ):
-                detail = json.dumps(r.detail, ensure_ascii=False, sort_keys=True) if r.detail else ""
-                print(
-                    f"{r.seq:>6} {r.at:%Y-%m-%d %H:%M:%S}Z {r.client_id:<16} {r.action:<10} {r.outcome:<7} "
-                    f"{r.basis:<16} dossier={r.dossier_id or '-'} {detail}".rstrip()
-                )
+        for r in await store.audit_log(
+            after=args.after, limit=args.limit, dossier_id=args.dossier, client_id=args.client
+        ):
+            detail = json.dumps(r.detail, ensure_ascii=False, sort_keys=True) if r.detail else ""
+            print(
+                f"{r.seq:>6} {r.at:%Y-%m-%d %H:%M:%S}Z {r.client_id:<16} {r.action:<10} {r.outcome:<7} "
+                f"{r.basis:<16} dossier={r.dossier_id or '-'} {detail}".rstrip()
+            )
+    return 0
+
+
+async def _audit_verify(args: argparse.Namespace) -> int:
+    """The chain alone; or, with --checkpoints, the chain, the seals and the signed checkpoints, using
+    nothing but the public key."""
+    from gateway.checkpoints import load_public, read_folder, verify_log
+
+    if args.checkpoints is None:
+        return await _audit_verify_chain(args)
+    config = await _config(args.conf)
+    try:
+        verifier = await asyncio.to_thread(load_public, config.gateway.audit, config.base_dir, args.public_key or ())
+    except (OSError, ValueError) as exc:
+        print(f"audit public key: {exc}", file=sys.stderr)
+        return 2
+    if verifier is None:
+        print("give the audit public key: --public-key, or [audit] public_key_file", file=sys.stderr)
+        return 2
+    checkpoints, unreadable = await asyncio.to_thread(read_folder, args.checkpoints)
+    async with _configured_store(args.conf, args.store) as store:
+        if store is None:
+            return 1
+        verdict = await verify_log(store, verifier, checkpoints)
+    chain = verdict.chain
+    others = f"; {chain.other_keys} of other keys not checked" if chain.other_keys else ""
+    print(f"checkpoints: {len(chain.valid)} valid in {args.checkpoints} (key {verifier.key_id}{others})")
+    for ack in chain.acknowledgements:
+        print(f"acknowledged at {ack.at} (checkpoint #{ack.number}): {ack.body.get('reason')}")
+        for found in ack.body.get("found", []):
+            print(f"  - {found}")
+    problems = unreadable + verdict.problems
+    seq, digest = verdict.head
+    if problems:
+        print(f"audit log: {len(problems)} problem(s) ({verdict.check.checked:,} records walked):")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    last = chain.last
+    print(f"audit log: {seq:,} records, chain, seals and checkpoints intact")
+    print(f"head: record {seq}, hash {digest}")
+    if last is not None:
+        print(f"last checkpoint: #{last.number} at {last.at}, record {last.seq} ({seq - last.seq} written since)")
+    return 0
+
+
+async def _audit_verify_chain(args: argparse.Namespace) -> int:
+    async with _configured_store(args.conf, args.store) as store:
+        if store is None:
+            return 1
+        check = await store.verify_audit()
+        if not check.ok:
+            print(
+                f"audit log: record {check.first_bad} does not verify: {check.reason} "
+                f"({check.checked:,} records walked)"
+            )
+            return 1
+        print(f"audit log: {check.checked:,} records, chain intact")
+        if check.checked:
+            seq, digest = await store.audit_head()
+            # Records cut off the end leave no trace in the chain: the signed checkpoints show them.
+            print(f"head: record {seq}, hash {digest}")
+    return 0
+
+
+async def _audit_acknowledge(args: argparse.Namespace) -> int:
+    from gateway.checkpoints import Checkpointer, load_earlier
+
+    async with _configured_store(args.conf) as store:
+        if store is None:
+            return 1
+        config = await _config(args.conf)
+        if store.audit_key is None:
+            print("no audit key is configured ([audit] signing_key_file)", file=sys.stderr)
+            return 2
+        settings = config.gateway.audit
+        earlier = await asyncio.to_thread(load_earlier, settings, config.base_dir)
+        checkpointer = Checkpointer(
+            store, store.audit_key, Path(settings.checkpoint_dir), settings.checkpoint_interval, earlier
+        )
+        ack = await checkpointer.acknowledge(args.reason)
+    if ack is None:
+        print("the audit log matches its last checkpoint: nothing to acknowledge")
+        return 0
+    print(f"acknowledged as checkpoint #{ack.number}: record {ack.seq}, hash {ack.head}")
+    for found in ack.body["found"]:
+        print(f"  - {found}")
+    return 0
+
+
+def cmd_audit_keygen(args: argparse.Namespace) -> int:
+    from gateway.store.seals import new_key, public_text
+
+    out: Path = args.out
+    if out.exists():
+        print(f"{out} exists: not overwritten", file=sys.stderr)
+        return 2
+    key = new_key()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.pem())
+    public = public_text(key.verifier.public)
+    pub_path = out.with_name(out.name + ".pub")
+    pub_path.write_text(public + "\n", encoding="ascii")
+    print(f"audit key written to {out} (keep it readable by the gateway only)")
+    print(f"public key (for verifiers) in {pub_path}: {public}")
     return 0
 
 
@@ -251,8 +360,28 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit log of accesses to dossiers").add_subparsers(
         dest="audit_command", required=True
     )
-    p = audit.add_parser("verify", help="walk the hash chain; exit 1 naming the first record that does not verify")
+    p = audit.add_parser(
+        "verify", help="walk the hash chain (with --checkpoints: seals and signed checkpoints too); exit 1 on a problem"
+    )
     _conf_arg(p)
+    p.add_argument("--store", type=Path, default=None, help="a store file to check instead of the configured one")
+    p.add_argument("--checkpoints", type=Path, default=None, metavar="DIR", help="the exported checkpoint folder")
+    p.add_argument(
+        "--public-key",
+        action="append",
+        default=None,
+        help="the audit public key (a file, or its base64); again for keys used before a rotation; "
+        "default: [audit] public_key_file and earlier_public_keys",
+    )
+    p.set_defaults(func=cmd_audit)
+    p = audit.add_parser("keygen", help="make an audit key (Ed25519) and print its public half")
+    p.add_argument("--out", type=Path, required=True, help="where the private key goes (the public key beside it)")
+    p.set_defaults(func=cmd_audit_keygen)
+    p = audit.add_parser(
+        "acknowledge", help="accept a log that no longer matches its last checkpoint, with a signed statement"
+    )
+    _conf_arg(p)
+    p.add_argument("--reason", required=True, help="why, and what the operator did (kept in the checkpoint)")
     p.set_defaults(func=cmd_audit)
     p = audit.add_parser("list", help="print audit records, oldest first, one a line")
     _conf_arg(p)

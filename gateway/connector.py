@@ -12,14 +12,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.base import CheckResult
 from contracts import Dossier, DossierStatus, ResultDocument
 from gateway.connector_state import ConnectorState, MemoryConnectorState
 from gateway.errors import AgencyRejected, NotFound
+from gateway.tls import OutboundTLS
 
 if TYPE_CHECKING:
+    import ssl
+
     import aiohttp
     from aiohttp import web
 
@@ -31,6 +34,15 @@ class EndpointSettings(BaseModel):
 
     url: str = Field(description="base URL, folder or sftp:// address of the agency endpoint")
     timeout: float = Field(10.0, gt=0, le=300)
+    tls: OutboundTLS | None = Field(
+        None, description="for an https:// url: the CAs trusted, a client certificate, pinned certificates"
+    )
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> EndpointSettings:
+        if self.tls is not None and not self.url.startswith("https://"):
+            raise ValueError("tls settings need an https:// url")
+        return self
 
 
 class AgencyUpdate(BaseModel):
@@ -111,6 +123,9 @@ class ConnectorContext:
     callback_url: str  # where this agency posts its callbacks
     # What the connector keeps across restarts (a polling cursor): the store's, in the gateway.
     state: ConnectorState = field(default_factory=MemoryConnectorState)
+    # Built from `settings.tls` (CAs, client certificate, pins): pass it to every transport of
+    # the endpoint. None: the default verification of https:// URLs.
+    ssl_context: ssl.SSLContext | None = None
 
 
 class Connector(ABC):

@@ -8,6 +8,7 @@
     │   ├── Forbidden             403
     │   ├── NotFound              404
     │   ├── Conflict              409  (idempotency key reused with another body, illegal transition)
+    │   ├── RequestTimeout        408  the body came too slowly
     │   ├── PayloadTooLarge       413
     │   ├── NoRoute               422  no agency endpoint serves this procedure / jurisdiction
     │   └── UpstreamFailed        502/504  a synchronous look-up failed at the agency
@@ -126,6 +127,10 @@ class IdempotencyConflict(Conflict):
 
 class IllegalTransition(Conflict):
     slug, title = "illegal-transition", "This status change is not allowed"
+
+
+class RequestTimeout(ProblemError):
+    slug, status, title = "request-timeout", 408, "The request took too long to arrive"
 
 
 class PayloadTooLarge(ProblemError):

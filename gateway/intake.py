@@ -16,6 +16,7 @@ from gateway.bundles import BundleSpec
 from gateway.catalog import Catalog
 from gateway.errors import FieldError, NoRoute, PayloadTooLarge, ValidationFailed
 from gateway.live import Live
+from gateway.rights import check_dossier
 from gateway.routing import RouteTable
 from gateway.store.base import CreateOutcome, NewBundle, NewBundleStep, NewDossier, Store
 
@@ -110,11 +111,31 @@ class Intake:
     ) -> NewDossier:
         spec = self.catalog.get(sub.procedure_code)
         assert spec is not None  # validate() checked it
+        conf = principal.conf
+        # The procedure right first: a client learns nothing of routes for procedures it may not use.
+        check_dossier(
+            principal.client_id,
+            conf.rights,
+            conf.province,
+            procedure=spec.code,
+            agency=None,
+            bound=spec.jurisdiction == "province",
+            case_province=sub.jurisdiction.province,
+        )
         try:
             target = self.routes.resolve(sub.procedure_code, sub.jurisdiction)
         except NoRoute as exc:
             exc.errors = [FieldError("jurisdiction.province", exc.detail, "no_route")]
             raise
+        check_dossier(
+            principal.client_id,
+            conf.rights,
+            conf.province,
+            procedure=spec.code,
+            agency=target.agency,
+            bound=spec.jurisdiction == "province",
+            case_province=sub.jurisdiction.province,
+        )
         unit = principal.conf.unit
         assert unit is not None  # the config requires a unit for the submit scope
         return NewDossier(

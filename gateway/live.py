@@ -17,6 +17,7 @@ from typing import Any
 from gateway.auth import Authenticator
 from gateway.catalog import Catalog
 from gateway.config import Config, load_config
+from gateway.config.model import ClientConf
 from gateway.plugin_manager import Registry
 from gateway.routing import RouteTable
 
@@ -31,7 +32,7 @@ class LiveConf:
     @classmethod
     def build(cls, config: Config, registry: Registry) -> LiveConf:
         catalog = Catalog.build(config, registry)
-        return cls(config, catalog, RouteTable.build(config, catalog), Authenticator(config.clients))
+        return cls(config, catalog, RouteTable.build(config, catalog), Authenticator(config.clients, config.issuers))
 
 
 class Live:
@@ -69,12 +70,25 @@ async def reload(live: Live, registry: Registry) -> dict[str, Any]:
     live.current = fresh
     before, after = old.config.clients, config.clients
     changed = sorted(c for c in after if c in before and before[c] != after[c])
+    # Keys, certificates and token subjects rotated: the audit log records who may now call as whom.
+    rotated = sorted(c for c in changed if _credentials(before[c]) != _credentials(after[c]))
     return {
         "clients": _diff(set(before), set(after)) | {"changed": changed},
+        "credentials": {"changed": rotated},
+        "issuers": _diff(set(old.config.issuers), set(config.issuers))
+        | {
+            "changed": sorted(
+                i for i in config.issuers if old.config.issuers.get(i, config.issuers[i]) != config.issuers[i]
+            )
+        },
         "procedures": _diff(set(old.catalog.procedures), set(fresh.catalog.procedures)),
         "bundles": _diff(set(old.config.bundles), set(config.bundles)),
         "routes": {"before": len(old.config.routes), "after": len(config.routes)},
     }
+
+
+def _credentials(c: ClientConf) -> tuple[object, ...]:
+    return (c.key_hashes(), c.certificate, c.require_certificate, c.token_issuers, c.token_subject)
 
 
 def _diff(before: set[str], after: set[str]) -> dict[str, list[str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -68,6 +69,8 @@ class PortalPusher:
         http: aiohttp.ClientSession,
         settings: PortalSettings,
         live: Live,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         assert settings.push_url, "no push_url: no pusher"
         self.store = store
@@ -75,6 +78,7 @@ class PortalPusher:
         self.settings = settings
         self.url = settings.push_url
         self.live = live  # the catalog and agency titles as a reload leaves them, read at each push
+        self.ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True  # [portal.tls]
         self.backoff = Backoff(settings)
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout)
         self._wake = asyncio.Event()
@@ -147,7 +151,9 @@ class PortalPusher:
         status: int | None = None
         fields: dict[str, Any] = {"op": "portal.push", "first": items[0].event.seq, "last": last, "items": len(items)}
         try:
-            async with self.http.post(self.url, data=body, headers=headers, timeout=self._timeout) as resp:
+            async with self.http.post(
+                self.url, data=body, headers=headers, timeout=self._timeout, ssl=self.ssl
+            ) as resp:
                 status = resp.status
                 text = await resp.text(errors="replace")
                 retry_after = _seconds(resp.headers.get("Retry-After"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import ssl
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class SoapTransport(Transport[SoapCall, Any]):
         operations: Collection[str] | None = None,
         fault_codes: Mapping[str, FaultClass] | None = None,
         retry_invalid_answers: Collection[str] = (),
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """`operations`: the ones this transport will call (all by default); load refuses a WSDL that
         lacks one, or where one cannot be sent (SOAP with Attachments). `fault_codes`: the agency's own
@@ -106,6 +108,7 @@ class SoapTransport(Transport[SoapCall, Any]):
         self.operations = None if operations is None else tuple(operations)
         self.faults = FaultTable(fault_codes)  # ValueError at once for a class that is neither
         self.retry_invalid_answers = frozenset(retry_invalid_answers)
+        self.ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True  # see gateway.tls
         self._port: _Port | None = None
         self._lock = asyncio.Lock()
 
@@ -221,6 +224,7 @@ class SoapTransport(Transport[SoapCall, Any]):
                     data=body,
                     headers=http_headers,
                     timeout=aiohttp.ClientTimeout(total=self.timeout),
+                    ssl=self.ssl,
                 ) as resp:
                     status = resp.status
                     data = await read_limited(resp, self.max_answer_bytes, self.agency)
@@ -288,7 +292,7 @@ class SoapTransport(Transport[SoapCall, Any]):
         try:
             with map_http_errors(self.agency):
                 timeout = aiohttp.ClientTimeout(total=min(self.timeout, 3.0))
-                async with self.session.get(port.address, timeout=timeout) as resp:
+                async with self.session.get(port.address, timeout=timeout, ssl=self.ssl) as resp:
                     status = resp.status
         except AgencyError as exc:
             return CheckResult(ok=False, detail=str(exc), latency_ms=(time.perf_counter() - started) * 1000)

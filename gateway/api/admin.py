@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -10,9 +12,12 @@ from aiohttp import web
 from contracts import DossierStatus
 from gateway import live
 from gateway.api.dossiers import principal_of
-from gateway.api.keys import CONNECTORS, DISPATCHER, LIVE, REGISTRY, STORE
+from gateway.api.keys import CHECKPOINTER, CONNECTORS, DISPATCHER, LIVE, REGISTRY, STORE
 from gateway.api.responses import json_response, query_int, read_json
+from gateway.checkpoints import verify_log
 from gateway.errors import ConfigError, Conflict, FieldError, ValidationFailed
+from gateway.server import SERVER_TLS
+from gateway.store.base import AuditEntry
 
 routes = web.RouteTableDef()
 log = structlog.get_logger("lienthong.admin")
@@ -47,12 +52,16 @@ async def deliveries(request: web.Request) -> web.Response:
 
 @routes.post("/v1/admin/deliveries/replay")
 async def replay(request: web.Request) -> web.Response:
-    principal_of(request).require("admin")
-    raw, _ = await read_json(request) if request.can_read_body else ({}, b"")
+    p = principal_of(request)
+    p.require("admin")
+    raw, _ = await read_json(request) if request.body_exists else ({}, b"")
     ids = raw.get("ids") if isinstance(raw, dict) else None
     if ids is not None and not (isinstance(ids, list) and all(isinstance(i, int) for i in ids)):
         raise ValidationFailed("ids is a list of job ids", errors=[FieldError("ids", "a list of integers")])
     n = await request.app[STORE].replay_dead(ids)
+    await admin_audit(
+        request.app, p.client_id, "replay", detail={"ids": ids if ids is not None else "all", "replayed": n}
+    )
     request.app[DISPATCHER].wake()
     return json_response({"replayed": n})
 
@@ -89,26 +98,95 @@ async def audit_log(request: web.Request) -> web.Response:
 
 @routes.get("/v1/admin/audit/verify")
 async def audit_verify(request: web.Request) -> web.Response:
+    """Walk the log: its chain, and with an audit key its seals and its checkpoints (the store's and the
+    exported folder's); the head, and the last checkpoint."""
     principal_of(request).require("admin")
-    check = await request.app[STORE].verify_audit()
+    store = request.app[STORE]
+    checkpointer = request.app.get(CHECKPOINTER)
+    if checkpointer is None:
+        check = await store.verify_audit()
+        head = await store.audit_head()
+        problems = [] if check.ok else [f"record {check.first_bad}: {check.reason}"]
+        last = None
+    else:
+        chain, _, _ = await checkpointer.known()
+        verdict = await verify_log(store, checkpointer.verifier, chain.valid)
+        check, head, problems, last = verdict.check, verdict.head, verdict.problems, chain.last
     return json_response(
-        {"ok": check.ok, "checked": check.checked, "first_bad": check.first_bad, "reason": check.reason}
+        {
+            "ok": not problems,
+            "checked": check.checked,
+            "first_bad": check.first_bad,
+            "reason": check.reason,
+            "problems": problems,
+            "head": {"seq": head[0], "hash": head[1]},
+            "sealed": checkpointer is not None,
+            "checkpoint": last.summary() if last is not None else None,
+        }
     )
 
 
 @routes.post("/v1/admin/reload")
 async def reload_configuration(request: web.Request) -> web.Response:
-    """Load the configuration folder again and swap clients, procedures, routes and bundles in."""
+    """Load the configuration folder again and swap clients, procedures, routes and bundles in; load the
+    listener's certificate again."""
     principal_of(request).require("admin")
     try:
-        changed = await live.reload(request.app[LIVE], request.app[REGISTRY])
+        changed = await reload_and_audit(request.app, principal_of(request).client_id)
     except ConfigError as exc:
         errors = [FieldError(f"{file}: {key}" if key else file, message) for file, key, message in exc.problems]
         raise ValidationFailed("the configuration has errors; nothing was changed", errors=errors) from None
     except live.RestartNeeded as exc:
         raise Conflict(str(exc), extra={"restart_needed": exc.parts}) from None
-    log.info("configuration_reloaded", by=principal_of(request).client_id, **changed)
     return json_response({"reloaded": True, "changed": changed})
+
+
+async def reload_and_audit(app: web.Application, by: str) -> dict[str, Any]:
+    """A reload (API or SIGHUP): configuration, then the listener's certificate, each audited as an admin
+    action, refused or done. ConfigError and RestartNeeded leave everything as it was."""
+    try:
+        changed = await live.reload(app[LIVE], app[REGISTRY])
+    except (ConfigError, live.RestartNeeded) as exc:
+        await admin_audit(
+            app, by, "reload", allowed=False, basis="configuration-refused", detail={"error": str(exc)[:500]}
+        )
+        raise
+    state = app.get(SERVER_TLS)
+    if state is not None:
+        try:
+            changed["tls"] = await asyncio.to_thread(state.reload)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            # The configuration is in; the listener keeps serving its previous certificate.
+            changed["tls"] = {"error": f"the certificate was not reloaded: {exc}"}
+            log.error("certificate_reload_failed", error=str(exc))
+    await admin_audit(app, by, "reload", detail=_reload_summary(changed))
+    log.info("configuration_reloaded", by=by, **changed)
+    return changed
+
+
+def _reload_summary(changed: dict[str, Any]) -> dict[str, Any]:
+    """What the audit record keeps of a reload: what changed, without empty lists."""
+    out: dict[str, Any] = {}
+    for part, diff in changed.items():
+        if isinstance(diff, dict):
+            kept = {k: v for k, v in diff.items() if v}
+            if kept:
+                out[part] = kept
+    return out
+
+
+async def admin_audit(
+    app: web.Application,
+    by: str,
+    action: str,
+    *,
+    allowed: bool = True,
+    basis: str = "admin",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """An operator's action in the audit log, beside the accesses to dossiers."""
+    outcome = "allowed" if allowed else "denied"
+    await app[STORE].audit([AuditEntry(by, action, outcome, basis, None, detail or {})])
 
 
 @routes.get("/v1/admin/agencies")

@@ -108,7 +108,7 @@ async def return_result(request: web.Request) -> web.Response:
     other one the applicant came to, which shows the applicant's identifier (`X-Applicant-Id`)."""
     p = principal_of(request)
     d = await open_dossier(request, "return", scope="submit")
-    raw, _ = await read_json(request) if request.can_read_body else ({}, b"")
+    raw, _ = await read_json(request) if request.body_exists else ({}, b"")
     try:
         handover = ResultHandover.model_validate(raw)
     except ValidationError as exc:

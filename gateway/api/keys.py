@@ -6,6 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.auth import Principal
+from gateway.checkpoints import Checkpointer
 from gateway.connector import Connector
 from gateway.dispatcher import Dispatcher
 from gateway.intake import Intake
@@ -14,6 +15,7 @@ from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry
 from gateway.portal import PortalPusher
 from gateway.store.base import Store
+from gateway.tokens import KeySets
 
 REGISTRY = web.AppKey("registry", Registry)
 LIVE = web.AppKey("live", Live)  # configuration a reload may replace: .current.config, .catalog, .routes, .auth
@@ -24,4 +26,6 @@ CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 METRICS = web.AppKey("metrics", Metrics)
 PORTAL_PUSHER = web.AppKey("portal_pusher", PortalPusher)  # set only when [portal] push_url is
+TOKEN_KEYS = web.AppKey("token_keys", KeySets)  # the issuers' public keys, fetched ones cached across reloads
+CHECKPOINTER = web.AppKey("checkpointer", Checkpointer)  # set only with an audit key ([audit])
 PRINCIPAL = web.RequestKey("principal", Principal)

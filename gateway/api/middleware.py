@@ -1,7 +1,9 @@
-"""Per-request middleware: correlation id, authentication, problem+json for every error, one log line."""
+"""Per-request middleware: correlation id, authentication, the body under a deadline, problem+json for
+every error (a missing right audited), one log line."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -9,10 +11,15 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.api.keys import LIVE, METRICS, PRINCIPAL
+from gateway.api.keys import LIVE, METRICS, PRINCIPAL, STORE, TOKEN_KEYS
 from gateway.api.responses import problem_response
-from gateway.auth import API_KEY_HEADER
-from gateway.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ProblemError
+from gateway.auth import API_KEY_HEADER, Credentials, Principal
+from gateway.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ProblemError, RequestTimeout
+from gateway.rights import RightMissing
+from gateway.server import gate_of
+from gateway.store.base import AuditEntry
+from gateway.tls import peer_certificate
+from gateway.tokens import bearer, verify
 
 log = structlog.get_logger("lienthong.access")
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -32,14 +39,24 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     structlog.contextvars.bind_contextvars(correlation_id=cid)
     started = time.perf_counter()
     client = None
+    gate = gate_of(request)
+    if gate is not None:
+        gate.request_started()
     try:
         if request.path not in PUBLIC_PATHS and not request.path.startswith("/static/"):
-            principal = request.app[LIVE].current.auth.authenticate(request.headers.get(API_KEY_HEADER))
+            principal = await authenticate(request)
             request[PRINCIPAL] = principal
             client = principal.client_id
+        if request.body_exists:
+            await _read_body(request)
         response = await handler(request)
+    except RightMissing as exc:
+        await _audit_refusal(request, exc)
+        response = problem_response(exc, request.path)
     except ProblemError as exc:
         response = problem_response(exc, request.path)
+        if isinstance(exc, RequestTimeout):
+            response.force_close()  # what is left of the body is still on its way: drop the connection
     except web.HTTPRequestEntityTooLarge:
         response = problem_response(PayloadTooLarge("the request body is too large"), request.path)
     except web.HTTPNotFound:
@@ -55,6 +72,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response = problem_response(
             ProblemError("the gateway failed to handle this request; it was logged"), request.path
         )
+    finally:
+        if gate is not None:
+            gate.request_finished()
     elapsed = time.perf_counter() - started
     response.headers[CORRELATION_HEADER] = cid
     route = _route_name(request)
@@ -68,3 +88,44 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         client=client,
     )
     return response
+
+
+async def authenticate(request: web.Request) -> Principal:
+    """The client: an API key or a bearer token, and the connection's verified client certificate."""
+    current = request.app[LIVE].current
+    token = bearer(request.headers.get("Authorization"))
+    verified = None
+    if token is not None:
+        config = current.config
+        verified = await verify(token, config.issuers, config.jwks, request.app[TOKEN_KEYS])
+    creds = Credentials(
+        api_key=request.headers.get(API_KEY_HEADER), token=verified, peer=peer_certificate(request.transport)
+    )
+    return current.auth.authenticate(creds)
+
+
+async def _read_body(request: web.Request) -> None:
+    """Read the whole body under `limits.body_timeout` (cached for the handler): a client that sends it
+    slowly, or stops half-way, is answered 408 instead of holding a handler and a connection."""
+    limit = request.app[LIVE].current.config.gateway.limits.body_timeout
+    try:
+        async with asyncio.timeout(limit):
+            await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge(f"the body exceeds the limit of {request.app._client_max_size} bytes") from exc
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {limit:g} s") from None
+
+
+async def _audit_refusal(request: web.Request, exc: RightMissing) -> None:
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        return
+    entry = AuditEntry(
+        client_id=principal.client_id,
+        action=exc.action,
+        outcome="denied",
+        basis="missing-right",
+        detail={"right": exc.right, "path": request.path},
+    )
+    await request.app[STORE].audit([entry])

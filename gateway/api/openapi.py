@@ -106,7 +106,11 @@ def build() -> dict[str, Any]:
                     {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}
                 ],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(DossierSubmission)}}},
-                "responses": _responses(202, accepted, 400, 401, 403, 409, 413, 415, 422)
+                "description": (
+                    "A client whose rights list procedures or agencies may submit only those: 403 "
+                    "`missing-right` naming the right (`right`), audited."
+                ),
+                "responses": _responses(202, accepted, 400, 401, 403, 408, 409, 413, 415, 422)
                 | {"200": {"description": "replay of an earlier request with the same Idempotency-Key"}},
             },
             "get": {
@@ -199,9 +203,14 @@ def build() -> dict[str, Any]:
         "/v1/lookups/{name}": {
             "post": {
                 "summary": "Run a synchronous look-up at an agency",
+                "description": (
+                    "Needs the lookup scope and, when the client's rights list look-ups or agencies, this one "
+                    "(403 `missing-right` otherwise, audited). Each look-up is audited (who, which, which agency; "
+                    "never the query)."
+                ),
                 "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": _responses(200, None, 400, 401, 403, 404, 413, 415, 422, 502, 504),
+                "responses": _responses(200, None, 400, 401, 403, 404, 408, 413, 415, 422, 502, 504),
             }
         },
         "/v1/callbacks/{agency}": {
@@ -248,7 +257,7 @@ def build() -> dict[str, Any]:
                     {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}
                 ],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(BundleSubmission)}}},
-                "responses": _responses(202, _ref(BundleView), 400, 401, 403, 409, 413, 415, 422),
+                "responses": _responses(202, _ref(BundleView), 400, 401, 403, 408, 409, 413, 415, 422),
             }
         },
         "/v1/bundles/{ref}": {
@@ -322,7 +331,12 @@ def build() -> dict[str, Any]:
         },
         "/v1/admin/audit/verify": {
             "get": {
-                "summary": "Walk the audit log's hash chain and report the first record that does not verify",
+                "summary": "Verify the audit log: its hash chain, its seals and its signed checkpoints",
+                "description": (
+                    "Walks the chain; with an audit key ([audit] in gateway.toml) also every seal and the signed "
+                    "checkpoints (the store's and the exported folder's). Answers `ok`, the `problems` found, the "
+                    "`head` (seq and hash of the last record) and the last `checkpoint`."
+                ),
                 "responses": _responses(200, None, 401, 403),
             }
         },
@@ -342,9 +356,21 @@ def build() -> dict[str, Any]:
         },
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "a JWT (EdDSA, ES256 or RS256) of an issuer configured in clients.toml",
+                },
+                "mutualTLS": {
+                    "type": "mutualTLS",
+                    "description": "a client certificate from a configured CA, named in clients.toml",
+                },
+            },
         },
-        "security": [{"apiKey": []}],
+        "security": [{"apiKey": []}, {"bearer": []}, {"mutualTLS": []}],
         "paths": paths,
     }
 

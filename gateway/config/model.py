@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.base import AgencyEid, ProcedureCode, ProvinceCode
+from gateway.rights import Rights
+from gateway.tls import OutboundTLS, ServerTLS, normalise_fingerprint, parse_subject
 
 Scope = Literal["submit", "read", "lookup", "callback", "admin"]
 
@@ -21,6 +24,13 @@ class ServerSettings(_Conf):
     port: int = Field(8080, ge=0, le=65535)
     public_url: str | None = Field(None, description="how agencies reach this gateway for callbacks")
     backlog: int = Field(1024, ge=16, le=65535, description="pending connections the kernel queues (listen backlog)")
+    tls: ServerTLS | None = Field(None, description="listen with TLS (and, optionally, client certificates)")
+    max_connections: int = Field(
+        1000, ge=1, le=1_000_000, description="open connections at once; past it a new one gets 503 and is closed"
+    )
+    header_timeout: float = Field(10.0, gt=0, le=600, description="seconds a request's headers may take to arrive")
+    keepalive_timeout: float = Field(75.0, gt=0, le=3600, description="seconds an idle connection is kept open")
+    shutdown_timeout: float = Field(5.0, ge=0, le=600, description="seconds requests in flight get at shutdown")
 
 
 class StoreSettings(_Conf):
@@ -36,6 +46,9 @@ class LimitsSettings(_Conf):
         5, ge=1, description="wrong applicant ids a centre may send within the window before it must wait"
     )
     applicant_proof_window: float = Field(600.0, gt=0, description="seconds; see applicant_proof_failures")
+    body_timeout: float = Field(
+        30.0, gt=0, le=3600, description="seconds a request body may take to arrive; a slower one gets 408"
+    )
 
 
 class DispatcherSettings(_Conf):
@@ -63,6 +76,7 @@ class PortalSettings(_Conf):
     base_delay: float = Field(0.5, gt=0, description="first retry delay after a failed push (doubles each time)")
     max_delay: float = Field(60.0, gt=0, description="longest wait between two attempts")
     jitter: float = Field(0.5, ge=0)
+    tls: OutboundTLS | None = Field(None, description="CAs, client certificate and pins for an https:// push_url")
 
     @field_validator("push_url")
     @classmethod
@@ -77,6 +91,37 @@ class PortalSettings(_Conf):
     def _delays(self) -> PortalSettings:
         if self.base_delay > self.max_delay:
             raise ValueError("base_delay must not exceed max_delay")
+        if self.tls is not None and not (self.push_url or "").startswith("https://"):
+            raise ValueError("tls settings need an https:// push_url")
+        return self
+
+
+class AuditSettings(_Conf):
+    """`[audit]`: the key that seals the audit log and signs its checkpoints. Without a key the log is
+    hash-chained only (a cut tail or an appended record then goes unseen)."""
+
+    signing_key_file: str | None = Field(
+        None, description="Ed25519 private key (PEM), relative to the configuration folder (lienthong audit keygen)"
+    )
+    signing_key: str | None = Field(None, description="the same key inline (PEM or base64 seed), from ${ENV}")
+    public_key_file: str | None = Field(None, description="its public key, for `lienthong audit verify`")
+    earlier_public_keys: tuple[str, ...] = Field(
+        (), description="public keys (files or base64) of audit keys used before a rotation"
+    )
+    checkpoint_dir: str = Field(
+        "var/audit-checkpoints", description="where signed checkpoints are exported, for shipping elsewhere"
+    )
+    checkpoint_interval: float = Field(60.0, gt=0, le=86400, description="seconds between checkpoints")
+
+    @field_validator("signing_key_file", "signing_key", "public_key_file")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> AuditSettings:
+        if self.signing_key_file and self.signing_key:
+            raise ValueError("give the audit key as signing_key_file or signing_key, not both")
         return self
 
 
@@ -87,6 +132,48 @@ class GatewaySettings(_Conf):
     limits: LimitsSettings = LimitsSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
     portal: PortalSettings = PortalSettings()
+    audit: AuditSettings = AuditSettings()
+
+
+class ApiKeyConf(_Conf):
+    """One of a client's API keys: several may be active at once, so a key is rotated with an overlap."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the key (lienthong keys new)")
+    expires: datetime | None = Field(None, description="from this instant the key is refused (with a time zone)")
+    label: str = Field("", description="for operators: which key this is")
+
+    @field_validator("expires")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give the expiry with its time zone, e.g. 2026-07-01T00:00:00+07:00")
+        return value
+
+
+class CertificateConf(_Conf):
+    """How a client's certificate is recognised: its fingerprints, or its subject (any certificate the
+    configured CAs issued with this exact subject: renewals need no configuration change)."""
+
+    sha256: tuple[str, ...] = Field((), description="SHA-256 fingerprints of the client's certificates")
+    subject: str | None = Field(None, description="RFC 4514 subject, e.g. 'CN=mot-cua-hoan-kiem,O=UBND Ha Noi,C=VN'")
+
+    @field_validator("sha256")
+    @classmethod
+    def _fingerprints(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(normalise_fingerprint(v) for v in value)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_subject(value)
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> CertificateConf:
+        if not self.sha256 and self.subject is None:
+            raise ValueError("name the certificate by sha256 fingerprints or by subject")
+        return self
 
 
 class ClientConf(_Conf):
@@ -95,7 +182,15 @@ class ClientConf(_Conf):
     unit: AgencyEid | None = Field(None, description="the centre's agency electronic id (dossier codes)")
     province: ProvinceCode | None = None
     scopes: frozenset[Scope]
-    api_key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    api_key_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="one API key, never expiring")
+    api_keys: tuple[ApiKeyConf, ...] = Field((), description="API keys with expiry, for rotation with overlap")
+    certificate: CertificateConf | None = Field(None, description="the client's TLS client certificate")
+    require_certificate: bool = Field(
+        False, description="an API key or token alone is refused: the request must come with this certificate"
+    )
+    token_issuers: tuple[str, ...] = Field((), description="issuers ([issuer.<name>]) whose tokens may name it")
+    token_subject: str | None = Field(None, description="the token claim value naming it; default: the client id")
+    rights: Rights = Field(default_factory=Rights, description="procedures, agencies and look-ups it may use")
     agency: str | None = Field(None, description="for agency clients: whose callbacks they post")
 
     @model_validator(mode="after")
@@ -104,11 +199,62 @@ class ClientConf(_Conf):
             raise ValueError("a client with the submit scope needs its receiving unit (unit)")
         if "callback" in self.scopes and self.agency is None:
             raise ValueError("a client with the callback scope needs the agency it speaks for (agency)")
+        if self.api_key_sha256 is None and not self.api_keys and self.certificate is None and not self.token_issuers:
+            raise ValueError("a client needs a credential: api_key_sha256, api_keys, certificate or token_issuers")
+        if self.require_certificate and self.certificate is None:
+            raise ValueError("require_certificate needs a certificate")
+        if self.rights.own_province_only and self.province is None:
+            raise ValueError("rights.own_province_only needs the client's province")
+        return self
+
+    def key_hashes(self) -> list[ApiKeyConf]:
+        """Every API key of the client, the single `api_key_sha256` as one that never expires."""
+        single = [ApiKeyConf(sha256=self.api_key_sha256)] if self.api_key_sha256 else []
+        return single + list(self.api_keys)
+
+
+Algorithm = Literal["EdDSA", "ES256", "RS256"]
+
+
+class IssuerConf(_Conf):
+    """`[issuer.<name>]` in clients.toml: who signs tokens the gateway accepts, and how to read them."""
+
+    issuer: str = Field(min_length=1, description="the iss claim of its tokens")
+    audience: tuple[str, ...] = Field(min_length=1, description="aud values meaning this gateway")
+    jwks_file: str | None = Field(None, description="its public keys (JWKS), relative to the configuration folder")
+    jwks_url: str | None = Field(None, description="where the gateway fetches its JWKS (https)")
+    algorithms: tuple[Algorithm, ...] = Field(("EdDSA", "ES256", "RS256"), min_length=1)
+    leeway: float = Field(30.0, ge=0, le=300, description="seconds of clock skew allowed on exp and nbf")
+    max_lifetime: float = Field(86400.0, gt=0, description="tokens valid for longer than this (exp - iat) are refused")
+    client_claim: str = Field("sub", min_length=1, description="the claim naming the client (its token_subject)")
+    scope_claim: str = Field(
+        "scope", description="claim with the token's scopes (space-separated or a list); empty: the client's own"
+    )
+    jwks_refresh: float = Field(3600.0, ge=10, description="seconds before fetched keys are fetched again")
+    jwks_min_interval: float = Field(30.0, ge=0, description="at most one fetch this often for an unknown key id")
+
+    @field_validator("audience", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("jwks_url must be an https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> IssuerConf:
+        if (self.jwks_file is None) == (self.jwks_url is None):
+            raise ValueError("give the issuer's keys as jwks_file or jwks_url (one of them)")
         return self
 
 
 class ClientsFile(_Conf):
     client: dict[str, ClientConf] = Field(default_factory=dict)
+    issuer: dict[str, IssuerConf] = Field(default_factory=dict)
 
 
 class AgencyConf(_Conf):
@@ -165,6 +311,8 @@ class Config(_Conf):
     base_dir: Path
     gateway: GatewaySettings
     clients: dict[str, ClientConf]
+    issuers: dict[str, IssuerConf] = Field(default_factory=dict)
+    jwks: dict[str, Any] = Field(default_factory=dict)  # issuer name -> its JWKS file, read and checked
     agencies: dict[str, AgencyConf]
     routes: list[RouteConf]
     procedures: list[ProcedureConf]

@@ -26,6 +26,7 @@ import aiohttp
 
 from gateway.plugin_manager import Registry, load_registry
 from gateway.sandbox.launcher import SimSpec, Stack, free_port
+from gateway.store.seals import new_key as new_audit_key
 
 # Plaintext keys of conf/demo/clients.toml (which holds only their hashes). Demo only.
 DEMO_KEYS = {
@@ -126,6 +127,15 @@ def demo_stack(conf: Path, workdir: Path, extra_env: dict[str, str] | None = Non
     return Stack(conf, workdir, [*sims, portal], extra_env=env | portal_env | (extra_env or {}))
 
 
+def audit_key_env(workdir: Path) -> dict[str, str]:
+    """A fresh audit key for this run (the gateway seals its audit log and signs checkpoints with it), and
+    the environment that points conf/demo at it and at the checkpoint folder."""
+    key = workdir / "audit-key.pem"
+    key.write_bytes(new_audit_key().pem())
+    key.chmod(0o600)
+    return {"LIENTHONG_AUDIT_KEY_FILE": str(key), "LIENTHONG_AUDIT_CHECKPOINTS": str(workdir / "audit-checkpoints")}
+
+
 class Progress:
     """One line rewritten in place on a terminal, a line a second otherwise."""
 
@@ -192,7 +202,7 @@ async def run_demo(conf: Path, *, dossiers: int = 60, workdir: Path | None = Non
     registry = await asyncio.to_thread(load_registry)
     tmp = tempfile.TemporaryDirectory(prefix="lienthong-demo-") if workdir is None else None
     work = workdir or Path(tmp.name)  # type: ignore[union-attr]
-    stack = demo_stack(conf, work)
+    stack = demo_stack(conf, work, await asyncio.to_thread(audit_key_env, work))
     print(f"Lienthong demo: working folder {work} (logs of every process are kept there)")
     t0 = time.monotonic()
     try:
@@ -330,8 +340,10 @@ async def _hand_over(
 async def _audit_check(session: aiohttp.ClientSession, url: str) -> tuple[str, bool]:
     check = await _get(session, f"{url}/v1/admin/audit/verify", "operator")
     ok = bool(check["ok"])
-    state = "chain intact" if ok else f"BROKEN at record {check['first_bad']}: {check['reason']}"
-    return f"audit log: {check['checked']} accesses to dossiers recorded, {state}", ok
+    proof = "chain, seals and signed checkpoints" if check.get("sealed") else "chain"
+    state = f"{proof} intact" if ok else "BROKEN: " + "; ".join(check.get("problems") or [str(check["reason"])])
+    line = f"audit log: {check['head']['seq']} records (accesses, look-ups, operators' actions), {state}"
+    return line, ok
 
 
 async def _portal_sync(session: aiohttp.ClientSession, url: str, dossiers: list[dict[str, Any]]) -> tuple[str, bool]:

@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass, field
@@ -81,14 +82,17 @@ class Child:
         await self.stop(signal.SIGKILL)
 
 
-async def wait_healthy(url: str, timeout: float = 30.0, child: Child | None = None) -> None:
+async def wait_healthy(
+    url: str, timeout: float = 30.0, child: Child | None = None, ssl_context: ssl.SSLContext | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             if child is not None and not child.alive:
                 raise RuntimeError(f"{child.name} exited with {child.proc.returncode}; see {child.log_path}")
             try:
-                async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                tls: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=1), ssl=tls) as resp:
                     if resp.status == 200:
                         return
             except (aiohttp.ClientError, TimeoutError):
@@ -106,6 +110,7 @@ async def start_child(
     log_dir: Path,
     env: dict[str, str] | None = None,
     timeout: float = 30.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Child:
     log_path = log_dir / f"{name}.log"
     fh = await asyncio.to_thread(log_path.open, "ab")
@@ -123,7 +128,7 @@ async def start_child(
     finally:
         await asyncio.to_thread(fh.close)
     child = Child(name, proc, url, log_path)
-    await wait_healthy(url + health, timeout, child)
+    await wait_healthy(url + health, timeout, child, ssl_context)
     return child
 
 

@@ -12,6 +12,7 @@ from uuid import UUID
 from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
 from gateway.connector import AgencyUpdate, SubmitReceipt
+from gateway.store.seals import AuditVerifier
 
 JobState = Literal["waiting", "pending", "leased", "done", "dead", "cancelled"]
 
@@ -116,6 +117,8 @@ class AuditRecord:
     detail: dict[str, Any]
     prev_hash: str  # hex sha256 of the previous record ("0" * 64 for the first)
     hash: str  # hex sha256 over prev_hash and the canonical JSON of the fields above (audit.py)
+    sealed_from: int | None = None  # on the last record of a batch: the batch's first seq ...
+    seal: str | None = None  # ... and the writer's Ed25519 signature over them (seals.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,34 @@ class AuditCheck:
     checked: int  # records walked
     first_bad: int | None  # seq of the first record whose hash or link does not verify
     reason: str | None
+    last_seq: int = field(default=0, compare=False)  # the last record that verified, and its hash
+    last_hash: str = field(default="0" * 64, compare=False)
+    first_sealed: int | None = field(default=None, compare=False)  # where the writer's seals begin
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A signed checkpoint of the audit log as the store keeps it (`body` is its canonical JSON)."""
+
+    number: int
+    at: str
+    kind: str  # "checkpoint" or "acknowledgement"
+    seq: int
+    head: str
+    body: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditWalk:
+    """What `verify_audit` checks besides the chain: the seals (with the audit public key), hashes signed
+    checkpoints recorded, and where to start (after a checkpoint: its seq and head)."""
+
+    verifier: AuditVerifier | None = None
+    expected: Mapping[int, tuple[str, str]] = field(default_factory=dict)  # seq -> (hash, which checkpoint)
+    after_seq: int = 0
+    after_hash: str = "0" * 64
+    sealed_to: int | None = None  # the last record known to be sealed at the start
 
 
 class Store(ABC):
@@ -259,5 +290,22 @@ class Store(ABC):
         """The latest refused accesses, newest first: what the operator dashboard shows."""
 
     @abstractmethod
-    async def verify_audit(self) -> AuditCheck:
-        """Walk the whole chain: every record's hash, its link to the one before, no seq missing."""
+    async def verify_audit(self, walk: AuditWalk | None = None) -> AuditCheck:
+        """Walk the whole chain (or from `walk.after_seq`): every record's hash, its link to the one before,
+        no seq missing; with `walk.verifier` every seal; the hashes of `walk.expected`."""
+
+    @abstractmethod
+    async def audit_head(self) -> tuple[int, str]:
+        """The last audit record's seq and hash ((0, "0" * 64) for an empty log)."""
+
+    @abstractmethod
+    async def audit_hash_at(self, seq: int) -> str | None:
+        """The hash of one audit record (None: there is no such record)."""
+
+    @abstractmethod
+    async def add_audit_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        """Keep a signed checkpoint (append-only; one with the same number already there stays)."""
+
+    @abstractmethod
+    async def audit_checkpoints(self, after: int = 0) -> list[StoredCheckpoint]:
+        """The checkpoints kept, numbered above `after`, oldest first."""

@@ -145,6 +145,29 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (agency, endpoint, key)
     );
     """,
+    # 7. Proof of the audit log (seals.py, checkpoints.py): the writer's seal on the last record of each
+    # batch, and the signed checkpoints of the log's head (also exported to a folder), append-only.
+    """
+    ALTER TABLE audit ADD COLUMN sealed_from INTEGER;
+    ALTER TABLE audit ADD COLUMN seal TEXT;
+    CREATE TABLE audit_checkpoints (
+        number INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        head TEXT NOT NULL,
+        body TEXT NOT NULL,
+        signature TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+    BEGIN
+        SELECT RAISE(ABORT, 'audit checkpoints are append-only');
+    END;
+    CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+    BEGIN
+        SELECT RAISE(ABORT, 'audit checkpoints are append-only');
+    END;
+    """,
 ]
 
 

@@ -22,6 +22,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,12 +34,24 @@ from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable
-from gateway.store import audit, bundles, connector_state, cursors, outbox, reads, rows, supplements, updates
+from gateway.store import (
+    audit,
+    bundles,
+    checkpoints,
+    connector_state,
+    cursors,
+    outbox,
+    reads,
+    rows,
+    supplements,
+    updates,
+)
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     AuditCheck,
     AuditEntry,
     AuditRecord,
+    AuditWalk,
     CreateOutcome,
     FeedItem,
     JobRecord,
@@ -46,9 +59,11 @@ from gateway.store.base import (
     NewBundle,
     NewDossier,
     Store,
+    StoredCheckpoint,
     UpdateOutcome,
 )
 from gateway.store.migrations import migrate
+from gateway.store.seals import AuditKey
 from gateway.store.writer import CodeSequences, GroupCommitWriter
 
 T = TypeVar("T")
@@ -65,8 +80,11 @@ def _connect(path: str) -> sqlite3.Connection:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: str | Path, *, batch_max: int = 256, exclusive: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, batch_max: int = 256, exclusive: bool = False, audit_key: AuditKey | None = None
+    ) -> None:
         self.path = str(path)
+        self.audit_key = audit_key  # seals each batch of audit records (seals.py)
         self.batch_max = batch_max
         self.exclusive = exclusive  # the serving process locks the file; CLI tools share it
         self._writer = GroupCommitWriter(batch_max)
@@ -243,7 +261,7 @@ class SqliteStore(Store):
     async def audit(self, entries: Sequence[AuditEntry]) -> None:
         prepared = [audit.prepare(e) for e in entries]  # a bad entry fails here, before the writer
         if prepared:
-            await self._write(audit.AppendAudit(prepared))
+            await self._write(audit.AppendAudit(prepared, self.audit_key))
 
     async def audit_log(
         self, *, after: int = 0, limit: int = 100, dossier_id: str | None = None, client_id: str | None = None
@@ -253,13 +271,24 @@ class SqliteStore(Store):
     async def refused_accesses(self, limit: int = 20) -> list[AuditRecord]:
         return await self._read(lambda conn: audit.refused(conn, limit))
 
-    async def verify_audit(self) -> AuditCheck:
+    async def verify_audit(self, walk: AuditWalk | None = None) -> AuditCheck:
         # One reader trip per page, so a long log neither fills memory nor holds a reader thread throughout.
-        walk = audit.Walk()
+        w = walk or AuditWalk()
+        walker = audit.Walk(w.verifier, w.expected, seq=w.after_seq, hash=w.after_hash, sealed_to=w.sealed_to)
         while True:
-            rows = await self._read(functools.partial(audit.page, after=walk.seq, limit=audit.PAGE))
-            if not rows:
-                return walk.result()
-            bad = walk.check(rows)
-            if bad is not None:
-                return bad
+            rows = await self._read(functools.partial(audit.page, after=walker.seq, limit=audit.PAGE))
+            check = walker.check(rows) if rows else walker.result()
+            if check is not None:
+                return replace(check, last_seq=walker.seq, last_hash=walker.hash, first_sealed=walker.first_sealed)
+
+    async def audit_head(self) -> tuple[int, str]:
+        return await self._read(audit.head)
+
+    async def audit_hash_at(self, seq: int) -> str | None:
+        return await self._read(lambda conn: audit.hash_at(conn, seq))
+
+    async def add_audit_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        await self._write(lambda conn: checkpoints.add(conn, checkpoint))
+
+    async def audit_checkpoints(self, after: int = 0) -> list[StoredCheckpoint]:
+        return await self._read(lambda conn: checkpoints.listed(conn, after))

@@ -79,6 +79,7 @@ class TaxConnector(Connector):
             max_answer_bytes=settings.max_answer_bytes,
             address=settings.url,
             operations=OPERATIONS,
+            ssl_context=ctx.ssl_context,
         )
         self.cursor = 0  # every event up to this sequence is settled in the store (read in start())
         self._read_to = 0  # how far the last poll read

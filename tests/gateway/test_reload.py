@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gateway.api.keys import STORE
 from gateway.auth import hash_key
 from gateway.sandbox.demo import DEMO_KEYS, police_sim
 from gateway.sandbox.launcher import Stack
@@ -135,3 +136,42 @@ async def test_sighup_reloads_a_running_gateway(tmp_path: Path) -> None:
             assert gw.proc.returncode is None  # the same process: reloaded, not restarted
     finally:
         await stack.stop()
+
+
+async def test_reloads_and_replays_are_in_the_audit_log(harness: GatewayHarness, gateway_conf: Path) -> None:
+    """Operators' actions sit beside the accesses they may affect: who reloaded what, who replayed what,
+    and a reload refused, each one a record of the hash chain."""
+    clients = gateway_conf / "clients.toml"
+    rotated = "lt_hanoi-rotated-key-for-the-audit-test-0003"
+    await asyncio.to_thread(
+        edit,
+        clients,
+        lambda t: (
+            t.replace(
+                "[client.centre-hanoi]\n",
+                f'[client.centre-hanoi]\napi_keys = [{{ sha256 = "{hash_key(rotated)}" }}]\n',
+                1,
+            )
+            + NEW_CLIENT
+        ),
+    )
+    status, body = await reload(harness)
+    assert status == 200 and body["changed"]["credentials"] == {"changed": ["centre-hanoi"]}
+    assert await status_for(harness, rotated) == 200
+    await asyncio.to_thread(edit, clients, lambda t: t.replace('scopes = ["submit", "read"]\n', 'scopes = ["fly"]\n'))
+    assert (await reload(harness))[0] == 422
+    replayed = await harness.client.post(
+        "/v1/admin/deliveries/replay", json={"ids": [7, 8]}, headers=harness.headers("operator")
+    )
+    assert replayed.status == 200
+    records = [r for r in await harness.app[STORE].audit_log(limit=100) if r.basis != "own"]
+    assert [(r.client_id, r.action, r.outcome, r.basis) for r in records] == [
+        ("operator", "reload", "allowed", "admin"),
+        ("operator", "reload", "denied", "configuration-refused"),
+        ("operator", "replay", "allowed", "admin"),
+    ]
+    assert records[0].detail["clients"] == {"added": ["centre-haiphong"], "changed": ["centre-hanoi"]}
+    assert records[0].detail["credentials"] == {"changed": ["centre-hanoi"]}
+    assert "client.centre-haiphong.scopes[0]" in records[1].detail["error"]
+    assert records[2].detail == {"ids": [7, 8], "replayed": 0}
+    assert (await harness.app[STORE].verify_audit()).ok
