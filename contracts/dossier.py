@@ -191,6 +191,9 @@ class DossierSubmission(Model):
 class ResultDocument(Model):
     """A result (DanhSachGiayToKetQua): the certificate, decision or notice."""
 
+    # The gateway checks what an agency sends when it applies the update (`result_errors`), so that a result
+    # it keeps is one it can hand out: content that decodes to `size` bytes hashing to `sha256`, or a URL.
+
     name: ShortText
     component_code: str = Field(min_length=1, max_length=50)
     result_code: str | None = Field(default=None, max_length=100)
@@ -199,6 +202,35 @@ class ResultDocument(Model):
     sha256: Sha256Hex
     content_base64: str | None = None
     url: str | None = None
+
+
+_MEDIA_TYPE_RE = re.compile(r"^[a-z]+/[a-z0-9.+-]+$")
+_URL_RE = re.compile(r"^https?://[^\s]+$")
+
+
+def result_errors(doc: ResultDocument) -> list[tuple[str, str]]:
+    """What is wrong with a result document an agency sent, as (field, message); empty when it is sound.
+
+    Checked again here, not only by the model: a plugin may build its updates without validation.
+    """
+    errors: list[tuple[str, str]] = []
+    if not _MEDIA_TYPE_RE.match(doc.media_type or "") or len(doc.media_type) > 100:
+        errors.append(("media_type", f"{doc.media_type!r} is not a media type such as application/pdf"))
+    if doc.content_base64 is None:
+        if doc.url is None:
+            errors.append(("content_base64", "a result needs its content (content_base64) or a url"))
+        elif len(doc.url) > 2000 or not _URL_RE.match(doc.url):
+            errors.append(("url", "must be an http:// or https:// URL of at most 2000 characters"))
+        return errors
+    try:
+        raw = base64.b64decode(doc.content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        return [*errors, ("content_base64", "is not valid base64")]
+    if len(raw) != doc.size:
+        errors.append(("size", f"says {doc.size} bytes but the content has {len(raw)}"))
+    if hashlib.sha256(raw).hexdigest() != doc.sha256:
+        errors.append(("sha256", "does not match the content"))
+    return errors
 
 
 class SupplementRequest(Model):

@@ -118,7 +118,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(
                 asyncio.create_task(
-                    poll_agency(app[STORE], a_name, connector, config.gateway.dispatcher.agency_poll_interval),
+                    poll_agency(app[STORE], a_name, e_name, connector, config.gateway.dispatcher.agency_poll_interval),
                     name=f"poll-{a_name}-{e_name}",
                 )
             )

@@ -16,6 +16,7 @@ from gateway.auth import Principal
 from gateway.connector import AgencyUpdate
 from gateway.errors import FieldError, IllegalTransition, InvalidRequest, NotFound, ValidationFailed
 from gateway.intake import field_errors
+from gateway.store.base import UpdateSource
 
 routes = web.RouteTableDef()
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -125,7 +126,7 @@ async def return_result(request: web.Request) -> web.Response:
     update = AgencyUpdate(
         event_id="result-returned", dossier_id=d.id, status=DossierStatus.RETURNED, note=note, data=data
     )
-    await request.app[STORE].apply_update(update, actor=p.client_id)
+    await request.app[STORE].apply_update(update, source=UpdateSource(p.client_id))
     returned = await request.app[STORE].get_dossier(str(d.id))
     return json_response(returned)
 

@@ -52,6 +52,15 @@ class DispatcherSettings(_Conf):
     )
 
 
+class CallbackSettings(_Conf):
+    replay_window: float = Field(
+        900.0,
+        ge=60,
+        description="seconds a signed callback's nonce is kept: the same request within it is refused, even "
+        "after a restart; keep it above the clock skew the agencies' signatures may have (300 s)",
+    )
+
+
 class PortalSettings(_Conf):
     """Pushing the status feed to the national portal; no push_url (or an empty one): no pushing."""
 
@@ -86,6 +95,7 @@ class GatewaySettings(_Conf):
     store: StoreSettings = StoreSettings()
     limits: LimitsSettings = LimitsSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
+    callbacks: CallbackSettings = CallbackSettings()
     portal: PortalSettings = PortalSettings()
 
 

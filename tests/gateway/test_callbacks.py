@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -121,7 +122,7 @@ async def test_result_documents_are_kept_without_content_in_events(
         "soGiayTo": "CT-1",
         "loaiTep": "application/pdf",
         "kichThuoc": 3,
-        "sha256": "a" * 64,
+        "sha256": hashlib.sha256(b"abc").hexdigest(),
         "noiDungBase64": "YWJj",
     }
     resp = await post(harness, event(undelivered["code"], "HOAN_THANH", "r1", ketQua=result))

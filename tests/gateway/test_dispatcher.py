@@ -13,7 +13,7 @@ import pytest
 from gateway.config.model import DispatcherSettings
 from gateway.connector import Delivery, SubmitReceipt
 from gateway.dispatcher import Dispatcher, sweep_deadlines
-from gateway.store.base import JobRecord
+from gateway.store.base import Completion, JobRecord
 
 POLL = 0.2
 
@@ -44,10 +44,13 @@ class ScriptedStore:
     async def get_dossier(self, ref: str) -> Any:
         return object()
 
-    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
+    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
         await self.hold_completions.wait()
         self.completed.append(job_id)
-        return True
+        return Completion(True)
+
+    async def reclaim_expired_leases(self) -> int:
+        return 0
 
 
 class AnsweringConnector:

@@ -20,13 +20,14 @@ from contracts.calendar import VN_TZ, add_working_days, supplement_deadline, wor
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
 from gateway.store import SqliteStore
-from gateway.store.base import NewBundle, NewBundleStep, NewDossier
+from gateway.store.base import NewBundle, NewBundleStep, NewDossier, UpdateSource
 from gateway.store.migrations import MIGRATIONS
 from plugins.police.demo import demo_dossiers
 
 DAY = date(2026, 11, 20)
 RECEIVED = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 S = DossierStatus
+POLICE = UpdateSource.of_agency("police", "national")
 
 
 @pytest.fixture(scope="module")
@@ -208,14 +209,14 @@ async def test_idempotency(store: SqliteStore, new: Callable[..., NewDossier]) -
 
 async def test_apply_update_dedupes_by_event_id(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
     d = (await store.create_dossier(new(0))).dossier
-    first = await store.apply_update(update(d.id, S.PROCESSING, "ev-1", agency_ref="CA-1"), actor="agency:police")
-    again = await store.apply_update(update(d.id, S.PROCESSING, "ev-1"), actor="agency:police")
+    first = await store.apply_update(update(d.id, S.PROCESSING, "ev-1", agency_ref="CA-1"), source=POLICE)
+    again = await store.apply_update(update(d.id, S.PROCESSING, "ev-1"), source=POLICE)
     assert (first.applied, first.status) == (True, 4)
     assert (again.applied, again.status) == (False, 4)
     assert await statuses(store, d.id) == [2, 4]
     # The same event id on another dossier is another event.
     other = (await store.create_dossier(new(1))).dossier
-    assert (await store.apply_update(update(other.id, S.PROCESSING, "ev-1"), actor="a")).applied
+    assert (await store.apply_update(update(other.id, S.PROCESSING, "ev-1"), source=POLICE)).applied
     got = await store.get_dossier(str(d.id))
     assert got is not None and got.agency_ref == "CA-1"
 
@@ -223,7 +224,7 @@ async def test_apply_update_dedupes_by_event_id(store: SqliteStore, new: Callabl
 async def test_update_by_code_implies_receipt(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
     d = (await store.create_dossier(new(0))).dossier
     upd = AgencyUpdate(event_id="x", dossier_code=d.code, status=S.FINISHED, note="done")
-    assert (await store.apply_update(upd, actor="agency:police")).applied
+    assert (await store.apply_update(upd, source=POLICE)).applied
     assert await statuses(store, d.id) == [2, 4, 9]
     got = await store.get_dossier(d.code)
     assert got is not None and got.status == S.FINISHED
@@ -233,19 +234,19 @@ async def test_illegal_transition_raises_and_changes_nothing(
     store: SqliteStore, new: Callable[..., NewDossier]
 ) -> None:
     d = (await store.create_dossier(new(0))).dossier
-    await store.apply_update(update(d.id, S.FINISHED, "e1"), actor="a")
+    await store.apply_update(update(d.id, S.FINISHED, "e1"), source=POLICE)
     with pytest.raises(IllegalTransition) as err:
-        await store.apply_update(update(d.id, S.STOPPED, "e2"), actor="a")
+        await store.apply_update(update(d.id, S.STOPPED, "e2"), source=POLICE)
     assert str(err.value).startswith("a dossier in status 9 (finished) cannot move to 8 (stopped)")
     assert await statuses(store, d.id) == [2, 4, 9]
     # The refused event id was not recorded: a later legal event may use it.
-    assert (await store.apply_update(update(d.id, S.RETURNED, "e2"), actor="a")).applied
+    assert (await store.apply_update(update(d.id, S.RETURNED, "e2"), source=POLICE)).applied
 
 
 async def test_update_for_an_unknown_dossier(store: SqliteStore) -> None:
     with pytest.raises(LookupError, match=r"no dossier 000\.00\.01\.H26-261120-0042"):
         await store.apply_update(
-            AgencyUpdate(event_id="e", dossier_code="000.00.01.H26-261120-0042", status=S.PROCESSING), actor="a"
+            AgencyUpdate(event_id="e", dossier_code="000.00.01.H26-261120-0042", status=S.PROCESSING), source=POLICE
         )
 
 
@@ -299,9 +300,9 @@ async def test_complete_job(store: SqliteStore, new: Callable[..., NewDossier]) 
     d = (await store.create_dossier(new(0))).dossier
     [job] = await store.claim_jobs("w1", {"police": 1}, 60)
     receipt = SubmitReceipt(agency_ref="CA-0000001")
-    assert not await store.complete_job(job.id, "w2", receipt, actor="agency:police")
-    assert await store.complete_job(job.id, "w1", receipt, actor="agency:police")
-    assert not await store.complete_job(job.id, "w1", receipt, actor="agency:police")  # already done
+    assert not (await store.complete_job(job.id, "w2", receipt, actor="agency:police")).recorded
+    assert (await store.complete_job(job.id, "w1", receipt, actor="agency:police")).recorded
+    assert not (await store.complete_job(job.id, "w1", receipt, actor="agency:police")).recorded  # already done
     got = await store.get_dossier(str(d.id))
     assert got is not None
     assert (got.status, got.agency_ref, got.delivery and got.delivery.state) == (
@@ -342,7 +343,7 @@ async def test_supplement_request_without_a_deadline_gets_seven_working_days(
     d = (await store.create_dossier(new(0))).dossier
     asked = datetime(2026, 12, 4, 10, 0, tzinfo=VN_TZ)
     upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, note="Thiếu giấy tờ", data={"items": ["CT07"]})
-    await store.apply_update(upd, actor="agency:police")
+    await store.apply_update(upd, source=POLICE)
     got = await store.get_dossier(str(d.id))
     assert got is not None
     [request] = got.supplements
@@ -359,7 +360,7 @@ async def test_answering_a_supplement_moves_the_due_date_by_the_days_waited(
     asked = working_days_ago(3)
     due = asked + timedelta(days=9)
     upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"], "due_at": due.isoformat()})
-    await store.apply_update(upd, actor="agency:police")
+    await store.apply_update(upd, source=POLICE)
     before = await store.get_dossier(str(d.id))
     assert before is not None and before.supplements[0].due_at == due
 
@@ -383,7 +384,7 @@ async def test_a_supplement_not_brought_in_time_refuses_the_dossier_once(
     asked = datetime(2026, 12, 4, 10, 0, tzinfo=VN_TZ)
     for d in (late, answered, waiting):
         upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"]})
-        await store.apply_update(upd, actor="agency:police")
+        await store.apply_update(upd, source=POLICE)
     await store.answer_supplement(answered.id, {"note": "x", "attachments": [{"name": "CT07"}]}, actor="centre")
     due = supplement_deadline(asked)  # 15/12/2026 10:00, seven working days later
 
@@ -426,7 +427,7 @@ async def test_a_step_whose_input_is_missing_is_dead_until_retried(
     bid = uuid.uuid4()
     steps = [NewBundleStep("a", first, {}), NewBundleStep("b", second, {"number": "a.register_number"})]
     await store.create_bundle(NewBundle(bid, "t", "test", "centre-hanoi", RECEIVED, steps, None, "h"))
-    await store.apply_update(update(first.id, S.FINISHED, "a-1"), actor="agency:police")  # no outputs
+    await store.apply_update(update(first.id, S.FINISHED, "a-1"), source=POLICE)  # no outputs
     view = await store.get_bundle(str(bid))
     assert view is not None
     assert (view.state, view.actions) == ("action_required", ["retry", "cancel_remaining"])
@@ -438,7 +439,7 @@ async def test_a_step_whose_input_is_missing_is_dead_until_retried(
     assert [j.inputs for j in await store.jobs("dead")] == [{"number": "a.register_number"}]
     # The agency reports the output after all; now the retry resolves it.
     late = update(first.id, S.FINISHED, "a-2", outputs={"register_number": "17"})
-    await store.apply_update(late, actor="agency:police")
+    await store.apply_update(late, source=POLICE)
     assert await store.retry_bundle(bid) == 1
     [ready] = [j for j in await store.jobs("pending") if j.dossier_id == second.id]
     assert (ready.dossier_id, ready.inputs, ready.last_error) == (second.id, {"number": "17"}, None)
@@ -467,7 +468,7 @@ async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: C
         assert d.supplements == []
     finally:
         await store.close()
-    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 5
+    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 6
 
     def indexes() -> set[str]:
         conn = sqlite3.connect(path)
