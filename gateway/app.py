@@ -17,7 +17,18 @@ from contracts.calendar import add_working_days, preload
 from gateway import live
 from gateway.api import admin, bundles, callbacks, dashboard, dossiers, feed, lookups, meta, procedures
 from gateway.api.access import PROOF_GUARD, ProofGuard
-from gateway.api.keys import CONNECTORS, DISPATCHER, HTTP, INTAKE, LIVE, METRICS, PORTAL_PUSHER, REGISTRY, STORE
+from gateway.api.keys import (
+    CONNECTORS,
+    DISPATCHER,
+    HTTP,
+    INTAKE,
+    LIVE,
+    METRICS,
+    PORTAL_PUSHER,
+    RATE_LIMITS,
+    REGISTRY,
+    STORE,
+)
 from gateway.api.middleware import request_context
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
@@ -28,6 +39,7 @@ from gateway.live import Live, LiveConf
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
+from gateway.ratelimit import RateLimits
 from gateway.store import SqliteStore
 from gateway.tasks import cancel_and_wait
 
@@ -207,6 +219,7 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app[METRICS] = Metrics()
     limits = config.gateway.limits
     app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)
+    app[RATE_LIMITS] = RateLimits(config.gateway.rate_limits)
     app.on_startup.extend([_on_startup, dashboard.load_page])
     for module in (dossiers, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
         app.router.add_routes(module.routes)

@@ -139,12 +139,16 @@ async def download_result(request: web.Request) -> web.Response:
     except (ValueError, IndexError):
         raise NotFound(f"dossier {d.code} has {len(d.results)} result documents") from None
     if doc.content_base64 is None:
-        if doc.url:
-            raise web.HTTPFound(doc.url)
+        if doc.url:  # checked to be an http(s) URL when the agency's update was applied
+            return web.Response(status=302, headers={"Location": doc.url})
         raise NotFound("the agency sent this result without its content")
     filename = f"{d.code}-{request.match_info['index']}"
     return web.Response(
         body=base64.b64decode(doc.content_base64),
         content_type=doc.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Digest": f"sha-256={doc.sha256}"},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Digest": f"sha-256={doc.sha256}",
+            "X-Content-Type-Options": "nosniff",
+        },
     )

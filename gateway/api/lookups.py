@@ -1,18 +1,39 @@
-"""Synchronous look-ups passed through to an agency plugin (e.g. verify a citizen's identity)."""
+"""Synchronous look-ups passed through to an agency plugin (e.g. verify a citizen's identity).
+
+Each client may run so many a minute (its own [rate_limits], then 429 with Retry-After): a look-up
+that says which field did not match would otherwise let a date of birth be found by trying. Each one
+is audited before the agency is asked: who asked, which look-up, and each field of the query as a keyed
+hash ([audit] pseudonym_key), never in clear; whoever holds the key can tell whether a given person
+was looked up, nobody can read who was.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from gateway.api.access import audit
 from gateway.api.dossiers import principal_of
-from gateway.api.keys import CONNECTORS, LIVE, REGISTRY
+from gateway.api.keys import CONNECTORS, LIVE, RATE_LIMITS, REGISTRY
 from gateway.api.responses import json_response, read_json
 from gateway.connector import LookupSpec
-from gateway.errors import AgencyError, AgencyTimeout, NotFound, UpstreamFailed, UpstreamTimeout, ValidationFailed
+from gateway.errors import (
+    AgencyError,
+    AgencyTimeout,
+    NotFound,
+    TooManyRequests,
+    UpstreamFailed,
+    UpstreamTimeout,
+    ValidationFailed,
+)
 from gateway.intake import field_errors
+from gateway.ratelimit import retry_after
 
 routes = web.RouteTableDef()
 
@@ -50,9 +71,28 @@ async def list_lookups(request: web.Request) -> web.Response:
     return json_response({"items": items})
 
 
+def pseudonym(value: Any, key: str) -> str:
+    """A keyed hash standing for a value in the audit log (HMAC-SHA256, 128 bits shown)."""
+    text = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    if key:
+        return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()[:32]
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def query_record(query: BaseModel, key: str) -> dict[str, str]:
+    return {field: pseudonym(value, key) for field, value in query.model_dump(mode="json").items()}
+
+
 @routes.post("/v1/lookups/{name}")
 async def run_lookup(request: web.Request) -> web.Response:
-    principal_of(request).require("lookup")
+    p = principal_of(request)
+    p.require("lookup")
+    wait = request.app[RATE_LIMITS].lookup(p.client_id, p.conf)
+    if wait > 0:
+        raise TooManyRequests(
+            f"client {p.client_id!r} ran more look-ups than its limit allows; try again in {retry_after(wait)} s",
+            headers={"Retry-After": retry_after(wait)},
+        )
     name = request.match_info["name"]
     target = find(request.app, name)
     if target is None:
@@ -62,6 +102,9 @@ async def run_lookup(request: web.Request) -> web.Response:
         query = target.spec.input_model.model_validate(raw)
     except ValidationError as exc:
         raise ValidationFailed("the look-up has invalid fields", errors=field_errors(exc)) from None
+    key = request.app[LIVE].current.config.gateway.audit.pseudonym_key
+    detail = {"lookup": name, "agency": target.agency, "query": query_record(query, key)}
+    await audit(request, "lookup", basis="lookup-scope", detail=detail)
     connector = request.app[CONNECTORS][(target.agency, target.endpoint)]
     try:
         answer = await connector.lookup(name, query)

@@ -38,6 +38,24 @@ class LimitsSettings(_Conf):
     applicant_proof_window: float = Field(600.0, gt=0, description="seconds; see applicant_proof_failures")
 
 
+class RateLimitSettings(_Conf):
+    """Token buckets: `burst` requests at once, refilled at the sustained rate. A client's own limits
+    ([client.<id>.rate_limit] in clients.toml) override the per-client ones here."""
+
+    enabled: bool = True
+    requests_per_second: float = Field(50.0, gt=0, description="each client's sustained request rate")
+    burst: int = Field(100, ge=1, description="requests a client may send at once above its sustained rate")
+    lookups_per_minute: float = Field(120.0, gt=0, description="each client's sustained rate of look-ups")
+    lookup_burst: int = Field(30, ge=1)
+    auth_failures_per_minute: float = Field(
+        10.0,
+        gt=0,
+        description="failed authentications a source address may make, sustained; past its burst, "
+        "every request from it waits (429) until it may try again",
+    )
+    auth_failure_burst: int = Field(20, ge=1)
+
+
 class DispatcherSettings(_Conf):
     max_attempts: int = Field(8, ge=1, le=100)
     base_delay: float = Field(1.0, gt=0)
@@ -49,6 +67,16 @@ class DispatcherSettings(_Conf):
     agency_poll_interval: float = Field(2.0, gt=0)
     deadline_sweep_interval: float = Field(
         60.0, gt=0, description="how often dossiers whose supplement deadline has passed are refused"
+    )
+
+
+class AuditSettings(_Conf):
+    pseudonym_key: str = Field(
+        "",
+        repr=False,
+        description="secret key of the HMAC-SHA256 that stands for personal data (the fields of a look-up) in "
+        "audit records; empty: a plain SHA-256, which a 12-digit personal id does not survive a search of, so "
+        "set one (use ${ENV})",
     )
 
 
@@ -94,9 +122,20 @@ class GatewaySettings(_Conf):
     server: ServerSettings = ServerSettings()
     store: StoreSettings = StoreSettings()
     limits: LimitsSettings = LimitsSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    audit: AuditSettings = AuditSettings()
     portal: PortalSettings = PortalSettings()
+
+
+class ClientRateLimit(_Conf):
+    """One client's own limits; what it leaves out comes from gateway.toml's [rate_limits]."""
+
+    requests_per_second: float | None = Field(None, gt=0)
+    burst: int | None = Field(None, ge=1)
+    lookups_per_minute: float | None = Field(None, gt=0)
+    lookup_burst: int | None = Field(None, ge=1)
 
 
 class ClientConf(_Conf):
@@ -107,6 +146,7 @@ class ClientConf(_Conf):
     scopes: frozenset[Scope]
     api_key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     agency: str | None = Field(None, description="for agency clients: whose callbacks they post")
+    rate_limit: ClientRateLimit = ClientRateLimit()
 
     @model_validator(mode="after")
     def _kind_fields(self) -> ClientConf:
