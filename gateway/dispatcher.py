@@ -381,6 +381,8 @@ async def sweep_deadlines(store: Store, interval: float, wake: Callable[[], None
                 wake()
         except asyncio.CancelledError:
             raise
+        except StorageUnavailable:
+            pass  # logged once, by the store; the next sweep catches up
         except Exception:
             log.exception("deadline_sweep_failed")
         await asyncio.sleep(interval)

@@ -18,9 +18,9 @@ import pytest
 from contracts import DossierStatus
 from contracts.calendar import VN_TZ, add_working_days, supplement_deadline, working_days_between
 from gateway.connector import AgencyUpdate, SubmitReceipt
-from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
+from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable, WrongAgency
 from gateway.store import SqliteStore
-from gateway.store.base import NewBundle, NewBundleStep, NewDossier, UpdateSource
+from gateway.store.base import NewBundle, NewBundleStep, NewDossier, ReplayedRequest, ReplayKey, UpdateSource
 from gateway.store.migrations import MIGRATIONS
 from plugins.police.demo import demo_dossiers
 
@@ -499,3 +499,99 @@ async def test_a_second_serving_store_is_refused_and_writes_nothing(
         assert (await first.create_dossier(new(0))).created
     finally:
         await first.close()
+
+
+# -- trust boundaries and failure handling -----------------------------------------------------------
+
+
+async def test_an_update_touches_only_dossiers_routed_to_its_agency_and_endpoint(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    police = (await store.create_dossier(new(0))).dossier
+    land = (await store.create_dossier(dataclasses.replace(new(1, agency="land"), endpoint="hanoi"))).dossier
+    for target, source in [
+        (police, UpdateSource.of_agency("land", "hanoi")),
+        (police, UpdateSource.of_agency("police", "regional")),  # the right agency, another endpoint
+        (land, UpdateSource.of_agency("land", "hcm")),  # another office of the same agency
+        (land, UpdateSource.of_agency("police")),
+    ]:
+        with pytest.raises(WrongAgency) as err:
+            await store.apply_update(update(target.id, S.FINISHED, "x"), source=source)
+        assert err.value.dossier_id == str(target.id) and err.value.event_id == "x"
+    # An agency that names no endpoint (a callback) is bound by its instance; the gateway by nothing.
+    assert (await store.apply_update(update(land.id, S.PROCESSING, "y"), source=UpdateSource.of_agency("land"))).applied
+    assert (await store.apply_update(update(police.id, S.FINISHED, "z"), source=POLICE)).applied
+    returned = AgencyUpdate(event_id="r", dossier_id=police.id, status=S.RETURNED)
+    assert (await store.apply_update(returned, source=UpdateSource("centre-hcm"))).applied
+    assert await statuses(store, police.id) == [2, 4, 9, 10]
+    assert await statuses(store, land.id) == [2, 4]
+
+
+async def test_a_replay_key_is_refused_within_its_window_only(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    key = ReplayKey("police", "kid:nonce-1", window=60)
+    await store.apply_updates([update(d.id, S.PROCESSING, "e1")], source=POLICE, replay=key)
+    with pytest.raises(ReplayedRequest):
+        await store.apply_updates([], source=POLICE, replay=key)
+    # Another agency's key of the same value is another key.
+    await store.apply_updates([], source=POLICE, replay=ReplayKey("justice", "kid:nonce-1", window=60))
+    # Past its window (written an hour ago), the key is forgotten as new keys come.
+    await store._write(lambda conn: conn.execute("UPDATE replay_keys SET seen_at = seen_at - 3600"))
+    await store.apply_updates([], source=POLICE, replay=ReplayKey("police", "kid:nonce-2", window=60))
+    kept = await store._read(lambda c: c.execute("SELECT scope, key FROM replay_keys").fetchall())
+    assert [tuple(r) for r in kept] == [("police", "kid:nonce-2")]
+
+
+async def test_a_receipt_superseded_by_later_news_completes_the_job(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    # Meanwhile the agency's polled events finished the dossier; the redelivered submit's receipt still
+    # says "financial obligation" (6): 9 -> 6 is illegal, the answer is old news, the job is done.
+    await store.apply_update(update(d.id, S.FINISHED, "polled-9"), source=POLICE)
+    receipt = SubmitReceipt(agency_ref="T-1", updates=[update(d.id, S.FINANCIAL_OBLIGATION, "receipt-6")])
+    completion = await store.complete_job(job.id, "w1", receipt, actor="agency:police")
+    assert completion.recorded
+    assert list(completion.skipped) == ["receipt-6"]
+    assert completion.skipped["receipt-6"].startswith("superseded: a dossier in status 9 (finished) cannot move to 6")
+    assert [j.state for j in await store.jobs()] == ["done"]
+    assert await statuses(store, d.id) == [2, 4, 9]
+
+
+async def test_expired_leases_are_reclaimed_and_live_ones_left_alone(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    for i in range(2):
+        await store.create_dossier(new(i))
+    [expired] = await store.claim_jobs("dead-process", {"police": 1}, -1)  # its lease has already run out
+    [live] = await store.claim_jobs("other-process", {"police": 1}, 60)
+    assert await store.reclaim_expired_leases() == 1
+    jobs = {j.id: j for j in await store.jobs()}
+    assert (jobs[expired.id].state, jobs[expired.id].attempts) == ("pending", 1)  # the attempt counts
+    assert jobs[expired.id].last_error == "the lease expired before the outcome was recorded"
+    assert jobs[live.id].state == "leased"
+    assert await store.reclaim_expired_leases() == 0
+    # The dead process's late completion changes nothing: the job is someone else's now.
+    assert not (await store.complete_job(expired.id, "dead-process", SubmitReceipt(), actor="agency:police")).recorded
+    [again] = await store.claim_jobs("w2", {"police": 1}, 60)
+    assert (again.id, again.attempts) == (expired.id, 2)
+
+
+async def test_an_undone_claim_gives_back_its_attempt(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    await store.create_dossier(new(0))
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    assert await store.unclaim_jobs("w2", [job.id]) == 0  # not w2's to undo
+    assert await store.unclaim_jobs("w1", [job.id]) == 1
+    [back] = await store.jobs()
+    assert (back.state, back.attempts) == ("pending", 0)
+    assert await store.unclaim_jobs("w1", []) == 0
+
+
+async def test_the_probe_commits(store: SqliteStore) -> None:
+    await store.probe()
+    await store.probe()
+    rows_ = await store._read(lambda c: c.execute("SELECT id, length(payload) FROM store_probe").fetchall())
+    assert [tuple(r) for r in rows_] == [(1, 16 * 1024)]
