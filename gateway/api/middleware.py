@@ -104,11 +104,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             client = _authenticate(request)
         response = await handler(request)
     except ProblemError as exc:
-        response = problem_response(exc, _instance(request))
+        response = problem_response(exc, request.path)
     except web.HTTPRequestEntityTooLarge:
         response = problem_response(PayloadTooLarge("the request body is too large"), request.path)
     except web.HTTPNotFound:
-        response = problem_response(NotFound(f"no resource at {_instance(request)}"), _instance(request))
+        response = problem_response(NotFound(f"no resource at {request.path}"), request.path)
     except web.HTTPMethodNotAllowed as exc:
         allowed = ", ".join(sorted(exc.allowed_methods))
         response = problem_response(
@@ -118,9 +118,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPRedirection as exc:
         response = exc  # a redirect is an answer, not an error
     except Exception:
-        log.exception("unhandled_error", path=_instance(request))
+        log.exception("unhandled_error", path=request.path)
         response = problem_response(
-            ProblemError("the gateway failed to handle this request; it was logged"), _instance(request)
+            ProblemError("the gateway failed to handle this request; it was logged"), request.path
         )
     elapsed = time.perf_counter() - started
     response.headers[CORRELATION_HEADER] = cid
@@ -129,23 +129,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     log.info(
         "request",
         method=request.method,
-        path=_instance(request),
+        path=request.path,
         status=response.status,
         ms=round(elapsed * 1000, 2),
         client=client,
     )
     return response
-
-
-def _instance(request: web.Request) -> str:
-    """The path as it may be echoed back and logged: bytes that were not UTF-8 shown escaped."""
-    path = request.path
-    return path if path.isascii() or _utf8(path) else path.encode("utf-8", "backslashreplace").decode()
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -25,9 +26,10 @@ PROBE_BYTES = 16 * 1024  # about a submission's worth: a disk that cannot take t
 class Episodes:
     """Thread-safe: commits are reported by the writer thread, reads by reader threads."""
 
-    def __init__(self, settle: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settle: float = 1.0, clock: Callable[[], float] = time.monotonic, logger: Any = None) -> None:
         self.settle = settle
         self.clock = clock
+        self.log = logger if logger is not None else log
         self.failures = 0  # failed operations in the current episode
         self.episodes = 0
         self._since: float | None = None  # start of the current episode, None while healthy
@@ -48,7 +50,7 @@ class Episodes:
             self._since = now
             self.episodes += 1
         code = getattr(exc, "sqlite_errorname", None)
-        log.error("storage_fault", error=f"{type(exc).__name__}: {exc}", code=code, episode=self.episodes)
+        self.log.error("storage_fault", error=f"{type(exc).__name__}: {exc}", code=code, episode=self.episodes)
 
     def committed(self) -> None:
         if self._since is None:  # the common case, without the lock
@@ -59,7 +61,9 @@ class Episodes:
                 return
             lasted, failures = now - self._since, self.failures
             self._since, self.failures = None, 0
-        log.warning("storage_recovered", seconds=round(lasted, 1), failed_operations=failures, episode=self.episodes)
+        self.log.warning(
+            "storage_recovered", seconds=round(lasted, 1), failed_operations=failures, episode=self.episodes
+        )
 
 
 def probe(conn: sqlite3.Connection) -> None:
