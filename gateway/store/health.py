@@ -2,8 +2,9 @@
 
 A store reports the outcome of each commit (`failed` with the error, `committed`); requests meanwhile are
 answered 503 with Retry-After (StorageUnavailable) by whoever called the store. An episode ends at the
-first commit that succeeds once `settle` seconds have passed since the last failure, so that a disk that
-takes some small writes while refusing larger ones makes one episode, not a line per commit.
+first commit that succeeds once `settle` seconds (10) have passed since the last failure: a full disk takes
+some small writes (the write-ahead log reuses its space) while refusing others, and that is one episode,
+not a line per commit.
 
 Also the SQL of the readiness probe: one row rewritten through the same writer as every other write.
 """
@@ -26,7 +27,7 @@ PROBE_BYTES = 16 * 1024  # about a submission's worth: a disk that cannot take t
 class Episodes:
     """Thread-safe: commits are reported by the writer thread, reads by reader threads."""
 
-    def __init__(self, settle: float = 1.0, clock: Callable[[], float] = time.monotonic, logger: Any = None) -> None:
+    def __init__(self, settle: float = 10.0, clock: Callable[[], float] = time.monotonic, logger: Any = None) -> None:
         self.settle = settle
         self.clock = clock
         self.log = logger if logger is not None else log
