@@ -50,17 +50,18 @@ class SmallDisk:
             await self._run("umount", "-l", str(self.path))
             self.mounted = False
 
-    async def fill(self) -> int:
-        """Write a filler file until the filesystem is full; returns the bytes it took."""
-        return await asyncio.to_thread(self._fill)
+    async def fill(self, leave: int = 0) -> int:
+        """Write a filler file until the filesystem is full, or until only `leave` bytes are free; returns
+        the bytes it took."""
+        return await asyncio.to_thread(self._fill, leave)
 
-    def _fill(self) -> int:
+    def _fill(self, leave: int) -> int:
         written = 0
         fd = os.open(self.path / FILLER, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             for size in (1 << 20, 1 << 16, 1 << 12, 1 << 9, 1):  # down to the last byte
                 block = b"\0" * size
-                while True:
+                while self._free() - size >= leave:
                     try:
                         written += os.write(fd, block)
                     except OSError as exc:
@@ -70,6 +71,10 @@ class SmallDisk:
         finally:
             os.close(fd)
         return written
+
+    def _free(self) -> int:
+        st = os.statvfs(self.path)
+        return st.f_bavail * st.f_frsize
 
     async def free(self) -> None:
         with contextlib.suppress(FileNotFoundError):
