@@ -9,15 +9,18 @@ is written to the hash-chained audit log before the data leaves; a refused one i
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
+from uuid import UUID
 
 from aiohttp import web
 
 from contracts import Dossier, PersonApplicant
+from contracts.identifiers import DOSSIER_CODE_RE
 from gateway.api.keys import PRINCIPAL, STORE
 from gateway.auth import Principal
 from gateway.config.model import Scope
@@ -90,7 +93,7 @@ async def open_dossier(request: web.Request, action: str, scope: Scope = "read")
     proof = request.headers.get(APPLICANT_HEADER)
     guard = request.app[PROOF_GUARD]
     dossier_id = str(d.id) if d is not None else None
-    detail = {} if d is not None else {"ref": ref[:100]}
+    detail = {} if d is not None else ref_record(ref)
     own = d is not None and (p.conf.kind != "centre" or d.client_id == p.client_id)
     if proof and not own and (wait := guard.wait_for(p.client_id)) > 0:
         await audit(request, action, allowed=False, basis="too-many-wrong-proofs", dossier_id=dossier_id, detail=detail)
@@ -109,6 +112,17 @@ async def open_dossier(request: web.Request, action: str, scope: Scope = "read")
         raise NotFound(f"no dossier {ref} for client {p.client_id!r}")
     assert d is not None
     return d
+
+
+def ref_record(ref: str) -> dict[str, str]:
+    """What the audit log keeps of a reference that named nothing: the reference itself when it has the
+    shape of a dossier code or an id, else only its hash (a path may hold anything, a personal id too)."""
+    if DOSSIER_CODE_RE.fullmatch(ref):
+        return {"ref": ref}
+    try:
+        return {"ref": str(UUID(ref))}
+    except ValueError:
+        return {"ref_sha256": hashlib.sha256(ref.encode("utf-8", "replace")).hexdigest()[:32]}
 
 
 async def audit(

@@ -7,7 +7,7 @@ from uuid import UUID
 from aiohttp import web
 
 from contracts.bundle import BundleView
-from gateway.api.access import audit
+from gateway.api.access import audit, ref_record
 from gateway.api.dossiers import IDEMPOTENCY_HEADER, principal_of
 from gateway.api.keys import DISPATCHER, INTAKE, STORE
 from gateway.api.responses import json_response, read_json
@@ -45,7 +45,8 @@ async def load_visible(request: web.Request, action: str = "bundle") -> BundleVi
         basis = "own" if p.conf.kind == "centre" else "all-dossiers"
     else:
         basis = "not-found" if view is None else "other-client"
-    await audit(request, action, allowed=visible, basis=basis, detail={"bundle_id": ref[:100]})
+    detail = {"bundle_id": str(view.id)} if view is not None else {"bundle_" + k: v for k, v in ref_record(ref).items()}
+    await audit(request, action, allowed=visible, basis=basis, detail=detail)
     if view is None or not visible:
         raise NotFound(f"no bundle {ref} for client {p.client_id!r}")
     return view

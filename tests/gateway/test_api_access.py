@@ -3,6 +3,7 @@ result there; every opening, allowed or refused, is in the hash-chained audit lo
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import uuid
 from collections.abc import Callable
@@ -230,7 +231,8 @@ async def test_refused_and_missing_bundles_answer_alike_and_are_audited(
         NewBundle(bid, "test", "test", "centre-hanoi", datetime.now(UTC), [step], None, "h")
     )
     answers = []
-    for ref in (str(bid), str(uuid.uuid4()), "not-a-uuid"):
+    refs = (str(bid), str(uuid.uuid4()), "not-a-uuid")
+    for ref in refs:
         for method, path in (("GET", ""), ("POST", "/retry"), ("POST", "/cancel")):
             got = await harness.client.request(
                 method, f"/v1/bundles/{ref}{path}", headers=harness.headers("centre-hcm")
@@ -241,13 +243,17 @@ async def test_refused_and_missing_bundles_answer_alike_and_are_audited(
     log = await (
         await harness.client.get("/v1/admin/audit?client=centre-hcm", headers=harness.headers("operator"))
     ).json()
-    seen = [(r["action"], r["outcome"], r["basis"], r["detail"]["bundle_id"]) for r in log["items"]]
+    seen = [(r["action"], r["outcome"], r["basis"], r["detail"]) for r in log["items"]]
+    missing = refs[1]
     expected = []
-    for ref, basis in ((str(bid), "other-client"), (None, "not-found"), ("not-a-uuid", "not-found")):
+    for detail, basis in (
+        ({"bundle_id": str(bid)}, "other-client"),
+        ({"bundle_ref": missing}, "not-found"),
+        ({"bundle_ref_sha256": hashlib.sha256(b"not-a-uuid").hexdigest()[:32]}, "not-found"),
+    ):
         for action in ("bundle", "bundle-retry", "bundle-cancel"):
-            expected.append((action, "denied", basis, ref))
-    assert [s[:3] for s in seen] == [e[:3] for e in expected]
-    assert seen[0][3] == str(bid) and seen[-1][3] == "not-a-uuid"
+            expected.append((action, "denied", basis, detail))
+    assert seen == expected
     # The owner sees it, and that is audited too.
     own = await harness.client.get(f"/v1/bundles/{bid}", headers=harness.headers("centre-hanoi"))
     assert own.status == 200
@@ -270,3 +276,14 @@ def _new_dossier(sub: dict[str, Any]) -> NewDossier:
         idempotency_key=None,
         body_hash="h",
     )
+
+
+async def test_a_reference_that_is_no_dossier_code_is_audited_as_a_hash(harness: GatewayHarness) -> None:
+    got = await harness.client.get("/v1/dossiers/079090001234", headers=harness.headers("centre-hcm"))
+    assert got.status == 404
+    log = await (
+        await harness.client.get("/v1/admin/audit?client=centre-hcm", headers=harness.headers("operator"))
+    ).json()
+    [record] = log["items"]
+    assert record["detail"] == {"ref_sha256": hashlib.sha256(b"079090001234").hexdigest()[:32]}
+    assert "079090001234" not in orjson.dumps(log).decode()
