@@ -15,10 +15,12 @@ from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 
 from contracts import admin_units, identifiers
 from contracts.base import (
+    TRUSTED,
     AgencyEid,
     AwareDatetime,
     CommuneCode,
     DossierCode,
+    InputModel,
     MediaType,
     Model,
     ProcedureCode,
@@ -29,9 +31,8 @@ from contracts.base import (
 )
 from contracts.identifiers import Gender
 from contracts.status import DossierStatus
+from contracts.text import MULTILINE, control_character
 
-# Validation context key for data the gateway itself stored after validating it at intake.
-TRUSTED = "trusted_store"
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_RE = re.compile(r"^(\+84|0)[0-9]{9,10}$")  # [0-9]: the Rust regex engine's \d is Unicode
 
@@ -51,7 +52,7 @@ class ReturnMethod(IntEnum):
     POSTAL = 1
 
 
-class Address(Model):
+class Address(InputModel):
     province: ProvinceCode
     commune: CommuneCode
     line: str = Field(min_length=1, max_length=300, description="house number, street, hamlet")
@@ -62,7 +63,7 @@ class Address(Model):
         return self
 
 
-class _Contact(Model):
+class _Contact(InputModel):
     phone: str | None = Field(default=None, pattern=_PHONE_RE.pattern)
     email: str | None = Field(default=None, max_length=254, pattern=_EMAIL_RE.pattern)
 
@@ -114,7 +115,7 @@ class OrganisationApplicant(_Contact):
 Applicant = Annotated[PersonApplicant | OrganisationApplicant, Field(discriminator="kind")]
 
 
-class Jurisdiction(Model):
+class Jurisdiction(InputModel):
     """Where the case belongs: the parcel's province for land, the residence for police procedures."""
 
     province: ProvinceCode
@@ -127,7 +128,7 @@ class Jurisdiction(Model):
         return self
 
 
-class Attachment(Model):
+class Attachment(InputModel):
     """A submitted document (TaiLieuNop). Inline content is checked against its size and sha256."""
 
     component_code: str = Field(min_length=1, max_length=50, description="MaThanhPhanHoSo")
@@ -163,7 +164,7 @@ class Attachment(Model):
         return self.size if self.content_base64 is not None else 0
 
 
-class Fee(Model):
+class Fee(InputModel):
     """A fee or charge (DanhSachLePhi); amounts in VND."""
 
     code: str = Field(min_length=1, max_length=50)
@@ -173,14 +174,14 @@ class Fee(Model):
     paid_online: bool = False
 
 
-class DossierSubmission(Model):
+class DossierSubmission(InputModel):
     """What a centre sends to POST /v1/dossiers."""
 
     procedure_code: ProcedureCode
     channel: Channel = Channel.IN_PERSON
     applicant: Applicant
     jurisdiction: Jurisdiction
-    summary: str = Field(min_length=1, max_length=1000, description="TrichYeuHoSo")
+    summary: Annotated[str, MULTILINE] = Field(min_length=1, max_length=1000, description="TrichYeuHoSo")
     form: dict[str, Any] = Field(default_factory=dict, description="procedure-specific data")
     attachments: list[Attachment] = Field(default_factory=list, max_length=50)
     fees: list[Fee] = Field(default_factory=list, max_length=20)
@@ -191,6 +192,9 @@ class DossierSubmission(Model):
 class ResultDocument(Model):
     """A result (DanhSachGiayToKetQua): the certificate, decision or notice."""
 
+    # The gateway checks what an agency sends when it applies the update (`result_errors`), so that a result
+    # it keeps is one it can hand out: content that decodes to `size` bytes hashing to `sha256`, or a URL.
+
     name: ShortText
     component_code: str = Field(min_length=1, max_length=50)
     result_code: str | None = Field(default=None, max_length=100)
@@ -199,6 +203,39 @@ class ResultDocument(Model):
     sha256: Sha256Hex
     content_base64: str | None = None
     url: str | None = None
+
+
+_MEDIA_TYPE_RE = re.compile(r"^[a-z]+/[a-z0-9.+-]+$")
+_URL_RE = re.compile(r"^https?://[^\s]+$")
+
+
+def result_errors(doc: ResultDocument) -> list[tuple[str, str]]:
+    """What is wrong with a result document an agency sent, as (field, message); empty when it is sound.
+
+    Checked again here, not only by the model: a plugin may build its updates without validation.
+    """
+    errors: list[tuple[str, str]] = []
+    for name in ("name", "component_code", "result_code"):
+        why = control_character(getattr(doc, name) or "")
+        if why is not None:
+            errors.append((name, why))
+    if not _MEDIA_TYPE_RE.match(doc.media_type or "") or len(doc.media_type) > 100:
+        errors.append(("media_type", f"{doc.media_type!r} is not a media type such as application/pdf"))
+    if doc.content_base64 is None:
+        if doc.url is None:
+            errors.append(("content_base64", "a result needs its content (content_base64) or a url"))
+        elif len(doc.url) > 2000 or not _URL_RE.match(doc.url):
+            errors.append(("url", "must be an http:// or https:// URL of at most 2000 characters"))
+        return errors
+    try:
+        raw = base64.b64decode(doc.content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        return [*errors, ("content_base64", "is not valid base64")]
+    if len(raw) != doc.size:
+        errors.append(("size", f"says {doc.size} bytes but the content has {len(raw)}"))
+    if hashlib.sha256(raw).hexdigest() != doc.sha256:
+        errors.append(("sha256", "does not match the content"))
+    return errors
 
 
 class SupplementRequest(Model):

@@ -27,6 +27,7 @@ from gateway.api.keys import (
     LIVE,
     METRICS,
     PORTAL_PUSHER,
+    RATE_LIMITS,
     REGISTRY,
     STORE,
     TOKEN_KEYS,
@@ -43,6 +44,7 @@ from gateway.live import Live, LiveConf
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
+from gateway.ratelimit import RateLimits
 from gateway.store import SqliteStore
 from gateway.tasks import cancel_and_wait
 from gateway.tls import OutboundTLS, client_context
@@ -181,7 +183,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(
                 asyncio.create_task(
-                    poll_agency(app[STORE], a_name, connector, config.gateway.dispatcher.agency_poll_interval),
+                    poll_agency(app[STORE], a_name, e_name, connector, config.gateway.dispatcher.agency_poll_interval),
                     name=f"poll-{a_name}-{e_name}",
                 )
             )
@@ -269,6 +271,7 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app[METRICS] = Metrics()
     limits = config.gateway.limits
     app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)
+    app[RATE_LIMITS] = RateLimits(config.gateway.rate_limits)
     app.on_startup.extend([_on_startup, dashboard.load_page])
     for module in (dossiers, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
         app.router.add_routes(module.routes)

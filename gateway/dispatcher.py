@@ -2,6 +2,11 @@
 
 Delivery is at-least-once; every attempt carries the job's stable idempotency key, so the agency
 de-duplicates and the citizen sees the effect once.
+
+Leases expire: a job whose outcome could not be recorded (the store failed after the agency answered,
+or its process died) is reclaimed by the loop once `lease_until` has passed, and delivered again. A
+delivery is bounded by the lease, so a live lease always has somebody working on it. A store error is
+never the agency's fault: it is retried, never dead-lettered. A claim cancelled at shutdown is undone.
 """
 
 from __future__ import annotations
@@ -18,10 +23,19 @@ from typing import Protocol
 import structlog
 import tenacity
 
+from contracts import Dossier
 from gateway.config.model import DispatcherSettings
-from gateway.connector import AgencyUpdate, Connector, Delivery, PollOutcome
-from gateway.errors import AgencyError, IllegalTransition, is_retryable
-from gateway.store.base import JobRecord, Store
+from gateway.connector import AgencyUpdate, Connector, Delivery, PollOutcome, SubmitReceipt
+from gateway.errors import (
+    AgencyError,
+    AgencyTimeout,
+    IllegalTransition,
+    InvalidResult,
+    StorageUnavailable,
+    WrongAgency,
+    is_retryable,
+)
+from gateway.store.base import AuditEntry, JobRecord, Store, UpdateSource
 from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("lienthong.dispatcher")
@@ -70,6 +84,9 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self.delivered = 0
         self.failed = 0
+        self.reclaimed = 0
+        # A delivery ends before its lease does, so a live lease always has somebody working on it.
+        self.delivery_timeout = settings.lease_seconds * 0.8
 
     def wake(self, agency: str | None = None) -> None:
         """New work, for one agency or (None) any: claim at once rather than at the next poll."""
@@ -89,13 +106,16 @@ class Dispatcher:
             if loop.time() >= next_scan:  # retries come due with time: every agency, once per poll interval
                 woken = set(self.concurrency)
                 next_scan = loop.time() + self.settings.poll_interval
+                await self._reclaim()
             # Only agencies with news and free slots are asked: a submission for one agency, or a
             # delivery ending, costs no query for the others.
             free = {a: self.concurrency[a] - n for a, n in self.in_flight.items() if a in woken}
             jobs: list[JobRecord] = []
             if any(v > 0 for v in free.values()):
                 try:
-                    jobs = await self.store.claim_jobs(self.owner, free, self.settings.lease_seconds)
+                    jobs = await self._claim(free)
+                except StorageUnavailable:
+                    self._woken |= woken  # the store logs the episode; the next turn tries again
                 except Exception:
                     log.exception("claim_failed")
                     self._woken |= woken
@@ -110,6 +130,32 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout_at(next_scan):
                         await self._wake.wait()
+
+    async def _reclaim(self) -> None:
+        try:
+            reclaimed = await self.store.reclaim_expired_leases()
+        except StorageUnavailable:
+            return
+        except Exception:
+            log.exception("reclaim_failed")
+            return
+        if reclaimed:
+            self.reclaimed += reclaimed
+            log.warning("leases_reclaimed", jobs=reclaimed)
+
+    async def _claim(self, free: dict[str, int]) -> list[JobRecord]:
+        """Claim ready jobs. Cancelled meanwhile (shutdown), the claim may still commit: it is undone, so
+        its jobs are not left leased to a dispatcher that will never deliver them."""
+        claim = asyncio.ensure_future(self.store.claim_jobs(self.owner, free, self.settings.lease_seconds))
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                jobs = await claim
+                if jobs:
+                    undone = await self.store.unclaim_jobs(self.owner, [j.id for j in jobs])
+                    log.info("claim_undone", jobs=undone)
+            raise
 
     async def _deliver(self, job: JobRecord) -> None:
         # Each delivery runs in its own task, so these bindings reach its outbound log line only.
@@ -132,37 +178,58 @@ class Dispatcher:
                 raise LookupError(f"job {job.id} names a missing dossier")
             connector = self.connectors[(job.agency, job.endpoint)]
             delivery = Delivery(job.idempotency_key, job.attempts, job.step, job.inputs)
-            if job.step.startswith("supplement"):
-                receipt = await connector.supplement(dossier, delivery)
-            elif job.step == "withdraw":
-                receipt = await connector.withdraw(dossier, delivery)
-            else:
-                receipt = await connector.submit(dossier, delivery)
-            release_slot()
-            await self.store.complete_job(job.id, self.owner, receipt, actor=f"agency:{job.agency}")
-            self.delivered += 1
-            log.info(
-                "delivered",
-                job=job.id,
-                dossier=dossier.code,
-                agency=job.agency,
-                attempt=job.attempts,
-                ms=round((time.perf_counter() - started) * 1000, 1),
-            )
+            receipt = await self._call(connector, job, dossier, delivery)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             release_slot()
             await self._failed(job, exc)
+            return
         finally:
             release_slot()
+        try:
+            completion = await self.store.complete_job(job.id, self.owner, receipt, actor=f"agency:{job.agency}")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._not_recorded(job, exc)
+            return
+        self.delivered += 1
+        for event_id, why in completion.skipped.items():
+            log.warning("receipt_update_skipped", job=job.id, agency=job.agency, event_id=event_id, reason=why)
+        log.info(
+            "delivered",
+            job=job.id,
+            dossier=dossier.code,
+            agency=job.agency,
+            attempt=job.attempts,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    async def _call(self, connector: Connector, job: JobRecord, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
+        deadline = asyncio.timeout(self.delivery_timeout)
+        try:
+            async with deadline:
+                if job.step.startswith("supplement"):
+                    return await connector.supplement(dossier, delivery)
+                if job.step == "withdraw":
+                    return await connector.withdraw(dossier, delivery)
+                return await connector.submit(dossier, delivery)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise AgencyTimeout(
+                f"no answer within {self.delivery_timeout:.0f} s (the job's lease)", agency=job.agency
+            ) from None
 
     async def _failed(self, job: JobRecord, exc: Exception) -> None:
         self.failed += 1
-        retry = is_retryable(exc) and job.attempts < self.settings.max_attempts
+        # A store error (reading the dossier) says nothing about the job: it is tried again, however often.
+        storage = isinstance(exc, StorageUnavailable)
+        retry = storage or (is_retryable(exc) and job.attempts < self.settings.max_attempts)
         retry_at = time.time() + self.backoff.delay(job.attempts) if retry else None
         reason = f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, AgencyError):
+        if not isinstance(exc, AgencyError | StorageUnavailable):
             # A plugin bug fails this job (dead-lettered for replay once fixed), never the gateway.
             log.exception("plugin_error", job=job.id, agency=job.agency)
         log.warning(
@@ -174,8 +241,27 @@ class Dispatcher:
             retry_in=round(retry_at - time.time(), 2) if retry_at else None,
             dead=retry_at is None,
         )
+        await self._record_failure(job, reason, retry_at)
+
+    async def _not_recorded(self, job: JobRecord, exc: Exception) -> None:
+        """The agency took the job but its outcome could not be written. Delivered again later (the agency
+        de-duplicates on the key): after a backoff if the failure can be written, else once the lease expires."""
+        self.failed += 1
+        reason = f"the agency's answer could not be recorded: {type(exc).__name__}: {exc}"
+        storage = isinstance(exc, StorageUnavailable)
+        if not storage:
+            log.exception("complete_failed", job=job.id, agency=job.agency)
+        # Never a dead letter for a store error; an unexpected one (a bug) gets the job's remaining attempts.
+        retry = storage or job.attempts < self.settings.max_attempts
+        retry_at = time.time() + self.backoff.delay(job.attempts) if retry else None
+        log.warning("delivery_not_recorded", job=job.id, agency=job.agency, attempt=job.attempts, error=reason)
+        await self._record_failure(job, reason, retry_at)
+
+    async def _record_failure(self, job: JobRecord, reason: str, retry_at: float | None) -> None:
         try:
             await self.store.fail_job(job.id, self.owner, reason, retry_at)
+        except StorageUnavailable:
+            pass  # the job stays leased: reclaimed once its lease expires
         except Exception:
             log.exception("fail_job_failed", job=job.id)
 
@@ -189,47 +275,98 @@ class Dispatcher:
                 await cancel_and_wait(late, what="deliveries")
 
 
-async def poll_agency(store: Store, agency: str, connector: Connector, interval: float) -> None:
+async def poll_agency(store: Store, agency: str, endpoint: str, connector: Connector, interval: float) -> None:
     """For agencies that do not call back: ask them for news on a timer."""
     while True:
         try:
-            outcome = await apply_polled(store, agency, await connector.poll())
+            outcome = await apply_polled(store, agency, endpoint, await connector.poll())
             await connector.acknowledge(outcome)
         except asyncio.CancelledError:
             raise
+        except StorageUnavailable:
+            pass  # the store logs the episode; what was not settled is handed over again next time
         except Exception:
-            log.exception("poll_failed", agency=agency)
+            log.exception("poll_failed", agency=agency, endpoint=endpoint)
         await asyncio.sleep(interval)
 
 
-async def apply_polled(store: Store, agency: str, updates: Sequence[AgencyUpdate]) -> PollOutcome:
+# Why an update that can never apply was refused, as PollOutcome.refused tells the connector.
+_REFUSALS: tuple[tuple[type[Exception], str], ...] = (
+    (WrongAgency, "wrong-agency"),
+    (InvalidResult, "invalid-result"),
+    (IllegalTransition, "illegal-transition"),
+    (LookupError, "unknown-dossier"),
+)
+
+
+async def apply_polled(store: Store, agency: str, endpoint: str, updates: Sequence[AgencyUpdate]) -> PollOutcome:
     """Apply each update on its own, so one bad update never hides the others.
 
-    An update that can never apply (a dossier this gateway does not know, a transition the state
-    machine refuses) is logged and settled as refused. Any other failure leaves it unsettled, and so
-    are later updates of the same dossier (their order matters): the connector hands them over again.
+    The updates come from one endpoint of the agency (an office's folder, for land): each may touch only
+    dossiers routed to it. An update that can never apply (a dossier this gateway does not know, one
+    routed to another agency or office, a result document that does not hold what it declares, a
+    transition the state machine refuses) is logged and settled as refused with its reason, and a
+    refusal to touch another's dossier is audited. Any other failure leaves it unsettled, and so are
+    later updates of the same dossier (their order matters): the connector hands them over again.
     """
+    source = UpdateSource.of_agency(agency, endpoint)
     applied: set[str] = set()
     refused: dict[str, str] = {}
     held: set[str] = set()  # dossiers with an unsettled update
+    denied: list[AuditEntry] = []
     for update in updates:
         dossier = str(update.dossier_id or update.dossier_code)
         if dossier in held:
             continue
         try:
-            await store.apply_update(update, actor=f"agency:{agency}")
-        except LookupError:
-            log.warning("update_for_unknown_dossier", agency=agency, event_id=update.event_id, dossier=dossier)
-            refused[update.event_id] = "unknown-dossier"
-        except IllegalTransition as exc:
-            log.error("update_refused", agency=agency, event_id=update.event_id, dossier=dossier, error=str(exc))
-            refused[update.event_id] = "illegal-transition"
+            await store.apply_update(update, source=source)
+        except (WrongAgency, InvalidResult, IllegalTransition, LookupError) as exc:
+            reason = next(r for kind, r in _REFUSALS if isinstance(exc, kind))
+            log.error(
+                "update_refused",
+                agency=agency,
+                endpoint=endpoint,
+                event_id=update.event_id,
+                dossier=dossier,
+                reason=reason,
+                error=str(exc),
+            )
+            refused[update.event_id] = reason
+            if isinstance(exc, WrongAgency | InvalidResult):
+                denied.append(_refusal(source, update, reason, exc))
+        except StorageUnavailable:
+            held.add(dossier)  # the store logs the episode
         except Exception:
             log.exception("update_failed", agency=agency, event_id=update.event_id, dossier=dossier)
             held.add(dossier)
         else:
             applied.add(update.event_id)
+    if denied:
+        # Written before the connector hears of the refusal (and quarantines the file): if this fails, the
+        # updates are not settled and come back on the next poll, to be refused and audited then.
+        try:
+            await store.audit(denied)
+        except Exception as exc:
+            if not isinstance(exc, StorageUnavailable):
+                log.exception("audit_failed", agency=agency, endpoint=endpoint)
+            refused = {e: r for e, r in refused.items() if r not in ("wrong-agency", "invalid-result")}
     return PollOutcome(frozenset(applied), refused)
+
+
+def _refusal(source: UpdateSource, update: AgencyUpdate, reason: str, exc: Exception) -> AuditEntry:
+    return AuditEntry(
+        client_id=source.actor,
+        action="agency-update",
+        outcome="denied",
+        basis=reason,
+        dossier_id=exc.dossier_id if isinstance(exc, WrongAgency) else str(update.dossier_id or "") or None,
+        detail={
+            "endpoint": source.endpoint,
+            "event_id": update.event_id,
+            "status": int(update.status),
+            "dossier_ref": str(update.dossier_id or update.dossier_code),
+        },
+    )
 
 
 async def sweep_deadlines(store: Store, interval: float, wake: Callable[[], None] | None = None) -> None:
@@ -244,6 +381,8 @@ async def sweep_deadlines(store: Store, interval: float, wake: Callable[[], None
                 wake()
         except asyncio.CancelledError:
             raise
+        except StorageUnavailable:
+            pass  # logged once, by the store; the next sweep catches up
         except Exception:
             log.exception("deadline_sweep_failed")
         await asyncio.sleep(interval)

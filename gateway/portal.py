@@ -23,6 +23,7 @@ from contracts.portal import portal_dossier, portal_progress
 from gateway.catalog import Catalog
 from gateway.config.model import AgencyConf, PortalSettings
 from gateway.dispatcher import Backoff
+from gateway.errors import StorageUnavailable
 from gateway.live import Live
 from gateway.store.base import FeedItem, Store
 
@@ -115,11 +116,12 @@ class PortalPusher:
                 self.failures += 1
                 await asyncio.sleep(self._delay(exc, failed))
                 continue
-            except Exception:
+            except Exception as exc:
                 # The store, or building an item: nothing was acknowledged, the same batch comes again.
                 failed += 1
                 self.failures += 1
-                log.exception("portal_push_error", after=self.cursor)
+                if not isinstance(exc, StorageUnavailable):  # a storage fault is logged once, by the store
+                    log.exception("portal_push_error", after=self.cursor)
                 await asyncio.sleep(self.backoff.delay(failed))
                 continue
             failed = 0

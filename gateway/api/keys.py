@@ -14,6 +14,7 @@ from gateway.live import Live
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry
 from gateway.portal import PortalPusher
+from gateway.ratelimit import RateLimits
 from gateway.store.base import Store
 from gateway.tokens import KeySets
 
@@ -25,6 +26,7 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 METRICS = web.AppKey("metrics", Metrics)
+RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
 PORTAL_PUSHER = web.AppKey("portal_pusher", PortalPusher)  # set only when [portal] push_url is
 TOKEN_KEYS = web.AppKey("token_keys", KeySets)  # the issuers' public keys, fetched ones cached across reloads
 CHECKPOINTER = web.AppKey("checkpointer", Checkpointer)  # set only with an audit key ([audit])

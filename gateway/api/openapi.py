@@ -49,8 +49,12 @@ def _responses(ok: int, schema: dict[str, Any] | None, *errors: int) -> dict[str
     if schema is not None:
         out[str(ok)]["content"] = {"application/json": {"schema": schema}}
     for code in errors:
-        out[str(code)] = {"description": "problem", "content": {"application/problem+json": {"schema": PROBLEM}}}
+        out[str(code)] = _problem()
     return out
+
+
+def _problem() -> dict[str, Any]:
+    return {"description": "problem", "content": {"application/problem+json": {"schema": PROBLEM}}}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -216,8 +220,14 @@ def build() -> dict[str, Any]:
         "/v1/callbacks/{agency}": {
             "post": {
                 "summary": "Status changes posted by an agency",
+                "description": (
+                    "Only about dossiers routed to this agency (403 `wrong-agency` otherwise, audited); result "
+                    "documents are checked (422 `invalid-result`). The callback's updates are applied in one "
+                    "transaction with its nonce: after a 503 the same request may be sent again; a replay within "
+                    "the replay window is 401."
+                ),
                 "parameters": [{"name": "agency", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": _responses(200, None, 400, 401, 403, 404, 409, 413),
+                "responses": _responses(200, None, 400, 401, 403, 404, 409, 413, 422),
             }
         },
         "/v1/dossiers/{ref}/supplements": {
@@ -247,7 +257,8 @@ def build() -> dict[str, Any]:
                     *ref_param,
                     {"name": "index", "in": "path", "required": True, "schema": {"type": "integer"}},
                 ],
-                "responses": _responses(200, None, 401, 403, 404, 429),
+                "responses": _responses(200, None, 401, 403, 404, 429)
+                | {"302": {"description": "the agency gave the result by URL: it is at `Location`"}},
             }
         },
         "/v1/bundles": {
@@ -347,12 +358,17 @@ def build() -> dict[str, Any]:
             }
         },
     }
+    _everywhere(paths)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Lienthong gateway API",
             "version": __version__,
-            "description": "One API for every public administrative service centre.",
+            "description": (
+                "One API for every public administrative service centre. Any call may be answered 400 (a header "
+                "that is not UTF-8), 429 (a rate limit: wait `Retry-After`) or 503 (the store cannot write now: "
+                "nothing was kept; send it again after `Retry-After`)."
+            ),
         },
         "components": {
             "schemas": schemas,
@@ -373,6 +389,19 @@ def build() -> dict[str, Any]:
         "security": [{"apiKey": []}, {"bearer": []}, {"mutualTLS": []}],
         "paths": paths,
     }
+
+
+def _everywhere(paths: dict[str, Any]) -> None:
+    """Answers any authenticated call may get: a bad header, a rate limit, a store that cannot write (even a
+    read writes its audit record first)."""
+    retry_after = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait before trying again"}}
+    for operations in paths.values():
+        for op in operations.values():
+            responses = op["responses"]
+            for code in ("400", "429", "503"):
+                responses.setdefault(code, _problem())
+            for code in ("429", "503"):
+                responses[code]["headers"] = retry_after
 
 
 def render() -> str:

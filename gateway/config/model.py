@@ -51,6 +51,24 @@ class LimitsSettings(_Conf):
     )
 
 
+class RateLimitSettings(_Conf):
+    """Token buckets: `burst` requests at once, refilled at the sustained rate. A client's own limits
+    ([client.<id>.rate_limit] in clients.toml) override the per-client ones here."""
+
+    enabled: bool = True
+    requests_per_second: float = Field(50.0, gt=0, description="each client's sustained request rate")
+    burst: int = Field(100, ge=1, description="requests a client may send at once above its sustained rate")
+    lookups_per_minute: float = Field(120.0, gt=0, description="each client's sustained rate of look-ups")
+    lookup_burst: int = Field(30, ge=1)
+    auth_failures_per_minute: float = Field(
+        10.0,
+        gt=0,
+        description="failed authentications a source address may make, sustained; past its burst, "
+        "every request from it waits (429) until it may try again",
+    )
+    auth_failure_burst: int = Field(20, ge=1)
+
+
 class DispatcherSettings(_Conf):
     max_attempts: int = Field(8, ge=1, le=100)
     base_delay: float = Field(1.0, gt=0)
@@ -62,6 +80,15 @@ class DispatcherSettings(_Conf):
     agency_poll_interval: float = Field(2.0, gt=0)
     deadline_sweep_interval: float = Field(
         60.0, gt=0, description="how often dossiers whose supplement deadline has passed are refused"
+    )
+
+
+class CallbackSettings(_Conf):
+    replay_window: float = Field(
+        900.0,
+        ge=60,
+        description="seconds a signed callback's nonce is kept: the same request within it is refused, even "
+        "after a restart; keep it above the clock skew the agencies' signatures may have (300 s)",
     )
 
 
@@ -97,8 +124,9 @@ class PortalSettings(_Conf):
 
 
 class AuditSettings(_Conf):
-    """`[audit]`: the key that seals the audit log and signs its checkpoints. Without a key the log is
-    hash-chained only (a cut tail or an appended record then goes unseen)."""
+    """`[audit]`: the key that seals the audit log and signs its checkpoints, and the key that hashes
+    personal data in its records. Without a signing key the log is hash-chained only (a cut tail or an
+    appended record then goes unseen)."""
 
     signing_key_file: str | None = Field(
         None, description="Ed25519 private key (PEM), relative to the configuration folder (lienthong audit keygen)"
@@ -112,6 +140,13 @@ class AuditSettings(_Conf):
         "var/audit-checkpoints", description="where signed checkpoints are exported, for shipping elsewhere"
     )
     checkpoint_interval: float = Field(60.0, gt=0, le=86400, description="seconds between checkpoints")
+    pseudonym_key: str = Field(
+        "",
+        repr=False,
+        description="secret key of the HMAC-SHA256 that stands for personal data (the fields of a look-up) in "
+        "audit records; empty: a plain SHA-256, which a 12-digit personal id does not survive a search of, so "
+        "set one (use ${ENV})",
+    )
 
     @field_validator("signing_key_file", "signing_key", "public_key_file")
     @classmethod
@@ -130,9 +165,11 @@ class GatewaySettings(_Conf):
     server: ServerSettings = ServerSettings()
     store: StoreSettings = StoreSettings()
     limits: LimitsSettings = LimitsSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     dispatcher: DispatcherSettings = DispatcherSettings()
-    portal: PortalSettings = PortalSettings()
+    callbacks: CallbackSettings = CallbackSettings()
     audit: AuditSettings = AuditSettings()
+    portal: PortalSettings = PortalSettings()
 
 
 class ApiKeyConf(_Conf):
@@ -176,6 +213,15 @@ class CertificateConf(_Conf):
         return self
 
 
+class ClientRateLimit(_Conf):
+    """One client's own limits; what it leaves out comes from gateway.toml's [rate_limits]."""
+
+    requests_per_second: float | None = Field(None, gt=0)
+    burst: int | None = Field(None, ge=1)
+    lookups_per_minute: float | None = Field(None, gt=0)
+    lookup_burst: int | None = Field(None, ge=1)
+
+
 class ClientConf(_Conf):
     name: str
     kind: Literal["centre", "portal", "agency", "operator"]
@@ -192,6 +238,7 @@ class ClientConf(_Conf):
     token_subject: str | None = Field(None, description="the token claim value naming it; default: the client id")
     rights: Rights = Field(default_factory=Rights, description="procedures, agencies and look-ups it may use")
     agency: str | None = Field(None, description="for agency clients: whose callbacks they post")
+    rate_limit: ClientRateLimit = ClientRateLimit()
 
     @model_validator(mode="after")
     def _kind_fields(self) -> ClientConf:

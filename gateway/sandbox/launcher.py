@@ -83,7 +83,7 @@ class Child:
 
 
 async def wait_healthy(
-    url: str, timeout: float = 30.0, child: Child | None = None, ssl_context: ssl.SSLContext | None = None
+    url: str, timeout: float = 60.0, child: Child | None = None, ssl_context: ssl.SSLContext | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
@@ -109,7 +109,7 @@ async def start_child(
     health: str,
     log_dir: Path,
     env: dict[str, str] | None = None,
-    timeout: float = 30.0,
+    timeout: float = 60.0,
     ssl_context: ssl.SSLContext | None = None,
 ) -> Child:
     log_path = log_dir / f"{name}.log"

@@ -8,7 +8,7 @@ The conformance kit is `gateway.sdk.conformance`.
 
 from adapters.base import CheckResult, MockTransport, Transport
 from adapters.rest import RestRequest, RestResponse, RestTransport, hmac_rest
-from adapters.signing import HmacSigner, HmacVerifier, SignatureError
+from adapters.signing import HmacSigner, HmacVerifier, SignatureError, hand_over_nonce
 from contracts import (
     Applicant,
     Attachment,
@@ -107,6 +107,7 @@ __all__ = [
     "Transport",
     "Unauthenticated",
     "UnsafeAnswer",
+    "hand_over_nonce",
     "hmac_rest",
     "hookimpl",
     "new_simulator",

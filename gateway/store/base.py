@@ -76,6 +76,51 @@ class NewBundle:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateSource:
+    """Who reports a status update. An agency may change only the dossiers routed to it: to its instance
+    and, when `endpoint` is given (an office of a per-office agency such as land, whose answers come from
+    that office's own folder), to that endpoint. `agency` None: the gateway itself, on a centre's request
+    (a hand-over); never for news from an agency."""
+
+    actor: str  # recorded on the event: "agency:police", or the client id of the centre
+    agency: str | None = None
+    endpoint: str | None = None
+
+    @classmethod
+    def of_agency(cls, agency: str, endpoint: str | None = None) -> UpdateSource:
+        return cls(f"agency:{agency}", agency, endpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayKey:
+    """What makes a signed request unique (its nonce), recorded in the transaction that applies it and kept
+    for `window` seconds: the same request again in that time is refused (ReplayedRequest), even after a
+    restart; a request whose apply failed left nothing behind, so its resend is applied."""
+
+    scope: str  # e.g. "police:lienthong-gateway": the agency instance and the signing key id
+    key: str
+    window: float
+
+
+class ReplayedRequest(Exception):
+    """The replay key was recorded before, within its window."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What `complete_job` recorded. `recorded` False: the lease was lost, whoever holds it now finishes.
+
+    `skipped`: updates of the receipt that were not applied, by event id, with why. "superseded": the
+    dossier has moved on since (later news from the agency, e.g. a redelivered submit whose receipt says
+    6 while the dossier is already 9); "invalid-result": its result document was refused. The job is done
+    all the same: delivering it again would bring the same answer.
+    """
+
+    recorded: bool
+    skipped: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateOutcome:
     applied: bool  # False: the same agency event was applied before (a repeated callback)
     dossier_id: UUID | None
@@ -217,15 +262,29 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
-        """Append an agency's status change (state machine checked); repeated event ids are no-ops."""
+    async def apply_updates(
+        self, updates: Sequence[AgencyUpdate], *, source: UpdateSource, replay: ReplayKey | None = None
+    ) -> list[UpdateOutcome]:
+        """Apply status changes in one transaction, all or none (with `replay` recorded in the same one).
+
+        Each is checked, in order: the dossier exists (LookupError), is routed to `source` (WrongAgency),
+        its result documents hold what they declare (InvalidResult), the state machine allows the move
+        (IllegalTransition); a repeated event id is a no-op. ReplayedRequest if `replay` was seen within
+        its window. The first refusal raises and nothing is kept.
+        """
+
+    async def apply_update(self, update: AgencyUpdate, *, source: UpdateSource) -> UpdateOutcome:
+        """One status change; see apply_updates."""
+        [outcome] = await self.apply_updates([update], source=source)
+        return outcome
 
     @abstractmethod
     async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
         """Lease ready jobs, at most free[agency] per agency."""
 
     @abstractmethod
-    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool: ...
+    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
+        """The agency took the job: done, with the receipt's updates (bound to the job's agency and endpoint)."""
 
     @abstractmethod
     async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
@@ -234,6 +293,21 @@ class Store(ABC):
     @abstractmethod
     async def release_leases(self) -> int:
         """Make every leased job ready again (start-up of the single process that owns the file)."""
+
+    @abstractmethod
+    async def reclaim_expired_leases(self) -> int:
+        """Jobs whose lease ran out (`lease_until` passed: the holder died, or could not record the
+        outcome) become ready again, keeping their attempt count; the leases of others are left alone."""
+
+    @abstractmethod
+    async def unclaim_jobs(self, owner: str, job_ids: Sequence[int]) -> int:
+        """Undo a claim nobody will deliver (it was cancelled): the jobs, if `owner` still holds them, are
+        ready again as before it, the attempt it counted taken back."""
+
+    @abstractmethod
+    async def probe(self) -> None:
+        """Commit a small write through the same path as every other write (readiness): returns once it
+        is durable, raises StorageUnavailable if the store cannot commit now."""
 
     @abstractmethod
     async def replay_dead(self, job_ids: list[int] | None = None) -> int:

@@ -168,6 +168,24 @@ MIGRATIONS: list[str] = [
         SELECT RAISE(ABORT, 'audit checkpoints are append-only');
     END;
     """,
+    # 8. Replay keys of signed agency callbacks (replay.py), kept for [callbacks] replay_window seconds;
+    # expired leases found without scanning the outbox (outbox.reclaim_expired); the row the readiness
+    # probe rewrites (a commit through the writer, like any other write).
+    """
+    CREATE TABLE replay_keys (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE INDEX replay_keys_seen ON replay_keys (seen_at);
+    CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 'leased';
+    CREATE TABLE store_probe (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        payload TEXT NOT NULL
+    );
+    """,
 ]
 
 

@@ -1,5 +1,6 @@
 """The outbox in SQLite: delivery jobs leased to the dispatcher, completed, failed (retried or
-dead-lettered), released at start-up and replayed; and the listing of jobs for operators.
+dead-lettered), reclaimed when their lease expires, given back when their claim was cancelled,
+released at start-up and replayed; and the listing of jobs for operators.
 
 The writes run inside the writer's transaction. A lease belongs to its owner: completing or failing
 a job whose lease was lost changes nothing.
@@ -17,8 +18,9 @@ import orjson
 
 from contracts import DossierStatus
 from gateway.connector import SubmitReceipt
+from gateway.errors import IllegalTransition, InvalidResult
 from gateway.store import reads, rows, updates
-from gateway.store.base import JobRecord, JobState
+from gateway.store.base import Completion, JobRecord, JobState, UpdateSource
 from gateway.store.events import accepted_by_agency
 
 Claimed = tuple[list[sqlite3.Row], list[sqlite3.Row]]  # the leased jobs' rows and their dossiers'
@@ -53,15 +55,16 @@ def claimed(leased: list[sqlite3.Row], dossier_rows: list[sqlite3.Row]) -> list[
     return [dataclasses.replace(rows.job(r), dossier=reads.dossier_with_job(by_id[r["dossier_id"]])) for r in leased]
 
 
-def complete(conn: sqlite3.Connection, job_id: int, owner: str, receipt: SubmitReceipt, actor: str) -> bool:
+def complete(conn: sqlite3.Connection, job_id: int, owner: str, receipt: SubmitReceipt, actor: str) -> Completion:
     row = conn.execute(
-        "SELECT j.dossier_id, j.step, d.status FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
+        "SELECT j.dossier_id, j.step, j.agency, j.endpoint, d.status "
+        "FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
         "WHERE j.id = ? AND j.state = 'leased' AND j.lease_owner = ?",
         (job_id, owner),
     ).fetchone()
     if row is None:
-        return False  # the lease was lost; whoever holds it now finishes the job
-    did, step, status = row
+        return Completion(False)  # the lease was lost; whoever holds it now finishes the job
+    did, step, status = row["dossier_id"], row["step"], row["status"]
     conn.execute(
         "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL, "
         "updated_at = ? WHERE id = ?",
@@ -71,9 +74,21 @@ def complete(conn: sqlite3.Connection, job_id: int, owner: str, receipt: SubmitR
         accepted_by_agency(conn, did, actor, receipt.agency_ref)
     elif receipt.agency_ref:
         conn.execute("UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did))
+    source = UpdateSource(actor, row["agency"], row["endpoint"])
+    skipped: dict[str, str] = {}
     for upd in receipt.updates:
-        updates.apply_update(conn, upd.model_copy(update={"dossier_id": UUID(did)}), actor)
-    return True
+        # A receipt answers about this job's dossier only, whatever dossier it names.
+        bound = upd.model_copy(update={"dossier_id": UUID(did)})
+        conn.execute("SAVEPOINT receipt_update")
+        try:
+            updates.apply_update(conn, bound, source)
+        except (IllegalTransition, InvalidResult) as exc:
+            # Superseded by later news (or refused): delivering again would bring the same answer.
+            conn.execute("ROLLBACK TO SAVEPOINT receipt_update")
+            kind = "superseded" if isinstance(exc, IllegalTransition) else "invalid-result"
+            skipped[upd.event_id] = f"{kind}: {exc}"
+        conn.execute("RELEASE SAVEPOINT receipt_update")
+    return Completion(True, skipped)
 
 
 def fail(conn: sqlite3.Connection, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
@@ -93,6 +108,31 @@ def release_leases(conn: sqlite3.Connection) -> int:
         "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, next_at = MIN(next_at, ?) "
         "WHERE state = 'leased'",
         (time.time(),),
+    )
+    return cur.rowcount
+
+
+def reclaim_expired(conn: sqlite3.Connection) -> int:
+    """Leases that ran out become ready again; the attempt they counted stays counted. Portable SQL over
+    `lease_until` alone: with several processes, only leases nobody renewed in time are taken."""
+    now = time.time()
+    cur = conn.execute(
+        "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, last_error = ?, updated_at = ? "
+        "WHERE state = 'leased' AND lease_until < ?",
+        ("the lease expired before the outcome was recorded", now, now),
+    )
+    return cur.rowcount
+
+
+def unclaim(conn: sqlite3.Connection, owner: str, job_ids: list[int]) -> int:
+    """A claim nobody will deliver, undone: the jobs `owner` still holds are ready as before, attempt taken back."""
+    if not job_ids:
+        return 0
+    marks = ", ".join("?" * len(job_ids))
+    cur = conn.execute(
+        "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, attempts = attempts - 1, "
+        f"updated_at = ? WHERE state = 'leased' AND lease_owner = ? AND id IN ({marks})",
+        (time.time(), owner, *job_ids),
     )
     return cur.rowcount
 

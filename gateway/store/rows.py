@@ -9,8 +9,8 @@ from uuid import UUID
 import orjson
 
 from contracts import DeliveryState, Dossier, DossierStatus, StatusEvent
+from contracts.base import TRUSTED
 from contracts.bundle import BundleStepView, BundleView, StepState
-from contracts.dossier import TRUSTED
 from gateway.store.base import JobRecord
 
 _DONE = frozenset({DossierStatus.FINISHED, DossierStatus.RETURNED})

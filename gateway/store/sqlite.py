@@ -5,6 +5,11 @@ so a burst of submissions pays one fsync (synchronous=FULL) instead of one each;
 resolves before the commit that holds their write, and one failing write spoils no other.
 Reads use their own connections in a small thread pool (WAL lets them run beside the writer).
 
+A storage fault (a full disk, an I/O error, the file locked by another process for longer than the busy
+timeout) fails only the writes of the batch it hits: they raise StorageUnavailable (503, Retry-After),
+nothing of them is kept, and the writer goes on with the next batch, so the store recovers by itself
+when the fault clears. health.py logs one line per episode.
+
 This class owns the connections and hands each operation to the writer or a reader; the SQL lives in
 the modules beside it: accept.py (new dossiers), events.py and updates.py (status changes), outbox.py
 (delivery jobs), bundles.py, supplements.py, reads.py (dossiers, the feed, counts), cursors.py (how far
@@ -33,13 +38,14 @@ import orjson
 from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
 from gateway.connector import AgencyUpdate, SubmitReceipt
-from gateway.errors import ServiceUnavailable
+from gateway.errors import ServiceUnavailable, StorageUnavailable
 from gateway.store import (
     audit,
     bundles,
     checkpoints,
     connector_state,
     cursors,
+    health,
     outbox,
     reads,
     rows,
@@ -52,21 +58,45 @@ from gateway.store.base import (
     AuditEntry,
     AuditRecord,
     AuditWalk,
+    Completion,
     CreateOutcome,
     FeedItem,
     JobRecord,
     JobState,
     NewBundle,
     NewDossier,
+    ReplayKey,
     Store,
     StoredCheckpoint,
     UpdateOutcome,
+    UpdateSource,
 )
 from gateway.store.migrations import migrate
 from gateway.store.seals import AuditKey
 from gateway.store.writer import CodeSequences, GroupCommitWriter
 
 T = TypeVar("T")
+
+# Primary result codes that say the storage, not the operation, failed: a retry later may succeed.
+_STORAGE_FAULTS = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOLFS,
+    }
+)
+
+
+def storage_fault(exc: BaseException) -> bool:
+    """A full disk, an I/O error, a lock held too long: not the operation's fault (a constraint, a bug)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and (code & 0xFF) in _STORAGE_FAULTS
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -87,7 +117,8 @@ class SqliteStore(Store):
         self.audit_key = audit_key  # seals each batch of audit records (seals.py)
         self.batch_max = batch_max
         self.exclusive = exclusive  # the serving process locks the file; CLI tools share it
-        self._writer = GroupCommitWriter(batch_max)
+        self.episodes = health.Episodes()
+        self._writer = GroupCommitWriter(batch_max, on_batch=self._batch_ended)
         self._codes: CodeSequences = self._writer.codes
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
@@ -139,13 +170,28 @@ class SqliteStore(Store):
 
     # -- plumbing -----------------------------------------------------------------------------------
 
+    def _batch_ended(self, error: Exception | None) -> None:
+        if error is None:
+            self.episodes.committed()
+
+    def _unavailable(self, exc: Exception, what: str) -> StorageUnavailable:
+        self.episodes.failed(exc)
+        return StorageUnavailable(
+            f"the gateway cannot {what} its store now; nothing of this request was kept: send it again later"
+        )
+
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._writer.write(op)
+        try:
+            return await self._writer.write(op)
+        except Exception as exc:
+            if storage_fault(exc):
+                raise self._unavailable(exc, "write to") from exc
+            raise
 
     async def _write_events(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """A write that may append status events: feed consumers hear of it once it has committed."""
         try:
-            return await self._writer.write(op)
+            return await self._write(op)
         finally:
             for listener in self._event_listeners:
                 listener()
@@ -161,7 +207,12 @@ class SqliteStore(Store):
         return conn
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._reader()))
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._reader()))
+        except Exception as exc:
+            if storage_fault(exc):
+                raise self._unavailable(exc, "read from") from exc
+            raise
 
     # -- dossiers, their events, the feed -----------------------------------------------------------
 
@@ -202,8 +253,11 @@ class SqliteStore(Store):
         encoded = orjson.dumps(value)  # TypeError here, in the caller, for a value that is not JSON
         await self._write(lambda conn: connector_state.put(conn, agency, endpoint, key, encoded))
 
-    async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
-        return await self._write_events(lambda conn: updates.apply_update(conn, update, actor))
+    async def apply_updates(
+        self, updates_: Sequence[AgencyUpdate], *, source: UpdateSource, replay: ReplayKey | None = None
+    ) -> list[UpdateOutcome]:
+        batch = list(updates_)
+        return await self._write_events(lambda conn: updates.apply_all(conn, batch, source, replay))
 
     # -- bundles and supplements --------------------------------------------------------------------
 
@@ -231,7 +285,7 @@ class SqliteStore(Store):
         leased, dossier_rows = await self._write(lambda conn: outbox.claim(conn, owner, free, lease_seconds))
         return outbox.claimed(leased, dossier_rows)
 
-    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
+    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
         return await self._write_events(lambda conn: outbox.complete(conn, job_id, owner, receipt, actor))
 
     async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
@@ -239,6 +293,16 @@ class SqliteStore(Store):
 
     async def release_leases(self) -> int:
         return await self._write(outbox.release_leases)
+
+    async def reclaim_expired_leases(self) -> int:
+        return await self._write(outbox.reclaim_expired)
+
+    async def unclaim_jobs(self, owner: str, job_ids: Sequence[int]) -> int:
+        ids = list(job_ids)
+        return await self._write(lambda conn: outbox.unclaim(conn, owner, ids))
+
+    async def probe(self) -> None:
+        await self._write(health.probe)
 
     async def replay_dead(self, job_ids: list[int] | None = None) -> int:
         return await self._write(lambda conn: outbox.replay_dead(conn, job_ids))

@@ -19,6 +19,7 @@ from gateway.sdk.simulation import Faults, SimulatorOptions
 from gateway.store import SqliteStore
 from plugins.police.demo import demo_dossiers
 from plugins.police.simulator import create_simulator
+from tests.gateway.faults import store_faults  # noqa: F401 - a fixture for the tests of this folder
 
 CONF = Path(__file__).resolve().parent / "conf"
 SECRET = "test-police-shared-secret-0001"
@@ -37,6 +38,14 @@ class GatewayHarness:
     async def set_faults(self, **faults: Any) -> None:
         async with self.client.session.post(str(self.police.make_url("/_sim/faults")), json=faults) as r:
             assert r.status == 200
+
+    async def restart(self, registry: Registry, conf: Path = CONF) -> None:
+        """Stop the gateway and start it again on the same port, database and configuration."""
+        port = self.client.port
+        await self.client.close()
+        self.app = create_app(await _load(registry, conf), registry)
+        self.client = TestClient(TestServer(self.app, host="127.0.0.1", port=port))
+        await self.client.start_server()
 
     async def sim_stats(self) -> dict[str, int]:
         async with self.client.session.get(str(self.police.make_url("/_sim/stats"))) as r:
@@ -115,10 +124,11 @@ async def harness(
     app = create_app(config, registry)
     client = TestClient(TestServer(app, host="127.0.0.1", port=gw_port))
     await client.start_server()
+    h = GatewayHarness(client, app, police, DEMO_KEYS)
     try:
-        yield GatewayHarness(client, app, police, DEMO_KEYS)
+        yield h
     finally:
-        await client.close()
+        await h.client.close()
         await police.close()
 
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from gateway.api.keys import DISPATCHER, STORE
 from gateway.config.model import DispatcherSettings
 from gateway.connector import Delivery, SubmitReceipt
 from gateway.dispatcher import Dispatcher, sweep_deadlines
-from gateway.store.base import JobRecord
+from gateway.store.base import Completion, JobRecord, NewDossier
+from tests.gateway.conftest import GatewayHarness
+from tests.gateway.faults import StoreFaults
+from tests.gateway.test_smoke import wait_status
 
 POLL = 0.2
 
@@ -44,10 +48,13 @@ class ScriptedStore:
     async def get_dossier(self, ref: str) -> Any:
         return object()
 
-    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
+    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
         await self.hold_completions.wait()
         self.completed.append(job_id)
-        return True
+        return Completion(True)
+
+    async def reclaim_expired_leases(self) -> int:
+        return 0
 
 
 class AnsweringConnector:
@@ -142,3 +149,98 @@ async def test_the_deadline_sweep_runs_on_its_interval_and_survives_a_failure() 
         await asyncio.gather(task, return_exceptions=True)
     assert all(t.tzinfo is UTC for t in store.sweeps)  # deadlines are compared in aware time
     assert store.sweeps == sorted(store.sweeps)
+
+
+# -- leases, store errors and cancelled claims, with the real store and the police simulator -----------
+
+
+@pytest.fixture
+def short_leases(monkeypatch: pytest.MonkeyPatch) -> float:
+    monkeypatch.setenv("LIENTHONG_LEASE_SECONDS", "1")
+    return 1.0
+
+
+async def test_a_job_whose_outcome_could_not_be_written_is_reclaimed_and_delivered(
+    short_leases: float,
+    store_faults: StoreFaults,
+    harness: GatewayHarness,
+    submission: Callable[[int], dict[str, Any]],
+) -> None:
+    # The agency takes the dossier, then the disk is full for the commits that would record it: the
+    # completion and, after it, the record of the failure. Three times over, past max_attempts (3).
+    store_faults.fail_commits("SET state = 'done'", "SET state = ?, next_at", times=6)
+    resp = await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())
+    assert resp.status == 202
+    did = (await resp.json())["id"]
+    store = harness.app[STORE]
+    dispatcher = harness.app[DISPATCHER]
+
+    async def done() -> JobRecord:
+        async with asyncio.timeout(30):
+            while True:
+                [job] = await store.jobs()
+                if job.state == "done":
+                    return job
+                await asyncio.sleep(0.05)
+
+    job = await done()
+    assert store_faults.failed_commits == 6
+    # Each lost record left the job leased until its lease ran out, then the loop took it back: the
+    # gateway never stopped, nothing was dead-lettered, the agency was asked again with the same key.
+    assert (job.attempts, dispatcher.reclaimed) == (4, 3)
+    assert await store.jobs("dead") == []
+    stats = await harness.sim_stats()
+    assert (stats["accepted"], stats["duplicates"]) == (1, 3)
+    final = await wait_status(harness, did, 9)
+    assert final["status"] == 9 and final["delivery"]["state"] == "delivered"
+
+
+class SlowClaims:
+    """The real store, whose claims wait until released: a shutdown can cancel one in flight."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.claiming = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
+        self.claiming.set()
+        await self.release.wait()
+        jobs: list[JobRecord] = await self.store.claim_jobs(owner, free, lease_seconds)
+        return jobs
+
+
+async def test_a_claim_cancelled_at_shutdown_is_undone(store: Any, new_police_dossier: Any) -> None:
+    await store.create_dossier(new_police_dossier)
+    slow = SlowClaims(store)
+    d = Dispatcher(slow, {}, {"police": 4}, DispatcherSettings(poll_interval=POLL))
+    task = asyncio.create_task(d.run())
+    await asyncio.wait_for(slow.claiming.wait(), 5)
+    task.cancel()  # the gateway stops while the claim is on its way to the store
+    slow.release.set()  # ...and the store commits it all the same
+    await asyncio.gather(task, return_exceptions=True)
+    [job] = await store.jobs()
+    assert (job.state, job.attempts) == ("pending", 0)  # ready for whoever runs next, no attempt spent
+
+
+@pytest.fixture
+def new_police_dossier(submission: Callable[[int], dict[str, Any]]) -> NewDossier:
+    now = datetime.now(UTC)
+    return NewDossier(
+        id=uuid.uuid4(),
+        receiving_unit="000.00.01.H26",
+        day=now.date(),
+        procedure_code="1.004194",
+        procedure_name="Đăng ký thường trú",
+        client_id="centre-hanoi",
+        agency="police",
+        endpoint="national",
+        received_at=now,
+        due_at=now,
+        submission=submission(0),
+        idempotency_key=None,
+        body_hash="h",
+    )

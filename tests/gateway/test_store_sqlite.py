@@ -18,15 +18,16 @@ import pytest
 from contracts import DossierStatus
 from contracts.calendar import VN_TZ, add_working_days, supplement_deadline, working_days_between
 from gateway.connector import AgencyUpdate, SubmitReceipt
-from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
+from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable, WrongAgency
 from gateway.store import SqliteStore
-from gateway.store.base import NewBundle, NewBundleStep, NewDossier
+from gateway.store.base import NewBundle, NewBundleStep, NewDossier, ReplayedRequest, ReplayKey, UpdateSource
 from gateway.store.migrations import MIGRATIONS
 from plugins.police.demo import demo_dossiers
 
 DAY = date(2026, 11, 20)
 RECEIVED = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 S = DossierStatus
+POLICE = UpdateSource.of_agency("police", "national")
 
 
 @pytest.fixture(scope="module")
@@ -208,14 +209,14 @@ async def test_idempotency(store: SqliteStore, new: Callable[..., NewDossier]) -
 
 async def test_apply_update_dedupes_by_event_id(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
     d = (await store.create_dossier(new(0))).dossier
-    first = await store.apply_update(update(d.id, S.PROCESSING, "ev-1", agency_ref="CA-1"), actor="agency:police")
-    again = await store.apply_update(update(d.id, S.PROCESSING, "ev-1"), actor="agency:police")
+    first = await store.apply_update(update(d.id, S.PROCESSING, "ev-1", agency_ref="CA-1"), source=POLICE)
+    again = await store.apply_update(update(d.id, S.PROCESSING, "ev-1"), source=POLICE)
     assert (first.applied, first.status) == (True, 4)
     assert (again.applied, again.status) == (False, 4)
     assert await statuses(store, d.id) == [2, 4]
     # The same event id on another dossier is another event.
     other = (await store.create_dossier(new(1))).dossier
-    assert (await store.apply_update(update(other.id, S.PROCESSING, "ev-1"), actor="a")).applied
+    assert (await store.apply_update(update(other.id, S.PROCESSING, "ev-1"), source=POLICE)).applied
     got = await store.get_dossier(str(d.id))
     assert got is not None and got.agency_ref == "CA-1"
 
@@ -223,7 +224,7 @@ async def test_apply_update_dedupes_by_event_id(store: SqliteStore, new: Callabl
 async def test_update_by_code_implies_receipt(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
     d = (await store.create_dossier(new(0))).dossier
     upd = AgencyUpdate(event_id="x", dossier_code=d.code, status=S.FINISHED, note="done")
-    assert (await store.apply_update(upd, actor="agency:police")).applied
+    assert (await store.apply_update(upd, source=POLICE)).applied
     assert await statuses(store, d.id) == [2, 4, 9]
     got = await store.get_dossier(d.code)
     assert got is not None and got.status == S.FINISHED
@@ -233,19 +234,19 @@ async def test_illegal_transition_raises_and_changes_nothing(
     store: SqliteStore, new: Callable[..., NewDossier]
 ) -> None:
     d = (await store.create_dossier(new(0))).dossier
-    await store.apply_update(update(d.id, S.FINISHED, "e1"), actor="a")
+    await store.apply_update(update(d.id, S.FINISHED, "e1"), source=POLICE)
     with pytest.raises(IllegalTransition) as err:
-        await store.apply_update(update(d.id, S.STOPPED, "e2"), actor="a")
+        await store.apply_update(update(d.id, S.STOPPED, "e2"), source=POLICE)
     assert str(err.value).startswith("a dossier in status 9 (finished) cannot move to 8 (stopped)")
     assert await statuses(store, d.id) == [2, 4, 9]
     # The refused event id was not recorded: a later legal event may use it.
-    assert (await store.apply_update(update(d.id, S.RETURNED, "e2"), actor="a")).applied
+    assert (await store.apply_update(update(d.id, S.RETURNED, "e2"), source=POLICE)).applied
 
 
 async def test_update_for_an_unknown_dossier(store: SqliteStore) -> None:
     with pytest.raises(LookupError, match=r"no dossier 000\.00\.01\.H26-261120-0042"):
         await store.apply_update(
-            AgencyUpdate(event_id="e", dossier_code="000.00.01.H26-261120-0042", status=S.PROCESSING), actor="a"
+            AgencyUpdate(event_id="e", dossier_code="000.00.01.H26-261120-0042", status=S.PROCESSING), source=POLICE
         )
 
 
@@ -299,9 +300,9 @@ async def test_complete_job(store: SqliteStore, new: Callable[..., NewDossier]) 
     d = (await store.create_dossier(new(0))).dossier
     [job] = await store.claim_jobs("w1", {"police": 1}, 60)
     receipt = SubmitReceipt(agency_ref="CA-0000001")
-    assert not await store.complete_job(job.id, "w2", receipt, actor="agency:police")
-    assert await store.complete_job(job.id, "w1", receipt, actor="agency:police")
-    assert not await store.complete_job(job.id, "w1", receipt, actor="agency:police")  # already done
+    assert not (await store.complete_job(job.id, "w2", receipt, actor="agency:police")).recorded
+    assert (await store.complete_job(job.id, "w1", receipt, actor="agency:police")).recorded
+    assert not (await store.complete_job(job.id, "w1", receipt, actor="agency:police")).recorded  # already done
     got = await store.get_dossier(str(d.id))
     assert got is not None
     assert (got.status, got.agency_ref, got.delivery and got.delivery.state) == (
@@ -342,7 +343,7 @@ async def test_supplement_request_without_a_deadline_gets_seven_working_days(
     d = (await store.create_dossier(new(0))).dossier
     asked = datetime(2026, 12, 4, 10, 0, tzinfo=VN_TZ)
     upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, note="Thiếu giấy tờ", data={"items": ["CT07"]})
-    await store.apply_update(upd, actor="agency:police")
+    await store.apply_update(upd, source=POLICE)
     got = await store.get_dossier(str(d.id))
     assert got is not None
     [request] = got.supplements
@@ -359,7 +360,7 @@ async def test_answering_a_supplement_moves_the_due_date_by_the_days_waited(
     asked = working_days_ago(3)
     due = asked + timedelta(days=9)
     upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"], "due_at": due.isoformat()})
-    await store.apply_update(upd, actor="agency:police")
+    await store.apply_update(upd, source=POLICE)
     before = await store.get_dossier(str(d.id))
     assert before is not None and before.supplements[0].due_at == due
 
@@ -383,7 +384,7 @@ async def test_a_supplement_not_brought_in_time_refuses_the_dossier_once(
     asked = datetime(2026, 12, 4, 10, 0, tzinfo=VN_TZ)
     for d in (late, answered, waiting):
         upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"]})
-        await store.apply_update(upd, actor="agency:police")
+        await store.apply_update(upd, source=POLICE)
     await store.answer_supplement(answered.id, {"note": "x", "attachments": [{"name": "CT07"}]}, actor="centre")
     due = supplement_deadline(asked)  # 15/12/2026 10:00, seven working days later
 
@@ -426,7 +427,7 @@ async def test_a_step_whose_input_is_missing_is_dead_until_retried(
     bid = uuid.uuid4()
     steps = [NewBundleStep("a", first, {}), NewBundleStep("b", second, {"number": "a.register_number"})]
     await store.create_bundle(NewBundle(bid, "t", "test", "centre-hanoi", RECEIVED, steps, None, "h"))
-    await store.apply_update(update(first.id, S.FINISHED, "a-1"), actor="agency:police")  # no outputs
+    await store.apply_update(update(first.id, S.FINISHED, "a-1"), source=POLICE)  # no outputs
     view = await store.get_bundle(str(bid))
     assert view is not None
     assert (view.state, view.actions) == ("action_required", ["retry", "cancel_remaining"])
@@ -438,7 +439,7 @@ async def test_a_step_whose_input_is_missing_is_dead_until_retried(
     assert [j.inputs for j in await store.jobs("dead")] == [{"number": "a.register_number"}]
     # The agency reports the output after all; now the retry resolves it.
     late = update(first.id, S.FINISHED, "a-2", outputs={"register_number": "17"})
-    await store.apply_update(late, actor="agency:police")
+    await store.apply_update(late, source=POLICE)
     assert await store.retry_bundle(bid) == 1
     [ready] = [j for j in await store.jobs("pending") if j.dossier_id == second.id]
     assert (ready.dossier_id, ready.inputs, ready.last_error) == (second.id, {"number": "17"}, None)
@@ -467,7 +468,7 @@ async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: C
         assert d.supplements == []
     finally:
         await store.close()
-    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 7
+    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 8
 
     def indexes() -> set[str]:
         conn = sqlite3.connect(path)
@@ -498,3 +499,99 @@ async def test_a_second_serving_store_is_refused_and_writes_nothing(
         assert (await first.create_dossier(new(0))).created
     finally:
         await first.close()
+
+
+# -- trust boundaries and failure handling -----------------------------------------------------------
+
+
+async def test_an_update_touches_only_dossiers_routed_to_its_agency_and_endpoint(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    police = (await store.create_dossier(new(0))).dossier
+    land = (await store.create_dossier(dataclasses.replace(new(1, agency="land"), endpoint="hanoi"))).dossier
+    for target, source in [
+        (police, UpdateSource.of_agency("land", "hanoi")),
+        (police, UpdateSource.of_agency("police", "regional")),  # the right agency, another endpoint
+        (land, UpdateSource.of_agency("land", "hcm")),  # another office of the same agency
+        (land, UpdateSource.of_agency("police")),
+    ]:
+        with pytest.raises(WrongAgency) as err:
+            await store.apply_update(update(target.id, S.FINISHED, "x"), source=source)
+        assert err.value.dossier_id == str(target.id) and err.value.event_id == "x"
+    # An agency that names no endpoint (a callback) is bound by its instance; the gateway by nothing.
+    assert (await store.apply_update(update(land.id, S.PROCESSING, "y"), source=UpdateSource.of_agency("land"))).applied
+    assert (await store.apply_update(update(police.id, S.FINISHED, "z"), source=POLICE)).applied
+    returned = AgencyUpdate(event_id="r", dossier_id=police.id, status=S.RETURNED)
+    assert (await store.apply_update(returned, source=UpdateSource("centre-hcm"))).applied
+    assert await statuses(store, police.id) == [2, 4, 9, 10]
+    assert await statuses(store, land.id) == [2, 4]
+
+
+async def test_a_replay_key_is_refused_within_its_window_only(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    key = ReplayKey("police", "kid:nonce-1", window=60)
+    await store.apply_updates([update(d.id, S.PROCESSING, "e1")], source=POLICE, replay=key)
+    with pytest.raises(ReplayedRequest):
+        await store.apply_updates([], source=POLICE, replay=key)
+    # Another agency's key of the same value is another key.
+    await store.apply_updates([], source=POLICE, replay=ReplayKey("justice", "kid:nonce-1", window=60))
+    # Past its window (written an hour ago), the key is forgotten as new keys come.
+    await store._write(lambda conn: conn.execute("UPDATE replay_keys SET seen_at = seen_at - 3600"))
+    await store.apply_updates([], source=POLICE, replay=ReplayKey("police", "kid:nonce-2", window=60))
+    kept = await store._read(lambda c: c.execute("SELECT scope, key FROM replay_keys").fetchall())
+    assert [tuple(r) for r in kept] == [("police", "kid:nonce-2")]
+
+
+async def test_a_receipt_superseded_by_later_news_completes_the_job(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    # Meanwhile the agency's polled events finished the dossier; the redelivered submit's receipt still
+    # says "financial obligation" (6): 9 -> 6 is illegal, the answer is old news, the job is done.
+    await store.apply_update(update(d.id, S.FINISHED, "polled-9"), source=POLICE)
+    receipt = SubmitReceipt(agency_ref="T-1", updates=[update(d.id, S.FINANCIAL_OBLIGATION, "receipt-6")])
+    completion = await store.complete_job(job.id, "w1", receipt, actor="agency:police")
+    assert completion.recorded
+    assert list(completion.skipped) == ["receipt-6"]
+    assert completion.skipped["receipt-6"].startswith("superseded: a dossier in status 9 (finished) cannot move to 6")
+    assert [j.state for j in await store.jobs()] == ["done"]
+    assert await statuses(store, d.id) == [2, 4, 9]
+
+
+async def test_expired_leases_are_reclaimed_and_live_ones_left_alone(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    for i in range(2):
+        await store.create_dossier(new(i))
+    [expired] = await store.claim_jobs("dead-process", {"police": 1}, -1)  # its lease has already run out
+    [live] = await store.claim_jobs("other-process", {"police": 1}, 60)
+    assert await store.reclaim_expired_leases() == 1
+    jobs = {j.id: j for j in await store.jobs()}
+    assert (jobs[expired.id].state, jobs[expired.id].attempts) == ("pending", 1)  # the attempt counts
+    assert jobs[expired.id].last_error == "the lease expired before the outcome was recorded"
+    assert jobs[live.id].state == "leased"
+    assert await store.reclaim_expired_leases() == 0
+    # The dead process's late completion changes nothing: the job is someone else's now.
+    assert not (await store.complete_job(expired.id, "dead-process", SubmitReceipt(), actor="agency:police")).recorded
+    [again] = await store.claim_jobs("w2", {"police": 1}, 60)
+    assert (again.id, again.attempts) == (expired.id, 2)
+
+
+async def test_an_undone_claim_gives_back_its_attempt(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    await store.create_dossier(new(0))
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    assert await store.unclaim_jobs("w2", [job.id]) == 0  # not w2's to undo
+    assert await store.unclaim_jobs("w1", [job.id]) == 1
+    [back] = await store.jobs()
+    assert (back.state, back.attempts) == ("pending", 0)
+    assert await store.unclaim_jobs("w1", []) == 0
+
+
+async def test_the_probe_commits(store: SqliteStore) -> None:
+    await store.probe()
+    await store.probe()
+    rows_ = await store._read(lambda c: c.execute("SELECT id, length(payload) FROM store_probe").fetchall())
+    assert [tuple(r) for r in rows_] == [(1, 16 * 1024)]

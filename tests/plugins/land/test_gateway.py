@@ -20,7 +20,7 @@ from gateway.connector import AgencyUpdate
 from gateway.plugin_manager import load_registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import SimulatorOptions
-from gateway.store.base import UpdateOutcome
+from gateway.store.base import UpdateOutcome, UpdateSource
 from plugins.land.demo import demo_bundles
 from plugins.land.simulator import create_simulator
 from tests.plugins.land.support import first_certificate
@@ -122,11 +122,11 @@ async def test_answers_the_store_cannot_take_yet_wait_in_order_and_are_applied_o
     real = store.apply_update
     failed: list[str] = []
 
-    async def busy_on_the_obligation(update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
+    async def busy_on_the_obligation(update: AgencyUpdate, *, source: UpdateSource) -> UpdateOutcome:
         if update.status == 6 and len(failed) < 5:  # the database is locked while the obligation arrives
             failed.append(update.event_id)
             raise sqlite3.OperationalError("database is locked")
-        return await real(update, actor=actor)
+        return await real(update, source=source)
 
     monkeypatch.setattr(store, "apply_update", busy_on_the_obligation)
     sub = in_province(first_certificate(), "01", "00070")

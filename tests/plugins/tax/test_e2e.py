@@ -21,7 +21,7 @@ from gateway.connector import AgencyUpdate
 from gateway.plugin_manager import Registry, load_registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import STATS, Faults, SimulatorOptions
-from gateway.store.base import UpdateOutcome
+from gateway.store.base import UpdateOutcome, UpdateSource
 from plugins.tax import wire
 from plugins.tax.simulator import LEDGER, SETTINGS, create_simulator
 from tests.plugins.tax.conftest import make_dossier
@@ -254,11 +254,11 @@ async def test_a_store_failure_while_applying_a_poll_loses_nothing(
     real = store.apply_update
     failed: list[str] = []
 
-    async def busy_three_times(update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
+    async def busy_three_times(update: AgencyUpdate, *, source: UpdateSource) -> UpdateOutcome:
         if len(failed) < 3:  # the database is briefly locked by another writer
             failed.append(update.event_id)
             raise sqlite3.OperationalError("database is locked")
-        return await real(update, actor=actor)
+        return await real(update, source=source)
 
     monkeypatch.setattr(store, "apply_update", busy_three_times)
     await harness.sim("POST", "/_sim/pay", json={"dossier_code": accepted["code"]})
