@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,8 +20,16 @@ class _Conf(BaseModel):
 class ServerSettings(_Conf):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    public_url: str | None = Field(None, description="how agencies reach this gateway for callbacks")
+    public_url: str | None = Field(
+        None, description="how agencies and the national portal reach this gateway (callbacks, result documents)"
+    )
     backlog: int = Field(1024, ge=16, le=65535, description="pending connections the kernel queues (listen backlog)")
+
+    def base_url(self, port: int | None = None) -> str:
+        """The gateway's address for others: public_url, else host and port."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{port or self.port}"
 
 
 class StoreSettings(_Conf):
@@ -157,6 +166,19 @@ class BundlesFile(_Conf):
     bundle: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class CalendarDay(_Conf):
+    date: date
+    reason: str = Field(min_length=1, max_length=300, description="the decision that says so, e.g. a VPCP notice")
+
+
+class CalendarFile(_Conf):
+    """calendar.toml: days off and working days decided after the `holidays` release the gateway ships with
+    (a government notice moving a day off, a provincial decision). Reloadable; each date once (loader.py)."""
+
+    day_off: list[CalendarDay] = Field(default_factory=list)
+    working_day: list[CalendarDay] = Field(default_factory=list)
+
+
 class Config(_Conf):
     """A whole configuration folder, validated and cross-checked."""
 
@@ -170,3 +192,4 @@ class Config(_Conf):
     procedures: list[ProcedureConf]
     bundles: dict[str, Any] = Field(default_factory=dict)  # id -> gateway.bundles.BundleSpec
     endpoint_settings: dict[tuple[str, str], Any] = Field(default_factory=dict)
+    calendar: CalendarFile = CalendarFile()

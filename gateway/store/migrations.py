@@ -134,6 +134,11 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 6. The national portal's last refusal of a dossier's record (JSON: at, service, error_code, message,
+    # field), for an operator to see on the dossier; NULL once the portal takes the dossier again.
+    """
+    ALTER TABLE dossiers ADD COLUMN portal_refusal TEXT;
+    """,
 ]
 
 

@@ -16,6 +16,7 @@ from uuid import UUID
 import orjson
 
 from contracts import DossierStatus
+from contracts.calendar import NATIONAL, WorkCalendar
 from gateway.connector import SubmitReceipt
 from gateway.store import reads, rows, updates
 from gateway.store.base import JobRecord, JobState
@@ -53,7 +54,15 @@ def claimed(leased: list[sqlite3.Row], dossier_rows: list[sqlite3.Row]) -> list[
     return [dataclasses.replace(rows.job(r), dossier=reads.dossier_with_job(by_id[r["dossier_id"]])) for r in leased]
 
 
-def complete(conn: sqlite3.Connection, job_id: int, owner: str, receipt: SubmitReceipt, actor: str) -> bool:
+def complete(
+    conn: sqlite3.Connection,
+    job_id: int,
+    owner: str,
+    receipt: SubmitReceipt,
+    actor: str,
+    *,
+    calendar: WorkCalendar = NATIONAL,
+) -> bool:
     row = conn.execute(
         "SELECT j.dossier_id, j.step, d.status FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
         "WHERE j.id = ? AND j.state = 'leased' AND j.lease_owner = ?",
@@ -72,7 +81,7 @@ def complete(conn: sqlite3.Connection, job_id: int, owner: str, receipt: SubmitR
     elif receipt.agency_ref:
         conn.execute("UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did))
     for upd in receipt.updates:
-        updates.apply_update(conn, upd.model_copy(update={"dossier_id": UUID(did)}), actor)
+        updates.apply_update(conn, upd.model_copy(update={"dossier_id": UUID(did)}), actor, calendar=calendar)
     return True
 
 

@@ -8,7 +8,8 @@ Reads use their own connections in a small thread pool (WAL lets them run beside
 This class owns the connections and hands each operation to the writer or a reader; the SQL lives in
 the modules beside it: accept.py (new dossiers), events.py and updates.py (status changes), outbox.py
 (delivery jobs), bundles.py, supplements.py, reads.py (dossiers, the feed, counts), cursors.py (how far
-feed consumers got), and audit.py (the hash-chained log of accesses to dossiers).
+feed consumers got), refusals.py (the national portal's refusals, kept on dossiers) and audit.py (the
+hash-chained log of accesses to dossiers).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from uuid import UUID
 
 from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
+from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable
-from gateway.store import audit, bundles, cursors, outbox, reads, rows, supplements, updates
+from gateway.store import audit, bundles, cursors, outbox, reads, refusals, rows, supplements, updates
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     AuditCheck,
@@ -168,6 +170,12 @@ class SqliteStore(Store):
     async def feed(self, *, after: int, limit: int, client_id: str | None = None) -> list[FeedItem]:
         return await self._read(lambda conn: reads.feed(conn, after, limit, client_id))
 
+    async def record_portal_refusal(self, codes: Sequence[str], refusal: PortalRefusal) -> int:
+        return await self._write(lambda conn: refusals.record(conn, codes, refusal))
+
+    async def clear_portal_refusals(self, codes: Sequence[str]) -> int:
+        return await self._write(lambda conn: refusals.clear(conn, codes))
+
     async def feed_cursor(self, name: str) -> int:
         return await self._read(lambda conn: cursors.get(conn, name))
 
@@ -175,7 +183,8 @@ class SqliteStore(Store):
         await self._write(lambda conn: cursors.advance(conn, name, seq))
 
     async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
-        return await self._write_events(lambda conn: updates.apply_update(conn, update, actor))
+        calendar = self.calendar
+        return await self._write_events(lambda conn: updates.apply_update(conn, update, actor, calendar=calendar))
 
     # -- bundles and supplements --------------------------------------------------------------------
 
@@ -192,7 +201,10 @@ class SqliteStore(Store):
         return await self._write_events(lambda conn: bundles.retry(conn, bundle_id))
 
     async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
-        await self._write_events(lambda conn: supplements.record_answer(conn, dossier_id, answer, actor))
+        calendar = self.calendar
+        await self._write_events(
+            lambda conn: supplements.record_answer(conn, dossier_id, answer, actor, calendar=calendar)
+        )
         dossier = await self.get_dossier(str(dossier_id))
         assert dossier is not None
         return dossier
@@ -204,7 +216,10 @@ class SqliteStore(Store):
         return outbox.claimed(leased, dossier_rows)
 
     async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
-        return await self._write_events(lambda conn: outbox.complete(conn, job_id, owner, receipt, actor))
+        calendar = self.calendar
+        return await self._write_events(
+            lambda conn: outbox.complete(conn, job_id, owner, receipt, actor, calendar=calendar)
+        )
 
     async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
         return await self._write_events(lambda conn: outbox.fail(conn, job_id, owner, error, retry_at))

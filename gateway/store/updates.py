@@ -11,6 +11,7 @@ from uuid import UUID
 import orjson
 
 from contracts import DossierStatus
+from contracts.calendar import NATIONAL, WorkCalendar
 from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate
 from gateway.errors import IllegalTransition
@@ -19,8 +20,11 @@ from gateway.store.base import UpdateOutcome
 from gateway.store.events import accepted_by_agency, insert_event
 
 
-def apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) -> UpdateOutcome:
-    """Repeated event ids are no-ops; a move the state machine forbids raises IllegalTransition."""
+def apply_update(
+    conn: sqlite3.Connection, update: AgencyUpdate, actor: str, *, calendar: WorkCalendar = NATIONAL
+) -> UpdateOutcome:
+    """Repeated event ids are no-ops; a move the state machine forbids raises IllegalTransition. `calendar`
+    sets the default deadline of a supplement request."""
     by, ref = ("id", str(update.dossier_id)) if update.dossier_id is not None else ("code", update.dossier_code)
     row = conn.execute(
         "SELECT id, status, agency, results, bundle_id, "
@@ -42,8 +46,9 @@ def apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) -> 
         # The agency's callback can overtake our record of its receipt: it implies the receipt.
         accepted_by_agency(conn, did, actor, update.agency_ref)
         current = DossierStatus.PROCESSING
-    if new != current and not can_move(current, new):
-        raise IllegalTransition(str(IllegalTransitionError(current, new)))
+    resumes = supplements.resumed_status(conn, did) if current == DossierStatus.SUPPLEMENT_REQUESTED else None
+    if new != current and not can_move(current, new, resumes=resumes):
+        raise IllegalTransition(str(IllegalTransitionError(current, new, resumes=resumes)))
     data = dict(update.data)
     if update.outputs:
         data["outputs"] = update.outputs
@@ -55,7 +60,7 @@ def apply_update(conn: sqlite3.Connection, update: AgencyUpdate, actor: str) -> 
         results = orjson.dumps(existing).decode()
     at = update.at.isoformat() if update.at else None
     if new == DossierStatus.SUPPLEMENT_REQUESTED:
-        supplements.record_request(conn, did, row["agency"], update, data)
+        supplements.record_request(conn, did, row["agency"], update, data, calendar=calendar)
     insert_event(
         conn,
         did,
