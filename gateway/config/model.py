@@ -62,30 +62,40 @@ class DispatcherSettings(_Conf):
 
 
 class PortalSettings(_Conf):
-    """Pushing the status feed to the national portal; no push_url (or an empty one): no pushing."""
+    """Pushing the status feed to the national portal in its protocol (gateway/portal.py); no push_url (or an
+    empty one): no pushing. The names are OpenCPS's: auth_endpoint, integration_endpoint, madonvi, dstcode."""
 
-    push_url: str | None = Field(None, description="where each batch of the feed is POSTed; empty: no pushing")
-    api_key: str = Field("", description="sent as X-Api-Key")
+    push_url: str | None = Field(None, description="the portal's integration endpoint; empty: no pushing")
+    auth_url: str | None = Field(None, description="its login endpoint, which gives the session")
+    username: str = ""
+    password: str = ""
+    madonvi: str = Field("", description="the unit's code at the portal, sent with every call")
+    dstcode: str = Field("", description="sent as the dstcode header, for the relay in front of the portal")
+    session_ttl: float = Field(600.0, gt=0, description="seconds a session is used before logging in again")
     batch: int = Field(200, ge=1, le=1000, description="feed items per push")
     interval: float = Field(1.0, gt=0, description="seconds between looks at the feed when nothing woke the pusher")
-    timeout: float = Field(10.0, gt=0, description="seconds a push may take")
+    timeout: float = Field(10.0, gt=0, description="seconds a call may take")
     base_delay: float = Field(0.5, gt=0, description="first retry delay after a failed push (doubles each time)")
     max_delay: float = Field(60.0, gt=0, description="longest wait between two attempts")
     jitter: float = Field(0.5, ge=0)
 
-    @field_validator("push_url")
+    @field_validator("push_url", "auth_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if not value:
             return None
         if not value.startswith(("http://", "https://")):
-            raise ValueError("push_url must be an http:// or https:// URL")
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
     @model_validator(mode="after")
-    def _delays(self) -> PortalSettings:
+    def _complete(self) -> PortalSettings:
         if self.base_delay > self.max_delay:
             raise ValueError("base_delay must not exceed max_delay")
+        if self.push_url:
+            missing = [k for k in ("auth_url", "username", "madonvi") if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"pushing to the portal needs {', '.join(missing)} as well")
         return self
 
 
@@ -155,6 +165,8 @@ class ProcedureConf(_Conf):
     name: str | None = None
     processing_days: int | None = Field(None, ge=0, le=365)
     fees_vnd: int | None = Field(None, ge=0)
+    sector_code: str | None = Field(None, max_length=50, description="MaLinhVuc, from the national procedure database")
+    portal_databases: list[str] | None = Field(None, description="DSKetNoiCSDL codes reported to the national portal")
     enabled: bool = True
 
 
