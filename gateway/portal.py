@@ -281,7 +281,8 @@ class PortalPusher:
         if not refused.exists:
             self._session = None  # it may have ended at the portal: the next call logs in again
         codes = [str(getattr(r, "MaHoSo", "")) for r in data]
-        named = self._named(codes, answer.message)
+        fields_named = _FIELD_RE.findall(answer.message)
+        named = self._named(codes, answer.message, bool(fields_named))
         (log.warning if refused.exists else log.error)(
             "portal_refused",
             **fields,
@@ -291,23 +292,23 @@ class PortalPusher:
             retry="with backoff" if not refused.exists else "as an update",
         )
         if named and not refused.exists:
-            field = _FIELD_RE.findall(answer.message)
             refusal = PortalRefusal(
                 at=datetime.now(UTC),
                 service=service,
                 error_code=str(answer.error_code),
                 message=answer.message[:1000],
-                field=next((f for f in field if f != "MaHoSo"), field[0] if field else None),
+                field=next((f for f in fields_named if f != "MaHoSo"), fields_named[0] if fields_named else None),
             )
             await self.store.record_portal_refusal(named, refusal)
         raise refused
 
     @staticmethod
-    def _named(codes: Sequence[str], message: str) -> list[str]:
-        """The dossiers a refusal is about: those its message names, or the only one the call carried."""
+    def _named(codes: Sequence[str], message: str, names_a_field: bool) -> list[str]:
+        """The dossiers a refusal is about: those its message names, or, when it names a field, the only
+        dossier the call carried. A refusal naming neither (a session that ended) is about none."""
         distinct = sorted(set(codes))
         named = [c for c in distinct if c and c in message]
-        return named or (distinct if len(distinct) == 1 else [])
+        return named or (distinct if names_a_field and len(distinct) == 1 else [])
 
     async def _current_session(self) -> str:
         now = time.monotonic()

@@ -335,6 +335,19 @@ async def test_a_refusal_naming_a_field_shows_on_the_dossier_until_the_portal_ta
     assert (refusal["service"], refusal["error_code"], refusal["field"]) == ("DongBoHoSoMC", "1", "NgayHenTra")
     assert refusal["message"] == f"Hồ sơ {code}: trường NgayHenTra không hợp lệ"
     assert await rig.app[STORE].feed_cursor(CURSOR) == 0
+    # A message naming a field but no dossier, for a call that carried one dossier: that dossier's.
+    await rig.portal_post("/_sim/refuse", {"error_code": 9, "message": "Trường DonViXuLy vượt quá độ dài"})
+    while (
+        (stored := await rig.app[STORE].get_dossier(code)) is None
+        or stored.portal_refusal is None
+        or (stored.portal_refusal.error_code != "9")
+    ):
+        assert asyncio.get_running_loop().time() < deadline + 10
+        await asyncio.sleep(0.05)
+    assert (stored.portal_refusal.field, stored.portal_refusal.message) == (
+        "DonViXuLy",
+        "Trường DonViXuLy vượt quá độ dài",
+    )
     await rig.portal_post("/_sim/refuse", {})
     await rig.wait_finished([code])
     feed, view = await rig.wait_agreement()

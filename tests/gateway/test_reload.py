@@ -14,11 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from contracts.calendar import NATIONAL, WorkCalendar
+from contracts.calendar import NATIONAL, VN_TZ, WorkCalendar
 from gateway.auth import hash_key
 from gateway.sandbox.demo import DEMO_KEYS, police_sim
 from gateway.sandbox.launcher import Stack
 from tests.gateway.conftest import CONF, GatewayHarness
+from tests.gateway.test_smoke import wait_status
 
 NEW_KEY = "lt_haiphong-centre-key-for-the-reload-tests-0001"
 NEW_CLIENT = f"""
@@ -151,6 +152,25 @@ async def test_an_operators_day_off_moves_due_dates_after_a_reload(
     # Dossiers accepted before keep their due dates.
     again = await harness.client.get(f"/v1/dossiers/{before['id']}", headers=harness.headers())
     assert (await again.json())["due_at"] == before["due_at"]
+
+
+@pytest.mark.parametrize("police_settings", [{"supplement_rate": 1.0, "supplement_due_days": None}])
+async def test_a_reloaded_calendar_sets_the_supplement_deadlines_the_store_computes(
+    harness: GatewayHarness, gateway_conf: Path, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    """The agency names no deadline: the store gives seven working days of the live calendar."""
+    day_off = NATIONAL.add_working_days(datetime.now(VN_TZ), 2).date()
+    text = f'[[day_off]]\ndate = {day_off.isoformat()}\nreason = "Thông báo nghỉ (thử)"\n'
+    await asyncio.to_thread((gateway_conf / "calendar.toml").write_text, text, encoding="utf-8")
+    assert (await reload(harness))[0] == 200
+    resp = await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())
+    did = (await resp.json())["id"]
+    asked = await wait_status(harness, did, 5)
+    assert asked["status"] == 5
+    [request] = asked["supplements"]
+    requested_at, due_at = datetime.fromisoformat(request["requested_at"]), datetime.fromisoformat(request["due_at"])
+    assert due_at == WorkCalendar.of(days_off=[day_off]).supplement_deadline(requested_at)
+    assert due_at != NATIONAL.supplement_deadline(requested_at)
 
 
 @pytest.mark.slow
