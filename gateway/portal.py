@@ -84,10 +84,13 @@ _FIELD_RE = re.compile(r"\b(" + "|".join(_FIELDS) + r")\b")
 
 
 class PortalRecords:
-    """Builds the portal's records with one configuration's names and codes (one per feed page or push)."""
+    """Builds the portal's records with one configuration's names and codes (one per feed page or push).
+
+    A dossier's record is its current state, the same for each of its changes in a page: built once."""
 
     def __init__(self, conf: LiveConf) -> None:
         self.conf = conf
+        self._dossiers: dict[str, tuple[PortalDossier, dict[str, Any]]] = {}
         config = conf.config
         # Actor -> the name the portal shows: agencies by title, centres by name.
         names = {f"agency:{a}": agency.title or a for a, agency in config.agencies.items()}
@@ -112,12 +115,20 @@ class PortalRecords:
     def of(self, item: FeedItem) -> tuple[PortalDossier, PortalProgress]:
         """The dossier's current record (DongBoHoSoMC) and the item's progress record (CapNhatTienDoHoSoMC)."""
         ctx = self.context(item.dossier)
-        return portal_dossier(item.dossier, item.history, ctx), portal_progress(item.dossier, item.event, ctx)
+        return self._dossier(item, ctx)[0], portal_progress(item.dossier, item.event, ctx)
+
+    def _dossier(self, item: FeedItem, ctx: RecordContext) -> tuple[PortalDossier, dict[str, Any]]:
+        got = self._dossiers.get(item.dossier.code)
+        if got is None:
+            record = portal_dossier(item.dossier, item.history, ctx)
+            got = self._dossiers[item.dossier.code] = (record, record.model_dump())
+        return got
 
     def feed_item(self, item: FeedItem) -> dict[str, Any]:
         """One item of GET /v1/feed: the records the pusher sends."""
-        record, progress = self.of(item)
-        return {"seq": item.event.seq, "progress": progress.model_dump(), "dossier": record.model_dump()}
+        ctx = self.context(item.dossier)
+        progress = portal_progress(item.dossier, item.event, ctx)
+        return {"seq": item.event.seq, "progress": progress.model_dump(), "dossier": self._dossier(item, ctx)[1]}
 
 
 class PushFailed(Exception):
