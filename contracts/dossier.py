@@ -139,7 +139,13 @@ class Attachment(InputModel):
     content_base64: str | None = None
     url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
     digitised: bool = False
-    reused: bool = False
+    reused: bool = Field(False, description="reuses data or a document already held electronically (DuocTaiSuDung)")
+    replaced_by_result: str | None = Field(
+        None, max_length=100, description="code of an earlier result that stands in for this document (MaKetQuaThayThe)"
+    )
+    from_portal_store: bool = Field(
+        False, description="taken from the applicant's document store on the national portal (DuocLayTuKhoDMQG)"
+    )
 
     @model_validator(mode="after")
     def _content_matches(self, info: ValidationInfo) -> Attachment:
@@ -172,6 +178,9 @@ class Fee(InputModel):
     amount: int = Field(ge=0)
     kind: Literal["fee", "charge", "tax"] = "fee"
     paid_online: bool = False
+    payment_portal: Literal["national", "local"] = Field(
+        "national", description="where it was paid online: the national portal, or a provincial or ministry one"
+    )
 
 
 class DossierSubmission(InputModel):
@@ -187,6 +196,15 @@ class DossierSubmission(InputModel):
     fees: list[Fee] = Field(default_factory=list, max_length=20)
     return_method: ReturnMethod = ReturnMethod.IN_PERSON
     external_ref: str | None = Field(default=None, max_length=100, description="the centre's own reference")
+    submitted_at: AwareDatetime | None = Field(
+        None, description="when the applicant submitted it online (NgayNopHoSo); absent: when the centre received it"
+    )
+
+    @model_validator(mode="after")
+    def _not_submitted_in_the_future(self, info: ValidationInfo) -> DossierSubmission:
+        if self.submitted_at is not None and not (info.context and info.context.get(TRUSTED)):
+            identifiers.check_not_future(self.submitted_at, "submitted_at")
+        return self
 
 
 class ResultDocument(Model):
@@ -236,6 +254,15 @@ def result_errors(doc: ResultDocument) -> list[tuple[str, str]]:
     if hashlib.sha256(raw).hexdigest() != doc.sha256:
         errors.append(("sha256", "does not match the content"))
     return errors
+class SuppliedDocument(Model):
+    """A document the applicant supplied in answer to a supplement request (its content went to the agency)."""
+
+    name: str
+    component_code: str = ""
+    media_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    url: str | None = None
 
 
 class SupplementRequest(Model):
@@ -246,7 +273,12 @@ class SupplementRequest(Model):
     note: str = ""
     requested_at: AwareDatetime
     due_at: AwareDatetime = Field(description="the applicant's deadline; 7 working days unless the agency says")
+    repeated: bool = Field(
+        False, description="not the dossier's first request: the national portal counts the dossier as late"
+    )
     answered_at: AwareDatetime | None = None
+    answered_by: str | None = Field(None, description="the centre that took the answer")
+    documents: list[SuppliedDocument] = Field(default_factory=list, description="what the applicant supplied")
     dossier_due_before: AwareDatetime | None = Field(None, description="the dossier's due date when asked")
     dossier_due_after: AwareDatetime | None = Field(None, description="its due date once answered")
 
@@ -272,6 +304,18 @@ class DeliveryState(Model):
     next_attempt_at: AwareDatetime | None = None
 
 
+class PortalRefusal(Model):
+    """The national portal refused the dossier's record: what it said, for an operator to put right.
+
+    Cleared once the portal takes a push that holds the dossier."""
+
+    at: AwareDatetime
+    service: str = Field(description="DongBoHoSoMC or CapNhatTienDoHoSoMC")
+    error_code: str
+    message: str
+    field: str | None = Field(None, description="the record's field the portal named, if it named one")
+
+
 class Dossier(Model):
     """A dossier as the gateway holds it."""
 
@@ -288,8 +332,11 @@ class Dossier(Model):
     due_at: AwareDatetime
     updated_at: AwareDatetime
     agency_ref: str | None = None
-    overdue: bool = False
+    overdue: bool = Field(
+        False, description="past its due date, or asked for a supplement more than once (the portal counts it late)"
+    )
     submission: DossierSubmission
     delivery: DeliveryState | None = None
     results: list[ResultDocument] = Field(default_factory=list)
     supplements: list[SupplementRequest] = Field(default_factory=list, description="oldest first")
+    portal_refusal: PortalRefusal | None = None

@@ -56,10 +56,7 @@ SIGHUP_ACTOR = "signal:SIGHUP"  # who a reload by signal is audited as (whoever 
 
 
 def public_url(config: Config, app_port: int | None = None) -> str:
-    server = config.gateway.server
-    if server.public_url:
-        return server.public_url.rstrip("/")
-    return f"http://{server.host}:{app_port or server.port}"
+    return config.gateway.server.base_url(app_port)
 
 
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
@@ -94,6 +91,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     released = await store.release_leases()
     if released:
         log.info("leases_released", jobs=released)
+    store.use_calendar(lambda: app[LIVE].current.calendar)  # a reload of calendar.toml reaches the store too
     app[STORE] = store
     app[INTAKE] = Intake(store, app[LIVE], app[LIVE].current.config.gateway.limits.max_inline_attachment_bytes)
     try:

@@ -57,7 +57,8 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
         return 1
     print(
         f"{args.dir}: ok: {len(config.clients)} clients, {len(config.agencies)} agencies, "
-        f"{len(config.routes)} routes, {len(catalog.procedures)} procedures, {len(config.bundles)} bundles"
+        f"{len(config.routes)} routes, {len(catalog.procedures)} procedures, {len(config.bundles)} bundles, "
+        f"{len(config.calendar.day_off) + len(config.calendar.working_day)} calendar days"
     )
     return 0
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from contracts import DossierSubmission, ProcedureSpec
 from contracts.bundle import BundleSubmission
-from contracts.calendar import VN_TZ, add_working_days
+from contracts.calendar import VN_TZ
 from gateway.auth import Principal
 from gateway.bundles import BundleSpec
 from gateway.catalog import Catalog
@@ -109,7 +109,8 @@ class Intake:
     def _new_dossier(
         self, principal: Principal, sub: DossierSubmission, now: datetime, body: bytes, key: str | None
     ) -> NewDossier:
-        spec = self.catalog.get(sub.procedure_code)
+        live = self.live.current  # one configuration for the whole dossier: catalog, routes, calendar
+        spec = live.catalog.get(sub.procedure_code)
         assert spec is not None  # validate() checked it
         conf = principal.conf
         # The procedure right first: a client learns nothing of routes for procedures it may not use.
@@ -123,7 +124,7 @@ class Intake:
             case_province=sub.jurisdiction.province,
         )
         try:
-            target = self.routes.resolve(sub.procedure_code, sub.jurisdiction)
+            target = live.routes.resolve(sub.procedure_code, sub.jurisdiction)
         except NoRoute as exc:
             exc.errors = [FieldError("jurisdiction.province", exc.detail, "no_route")]
             raise
@@ -148,7 +149,7 @@ class Intake:
             agency=target.agency,
             endpoint=target.endpoint,
             received_at=now,
-            due_at=add_working_days(now, spec.processing_days),
+            due_at=live.calendar.add_working_days(now, spec.processing_days),
             submission=sub.model_dump(mode="json"),
             idempotency_key=key,
             body_hash=body_hash(body),

@@ -1,4 +1,5 @@
-"""The configuration a running gateway may swap without a restart: clients, procedures, routes, bundles.
+"""The configuration a running gateway may swap without a restart: clients, procedures, routes, bundles
+and the working-day calendar.
 
 `lienthong serve` reloads on SIGHUP, operators on `POST /v1/admin/reload`. The new folder is loaded
 and checked off the event loop; if anything is wrong, nothing changes. Otherwise the catalog, route
@@ -14,6 +15,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.calendar import WorkCalendar
 from gateway.auth import Authenticator
 from gateway.catalog import Catalog
 from gateway.config import Config, load_config
@@ -28,11 +30,16 @@ class LiveConf:
     catalog: Catalog
     routes: RouteTable
     auth: Authenticator
+    calendar: WorkCalendar  # the national calendar with the operator's days (calendar.toml)
 
     @classmethod
     def build(cls, config: Config, registry: Registry) -> LiveConf:
         catalog = Catalog.build(config, registry)
-        return cls(config, catalog, RouteTable.build(config, catalog), Authenticator(config.clients, config.issuers))
+        calendar = WorkCalendar.of(
+            (d.date for d in config.calendar.day_off), (d.date for d in config.calendar.working_day)
+        )
+        auth = Authenticator(config.clients, config.issuers)
+        return cls(config, catalog, RouteTable.build(config, catalog), auth, calendar)
 
 
 class Live:
@@ -84,6 +91,10 @@ async def reload(live: Live, registry: Registry) -> dict[str, Any]:
         "procedures": _diff(set(old.catalog.procedures), set(fresh.catalog.procedures)),
         "bundles": _diff(set(old.config.bundles), set(config.bundles)),
         "routes": {"before": len(old.config.routes), "after": len(config.routes)},
+        "calendar": {
+            "days_off": _diff(_iso(old.calendar.days_off), _iso(fresh.calendar.days_off)),
+            "working_days": _diff(_iso(old.calendar.working_days), _iso(fresh.calendar.working_days)),
+        },
     }
 
 
@@ -93,3 +104,7 @@ def _credentials(c: ClientConf) -> tuple[object, ...]:
 
 def _diff(before: set[str], after: set[str]) -> dict[str, list[str]]:
     return {"added": sorted(after - before), "removed": sorted(before - after)}
+
+
+def _iso(days: frozenset[Any]) -> set[str]:
+    return {d.isoformat() for d in days}

@@ -16,6 +16,7 @@ from gateway.bundles import BundleSpec
 from gateway.config.model import (
     AgenciesFile,
     BundlesFile,
+    CalendarFile,
     ClientsFile,
     Config,
     GatewaySettings,
@@ -35,6 +36,7 @@ FILES: dict[str, type[BaseModel]] = {
     "routes.toml": RoutesFile,
     "procedures.toml": ProceduresFile,
     "bundles.toml": BundlesFile,
+    "calendar.toml": CalendarFile,
 }
 _ENV = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
 M = TypeVar("M", bound=BaseModel)
@@ -173,6 +175,17 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
                     )
                 )
 
+    calendar: CalendarFile = parsed["calendar.toml"]
+    listed: dict[Any, str] = {}
+    for list_name, days in (("day_off", calendar.day_off), ("working_day", calendar.working_day)):
+        for i, day in enumerate(days):
+            key = f"{list_name}[{i}].date"
+            if day.date in listed:
+                problems.append(
+                    ("calendar.toml", key, f"{day.date.isoformat()} is already listed as {listed[day.date]}")
+                )
+            listed.setdefault(day.date, key)
+
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -186,6 +199,7 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
         procedures=procedures.procedure,
         bundles=bundles,
         endpoint_settings=endpoint_settings,
+        calendar=calendar,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +22,9 @@ class _Conf(BaseModel):
 class ServerSettings(_Conf):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    public_url: str | None = Field(None, description="how agencies reach this gateway for callbacks")
+    public_url: str | None = Field(
+        None, description="how agencies and the national portal reach this gateway (callbacks, result documents)"
+    )
     backlog: int = Field(1024, ge=16, le=65535, description="pending connections the kernel queues (listen backlog)")
     tls: ServerTLS | None = Field(None, description="listen with TLS (and, optionally, client certificates)")
     max_connections: int = Field(
@@ -31,6 +33,12 @@ class ServerSettings(_Conf):
     header_timeout: float = Field(10.0, gt=0, le=600, description="seconds a request's headers may take to arrive")
     keepalive_timeout: float = Field(75.0, gt=0, le=3600, description="seconds an idle connection is kept open")
     shutdown_timeout: float = Field(5.0, ge=0, le=600, description="seconds requests in flight get at shutdown")
+
+    def base_url(self, port: int | None = None) -> str:
+        """The gateway's address for others: public_url, else host and port."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{port or self.port}"
 
 
 class StoreSettings(_Conf):
@@ -93,33 +101,43 @@ class CallbackSettings(_Conf):
 
 
 class PortalSettings(_Conf):
-    """Pushing the status feed to the national portal; no push_url (or an empty one): no pushing."""
+    """Pushing the status feed to the national portal in its protocol (gateway/portal.py); no push_url (or an
+    empty one): no pushing. The names are OpenCPS's: auth_endpoint, integration_endpoint, madonvi, dstcode."""
 
-    push_url: str | None = Field(None, description="where each batch of the feed is POSTed; empty: no pushing")
-    api_key: str = Field("", description="sent as X-Api-Key")
+    push_url: str | None = Field(None, description="the portal's integration endpoint; empty: no pushing")
+    auth_url: str | None = Field(None, description="its login endpoint, which gives the session")
+    username: str = ""
+    password: str = ""
+    madonvi: str = Field("", description="the unit's code at the portal, sent with every call")
+    dstcode: str = Field("", description="sent as the dstcode header, for the relay in front of the portal")
+    session_ttl: float = Field(600.0, gt=0, description="seconds a session is used before logging in again")
     batch: int = Field(200, ge=1, le=1000, description="feed items per push")
     interval: float = Field(1.0, gt=0, description="seconds between looks at the feed when nothing woke the pusher")
-    timeout: float = Field(10.0, gt=0, description="seconds a push may take")
+    timeout: float = Field(10.0, gt=0, description="seconds a call may take")
     base_delay: float = Field(0.5, gt=0, description="first retry delay after a failed push (doubles each time)")
     max_delay: float = Field(60.0, gt=0, description="longest wait between two attempts")
     jitter: float = Field(0.5, ge=0)
     tls: OutboundTLS | None = Field(None, description="CAs, client certificate and pins for an https:// push_url")
 
-    @field_validator("push_url")
+    @field_validator("push_url", "auth_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if not value:
             return None
         if not value.startswith(("http://", "https://")):
-            raise ValueError("push_url must be an http:// or https:// URL")
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
     @model_validator(mode="after")
-    def _delays(self) -> PortalSettings:
+    def _complete(self) -> PortalSettings:
         if self.base_delay > self.max_delay:
             raise ValueError("base_delay must not exceed max_delay")
         if self.tls is not None and not (self.push_url or "").startswith("https://"):
             raise ValueError("tls settings need an https:// push_url")
+        if self.push_url:
+            missing = [k for k in ("auth_url", "username", "madonvi") if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"pushing to the portal needs {', '.join(missing)} as well")
         return self
 
 
@@ -339,6 +357,8 @@ class ProcedureConf(_Conf):
     name: str | None = None
     processing_days: int | None = Field(None, ge=0, le=365)
     fees_vnd: int | None = Field(None, ge=0)
+    sector_code: str | None = Field(None, max_length=50, description="MaLinhVuc, from the national procedure database")
+    portal_databases: list[str] | None = Field(None, description="DSKetNoiCSDL codes reported to the national portal")
     enabled: bool = True
 
 
@@ -348,6 +368,19 @@ class ProceduresFile(_Conf):
 
 class BundlesFile(_Conf):
     bundle: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class CalendarDay(_Conf):
+    date: date
+    reason: str = Field(min_length=1, max_length=300, description="the decision that says so, e.g. a VPCP notice")
+
+
+class CalendarFile(_Conf):
+    """calendar.toml: days off and working days decided after the `holidays` release the gateway ships with
+    (a government notice moving a day off, a provincial decision). Reloadable; each date once (loader.py)."""
+
+    day_off: list[CalendarDay] = Field(default_factory=list)
+    working_day: list[CalendarDay] = Field(default_factory=list)
 
 
 class Config(_Conf):
@@ -365,3 +398,4 @@ class Config(_Conf):
     procedures: list[ProcedureConf]
     bundles: dict[str, Any] = Field(default_factory=dict)  # id -> gateway.bundles.BundleSpec
     endpoint_settings: dict[tuple[str, str], Any] = Field(default_factory=dict)
+    calendar: CalendarFile = CalendarFile()

@@ -41,8 +41,9 @@ DEMO_KEYS = {
 }
 CENTRE_PROVINCE = {"centre-hanoi": "01", "centre-hcm": "79", "centre-danang": "48"}
 CENTRES = list(CENTRE_PROVINCE)
-# The key the gateway sends with its pushes to the portal simulator (conf/demo reads LIENTHONG_PORTAL_KEY).
+# The password the gateway logs in to the portal simulator with (conf/demo reads LIENTHONG_PORTAL_PASSWORD).
 PORTAL_PUSH_KEY = "demo-portal-push-key-2025"
+PORTAL_UNIT = "000.00.00.H29"  # madonvi: the demo province's code at the portal
 # The demo secrets conf/demo falls back to; the simulators are started with the same.
 LAND_SFTP_PASSWORD = "demo-land-sftp-password-2025"
 LAND_HOST_KEY_SEED = "demo-land-sftp-host-key-2025"
@@ -107,17 +108,23 @@ def demo_sims(workdir: Path) -> tuple[list[SimSpec], dict[str, str]]:
 
 def portal_sim() -> tuple[SimSpec, dict[str, str]]:
     """The national portal's simulator, and the environment that makes the gateway push to it."""
-    from gateway.sandbox.portal_sim import PUSH_PATH
+    from gateway.sandbox.portal_sim import LOGIN_PATH, SERVICE_PATH
 
     spec = SimSpec(
         kind="portal",
         agency="portal",
         url_env="PORTAL_SIM_URL",
-        secret_env="LIENTHONG_PORTAL_KEY",
+        secret_env="LIENTHONG_PORTAL_PASSWORD",
         secret=PORTAL_PUSH_KEY,
+        settings={"username": "lienthong-demo", "madonvi": PORTAL_UNIT},
     )
-    # Short waits between attempts, so the demo's brief portal outage ends in seconds.
-    env = {"LIENTHONG_PORTAL_URL": spec.url + PUSH_PATH, "LIENTHONG_PORTAL_MAX_DELAY": "1.0"}
+    env = {
+        "LIENTHONG_PORTAL_URL": spec.url + SERVICE_PATH,
+        "LIENTHONG_PORTAL_AUTH_URL": spec.url + LOGIN_PATH,
+        "LIENTHONG_PORTAL_USER": "lienthong-demo",
+        "LIENTHONG_PORTAL_UNIT": PORTAL_UNIT,
+        "LIENTHONG_PORTAL_MAX_DELAY": "1.0",  # short waits between attempts: the brief outage ends in seconds
+    }
     return spec, env
 
 
@@ -348,7 +355,7 @@ async def _audit_check(session: aiohttp.ClientSession, url: str) -> tuple[str, b
 
 async def _portal_sync(session: aiohttp.ClientSession, url: str, dossiers: list[dict[str, Any]]) -> tuple[str, bool]:
     """The national portal pulls the status feed from the start; its view must match every dossier."""
-    latest: dict[str, int] = {}
+    latest: dict[str, str] = {}
     changes, after = 0, 0
     while True:
         page = await _get(session, f"{url}/v1/feed?after={after}&limit=500", "portal")
@@ -358,7 +365,7 @@ async def _portal_sync(session: aiohttp.ClientSession, url: str, dossiers: list[
         if not page["items"]:
             break
         after = page["next_after"]
-    agree = all(latest.get(d["code"]) == d["status"] for d in dossiers)
+    agree = all(latest.get(d["code"]) == str(d["status"]) for d in dossiers)  # the portal's codes are strings
     line = f"national portal: pulled {changes} status changes of {len(latest)} dossiers from /v1/feed; " + (
         "its view agrees with every dossier" if agree else "ITS VIEW DISAGREES with the gateway"
     )
@@ -376,26 +383,49 @@ async def _portal_outage(session: aiohttp.ClientSession, portal: SimSpec, progre
     progress.done()
 
 
+async def _pulled_feed(session: aiohttp.ClientSession, url: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = await _get(session, f"{url}/v1/feed?after={after}&limit=1000", "portal")
+        if not page["items"]:
+            return items
+        items += page["items"]
+        after = page["next_after"]
+
+
+def portal_agrees(feed: list[dict[str, Any]], view: dict[str, Any]) -> bool:
+    """The portal simulator's view is the feed's: each dossier's latest record (DongBoHoSoMC) field for
+    field, and every status change (CapNhatTienDoHoSoMC) once, in order."""
+    latest = {it["dossier"]["MaHoSo"]: it["dossier"] for it in feed}
+    statuses: dict[str, list[str]] = {}
+    for it in feed:
+        statuses.setdefault(it["progress"]["MaHoSo"], []).append(it["progress"]["TrangThai"])
+    return bool(view["dossiers"] == latest and view["statuses"] == statuses and view["progress_records"] == len(feed))
+
+
 async def _portal_push(
     session: aiohttp.ClientSession, url: str, portal: SimSpec, dossiers: list[dict[str, Any]], timeout: float = 30.0
 ) -> tuple[str, bool]:
-    """The gateway pushed the feed to the portal simulator; once it has caught up, its view must match."""
+    """The gateway pushed the feed to the portal simulator in the portal's protocol; once it has caught up,
+    the portal's view must be the feed's, and agree with every dossier."""
     deadline = time.monotonic() + timeout
     while True:
+        feed = await _pulled_feed(session, url)
         view = await _sim(session, portal, "/_sim/view")
-        behind = await _get(session, f"{url}/v1/feed?after={view['last_seq']}&limit=1", "portal")
-        if not behind["items"] or time.monotonic() > deadline:
+        same = portal_agrees(feed, view)
+        if same or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
     stats = await _sim(session, portal, "/_sim/stats")
     records = view["dossiers"]
-    agree = not behind["items"] and all(
-        d["code"] in records and records[d["code"]]["TrangThaiHoSo"] == d["status"] for d in dossiers
+    agree = same and all(
+        d["code"] in records and records[d["code"]]["TrangThaiHoSo"] == str(d["status"]) for d in dossiers
     )
     line = (
         f"national portal: {view['progress_records']} status changes of {len(records)} dossiers pushed to it "
-        f"in {stats.get('pushes', 0)} pushes ({stats.get('duplicates', 0)} repeated, "
-        f"{stats.get('refused_down', 0)} refused while down); "
+        f"in {stats.get('calls', 0)} calls on {stats.get('logins', 0)} sessions ({stats.get('duplicates', 0)} "
+        f"repeated, {stats.get('refused_down', 0)} refused while down, {stats.get('refused', 0)} refused); "
     ) + ("its pushed view agrees with every dossier" if agree else "ITS PUSHED VIEW DISAGREES with the gateway")
     return line, agree
 

@@ -11,6 +11,8 @@ from uuid import UUID
 
 from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
+from contracts.calendar import NATIONAL, WorkCalendar
+from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.store.seals import AuditVerifier
 
@@ -203,6 +205,17 @@ class AuditWalk:
 
 
 class Store(ABC):
+    _calendar_source: Callable[[], WorkCalendar] = staticmethod(lambda: NATIONAL)
+
+    def use_calendar(self, source: Callable[[], WorkCalendar]) -> None:
+        """Where supplement deadlines and moved due dates take their working days from: the app passes the
+        live configuration's calendar, so a reload of calendar.toml applies to the next write."""
+        self._calendar_source = source
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        return self._calendar_source()
+
     @abstractmethod
     async def open(self) -> None: ...
 
@@ -237,6 +250,14 @@ class Store(ABC):
         A consumer that keeps the last `seq` it saw and asks again from there misses nothing: an event is
         numbered when its transaction commits, and the single writer commits in order.
         """
+
+    @abstractmethod
+    async def record_portal_refusal(self, codes: Sequence[str], refusal: PortalRefusal) -> int:
+        """Keep the national portal's refusal on these dossiers (by code) for an operator; how many exist."""
+
+    @abstractmethod
+    async def clear_portal_refusals(self, codes: Sequence[str]) -> int:
+        """The portal took these dossiers again: drop their refusals; how many had one."""
 
     @abstractmethod
     async def feed_cursor(self, name: str) -> int:

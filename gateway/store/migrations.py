@@ -186,6 +186,11 @@ MIGRATIONS: list[str] = [
         payload TEXT NOT NULL
     );
     """,
+    # 9. The national portal's last refusal of a dossier's record (JSON: at, service, error_code, message,
+    # field), for an operator to see on the dossier; NULL once the portal takes the dossier again.
+    """
+    ALTER TABLE dossiers ADD COLUMN portal_refusal TEXT;
+    """,
 ]
 
 

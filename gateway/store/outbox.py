@@ -17,6 +17,7 @@ from uuid import UUID
 import orjson
 
 from contracts import DossierStatus
+from contracts.calendar import NATIONAL, WorkCalendar
 from gateway.connector import SubmitReceipt
 from gateway.errors import IllegalTransition, InvalidResult
 from gateway.store import reads, rows, updates
@@ -55,7 +56,15 @@ def claimed(leased: list[sqlite3.Row], dossier_rows: list[sqlite3.Row]) -> list[
     return [dataclasses.replace(rows.job(r), dossier=reads.dossier_with_job(by_id[r["dossier_id"]])) for r in leased]
 
 
-def complete(conn: sqlite3.Connection, job_id: int, owner: str, receipt: SubmitReceipt, actor: str) -> Completion:
+def complete(
+    conn: sqlite3.Connection,
+    job_id: int,
+    owner: str,
+    receipt: SubmitReceipt,
+    actor: str,
+    *,
+    calendar: WorkCalendar = NATIONAL,
+) -> Completion:
     row = conn.execute(
         "SELECT j.dossier_id, j.step, j.agency, j.endpoint, d.status "
         "FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
@@ -81,7 +90,7 @@ def complete(conn: sqlite3.Connection, job_id: int, owner: str, receipt: SubmitR
         bound = upd.model_copy(update={"dossier_id": UUID(did)})
         conn.execute("SAVEPOINT receipt_update")
         try:
-            updates.apply_update(conn, bound, source)
+            updates.apply_update(conn, bound, source, calendar=calendar)
         except (IllegalTransition, InvalidResult) as exc:
             # Superseded by later news (or refused): delivering again would bring the same answer.
             conn.execute("ROLLBACK TO SAVEPOINT receipt_update")

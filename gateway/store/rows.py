@@ -28,10 +28,14 @@ def dossier(row: Any, job: Any | None) -> Dossier:
     status = DossierStatus(row["status"])
     due = datetime.fromisoformat(row["due_at"])
     finished = datetime.fromisoformat(row["finished_at"]) if row["finished_at"] else None
+    supplements = orjson.loads(row["supplements"])
     if status in _DONE:
         overdue = finished is not None and finished > due
     else:
         overdue = not status.terminal and datetime.now(UTC) > due
+    # The national portal counts a dossier asked for documents more than once as late, whatever its dates.
+    overdue = overdue or len(supplements) > 1
+    refusal = row["portal_refusal"]
     delivery = None
     if job is not None:
         delivery = DeliveryState(
@@ -59,7 +63,8 @@ def dossier(row: Any, job: Any | None) -> Dossier:
             submission=orjson.loads(row["submission"]),
             delivery=delivery,
             results=orjson.loads(row["results"]),
-            supplements=orjson.loads(row["supplements"]),
+            supplements=supplements,
+            portal_refusal=orjson.loads(refusal) if refusal else None,
         ),
         context={TRUSTED: True},
     )

@@ -13,7 +13,8 @@ when the fault clears. health.py logs one line per episode.
 This class owns the connections and hands each operation to the writer or a reader; the SQL lives in
 the modules beside it: accept.py (new dossiers), events.py and updates.py (status changes), outbox.py
 (delivery jobs), bundles.py, supplements.py, reads.py (dossiers, the feed, counts), cursors.py (how far
-feed consumers got), connector_state.py (what connectors keep across restarts) and audit.py (the
+feed consumers got), connector_state.py (what connectors keep across restarts), refusals.py (the national
+portal's refusals, kept on dossiers) and audit.py (the
 hash-chained log of accesses to dossiers).
 """
 
@@ -37,6 +38,7 @@ import orjson
 
 from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
+from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable, StorageUnavailable
 from gateway.store import (
@@ -48,6 +50,7 @@ from gateway.store import (
     health,
     outbox,
     reads,
+    refusals,
     rows,
     supplements,
     updates,
@@ -240,6 +243,12 @@ class SqliteStore(Store):
     async def feed(self, *, after: int, limit: int, client_id: str | None = None) -> list[FeedItem]:
         return await self._read(lambda conn: reads.feed(conn, after, limit, client_id))
 
+    async def record_portal_refusal(self, codes: Sequence[str], refusal: PortalRefusal) -> int:
+        return await self._write(lambda conn: refusals.record(conn, codes, refusal))
+
+    async def clear_portal_refusals(self, codes: Sequence[str]) -> int:
+        return await self._write(lambda conn: refusals.clear(conn, codes))
+
     async def feed_cursor(self, name: str) -> int:
         return await self._read(lambda conn: cursors.get(conn, name))
 
@@ -256,8 +265,10 @@ class SqliteStore(Store):
     async def apply_updates(
         self, updates_: Sequence[AgencyUpdate], *, source: UpdateSource, replay: ReplayKey | None = None
     ) -> list[UpdateOutcome]:
-        batch = list(updates_)
-        return await self._write_events(lambda conn: updates.apply_all(conn, batch, source, replay))
+        batch, calendar = list(updates_), self.calendar
+        return await self._write_events(
+            lambda conn: updates.apply_all(conn, batch, source, replay, calendar=calendar)
+        )
 
     # -- bundles and supplements --------------------------------------------------------------------
 
@@ -274,7 +285,10 @@ class SqliteStore(Store):
         return await self._write_events(lambda conn: bundles.retry(conn, bundle_id))
 
     async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
-        await self._write_events(lambda conn: supplements.record_answer(conn, dossier_id, answer, actor))
+        calendar = self.calendar
+        await self._write_events(
+            lambda conn: supplements.record_answer(conn, dossier_id, answer, actor, calendar=calendar)
+        )
         dossier = await self.get_dossier(str(dossier_id))
         assert dossier is not None
         return dossier
@@ -286,7 +300,10 @@ class SqliteStore(Store):
         return outbox.claimed(leased, dossier_rows)
 
     async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
-        return await self._write_events(lambda conn: outbox.complete(conn, job_id, owner, receipt, actor))
+        calendar = self.calendar
+        return await self._write_events(
+            lambda conn: outbox.complete(conn, job_id, owner, receipt, actor, calendar=calendar)
+        )
 
     async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
         return await self._write_events(lambda conn: outbox.fail(conn, job_id, owner, error, retry_at))

@@ -12,6 +12,7 @@ from uuid import UUID
 import orjson
 
 from contracts import DossierStatus
+from contracts.calendar import NATIONAL, WorkCalendar
 from contracts.dossier import result_errors
 from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate
@@ -22,19 +23,26 @@ from gateway.store.events import accepted_by_agency, insert_event
 
 
 def apply_all(
-    conn: sqlite3.Connection, updates: Sequence[AgencyUpdate], source: UpdateSource, key: ReplayKey | None
+    conn: sqlite3.Connection,
+    updates: Sequence[AgencyUpdate],
+    source: UpdateSource,
+    key: ReplayKey | None,
+    *,
+    calendar: WorkCalendar = NATIONAL,
 ) -> list[UpdateOutcome]:
     """Updates of one request, in order, with its replay key: a refusal raises and the writer's savepoint
     takes back whatever came before it."""
     if key is not None:
         replay.record(conn, key)
-    return [apply_update(conn, update, source) for update in updates]
+    return [apply_update(conn, update, source, calendar=calendar) for update in updates]
 
 
-def apply_update(conn: sqlite3.Connection, update: AgencyUpdate, source: UpdateSource) -> UpdateOutcome:
+def apply_update(
+    conn: sqlite3.Connection, update: AgencyUpdate, source: UpdateSource, *, calendar: WorkCalendar = NATIONAL
+) -> UpdateOutcome:
     """Repeated event ids are no-ops. LookupError for an unknown dossier, WrongAgency for one routed
     elsewhere, InvalidResult for a result document that does not hold what it declares, IllegalTransition
-    for a move the state machine forbids."""
+    for a move the state machine forbids. `calendar` sets the default deadline of a supplement request."""
     by, ref = ("id", str(update.dossier_id)) if update.dossier_id is not None else ("code", update.dossier_code)
     row = conn.execute(
         "SELECT id, status, agency, endpoint, results, bundle_id, "
@@ -58,8 +66,9 @@ def apply_update(conn: sqlite3.Connection, update: AgencyUpdate, source: UpdateS
         # The agency's callback can overtake our record of its receipt: it implies the receipt.
         accepted_by_agency(conn, did, source.actor, update.agency_ref)
         current = DossierStatus.PROCESSING
-    if new != current and not can_move(current, new):
-        raise IllegalTransition(str(IllegalTransitionError(current, new)))
+    resumes = supplements.resumed_status(conn, did) if current == DossierStatus.SUPPLEMENT_REQUESTED else None
+    if new != current and not can_move(current, new, resumes=resumes):
+        raise IllegalTransition(str(IllegalTransitionError(current, new, resumes=resumes)))
     data = dict(update.data)
     if update.outputs:
         data["outputs"] = update.outputs
@@ -71,7 +80,7 @@ def apply_update(conn: sqlite3.Connection, update: AgencyUpdate, source: UpdateS
         results = orjson.dumps(existing).decode()
     at = update.at.isoformat() if update.at else None
     if new == DossierStatus.SUPPLEMENT_REQUESTED:
-        supplements.record_request(conn, did, row["agency"], update, data)
+        supplements.record_request(conn, did, row["agency"], update, data, calendar=calendar)
     insert_event(
         conn,
         did,

@@ -83,7 +83,7 @@ async def test_the_result_is_returned_at_another_centre(
 
     # The portal sees the hand-over date (NgayTra).
     feed = await (await harness.client.get("/v1/feed?limit=1000", headers=harness.headers("portal"))).json()
-    record = [it["dossier"] for it in feed["items"] if it["dossier"]["TrangThaiHoSo"] == 10]
+    record = [it["dossier"] for it in feed["items"] if it["dossier"]["TrangThaiHoSo"] == "10"]
     assert record and record[-1]["NgayTra"] and len(record[-1]["NgayTra"]) == 14
 
     bad = await harness.client.post(f"/v1/dossiers/{did}/return", json={"note": 5}, headers=proof)

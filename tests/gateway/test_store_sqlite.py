@@ -16,12 +16,15 @@ from typing import Any
 import pytest
 
 from contracts import DossierStatus
-from contracts.calendar import VN_TZ, add_working_days, supplement_deadline, working_days_between
+from contracts.calendar import VN_TZ, WorkCalendar, add_working_days, supplement_deadline, working_days_between
+from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable, WrongAgency
 from gateway.store import SqliteStore
 from gateway.store.base import NewBundle, NewBundleStep, NewDossier, ReplayedRequest, ReplayKey, UpdateSource
+from gateway.store.events import insert_event
 from gateway.store.migrations import MIGRATIONS
+from gateway.store.supplements import record_request
 from plugins.police.demo import demo_dossiers
 
 DAY = date(2026, 11, 20)
@@ -410,6 +413,121 @@ async def test_a_supplement_not_brought_in_time_refuses_the_dossier_once(
         assert job.inputs["items"] == ["CT07"]
 
 
+async def test_an_answer_restores_the_status_the_request_interrupted(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    answer = {"note": "x", "attachments": [{"name": "CT07", "component_code": "CT07", "size": 3}]}
+    # Processing (4) when asked: processing again.
+    d = (await store.create_dossier(new(0))).dossier
+    await store.apply_update(
+        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE
+    )
+    assert (await store.answer_supplement(d.id, answer, actor="centre-hanoi")).status == S.PROCESSING
+    assert await statuses(store, d.id) == [2, 4, 5, 4]
+    # In transfer (0) when asked: in transfer again, not processing.
+    t = (await store.create_dossier(new(1))).dossier
+    await store.apply_update(update(t.id, S.IN_TRANSFER, "lt-1"), source=POLICE)
+    await store.apply_update(
+        update(t.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE
+    )
+    answered = await store.answer_supplement(t.id, answer, actor="centre-hanoi")
+    assert answered.status == S.IN_TRANSFER
+    assert await statuses(store, t.id) == [2, 4, 0, 5, 0]
+    [request] = answered.supplements
+    assert (request.answered_by, [doc.name for doc in request.documents]) == ("centre-hanoi", ["CT07"])
+
+    # Asked at reception (2), before any agency took it: received (2) again (5 -> 2).
+    r = (await store.create_dossier(new(2))).dossier
+
+    def ask_at_reception(conn: sqlite3.Connection, event_id: str) -> None:
+        upd = update(r.id, S.SUPPLEMENT_REQUESTED, event_id, data={"items": ["CT07"]})
+        data = dict(upd.data)
+        record_request(conn, str(r.id), "centre-hanoi", upd, data)
+        insert_event(conn, str(r.id), int(S.SUPPLEMENT_REQUESTED), "centre-hanoi", "", data, event_id)
+
+    await store._write(lambda conn: ask_at_reception(conn, "desk-1"))
+    assert (await store.answer_supplement(r.id, answer, actor="centre-hanoi")).status == S.RECEIVED
+    assert await statuses(store, r.id) == [2, 5, 2]
+    # The agency's own word may do the same: 5 -> 2 for it, and only for it.
+    await store._write(lambda conn: ask_at_reception(conn, "desk-2"))
+    outcome = await store.apply_update(update(r.id, S.RECEIVED, "back-at-desk"), source=POLICE)
+    assert (outcome.applied, outcome.status) == (True, int(S.RECEIVED))
+    await store.apply_update(
+        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-2", data={"items": ["CT08"]}), source=POLICE
+    )
+    with pytest.raises(IllegalTransition, match=r"cannot move to 2 \(received\); allowed: 0 .*4 \(processing\)"):
+        await store.apply_update(update(d.id, S.RECEIVED, "not-at-desk"), source=POLICE)
+
+
+async def test_a_second_supplement_request_is_flagged(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    """The national portal counts a dossier asked for documents more than once as late."""
+    d = (await store.create_dossier(new(0))).dossier
+    d = d.model_copy(update={"due_at": datetime.now(UTC) + timedelta(days=30)})
+    await store._write(
+        lambda conn: conn.execute("UPDATE dossiers SET due_at = ? WHERE id = ?", (d.due_at.isoformat(), str(d.id)))
+    )
+    await store.apply_update(
+        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE
+    )
+    once = await store.get_dossier(str(d.id))
+    assert once is not None and not once.overdue and not once.supplements[0].repeated
+    assert "repeated_supplement" not in (await store.events(d.id))[-1].data
+    await store.answer_supplement(d.id, {"note": "x", "attachments": [{"name": "CT07"}]}, actor="centre-hanoi")
+    await store.apply_update(
+        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-2", data={"items": ["CT08"]}), source=POLICE
+    )
+    twice = await store.get_dossier(str(d.id))
+    assert twice is not None
+    assert [r.repeated for r in twice.supplements] == [False, True]
+    assert (await store.events(d.id))[-1].data["repeated_supplement"] == 2
+    assert twice.overdue  # well before its due date
+    assert twice.due_at > datetime.now(UTC)
+
+
+async def test_supplement_deadlines_follow_the_calendar_the_store_is_given(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    asked = datetime(2026, 12, 4, 10, 0, tzinfo=VN_TZ)  # Friday; seven working days: Tuesday 15 December
+    d = (await store.create_dossier(new(0))).dossier
+    await store.apply_update(
+        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"]}), source=POLICE
+    )
+    store.use_calendar(lambda: WorkCalendar.of(days_off=[date(2026, 12, 8)]))
+    e = (await store.create_dossier(new(1))).dossier
+    await store.apply_update(
+        update(e.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"]}), source=POLICE
+    )
+    got = [await store.get_dossier(str(x.id)) for x in (d, e)]
+    assert [g.supplements[0].due_at for g in got if g is not None] == [
+        datetime(2026, 12, 15, 10, 0, tzinfo=VN_TZ),
+        datetime(2026, 12, 16, 10, 0, tzinfo=VN_TZ),  # the operator's day off on Tuesday 8 December
+    ]
+
+
+async def test_a_portal_refusal_is_kept_on_the_dossier_until_cleared(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    a, b = [(await store.create_dossier(new(i))).dossier for i in range(2)]
+    refusal = PortalRefusal(
+        at=datetime(2026, 12, 1, 3, 0, tzinfo=UTC),
+        service="DongBoHoSoMC",
+        error_code="1",
+        message=f"Hồ sơ {a.code}: trường NgayHenTra không hợp lệ",
+        field="NgayHenTra",
+    )
+    assert await store.record_portal_refusal([a.code, "000.00.01.H26-261120-9999"], refusal) == 1
+    got = await store.get_dossier(a.code)
+    assert got is not None and got.portal_refusal == refusal
+    assert [x.portal_refusal for x in await store.list_dossiers(client_id=None, status=None, limit=10)].count(
+        refusal
+    ) == 1
+    assert (await store.feed(after=0, limit=10))[0].dossier.portal_refusal == refusal
+    assert await store.clear_portal_refusals([a.code, b.code]) == 1
+    assert await store.clear_portal_refusals([a.code]) == 0
+    got = await store.get_dossier(a.code)
+    assert got is not None and got.portal_refusal is None
+
+
 def working_days_ago(n: int) -> datetime:
     now = day = datetime.now(VN_TZ)
     while working_days_between(day.date(), now.date()) < n:
@@ -468,7 +586,7 @@ async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: C
         assert d.supplements == []
     finally:
         await store.close()
-    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 8
+    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 9
 
     def indexes() -> set[str]:
         conn = sqlite3.connect(path)

@@ -24,7 +24,7 @@ from gateway.errors import ConfigError
 from gateway.plugin_manager import Registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sandbox.launcher import start_child
-from gateway.sandbox.portal_sim import PUSH_PATH, create_portal_simulator
+from gateway.sandbox.portal_sim import LOGIN_PATH, SERVICE_PATH, create_portal_simulator
 from gateway.sdk.simulation import SimulatorOptions
 from gateway.server import start_listener
 from plugins.police.simulator import create_simulator
@@ -190,6 +190,7 @@ def test_tls_settings_and_files_are_checked_with_file_and_key(tmp_path: Path, pk
     conf = conf_copy(
         tmp_path / "conf",
         gateway=f'[server.tls]\ncert_file = "{broken}"\n\n[portal]\npush_url = "http://127.0.0.1:9"\n'
+        'auth_url = "https://127.0.0.1:9/login"\nusername = "lienthong"\nmadonvi = "000.00.00.H30"\n'
         f'tls = {{ ca_file = "{pki.ca_path}" }}\n',
     )
     with pytest.raises(ConfigError) as caught:
@@ -353,8 +354,11 @@ async def test_the_portal_push_over_mutual_tls(
         tmp_path / "conf",
         gateway=f"""
 [portal]
-push_url = "https://127.0.0.1:{portal_port}{PUSH_PATH}"
-api_key = "{portal_key}"
+push_url = "https://127.0.0.1:{portal_port}{SERVICE_PATH}"
+auth_url = "https://127.0.0.1:{portal_port}{LOGIN_PATH}"
+username = "lienthong"
+password = "{portal_key}"
+madonvi = "000.00.00.H30"
 interval = 0.2
 base_delay = 0.05
 max_delay = 0.5
