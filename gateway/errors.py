@@ -172,7 +172,8 @@ class PluginError(LienthongError):
 
 
 class AgencyError(LienthongError):
-    """Talking to an agency failed. `agency`, `status` (HTTP) and `code` (agency code) when known."""
+    """Talking to an agency failed. `agency`, `status` (HTTP) and `code` (agency code) when known;
+    `retry_after`: the seconds the agency asked us to wait (its Retry-After header), if it said."""
 
     retryable = False
 
@@ -183,12 +184,14 @@ class AgencyError(LienthongError):
         agency: str = "",
         status: int | None = None,
         code: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.agency = agency
         self.status = status
         self.code = code
+        self.retry_after = retry_after
 
 
 class TransientAgencyError(AgencyError):

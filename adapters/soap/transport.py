@@ -23,7 +23,7 @@ from yarl import URL
 from zeep.wsdl.bindings.soap import Soap12Binding, SoapBinding
 
 from adapters.base import CheckResult, Transport, mask_config
-from adapters.errors import map_http_errors
+from adapters.errors import map_http_errors, retry_after_of
 from adapters.rest import read_limited
 from adapters.soap.answers import read_answer
 from adapters.soap.headers import SoapHeaders, Wsse, describe_wsse, soapheaders
@@ -147,6 +147,7 @@ class SoapTransport(Transport[SoapCall, Any]):
         port = await self._loaded()
         started = time.perf_counter()
         status: int | None = None
+        retry_after: float | None = None
         try:
             body, http_headers = self._envelope(port, request)
             with map_http_errors(self.agency):
@@ -157,6 +158,7 @@ class SoapTransport(Transport[SoapCall, Any]):
                     timeout=aiohttp.ClientTimeout(total=self.timeout),
                 ) as resp:
                     status = resp.status
+                    retry_after = retry_after_of(resp.headers)
                     data = await read_limited(resp, self.max_answer_bytes, self.agency)
                     content_type = resp.headers.get("Content-Type", "")
             read = functools.partial(
@@ -174,6 +176,8 @@ class SoapTransport(Transport[SoapCall, Any]):
             # Parsing megabytes and walking them with zeep takes a while: keep that off the event loop.
             result = await asyncio.to_thread(read) if len(data) > OFFLOAD_BYTES else read()
         except AgencyError as exc:
+            if exc.retryable and exc.retry_after is None:
+                exc.retry_after = retry_after  # the answer's Retry-After, whatever part of it failed
             log.warning(
                 "outbound",
                 agency=self.agency,
