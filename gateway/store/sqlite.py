@@ -8,7 +8,8 @@ Reads use their own connections in a small thread pool (WAL lets them run beside
 This class owns the connections and hands each operation to the writer or a reader; the SQL lives in
 the modules beside it: accept.py (new dossiers), events.py and updates.py (status changes), outbox.py
 (delivery jobs), bundles.py, supplements.py, reads.py (dossiers, the feed, counts), cursors.py (how far
-feed consumers got), and audit.py (the hash-chained log of accesses to dossiers).
+feed consumers got), audit.py (the hash-chained log of accesses to dossiers) and pauses.py (operators'
+pauses of agencies).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +31,8 @@ from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable
-from gateway.store import audit, bundles, cursors, outbox, reads, rows, supplements, updates
+from gateway.store import audit, bundles, cursors, outbox, pauses, reads, rows, supplements, updates
+from gateway.store import audit as _audit  # the methods below take an argument named audit
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     AuditCheck,
@@ -42,6 +44,7 @@ from gateway.store.base import (
     JobState,
     NewBundle,
     NewDossier,
+    Pause,
     Store,
     UpdateOutcome,
 )
@@ -199,9 +202,20 @@ class SqliteStore(Store):
 
     # -- jobs ---------------------------------------------------------------------------------------
 
-    async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
-        leased, dossier_rows = await self._write(lambda conn: outbox.claim(conn, owner, free, lease_seconds))
+    async def claim_jobs(
+        self,
+        owner: str,
+        free: dict[str, int],
+        lease_seconds: float,
+        endpoints: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> list[JobRecord]:
+        leased, dossier_rows = await self._write(
+            lambda conn: outbox.claim(conn, owner, free, lease_seconds, endpoints)
+        )
         return outbox.claimed(leased, dossier_rows)
+
+    async def unclaim_job(self, job_id: int, owner: str) -> bool:
+        return await self._write(lambda conn: outbox.unclaim(conn, job_id, owner))
 
     async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
         return await self._write_events(lambda conn: outbox.complete(conn, job_id, owner, receipt, actor))
@@ -212,13 +226,45 @@ class SqliteStore(Store):
     async def release_leases(self) -> int:
         return await self._write(outbox.release_leases)
 
-    async def replay_dead(self, job_ids: list[int] | None = None) -> int:
-        return await self._write(lambda conn: outbox.replay_dead(conn, job_ids))
+    async def replay_dead(
+        self,
+        job_ids: list[int] | None = None,
+        *,
+        agency: str | None = None,
+        endpoint: str | None = None,
+        since: float | None = None,
+        audit: AuditEntry | None = None,
+    ) -> int:
+        if audit is not None:
+            _audit.prepare(audit)  # a bad entry fails here, before the writer
+        return await self._write(lambda conn: outbox.replay_dead(conn, job_ids, agency, endpoint, since, audit))
 
     async def jobs(
-        self, state: JobState | None = None, limit: int = 100, ids: list[int] | None = None
+        self,
+        state: JobState | None = None,
+        limit: int = 100,
+        ids: list[int] | None = None,
+        *,
+        agency: str | None = None,
+        since: float | None = None,
     ) -> list[JobRecord]:
-        return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids))
+        return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids, agency, since))
+
+    async def pending_by_endpoint(self) -> dict[tuple[str, str], int]:
+        return await self._read(outbox.pending_by_endpoint)
+
+    # -- pauses -------------------------------------------------------------------------------------
+
+    async def pauses(self) -> list[Pause]:
+        return await self._read(pauses.active)
+
+    async def pause(self, pause: Pause, audit: AuditEntry) -> None:
+        _audit.prepare(audit)
+        await self._write(lambda conn: pauses.put(conn, pause, audit))
+
+    async def resume(self, agency: str, endpoint: str | None, audit: AuditEntry) -> list[Pause]:
+        _audit.prepare(audit)
+        return await self._write(lambda conn: pauses.remove(conn, agency, endpoint, audit))
 
     # -- operators ----------------------------------------------------------------------------------
 
