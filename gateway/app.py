@@ -17,14 +17,28 @@ from contracts.calendar import add_working_days, preload
 from gateway import live
 from gateway.api import admin, bundles, callbacks, dashboard, dossiers, feed, lookups, meta, procedures
 from gateway.api.access import PROOF_GUARD, ProofGuard
-from gateway.api.keys import CONNECTORS, DISPATCHER, HTTP, INTAKE, LIVE, METRICS, PORTAL_PUSHER, REGISTRY, STORE
+from gateway.api.keys import (
+    CONNECTORS,
+    DISPATCHER,
+    GATE,
+    HTTP,
+    INTAKE,
+    LIVE,
+    METRICS,
+    PORTAL_PUSHER,
+    REGISTRY,
+    STORE,
+)
 from gateway.api.middleware import request_context
+from gateway.breaker import Breakers
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
 from gateway.dispatcher import Dispatcher, poll_agency, sweep_deadlines
 from gateway.errors import ConfigError
+from gateway.gate import Gate
 from gateway.intake import Intake
 from gateway.live import Live, LiveConf
+from gateway.maintenance import Holds
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
@@ -102,27 +116,41 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
 
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     config = app[LIVE].current.config
+    settings = config.gateway.dispatcher
+    live_conf = app[LIVE]
+    # Breakers are learnt by each process; windows follow the configuration in use; pauses are in the store.
+    connectors = app[CONNECTORS]
+    gate = Gate(connectors.keys(), Breakers(settings.breaker), Holds(lambda: live_conf.current.schedule))
+    await gate.refresh(app[STORE])  # pauses in force hold their agencies from the first claim after a restart
+    app[GATE] = gate
     d = Dispatcher(
         app[STORE],
         app[CONNECTORS],
         {a: conf.concurrency for a, conf in config.agencies.items()},
-        config.gateway.dispatcher,
+        settings,
+        gate=gate,
+        give_up_after={a: conf.give_up_after for a, conf in config.agencies.items() if conf.give_up_after},
+        replay_on_recovery=frozenset(a for a, conf in config.agencies.items() if conf.replay_dead_on_recovery),
     )
     app[DISPATCHER] = d
-    settings = config.gateway.dispatcher
+    live_conf.on_swap.append(d.wake)  # windows may have changed
     tasks = [
         asyncio.create_task(d.run(), name="dispatcher"),
         asyncio.create_task(sweep_deadlines(app[STORE], settings.deadline_sweep_interval, d.wake), name="deadlines"),
+        asyncio.create_task(gate.watch(app[STORE], settings.hold_refresh_interval, d.wake), name="holds"),
     ]
     for (a_name, e_name), connector in app[CONNECTORS].items():
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(
                 asyncio.create_task(
-                    poll_agency(app[STORE], a_name, connector, config.gateway.dispatcher.agency_poll_interval),
+                    poll_agency(
+                        app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay
+                    ),
                     name=f"poll-{a_name}-{e_name}",
                 )
             )
     yield
+    live_conf.on_swap.remove(d.wake)
     await cancel_and_wait(tasks, what="dispatcher and pollers")
     await d.drain()
 

@@ -8,6 +8,7 @@ from aiohttp import web
 from gateway.auth import Principal
 from gateway.connector import Connector
 from gateway.dispatcher import Dispatcher
+from gateway.gate import Gate
 from gateway.intake import Intake
 from gateway.live import Live
 from gateway.metrics import Metrics
@@ -22,6 +23,7 @@ INTAKE = web.AppKey("intake", Intake)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+GATE = web.AppKey("gate", Gate)  # breakers, windows and pauses: whether each agency endpoint may be called
 METRICS = web.AppKey("metrics", Metrics)
 PORTAL_PUSHER = web.AppKey("portal_pusher", PortalPusher)  # set only when [portal] push_url is
 PRINCIPAL = web.RequestKey("principal", Principal)
