@@ -1,10 +1,13 @@
-"""Circuit breakers per endpoint: when they open, how they are probed, when they close, what they log; and
-an agency down for twelve times its retry budget while 200 dossiers arrive."""
+"""Circuit breakers per endpoint: when they open, how they are probed, when they close, what they log; an
+agency down for twelve times its retry budget while 200 dossiers arrive; and an agency with one endpoint
+held while its other endpoint goes on."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +16,7 @@ from structlog.testing import capture_logs
 from gateway.breaker import Breaker, Breakers
 from gateway.config.model import BreakerSettings
 from plugins.police.demo import demo_dossiers
-from tests.gateway.conftest import GatewayHarness
+from tests.gateway.conftest import CONF, GatewayHarness
 from tests.gateway.test_smoke import wait_status
 
 EP = ("police", "national")
@@ -229,3 +232,59 @@ async def calls(h: GatewayHarness, since: float = 0.0) -> list[dict[str, Any]]:
     async with h.client.session.get(str(h.police.make_url("/_sim/calls")), params={"since": str(since)}) as r:
         got: list[dict[str, Any]] = await r.json()
         return got
+
+
+# -- an agency of several endpoints: one held, the others delivered -----------------------------------
+
+
+@pytest.fixture
+def two_endpoints() -> bool:
+    return False
+
+
+@pytest.fixture
+def gateway_conf(tmp_path: Path, two_endpoints: bool) -> Path:
+    """With `two_endpoints`, police has a second endpoint (the same simulator behind it) that takes
+    temporary residence (1.004203)."""
+    if not two_endpoints:
+        return CONF
+    copy = tmp_path / "conf"
+    shutil.copytree(CONF, copy)
+    agencies = (copy / "agencies.toml").read_text()
+    national = agencies[agencies.index("[agency.police.endpoints.national]") :]
+    (copy / "agencies.toml").write_text(agencies + "\n" + national.replace(".national]", ".temporary]"))
+    routes = (copy / "routes.toml").read_text()
+    temporary = 'procedure = "1.004203"\nagency = "police"\nendpoint = "temporary"'
+    (copy / "routes.toml").write_text(
+        routes.replace('procedure = "1.004203"\nagency = "police"\nendpoint = "national"', temporary)
+    )
+    return copy
+
+
+@pytest.mark.parametrize("two_endpoints", [True])
+async def test_an_endpoint_held_leaves_the_agency_other_endpoints_going(harness: GatewayHarness) -> None:
+    bodies = await asyncio.to_thread(demo_dossiers, 42, 12)
+    operator = harness.headers("operator")
+    pause = {"until": "1h", "reason": "chuyển máy chủ", "endpoint": "temporary"}
+    assert (await harness.client.post("/v1/admin/agencies/police/pause", json=pause, headers=operator)).status == 200
+    ids: dict[str, list[str]] = {"1.004194": [], "1.004203": []}
+    for body in bodies:
+        resp = await harness.client.post("/v1/dossiers", json=body, headers=harness.headers())
+        assert resp.status == 202
+        ids[body["procedure_code"]].append((await resp.json())["id"])
+    assert ids["1.004194"] and ids["1.004203"]
+    for did in ids["1.004194"]:
+        assert (await wait_status(harness, did, 9))["status"] == 9
+    state = await (await harness.client.get("/v1/admin/agencies?check=false", headers=operator)).json()
+    by_endpoint = {i["endpoint"]: i for i in state["items"]}
+    assert (by_endpoint["national"]["state"], by_endpoint["national"]["pending"]) == ("closed", 0)
+    assert (by_endpoint["temporary"]["state"], by_endpoint["temporary"]["held"]) == ("paused", len(ids["1.004203"]))
+    assert (await harness.sim_stats())["accepted"] == len(ids["1.004194"])
+
+    resp = await harness.client.post(
+        "/v1/admin/agencies/police/resume", json={"endpoint": "temporary"}, headers=operator
+    )
+    assert (await resp.json())["resumed"] == 1
+    for did in ids["1.004203"]:
+        assert (await wait_status(harness, did, 9))["status"] == 9
+    assert (await harness.sim_stats())["accepted"] == len(bodies)
