@@ -208,9 +208,13 @@ def build() -> dict[str, Any]:
         "/v1/lookups/{name}": {
             "post": {
                 "summary": "Run a synchronous look-up at an agency",
+                "description": (
+                    "503 at once, with Retry-After, while the agency is in a maintenance window, paused, or "
+                    "taken for down (its breaker open): nothing is sent to it then."
+                ),
                 "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": _responses(200, None, 400, 401, 403, 404, 413, 415, 422, 502, 504),
+                "responses": _responses(200, None, 400, 401, 403, 404, 413, 415, 422, 502, 503, 504),
             }
         },
         "/v1/callbacks/{agency}": {
