@@ -98,23 +98,36 @@ class Window:
 
 
 class Schedule:
-    """The maintenance windows of one configuration."""
+    """The maintenance windows of one configuration.
+
+    Which windows are active is worked out once and kept until the next start or end of one: the
+    dispatcher asks for every endpoint at every claim.
+    """
 
     def __init__(self, windows: Sequence[Window] = ()) -> None:
         self.windows = tuple(windows)
+        self._active: tuple[float, float, list[tuple[Window, float]]] = (0.0, 0.0, [])  # from, until, (window, end)
 
     @classmethod
     def build(cls, confs: Iterable[WindowConf]) -> Schedule:
         return cls([Window.of(c) for c in confs])
 
+    def _active_at(self, now: float) -> list[tuple[Window, float]]:
+        since, until, active = self._active
+        if not since <= now < until:
+            active = [(w, span[1]) for w in self.windows if (span := w.active(now)) is not None]
+            change = self.next_change(now)
+            self._active = (now, change if change is not None else now + 86400.0, active)
+        return active
+
     def hold(self, agency: str, endpoint: str, now: float) -> Hold | None:
         """The window holding this endpoint now (the one ending last, if several overlap)."""
+        if not self.windows:
+            return None
         best: Hold | None = None
-        for w in self.windows:
-            if w.applies_to(agency, endpoint):
-                span = w.active(now)
-                if span is not None and (best is None or span[1] > best.until):
-                    best = Hold("window", span[1], w.reason)
+        for w, end in self._active_at(now):
+            if w.applies_to(agency, endpoint) and (best is None or end > best.until):
+                best = Hold("window", end, w.reason)
         return best
 
     def upcoming(self, agency: str, endpoint: str, now: float) -> tuple[float, float, str] | None:
