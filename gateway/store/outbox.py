@@ -30,9 +30,9 @@ Claimed = tuple[list[sqlite3.Row], list[sqlite3.Row]]  # the leased jobs' rows a
 _LEASE = (
     "UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
     "held = held + CASE WHEN failing_since IS NOT NULL AND next_at < ? THEN ? - next_at ELSE 0 END, "
-    "updated_at = ? WHERE id IN (SELECT id FROM jobs WHERE {where} AND state = 'pending' "
-    "AND next_at <= ? ORDER BY next_at LIMIT ?) RETURNING *"
+    "updated_at = ? WHERE id IN ({ready}) RETURNING *"
 )
+_READY = "SELECT {columns} FROM jobs WHERE {where} AND state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?"
 
 
 def claim(
@@ -47,30 +47,36 @@ def claim(
     now = time.time()
     leased: list[sqlite3.Row] = []
 
-    def lease(where: str, args: tuple[Any, ...], n: int) -> int:
-        got = conn.execute(
-            _LEASE.format(where=where), (owner, now + lease_seconds, now, now, now, *args, now, n)
-        ).fetchall()
+    def lease(ready: str, args: tuple[Any, ...]) -> int:
+        got = conn.execute(_LEASE.format(ready=ready), (owner, now + lease_seconds, now, now, now, *args)).fetchall()
         leased.extend(got)
         return len(got)
+
+    def of_endpoint(agency: str, endpoint: str, n: int, columns: str = "id") -> tuple[str, tuple[Any, ...]]:
+        return _READY.format(columns=columns, where="agency = ? AND endpoint = ?"), (agency, endpoint, now, n)
 
     for agency, n in free.items():
         only = endpoints.get(agency) if endpoints is not None else None
         if n <= 0:
             continue
         if only is None:
-            lease("agency = ?", (agency,), n)
+            lease(_READY.format(columns="id", where="agency = ?"), (agency, now, n))
             continue
         # Endpoints capped below the agency's free slots (a probe: 1) first, each alone; then the others
-        # together, oldest due first across them.
+        # together, oldest due first across them: one query per endpoint, merged, so that each reads its
+        # own range of the index of pending jobs and never the backlog of an endpoint left out.
         capped = sorted(e for e, cap in only.items() if cap < n)
         rest = sorted(e for e, cap in only.items() if cap >= n)
         for endpoint in capped:
             if n > 0 and only[endpoint] > 0:
-                n -= lease("agency = ? AND endpoint = ?", (agency, endpoint), min(only[endpoint], n))
-        if rest and n > 0:
-            marks = ", ".join("?" * len(rest))
-            lease(f"agency = ? AND endpoint IN ({marks})", (agency, *rest), n)
+                n -= lease(*of_endpoint(agency, endpoint, min(only[endpoint], n)))
+        if len(rest) == 1 and n > 0:
+            lease(*of_endpoint(agency, rest[0], n))
+        elif rest and n > 0:
+            arms = [of_endpoint(agency, e, n, "id, next_at") for e in rest]
+            union = " UNION ALL ".join(f"SELECT id, next_at FROM ({sql}) AS e{i}" for i, (sql, _) in enumerate(arms))
+            args = tuple(a for _, arm_args in arms for a in arm_args)
+            lease(f"SELECT id FROM ({union}) AS r ORDER BY next_at LIMIT ?", (*args, n))
     if not leased:
         return [], []
     # Each job's dossier in the same trip: the dispatcher needs it for the delivery.

@@ -341,10 +341,14 @@ async def land(store: SqliteStore, new: Callable[..., NewDossier], office: str, 
 
 
 async def test_a_claim_leaves_out_the_endpoints_not_named(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    order = {}
     for i in range(3):
-        await land(store, new, "hanoi", i)
-        await land(store, new, "hcm", i)
-        await land(store, new, "danang", i)
+        for office in ("hanoi", "hcm", "danang"):
+            order[await land(store, new, office, i)] = (office, i)
+    # Two endpoints at once: the oldest due across them, none of the office left out.
+    got = await store.claim_jobs("w1", {"land": 3}, 60, endpoints={"land": {"hcm": 3, "danang": 3}})
+    assert [order[j.dossier_id] for j in got] == [("hcm", 0), ("danang", 0), ("hcm", 1)]
+    assert await store.release_leases() == 3
     # Hanoi's breaker is open (left out), Da Nang is probed (one job), Ho Chi Minh City goes as usual.
     got = await store.claim_jobs("w1", {"land": 8}, 60, endpoints={"land": {"hcm": 8, "danang": 1}})
     assert sorted(j.endpoint for j in got) == ["danang", "hcm", "hcm", "hcm"]
