@@ -217,8 +217,8 @@ async def test_a_long_outage_dead_letters_nothing_and_the_backlog_drains_at_the_
     assert all(c["status"] == 503 for c in refused)
     assert 0 < len(refused) <= bound, f"{len(refused)} calls reached the dead agency; at most {bound} may"
 
-    # Back, each call taking 0.3 s: the backlog goes at the agency's concurrency, each dossier once.
-    await harness.set_faults(down=False, latency_ms=300)
+    # Back, each call taking 0.5 s: the backlog goes at the agency's concurrency, each dossier once.
+    await harness.set_faults(down=False, latency_ms=500)
     for did in ids:
         assert (await wait_status(harness, did, 9, timeout=60))["status"] == 9
     drain = await calls(harness, since=up_at)

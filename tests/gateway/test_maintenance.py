@@ -210,7 +210,7 @@ def gateway_conf(tmp_path: Path, declare_window: bool, window: dict[str, float])
     copy = tmp_path / "conf"
     shutil.copytree(CONF, copy)
     if declare_window:
-        window["end"] = time.time() + 6.0
+        window["end"] = time.time() + 8.0
         (copy / "maintenance.toml").write_text(window_toml(window["end"] - 3600, window["end"]))
     return copy
 
@@ -264,7 +264,7 @@ async def test_a_window_declared_in_the_configuration(
 async def test_a_window_added_by_a_reload(
     harness: GatewayHarness, gateway_conf: Path, submission: Callable[[int], dict[str, Any]]
 ) -> None:
-    end = time.time() + 5.0
+    end = time.time() + 6.0
     await asyncio.to_thread((gateway_conf / "maintenance.toml").write_text, window_toml(end - 60, end, "đột xuất"))
     resp = await harness.client.post("/v1/admin/reload", headers=harness.headers("operator"))
     assert resp.status == 200, await resp.text()
@@ -273,7 +273,7 @@ async def test_a_window_added_by_a_reload(
 
 
 async def test_a_pause_through_the_api(harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]) -> None:
-    end = time.time() + 5.0
+    end = time.time() + 6.0
     body = {"until": datetime.fromtimestamp(end, UTC).isoformat(), "reason": "Bộ Công an báo bảo trì đột xuất"}
     resp = await harness.client.post("/v1/admin/agencies/police/pause", json=body, headers=harness.headers("operator"))
     assert resp.status == 200, await resp.text()
