@@ -13,7 +13,7 @@ import orjson
 import structlog
 
 from adapters.base import CheckResult, Transport
-from adapters.errors import error_for_status, map_http_errors
+from adapters.errors import error_for_status, map_http_errors, retry_after_of
 from adapters.signing import HmacSigner, HmacVerifier
 from gateway.errors import MalformedAnswer, UnsafeAnswer
 
@@ -135,7 +135,12 @@ class RestTransport(Transport[RestRequest, RestResponse]):
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         if not (200 <= answer.status < 300) and answer.status not in request.ok:
-            raise error_for_status(self.agency, answer.status, answer.body[:200].decode("utf-8", "replace"))
+            raise error_for_status(
+                self.agency,
+                answer.status,
+                answer.body[:200].decode("utf-8", "replace"),
+                retry_after=retry_after_of(answer.headers),
+            )
         return answer
 
     async def check(self) -> CheckResult:

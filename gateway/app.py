@@ -22,6 +22,7 @@ from gateway.api.keys import (
     CHECKPOINTER,
     CONNECTORS,
     DISPATCHER,
+    GATE,
     HTTP,
     INTAKE,
     LIVE,
@@ -33,14 +34,17 @@ from gateway.api.keys import (
     TOKEN_KEYS,
 )
 from gateway.api.middleware import request_context
+from gateway.breaker import Breakers
 from gateway.checkpoints import Checkpointer, load_earlier, load_key
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
 from gateway.connector_state import StoreConnectorState
 from gateway.dispatcher import Dispatcher, poll_agency, sweep_deadlines
 from gateway.errors import ConfigError
+from gateway.gate import Gate
 from gateway.intake import Intake
 from gateway.live import Live, LiveConf
+from gateway.maintenance import Holds
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
@@ -165,27 +169,41 @@ async def _client_tls(tls: OutboundTLS | None, config: Config) -> ssl.SSLContext
 
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     config = app[LIVE].current.config
+    settings = config.gateway.dispatcher
+    live_conf = app[LIVE]
+    # Breakers are learnt by each process; windows follow the configuration in use; pauses are in the store.
+    connectors = app[CONNECTORS]
+    gate = Gate(connectors.keys(), Breakers(settings.breaker), Holds(lambda: live_conf.current.schedule))
+    await gate.refresh(app[STORE])  # pauses in force hold their agencies from the first claim after a restart
+    app[GATE] = gate
     d = Dispatcher(
         app[STORE],
         app[CONNECTORS],
         {a: conf.concurrency for a, conf in config.agencies.items()},
-        config.gateway.dispatcher,
+        settings,
+        gate=gate,
+        give_up_after={a: conf.give_up_after for a, conf in config.agencies.items() if conf.give_up_after},
+        replay_on_recovery=frozenset(a for a, conf in config.agencies.items() if conf.replay_dead_on_recovery),
     )
     app[DISPATCHER] = d
-    settings = config.gateway.dispatcher
+    live_conf.on_swap.append(d.wake)  # windows may have changed
     tasks = [
         asyncio.create_task(d.run(), name="dispatcher"),
         asyncio.create_task(sweep_deadlines(app[STORE], settings.deadline_sweep_interval, d.wake), name="deadlines"),
+        asyncio.create_task(gate.watch(app[STORE], settings.hold_refresh_interval, d.wake), name="holds"),
     ]
     for (a_name, e_name), connector in app[CONNECTORS].items():
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(
                 asyncio.create_task(
-                    poll_agency(app[STORE], a_name, e_name, connector, config.gateway.dispatcher.agency_poll_interval),
+                    poll_agency(
+                        app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay
+                    ),
                     name=f"poll-{a_name}-{e_name}",
                 )
             )
     yield
+    live_conf.on_swap.remove(d.wake)
     await cancel_and_wait(tasks, what="dispatcher and pollers")
     await d.drain()
 

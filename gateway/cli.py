@@ -1,15 +1,18 @@
-"""The `lienthong` command: serve, demo, conf check, deliveries, audit, simulate, keys."""
+"""The `lienthong` command: serve, demo, conf check, deliveries, agencies, audit, simulate, keys."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import getpass
 import json
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +67,10 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _configured_store(conf: Path, store_path: Path | None = None) -> AsyncIterator[Any]:
-    """The store of a configuration (or the file `store_path`, e.g. a copy taken elsewhere), opened beside
+async def _configured(conf: Path, store_path: Path | None = None) -> AsyncIterator[tuple[Any, Any]]:
+    """A configuration and its store (or the file `store_path`, e.g. a copy taken elsewhere), opened beside
     a serving gateway (not exclusive: WAL lets us in), sealing what it writes with the configured audit
-    key; None, said on stderr, when there is no store yet."""
+    key; the store is None, said on stderr, when there is none yet."""
     from gateway.checkpoints import load_key
     from gateway.store import SqliteStore
 
@@ -75,15 +78,21 @@ async def _configured_store(conf: Path, store_path: Path | None = None) -> Async
     path = store_path or Path(config.gateway.store.path)
     if not await asyncio.to_thread(path.exists):
         print(f"no store at {path}", file=sys.stderr)
-        yield None
+        yield config, None
         return
     key = await asyncio.to_thread(load_key, config.gateway.audit, config.base_dir)
     store = SqliteStore(path, audit_key=key)
     await store.open()
     try:
-        yield store
+        yield config, store
     finally:
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def _configured_store(conf: Path, store_path: Path | None = None) -> AsyncIterator[Any]:
+    async with _configured(conf, store_path) as (_, store):
+        yield store
 
 
 async def _config(conf: Path) -> Any:
@@ -94,31 +103,61 @@ async def _config(conf: Path) -> Any:
     return await asyncio.to_thread(lambda: load_config(conf, load_registry()))
 
 
+def _operator() -> str:
+    """Who acts from the command line, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _when(text: str, *, ago: bool = False) -> datetime:
+    from gateway.maintenance import parse_when
+
+    try:
+        return parse_when(text, datetime.now(UTC), ago=ago)
+    except ValueError as exc:
+        raise SystemExit(f"lienthong: {exc}") from None
+
+
+def _check_agency(config: Any, agency: str | None, endpoint: str | None) -> None:
+    if agency is None:
+        if endpoint is not None:
+            raise SystemExit("lienthong: --endpoint needs --agency")
+        return
+    if agency not in config.agencies:
+        raise SystemExit(f"lienthong: no agency named {agency!r} (known: {', '.join(config.agencies)})")
+    if endpoint is not None and endpoint not in config.agencies[agency].endpoints:
+        known = ", ".join(config.agencies[agency].endpoints)
+        raise SystemExit(f"lienthong: agency {agency!r} has no endpoint {endpoint!r} (known: {known})")
+
+
 async def _deliveries(args: argparse.Namespace) -> int:
-    async with _configured_store(args.conf) as store:
+    from gateway.store.base import AuditEntry
+
+    since = _when(args.since, ago=True) if args.since else None
+    async with _configured(args.conf) as (config, store):
         if store is None:
             return 1
+        _check_agency(config, args.agency, None)
+        stamp = since.timestamp() if since else None
         if args.action == "replay":
-            ids = args.ids or [j.id for j in await store.jobs("dead", limit=1_000_000)]
-            n = await store.replay_dead(ids)
-            await store.audit([_cli_action("replay", {"ids": args.ids or "all", "replayed": n})])
+            ids = args.ids or [
+                j.id for j in await store.jobs("dead", limit=1_000_000, agency=args.agency, since=stamp)
+            ]
+            detail = {"ids": len(ids), "agency": args.agency, "since": since.isoformat() if since else None}
+            entry = AuditEntry(_operator(), "replay", "allowed", "cli", detail={k: v for k, v in detail.items() if v})
+            n = await store.replay_dead(ids, audit=entry)
             print(f"replayed {n} dead deliveries; a running gateway picks them up within a second")
             if args.wait and n:
                 return await _follow(store, ids, args.wait)
         else:
-            for j in await store.jobs(args.state, limit=args.limit):
+            for j in await store.jobs(args.state, limit=args.limit, agency=args.agency, since=stamp):
                 print(
                     f"{j.id:>6} {j.state:<8} {j.agency:<12} attempts={j.attempts} dossier={j.dossier_id} "
                     f"{j.last_error or ''}"
                 )
     return 0
-
-
-def _cli_action(action: str, detail: dict[str, Any]) -> Any:
-    """An operator's action from the command line, for the audit log: the shell user as the actor."""
-    from gateway.store.base import AuditEntry
-
-    return AuditEntry(f"cli:{os.environ.get('USER') or 'unknown'}", action, "allowed", "admin", None, detail)
 
 
 async def _follow(store: Any, ids: list[int], timeout: float) -> int:
@@ -140,6 +179,71 @@ async def _follow(store: Any, ids: list[int], timeout: float) -> int:
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
     return asyncio.run(_deliveries(args))
+
+
+async def _agencies(args: argparse.Namespace) -> int:
+    from gateway.maintenance import Schedule
+    from gateway.store.base import AuditEntry, Pause
+
+    async with _configured(args.conf) as (config, store):
+        if store is None:
+            return 1
+        if args.agencies_command == "list":
+            return await _list_holds(config, store, Schedule.build(config.windows))
+        _check_agency(config, args.agency, args.endpoint)
+        who = _operator()
+        if args.agencies_command == "pause":
+            until = _when(args.until)
+            if until <= datetime.now(UTC):
+                raise SystemExit(f"lienthong: --until {args.until} has passed")
+            reason = args.reason.strip()
+            if not 1 <= len(reason) <= 500:
+                raise SystemExit("lienthong: --reason says why, in 1 to 500 characters")
+            pause = Pause(args.agency, args.endpoint, until.timestamp(), reason, who, time.time())
+            detail = {"agency": args.agency, "until": until.isoformat(), "reason": reason}
+            if args.endpoint:
+                detail["endpoint"] = args.endpoint
+            await store.pause(pause, AuditEntry(who, "pause", "allowed", "cli", detail=detail))
+            where = f"{args.agency}/{args.endpoint}" if args.endpoint else args.agency
+            print(
+                f"paused {where} until {until.isoformat()}: {reason}\n"
+                "a running gateway holds its deliveries within a few seconds (hold_refresh_interval)"
+            )
+        else:
+            detail = {"agency": args.agency} | ({"endpoint": args.endpoint} if args.endpoint else {})
+            entry = AuditEntry(who, "resume", "allowed", "cli", detail=detail)
+            ended = await store.resume(args.agency, args.endpoint, entry)
+            print(f"resumed {len(ended)} pause(s) of {args.agency}" if ended else f"{args.agency} was not paused")
+    return 0
+
+
+async def _list_holds(config: Any, store: Any, schedule: Any) -> int:
+    now = time.time()
+    pauses = {(p.agency, p.endpoint): p for p in await store.pauses()}
+    for agency, conf in config.agencies.items():
+        for endpoint in conf.endpoints:
+            line = f"{agency}/{endpoint}:"
+            pause = pauses.get((agency, endpoint)) or pauses.get((agency, None))
+            window = schedule.hold(agency, endpoint, now)
+            if pause is not None:
+                line += f" paused until {_local(pause.until)} by {pause.by}: {pause.reason};"
+            if window is not None:
+                line += f" in a maintenance window until {_local(window.until)}: {window.reason};"
+            upcoming = schedule.upcoming(agency, endpoint, now)
+            if upcoming is not None:
+                line += f" next window {_local(upcoming[0])} to {_local(upcoming[1])};"
+            print(line if line.endswith(";") else line + " open to deliveries (a running gateway's breaker aside)")
+    return 0
+
+
+def _local(t: float) -> str:
+    from contracts.calendar import VN_TZ
+
+    return datetime.fromtimestamp(t, VN_TZ).isoformat(timespec="minutes")
+
+
+def cmd_agencies(args: argparse.Namespace) -> int:
+    return asyncio.run(_agencies(args))
 
 
 async def _audit(args: argparse.Namespace) -> int:
@@ -356,7 +460,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="follow the replayed jobs until delivered or dead again (a running gateway delivers them)",
     )
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--agency", default=None, help="only this agency's deliveries")
+    p.add_argument(
+        "--since",
+        default=None,
+        metavar="WHEN",
+        help="only those dead-lettered (or changed) since: 2026-12-06T06:00+07:00, or a duration ago (2h, 1d)",
+    )
     p.set_defaults(func=cmd_deliveries)
+
+    agencies = sub.add_parser("agencies", help="pause and resume deliveries to agencies; see their holds")
+    agencies_sub = agencies.add_subparsers(dest="agencies_command", required=True)
+    p = agencies_sub.add_parser("pause", help="send nothing to an agency until a time (durable, audited)")
+    p.add_argument("agency")
+    _conf_arg(p)
+    p.add_argument("--until", required=True, metavar="WHEN", help="2026-12-06T06:00+07:00, or a duration (2h)")
+    p.add_argument("--reason", required=True, help="why, for the audit log and the dashboard")
+    p.add_argument("--endpoint", default=None, help="only this endpoint of the agency")
+    p.set_defaults(func=cmd_agencies)
+    p = agencies_sub.add_parser("resume", help="end an agency's pauses: what was held goes at once")
+    p.add_argument("agency")
+    _conf_arg(p)
+    p.add_argument("--endpoint", default=None, help="only this endpoint's pause")
+    p.set_defaults(func=cmd_agencies)
+    p = agencies_sub.add_parser("list", help="each endpoint's pause, current and next maintenance window")
+    _conf_arg(p)
+    p.set_defaults(func=cmd_agencies, agency=None, endpoint=None)
 
     audit = sub.add_parser("audit", help="the audit log of accesses to dossiers").add_subparsers(
         dest="audit_command", required=True

@@ -3,6 +3,11 @@
 Delivery is at-least-once; every attempt carries the job's stable idempotency key, so the agency
 de-duplicates and the citizen sees the effect once.
 
+Claims go through the gate (gateway/gate.py): an endpoint whose breaker is open, or that is in a
+maintenance window or paused, has none of its jobs claimed; when its probe is due, one. A transient
+failure is retried until the agency's `give_up_after` is spent, counted from the job's first failure
+without the time it was held (outbox.py adds that at each claim); a permanent one dead-letters at once.
+
 Leases expire: a job whose outcome could not be recorded (the store failed after the agency answered,
 or its process died) is reclaimed by the loop once `lease_until` has passed, and delivered again. A
 delivery is bounded by the lease, so a live lease always has somebody working on it. A store error is
@@ -16,7 +21,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -24,7 +29,8 @@ import structlog
 import tenacity
 
 from contracts import Dossier
-from gateway.config.model import DispatcherSettings
+from gateway.breaker import Breaker, Breakers
+from gateway.config.model import BreakerSettings, DispatcherSettings
 from gateway.connector import AgencyUpdate, Connector, Delivery, PollOutcome, SubmitReceipt
 from gateway.errors import (
     AgencyError,
@@ -35,11 +41,12 @@ from gateway.errors import (
     WrongAgency,
     is_retryable,
 )
+from gateway.gate import ClaimPlan, Gate
+from gateway.maintenance import Holds
 from gateway.store.base import AuditEntry, JobRecord, Store, UpdateSource
 from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("lienthong.dispatcher")
-
 
 class BackoffSettings(Protocol):
     @property
@@ -71,17 +78,26 @@ class Dispatcher:
         connectors: dict[tuple[str, str], Connector],
         concurrency: dict[str, int],
         settings: DispatcherSettings,
+        *,
+        gate: Gate | None = None,
+        give_up_after: Mapping[str, float] | None = None,
+        replay_on_recovery: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
         self.connectors = connectors
         self.concurrency = concurrency
         self.settings = settings
         self.backoff = Backoff(settings)
+        self.gate = gate or Gate(connectors, Breakers(settings.breaker), Holds())
+        self.give_up_after = dict(give_up_after or {})  # per agency; settings.give_up_after otherwise
+        self.replay_on_recovery = replay_on_recovery  # agencies whose dead letters are replayed when it is back
+        self.gate.breakers.on_close.append(self._recovered)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.in_flight: dict[str, int] = dict.fromkeys(concurrency, 0)
         self._wake = asyncio.Event()
         self._woken: set[str] = set(concurrency)  # agencies that may have ready jobs: all, at first
         self._tasks: set[asyncio.Task[None]] = set()
+        self._probes: set[int] = set()  # claimed jobs that are their endpoint's probe
         self.delivered = 0
         self.failed = 0
         self.reclaimed = 0
@@ -112,13 +128,16 @@ class Dispatcher:
             free = {a: self.concurrency[a] - n for a, n in self.in_flight.items() if a in woken}
             jobs: list[JobRecord] = []
             if any(v > 0 for v in free.values()):
+                plan = self.gate.plan(free)  # endpoints held or open are left out; a due probe gets one job
                 try:
-                    jobs = await self._claim(free)
+                    if plan.free:
+                        jobs = await self._claim(plan)
                 except StorageUnavailable:
                     self._woken |= woken  # the store logs the episode; the next turn tries again
                 except Exception:
                     log.exception("claim_failed")
                     self._woken |= woken
+                self._settle_probes(plan, jobs)
             for job in jobs:
                 self.in_flight[job.agency] += 1
                 self._woken.add(job.agency)  # it may have more ready: ask again right away
@@ -126,10 +145,27 @@ class Dispatcher:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if not jobs:
+                # Until the next scan, or sooner when a probe comes due or a window or pause ends.
+                until = next_scan
+                change = self.gate.next_change(time.time())
+                if change is not None:
+                    until = min(until, loop.time() + max(0.0, change - time.time()) + 0.01)
                 # asyncio.timeout_at, not wait_for: 3.11's wait_for can swallow the cancellation that stops us.
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(next_scan):
+                    async with asyncio.timeout_at(until):
                         await self._wake.wait()
+                if until < next_scan and loop.time() >= until:
+                    self._woken.update(self.concurrency)
+
+    def _settle_probes(self, plan: ClaimPlan, jobs: list[JobRecord]) -> None:
+        """The claimed job of a probed endpoint is its probe; a probe that found no job is given back."""
+        found = {(j.agency, j.endpoint): j.id for j in jobs}
+        for agency, endpoint in plan.probes:
+            job_id = found.get((agency, endpoint))
+            if job_id is None:
+                self.gate.breakers.drop_probe(agency, endpoint)
+            else:
+                self._probes.add(job_id)
 
     async def _reclaim(self) -> None:
         try:
@@ -143,10 +179,14 @@ class Dispatcher:
             self.reclaimed += reclaimed
             log.warning("leases_reclaimed", jobs=reclaimed)
 
-    async def _claim(self, free: dict[str, int]) -> list[JobRecord]:
+    async def _claim(self, plan: ClaimPlan) -> list[JobRecord]:
         """Claim ready jobs. Cancelled meanwhile (shutdown), the claim may still commit: it is undone, so
         its jobs are not left leased to a dispatcher that will never deliver them."""
-        claim = asyncio.ensure_future(self.store.claim_jobs(self.owner, free, self.settings.lease_seconds))
+        claim = asyncio.ensure_future(
+            self.store.claim_jobs(
+                self.owner, plan.free, self.settings.lease_seconds, endpoints=plan.endpoints or None
+            )
+        )
         try:
             return await asyncio.shield(claim)
         except asyncio.CancelledError:
@@ -172,6 +212,21 @@ class Dispatcher:
                 self.in_flight[job.agency] -= 1
                 self.wake(job.agency)
 
+        probe = job.id in self._probes
+        self._probes.discard(job.id)
+        decision = self.gate.decide(job.agency, job.endpoint)
+        if decision == "hold" or (decision != "call" and not probe):
+            # Held, or its breaker opened, since the claim (another delivery failed meanwhile): the job goes
+            # back unsent, its attempt not counted.
+            release_slot()
+            if probe:
+                self.gate.breakers.drop_probe(job.agency, job.endpoint)
+            try:
+                await self.store.unclaim_job(job.id, self.owner)
+            except Exception as exc:
+                if not isinstance(exc, StorageUnavailable):
+                    log.exception("unclaim_failed", job=job.id)  # its lease runs out, and it is claimed again
+            return
         try:
             dossier = job.dossier or await self.store.get_dossier(str(job.dossier_id))
             if dossier is None:
@@ -180,13 +235,17 @@ class Dispatcher:
             delivery = Delivery(job.idempotency_key, job.attempts, job.step, job.inputs)
             receipt = await self._call(connector, job, dossier, delivery)
         except asyncio.CancelledError:
+            if probe:
+                self.gate.breakers.drop_probe(job.agency, job.endpoint)
             raise
         except Exception as exc:
             release_slot()
+            self._tell_breaker(job, exc, probe)
             await self._failed(job, exc)
             return
         finally:
             release_slot()
+        self.gate.breakers.succeeded(job.agency, job.endpoint, probe=probe)
         try:
             completion = await self.store.complete_job(job.id, self.owner, receipt, actor=f"agency:{job.agency}")
         except asyncio.CancelledError:
@@ -222,12 +281,35 @@ class Dispatcher:
                 f"no answer within {self.delivery_timeout:.0f} s (the job's lease)", agency=job.agency
             ) from None
 
+    def _tell_breaker(self, job: JobRecord, exc: Exception, probe: bool) -> None:
+        breakers = self.gate.breakers
+        if is_retryable(exc):
+            assert isinstance(exc, AgencyError)
+            breakers.failed(job.agency, job.endpoint, str(exc), retry_after=exc.retry_after, probe=probe)
+        elif isinstance(exc, AgencyError):
+            breakers.succeeded(job.agency, job.endpoint, probe=probe)  # it refused this one: it is up
+        elif probe:
+            breakers.drop_probe(job.agency, job.endpoint)  # a plugin bug or a store error says nothing of the agency
+
+    def _retry_at(self, job: JobRecord, exc: Exception, now: float) -> tuple[float | None, float]:
+        """When to try again (None: dead-letter now), and how much of the retry budget is left."""
+        # The retry budget: time since the first failure, less the time the job was held unsent.
+        spent = now - (job.failing_since if job.failing_since is not None else now) - job.held
+        budget = self.give_up_after.get(job.agency, self.settings.give_up_after)
+        if isinstance(exc, StorageUnavailable):
+            # A store error says nothing about the job: it is tried again, however often.
+            return now + self.backoff.delay(job.attempts), budget - spent
+        if not (is_retryable(exc) and spent < budget):
+            return None, budget - spent
+        wait = self.backoff.delay(job.attempts)
+        if isinstance(exc, AgencyError) and exc.retry_after is not None:
+            wait = max(wait, min(exc.retry_after, self.settings.breaker.retry_after_max))
+        return now + wait, budget - spent
+
     async def _failed(self, job: JobRecord, exc: Exception) -> None:
         self.failed += 1
-        # A store error (reading the dossier) says nothing about the job: it is tried again, however often.
-        storage = isinstance(exc, StorageUnavailable)
-        retry = storage or (is_retryable(exc) and job.attempts < self.settings.max_attempts)
-        retry_at = time.time() + self.backoff.delay(job.attempts) if retry else None
+        now = time.time()
+        retry_at, left = self._retry_at(job, exc, now)
         reason = f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, AgencyError | StorageUnavailable):
             # A plugin bug fails this job (dead-lettered for replay once fixed), never the gateway.
@@ -236,9 +318,11 @@ class Dispatcher:
             "delivery_failed",
             job=job.id,
             agency=job.agency,
+            endpoint=job.endpoint,
             attempt=job.attempts,
             error=reason,
-            retry_in=round(retry_at - time.time(), 2) if retry_at else None,
+            retry_in=round(retry_at - now, 2) if retry_at else None,
+            budget_left=round(left, 1) if is_retryable(exc) else None,
             dead=retry_at is None,
         )
         await self._record_failure(job, reason, retry_at)
@@ -251,9 +335,12 @@ class Dispatcher:
         storage = isinstance(exc, StorageUnavailable)
         if not storage:
             log.exception("complete_failed", job=job.id, agency=job.agency)
-        # Never a dead letter for a store error; an unexpected one (a bug) gets the job's remaining attempts.
-        retry = storage or job.attempts < self.settings.max_attempts
-        retry_at = time.time() + self.backoff.delay(job.attempts) if retry else None
+        # Never a dead letter for a store error; an unexpected one (a bug) gets what is left of the budget.
+        now = time.time()
+        spent = now - (job.failing_since if job.failing_since is not None else now) - job.held
+        budget = self.give_up_after.get(job.agency, self.settings.give_up_after)
+        retry = storage or spent < budget
+        retry_at = now + self.backoff.delay(job.attempts) if retry else None
         log.warning("delivery_not_recorded", job=job.id, agency=job.agency, attempt=job.attempts, error=reason)
         await self._record_failure(job, reason, retry_at)
 
@@ -265,6 +352,32 @@ class Dispatcher:
         except Exception:
             log.exception("fail_job_failed", job=job.id)
 
+    def _recovered(self, breaker: Breaker, began: float) -> None:
+        """An endpoint is back: its backlog goes at the agency's concurrency, and (if the agency asks for
+        it) its deliveries dead-lettered since the outage began are replayed."""
+        self.wake(breaker.agency)
+        if breaker.agency in self.replay_on_recovery:
+            task = asyncio.create_task(self._replay(breaker.agency, breaker.endpoint, began), name="replay-on-recovery")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _replay(self, agency: str, endpoint: str, since: float) -> None:
+        entry = AuditEntry(
+            client_id="gateway",
+            action="replay",
+            outcome="allowed",
+            basis="endpoint-recovered",
+            detail={"agency": agency, "endpoint": endpoint, "since": datetime.fromtimestamp(since, UTC).isoformat()},
+        )
+        try:
+            n = await self.store.replay_dead(agency=agency, endpoint=endpoint, since=since, audit=entry)
+        except Exception:
+            log.exception("replay_on_recovery_failed", agency=agency, endpoint=endpoint)
+            return
+        if n:
+            log.info("dead_letters_replayed", agency=agency, endpoint=endpoint, jobs=n)
+            self.wake(agency)
+
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for deliveries in flight (graceful shutdown); those still running after `timeout` are
         cancelled: their jobs stay leased, and are delivered again after a restart or once the lease expires."""
@@ -275,19 +388,73 @@ class Dispatcher:
                 await cancel_and_wait(late, what="deliveries")
 
 
-async def poll_agency(store: Store, agency: str, endpoint: str, connector: Connector, interval: float) -> None:
-    """For agencies that do not call back: ask them for news on a timer."""
+async def poll_agency(
+    store: Store,
+    agency: str,
+    connector: Connector,
+    interval: float,
+    gate: Gate | None = None,
+    max_delay: float = 300.0,
+) -> None:
+    """For agencies that do not call back: ask them for news on a timer.
+
+    The poller shares its endpoint's breaker with the deliveries: it asks nothing while the endpoint is
+    held (a window, a pause) or its breaker is open, and one of its polls may be the probe. An outage is
+    told by the breaker, one line when the endpoint goes down and one when it is back; any other failure
+    (a refusal, a plugin bug) is logged at the first of a run and when the run ends, and each failure
+    lengthens the wait before the next poll (doubling, up to `max_delay`).
+    """
+    endpoint = connector.ctx.endpoint
+    gate = gate or Gate([(agency, endpoint)], Breakers(BreakerSettings()), Holds())
+    failures = 0  # in a row
+    logged = False  # the run of failures was logged: its end is too
     while True:
+        decision = gate.acquire(agency, endpoint)
+        if decision in ("hold", "wait"):
+            await asyncio.sleep(interval)
+            continue
+        probe = decision == "probe"
         try:
             outcome = await apply_polled(store, agency, endpoint, await connector.poll())
             await connector.acknowledge(outcome)
         except asyncio.CancelledError:
+            if probe:
+                gate.breakers.drop_probe(agency, endpoint)
             raise
         except StorageUnavailable:
-            pass  # the store logs the episode; what was not settled is handed over again next time
-        except Exception:
-            log.exception("poll_failed", agency=agency, endpoint=endpoint)
+            # Not the agency's fault: the store logs the episode, and what was not settled comes back.
+            if probe:
+                gate.breakers.drop_probe(agency, endpoint)
+            await asyncio.sleep(interval)
+            continue
+        except Exception as exc:
+            failures += 1
+            if is_retryable(exc):
+                assert isinstance(exc, AgencyError)
+                gate.breakers.failed(agency, endpoint, str(exc), retry_after=exc.retry_after, probe=probe)
+                log.debug("poll_failed", agency=agency, endpoint=endpoint, error=str(exc))
+                if gate.breakers.get(agency, endpoint).state == "open":
+                    await asyncio.sleep(interval)  # the breaker says when to try again
+                    continue
+            else:
+                if isinstance(exc, AgencyError):
+                    gate.breakers.succeeded(agency, endpoint, probe=probe)  # it answered: it is up
+                elif probe:
+                    gate.breakers.drop_probe(agency, endpoint)
+                if not logged:
+                    if isinstance(exc, AgencyError):
+                        log.error("poll_refused", agency=agency, endpoint=endpoint, error=str(exc))
+                    else:
+                        log.exception("poll_failed", agency=agency, endpoint=endpoint)
+                    logged = True
+            await asyncio.sleep(min(interval * 2 ** min(failures, 20), max(max_delay, interval)))
+            continue
+        gate.breakers.succeeded(agency, endpoint, probe=probe)
+        if logged:
+            log.info("poll_recovered", agency=agency, endpoint=endpoint, failures=failures)
+        failures, logged = 0, False
         await asyncio.sleep(interval)
+
 
 
 # Why an update that can never apply was refused, as PollOutcome.refused tells the connector.

@@ -209,7 +209,8 @@ class PluginError(LienthongError):
 
 
 class AgencyError(LienthongError):
-    """Talking to an agency failed. `agency`, `status` (HTTP) and `code` (agency code) when known."""
+    """Talking to an agency failed. `agency`, `status` (HTTP) and `code` (agency code) when known;
+    `retry_after`: the seconds the agency asked us to wait (its Retry-After header), if it said."""
 
     retryable = False
 
@@ -221,6 +222,7 @@ class AgencyError(LienthongError):
         status: int | None = None,
         code: str | None = None,
         retryable: bool | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -229,6 +231,7 @@ class AgencyError(LienthongError):
         self.code = code
         if retryable is not None:  # this one error overrides its class
             self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class TransientAgencyError(AgencyError):

@@ -26,7 +26,7 @@ from yarl import URL
 from zeep.wsdl.bindings.soap import Soap12Binding, SoapBinding
 
 from adapters.base import CheckResult, Transport, mask_config
-from adapters.errors import map_http_errors
+from adapters.errors import map_http_errors, retry_after_of
 from adapters.rest import read_limited
 from adapters.soap import answer_schema
 from adapters.soap.answers import AnswerRules, SoapAnswer, read_answer
@@ -216,6 +216,7 @@ class SoapTransport(Transport[SoapCall, Any]):
         port = await self._loaded()
         started = time.perf_counter()
         status: int | None = None
+        retry_after: float | None = None
         try:
             body, http_headers = self._envelope(port, request)
             with map_http_errors(self.agency):
@@ -227,12 +228,15 @@ class SoapTransport(Transport[SoapCall, Any]):
                     ssl=self.ssl,
                 ) as resp:
                     status = resp.status
+                    retry_after = retry_after_of(resp.headers)
                     data = await read_limited(resp, self.max_answer_bytes, self.agency)
                     content_type = resp.headers.get("Content-Type", "")
             read = functools.partial(read_answer, port.rules, request.operation, status, content_type, data)
             # Parsing megabytes and walking them with zeep takes a while: keep that off the event loop.
             answer = await asyncio.to_thread(read) if len(data) > OFFLOAD_BYTES else read()
         except AgencyError as exc:
+            if exc.retryable and exc.retry_after is None:
+                exc.retry_after = retry_after  # the answer's Retry-After, whatever part of it failed
             log.warning(
                 "outbound",
                 agency=self.agency,

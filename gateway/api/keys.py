@@ -9,6 +9,7 @@ from gateway.auth import Principal
 from gateway.checkpoints import Checkpointer
 from gateway.connector import Connector
 from gateway.dispatcher import Dispatcher
+from gateway.gate import Gate
 from gateway.intake import Intake
 from gateway.live import Live
 from gateway.metrics import Metrics
@@ -25,6 +26,7 @@ INTAKE = web.AppKey("intake", Intake)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+GATE = web.AppKey("gate", Gate)  # breakers, windows and pauses: whether each agency endpoint may be called
 METRICS = web.AppKey("metrics", Metrics)
 RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
 PORTAL_PUSHER = web.AppKey("portal_pusher", PortalPusher)  # set only when [portal] push_url is

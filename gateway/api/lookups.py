@@ -12,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,13 +24,14 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.api.access import audit
 from gateway.api.dossiers import principal_of
-from gateway.api.keys import CONNECTORS, LIVE, RATE_LIMITS, REGISTRY
+from gateway.api.keys import CONNECTORS, GATE, LIVE, RATE_LIMITS, REGISTRY
 from gateway.api.responses import json_response, read_json
 from gateway.connector import LookupSpec
 from gateway.errors import (
     AgencyError,
     AgencyTimeout,
     NotFound,
+    ServiceUnavailable,
     TooManyRequests,
     UpstreamFailed,
     UpstreamTimeout,
@@ -54,6 +58,25 @@ def find(app: web.Application, name: str) -> LookupTarget | None:
         if spec is not None:
             return LookupTarget(spec, a_name, next(iter(agency.endpoints)))
     return None
+
+
+def held_back(app: web.Application, target: LookupTarget) -> None:
+    """Nothing is sent to an agency in a maintenance window or paused, nor while its breaker is open (it is
+    down, and a centre waits at its desk): 503 at once, with the time to come back in Retry-After."""
+    gate, now = app[GATE], time.time()
+    hold = gate.holds.hold(target.agency, target.endpoint, now)
+    breaker = gate.breakers.get(target.agency, target.endpoint)
+    if hold is not None:
+        until, why = hold.until, f"in maintenance: {hold.reason}" if hold.kind == "window" else f"paused: {hold.reason}"
+    elif breaker.state == "open" and breaker.next_probe_at is not None:
+        until, why = breaker.next_probe_at, "not answering (its deliveries are held until it is back)"
+    else:
+        return
+    raise ServiceUnavailable(
+        f"{target.agency} is {why}",
+        extra={"agency": target.agency, "until": datetime.fromtimestamp(until, UTC).isoformat()},
+        headers={"Retry-After": str(max(1, math.ceil(until - now)))},
+    )
 
 
 @routes.get("/v1/lookups")
@@ -105,6 +128,7 @@ async def run_lookup(request: web.Request) -> web.Response:
         query = target.spec.input_model.model_validate(raw)
     except ValidationError as exc:
         raise ValidationFailed("the look-up has invalid fields", errors=field_errors(exc)) from None
+    held_back(request.app, target)
     key = request.app[LIVE].current.config.gateway.audit.pseudonym_key
     detail = {"lookup": name, "agency": target.agency, "query": query_record(query, key)}
     connector = request.app[CONNECTORS][(target.agency, target.endpoint)]

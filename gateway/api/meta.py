@@ -8,7 +8,7 @@ from functools import cache
 import orjson
 from aiohttp import web
 
-from gateway.api.keys import DISPATCHER, METRICS, STORE
+from gateway.api.keys import DISPATCHER, GATE, METRICS, STORE
 from gateway.api.openapi import build
 from gateway.api.responses import json_response
 from gateway.errors import StorageUnavailable
@@ -47,6 +47,7 @@ async def metrics(request: web.Request) -> web.Response:
         extra[f'lienthong_jobs{{state="{state}"}}'] = n
     for status, n in counts["dossiers_by_status"].items():
         extra[f'lienthong_dossiers{{status="{status}"}}'] = n
+    extra.update(request.app[GATE].gauges())  # breakers, holds and held jobs, from memory
     return web.Response(text=request.app[METRICS].render(extra), content_type="text/plain")
 
 

@@ -82,6 +82,15 @@ def build() -> dict[str, Any]:
         "properties": {k: {"type": "string"} for k in ("id", "code", "due_at", "agency")}
         | {"status": {"type": "integer"}, "status_label": {"type": "string"}},
     }
+    agency_param = [
+        {
+            "name": "agency",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "an agency of agencies.toml",
+        }
+    ]
     ref_param = [
         {
             "name": "ref",
@@ -209,12 +218,13 @@ def build() -> dict[str, Any]:
                 "summary": "Run a synchronous look-up at an agency",
                 "description": (
                     "Needs the lookup scope and, when the client's rights list look-ups or agencies, this one "
-                    "(403 `missing-right` otherwise, audited). Each look-up is audited (who, which, which agency; "
-                    "never the query)."
+                    "(403 `missing-right` otherwise, audited). Each look-up is audited (who, which, which agency, "
+                    "the query's fields as keyed hashes). 503 at once, with Retry-After, while the agency is in a "
+                    "maintenance window, paused, or taken for down (its breaker open): nothing is sent to it then."
                 ),
                 "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": _responses(200, None, 400, 401, 403, 404, 408, 413, 415, 422, 502, 504),
+                "responses": _responses(200, None, 400, 401, 403, 404, 408, 413, 415, 422, 429, 502, 503, 504),
             }
         },
         "/v1/callbacks/{agency}": {
@@ -304,6 +314,26 @@ def build() -> dict[str, Any]:
         "/v1/admin/deliveries/replay": {
             "post": {
                 "summary": "Replay dead-lettered deliveries",
+                "description": (
+                    "All of them, or `ids`; of an `agency` (and `endpoint`); dead-lettered `since` a time "
+                    "(ISO 8601, or a duration ago such as `2h`). Audited."
+                ),
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "ids": {"type": "array", "items": {"type": "integer"}},
+                                    "agency": {"type": "string"},
+                                    "endpoint": {"type": "string"},
+                                    "since": {"type": "string", "examples": ["2026-12-06T06:00+07:00", "2h"]},
+                                },
+                            }
+                        }
+                    },
+                },
                 "responses": _responses(200, None, 400, 401, 403, 415, 422),
             }
         },
@@ -353,8 +383,57 @@ def build() -> dict[str, Any]:
         },
         "/v1/admin/agencies": {
             "get": {
-                "summary": "Connectivity check of every agency endpoint",
+                "summary": "Every agency endpoint's state, pending and held jobs, and a connectivity check",
+                "description": (
+                    "`state`: closed, open (its breaker: `open_since`, `next_probe_at`, `last_error`), "
+                    "maintenance or paused (`paused_until`, `reason`, `paused_by`); `next_window`; `pending` "
+                    "jobs and those `held` (pending at an endpoint that may not be called now). The check "
+                    "(`ok`, `detail`, `latency_ms`) is skipped with `check=false`, and for held endpoints."
+                ),
+                "parameters": [{"name": "check", "in": "query", "schema": {"type": "boolean", "default": True}}],
                 "responses": _responses(200, None, 401, 403),
+            }
+        },
+        "/v1/admin/agencies/{agency}/pause": {
+            "post": {
+                "summary": "Send nothing to an agency (or one endpoint) until a time; durable and audited",
+                "parameters": agency_param,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["until", "reason"],
+                                "properties": {
+                                    "until": {
+                                        "type": "string",
+                                        "description": "ISO 8601 (Vietnam's time without an offset) or a duration",
+                                        "examples": ["2026-12-06T06:00+07:00", "2h"],
+                                    },
+                                    "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                                    "endpoint": {"type": "string", "description": "only this endpoint"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": _responses(200, None, 400, 401, 403, 404, 415, 422),
+            }
+        },
+        "/v1/admin/agencies/{agency}/resume": {
+            "post": {
+                "summary": "End an agency's pauses (or one endpoint's): what was held goes at once; audited",
+                "parameters": agency_param,
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"endpoint": {"type": "string"}}}
+                        }
+                    },
+                },
+                "responses": _responses(200, None, 400, 401, 403, 404, 415, 422),
             }
         },
     }

@@ -20,6 +20,7 @@ from gateway.config.model import (
     ClientsFile,
     Config,
     GatewaySettings,
+    MaintenanceFile,
     ProceduresFile,
     RoutesFile,
 )
@@ -37,6 +38,7 @@ FILES: dict[str, type[BaseModel]] = {
     "procedures.toml": ProceduresFile,
     "bundles.toml": BundlesFile,
     "calendar.toml": CalendarFile,
+    "maintenance.toml": MaintenanceFile,  # a file of its own: windows change without a restart (live.py)
 }
 _ENV = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
 M = TypeVar("M", bound=BaseModel)
@@ -116,6 +118,7 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
     routes: RoutesFile = parsed["routes.toml"]
     procedures: ProceduresFile = parsed["procedures.toml"]
     bundles_file: BundlesFile = parsed["bundles.toml"]
+    maintenance: MaintenanceFile = parsed["maintenance.toml"]
 
     endpoint_settings: dict[tuple[str, str], EndpointSettings] = {}
     for a_name, agency in agencies.agency.items():
@@ -185,6 +188,18 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
                     ("calendar.toml", key, f"{day.date.isoformat()} is already listed as {listed[day.date]}")
                 )
             listed.setdefault(day.date, key)
+    for i, window in enumerate(maintenance.window):
+        agency_conf = agencies.agency.get(window.agency)
+        if agency_conf is None:
+            problems.append(("maintenance.toml", f"window[{i}].agency", f"no agency named {window.agency!r}"))
+        elif window.endpoint is not None and window.endpoint not in agency_conf.endpoints:
+            problems.append(
+                (
+                    "maintenance.toml",
+                    f"window[{i}].endpoint",
+                    f"agency {window.agency!r} has no endpoint {window.endpoint!r}",
+                )
+            )
 
     if problems:
         raise ConfigError(problems)
@@ -200,6 +215,7 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
         bundles=bundles,
         endpoint_settings=endpoint_settings,
         calendar=calendar,
+        windows=maintenance.window,
     )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -77,10 +78,33 @@ class RateLimitSettings(_Conf):
     auth_failure_burst: int = Field(20, ge=1)
 
 
+class BreakerSettings(_Conf):
+    """When an agency endpoint is taken for down, and how often it is tried again (gateway/breaker.py)."""
+
+    failures: int = Field(
+        5, ge=0, le=1000, description="consecutive transient failures that open an endpoint's breaker; 0: never"
+    )
+    probe_after: float = Field(5.0, gt=0, description="seconds from the opening to the first probe")
+    probe_max: float = Field(30.0, gt=0, description="longest wait between two probes (it doubles after each)")
+    probe_jitter: float = Field(0.2, ge=0, le=1, description="each wait is lengthened by up to this share, at random")
+    retry_after_max: float = Field(3600.0, gt=0, description="longest Retry-After of an agency that is obeyed")
+
+    @model_validator(mode="after")
+    def _probes(self) -> BreakerSettings:
+        if self.probe_after > self.probe_max:
+            raise ValueError("probe_after must not exceed probe_max")
+        return self
+
+
 class DispatcherSettings(_Conf):
-    max_attempts: int = Field(8, ge=1, le=100)
+    give_up_after: float = Field(
+        72 * 3600.0,
+        gt=0,
+        description="seconds a delivery is retried after its first transient failure before it is dead-lettered; "
+        "time held by an open breaker, a maintenance window or a pause does not count (per agency: agencies.toml)",
+    )
     base_delay: float = Field(1.0, gt=0)
-    max_delay: float = Field(300.0, gt=0)
+    max_delay: float = Field(300.0, gt=0, description="longest wait between two attempts of a delivery or a poll")
     jitter: float = Field(1.0, ge=0)
     lease_seconds: float = Field(60.0, gt=0)
     batch: int = Field(64, ge=1, le=1000)
@@ -89,6 +113,17 @@ class DispatcherSettings(_Conf):
     deadline_sweep_interval: float = Field(
         60.0, gt=0, description="how often dossiers whose supplement deadline has passed are refused"
     )
+    hold_refresh_interval: float = Field(
+        2.0, gt=0, description="how often pauses are read from the store (taken by another process or the CLI)"
+    )
+    breaker: BreakerSettings = BreakerSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_attempts" in data:
+            raise ValueError("max_attempts was replaced by give_up_after (seconds of retrying; default 72 hours)")
+        return data
 
 
 class CallbackSettings(_Conf):
@@ -326,6 +361,10 @@ class AgencyConf(_Conf):
     kind: str
     title: str = ""
     concurrency: int = Field(8, ge=1, le=1000, description="deliveries in flight at once")
+    give_up_after: float | None = Field(None, gt=0, description="this agency's [dispatcher] give_up_after")
+    replay_dead_on_recovery: bool = Field(
+        False, description="when an endpoint's breaker closes, replay its deliveries dead-lettered since it failed"
+    )
     endpoints: dict[str, dict[str, Any]] = Field(min_length=1)
 
 
@@ -381,6 +420,53 @@ class CalendarFile(_Conf):
 
     day_off: list[CalendarDay] = Field(default_factory=list)
     working_day: list[CalendarDay] = Field(default_factory=list)
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class WindowConf(_Conf):
+    """A maintenance window: nothing is sent to the agency (or one endpoint) while it lasts.
+
+    One-off: `start` and `end` are dates with times. Weekly: `days` names the days it starts on, and
+    `start` and `end` are times of day; an end at or before the start falls on the next day.
+    """
+
+    agency: str
+    endpoint: str | None = Field(None, description="one endpoint of the agency; absent: all of them")
+    reason: str = Field("", max_length=500)
+    days: list[Weekday] | None = Field(None, min_length=1, description="weekly: the days it starts on")
+    start: datetime | time
+    end: datetime | time
+    timezone: str = Field("Asia/Ho_Chi_Minh", description="of times of day, and of dates given without an offset")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> WindowConf:
+        if self.days is not None:
+            if not (isinstance(self.start, time) and isinstance(self.end, time)):
+                raise ValueError("a weekly window (days) has times of day as start and end, such as 22:00")
+            if self.start.tzinfo is not None or self.end.tzinfo is not None:
+                raise ValueError("times of day take the window's timezone, not an offset of their own")
+        else:
+            if not (isinstance(self.start, datetime) and isinstance(self.end, datetime)):
+                raise ValueError("a one-off window has a date and time as start and end; a weekly one names its days")
+            zone = ZoneInfo(self.timezone)
+            start, end = (t if t.tzinfo else t.replace(tzinfo=zone) for t in (self.start, self.end))
+            if end <= start:
+                raise ValueError("end must come after start")
+        return self
+
+
+class MaintenanceFile(_Conf):
+    window: list[WindowConf] = Field(default_factory=list)
 
 
 class Config(_Conf):
@@ -397,5 +483,6 @@ class Config(_Conf):
     routes: list[RouteConf]
     procedures: list[ProcedureConf]
     bundles: dict[str, Any] = Field(default_factory=dict)  # id -> gateway.bundles.BundleSpec
+    windows: list[WindowConf] = Field(default_factory=list)  # maintenance.toml: reloadable
     endpoint_settings: dict[tuple[str, str], Any] = Field(default_factory=dict)
     calendar: CalendarFile = CalendarFile()

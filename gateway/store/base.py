@@ -56,6 +56,23 @@ class JobRecord:
     last_error: str | None
     inputs: dict[str, Any]
     dossier: Dossier | None = None  # claimed jobs come with their dossier, read in the same transaction
+    # The retry budget: when the first transient failure came (None: none yet), and the seconds the job
+    # has since waited past its due time without being sent (an open breaker, a window, a pause, a backlog).
+    failing_since: float | None = None
+    held: float = 0.0
+    updated_at: float = 0.0  # for a dead letter: when it was dead-lettered
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """An operator's pause of an agency (or one endpoint): nothing is sent to it before `until`."""
+
+    agency: str
+    endpoint: str | None  # None: every endpoint of the agency
+    until: float  # epoch seconds
+    reason: str
+    by: str  # the client (or "cli:<user>") that paused it
+    at: float  # when
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +317,23 @@ class Store(ABC):
         return outcome
 
     @abstractmethod
-    async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
-        """Lease ready jobs, at most free[agency] per agency."""
+    async def claim_jobs(
+        self,
+        owner: str,
+        free: dict[str, int],
+        lease_seconds: float,
+        endpoints: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> list[JobRecord]:
+        """Lease ready jobs, at most free[agency] per agency, oldest due first.
+
+        For an agency in `endpoints`, only jobs of the endpoints named there, at most that many of each
+        (an endpoint whose breaker is open is left out; one being probed gets 1). Each job's `held` grows
+        by the time it waited past its due time, once it has failed (the retry budget does not count it).
+        """
+
+    @abstractmethod
+    async def unclaim_job(self, job_id: int, owner: str) -> bool:
+        """Give a leased job back unsent, its attempt unspent (its endpoint became held meanwhile)."""
 
     @abstractmethod
     async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
@@ -331,13 +363,47 @@ class Store(ABC):
         is durable, raises StorageUnavailable if the store cannot commit now."""
 
     @abstractmethod
-    async def replay_dead(self, job_ids: list[int] | None = None) -> int:
-        """Dead-lettered jobs (all, or these) become pending with their attempts reset."""
+    async def replay_dead(
+        self,
+        job_ids: list[int] | None = None,
+        *,
+        agency: str | None = None,
+        endpoint: str | None = None,
+        since: float | None = None,
+        audit: AuditEntry | None = None,
+    ) -> int:
+        """Dead-lettered jobs (all, or these; of this agency and endpoint; dead-lettered since this epoch
+        time) become pending with their attempts and retry budget reset. `audit` is appended in the same
+        transaction, with `replayed` (the count) added to its detail."""
 
     @abstractmethod
     async def jobs(
-        self, state: JobState | None = None, limit: int = 100, ids: list[int] | None = None
-    ) -> list[JobRecord]: ...
+        self,
+        state: JobState | None = None,
+        limit: int = 100,
+        ids: list[int] | None = None,
+        *,
+        agency: str | None = None,
+        since: float | None = None,
+    ) -> list[JobRecord]:
+        """Jobs by id (of an agency; last changed since an epoch time: for dead letters, dead since)."""
+
+    @abstractmethod
+    async def pending_by_endpoint(self) -> dict[tuple[str, str], int]:
+        """Pending jobs of each (agency, endpoint) that has some, for the operators' view."""
+
+    @abstractmethod
+    async def pauses(self) -> list[Pause]:
+        """The pauses in force (their `until` still ahead)."""
+
+    @abstractmethod
+    async def pause(self, pause: Pause, audit: AuditEntry) -> None:
+        """Record a pause (replacing one of the same agency and endpoint) and its audit record, together."""
+
+    @abstractmethod
+    async def resume(self, agency: str, endpoint: str | None, audit: AuditEntry) -> list[Pause]:
+        """End the pauses of an agency (endpoint None: all of them, else that endpoint's), audited together;
+        returns those ended."""
 
     @abstractmethod
     async def create_bundle(self, new: NewBundle) -> tuple[UUID, bool]:

@@ -191,6 +191,24 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE dossiers ADD COLUMN portal_refusal TEXT;
     """,
+    # 10. Agency outages. Each job's retry budget: its first transient failure, and the seconds it has
+    # waited since past its due time (held by an open breaker, a window, a pause: not spent). Pending jobs
+    # by endpoint, for claims that skip an endpoint and for the operators' counts. Operators' pauses
+    # (endpoint '' for the whole agency: a key column cannot be NULL everywhere).
+    """
+    ALTER TABLE jobs ADD COLUMN failing_since REAL;
+    ALTER TABLE jobs ADD COLUMN held REAL NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_endpoint_pending ON jobs (agency, endpoint, next_at) WHERE state = 'pending';
+    CREATE TABLE pauses (
+        agency TEXT NOT NULL,
+        endpoint TEXT NOT NULL DEFAULT '',
+        until_at REAL NOT NULL,
+        reason TEXT NOT NULL,
+        paused_by TEXT NOT NULL,
+        paused_at REAL NOT NULL,
+        PRIMARY KEY (agency, endpoint)
+    );
+    """,
 ]
 
 

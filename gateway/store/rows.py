@@ -94,6 +94,9 @@ def job(row: Any) -> JobRecord:
         next_at=row["next_at"],
         last_error=row["last_error"],
         inputs=orjson.loads(row["inputs"]),
+        failing_since=row["failing_since"],
+        held=row["held"],
+        updated_at=row["updated_at"],
     )
 
 

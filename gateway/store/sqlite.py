@@ -14,8 +14,8 @@ This class owns the connections and hands each operation to the writer or a read
 the modules beside it: accept.py (new dossiers), events.py and updates.py (status changes), outbox.py
 (delivery jobs), bundles.py, supplements.py, reads.py (dossiers, the feed, counts), cursors.py (how far
 feed consumers got), connector_state.py (what connectors keep across restarts), refusals.py (the national
-portal's refusals, kept on dossiers) and audit.py (the
-hash-chained log of accesses to dossiers).
+portal's refusals, kept on dossiers), audit.py (the hash-chained log of accesses to dossiers) and
+pauses.py (operators' pauses of agencies).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -49,12 +49,14 @@ from gateway.store import (
     cursors,
     health,
     outbox,
+    pauses,
     reads,
     refusals,
     rows,
     supplements,
     updates,
 )
+from gateway.store import audit as _audit  # the methods below take an argument named audit
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     AuditCheck,
@@ -68,6 +70,7 @@ from gateway.store.base import (
     JobState,
     NewBundle,
     NewDossier,
+    Pause,
     ReplayKey,
     Store,
     StoredCheckpoint,
@@ -295,9 +298,20 @@ class SqliteStore(Store):
 
     # -- jobs ---------------------------------------------------------------------------------------
 
-    async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
-        leased, dossier_rows = await self._write(lambda conn: outbox.claim(conn, owner, free, lease_seconds))
+    async def claim_jobs(
+        self,
+        owner: str,
+        free: dict[str, int],
+        lease_seconds: float,
+        endpoints: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> list[JobRecord]:
+        leased, dossier_rows = await self._write(
+            lambda conn: outbox.claim(conn, owner, free, lease_seconds, endpoints)
+        )
         return outbox.claimed(leased, dossier_rows)
+
+    async def unclaim_job(self, job_id: int, owner: str) -> bool:
+        return await self._write(lambda conn: outbox.unclaim(conn, owner, [job_id])) == 1
 
     async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
         calendar = self.calendar
@@ -321,13 +335,50 @@ class SqliteStore(Store):
     async def probe(self) -> None:
         await self._write(health.probe)
 
-    async def replay_dead(self, job_ids: list[int] | None = None) -> int:
-        return await self._write(lambda conn: outbox.replay_dead(conn, job_ids))
+    async def replay_dead(
+        self,
+        job_ids: list[int] | None = None,
+        *,
+        agency: str | None = None,
+        endpoint: str | None = None,
+        since: float | None = None,
+        audit: AuditEntry | None = None,
+    ) -> int:
+        if audit is not None:
+            _audit.prepare(audit)  # a bad entry fails here, before the writer
+        key = self.audit_key
+        return await self._write(
+            lambda conn: outbox.replay_dead(conn, job_ids, agency, endpoint, since, audit, key)
+        )
 
     async def jobs(
-        self, state: JobState | None = None, limit: int = 100, ids: list[int] | None = None
+        self,
+        state: JobState | None = None,
+        limit: int = 100,
+        ids: list[int] | None = None,
+        *,
+        agency: str | None = None,
+        since: float | None = None,
     ) -> list[JobRecord]:
-        return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids))
+        return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids, agency, since))
+
+    async def pending_by_endpoint(self) -> dict[tuple[str, str], int]:
+        return await self._read(outbox.pending_by_endpoint)
+
+    # -- pauses -------------------------------------------------------------------------------------
+
+    async def pauses(self) -> list[Pause]:
+        return await self._read(pauses.active)
+
+    async def pause(self, pause: Pause, audit: AuditEntry) -> None:
+        _audit.prepare(audit)
+        key = self.audit_key
+        await self._write(lambda conn: pauses.put(conn, pause, audit, key))
+
+    async def resume(self, agency: str, endpoint: str | None, audit: AuditEntry) -> list[Pause]:
+        _audit.prepare(audit)
+        key = self.audit_key
+        return await self._write(lambda conn: pauses.remove(conn, agency, endpoint, audit, key))
 
     # -- operators ----------------------------------------------------------------------------------
 

@@ -125,18 +125,20 @@ class TaxConnector(Connector):
         return await super().lookup(name, query)
 
     async def poll(self) -> list[AgencyUpdate]:
-        """Payment events after the cursor, a few pages at most. An agency outage is logged, not raised:
-        the dispatcher polls again shortly, and what was read before the outage is returned."""
+        """Payment events after the cursor, a few pages at most. A failure of the first page is raised (the
+        dispatcher's breaker learns of an outage from it); one of a later page returns what was read."""
         updates: list[AgencyUpdate] = []
         pending: dict[str, int] = {}
         cursor = self.cursor
-        for _ in range(MAX_PAGES):
+        for page_number in range(MAX_PAGES):
             try:
                 answer = await self.transport.call(
                     "GetNoticeUpdates", sinceSequence=cursor, maxEvents=self.settings.poll_batch
                 )
             except AgencyError as exc:
-                log.warning("poll_failed", agency=self.ctx.agency, cursor=cursor, error=type(exc).__name__)
+                if page_number == 0:
+                    raise
+                log.warning("poll_cut_short", agency=self.ctx.agency, cursor=cursor, error=type(exc).__name__)
                 break
             page = _plain(answer)
             last = _sequence(page.get("lastSequence"))

@@ -92,6 +92,13 @@ def police_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
+def gateway_env() -> dict[str, str]:
+    """Environment the harness's configuration reads, over its defaults; a test overrides this fixture
+    (e.g. a time-scaled retry budget)."""
+    return {}
+
+
+@pytest.fixture
 async def harness(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -99,6 +106,7 @@ async def harness(
     unused_tcp_port_factory: Callable[[], int],
     police_settings: dict[str, Any],
     gateway_conf: Path,
+    gateway_env: dict[str, str],
 ) -> AsyncIterator[GatewayHarness]:
     gw_port = unused_tcp_port_factory()
     police_app = create_simulator(
@@ -118,8 +126,13 @@ async def harness(
     monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
     monkeypatch.setenv("LIENTHONG_PORT", str(gw_port))
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
-    monkeypatch.setenv("LIENTHONG_MAX_ATTEMPTS", "3")
     monkeypatch.setenv("LIENTHONG_DEADLINE_SWEEP", "0.2")
+    # An agency that is back is found soon: the first probe after 0.2 s, then at most every second.
+    monkeypatch.setenv("LIENTHONG_PROBE_AFTER", "0.2")
+    monkeypatch.setenv("LIENTHONG_PROBE_MAX", "1")
+    monkeypatch.setenv("LIENTHONG_HOLD_REFRESH", "0.2")
+    for name, value in gateway_env.items():
+        monkeypatch.setenv(name, value)
     config = await _load(registry, gateway_conf)
     app = create_app(config, registry)
     client = TestClient(TestServer(app, host="127.0.0.1", port=gw_port))

@@ -110,7 +110,9 @@ async def test_sigkill_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None
 async def test_dead_letters_then_replay(tmp_path: Path) -> None:
     sims = [police_sim()]
     sims[0].faults = '{"down": true}'
-    stack = Stack(CONF, tmp_path, sims, extra_env={"LIENTHONG_MAX_ATTEMPTS": "3", "LIENTHONG_RETRY_BASE": "0.05"})
+    # No breaker to hold the deliveries, and a retry budget shorter than the first backoff: 2 attempts each.
+    env = {"LIENTHONG_BREAKER_FAILURES": "0", "LIENTHONG_GIVE_UP_AFTER": "0.01", "LIENTHONG_RETRY_BASE": "0.05"}
+    stack = Stack(CONF, tmp_path, sims, extra_env=env)
     bodies = demo_dossiers(9, 12)
     try:
         await stack.start_simulators()
@@ -129,7 +131,7 @@ async def test_dead_letters_then_replay(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.1)
             assert len(dead) == len(bodies)
-            assert all(d["attempts"] == 3 and "503" in d["last_error"] for d in dead)
+            assert all(d["attempts"] == 2 and "503" in d["last_error"] for d in dead)
             async with session.post(stack.sim("police").url + "/_sim/faults", json={"down": False}):
                 pass
             proc = await asyncio.create_subprocess_exec(

@@ -191,6 +191,8 @@ async def rig(
     monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
     monkeypatch.setenv("LIENTHONG_PORT", str(gw_port))
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
+    monkeypatch.setenv("LIENTHONG_PROBE_AFTER", "0.2")  # an agency back is found soon
+    monkeypatch.setenv("LIENTHONG_PROBE_MAX", "1")
     config = await asyncio.to_thread(load_config, CONF, registry)
     async with aiohttp.ClientSession() as session:
         r = Rig(config, registry, police, portal, gw_port, tmp_path / "gw.db", session)

@@ -21,7 +21,15 @@ from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable, WrongAgency
 from gateway.store import SqliteStore
-from gateway.store.base import NewBundle, NewBundleStep, NewDossier, ReplayedRequest, ReplayKey, UpdateSource
+from gateway.store.base import (
+    AuditEntry,
+    NewBundle,
+    NewBundleStep,
+    NewDossier,
+    ReplayedRequest,
+    ReplayKey,
+    UpdateSource,
+)
 from gateway.store.events import insert_event
 from gateway.store.migrations import MIGRATIONS
 from gateway.store.supplements import record_request
@@ -337,6 +345,80 @@ async def test_released_deliveries_go_first(store: SqliteStore, new: Callable[..
     assert sorted(j.dossier_id for j in await store.claim_jobs("w2", {"police": 2}, 60)) == sorted(later)
 
 
+# -- outages: endpoints left out of claims, the retry budget, replays by agency and time ---------------
+
+
+async def land(store: SqliteStore, new: Callable[..., NewDossier], office: str, i: int) -> uuid.UUID:
+    return (await store.create_dossier(dataclasses.replace(new(i, agency="land"), endpoint=office))).dossier.id
+
+
+async def test_a_claim_leaves_out_the_endpoints_not_named(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    order = {}
+    for i in range(3):
+        for office in ("hanoi", "hcm", "danang"):
+            order[await land(store, new, office, i)] = (office, i)
+    # Two endpoints at once: the oldest due across them, none of the office left out.
+    got = await store.claim_jobs("w1", {"land": 3}, 60, endpoints={"land": {"hcm": 3, "danang": 3}})
+    assert [order[j.dossier_id] for j in got] == [("hcm", 0), ("danang", 0), ("hcm", 1)]
+    assert await store.release_leases() == 3
+    # Hanoi's breaker is open (left out), Da Nang is probed (one job), Ho Chi Minh City goes as usual.
+    got = await store.claim_jobs("w1", {"land": 8}, 60, endpoints={"land": {"hcm": 8, "danang": 1}})
+    assert sorted(j.endpoint for j in got) == ["danang", "hcm", "hcm", "hcm"]
+    assert await store.claim_jobs("w1", {"land": 8}, 60, endpoints={"land": {"hcm": 8}}) == []
+    # The agency's free slots bound the endpoints together; a probe is taken first.
+    got = await store.claim_jobs("w1", {"land": 2}, 60, endpoints={"land": {"hanoi": 2, "danang": 1}})
+    assert sorted(j.endpoint for j in got) == ["danang", "hanoi"]
+    assert await store.pending_by_endpoint() == {("land", "hanoi"): 2, ("land", "danang"): 1}
+
+
+async def test_the_retry_budget_counts_only_the_time_a_job_is_tried(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    await store.create_dossier(new(0))
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    assert (job.failing_since, job.held) == (None, 0.0)
+    before = time.time()
+    assert await store.fail_job(job.id, "w1", "AgencyUnavailable: 503", time.time() - 100)  # due 100 s ago
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    # It failed first just now; the 100 s it waited past its due time (held: nobody sent it) are not spent.
+    assert job.failing_since is not None and before <= job.failing_since <= time.time()
+    assert 100 <= job.held < 101
+    first = job.failing_since
+    assert await store.fail_job(job.id, "w1", "AgencyTimeout", time.time() + 3600)
+    [pending] = await store.jobs("pending")
+    assert (pending.failing_since, pending.held) == (first, job.held)  # the first failure is kept
+    await make_due(store)
+    assert await store.unclaim_job(pending.id, "w1") is False  # not leased: nothing to give back
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    held = job.held
+    # Given back unsent (its endpoint became held meanwhile): the attempt is not counted, the wait not twice.
+    assert await store.unclaim_job(job.id, "w1")
+    [back] = await store.jobs("pending")
+    assert (back.state, back.attempts, back.held) == ("pending", job.attempts - 1, held)
+    [again] = await store.claim_jobs("w1", {"police": 1}, 60)
+    assert again.attempts == job.attempts and again.held - held < 1
+
+
+async def test_replay_by_agency_endpoint_and_time_of_death(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    await store.create_dossier(new(0))
+    await land(store, new, "hanoi", 1)
+    await land(store, new, "hcm", 2)
+    for job in await store.claim_jobs("w1", {"police": 1, "land": 2}, 60):
+        assert await store.fail_job(job.id, "w1", "AgencyRejected: 422", None)
+    assert await store.replay_dead(agency="land", since=time.time() + 60) == 0  # none died after that
+    entry = AuditEntry("operator", "replay", "allowed", "admin", detail={"agency": "land"})
+    assert await store.replay_dead(agency="land", endpoint="hcm", since=time.time() - 60, audit=entry) == 1
+    assert [(j.agency, j.endpoint) for j in await store.jobs("pending")] == [("land", "hcm")]
+    assert [j.agency for j in await store.jobs("dead", agency="land")] == ["land"]
+    assert [j.agency for j in await store.jobs("dead", since=time.time() + 60)] == []
+    [replayed] = await store.jobs("pending")
+    assert (replayed.attempts, replayed.failing_since, replayed.held) == (0, None, 0.0)
+    [record] = await store.audit_log()
+    assert (record.client_id, record.action, record.detail) == ("operator", "replay", {"agency": "land", "replayed": 1})
+
+
 # -- supplements ------------------------------------------------------------------------------------
 
 
@@ -586,7 +668,7 @@ async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: C
         assert d.supplements == []
     finally:
         await store.close()
-    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 9
+    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 10
 
     def indexes() -> set[str]:
         conn = sqlite3.connect(path)
@@ -595,7 +677,7 @@ async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: C
         finally:
             conn.close()
 
-    assert "jobs_dossier" in await asyncio.to_thread(indexes)
+    assert {"jobs_dossier", "jobs_endpoint_pending"} <= await asyncio.to_thread(indexes)
 
 
 async def make_due(store: SqliteStore) -> None:

@@ -294,7 +294,6 @@ async def test_an_agency_endpoint_with_a_pinned_certificate_and_a_client_certifi
     )
     presented = police_cert if pinned == "right" else impostor
     monkeypatch.setenv("LIENTHONG_PORT", str(gw_port))
-    monkeypatch.setenv("LIENTHONG_MAX_ATTEMPTS", "2")
     conf = await asyncio.to_thread(conf_copy, tmp_path / "conf")
     agencies = conf / "agencies.toml"
     text = await asyncio.to_thread(agencies.read_text)

@@ -206,7 +206,7 @@ async def test_access_denied_is_dead_lettered_at_once_with_its_code(
         connector = XRoadConnector(
             SoapTransport(session, xroad_wsdl, agency="registry", url_map=xroad_map, address=url)
         )
-        settings = DispatcherSettings(max_attempts=8, base_delay=0.01, max_delay=0.02, jitter=0, poll_interval=0.05)
+        settings = DispatcherSettings(base_delay=0.01, max_delay=0.02, jitter=0, poll_interval=0.05)
         dispatcher = Dispatcher(store, {("registry", "xroad"): connector}, {"registry": 1}, settings)  # type: ignore[dict-item]
         task = asyncio.create_task(dispatcher.run())
         try:

@@ -54,6 +54,8 @@ async def gateway(
     monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
     monkeypatch.setenv("LIENTHONG_PORT", str(unused_tcp_port))
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
+    monkeypatch.setenv("LIENTHONG_PROBE_AFTER", "0.2")  # an agency back is found soon
+    monkeypatch.setenv("LIENTHONG_PROBE_MAX", "1")
     registry = await asyncio.to_thread(load_registry, {"site": SiteProcedures()})
     config = await asyncio.to_thread(load_config, CONF, registry)
     client = TestClient(TestServer(create_app(config, registry), host="127.0.0.1", port=unused_tcp_port))

@@ -98,6 +98,8 @@ async def harness(
     monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
     monkeypatch.setenv("LIENTHONG_PORT", str(gw_port))
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
+    monkeypatch.setenv("LIENTHONG_PROBE_AFTER", "0.2")  # an agency back is found soon
+    monkeypatch.setenv("LIENTHONG_PROBE_MAX", "1")
     monkeypatch.setenv("TAX_TIMEOUT", str(tax_timeout))
     config = await asyncio.to_thread(load_config, CONF, registry)
     app = create_app(config, registry)
