@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from gateway.config.model import DispatcherSettings
 from gateway.connector import Delivery, SubmitReceipt
 from gateway.dispatcher import Dispatcher, sweep_deadlines
 from gateway.store.base import JobRecord
+from tests.gateway.conftest import GatewayHarness
 
 POLL = 0.2
 
@@ -142,3 +143,43 @@ async def test_the_deadline_sweep_runs_on_its_interval_and_survives_a_failure() 
         await asyncio.gather(task, return_exceptions=True)
     assert all(t.tzinfo is UTC for t in store.sweeps)  # deadlines are compared in aware time
     assert store.sweeps == sorted(store.sweeps)
+
+
+async def test_an_unexpected_exception_is_retried_a_few_times_then_shown_as_a_generic_line(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connector that raises something other than an AgencyError: retried as transient (bounded), its
+    traceback logged, and the centre sees neither its text nor anything it carried."""
+    from structlog.testing import capture_logs
+
+    from gateway.api.keys import CONNECTORS
+
+    from gateway import dispatcher
+
+    monkeypatch.setattr(dispatcher, "PLUGIN_ERROR_ATTEMPTS", 2)  # fewer than the harness's max_attempts (3)
+    connector = harness.app[CONNECTORS][("police", "national")]
+    calls: list[int] = []
+
+    async def broken(dossier: Any, delivery: Delivery) -> SubmitReceipt:
+        calls.append(delivery.attempt)
+        raise KeyError(f"soDinhDanh {dossier.submission.applicant.personal_id}")
+
+    connector.submit = broken  # type: ignore[method-assign]
+    body = submission(0)
+    with capture_logs() as logs:
+        resp = await harness.client.post("/v1/dossiers", json=body, headers=harness.headers())
+        assert resp.status == 202
+        did = (await resp.json())["id"]
+        async with asyncio.timeout(15):
+            while True:
+                view = await (await harness.client.get(f"/v1/dossiers/{did}", headers=harness.headers())).json()
+                if view["delivery"]["state"] == "dead":
+                    break
+                await asyncio.sleep(0.05)
+    assert calls == [1, 2]
+    error = view["delivery"]["last_error"]
+    assert error.startswith("internal error in the agency plugin (KeyError)")
+    assert body["applicant"]["personal_id"] not in error and "soDinhDanh" not in error
+    logged = [e for e in logs if e["event"] == "plugin_error"]
+    assert len(logged) == 2 and all(e["exc_info"] for e in logged)
+    assert [e["retry"] for e in logged] == [True, False]
