@@ -58,6 +58,7 @@ from gateway.sdk.simulation import (
     post_until_accepted,
     spawn,
 )
+from gateway.simulated import RunningSimulator, SimulatorBinding
 
 __all__ = [
     "FAULTS",
@@ -100,7 +101,9 @@ __all__ = [
     "RestResponse",
     "RestTransport",
     "ResultDocument",
+    "RunningSimulator",
     "SignatureError",
+    "SimulatorBinding",
     "SimulatorOptions",
     "SubmitReceipt",
     "TransientAgencyError",

@@ -152,9 +152,8 @@ async def test_an_unexpected_exception_is_retried_a_few_times_then_shown_as_a_ge
     traceback logged, and the centre sees neither its text nor anything it carried."""
     from structlog.testing import capture_logs
 
-    from gateway.api.keys import CONNECTORS
-
     from gateway import dispatcher
+    from gateway.api.keys import CONNECTORS
 
     monkeypatch.setattr(dispatcher, "PLUGIN_ERROR_ATTEMPTS", 2)  # fewer than the harness's max_attempts (3)
     connector = harness.app[CONNECTORS][("police", "national")]
