@@ -48,6 +48,7 @@ from gateway.errors import (
     UnsafeAnswer,
 )
 from gateway.hooks import hookimpl
+from gateway.sdk.base import CallbackConnector, FeedPage, PollingConnector
 from gateway.sdk.simulation import (
     FAULTS,
     RNG,
@@ -72,6 +73,7 @@ __all__ = [
     "AgencyUpdate",
     "Applicant",
     "Attachment",
+    "CallbackConnector",
     "CheckResult",
     "Connector",
     "ConnectorContext",
@@ -83,6 +85,7 @@ __all__ = [
     "EmptyForm",
     "EndpointSettings",
     "Faults",
+    "FeedPage",
     "FormModel",
     "HmacSigner",
     "HmacVerifier",
@@ -96,6 +99,7 @@ __all__ = [
     "PermanentAgencyError",
     "PersonApplicant",
     "PollOutcome",
+    "PollingConnector",
     "ProcedureSpec",
     "RestRequest",
     "RestResponse",
