@@ -221,9 +221,11 @@ async def running_simulator(
     processing_delay: float = 0.05,
     settings: Mapping[str, Any] | None = None,
     secret: str | None = None,
+    callback_url: str | None = None,
+    callback_key: str = "sandbox-callback-key",
 ) -> AsyncIterator[Simulator]:
     """Start `kind`'s simulator as the demo would (its binding's settings, a fresh secret), its callbacks
-    going to a sink, and stop it at the end."""
+    going to a sink (or to `callback_url`, a gateway's), and stop it at the end."""
     if kind.simulator is None:
         raise LookupError(f"kind {kind.name!r} ships no simulator")
     agency = agency or kind.name
@@ -231,8 +233,8 @@ async def running_simulator(
     sim_settings = simulator_settings(kind, workdir) | dict(settings or {})
     async with callback_sink() as sink, aiohttp.ClientSession() as http:
         options = SimulatorOptions(
-            callback_url=sink.url(agency),
-            callback_api_key="sandbox-callback-key",
+            callback_url=callback_url or sink.url(agency),
+            callback_api_key=callback_key,
             secret=secret,
             processing_delay=processing_delay,
             settings=sim_settings,
@@ -276,3 +278,128 @@ async def bound_connector(
             yield connector
         finally:
             await connector.aclose()
+
+
+# -- an in-process gateway -----------------------------------------------------------------------------
+
+CENTRE_KEY = "test-centre-key-0000000000000001"
+OPERATOR_KEY = "test-operator-key-000000000000001"
+
+
+def write_minimal_conf(
+    folder: Path, registry: Registry, kind: AgencyKind, sim: RunningSimulator, *, port: int, callback_key: str
+) -> Path:
+    """A configuration folder with one agency of `kind` (named like its simulator's agency, endpoint
+    "main") bound to `sim`, every procedure of the kind offered and routed to it, a centre
+    ("centre-test", keys CENTRE_KEY), an operator (OPERATOR_KEY) and the agency's callback client.
+    Blocking: call it off the event loop."""
+    import tomli_w
+
+    from gateway.auth import hash_key
+
+    agency = sim.agency
+    codes = sorted(code for code, p in registry.procedures.items() if p.agency_kind == kind.name)
+    files: dict[str, dict[str, Any]] = {
+        "gateway.toml": {
+            "log_level": "warning",
+            "server": {"host": "127.0.0.1", "port": port},
+            "store": {"path": str(folder / "gateway.db")},
+            "dispatcher": {"base_delay": 0.05, "max_delay": 1.0, "jitter": 0.05, "agency_poll_interval": 0.1},
+        },
+        "clients.toml": {
+            "client": {
+                "centre-test": {
+                    "name": "Trung tâm thử nghiệm", "kind": "centre", "unit": TEST_UNIT, "province": "01",
+                    "scopes": ["submit", "read", "lookup"], "api_key_sha256": hash_key(CENTRE_KEY),
+                },
+                "operator": {
+                    "name": "Operator", "kind": "operator", "scopes": ["read", "admin", "lookup"],
+                    "api_key_sha256": hash_key(OPERATOR_KEY),
+                },
+                f"{agency}-callbacks": {
+                    "name": f"{kind.title}: callbacks", "kind": "agency", "agency": agency,
+                    "scopes": ["callback"], "api_key_sha256": hash_key(callback_key),
+                },
+            }
+        },
+        "agencies.toml": {
+            "agency": {
+                agency: {
+                    "kind": kind.name,
+                    "title": kind.title,
+                    "endpoints": {"main": {k: v for k, v in bind_endpoint(kind, sim, "main").items() if v is not None}},
+                }
+            }
+        },
+        "routes.toml": {"route": [{"procedure": code, "agency": agency, "endpoint": "main"} for code in codes]},
+        "procedures.toml": {"procedure": [{"code": code} for code in codes]},
+    }
+    conf = folder / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (conf / name).write_text(tomli_w.dumps(data), encoding="utf-8")
+    return conf
+
+
+@dataclass
+class Gateway:
+    """The gateway running in this process on a minimal configuration, with a centre's keys at hand."""
+
+    client: Any  # aiohttp.test_utils.TestClient
+    app: web.Application
+    simulator: Simulator
+
+    def headers(self, key: str = CENTRE_KEY, **extra: str) -> dict[str, str]:
+        return {"X-Api-Key": key, **extra}
+
+    async def submit(self, body: Mapping[str, Any], key: str | None = None) -> dict[str, Any]:
+        """POST /v1/dossiers as the test centre; the answer (202) as JSON, or AssertionError with the problem."""
+        resp = await self.client.post(
+            "/v1/dossiers", json=dict(body), headers=self.headers(**{"Idempotency-Key": key or str(uuid.uuid4())})
+        )
+        answer: dict[str, Any] = await resp.json()
+        if resp.status != 202:
+            raise AssertionError(f"submission refused: {resp.status} {answer}")
+        return answer
+
+    async def dossier(self, ref: str) -> dict[str, Any]:
+        resp = await self.client.get(f"/v1/dossiers/{ref}", headers=self.headers())
+        data: dict[str, Any] = await resp.json()
+        return data
+
+    async def wait_status(self, ref: str, *statuses: int, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll the dossier until its status is one of `statuses`; TimeoutError (with where it stands) if not."""
+        seen: dict[str, Any] = {}
+        try:
+            async with asyncio.timeout(timeout):
+                while (seen := await self.dossier(ref)).get("status") not in statuses:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            raise TimeoutError(f"dossier {ref} not in {statuses} after {timeout} s: {seen}") from None
+        return seen
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(registry: Registry, kind: AgencyKind, workdir: Path) -> AsyncIterator[Gateway]:
+    """`kind`'s simulator and a gateway in this process on a minimal configuration bound to it (every
+    procedure of the kind offered and routed), the simulator calling back to the gateway."""
+    from aiohttp.test_utils import TestClient
+
+    from gateway.app import create_app
+    from gateway.config import load_config
+    from gateway.sandbox.launcher import free_port
+
+    port, callback_key = free_port(), f"sandbox-{secrets.token_urlsafe(18)}"
+    callback = f"http://127.0.0.1:{port}/v1/callbacks/{kind.name}"
+    async with running_simulator(kind, workdir, callback_url=callback, callback_key=callback_key) as sim:
+        conf = await asyncio.to_thread(
+            write_minimal_conf, workdir, registry, kind, sim.running, port=port, callback_key=callback_key
+        )
+        config = await asyncio.to_thread(load_config, conf, registry)
+        app = create_app(config, registry)
+        client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1", port=port))
+        await client.start_server()
+        try:
+            yield Gateway(client, app, sim)
+        finally:
+            await client.close()
