@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
@@ -37,9 +37,15 @@ if TYPE_CHECKING:
 try:  # async fixtures that work in pytest-asyncio's strict mode as in its auto mode
     import pytest_asyncio
 
-    async_fixture: Any = pytest_asyncio.fixture
+    _fixture: Any = pytest_asyncio.fixture
 except ImportError:  # pragma: no cover - pytest-aiohttp or anyio take plain async fixtures
-    async_fixture = pytest.fixture
+    _fixture = pytest.fixture
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def async_fixture(fn: F) -> F:
+    return cast(F, _fixture(fn))
 
 KIND_OPTION = "lienthong_kind"
 
