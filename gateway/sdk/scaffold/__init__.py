@@ -20,7 +20,10 @@ PROTOCOLS = ("rest", "soap", "file")
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # The agency's endpoint in the README's configuration snippet, per protocol.
 AGENCY_TOML = {
-    "rest": 'url = "$${{{upper}_URL:-http://127.0.0.1:8790}}"\nsecret = "$${{{upper}_SECRET:-change-me-to-a-long-secret}}"',
+    "rest": (
+        'url = "$${{{upper}_URL:-http://127.0.0.1:8790}}"\n'
+        'secret = "$${{{upper}_SECRET:-change-me-to-a-long-secret}}"'
+    ),
     "soap": 'url = "$${{{upper}_URL:-http://127.0.0.1:8791/ws}}"',
     "file": (
         'host = "$${{{upper}_SFTP_HOST:-127.0.0.1}}"\nport = 22\nusername = "lienthong"\n'
