@@ -30,6 +30,7 @@ from contracts.samples import pdf_attachment
 from gateway.connector import AgencyKind, Connector, ConnectorContext, Delivery
 from gateway.connector_state import ConnectorState, MemoryConnectorState
 from gateway.plugin_manager import Registry
+from gateway.sandbox.launcher import free_port
 from gateway.sdk.simulation import Faults, SimulatorOptions
 from gateway.simulated import RunningSimulator, bind_endpoint, simulator_settings
 
@@ -387,7 +388,6 @@ async def running_gateway(registry: Registry, kind: AgencyKind, workdir: Path) -
 
     from gateway.app import create_app
     from gateway.config import load_config
-    from gateway.sandbox.launcher import free_port
 
     port, callback_key = free_port(), f"sandbox-{secrets.token_urlsafe(18)}"
     callback = f"http://127.0.0.1:{port}/v1/callbacks/{kind.name}"
