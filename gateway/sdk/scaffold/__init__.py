@@ -43,6 +43,9 @@ class Scaffold:
     folder: Path  # the distribution written
     package: str
     procedure: str
+    agency_toml: str  # what to add to a configuration's agencies.toml, routes.toml, procedures.toml
+    route_toml: str
+    procedure_toml: str
 
 
 def procedure_code(name: str) -> str:
@@ -73,10 +76,15 @@ def new_plugin(name: str, protocol: str, target: Path, *, title: str | None = No
     }
     endpoint = string.Template(AGENCY_TOML[protocol].format(upper=name.upper())).substitute()
     values["agency_toml"] = f'[agency.{name}]\nkind = "{name}"\n\n[agency.{name}.endpoints.main]\n{endpoint}\n'
+    values["route_toml"] = f'[[route]]\nprocedure = "{values["code"]}"\nagency = "{name}"\nendpoint = "main"\n'
+    values["procedure_toml"] = f'[[procedure]]\ncode = "{values["code"]}"\n'
     templates = files("gateway.sdk.scaffold") / "templates"
     for part in ("common", protocol):
         _write(templates / part, folder, values)
-    return Scaffold(name, protocol, folder, package, values["code"])
+    return Scaffold(
+        name, protocol, folder, package, values["code"],
+        values["agency_toml"], values["route_toml"], values["procedure_toml"],
+    )
 
 
 def _write(source: Traversable, dest: Path, values: dict[str, str]) -> None:
