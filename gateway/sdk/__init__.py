@@ -1,9 +1,13 @@
-"""Everything a plugin author imports, in one place: hooks, the connector contract, errors, the
-canonical contract, transports, and the toolkit for agency simulators.
+"""Everything a plugin author imports, in one place: hooks, the connector contract and its base
+classes, errors, the canonical contract, REST transport and signing, and the toolkit for agency
+simulators.
 
 The gateway's core (API, intake, routing, store, dispatcher, portal, configuration) is not part of
 this surface: a plugin that imports only from `gateway.sdk` keeps working when the core changes.
-The conformance kit is `gateway.sdk.conformance`.
+Beside it: `gateway.sdk.soap` and `gateway.sdk.files` (SOAP and file exchange), `gateway.sdk.testing`
+and `gateway.sdk.samples` (tests and demo data; the pytest plugin is `gateway.sdk.pytest_plugin`),
+`gateway.sdk.conformance` and `gateway.sdk.behaviour` (the conformance kits), `gateway.sdk.scaffold`
+(`lienthong plugin new`).
 """
 
 from adapters.base import CheckResult, MockTransport, Transport
