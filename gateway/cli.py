@@ -1,4 +1,4 @@
-"""The `lienthong` command: serve, demo, conf check, deliveries, agencies, audit, simulate, keys."""
+"""The `lienthong` command: serve, demo, conf check, deliveries, agencies, audit, simulate, keys, plugin."""
 
 from __future__ import annotations
 
@@ -425,6 +425,45 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugin_new(args: argparse.Namespace) -> int:
+    from gateway.sdk.scaffold import ScaffoldError, new_plugin
+
+    try:
+        made = new_plugin(args.name, args.protocol, args.dir, title=args.title)
+    except ScaffoldError as exc:
+        print(f"lienthong plugin new: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {made.folder}: agency kind {made.name!r} ({made.protocol}), procedure {made.procedure}")
+    print(f"  cd {made.folder} && pip install --no-deps --no-build-isolation -e . && python -m pytest")
+    print("  then add its agency, route and procedure to a copy of conf/demo (see its README) and run")
+    print("  lienthong demo --conf that-copy")
+    return 0
+
+
+def cmd_plugin_check(args: argparse.Namespace) -> int:
+    from gateway.plugin_manager import load_registry
+    from gateway.sdk.behaviour import behaviour_checks
+    from gateway.sdk.conformance import checks
+
+    registry = load_registry()
+    kinds = args.kinds or None
+    try:
+        chosen = checks(kinds, registry) + ([] if args.static_only else behaviour_checks(kinds, registry))
+    except LookupError as exc:
+        print(f"lienthong plugin check: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    for check in chosen:
+        try:
+            asyncio.run(check.run())
+            print(f"ok    {check}")
+        except AssertionError as exc:
+            failed += 1
+            print(f"FAIL  {check}: {exc}")
+    print(f"{len(chosen) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lienthong", description="Integration gateway for public service centres")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -534,6 +573,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", default=None, help="JSON of simulator-specific settings")
     p.add_argument("--log-level", default="warning")
     p.set_defaults(func=cmd_simulate)
+
+    plugin = sub.add_parser("plugin", help="write and check agency plugins").add_subparsers(
+        dest="plugin_command", required=True
+    )
+    p = plugin.add_parser("new", help="write a new plugin as a distribution of its own (pip install -e it)")
+    p.add_argument("name", help="the agency kind's name, lower_snake_case (e.g. permits)")
+    p.add_argument("--protocol", choices=["rest", "soap", "file"], required=True)
+    p.add_argument("--dir", type=Path, default=Path("."), help="where to write lienthong-<name>/ (default: here)")
+    p.add_argument("--title", default=None, help="the agency's name for operators")
+    p.set_defaults(func=cmd_plugin_new)
+    p = plugin.add_parser("check", help="run the conformance kits (static and behavioural) over installed plugins")
+    p.add_argument("kinds", nargs="*", help="agency kinds to check (default: every installed one)")
+    p.add_argument("--static-only", action="store_true", help="only what the plugin declares; start no simulator")
+    p.set_defaults(func=cmd_plugin_check)
 
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     p = keys.add_parser("new", help="make an API key and the hash to put in clients.toml")

@@ -18,6 +18,7 @@ from adapters.base import CheckResult
 from contracts import Dossier, DossierStatus, ResultDocument
 from gateway.connector_state import ConnectorState, MemoryConnectorState
 from gateway.errors import AgencyRejected, NotFound
+from gateway.simulated import SimulatorBinding
 from gateway.tls import OutboundTLS
 
 if TYPE_CHECKING:
@@ -106,12 +107,17 @@ class PollOutcome:
 
 @dataclass(frozen=True, slots=True)
 class LookupSpec:
-    """A synchronous look-up a connector answers, e.g. identity verification."""
+    """A synchronous look-up a connector answers, e.g. identity verification.
+
+    `example()` gives a query (JSON) the kind's simulator knows: the demo asks it, and the behavioural
+    conformance kit checks the answer against `output_model`.
+    """
 
     name: str
     description: str
     input_model: type[BaseModel]
     output_model: type[BaseModel]
+    example: Callable[[], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,3 +198,6 @@ class AgencyKind:
     polls: bool = False  # the dispatcher calls connector.poll() for agencies without callbacks
     demo_dossiers: DemoDossiers | None = None
     demo_bundles: DemoDossiers | None = None  # (seed, count) -> bundle submissions led by this kind's step
+    # How the demo, the benchmark and the conformance kit run the simulator and point an endpoint at it;
+    # None: the default binding (gateway/simulated.py).
+    binding: SimulatorBinding | None = None

@@ -71,6 +71,15 @@ class Backoff:
         return float(self._wait(state))
 
 
+# Attempts at a job whose connector raised something other than an AgencyError.
+PLUGIN_ERROR_ATTEMPTS = 3
+
+
+def plugin_error_reason(exc: BaseException, job_id: int) -> str:
+    """What the centre (and `deliveries list`) sees of an unexpected exception: its class, never its text."""
+    return f"internal error in the agency plugin ({type(exc).__name__}); logged as plugin_error for job {job_id}"
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -310,10 +319,16 @@ class Dispatcher:
         self.failed += 1
         now = time.time()
         retry_at, left = self._retry_at(job, exc, now)
-        reason = f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, AgencyError | StorageUnavailable):
-            # A plugin bug fails this job (dead-lettered for replay once fixed), never the gateway.
-            log.exception("plugin_error", job=job.id, agency=job.agency)
+        if isinstance(exc, AgencyError | StorageUnavailable):
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            # A plugin bug (or a passing fault it did not map) is retried a few times as transient, then
+            # dead-lettered for replay once fixed; it never fails the gateway. Its text may hold anything
+            # (a personal id, a stack detail): the log keeps it with the traceback, the job a generic line.
+            retry = job.attempts < PLUGIN_ERROR_ATTEMPTS and left > 0
+            retry_at = now + self.backoff.delay(job.attempts) if retry else None
+            reason = plugin_error_reason(exc, job.id)
+            log.exception("plugin_error", job=job.id, agency=job.agency, attempt=job.attempts, retry=retry)
         log.warning(
             "delivery_failed",
             job=job.id,

@@ -1,13 +1,16 @@
 """`lienthong demo`: every agency's simulator and the gateway on loopback, then a working day at three centres.
 
-Look-ups at three agencies; single dossiers for residence, civil status, social insurance, tax and land
-from centres in three provinces (land parcels often in another province than the centre); the three
-liên thông bundles; a land dossier for a province without an office, refused at intake; the police
-system taken down midway and brought back; applicants then collect their results, some at another
-centre than the one they applied at. Every status change is pushed to a national portal simulator, which is
-also taken down for a moment. Progress is shown; a table of final statuses ends it, each simulator's own
-count proves every dossier arrived once, the portal's view (pulled and pushed) agrees with every dossier,
-and the audit chain of every access verifies.
+The simulators, look-ups and submissions come from the configuration's agencies (gateway/sandbox/
+agencies.py): each agency's kind gives its simulator, its look-ups' examples, its demo dossiers and
+bundles, whichever plugin provides it. On conf/demo: look-ups at three agencies; single dossiers for
+residence, civil status, social insurance, tax and land from centres in three provinces (land parcels
+often in another province than the centre); the three liên thông bundles; a land dossier for a province
+without an office, refused at intake; the first agency (police) taken down midway and brought back;
+applicants then collect their results, some at another centre than the one they applied at. Every
+status change is pushed to a national portal simulator, which is also taken down for a moment.
+Progress is shown; a table of final statuses ends it, each simulator's own count proves every dossier
+arrived once, the portal's view (pulled and pushed) agrees with every dossier, and the audit chain of
+every access verifies.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from typing import Any
 
 import aiohttp
 
+from gateway.connector import AgencyKind
 from gateway.plugin_manager import Registry, load_registry
-from gateway.sandbox.launcher import SimSpec, Stack, free_port
+from gateway.sandbox.agencies import Sandbox, sandbox
+from gateway.sandbox.launcher import SimSpec, Stack
 from gateway.store.seals import new_key as new_audit_key
 
 # Plaintext keys of conf/demo/clients.toml (which holds only their hashes). Demo only.
@@ -44,16 +49,13 @@ CENTRES = list(CENTRE_PROVINCE)
 # The password the gateway logs in to the portal simulator with (conf/demo reads LIENTHONG_PORTAL_PASSWORD).
 PORTAL_PUSH_KEY = "demo-portal-push-key-2025"
 PORTAL_UNIT = "000.00.00.H29"  # madonvi: the demo province's code at the portal
-# The demo secrets conf/demo falls back to; the simulators are started with the same.
-LAND_SFTP_PASSWORD = "demo-land-sftp-password-2025"
-LAND_HOST_KEY_SEED = "demo-land-sftp-host-key-2025"
-# What each simulator counts once per dossier it took (a repeated delivery is counted apart).
-UNIQUE_STAT = {"tax": "declarations"}
 FINAL = {9, 10}  # finished, returned
 TERMINAL_BUNDLE = {"completed", "cancelled", "action_required"}
 
 
 def police_sim() -> SimSpec:
+    """The police simulator reached the way conf/demo reads it from the environment (POLICE_URL,
+    POLICE_SECRET), for tests that run a gateway on such a configuration without the sandbox."""
     return SimSpec(
         kind="police",
         agency="police",
@@ -62,48 +64,6 @@ def police_sim() -> SimSpec:
         secret="demo-police-shared-secret-2025",
         callback_key=DEMO_KEYS["police-callbacks"],
     )
-
-
-def demo_sims(workdir: Path) -> tuple[list[SimSpec], dict[str, str]]:
-    """The simulators of conf/demo's five agencies, and the environment that points the conf at them."""
-    sftp_port = free_port()
-    land = SimSpec(
-        kind="land",
-        agency="land",
-        url_env="LAND_SIM_URL",
-        secret=LAND_SFTP_PASSWORD,
-        secret_env="LAND_SFTP_PASSWORD",
-        settings={
-            "root": str(workdir / "land-sftp"),
-            "sftp_port": sftp_port,
-            "host_key_seed": LAND_HOST_KEY_SEED,
-            "scan_interval": 0.1,
-            "auto_pay_after": 1.0,
-        },
-    )
-    sims = [
-        police_sim(),
-        SimSpec(kind="tax", agency="tax", url_env="TAX_URL", settings={"auto_pay_after": 1.0}),
-        SimSpec(
-            kind="justice",
-            agency="justice",
-            url_env="JUSTICE_URL",
-            secret_env="JUSTICE_SECRET",
-            secret="demo-justice-shared-secret-2025",
-            callback_key=DEMO_KEYS["justice-callbacks"],
-        ),
-        SimSpec(
-            kind="social_insurance",
-            agency="social_insurance",
-            url_env="SOCIAL_INSURANCE_URL",
-            secret_env="SOCIAL_INSURANCE_SECRET",
-            secret="demo-bhxh-client-secret-2025",
-            callback_key=DEMO_KEYS["social-insurance-callbacks"],
-            settings={"token_ttl": 30},
-        ),
-        land,
-    ]
-    return sims, {"LAND_SFTP_PORT": str(sftp_port), "LIENTHONG_AGENCY_POLL": "0.2"}
 
 
 def portal_sim() -> tuple[SimSpec, dict[str, str]]:
@@ -128,10 +88,11 @@ def portal_sim() -> tuple[SimSpec, dict[str, str]]:
     return spec, env
 
 
-def demo_stack(conf: Path, workdir: Path, extra_env: dict[str, str] | None = None) -> Stack:
-    sims, env = demo_sims(workdir)
+def demo_stack(box: Sandbox, workdir: Path, extra_env: dict[str, str] | None = None) -> Stack:
+    """The gateway on the bound copy of the configuration, every agency's simulator and the portal's."""
     portal, portal_env = portal_sim()
-    return Stack(conf, workdir, [*sims, portal], extra_env=env | portal_env | (extra_env or {}))
+    env = {"LIENTHONG_AGENCY_POLL": "0.2"} | portal_env | (extra_env or {})
+    return Stack(box.conf, workdir, [*box.sims, portal], extra_env=env)
 
 
 def audit_key_env(workdir: Path) -> dict[str, str]:
@@ -171,18 +132,27 @@ class Batch:
     bundles: dict[str, str] = field(default_factory=dict)  # bundle id -> centre
 
 
-def plan(registry: Registry, count: int) -> list[tuple[str, dict[str, Any]]]:
-    """("dossier" | "bundle", body) in a shuffled order, as a day at the counters would bring them."""
-    kinds = registry.agency_kinds
-    share = {"police": 0.4, "tax": 0.15, "land": 0.2, "justice": 0.1, "social_insurance": 0.15}
+def configured_kinds(box: Sandbox, registry: Registry) -> list[AgencyKind]:
+    """The kinds of the configuration's agencies, each once, in the configuration's order."""
+    names = dict.fromkeys(a.kind for a in box.config.agencies.values())
+    return [registry.agency_kinds[n] for n in names]
+
+
+def plan(box: Sandbox, registry: Registry, count: int) -> list[tuple[str, dict[str, Any]]]:
+    """("dossier" | "bundle", body) in a shuffled order, as a day at the counters would bring them: an
+    equal share of `count` from each configured kind's demo dossiers (those whose procedure the
+    configuration offers), and its demo bundles of the bundles the configuration declares."""
+    kinds = configured_kinds(box, registry)
+    offered = {p.code for p in box.config.procedures if p.enabled}
     items: list[tuple[str, dict[str, Any]]] = []
-    for i, (kind, part) in enumerate(share.items()):
-        make = kinds[kind].demo_dossiers
-        if make is not None:
-            items += [("dossier", body) for body in make(40 + i, max(1, round(count * part)))]
-        bundles = kinds[kind].demo_bundles
-        if bundles is not None:
-            items += [("bundle", body) for body in bundles(60 + i, max(2, count // 15))]
+    for i, kind in enumerate(kinds):
+        if kind.demo_dossiers is not None:
+            mine = [d for d in kind.demo_dossiers(40 + i, max(1, round(count / len(kinds))) * 2)]
+            mine = [d for d in mine if d["procedure_code"] in offered][: max(1, round(count / len(kinds)))]
+            items += [("dossier", body) for body in mine]
+        if kind.demo_bundles is not None:
+            bundles = kind.demo_bundles(60 + i, max(2, count // 15))
+            items += [("bundle", body) for body in bundles if body["bundle"] in box.config.bundles]
     random.Random(3).shuffle(items)
     return items
 
@@ -209,16 +179,17 @@ async def run_demo(conf: Path, *, dossiers: int = 60, workdir: Path | None = Non
     registry = await asyncio.to_thread(load_registry)
     tmp = tempfile.TemporaryDirectory(prefix="lienthong-demo-") if workdir is None else None
     work = workdir or Path(tmp.name)  # type: ignore[union-attr]
-    stack = demo_stack(conf, work, await asyncio.to_thread(audit_key_env, work))
+    box = await asyncio.to_thread(sandbox, conf, work, registry)
+    stack = demo_stack(box, work, await asyncio.to_thread(audit_key_env, work))
     print(f"Lienthong demo: working folder {work} (logs of every process are kept there)")
     t0 = time.monotonic()
     try:
-        print("  starting five agency simulators, the national portal's and the gateway ...", flush=True)
+        print(f"  starting {len(box.sims)} agency simulators, the national portal's and the gateway ...", flush=True)
         await stack.start_simulators()
         await stack.start_gateway()
         print(f"  gateway on {stack.gateway_url}; simulators: " + ", ".join(f"{s.agency} {s.url}" for s in stack.sims))
         print(f"  operator dashboard: {stack.gateway_url}/dashboard (operator key {DEMO_KEYS['operator']})")
-        code = await _scenario(stack, registry, dossiers)
+        code = await _scenario(stack, box, registry, dossiers)
         print(f"  demo took {time.monotonic() - t0:.0f} s")
         if keep:
             print(f"  still running for you to explore (Ctrl-C to stop): {stack.gateway_url}/dashboard")
@@ -230,26 +201,19 @@ async def run_demo(conf: Path, *, dossiers: int = 60, workdir: Path | None = Non
             tmp.cleanup()
 
 
-async def _lookups(session: aiohttp.ClientSession, url: str, registry: Registry) -> None:
-    make = registry.agency_kinds["police"].demo_dossiers
-    assert make is not None
-    person = make(1, 1)[0]["applicant"]
-    queries = [
-        ("identity-verification", {k: person[k] for k in ("personal_id", "full_name", "date_of_birth")}),
-        ("social-insurance-number", {"personal_id": person["personal_id"], "full_name": person["full_name"]}),
-    ]
-    tax = registry.agency_kinds["tax"].demo_dossiers
-    if tax is not None:
-        queries.append(("taxpayer", {"personal_id": tax(1, 1)[0]["applicant"]["personal_id"]}))
+async def _lookups(session: aiohttp.ClientSession, url: str, kinds: list[AgencyKind]) -> None:
+    """Each configured kind's look-ups, asked with their examples, once each."""
+    queries = [(spec.name, spec.example()) for kind in kinds for spec in kind.lookups if spec.example is not None]
     for name, query in queries:
         status, answer = await _post(session, f"{url}/v1/lookups/{name}", "centre-hanoi", query, f"lookup-{name}")
         print(f"  look-up {name}: {status} {answer}")
 
 
 async def _out_of_jurisdiction(session: aiohttp.ClientSession, url: str, registry: Registry) -> None:
-    """A land dossier for a parcel in Hải Phòng, where this configuration has no land office."""
+    """A land dossier for a parcel in Hải Phòng, where conf/demo has no land office."""
     make = registry.agency_kinds["land"].demo_dossiers
-    assert make is not None
+    if make is None:
+        return
     body = make(99, 1)[0]
     body["jurisdiction"] = {"province": "31", "commune": "11311"}
     for parcel in body["form"]["parcels"]:
@@ -258,15 +222,26 @@ async def _out_of_jurisdiction(session: aiohttp.ClientSession, url: str, registr
     print(f"  land dossier for a parcel in Hải Phòng: {status} {problem.get('type')}: {problem.get('detail')}")
 
 
-async def _scenario(stack: Stack, registry: Registry, count: int) -> int:
-    url = stack.gateway_url
-    police = stack.sim("police")
-    batch = Batch()
-    async with aiohttp.ClientSession() as session:
-        await _lookups(session, url, registry)
-        await _out_of_jurisdiction(session, url, registry)
+def outage_agency(box: Sandbox, registry: Registry) -> str:
+    """The agency taken down midway: the first one reached over HTTP (police in conf/demo)."""
+    for s in box.sims:
+        if registry.agency_kinds[s.kind].protocol != "file":
+            return s.agency
+    return box.sims[0].agency
 
-        items = plan(registry, count)
+
+async def _scenario(stack: Stack, box: Sandbox, registry: Registry, count: int) -> int:
+    url = stack.gateway_url
+    down_agency = outage_agency(box, registry)
+    police = stack.sim(down_agency)
+    batch = Batch()
+    kinds = configured_kinds(box, registry)
+    async with aiohttp.ClientSession() as session:
+        await _lookups(session, url, kinds)
+        if "land" in {k.name for k in kinds} and "land" in box.config.agencies:
+            await _out_of_jurisdiction(session, url, registry)
+
+        items = plan(box, registry, count)
         rng = random.Random(5)
         progress = Progress()
         down_at, down_for = len(items) // 3, 4.0
@@ -278,12 +253,12 @@ async def _scenario(stack: Stack, registry: Registry, count: int) -> int:
             if i == down_at:
                 await _sim(session, police, "/_sim/faults", {"down": True})
                 down_since = time.monotonic()
-                progress.show(f"  [{i}/{len(items)}] police system DOWN: the gateway keeps accepting", force=True)
+                progress.show(f"  [{i}/{len(items)}] {down_agency} system DOWN: the gateway keeps accepting", True)
                 progress.done()
             if i > down_at and down_since and time.monotonic() - down_since > down_for:
                 await _sim(session, police, "/_sim/faults", {"down": False})
                 down_since = 0.0
-                progress.show(f"  [{i}/{len(items)}] police system UP again: deliveries resume", force=True)
+                progress.show(f"  [{i}/{len(items)}] {down_agency} system UP again: deliveries resume", force=True)
                 progress.done()
             centre = rng.choice(CENTRES)
             status, answer = await _post(session, f"{url}/v1/{what}s", centre, body, f"demo-{what}-{i}")
@@ -297,7 +272,7 @@ async def _scenario(stack: Stack, registry: Registry, count: int) -> int:
         if down_since:
             await asyncio.sleep(max(0.0, down_for - (time.monotonic() - down_since)))
             await _sim(session, police, "/_sim/faults", {"down": False})
-            print("  police system UP again: deliveries resume")
+            print(f"  {down_agency} system UP again: deliveries resume")
         if portal_outage is not None:
             await portal_outage
 
@@ -502,7 +477,7 @@ def report(
     ok = True
     for agency, n in sorted(routed.items()):
         s = stats.get(agency, {})
-        got = int(s.get(UNIQUE_STAT.get(agency, "accepted"), 0))
+        got = int(s.get("accepted", 0))
         ok &= got == n
         print(f"  {agency:<18} {n:>6} {got:>8} {s.get('duplicates', 0):>7} {s.get('refused_down', 0):>7}")
 

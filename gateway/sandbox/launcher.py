@@ -138,7 +138,7 @@ class SimSpec:
 
     kind: str  # the plugin's agency kind
     agency: str  # the agency instance in the configuration (its callback path)
-    url_env: str  # environment variable the configuration reads for the endpoint URL
+    url_env: str = ""  # environment variable a configuration reads for the endpoint URL, if any
     callback_key: str = ""
     secret: str = "demo-secret"
     secret_env: str | None = None
@@ -174,7 +174,8 @@ class Stack:
     def env(self) -> dict[str, str]:
         env = {"LIENTHONG_PORT": str(self.gateway_port), "LIENTHONG_DB": str(self.workdir / "lienthong.db")}
         for s in self.sims:
-            env[s.url_env] = s.url
+            if s.url_env:
+                env[s.url_env] = s.url
             if s.secret_env:
                 env[s.secret_env] = s.secret
         return env | self.extra_env

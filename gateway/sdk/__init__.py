@@ -1,9 +1,13 @@
-"""Everything a plugin author imports, in one place: hooks, the connector contract, errors, the
-canonical contract, transports, and the toolkit for agency simulators.
+"""Everything a plugin author imports, in one place: hooks, the connector contract and its base
+classes, errors, the canonical contract, REST transport and signing, and the toolkit for agency
+simulators.
 
 The gateway's core (API, intake, routing, store, dispatcher, portal, configuration) is not part of
 this surface: a plugin that imports only from `gateway.sdk` keeps working when the core changes.
-The conformance kit is `gateway.sdk.conformance`.
+Beside it: `gateway.sdk.soap` and `gateway.sdk.files` (SOAP and file exchange), `gateway.sdk.testing`
+and `gateway.sdk.samples` (tests and demo data; the pytest plugin is `gateway.sdk.pytest_plugin`),
+`gateway.sdk.conformance` and `gateway.sdk.behaviour` (the conformance kits), `gateway.sdk.scaffold`
+(`lienthong plugin new`).
 """
 
 from adapters.base import CheckResult, MockTransport, Transport
@@ -48,6 +52,7 @@ from gateway.errors import (
     UnsafeAnswer,
 )
 from gateway.hooks import hookimpl
+from gateway.sdk.base import CallbackConnector, FeedPage, PollingConnector
 from gateway.sdk.simulation import (
     FAULTS,
     RNG,
@@ -58,6 +63,7 @@ from gateway.sdk.simulation import (
     post_until_accepted,
     spawn,
 )
+from gateway.simulated import RunningSimulator, SimulatorBinding
 
 __all__ = [
     "FAULTS",
@@ -71,6 +77,7 @@ __all__ = [
     "AgencyUpdate",
     "Applicant",
     "Attachment",
+    "CallbackConnector",
     "CheckResult",
     "Connector",
     "ConnectorContext",
@@ -82,6 +89,7 @@ __all__ = [
     "EmptyForm",
     "EndpointSettings",
     "Faults",
+    "FeedPage",
     "FormModel",
     "HmacSigner",
     "HmacVerifier",
@@ -95,12 +103,15 @@ __all__ = [
     "PermanentAgencyError",
     "PersonApplicant",
     "PollOutcome",
+    "PollingConnector",
     "ProcedureSpec",
     "RestRequest",
     "RestResponse",
     "RestTransport",
     "ResultDocument",
+    "RunningSimulator",
     "SignatureError",
+    "SimulatorBinding",
     "SimulatorOptions",
     "SubmitReceipt",
     "TransientAgencyError",

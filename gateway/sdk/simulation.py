@@ -1,9 +1,11 @@
 """Toolkit for agency simulators: fault injection, control endpoints, stats, callbacks with retry.
 
 Every plugin ships a simulator speaking its agency's wire protocol; this module gives them the same
-faults (latency, errors, timeouts, downtime with or without Retry-After, malformed answers) and the
-same control surface: GET/POST /_sim/faults, GET /_sim/stats, GET /_sim/calls (when each of the latest
-calls came and ended, and how it was answered), GET /health.
+faults (latency, errors, timeouts, downtime with or without Retry-After, malformed answers, refusals) and
+the same control surface: GET/POST /_sim/faults, GET /_sim/stats, GET /_sim/calls (when each of the
+latest calls came and ended, and how it was answered), GET /health. In its stats a simulator counts
+`accepted` (each dossier taken once) and `duplicates` (a dossier delivered again, recognised by its
+idempotency key): the demo and the conformance kit read those two.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class Faults(BaseModel):
     timeout_rate: float = Field(0.0, ge=0, le=1)
     timeout_s: float = Field(30.0, ge=0)
     malformed_rate: float = Field(0.0, ge=0, le=1)
+    refuse_rate: float = Field(
+        0.0, ge=0, le=1, description="requests refused the way the agency refuses a bad one (a 4xx, a client fault)"
+    )
     down: bool = False
     down_mode: Literal["503", "reset"] = "503"
     retry_after: int | None = Field(None, ge=0, description="seconds sent as Retry-After with the 503 while down")
@@ -84,7 +89,12 @@ CLIENT = web.AppKey("sim_client", aiohttp.ClientSession)
 TASKS = web.AppKey("sim_tasks", set[asyncio.Task[None]])
 
 
-def fault_middleware(malformed: Callable[[], web.Response]) -> Any:
+def refused_json() -> web.Response:
+    """A REST agency's refusal: 422 with a reason. Simulators of other protocols give their own."""
+    return web.json_response({"error": "refused", "message": "the agency refuses this request (simulated)"}, status=422)
+
+
+def fault_middleware(malformed: Callable[[], web.Response], refused: Callable[[], web.Response] = refused_json) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/_sim/") or request.path == "/health":
@@ -123,6 +133,9 @@ def fault_middleware(malformed: Callable[[], web.Response]) -> Any:
         if roll < faults.timeout_rate + faults.error_rate + faults.malformed_rate:
             stats["malformed"] += 1
             return malformed()
+        if roll < faults.timeout_rate + faults.error_rate + faults.malformed_rate + faults.refuse_rate:
+            stats["refused"] += 1
+            return refused()
         response = await handler(request)
         if faults.answer_delay_ms:
             await asyncio.sleep(faults.answer_delay_ms / 1000)
@@ -173,8 +186,14 @@ async def _client_ctx(app: web.Application) -> Any:
         await cancel_and_wait(set(work), what="simulator work")
 
 
-def new_simulator(options: SimulatorOptions, malformed: Callable[[], web.Response]) -> web.Application:
-    app = web.Application(middlewares=[fault_middleware(malformed)])
+def new_simulator(
+    options: SimulatorOptions,
+    malformed: Callable[[], web.Response],
+    refused: Callable[[], web.Response] = refused_json,
+) -> web.Application:
+    """An aiohttp app with the fault middleware and the control routes; `malformed()` and `refused()` are
+    this agency's broken answer and its refusal, in its own wire format."""
+    app = web.Application(middlewares=[fault_middleware(malformed, refused)])
     app[FAULTS] = FaultState(options.faults)
     app[STATS] = Counter()
     app[CALLS] = deque(maxlen=CALLS_KEPT)

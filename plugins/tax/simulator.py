@@ -29,6 +29,7 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.soap.testing import fault_envelope
 from gateway.sdk import RNG, STATS, SimulatorOptions, new_simulator, spawn
 from plugins.tax.ledger import Ledger, LedgerFault, Rates
 from plugins.tax.register import taxpayers
@@ -67,6 +68,11 @@ def _malformed() -> web.Response:
     return web.Response(status=200, body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
+def _refused() -> web.Response:
+    body = fault_envelope("1.1", "Client", "the tax service refuses this request", subcode="RequestRefused")
+    return web.Response(status=500, body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
 async def _auto_pay(app: web.Application, dossier_code: str, delay: float) -> None:
     await asyncio.sleep(delay)
     events = app[LEDGER].pay_dossier(dossier_code)
@@ -90,6 +96,8 @@ def _declare(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
     _busy(app)
     declaration, new = app[LEDGER].declare(values)
     app[STATS]["declarations" if new else "duplicates"] += 1
+    if new:
+        app[STATS]["accepted"] += 1  # every simulator's count of dossiers taken once
     delay = app[SETTINGS].auto_pay_after
     if new and delay is not None:
         spawn(app, _auto_pay(app, declaration.dossier_code, delay))
@@ -200,7 +208,7 @@ async def declarations(request: web.Request) -> web.Response:
 
 def create_simulator(options: SimulatorOptions) -> web.Application:
     settings = TaxSimSettings.model_validate(options.settings)
-    app = new_simulator(options, _malformed)
+    app = new_simulator(options, _malformed, _refused)
     app[SETTINGS] = settings
     app[OPTIONS] = options
     app.on_startup.append(_load)

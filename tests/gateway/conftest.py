@@ -13,12 +13,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.config import load_config
-from gateway.plugin_manager import Registry, load_registry
+from gateway.plugin_manager import Registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import Faults, SimulatorOptions
 from gateway.store import SqliteStore
 from plugins.police.demo import demo_dossiers
 from plugins.police.simulator import create_simulator
+from tests.builtin import builtin_registry
 from tests.gateway.faults import store_faults  # noqa: F401 - a fixture for the tests of this folder
 
 CONF = Path(__file__).resolve().parent / "conf"
@@ -55,7 +56,7 @@ class GatewayHarness:
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    return load_registry()
+    return builtin_registry()
 
 
 @pytest.fixture

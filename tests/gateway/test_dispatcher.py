@@ -476,3 +476,40 @@ async def test_dead_letters_of_an_outage_are_replayed_when_the_agency_is_back(
         "national",
         1,
     )
+async def test_an_unexpected_exception_is_retried_a_few_times_then_shown_as_a_generic_line(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connector that raises something other than an AgencyError: retried as transient (bounded), its
+    traceback logged, and the centre sees neither its text nor anything it carried."""
+    from structlog.testing import capture_logs
+
+    from gateway import dispatcher
+    from gateway.api.keys import CONNECTORS
+
+    monkeypatch.setattr(dispatcher, "PLUGIN_ERROR_ATTEMPTS", 2)
+    connector = harness.app[CONNECTORS][("police", "national")]
+    calls: list[int] = []
+
+    async def broken(dossier: Any, delivery: Delivery) -> SubmitReceipt:
+        calls.append(delivery.attempt)
+        raise KeyError(f"soDinhDanh {dossier.submission.applicant.personal_id}")
+
+    connector.submit = broken  # type: ignore[method-assign]
+    body = submission(0)
+    with capture_logs() as logs:
+        resp = await harness.client.post("/v1/dossiers", json=body, headers=harness.headers())
+        assert resp.status == 202
+        did = (await resp.json())["id"]
+        async with asyncio.timeout(15):
+            while True:
+                view = await (await harness.client.get(f"/v1/dossiers/{did}", headers=harness.headers())).json()
+                if view["delivery"]["state"] == "dead":
+                    break
+                await asyncio.sleep(0.05)
+    assert calls == [1, 2]
+    error = view["delivery"]["last_error"]
+    assert error.startswith("internal error in the agency plugin (KeyError)")
+    assert body["applicant"]["personal_id"] not in error and "soDinhDanh" not in error
+    logged = [e for e in logs if e["event"] == "plugin_error"]
+    assert len(logged) == 2 and all(e["exc_info"] for e in logged)
+    assert [e["retry"] for e in logged] == [True, False]

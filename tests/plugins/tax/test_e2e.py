@@ -18,12 +18,13 @@ from gateway.api.keys import CONNECTORS, STORE
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.connector import AgencyUpdate
-from gateway.plugin_manager import Registry, load_registry
+from gateway.plugin_manager import Registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import STATS, Faults, SimulatorOptions
 from gateway.store.base import UpdateOutcome, UpdateSource
 from plugins.tax import wire
 from plugins.tax.simulator import LEDGER, SETTINGS, create_simulator
+from tests.builtin import builtin_registry
 from tests.plugins.tax.conftest import make_dossier
 
 CONF = Path(__file__).resolve().parent / "conf"
@@ -69,7 +70,7 @@ class Harness:
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    return load_registry()
+    return builtin_registry()
 
 
 @pytest.fixture
