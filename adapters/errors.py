@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
+import time
+from collections.abc import Mapping
+from datetime import UTC
 from types import TracebackType
 
 import aiohttp
@@ -43,11 +47,15 @@ def _agency_error(agency: str, exc: Exception) -> AgencyError | None:
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return AgencyTimeout(f"{agency}: no answer in time", agency=agency)
     if isinstance(exc, aiohttp.ClientResponseError):
-        return error_for_status(agency, exc.status, exc.message)
+        return error_for_status(agency, exc.status, exc.message, retry_after=retry_after_of(exc.headers))
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ContentTypeError):
         return MalformedAnswer(f"{agency}: unreadable answer: {exc}", agency=agency)
     if isinstance(exc, aiohttp.InvalidURL):
         return AgencyRejected(f"{agency}: invalid URL {exc}", agency=agency)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        # Unknown CA, wrong host name, or a certificate that is not the pinned one. Retried like any
+        # failed connection (the operator may be fixing a pin), but said plainly.
+        return AgencyUnavailable(f"{agency}: its TLS certificate was refused: {exc.certificate_error}", agency=agency)
     if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientOSError | ConnectionError):
         return AgencyUnavailable(f"{agency}: cannot connect: {exc}", agency=agency)
     if isinstance(exc, aiohttp.ClientError):
@@ -55,11 +63,30 @@ def _agency_error(agency: str, exc: Exception) -> AgencyError | None:
     return None
 
 
-def error_for_status(agency: str, status: int, detail: str = "") -> AgencyError:
-    """5xx, 408 and 429 are worth retrying; other 4xx mean the agency refused the request."""
+def error_for_status(agency: str, status: int, detail: str = "", *, retry_after: float | None = None) -> AgencyError:
+    """5xx, 408 and 429 are worth retrying; other 4xx mean the agency refused the request. `retry_after`
+    (from the answer's Retry-After, see `retry_after_of`) rides on the error for the dispatcher."""
     text = f"{agency}: HTTP {status}" + (f": {detail}" if detail else "")
     if status in (408, 504):
-        return AgencyTimeout(text, agency=agency, status=status)
+        return AgencyTimeout(text, agency=agency, status=status, retry_after=retry_after)
     if status == 429 or status >= 500:
-        return AgencyUnavailable(text, agency=agency, status=status)
+        return AgencyUnavailable(text, agency=agency, status=status, retry_after=retry_after)
     return AgencyRejected(text, agency=agency, status=status)
+
+
+def retry_after_of(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from a Retry-After header (RFC 9110 10.2.3: a number of seconds, or an HTTP date);
+    None when there is none or it cannot be read (an agency's odd header must not fail the call)."""
+    value = headers.get("Retry-After") if headers else None
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": RFC 9110 dates are GMT all the same
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - time.time())

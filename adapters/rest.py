@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import orjson
 import structlog
 
 from adapters.base import CheckResult, Transport
-from adapters.errors import error_for_status, map_http_errors
+from adapters.errors import error_for_status, map_http_errors, retry_after_of
 from adapters.signing import HmacSigner, HmacVerifier
 from gateway.errors import MalformedAnswer, UnsafeAnswer
 
@@ -80,6 +81,7 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         auth: AuthProvider | None = None,
         max_answer_bytes: int = 4 * 1024 * 1024,
         health_path: str = "/health",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
@@ -90,6 +92,8 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         self.auth = auth
         self.max_answer_bytes = max_answer_bytes
         self.health_path = health_path
+        # The endpoint's own CAs, client certificate and pins (gateway.tls), on the app's one session.
+        self.ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
 
     async def send(self, request: RestRequest) -> RestResponse:
         body = request.body
@@ -112,7 +116,7 @@ class RestTransport(Transport[RestRequest, RestResponse]):
             with map_http_errors(self.agency):
                 data = request.stream if request.stream is not None else (body or None)
                 async with self.session.request(
-                    request.method, url, data=data, headers=headers, timeout=timeout
+                    request.method, url, data=data, headers=headers, timeout=timeout, ssl=self.ssl
                 ) as resp:
                     status = resp.status
                     data = await read_limited(resp, self.max_answer_bytes, self.agency)
@@ -138,7 +142,12 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         )
         if not (200 <= answer.status < 300) and answer.status not in request.ok:
             # The agency's own words, what the centre and the operator see of a refusal: cut, not lost.
-            raise error_for_status(self.agency, answer.status, answer.body[:1000].decode("utf-8", "replace"))
+            raise error_for_status(
+                self.agency,
+                answer.status,
+                answer.body[:1000].decode("utf-8", "replace"),
+                retry_after=retry_after_of(answer.headers),
+            )
         return answer
 
     async def check(self) -> CheckResult:
@@ -150,7 +159,15 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         return CheckResult(ok=True, detail=f"HTTP {resp.status}", latency_ms=(time.perf_counter() - started) * 1000)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "rest", "base_url": self.base_url, "timeout": self.timeout, "signed": self.signer is not None}
+        out: dict[str, Any] = {
+            "kind": "rest",
+            "base_url": self.base_url,
+            "timeout": self.timeout,
+            "signed": self.signer is not None,
+        }
+        if self.ssl is not True:
+            out["tls"] = "the endpoint's own (CAs, client certificate, pins)"
+        return out
 
 
 def hmac_rest(
@@ -162,6 +179,7 @@ def hmac_rest(
     secret: str,
     timeout: float = 10.0,
     max_answer_bytes: int = 4 * 1024 * 1024,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[RestTransport, HmacVerifier]:
     """For an agency that shares one HMAC key with the gateway both ways: a transport that signs every
     request with it, and the verifier of the callbacks the agency signs with it."""
@@ -172,5 +190,6 @@ def hmac_rest(
         timeout=timeout,
         signer=HmacSigner(key_id, secret),
         max_answer_bytes=max_answer_bytes,
+        ssl_context=ssl_context,
     )
     return transport, HmacVerifier({key_id: secret})

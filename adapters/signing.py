@@ -2,6 +2,12 @@
 
 The signed string is `METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nSHA256(BODY)`; the verifier rejects a stale
 timestamp or a nonce it has already seen, so a captured request cannot be replayed.
+
+Where the nonce is remembered depends on the caller. Inside `collect_nonces()` (the gateway opens one
+around each agency callback), `verify` only hands the nonce over: the gateway records it in the same
+store transaction that applies the callback, so a callback whose apply failed can be sent again, and a
+replay is refused across restarts. Elsewhere (a simulator checking the gateway's requests), the verifier
+remembers recent nonces in memory.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 H_KEY_ID = "X-Lt-Key-Id"
 H_TIMESTAMP = "X-Lt-Timestamp"
@@ -22,6 +30,32 @@ H_SIGNATURE = "X-Lt-Signature"
 
 class SignatureError(ValueError):
     pass
+
+
+_collected: ContextVar[list[str] | None] = ContextVar("lienthong_collected_nonces", default=None)
+
+
+@contextmanager
+def collect_nonces() -> Iterator[list[str]]:
+    """Within the block (in this task), verified requests' nonces ("<key id>:<nonce>") are appended to the
+    list it yields instead of being remembered by their verifier: the caller records them durably, with
+    the request's effects, and refuses one recorded before."""
+    nonces: list[str] = []
+    token = _collected.set(nonces)
+    try:
+        yield nonces
+    finally:
+        _collected.reset(token)
+
+
+def hand_over_nonce(nonce: str) -> bool:
+    """For a plugin with a signing scheme of its own: give its request's unique value to the gateway to
+    record with the callback's effects. False outside `collect_nonces()` (the caller must remember it)."""
+    nonces = _collected.get()
+    if nonces is None:
+        return False
+    nonces.append(nonce)
+    return True
 
 
 def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body_sha256: str) -> bytes:
@@ -42,7 +76,8 @@ class HmacSigner:
 
 
 class HmacVerifier:
-    """Checks signatures for a set of keys; remembers recent nonces to refuse replays."""
+    """Checks signatures for a set of keys; refuses replays (see the module's docstring for where the
+    nonces are remembered)."""
 
     def __init__(self, keys: Mapping[str, str], *, max_skew: int = 300, nonce_memory: int = 100_000) -> None:
         self._keys = {k: v.encode() for k, v in keys.items()}
@@ -67,6 +102,8 @@ class HmacVerifier:
         expected = hmac.new(secret, string_to_sign(method, path, ts, nonce, digest), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, sig):
             raise SignatureError("bad signature")
+        if hand_over_nonce(f"{key_id}:{nonce}"):
+            return key_id
         if nonce in self._nonces:
             raise SignatureError("nonce already used")
         self._nonces[nonce] = None

@@ -29,6 +29,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -51,16 +52,19 @@ import orjson
 
 from adapters.signing import HmacSigner
 from bench.load import LoadResult, http_request, percentile, run_load
-from gateway.sandbox.demo import DEMO_KEYS, demo_sims
-from gateway.sandbox.demo import police_sim as demo_police_sim
+from gateway.plugin_manager import Registry, load_registry
+from gateway.sandbox.agencies import sandbox
+from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sandbox.launcher import Child, SimSpec, Stack, free_port, wait_healthy
-from plugins.police.demo import demo_dossiers
 from plugins.police.population import population
 from plugins.police.simulator import KEY_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf" / "demo"
 RESULTS = ROOT / "bench" / "results"
+# The agency whose simulator is the measured backend: its identity look-up and its dossiers. The others of
+# the configuration run beside it, idle, as in production.
+MEASURED = "police"
 CENTRES = ["centre-hanoi", "centre-hcm", "centre-danang"]
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -211,28 +215,48 @@ async def start_module(name: str, args: list[str], *, url: str, health: str, log
     return child
 
 
-def police_sim(processing_delay: float = 0.05, faults: dict[str, Any] | None = None) -> SimSpec:
-    spec = demo_police_sim()
-    spec.processing_delay = processing_delay
-    spec.faults = json.dumps(faults) if faults else None
-    return spec
+@functools.cache
+def registry() -> Registry:
+    return load_registry()
+
+
+def measured_dossiers(seed: int, count: int) -> list[dict[str, Any]]:
+    make = registry().agency_kinds[MEASURED].demo_dossiers
+    assert make is not None, f"kind {MEASURED} offers no demo dossiers"
+    return make(seed, count)
 
 
 @contextlib.asynccontextmanager
-async def stack(work: Path, name: str, sim: SimSpec, *, start_sim: bool = True) -> AsyncIterator[Stack]:
+async def stack(
+    work: Path,
+    name: str,
+    *,
+    processing_delay: float = 0.05,
+    faults: dict[str, Any] | None = None,
+    start_sim: bool = True,
+) -> AsyncIterator[tuple[Stack, SimSpec]]:
+    """The gateway on the demo configuration with every agency's simulator beside it (gateway/sandbox/
+    agencies.py); the measured agency's simulator is given the delay and faults, or left stopped."""
     folder = work / name
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    # The demo configuration as it is, with every agency's simulator beside it (the idle ones are polled
-    # as in production); the police simulator is the measured backend.
-    sims, env = demo_sims(folder)
-    sims = [sim if other.agency == sim.agency else other for other in sims]
-    env.pop("LIENTHONG_AGENCY_POLL")  # the demo's faster polling: the configuration's own interval here
-    # Retries soon and many times: the drain measures throughput, not the demo's backoff schedule.
-    s = Stack(CONF, folder, sims, extra_env=env | {"LIENTHONG_RETRY_BASE": "0.05", "LIENTHONG_MAX_ATTEMPTS": "100"})
+    box = await asyncio.to_thread(sandbox, CONF, folder, await asyncio.to_thread(registry))
+    sim = box.sim(MEASURED)
+    sim.processing_delay = processing_delay
+    sim.faults = json.dumps(faults) if faults else None
+    # Retries soon and an agency that is back is found at once: the drain measures throughput, not the
+    # demo's backoff and probe schedule. Rate limits off: the load generator is one client sending as fast
+    # as the gateway takes it.
+    quick = {
+        "LIENTHONG_RETRY_BASE": "0.05",
+        "LIENTHONG_PROBE_AFTER": "0.1",
+        "LIENTHONG_PROBE_MAX": "0.2",
+        "LIENTHONG_RATE_LIMITS": "false",
+    }
+    s = Stack(box.conf, folder, box.sims, extra_env=quick)
     try:
-        await asyncio.gather(*(s.start_simulator(x) for x in sims if start_sim or x is not sim))
+        await asyncio.gather(*(s.start_simulator(x) for x in box.sims if start_sim or x is not sim))
         await s.start_gateway()
-        yield s
+        yield s, sim
     finally:
         await s.stop()
 
@@ -282,7 +306,7 @@ def submission_factory(host: str, tag: str, pool: int = 500) -> Callable[[int], 
     declaration: the citizen's CT01 form (a one-page PDF of about 800 bytes, inline) with a line naming the
     submission, so that every submission stores a new document, as at a real counter."""
     forms: list[tuple[bytes, bytes]] = []  # (the JSON body with marks where the document goes, the PDF)
-    for b in demo_dossiers(42, pool):
+    for b in measured_dossiers(42, pool):
         a = b["attachments"][0]
         marked = {**a, "size": SIZE_MARK, "sha256": SHA_MARK, "content_base64": CONTENT_MARK}
         forms.append((orjson.dumps({**b, "attachments": [marked]}), base64.b64decode(a["content_base64"])))
@@ -359,8 +383,7 @@ class Bench:
 
     async def lookups(self) -> None:
         plan = self.plan
-        sim = police_sim()
-        async with stack(self.work, "lookup", sim) as s:
+        async with stack(self.work, "lookup") as (s, sim):
             assert s.gateway is not None and sim.child is not None
             proxy_port, trivial_port = free_port(), free_port()
             proxy = await start_module(
@@ -420,8 +443,7 @@ class Bench:
         plan = self.plan
         # The agency answers nothing (every call times out after the endpoint's 5 s), so the dispatcher
         # holds its 16 deliveries in flight and stays idle: the figure is the intake path alone.
-        sim = police_sim(faults={"timeout_rate": 1.0, "timeout_s": 600})
-        async with stack(self.work, "submit", sim) as s:
+        async with stack(self.work, "submit", faults={"timeout_rate": 1.0, "timeout_s": 600}) as (s, _):
             assert s.gateway is not None
             probe = Probe({"gateway": s.gateway.proc.pid})
             accepted: list[str] = []
@@ -461,8 +483,7 @@ class Bench:
 
     async def drain(self) -> None:
         plan = self.plan
-        sim = police_sim(processing_delay=0.05)
-        async with stack(self.work, "drain", sim, start_sim=False) as s:
+        async with stack(self.work, "drain", start_sim=False) as (s, sim):
             assert s.gateway is not None
             gw = s.gateway.proc.pid
             probe = Probe({"gateway": gw})
@@ -524,7 +545,7 @@ async def upload_then_submit(
     """`conns` clients, each uploading a 1 MiB scan (POST /v1/documents, with its Repr-Digest) and then
     submitting the dossier that names it, again and again; a pair is one request of the row. Driven by
     aiohttp rather than the raw load generator: the second request needs the first one's answer."""
-    bodies = demo_dossiers(43, 500)
+    bodies = measured_dossiers(43, 500)
     n = 0
     recording = False
     latencies: list[float] = []

@@ -4,17 +4,84 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Self, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from contracts import admin_units, identifiers
+from contracts.text import MULTILINE, control_character, json_control_characters
+
+# Validation context key for data the gateway itself stored after validating it at intake.
+TRUSTED = "trusted_store"
 
 
 class Model(BaseModel):
     """Edge models: immutable, unknown fields rejected, strings stripped."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class InputModel(Model):
+    """What a centre sends: no control characters in its text either (contracts/text.py).
+
+    Views built from stored data (dossiers, events, portal records) are plain Models: what was stored was
+    checked when it came in, and a record must never fail to be read.
+    """
+
+    # Found once per class from its fields' types: one check per model, not a validator call per field.
+    _text_fields: ClassVar[tuple[tuple[str, bool], ...]] = ()  # (name, multiline) of str and list[str] fields
+    _json_fields: ClassVar[tuple[str, ...]] = ()  # free-form objects (a procedure's form)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        text, json = [], []
+        for name, info in cls.model_fields.items():
+            kinds = _kinds(info.annotation)
+            if kinds & {"str"}:
+                text.append((name, MULTILINE in info.metadata))
+            elif kinds & {"json"}:
+                json.append(name)
+        cls._text_fields, cls._json_fields = tuple(text), tuple(json)
+
+    @model_validator(mode="after")
+    def _no_control_characters(self, info: ValidationInfo) -> Self:
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        for name, multiline in self._text_fields:
+            value = getattr(self, name)
+            for loc, text in ((((name,), value),) if not isinstance(value, list) else
+                              (((name, i), v) for i, v in enumerate(value))):
+                if isinstance(text, str) and not text.isprintable():
+                    why = control_character(text, multiline=multiline)
+                    if why is not None:
+                        found.append((loc, why))
+        for name in self._json_fields:
+            found += json_control_characters(getattr(self, name), (name,))
+        if found and not (info.context and info.context.get(TRUSTED)):
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(type=PydanticCustomError("control_character", why), loc=loc, input=None)
+                    for loc, why in found
+                ],
+            )
+        return self
+
+
+def _kinds(annotation: Any) -> set[str]:
+    """"str" for text (str, str | None, list[str]), "json" for free-form values (dict, list of them)."""
+    if annotation is str:
+        return {"str"}
+    origin = get_origin(annotation)
+    if origin is dict:
+        return {"json"}
+    if origin is list:
+        return {"str"} if get_args(annotation) == (str,) else set()
+    if origin in (Union, UnionType):
+        return set().union(*(_kinds(a) for a in get_args(annotation)))
+    return set()
 
 
 def _aware(value: datetime) -> datetime:

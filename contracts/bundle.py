@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import Field
 
-from contracts.base import AwareDatetime, Model
+from contracts.base import AwareDatetime, InputModel, Model
 from contracts.dossier import (
     Applicant,
     Attachment,
@@ -18,11 +18,12 @@ from contracts.dossier import (
     SupplementRequest,
 )
 from contracts.status import DossierStatus
+from contracts.text import MULTILINE
 
 StepId = str
 
 
-class BundleSubmission(Model):
+class BundleSubmission(InputModel):
     """What a centre sends to POST /v1/bundles. Each chosen step becomes a dossier of its own."""
 
     bundle: str = Field(min_length=1, max_length=100, description="bundle id from the catalog")
@@ -30,7 +31,7 @@ class BundleSubmission(Model):
     channel: Channel = Channel.IN_PERSON
     applicant: Applicant
     jurisdiction: Jurisdiction
-    summary: str = Field(min_length=1, max_length=1000)
+    summary: Annotated[str, MULTILINE] = Field(min_length=1, max_length=1000)
     forms: dict[StepId, dict[str, Any]] = Field(default_factory=dict)
     attachments: dict[StepId, list[Attachment]] = Field(default_factory=dict)
     return_method: ReturnMethod = ReturnMethod.IN_PERSON
@@ -72,14 +73,16 @@ class BundleView(Model):
     steps: list[BundleStepView]
 
 
-class ResultHandover(Model):
+class ResultHandover(InputModel):
     """The centre hands the result to the applicant (status 9 -> 10), wherever the dossier was received."""
 
-    note: str = Field("", max_length=1000, description="e.g. who collected it, on what identification")
+    note: Annotated[str, MULTILINE] = Field(
+        "", max_length=1000, description="e.g. who collected it, on what identification"
+    )
 
 
-class SupplementAnswer(Model):
+class SupplementAnswer(InputModel):
     """The centre answers a supplement request (status 5) with the documents asked for."""
 
-    note: str = Field("", max_length=1000)
+    note: Annotated[str, MULTILINE] = Field("", max_length=1000)
     attachments: list[Attachment] = Field(min_length=1, max_length=50)

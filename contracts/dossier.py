@@ -15,10 +15,12 @@ from pydantic import ConfigDict, Field, ValidationInfo, WithJsonSchema, model_va
 
 from contracts import admin_units, identifiers
 from contracts.base import (
+    TRUSTED,
     AgencyEid,
     AwareDatetime,
     CommuneCode,
     DossierCode,
+    InputModel,
     MediaType,
     Model,
     ProcedureCode,
@@ -29,9 +31,8 @@ from contracts.base import (
 )
 from contracts.identifiers import Gender
 from contracts.status import DossierStatus
+from contracts.text import MULTILINE, control_character
 
-# Validation context key for data the gateway itself stored after validating it at intake.
-TRUSTED = "trusted_store"
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_RE = re.compile(r"^(\+84|0)[0-9]{9,10}$")  # [0-9]: the Rust regex engine's \d is Unicode
 
@@ -51,7 +52,7 @@ class ReturnMethod(IntEnum):
     POSTAL = 1
 
 
-class Address(Model):
+class Address(InputModel):
     province: ProvinceCode
     commune: CommuneCode
     line: str = Field(min_length=1, max_length=300, description="house number, street, hamlet")
@@ -62,7 +63,7 @@ class Address(Model):
         return self
 
 
-class _Contact(Model):
+class _Contact(InputModel):
     phone: str | None = Field(default=None, pattern=_PHONE_RE.pattern)
     email: str | None = Field(default=None, max_length=254, pattern=_EMAIL_RE.pattern)
 
@@ -114,7 +115,7 @@ class OrganisationApplicant(_Contact):
 Applicant = Annotated[PersonApplicant | OrganisationApplicant, Field(discriminator="kind")]
 
 
-class Jurisdiction(Model):
+class Jurisdiction(InputModel):
     """Where the case belongs: the parcel's province for land, the residence for police procedures."""
 
     province: ProvinceCode
@@ -130,7 +131,7 @@ class Jurisdiction(Model):
 _MEDIA_TYPE_SCHEMA = {"type": "string", "pattern": "^[a-z]+/[a-z0-9.+-]+$", "maxLength": 100}
 
 
-class Attachment(Model):
+class Attachment(InputModel):
     """A submitted document (TaiLieuNop), in one of three ways: inline (`content_base64`, for small
     documents), uploaded first (`upload_id` from POST /v1/documents) or by `url` (fetched by the gateway).
 
@@ -157,7 +158,13 @@ class Attachment(Model):
     )
     url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
     digitised: bool = False
-    reused: bool = False
+    reused: bool = Field(False, description="reuses data or a document already held electronically (DuocTaiSuDung)")
+    replaced_by_result: str | None = Field(
+        None, max_length=100, description="code of an earlier result that stands in for this document (MaKetQuaThayThe)"
+    )
+    from_portal_store: bool = Field(
+        False, description="taken from the applicant's document store on the national portal (DuocLayTuKhoDMQG)"
+    )
 
     @model_validator(mode="after")
     def _content_matches(self, info: ValidationInfo) -> Attachment:
@@ -195,7 +202,7 @@ class Attachment(Model):
         return "upload" if self.upload_id is not None else "url"
 
 
-class Fee(Model):
+class Fee(InputModel):
     """A fee or charge (DanhSachLePhi); amounts in VND."""
 
     code: str = Field(min_length=1, max_length=50)
@@ -203,25 +210,40 @@ class Fee(Model):
     amount: int = Field(ge=0)
     kind: Literal["fee", "charge", "tax"] = "fee"
     paid_online: bool = False
+    payment_portal: Literal["national", "local"] = Field(
+        "national", description="where it was paid online: the national portal, or a provincial or ministry one"
+    )
 
 
-class DossierSubmission(Model):
+class DossierSubmission(InputModel):
     """What a centre sends to POST /v1/dossiers."""
 
     procedure_code: ProcedureCode
     channel: Channel = Channel.IN_PERSON
     applicant: Applicant
     jurisdiction: Jurisdiction
-    summary: str = Field(min_length=1, max_length=1000, description="TrichYeuHoSo")
+    summary: Annotated[str, MULTILINE] = Field(min_length=1, max_length=1000, description="TrichYeuHoSo")
     form: dict[str, Any] = Field(default_factory=dict, description="procedure-specific data")
     attachments: list[Attachment] = Field(default_factory=list, max_length=50)
     fees: list[Fee] = Field(default_factory=list, max_length=20)
     return_method: ReturnMethod = ReturnMethod.IN_PERSON
     external_ref: str | None = Field(default=None, max_length=100, description="the centre's own reference")
+    submitted_at: AwareDatetime | None = Field(
+        None, description="when the applicant submitted it online (NgayNopHoSo); absent: when the centre received it"
+    )
+
+    @model_validator(mode="after")
+    def _not_submitted_in_the_future(self, info: ValidationInfo) -> DossierSubmission:
+        if self.submitted_at is not None and not (info.context and info.context.get(TRUSTED)):
+            identifiers.check_not_future(self.submitted_at, "submitted_at")
+        return self
 
 
 class ResultDocument(Model):
     """A result (DanhSachGiayToKetQua): the certificate, decision or notice."""
+
+    # The gateway checks what an agency sends when it applies the update (`result_errors`), so that a result
+    # it keeps is one it can hand out: content that decodes to `size` bytes hashing to `sha256`, or a URL.
 
     name: ShortText
     component_code: str = Field(min_length=1, max_length=50)
@@ -233,6 +255,48 @@ class ResultDocument(Model):
     url: str | None = None
 
 
+_MEDIA_TYPE_RE = re.compile(r"^[a-z]+/[a-z0-9.+-]+$")
+_URL_RE = re.compile(r"^https?://[^\s]+$")
+
+
+def result_errors(doc: ResultDocument) -> list[tuple[str, str]]:
+    """What is wrong with a result document an agency sent, as (field, message); empty when it is sound.
+
+    Checked again here, not only by the model: a plugin may build its updates without validation.
+    """
+    errors: list[tuple[str, str]] = []
+    for name in ("name", "component_code", "result_code"):
+        why = control_character(getattr(doc, name) or "")
+        if why is not None:
+            errors.append((name, why))
+    if not _MEDIA_TYPE_RE.match(doc.media_type or "") or len(doc.media_type) > 100:
+        errors.append(("media_type", f"{doc.media_type!r} is not a media type such as application/pdf"))
+    if doc.content_base64 is None:
+        if doc.url is None:
+            errors.append(("content_base64", "a result needs its content (content_base64) or a url"))
+        elif len(doc.url) > 2000 or not _URL_RE.match(doc.url):
+            errors.append(("url", "must be an http:// or https:// URL of at most 2000 characters"))
+        return errors
+    try:
+        raw = base64.b64decode(doc.content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        return [*errors, ("content_base64", "is not valid base64")]
+    if len(raw) != doc.size:
+        errors.append(("size", f"says {doc.size} bytes but the content has {len(raw)}"))
+    if hashlib.sha256(raw).hexdigest() != doc.sha256:
+        errors.append(("sha256", "does not match the content"))
+    return errors
+class SuppliedDocument(Model):
+    """A document the applicant supplied in answer to a supplement request (its content went to the agency)."""
+
+    name: str
+    component_code: str = ""
+    media_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    url: str | None = None
+
+
 class SupplementRequest(Model):
     """An agency asks for more documents (status 5): what, and by when (DanhSachHoSoBoSung)."""
 
@@ -241,7 +305,12 @@ class SupplementRequest(Model):
     note: str = ""
     requested_at: AwareDatetime
     due_at: AwareDatetime = Field(description="the applicant's deadline; 7 working days unless the agency says")
+    repeated: bool = Field(
+        False, description="not the dossier's first request: the national portal counts the dossier as late"
+    )
     answered_at: AwareDatetime | None = None
+    answered_by: str | None = Field(None, description="the centre that took the answer")
+    documents: list[SuppliedDocument] = Field(default_factory=list, description="what the applicant supplied")
     dossier_due_before: AwareDatetime | None = Field(None, description="the dossier's due date when asked")
     dossier_due_after: AwareDatetime | None = Field(None, description="its due date once answered")
 
@@ -267,6 +336,18 @@ class DeliveryState(Model):
     next_attempt_at: AwareDatetime | None = None
 
 
+class PortalRefusal(Model):
+    """The national portal refused the dossier's record: what it said, for an operator to put right.
+
+    Cleared once the portal takes a push that holds the dossier."""
+
+    at: AwareDatetime
+    service: str = Field(description="DongBoHoSoMC or CapNhatTienDoHoSoMC")
+    error_code: str
+    message: str
+    field: str | None = Field(None, description="the record's field the portal named, if it named one")
+
+
 class Dossier(Model):
     """A dossier as the gateway holds it."""
 
@@ -283,8 +364,11 @@ class Dossier(Model):
     due_at: AwareDatetime
     updated_at: AwareDatetime
     agency_ref: str | None = None
-    overdue: bool = False
+    overdue: bool = Field(
+        False, description="past its due date, or asked for a supplement more than once (the portal counts it late)"
+    )
     submission: DossierSubmission
     delivery: DeliveryState | None = None
     results: list[ResultDocument] = Field(default_factory=list)
     supplements: list[SupplementRequest] = Field(default_factory=list, description="oldest first")
+    portal_refusal: PortalRefusal | None = None

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 # re.ASCII: \d must not match full-width or other non-ASCII digits; callers use fullmatch, because `$`
 # also matches before a trailing newline.
@@ -20,6 +21,27 @@ DOSSIER_CODE_RE = re.compile(
     r"^(?P<eid>\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2})-(?P<ymd>\d{6})-(?P<seq>\d{4,6})$", re.ASCII
 )
 TAX_CODE_RE = re.compile(r"^\d{10}(-\d{3})?$", re.ASCII)
+
+_VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+# A clock a little ahead of ours is not a time in the future.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def today() -> date:
+    """Today in Việt Nam: what 'in the future' is measured against."""
+    return datetime.now(_VN_TZ).date()
+
+
+def check_not_future(value: datetime, what: str) -> datetime:
+    if value - CLOCK_SKEW > datetime.now(_VN_TZ):
+        raise ValueError(f"{what} {value.isoformat()} is in the future")
+    return value
+
+
+def check_birth_date(value: date) -> date:
+    if value > today():
+        raise ValueError(f"the date of birth {value.isoformat()} is in the future")
+    return value
 
 # Birth-registration place codes (digits 1-3): the 63 provinces of the pre-2025 table. The 34 provinces
 # of 2025 kept codes from that table, so every id issued before or after the merger starts with one.
@@ -91,16 +113,27 @@ def parse_personal_id(value: str) -> PersonalIdParts:
 
 
 def check_personal_id(
-    value: str, *, date_of_birth: date | None = None, gender: Gender | None = None
+    value: str, *, date_of_birth: date | None = None, gender: Gender | str | None = None
 ) -> IdKind:
     """Validate a personal id, and its agreement with date of birth and gender when given.
 
-    Old 9-digit cards carry no birth data, so only their shape is checked.
+    `gender` is a Gender or its value ("male", "female"). Old 9-digit cards carry no birth data, so only
+    their shape is checked (and that the date of birth is not in the future).
     """
+    if gender is not None and not isinstance(gender, Gender):
+        try:
+            gender = Gender(gender)
+        except ValueError:
+            raise ValueError(f"gender must be one of {', '.join(g.value for g in Gender)}, not {gender!r}") from None
     kind = id_kind(value)
     if kind is IdKind.OLD_ID_CARD:
+        if date_of_birth is not None:
+            check_birth_date(date_of_birth)
         return kind
     parts = parse_personal_id(value)
+    born = parts.century + parts.birth_year_2
+    if born > today().year:  # digit 4 of 4-9 (born 2100 or later), or a year of this century still to come
+        raise ValueError(f"digits 4-6 ({value[3:6]}) say born in {born}, which is in the future")
     if date_of_birth is not None and date_of_birth.year not in parts.birth_years():
         raise ValueError(
             f"digits 4-6 ({value[3:6]}) say born in {parts.century + parts.birth_year_2}, "
@@ -108,6 +141,8 @@ def check_personal_id(
         )
     if gender is not None and gender is not parts.gender:
         raise ValueError(f"digit 4 ({value[3]}) says {parts.gender.value}, but the gender is {gender.value}")
+    if date_of_birth is not None:
+        check_birth_date(date_of_birth)  # born this year, on a day still to come
     return kind
 
 
@@ -129,9 +164,11 @@ def check_dossier_code(value: str) -> str:
         raise ValueError("a dossier code looks like 000.00.01.H22-251122-0001 (agency id, yymmdd, sequence)")
     ymd = m.group("ymd")
     try:
-        date(2000 + int(ymd[:2]), int(ymd[2:4]), int(ymd[4:6]))
+        day = date(2000 + int(ymd[:2]), int(ymd[2:4]), int(ymd[4:6]))
     except ValueError:
         raise ValueError(f"the date part {ymd} of the dossier code is not a real date") from None
+    if day > today():
+        raise ValueError(f"the date part {ymd} of the dossier code is in the future")
     return value
 
 

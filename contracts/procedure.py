@@ -42,7 +42,10 @@ class ProcedureSpec(Model):
 
     code: ProcedureCode
     name: str = Field(min_length=1, max_length=300)
-    sector: str = Field(min_length=1, max_length=100, description="MaLinhVuc / field")
+    sector: str = Field(min_length=1, max_length=100, description="the field (lĩnh vực) it belongs to: TenLinhVuc")
+    sector_code: str | None = Field(
+        None, max_length=50, description="the field's code in the national procedure database: MaLinhVuc"
+    )
     agency_kind: str = Field(min_length=1, description="the plugin's agency kind that handles it")
     processing_days: int = Field(ge=0, le=365, description="working days from receipt to result")
     jurisdiction: Literal["any", "province"] = "any"
@@ -56,6 +59,9 @@ class ProcedureSpec(Model):
     )
     form_model: type[FormModel] = Field(default=EmptyForm, exclude=True)
     fees_vnd: int = Field(default=0, ge=0)
+    portal_databases: tuple[str, ...] = Field(
+        (), description="codes of the national databases the procedure consults (DSKetNoiCSDL.MaCSDL)"
+    )
 
     def form_schema(self) -> dict[str, Any]:
         return self.form_model.model_json_schema()

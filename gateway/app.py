@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,22 +19,29 @@ from gateway import live
 from gateway.api import admin, bundles, callbacks, dashboard, documents, dossiers, feed, lookups, meta, procedures
 from gateway.api.access import PROOF_GUARD, ProofGuard
 from gateway.api.keys import (
+    CHECKPOINTER,
     CONNECTORS,
     DISPATCHER,
     DOCUMENT_INTAKE,
     DOCUMENTS,
+    GATE,
     HTTP,
     INTAKE,
     LIVE,
     METRICS,
     PORTAL_PUSHER,
+    RATE_LIMITS,
     READ_DOCUMENTS,
     REGISTRY,
     STORE,
+    TOKEN_KEYS,
 )
 from gateway.api.middleware import request_context
+from gateway.breaker import Breakers
+from gateway.checkpoints import Checkpointer, load_earlier, load_key
 from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
+from gateway.connector_state import StoreConnectorState
 from gateway.dispatcher import Dispatcher, poll_agency, sweep_deadlines
 from gateway.documents import FilesystemDocumentStore
 from gateway.documents.delivery import DeliveryDocuments
@@ -43,24 +51,27 @@ from gateway.documents.rules import limits_for
 from gateway.documents.sweep import sweep_documents
 from gateway.documents.tiered import Documents
 from gateway.errors import ConfigError
+from gateway.gate import Gate
 from gateway.intake import Intake
 from gateway.live import Live, LiveConf
+from gateway.maintenance import Holds
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
+from gateway.ratelimit import RateLimits
 from gateway.store import SqliteStore
 from gateway.tasks import cancel_and_wait
+from gateway.tls import OutboundTLS, client_context
+from gateway.tokens import KeySets
 
 log = structlog.get_logger("lienthong")
 CLOSE_TIMEOUT = 5.0
 DELIVERY_DOCUMENTS = web.AppKey("delivery_documents", DeliveryDocuments)
+SIGHUP_ACTOR = "signal:SIGHUP"  # who a reload by signal is audited as (whoever may signal the process)
 
 
 def public_url(config: Config, app_port: int | None = None) -> str:
-    server = config.gateway.server
-    if server.public_url:
-        return server.public_url.rstrip("/")
-    return f"http://{server.host}:{app_port or server.port}"
+    return config.gateway.server.base_url(app_port)
 
 
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
@@ -88,13 +99,27 @@ def documents_path(config: Config) -> Path:
     return path if path.is_absolute() else Path.cwd() / path
 
 
+async def _token_keys(app: web.Application) -> AsyncIterator[None]:
+    """The issuers' keys; those behind a URL are fetched now, so the first token does not wait for them."""
+    keys = KeySets(app[HTTP])
+    app[TOKEN_KEYS] = keys
+    issuers = [i for i in app[LIVE].current.config.issuers.values() if i.jwks_url]
+    await asyncio.gather(*(keys.fetch(i) for i in issuers))
+    yield
+
+
 async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[LIVE].current.config.gateway.store
-    store = SqliteStore(store_path(app[LIVE].current.config), batch_max=settings.batch_max, exclusive=True)
+    audit = app[LIVE].current.config.gateway.audit
+    key = await asyncio.to_thread(load_key, audit, app[LIVE].current.config.base_dir)
+    store = SqliteStore(
+        store_path(app[LIVE].current.config), batch_max=settings.batch_max, exclusive=True, audit_key=key
+    )
     await store.open()
     released = await store.release_leases()
     if released:
         log.info("leases_released", jobs=released)
+    store.use_calendar(lambda: app[LIVE].current.calendar)  # a reload of calendar.toml reaches the store too
     app[STORE] = store
     try:
         yield
@@ -127,6 +152,30 @@ async def _documents(app: web.Application) -> AsyncIterator[None]:
         await documents.close()
 
 
+async def _audit_proof(app: web.Application) -> AsyncIterator[None]:
+    """With an audit key: check the log against its last checkpoint (refusing to start on a log cut short,
+    rewritten or appended to by someone else), then a checkpoint every interval and one at shutdown."""
+    store = app[STORE]
+    settings = app[LIVE].current.config.gateway.audit
+    if not isinstance(store, SqliteStore) or store.audit_key is None:
+        yield
+        return
+    base = app[LIVE].current.config.base_dir
+    earlier = await asyncio.to_thread(load_earlier, settings, base)
+    checkpointer = Checkpointer(
+        store, store.audit_key, Path(settings.checkpoint_dir), settings.checkpoint_interval, earlier
+    )
+    await checkpointer.start()
+    await checkpointer.write(why="start")
+    app[CHECKPOINTER] = checkpointer
+    task = asyncio.create_task(checkpointer.run(), name="audit-checkpoints")
+    task.add_done_callback(_report_end)
+    yield
+    await cancel_and_wait([task], what="audit checkpoints")
+    # After every request and task that writes audit records has stopped: the last record is covered.
+    await checkpointer.write(why="shutdown")
+
+
 async def _connectors(app: web.Application) -> AsyncIterator[None]:
     config, registry = app[LIVE].current.config, app[REGISTRY]
     base = public_url(config)
@@ -135,13 +184,16 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
         for a_name, agency in config.agencies.items():
             kind = registry.agency_kinds[agency.kind]
             for e_name in agency.endpoints:
+                settings = config.endpoint_settings[(a_name, e_name)]
                 ctx = ConnectorContext(
                     agency=a_name,
                     endpoint=e_name,
-                    settings=config.endpoint_settings[(a_name, e_name)],
+                    settings=settings,
                     http=app[HTTP],
                     callback_url=f"{base}/v1/callbacks/{a_name}",
                     documents=app[READ_DOCUMENTS],
+                    state=StoreConnectorState(app[STORE], a_name, e_name),
+                    ssl_context=await _client_tls(settings.tls, config),
                 )
                 connector = kind.connector(ctx)
                 await connector.start()
@@ -157,30 +209,51 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
                 log.warning("connector_close_failed", agency=c.ctx.agency, endpoint=c.ctx.endpoint, exc_info=True)
 
 
+async def _client_tls(tls: OutboundTLS | None, config: Config) -> ssl.SSLContext | None:
+    """An endpoint's own TLS context (CAs, client certificate, pins), read off the event loop."""
+    if tls is None:
+        return None
+    return await asyncio.to_thread(client_context, tls, config.base_dir)
+
+
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     config = app[LIVE].current.config
+    settings = config.gateway.dispatcher
+    live_conf = app[LIVE]
+    # Breakers are learnt by each process; windows follow the configuration in use; pauses are in the store.
+    connectors = app[CONNECTORS]
+    gate = Gate(connectors.keys(), Breakers(settings.breaker), Holds(lambda: live_conf.current.schedule))
+    await gate.refresh(app[STORE])  # pauses in force hold their agencies from the first claim after a restart
+    app[GATE] = gate
     d = Dispatcher(
         app[STORE],
         app[CONNECTORS],
         {a: conf.concurrency for a, conf in config.agencies.items()},
-        config.gateway.dispatcher,
+        settings,
         prepare=app[DELIVERY_DOCUMENTS].prepare,
+        gate=gate,
+        give_up_after={a: conf.give_up_after for a, conf in config.agencies.items() if conf.give_up_after},
+        replay_on_recovery=frozenset(a for a, conf in config.agencies.items() if conf.replay_dead_on_recovery),
     )
     app[DISPATCHER] = d
-    settings = config.gateway.dispatcher
+    live_conf.on_swap.append(d.wake)  # windows may have changed
     tasks = [
         asyncio.create_task(d.run(), name="dispatcher"),
         asyncio.create_task(sweep_deadlines(app[STORE], settings.deadline_sweep_interval, d.wake), name="deadlines"),
+        asyncio.create_task(gate.watch(app[STORE], settings.hold_refresh_interval, d.wake), name="holds"),
     ]
     for (a_name, e_name), connector in app[CONNECTORS].items():
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(
                 asyncio.create_task(
-                    poll_agency(app[STORE], a_name, connector, config.gateway.dispatcher.agency_poll_interval),
+                    poll_agency(
+                        app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay
+                    ),
                     name=f"poll-{a_name}-{e_name}",
                 )
             )
     yield
+    live_conf.on_swap.remove(d.wake)
     await cancel_and_wait(tasks, what="dispatcher and pollers")
     await d.drain()
 
@@ -191,7 +264,8 @@ async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
     if not settings.push_url:
         yield
         return
-    pusher = PortalPusher(app[STORE], app[HTTP], settings, app[LIVE])
+    tls = await _client_tls(settings.tls, app[LIVE].current.config)
+    pusher = PortalPusher(app[STORE], app[HTTP], settings, app[LIVE], ssl_context=tls)
     app[PORTAL_PUSHER] = pusher
     app[STORE].on_events(pusher.wake)
     task = asyncio.create_task(pusher.run(), name="portal-push")
@@ -234,13 +308,11 @@ def reload_on_sighup(app: web.Application) -> None:
 
     async def reload_logged() -> None:
         try:
-            changed = await live.reload(app[LIVE], app[REGISTRY])
+            await admin.reload_and_audit(app, SIGHUP_ACTOR)  # logs what changed
         except (ConfigError, live.RestartNeeded) as exc:
             log.error("configuration_reload_refused", error=str(exc))
         except Exception:
             log.exception("configuration_reload_failed")
-        else:
-            log.info("configuration_reloaded", by="SIGHUP", **changed)
 
     def on_signal() -> None:
         task = asyncio.create_task(reload_logged(), name="reload")
@@ -265,12 +337,16 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app[METRICS] = Metrics()
     limits = config.gateway.limits
     app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)
+    app[RATE_LIMITS] = RateLimits(config.gateway.rate_limits)
     app.on_startup.extend([_on_startup, dashboard.load_page])
     for module in (dossiers, documents, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
         app.router.add_routes(module.routes)
     # Order matters: the store and session outlive the document store, which outlives the connectors, which
-    # outlive the dispatcher; the portal pusher needs only the store and the session, and stops first.
-    app.cleanup_ctx.extend([_http_session, _store, _documents, _connectors, _dispatcher, _portal_pusher])
+    # outlive the dispatcher; the portal pusher needs only the store and the session, and stops first; the
+    # audit checkpoints stop after everything that writes audit records, just before the store closes.
+    app.cleanup_ctx.extend(
+        [_http_session, _token_keys, _store, _audit_proof, _documents, _connectors, _dispatcher, _portal_pusher]
+    )
     return app
 
 

@@ -34,6 +34,8 @@ class Catalog:
                     ("name", entry.name),
                     ("processing_days", entry.processing_days),
                     ("fees_vnd", entry.fees_vnd),
+                    ("sector_code", entry.sector_code),
+                    ("portal_databases", None if entry.portal_databases is None else tuple(entry.portal_databases)),
                 )
                 if v is not None
             }

@@ -1,14 +1,18 @@
-"""The `lienthong` command: serve, demo, conf check, deliveries, audit, simulate, keys."""
+"""The `lienthong` command: serve, demo, conf check, deliveries, agencies, audit, simulate, keys, plugin."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import getpass
 import json
+import os
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +26,11 @@ def _conf_arg(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from gateway import logging as glog
     from gateway.app import create_app, freeze_startup_heap, reload_on_sighup
     from gateway.config import load_config
     from gateway.plugin_manager import load_registry
+    from gateway.server import serve
 
     registry = load_registry()
     config = load_config(args.conf, registry)
@@ -35,11 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(config, registry)
     app.on_startup.append(freeze_startup_heap)  # a long-running process: after every other start-up step
     reload_on_sighup(app)
-    port = args.port if args.port is not None else config.gateway.server.port
-    server = config.gateway.server
-    web.run_app(
-        app, host=server.host, port=port, backlog=server.backlog, access_log=None, print=None, shutdown_timeout=5.0
-    )
+    asyncio.run(serve(app, config, args.port))
     return 0
 
 
@@ -61,46 +60,99 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
         return 1
     print(
         f"{args.dir}: ok: {len(config.clients)} clients, {len(config.agencies)} agencies, "
-        f"{len(config.routes)} routes, {len(catalog.procedures)} procedures, {len(config.bundles)} bundles"
+        f"{len(config.routes)} routes, {len(catalog.procedures)} procedures, {len(config.bundles)} bundles, "
+        f"{len(config.calendar.day_off) + len(config.calendar.working_day)} calendar days"
     )
     return 0
 
 
 @contextlib.asynccontextmanager
-async def _configured_store(conf: Path) -> AsyncIterator[Any]:
-    """The store of a configuration, opened beside a serving gateway (not exclusive: WAL lets us in);
-    None, said on stderr, when there is no store yet."""
-    from gateway.config import load_config
-    from gateway.plugin_manager import load_registry
+async def _configured(conf: Path, store_path: Path | None = None) -> AsyncIterator[tuple[Any, Any]]:
+    """A configuration and its store (or the file `store_path`, e.g. a copy taken elsewhere), opened beside
+    a serving gateway (not exclusive: WAL lets us in), sealing what it writes with the configured audit
+    key; the store is None, said on stderr, when there is none yet."""
+    from gateway.checkpoints import load_key
     from gateway.store import SqliteStore
 
-    # Reading the configuration and the plugins' entry points is file work: off the event loop.
-    config = await asyncio.to_thread(lambda: load_config(conf, load_registry()))
-    path = Path(config.gateway.store.path)
+    config = await _config(conf)
+    path = store_path or Path(config.gateway.store.path)
     if not await asyncio.to_thread(path.exists):
         print(f"no store at {path}", file=sys.stderr)
-        yield None
+        yield config, None
         return
-    store = SqliteStore(path)
+    key = await asyncio.to_thread(load_key, config.gateway.audit, config.base_dir)
+    store = SqliteStore(path, audit_key=key)
     await store.open()
     try:
-        yield store
+        yield config, store
     finally:
         await store.close()
 
 
+@contextlib.asynccontextmanager
+async def _configured_store(conf: Path, store_path: Path | None = None) -> AsyncIterator[Any]:
+    async with _configured(conf, store_path) as (_, store):
+        yield store
+
+
+async def _config(conf: Path) -> Any:
+    from gateway.config import load_config
+    from gateway.plugin_manager import load_registry
+
+    # Reading the configuration and the plugins' entry points is file work: off the event loop.
+    return await asyncio.to_thread(lambda: load_config(conf, load_registry()))
+
+
+def _operator() -> str:
+    """Who acts from the command line, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _when(text: str, *, ago: bool = False) -> datetime:
+    from gateway.maintenance import parse_when
+
+    try:
+        return parse_when(text, datetime.now(UTC), ago=ago)
+    except ValueError as exc:
+        raise SystemExit(f"lienthong: {exc}") from None
+
+
+def _check_agency(config: Any, agency: str | None, endpoint: str | None) -> None:
+    if agency is None:
+        if endpoint is not None:
+            raise SystemExit("lienthong: --endpoint needs --agency")
+        return
+    if agency not in config.agencies:
+        raise SystemExit(f"lienthong: no agency named {agency!r} (known: {', '.join(config.agencies)})")
+    if endpoint is not None and endpoint not in config.agencies[agency].endpoints:
+        known = ", ".join(config.agencies[agency].endpoints)
+        raise SystemExit(f"lienthong: agency {agency!r} has no endpoint {endpoint!r} (known: {known})")
+
+
 async def _deliveries(args: argparse.Namespace) -> int:
-    async with _configured_store(args.conf) as store:
+    from gateway.store.base import AuditEntry
+
+    since = _when(args.since, ago=True) if args.since else None
+    async with _configured(args.conf) as (config, store):
         if store is None:
             return 1
+        _check_agency(config, args.agency, None)
+        stamp = since.timestamp() if since else None
         if args.action == "replay":
-            ids = args.ids or [j.id for j in await store.jobs("dead", limit=1_000_000)]
-            n = await store.replay_dead(ids)
+            ids = args.ids or [
+                j.id for j in await store.jobs("dead", limit=1_000_000, agency=args.agency, since=stamp)
+            ]
+            detail = {"ids": len(ids), "agency": args.agency, "since": since.isoformat() if since else None}
+            entry = AuditEntry(_operator(), "replay", "allowed", "cli", detail={k: v for k, v in detail.items() if v})
+            n = await store.replay_dead(ids, audit=entry)
             print(f"replayed {n} dead deliveries; a running gateway picks them up within a second")
             if args.wait and n:
                 return await _follow(store, ids, args.wait)
         else:
-            for j in await store.jobs(args.state, limit=args.limit):
+            for j in await store.jobs(args.state, limit=args.limit, agency=args.agency, since=stamp):
                 print(
                     f"{j.id:>6} {j.state:<8} {j.agency:<12} attempts={j.attempts} dossier={j.dossier_id} "
                     f"{j.last_error or ''}"
@@ -129,32 +181,194 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     return asyncio.run(_deliveries(args))
 
 
+async def _agencies(args: argparse.Namespace) -> int:
+    from gateway.maintenance import Schedule
+    from gateway.store.base import AuditEntry, Pause
+
+    async with _configured(args.conf) as (config, store):
+        if store is None:
+            return 1
+        if args.agencies_command == "list":
+            return await _list_holds(config, store, Schedule.build(config.windows))
+        _check_agency(config, args.agency, args.endpoint)
+        who = _operator()
+        if args.agencies_command == "pause":
+            until = _when(args.until)
+            if until <= datetime.now(UTC):
+                raise SystemExit(f"lienthong: --until {args.until} has passed")
+            reason = args.reason.strip()
+            if not 1 <= len(reason) <= 500:
+                raise SystemExit("lienthong: --reason says why, in 1 to 500 characters")
+            pause = Pause(args.agency, args.endpoint, until.timestamp(), reason, who, time.time())
+            detail = {"agency": args.agency, "until": until.isoformat(), "reason": reason}
+            if args.endpoint:
+                detail["endpoint"] = args.endpoint
+            await store.pause(pause, AuditEntry(who, "pause", "allowed", "cli", detail=detail))
+            where = f"{args.agency}/{args.endpoint}" if args.endpoint else args.agency
+            print(
+                f"paused {where} until {until.isoformat()}: {reason}\n"
+                "a running gateway holds its deliveries within a few seconds (hold_refresh_interval)"
+            )
+        else:
+            detail = {"agency": args.agency} | ({"endpoint": args.endpoint} if args.endpoint else {})
+            entry = AuditEntry(who, "resume", "allowed", "cli", detail=detail)
+            ended = await store.resume(args.agency, args.endpoint, entry)
+            print(f"resumed {len(ended)} pause(s) of {args.agency}" if ended else f"{args.agency} was not paused")
+    return 0
+
+
+async def _list_holds(config: Any, store: Any, schedule: Any) -> int:
+    now = time.time()
+    pauses = {(p.agency, p.endpoint): p for p in await store.pauses()}
+    for agency, conf in config.agencies.items():
+        for endpoint in conf.endpoints:
+            line = f"{agency}/{endpoint}:"
+            pause = pauses.get((agency, endpoint)) or pauses.get((agency, None))
+            window = schedule.hold(agency, endpoint, now)
+            if pause is not None:
+                line += f" paused until {_local(pause.until)} by {pause.by}: {pause.reason};"
+            if window is not None:
+                line += f" in a maintenance window until {_local(window.until)}: {window.reason};"
+            upcoming = schedule.upcoming(agency, endpoint, now)
+            if upcoming is not None:
+                line += f" next window {_local(upcoming[0])} to {_local(upcoming[1])};"
+            print(line if line.endswith(";") else line + " open to deliveries (a running gateway's breaker aside)")
+    return 0
+
+
+def _local(t: float) -> str:
+    from contracts.calendar import VN_TZ
+
+    return datetime.fromtimestamp(t, VN_TZ).isoformat(timespec="minutes")
+
+
+def cmd_agencies(args: argparse.Namespace) -> int:
+    return asyncio.run(_agencies(args))
+
+
 async def _audit(args: argparse.Namespace) -> int:
+    if args.audit_command == "verify":
+        return await _audit_verify(args)
+    if args.audit_command == "acknowledge":
+        return await _audit_acknowledge(args)
     async with _configured_store(args.conf) as store:
         if store is None:
             return 1
-        if args.audit_command == "verify":
-            check = await store.verify_audit()
-            if not check.ok:
-                print(
-                    f"audit log: record {check.first_bad} does not verify: {check.reason} "
-                    f"({check.checked:,} records walked)"
-                )
-                return 1
-            print(f"audit log: {check.checked:,} records, chain intact")
-            if check.checked:
-                [last] = await store.audit_log(after=check.checked - 1, limit=1)
-                # Records cut off the end leave no trace in the chain: a head noted elsewhere shows them.
-                print(f"head: record {last.seq}, hash {last.hash}")
-        else:
-            for r in await store.audit_log(
-                after=args.after, limit=args.limit, dossier_id=args.dossier, client_id=args.client
-            ):
-                detail = json.dumps(r.detail, ensure_ascii=False, sort_keys=True) if r.detail else ""
-                print(
-                    f"{r.seq:>6} {r.at:%Y-%m-%d %H:%M:%S}Z {r.client_id:<16} {r.action:<10} {r.outcome:<7} "
-                    f"{r.basis:<16} dossier={r.dossier_id or '-'} {detail}".rstrip()
-                )
+        for r in await store.audit_log(
+            after=args.after, limit=args.limit, dossier_id=args.dossier, client_id=args.client
+        ):
+            detail = json.dumps(r.detail, ensure_ascii=False, sort_keys=True) if r.detail else ""
+            print(
+                f"{r.seq:>6} {r.at:%Y-%m-%d %H:%M:%S}Z {r.client_id:<16} {r.action:<10} {r.outcome:<7} "
+                f"{r.basis:<16} dossier={r.dossier_id or '-'} {detail}".rstrip()
+            )
+    return 0
+
+
+async def _audit_verify(args: argparse.Namespace) -> int:
+    """The chain alone; or, with --checkpoints, the chain, the seals and the signed checkpoints, using
+    nothing but the public key."""
+    from gateway.checkpoints import load_public, read_folder, verify_log
+
+    if args.checkpoints is None:
+        return await _audit_verify_chain(args)
+    config = await _config(args.conf)
+    try:
+        verifier = await asyncio.to_thread(load_public, config.gateway.audit, config.base_dir, args.public_key or ())
+    except (OSError, ValueError) as exc:
+        print(f"audit public key: {exc}", file=sys.stderr)
+        return 2
+    if verifier is None:
+        print("give the audit public key: --public-key, or [audit] public_key_file", file=sys.stderr)
+        return 2
+    checkpoints, unreadable = await asyncio.to_thread(read_folder, args.checkpoints)
+    async with _configured_store(args.conf, args.store) as store:
+        if store is None:
+            return 1
+        verdict = await verify_log(store, verifier, checkpoints)
+    chain = verdict.chain
+    others = f"; {chain.other_keys} of other keys not checked" if chain.other_keys else ""
+    print(f"checkpoints: {len(chain.valid)} valid in {args.checkpoints} (key {verifier.key_id}{others})")
+    for ack in chain.acknowledgements:
+        print(f"acknowledged at {ack.at} (checkpoint #{ack.number}): {ack.body.get('reason')}")
+        for found in ack.body.get("found", []):
+            print(f"  - {found}")
+    problems = unreadable + verdict.problems
+    seq, digest = verdict.head
+    if problems:
+        print(f"audit log: {len(problems)} problem(s) ({verdict.check.checked:,} records walked):")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    last = chain.last
+    print(f"audit log: {seq:,} records, chain, seals and checkpoints intact")
+    print(f"head: record {seq}, hash {digest}")
+    if last is not None:
+        print(f"last checkpoint: #{last.number} at {last.at}, record {last.seq} ({seq - last.seq} written since)")
+    return 0
+
+
+async def _audit_verify_chain(args: argparse.Namespace) -> int:
+    async with _configured_store(args.conf, args.store) as store:
+        if store is None:
+            return 1
+        check = await store.verify_audit()
+        if not check.ok:
+            print(
+                f"audit log: record {check.first_bad} does not verify: {check.reason} "
+                f"({check.checked:,} records walked)"
+            )
+            return 1
+        print(f"audit log: {check.checked:,} records, chain intact")
+        if check.checked:
+            seq, digest = await store.audit_head()
+            # Records cut off the end leave no trace in the chain: the signed checkpoints show them.
+            print(f"head: record {seq}, hash {digest}")
+    return 0
+
+
+async def _audit_acknowledge(args: argparse.Namespace) -> int:
+    from gateway.checkpoints import Checkpointer, load_earlier
+
+    async with _configured_store(args.conf) as store:
+        if store is None:
+            return 1
+        config = await _config(args.conf)
+        if store.audit_key is None:
+            print("no audit key is configured ([audit] signing_key_file)", file=sys.stderr)
+            return 2
+        settings = config.gateway.audit
+        earlier = await asyncio.to_thread(load_earlier, settings, config.base_dir)
+        checkpointer = Checkpointer(
+            store, store.audit_key, Path(settings.checkpoint_dir), settings.checkpoint_interval, earlier
+        )
+        ack = await checkpointer.acknowledge(args.reason)
+    if ack is None:
+        print("the audit log matches its last checkpoint: nothing to acknowledge")
+        return 0
+    print(f"acknowledged as checkpoint #{ack.number}: record {ack.seq}, hash {ack.head}")
+    for found in ack.body["found"]:
+        print(f"  - {found}")
+    return 0
+
+
+def cmd_audit_keygen(args: argparse.Namespace) -> int:
+    from gateway.store.seals import new_key, public_text
+
+    out: Path = args.out
+    if out.exists():
+        print(f"{out} exists: not overwritten", file=sys.stderr)
+        return 2
+    key = new_key()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.pem())
+    public = public_text(key.verifier.public)
+    pub_path = out.with_name(out.name + ".pub")
+    pub_path.write_text(public + "\n", encoding="ascii")
+    print(f"audit key written to {out} (keep it readable by the gateway only)")
+    print(f"public key (for verifiers) in {pub_path}: {public}")
     return 0
 
 
@@ -211,6 +425,45 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugin_new(args: argparse.Namespace) -> int:
+    from gateway.sdk.scaffold import ScaffoldError, new_plugin
+
+    try:
+        made = new_plugin(args.name, args.protocol, args.dir, title=args.title)
+    except ScaffoldError as exc:
+        print(f"lienthong plugin new: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {made.folder}: agency kind {made.name!r} ({made.protocol}), procedure {made.procedure}")
+    print(f"  cd {made.folder} && pip install --no-deps --no-build-isolation -e . && python -m pytest")
+    print("  then add its agency, route and procedure to a copy of conf/demo (see its README) and run")
+    print("  lienthong demo --conf that-copy")
+    return 0
+
+
+def cmd_plugin_check(args: argparse.Namespace) -> int:
+    from gateway.plugin_manager import load_registry
+    from gateway.sdk.behaviour import behaviour_checks
+    from gateway.sdk.conformance import checks
+
+    registry = load_registry()
+    kinds = args.kinds or None
+    try:
+        chosen = checks(kinds, registry) + ([] if args.static_only else behaviour_checks(kinds, registry))
+    except LookupError as exc:
+        print(f"lienthong plugin check: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    for check in chosen:
+        try:
+            asyncio.run(check.run())
+            print(f"ok    {check}")
+        except AssertionError as exc:
+            failed += 1
+            print(f"FAIL  {check}: {exc}")
+    print(f"{len(chosen) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lienthong", description="Integration gateway for public service centres")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -246,13 +499,58 @@ def build_parser() -> argparse.ArgumentParser:
         help="follow the replayed jobs until delivered or dead again (a running gateway delivers them)",
     )
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--agency", default=None, help="only this agency's deliveries")
+    p.add_argument(
+        "--since",
+        default=None,
+        metavar="WHEN",
+        help="only those dead-lettered (or changed) since: 2026-12-06T06:00+07:00, or a duration ago (2h, 1d)",
+    )
     p.set_defaults(func=cmd_deliveries)
+
+    agencies = sub.add_parser("agencies", help="pause and resume deliveries to agencies; see their holds")
+    agencies_sub = agencies.add_subparsers(dest="agencies_command", required=True)
+    p = agencies_sub.add_parser("pause", help="send nothing to an agency until a time (durable, audited)")
+    p.add_argument("agency")
+    _conf_arg(p)
+    p.add_argument("--until", required=True, metavar="WHEN", help="2026-12-06T06:00+07:00, or a duration (2h)")
+    p.add_argument("--reason", required=True, help="why, for the audit log and the dashboard")
+    p.add_argument("--endpoint", default=None, help="only this endpoint of the agency")
+    p.set_defaults(func=cmd_agencies)
+    p = agencies_sub.add_parser("resume", help="end an agency's pauses: what was held goes at once")
+    p.add_argument("agency")
+    _conf_arg(p)
+    p.add_argument("--endpoint", default=None, help="only this endpoint's pause")
+    p.set_defaults(func=cmd_agencies)
+    p = agencies_sub.add_parser("list", help="each endpoint's pause, current and next maintenance window")
+    _conf_arg(p)
+    p.set_defaults(func=cmd_agencies, agency=None, endpoint=None)
 
     audit = sub.add_parser("audit", help="the audit log of accesses to dossiers").add_subparsers(
         dest="audit_command", required=True
     )
-    p = audit.add_parser("verify", help="walk the hash chain; exit 1 naming the first record that does not verify")
+    p = audit.add_parser(
+        "verify", help="walk the hash chain (with --checkpoints: seals and signed checkpoints too); exit 1 on a problem"
+    )
     _conf_arg(p)
+    p.add_argument("--store", type=Path, default=None, help="a store file to check instead of the configured one")
+    p.add_argument("--checkpoints", type=Path, default=None, metavar="DIR", help="the exported checkpoint folder")
+    p.add_argument(
+        "--public-key",
+        action="append",
+        default=None,
+        help="the audit public key (a file, or its base64); again for keys used before a rotation; "
+        "default: [audit] public_key_file and earlier_public_keys",
+    )
+    p.set_defaults(func=cmd_audit)
+    p = audit.add_parser("keygen", help="make an audit key (Ed25519) and print its public half")
+    p.add_argument("--out", type=Path, required=True, help="where the private key goes (the public key beside it)")
+    p.set_defaults(func=cmd_audit_keygen)
+    p = audit.add_parser(
+        "acknowledge", help="accept a log that no longer matches its last checkpoint, with a signed statement"
+    )
+    _conf_arg(p)
+    p.add_argument("--reason", required=True, help="why, and what the operator did (kept in the checkpoint)")
     p.set_defaults(func=cmd_audit)
     p = audit.add_parser("list", help="print audit records, oldest first, one a line")
     _conf_arg(p)
@@ -275,6 +573,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", default=None, help="JSON of simulator-specific settings")
     p.add_argument("--log-level", default="warning")
     p.set_defaults(func=cmd_simulate)
+
+    plugin = sub.add_parser("plugin", help="write and check agency plugins").add_subparsers(
+        dest="plugin_command", required=True
+    )
+    p = plugin.add_parser("new", help="write a new plugin as a distribution of its own (pip install -e it)")
+    p.add_argument("name", help="the agency kind's name, lower_snake_case (e.g. permits)")
+    p.add_argument("--protocol", choices=["rest", "soap", "file"], required=True)
+    p.add_argument("--dir", type=Path, default=Path("."), help="where to write lienthong-<name>/ (default: here)")
+    p.add_argument("--title", default=None, help="the agency's name for operators")
+    p.set_defaults(func=cmd_plugin_new)
+    p = plugin.add_parser("check", help="run the conformance kits (static and behavioural) over installed plugins")
+    p.add_argument("kinds", nargs="*", help="agency kinds to check (default: every installed one)")
+    p.add_argument("--static-only", action="store_true", help="only what the plugin declares; start no simulator")
+    p.set_defaults(func=cmd_plugin_check)
 
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     p = keys.add_parser("new", help="make an API key and the hash to put in clients.toml")

@@ -12,13 +12,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.base import CheckResult
 from contracts import Dossier, DossierStatus, ResultDocument
+from gateway.connector_state import ConnectorState, MemoryConnectorState
 from gateway.errors import AgencyRejected, NotFound
+from gateway.simulated import SimulatorBinding
+from gateway.tls import OutboundTLS
 
 if TYPE_CHECKING:
+    import ssl
+
     import aiohttp
     from aiohttp import web
 
@@ -32,6 +37,15 @@ class EndpointSettings(BaseModel):
 
     url: str = Field(description="base URL, folder or sftp:// address of the agency endpoint")
     timeout: float = Field(10.0, gt=0, le=300)
+    tls: OutboundTLS | None = Field(
+        None, description="for an https:// url: the CAs trusted, a client certificate, pinned certificates"
+    )
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> EndpointSettings:
+        if self.tls is not None and not self.url.startswith("https://"):
+            raise ValueError("tls settings need an https:// url")
+        return self
 
 
 class AgencyUpdate(BaseModel):
@@ -95,12 +109,17 @@ class PollOutcome:
 
 @dataclass(frozen=True, slots=True)
 class LookupSpec:
-    """A synchronous look-up a connector answers, e.g. identity verification."""
+    """A synchronous look-up a connector answers, e.g. identity verification.
+
+    `example()` gives a query (JSON) the kind's simulator knows: the demo asks it, and the behavioural
+    conformance kit checks the answer against `output_model`.
+    """
 
     name: str
     description: str
     input_model: type[BaseModel]
     output_model: type[BaseModel]
+    example: Callable[[], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +131,11 @@ class ConnectorContext:
     callback_url: str  # where this agency posts its callbacks
     # The dossiers' documents by sha256 (gateway.sdk.document_bytes / document_chunks read them through it).
     documents: DocumentReader | None = None
+    # What the connector keeps across restarts (a polling cursor): the store's, in the gateway.
+    state: ConnectorState = field(default_factory=MemoryConnectorState)
+    # Built from `settings.tls` (CAs, client certificate, pins): pass it to every transport of
+    # the endpoint. None: the default verification of https:// URLs.
+    ssl_context: ssl.SSLContext | None = None
 
 
 class Connector(ABC):
@@ -178,3 +202,6 @@ class AgencyKind:
     polls: bool = False  # the dispatcher calls connector.poll() for agencies without callbacks
     demo_dossiers: DemoDossiers | None = None
     demo_bundles: DemoDossiers | None = None  # (seed, count) -> bundle submissions led by this kind's step
+    # How the demo, the benchmark and the conformance kit run the simulator and point an endpoint at it;
+    # None: the default binding (gateway/simulated.py).
+    binding: SimulatorBinding | None = None

@@ -2,6 +2,21 @@
 
 Delivery is at-least-once; every attempt carries the job's stable idempotency key, so the agency
 de-duplicates and the citizen sees the effect once.
+
+Claims go through the gate (gateway/gate.py): an endpoint whose breaker is open, or that is in a
+maintenance window or paused, has none of its jobs claimed; when its probe is due, one. A transient
+failure is retried until the agency's `give_up_after` is spent, counted from the job's first failure
+without the time it was held (outbox.py adds that at each claim); a permanent one dead-letters at once.
+
+Leases expire: a job whose outcome could not be recorded (the store failed after the agency answered,
+or its process died) is reclaimed by the loop once `lease_until` has passed, and delivered again. A
+delivery is bounded by the lease, so a live lease always has somebody working on it. A store error is
+never the agency's fault: it is retried, never dead-lettered. A claim cancelled at shutdown is undone.
+
+Before a first delivery, `prepare` puts every document the dossier names in the store (URL fetches with
+`[documents.fetch] when = "delivery"`), within the same deadline as the agency's call. A document that
+cannot be had is not the agency's fault: its breaker is not told, the job is retried within its budget
+while the reason may pass, and otherwise the centre is asked for the documents (status 5).
 """
 
 from __future__ import annotations
@@ -11,7 +26,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -19,15 +34,25 @@ import structlog
 import tenacity
 
 from contracts import Dossier
-from gateway.config.model import DispatcherSettings
-from gateway.connector import AgencyUpdate, Connector, Delivery, PollOutcome
+from gateway.breaker import Breaker, Breakers
+from gateway.config.model import BreakerSettings, DispatcherSettings
+from gateway.connector import AgencyUpdate, Connector, Delivery, PollOutcome, SubmitReceipt
 from gateway.documents.delivery import DocumentsUnavailable
-from gateway.errors import AgencyError, IllegalTransition, is_retryable
-from gateway.store.base import JobRecord, Store
+from gateway.errors import (
+    AgencyError,
+    AgencyTimeout,
+    IllegalTransition,
+    InvalidResult,
+    StorageUnavailable,
+    WrongAgency,
+    is_retryable,
+)
+from gateway.gate import ClaimPlan, Gate
+from gateway.maintenance import Holds
+from gateway.store.base import AuditEntry, JobRecord, Store, UpdateSource
 from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("lienthong.dispatcher")
-
 
 class BackoffSettings(Protocol):
     @property
@@ -52,6 +77,15 @@ class Backoff:
         return float(self._wait(state))
 
 
+# Attempts at a job whose connector raised something other than an AgencyError.
+PLUGIN_ERROR_ATTEMPTS = 3
+
+
+def plugin_error_reason(exc: BaseException, job_id: int) -> str:
+    """What the centre (and `deliveries list`) sees of an unexpected exception: its class, never its text."""
+    return f"internal error in the agency plugin ({type(exc).__name__}); logged as plugin_error for job {job_id}"
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -59,7 +93,11 @@ class Dispatcher:
         connectors: dict[tuple[str, str], Connector],
         concurrency: dict[str, int],
         settings: DispatcherSettings,
+        *,
         prepare: Callable[[Dossier], Awaitable[None]] | None = None,
+        gate: Gate | None = None,
+        give_up_after: Mapping[str, float] | None = None,
+        replay_on_recovery: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
         self.connectors = connectors
@@ -68,13 +106,21 @@ class Dispatcher:
         # Before a first delivery: every document the dossier names in the store (DeliveryDocuments.prepare).
         self.prepare = prepare
         self.backoff = Backoff(settings)
+        self.gate = gate or Gate(connectors, Breakers(settings.breaker), Holds())
+        self.give_up_after = dict(give_up_after or {})  # per agency; settings.give_up_after otherwise
+        self.replay_on_recovery = replay_on_recovery  # agencies whose dead letters are replayed when it is back
+        self.gate.breakers.on_close.append(self._recovered)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.in_flight: dict[str, int] = dict.fromkeys(concurrency, 0)
         self._wake = asyncio.Event()
         self._woken: set[str] = set(concurrency)  # agencies that may have ready jobs: all, at first
         self._tasks: set[asyncio.Task[None]] = set()
+        self._probes: set[int] = set()  # claimed jobs that are their endpoint's probe
         self.delivered = 0
         self.failed = 0
+        self.reclaimed = 0
+        # A delivery ends before its lease does, so a live lease always has somebody working on it.
+        self.delivery_timeout = settings.lease_seconds * 0.8
 
     def wake(self, agency: str | None = None) -> None:
         """New work, for one agency or (None) any: claim at once rather than at the next poll."""
@@ -94,16 +140,22 @@ class Dispatcher:
             if loop.time() >= next_scan:  # retries come due with time: every agency, once per poll interval
                 woken = set(self.concurrency)
                 next_scan = loop.time() + self.settings.poll_interval
+                await self._reclaim()
             # Only agencies with news and free slots are asked: a submission for one agency, or a
             # delivery ending, costs no query for the others.
             free = {a: self.concurrency[a] - n for a, n in self.in_flight.items() if a in woken}
             jobs: list[JobRecord] = []
             if any(v > 0 for v in free.values()):
+                plan = self.gate.plan(free)  # endpoints held or open are left out; a due probe gets one job
                 try:
-                    jobs = await self.store.claim_jobs(self.owner, free, self.settings.lease_seconds)
+                    if plan.free:
+                        jobs = await self._claim(plan)
+                except StorageUnavailable:
+                    self._woken |= woken  # the store logs the episode; the next turn tries again
                 except Exception:
                     log.exception("claim_failed")
                     self._woken |= woken
+                self._settle_probes(plan, jobs)
             for job in jobs:
                 self.in_flight[job.agency] += 1
                 self._woken.add(job.agency)  # it may have more ready: ask again right away
@@ -111,10 +163,57 @@ class Dispatcher:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if not jobs:
+                # Until the next scan, or sooner when a probe comes due or a window or pause ends.
+                until = next_scan
+                change = self.gate.next_change(time.time())
+                if change is not None:
+                    until = min(until, loop.time() + max(0.0, change - time.time()) + 0.01)
                 # asyncio.timeout_at, not wait_for: 3.11's wait_for can swallow the cancellation that stops us.
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(next_scan):
+                    async with asyncio.timeout_at(until):
                         await self._wake.wait()
+                if until < next_scan and loop.time() >= until:
+                    self._woken.update(self.concurrency)
+
+    def _settle_probes(self, plan: ClaimPlan, jobs: list[JobRecord]) -> None:
+        """The claimed job of a probed endpoint is its probe; a probe that found no job is given back."""
+        found = {(j.agency, j.endpoint): j.id for j in jobs}
+        for agency, endpoint in plan.probes:
+            job_id = found.get((agency, endpoint))
+            if job_id is None:
+                self.gate.breakers.drop_probe(agency, endpoint)
+            else:
+                self._probes.add(job_id)
+
+    async def _reclaim(self) -> None:
+        try:
+            reclaimed = await self.store.reclaim_expired_leases()
+        except StorageUnavailable:
+            return
+        except Exception:
+            log.exception("reclaim_failed")
+            return
+        if reclaimed:
+            self.reclaimed += reclaimed
+            log.warning("leases_reclaimed", jobs=reclaimed)
+
+    async def _claim(self, plan: ClaimPlan) -> list[JobRecord]:
+        """Claim ready jobs. Cancelled meanwhile (shutdown), the claim may still commit: it is undone, so
+        its jobs are not left leased to a dispatcher that will never deliver them."""
+        claim = asyncio.ensure_future(
+            self.store.claim_jobs(
+                self.owner, plan.free, self.settings.lease_seconds, endpoints=plan.endpoints or None
+            )
+        )
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                jobs = await claim
+                if jobs:
+                    undone = await self.store.unclaim_jobs(self.owner, [j.id for j in jobs])
+                    log.info("claim_undone", jobs=undone)
+            raise
 
     async def _deliver(self, job: JobRecord) -> None:
         # Each delivery runs in its own task, so these bindings reach its outbound log line only.
@@ -131,78 +230,215 @@ class Dispatcher:
                 self.in_flight[job.agency] -= 1
                 self.wake(job.agency)
 
+        probe = job.id in self._probes
+        self._probes.discard(job.id)
+        decision = self.gate.decide(job.agency, job.endpoint)
+        if decision == "hold" or (decision != "call" and not probe):
+            # Held, or its breaker opened, since the claim (another delivery failed meanwhile): the job goes
+            # back unsent, its attempt not counted.
+            release_slot()
+            if probe:
+                self.gate.breakers.drop_probe(job.agency, job.endpoint)
+            try:
+                await self.store.unclaim_job(job.id, self.owner)
+            except Exception as exc:
+                if not isinstance(exc, StorageUnavailable):
+                    log.exception("unclaim_failed", job=job.id)  # its lease runs out, and it is claimed again
+            return
         try:
             dossier = job.dossier or await self.store.get_dossier(str(job.dossier_id))
             if dossier is None:
                 raise LookupError(f"job {job.id} names a missing dossier")
             connector = self.connectors[(job.agency, job.endpoint)]
             delivery = Delivery(job.idempotency_key, job.attempts, job.step, job.inputs)
-            if job.step == "submit" and self.prepare is not None:
-                try:
-                    await self.prepare(dossier)
-                except DocumentsUnavailable as exc:
-                    release_slot()
-                    await self._documents_unavailable(job, exc)
-                    return
-            if job.step.startswith("supplement"):
-                receipt = await connector.supplement(dossier, delivery)
-            elif job.step == "withdraw":
-                receipt = await connector.withdraw(dossier, delivery)
-            else:
-                receipt = await connector.submit(dossier, delivery)
+            receipt = await self._call(connector, job, dossier, delivery)
+        except DocumentsUnavailable as exc:
+            # The gateway's own failure to get the documents says nothing of the agency, which was not called.
             release_slot()
-            await self.store.complete_job(job.id, self.owner, receipt, actor=f"agency:{job.agency}")
-            self.delivered += 1
-            log.info(
-                "delivered",
-                job=job.id,
-                dossier=dossier.code,
-                agency=job.agency,
-                attempt=job.attempts,
-                ms=round((time.perf_counter() - started) * 1000, 1),
-            )
+            if probe:
+                self.gate.breakers.drop_probe(job.agency, job.endpoint)
+            await self._documents_unavailable(job, exc)
+            return
         except asyncio.CancelledError:
+            if probe:
+                self.gate.breakers.drop_probe(job.agency, job.endpoint)
             raise
         except Exception as exc:
             release_slot()
+            self._tell_breaker(job, exc, probe)
             await self._failed(job, exc)
+            return
         finally:
             release_slot()
+        self.gate.breakers.succeeded(job.agency, job.endpoint, probe=probe)
+        try:
+            completion = await self.store.complete_job(job.id, self.owner, receipt, actor=f"agency:{job.agency}")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._not_recorded(job, exc)
+            return
+        self.delivered += 1
+        for event_id, why in completion.skipped.items():
+            log.warning("receipt_update_skipped", job=job.id, agency=job.agency, event_id=event_id, reason=why)
+        log.info(
+            "delivered",
+            job=job.id,
+            dossier=dossier.code,
+            agency=job.agency,
+            attempt=job.attempts,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    async def _call(self, connector: Connector, job: JobRecord, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
+        """The agency's call, after its documents are in the store (a first delivery's URL fetches): both
+        within one deadline inside the lease."""
+        deadline = asyncio.timeout(self.delivery_timeout)
+        preparing = False
+        try:
+            async with deadline:
+                if job.step == "submit" and self.prepare is not None:
+                    preparing = True
+                    await self.prepare(dossier)
+                    preparing = False
+                if job.step.startswith("supplement"):
+                    return await connector.supplement(dossier, delivery)
+                if job.step == "withdraw":
+                    return await connector.withdraw(dossier, delivery)
+                return await connector.submit(dossier, delivery)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            if preparing:  # what was fetched is kept: the next attempt goes on from there
+                raise DocumentsUnavailable(
+                    [f"the documents were not all fetched within {self.delivery_timeout:.0f} s (the job's lease)"],
+                    permanent=False,
+                ) from None
+            raise AgencyTimeout(
+                f"no answer within {self.delivery_timeout:.0f} s (the job's lease)", agency=job.agency
+            ) from None
+
+    def _tell_breaker(self, job: JobRecord, exc: Exception, probe: bool) -> None:
+        breakers = self.gate.breakers
+        if is_retryable(exc):
+            assert isinstance(exc, AgencyError)
+            breakers.failed(job.agency, job.endpoint, str(exc), retry_after=exc.retry_after, probe=probe)
+        elif isinstance(exc, AgencyError):
+            breakers.succeeded(job.agency, job.endpoint, probe=probe)  # it refused this one: it is up
+        elif probe:
+            breakers.drop_probe(job.agency, job.endpoint)  # a plugin bug or a store error says nothing of the agency
+
+    def _retry_at(self, job: JobRecord, exc: Exception, now: float) -> tuple[float | None, float]:
+        """When to try again (None: dead-letter now), and how much of the retry budget is left."""
+        # The retry budget: time since the first failure, less the time the job was held unsent.
+        spent = now - (job.failing_since if job.failing_since is not None else now) - job.held
+        budget = self.give_up_after.get(job.agency, self.settings.give_up_after)
+        if isinstance(exc, StorageUnavailable):
+            # A store error says nothing about the job: it is tried again, however often.
+            return now + self.backoff.delay(job.attempts), budget - spent
+        if isinstance(exc, DocumentsUnavailable):  # the documents, not the agency: their own backoff, same budget
+            passing = not exc.permanent and spent < budget
+            return (now + self.backoff.delay(job.attempts) if passing else None), budget - spent
+        if not (is_retryable(exc) and spent < budget):
+            return None, budget - spent
+        wait = self.backoff.delay(job.attempts)
+        if isinstance(exc, AgencyError) and exc.retry_after is not None:
+            wait = max(wait, min(exc.retry_after, self.settings.breaker.retry_after_max))
+        return now + wait, budget - spent
 
     async def _documents_unavailable(self, job: JobRecord, exc: DocumentsUnavailable) -> None:
-        """Retried while the reason may pass; then, or at once when it cannot, the centre is asked for them."""
-        if not exc.permanent and job.attempts < self.settings.max_attempts:
+        """Retried within the retry budget while the reason may pass; then, or at once when it cannot, the
+        centre is asked for the documents (a supplement request from the gateway)."""
+        retry_at, _ = self._retry_at(job, exc, time.time())
+        if retry_at is not None:
             await self._failed(job, exc)
             return
         self.failed += 1
         log.warning("documents_unavailable", job=job.id, agency=job.agency, attempt=job.attempts, items=exc.items)
         try:
             await self.store.ask_for_documents(job.id, self.owner, exc.items, exc.note)
+        except StorageUnavailable:
+            pass  # the job stays leased: reclaimed once its lease expires, and asked for again
         except Exception:
             log.exception("ask_for_documents_failed", job=job.id)
 
     async def _failed(self, job: JobRecord, exc: Exception) -> None:
         self.failed += 1
-        passing = is_retryable(exc) or isinstance(exc, DocumentsUnavailable)
-        retry = passing and job.attempts < self.settings.max_attempts
-        retry_at = time.time() + self.backoff.delay(job.attempts) if retry else None
-        reason = f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, AgencyError | DocumentsUnavailable):
-            # A plugin bug fails this job (dead-lettered for replay once fixed), never the gateway.
-            log.exception("plugin_error", job=job.id, agency=job.agency)
+        now = time.time()
+        retry_at, left = self._retry_at(job, exc, now)
+        if isinstance(exc, AgencyError | StorageUnavailable | DocumentsUnavailable):
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            # A plugin bug (or a passing fault it did not map) is retried a few times as transient, then
+            # dead-lettered for replay once fixed; it never fails the gateway. Its text may hold anything
+            # (a personal id, a stack detail): the log keeps it with the traceback, the job a generic line.
+            retry = job.attempts < PLUGIN_ERROR_ATTEMPTS and left > 0
+            retry_at = now + self.backoff.delay(job.attempts) if retry else None
+            reason = plugin_error_reason(exc, job.id)
+            log.exception("plugin_error", job=job.id, agency=job.agency, attempt=job.attempts, retry=retry)
         log.warning(
             "delivery_failed",
             job=job.id,
             agency=job.agency,
+            endpoint=job.endpoint,
             attempt=job.attempts,
             error=reason,
-            retry_in=round(retry_at - time.time(), 2) if retry_at else None,
+            retry_in=round(retry_at - now, 2) if retry_at else None,
+            budget_left=round(left, 1) if is_retryable(exc) else None,
             dead=retry_at is None,
         )
+        await self._record_failure(job, reason, retry_at)
+
+    async def _not_recorded(self, job: JobRecord, exc: Exception) -> None:
+        """The agency took the job but its outcome could not be written. Delivered again later (the agency
+        de-duplicates on the key): after a backoff if the failure can be written, else once the lease expires."""
+        self.failed += 1
+        reason = f"the agency's answer could not be recorded: {type(exc).__name__}: {exc}"
+        storage = isinstance(exc, StorageUnavailable)
+        if not storage:
+            log.exception("complete_failed", job=job.id, agency=job.agency)
+        # Never a dead letter for a store error; an unexpected one (a bug) gets what is left of the budget.
+        now = time.time()
+        spent = now - (job.failing_since if job.failing_since is not None else now) - job.held
+        budget = self.give_up_after.get(job.agency, self.settings.give_up_after)
+        retry = storage or spent < budget
+        retry_at = now + self.backoff.delay(job.attempts) if retry else None
+        log.warning("delivery_not_recorded", job=job.id, agency=job.agency, attempt=job.attempts, error=reason)
+        await self._record_failure(job, reason, retry_at)
+
+    async def _record_failure(self, job: JobRecord, reason: str, retry_at: float | None) -> None:
         try:
             await self.store.fail_job(job.id, self.owner, reason, retry_at)
+        except StorageUnavailable:
+            pass  # the job stays leased: reclaimed once its lease expires
         except Exception:
             log.exception("fail_job_failed", job=job.id)
+
+    def _recovered(self, breaker: Breaker, began: float) -> None:
+        """An endpoint is back: its backlog goes at the agency's concurrency, and (if the agency asks for
+        it) its deliveries dead-lettered since the outage began are replayed."""
+        self.wake(breaker.agency)
+        if breaker.agency in self.replay_on_recovery:
+            task = asyncio.create_task(self._replay(breaker.agency, breaker.endpoint, began), name="replay-on-recovery")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _replay(self, agency: str, endpoint: str, since: float) -> None:
+        entry = AuditEntry(
+            client_id="gateway",
+            action="replay",
+            outcome="allowed",
+            basis="endpoint-recovered",
+            detail={"agency": agency, "endpoint": endpoint, "since": datetime.fromtimestamp(since, UTC).isoformat()},
+        )
+        try:
+            n = await self.store.replay_dead(agency=agency, endpoint=endpoint, since=since, audit=entry)
+        except Exception:
+            log.exception("replay_on_recovery_failed", agency=agency, endpoint=endpoint)
+            return
+        if n:
+            log.info("dead_letters_replayed", agency=agency, endpoint=endpoint, jobs=n)
+            self.wake(agency)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for deliveries in flight (graceful shutdown); those still running after `timeout` are
@@ -214,47 +450,152 @@ class Dispatcher:
                 await cancel_and_wait(late, what="deliveries")
 
 
-async def poll_agency(store: Store, agency: str, connector: Connector, interval: float) -> None:
-    """For agencies that do not call back: ask them for news on a timer."""
+async def poll_agency(
+    store: Store,
+    agency: str,
+    connector: Connector,
+    interval: float,
+    gate: Gate | None = None,
+    max_delay: float = 300.0,
+) -> None:
+    """For agencies that do not call back: ask them for news on a timer.
+
+    The poller shares its endpoint's breaker with the deliveries: it asks nothing while the endpoint is
+    held (a window, a pause) or its breaker is open, and one of its polls may be the probe. An outage is
+    told by the breaker, one line when the endpoint goes down and one when it is back; any other failure
+    (a refusal, a plugin bug) is logged at the first of a run and when the run ends, and each failure
+    lengthens the wait before the next poll (doubling, up to `max_delay`).
+    """
+    endpoint = connector.ctx.endpoint
+    gate = gate or Gate([(agency, endpoint)], Breakers(BreakerSettings()), Holds())
+    failures = 0  # in a row
+    logged = False  # the run of failures was logged: its end is too
     while True:
+        decision = gate.acquire(agency, endpoint)
+        if decision in ("hold", "wait"):
+            await asyncio.sleep(interval)
+            continue
+        probe = decision == "probe"
         try:
-            outcome = await apply_polled(store, agency, await connector.poll())
+            outcome = await apply_polled(store, agency, endpoint, await connector.poll())
             await connector.acknowledge(outcome)
         except asyncio.CancelledError:
+            if probe:
+                gate.breakers.drop_probe(agency, endpoint)
             raise
-        except Exception:
-            log.exception("poll_failed", agency=agency)
+        except StorageUnavailable:
+            # Not the agency's fault: the store logs the episode, and what was not settled comes back.
+            if probe:
+                gate.breakers.drop_probe(agency, endpoint)
+            await asyncio.sleep(interval)
+            continue
+        except Exception as exc:
+            failures += 1
+            if is_retryable(exc):
+                assert isinstance(exc, AgencyError)
+                gate.breakers.failed(agency, endpoint, str(exc), retry_after=exc.retry_after, probe=probe)
+                log.debug("poll_failed", agency=agency, endpoint=endpoint, error=str(exc))
+                if gate.breakers.get(agency, endpoint).state == "open":
+                    await asyncio.sleep(interval)  # the breaker says when to try again
+                    continue
+            else:
+                if isinstance(exc, AgencyError):
+                    gate.breakers.succeeded(agency, endpoint, probe=probe)  # it answered: it is up
+                elif probe:
+                    gate.breakers.drop_probe(agency, endpoint)
+                if not logged:
+                    if isinstance(exc, AgencyError):
+                        log.error("poll_refused", agency=agency, endpoint=endpoint, error=str(exc))
+                    else:
+                        log.exception("poll_failed", agency=agency, endpoint=endpoint)
+                    logged = True
+            await asyncio.sleep(min(interval * 2 ** min(failures, 20), max(max_delay, interval)))
+            continue
+        gate.breakers.succeeded(agency, endpoint, probe=probe)
+        if logged:
+            log.info("poll_recovered", agency=agency, endpoint=endpoint, failures=failures)
+        failures, logged = 0, False
         await asyncio.sleep(interval)
 
 
-async def apply_polled(store: Store, agency: str, updates: Sequence[AgencyUpdate]) -> PollOutcome:
+
+# Why an update that can never apply was refused, as PollOutcome.refused tells the connector.
+_REFUSALS: tuple[tuple[type[Exception], str], ...] = (
+    (WrongAgency, "wrong-agency"),
+    (InvalidResult, "invalid-result"),
+    (IllegalTransition, "illegal-transition"),
+    (LookupError, "unknown-dossier"),
+)
+
+
+async def apply_polled(store: Store, agency: str, endpoint: str, updates: Sequence[AgencyUpdate]) -> PollOutcome:
     """Apply each update on its own, so one bad update never hides the others.
 
-    An update that can never apply (a dossier this gateway does not know, a transition the state
-    machine refuses) is logged and settled as refused. Any other failure leaves it unsettled, and so
-    are later updates of the same dossier (their order matters): the connector hands them over again.
+    The updates come from one endpoint of the agency (an office's folder, for land): each may touch only
+    dossiers routed to it. An update that can never apply (a dossier this gateway does not know, one
+    routed to another agency or office, a result document that does not hold what it declares, a
+    transition the state machine refuses) is logged and settled as refused with its reason, and a
+    refusal to touch another's dossier is audited. Any other failure leaves it unsettled, and so are
+    later updates of the same dossier (their order matters): the connector hands them over again.
     """
+    source = UpdateSource.of_agency(agency, endpoint)
     applied: set[str] = set()
     refused: dict[str, str] = {}
     held: set[str] = set()  # dossiers with an unsettled update
+    denied: list[AuditEntry] = []
     for update in updates:
         dossier = str(update.dossier_id or update.dossier_code)
         if dossier in held:
             continue
         try:
-            await store.apply_update(update, actor=f"agency:{agency}")
-        except LookupError:
-            log.warning("update_for_unknown_dossier", agency=agency, event_id=update.event_id, dossier=dossier)
-            refused[update.event_id] = "unknown-dossier"
-        except IllegalTransition as exc:
-            log.error("update_refused", agency=agency, event_id=update.event_id, dossier=dossier, error=str(exc))
-            refused[update.event_id] = "illegal-transition"
+            await store.apply_update(update, source=source)
+        except (WrongAgency, InvalidResult, IllegalTransition, LookupError) as exc:
+            reason = next(r for kind, r in _REFUSALS if isinstance(exc, kind))
+            log.error(
+                "update_refused",
+                agency=agency,
+                endpoint=endpoint,
+                event_id=update.event_id,
+                dossier=dossier,
+                reason=reason,
+                error=str(exc),
+            )
+            refused[update.event_id] = reason
+            if isinstance(exc, WrongAgency | InvalidResult):
+                denied.append(_refusal(source, update, reason, exc))
+        except StorageUnavailable:
+            held.add(dossier)  # the store logs the episode
         except Exception:
             log.exception("update_failed", agency=agency, event_id=update.event_id, dossier=dossier)
             held.add(dossier)
         else:
             applied.add(update.event_id)
+    if denied:
+        # Written before the connector hears of the refusal (and quarantines the file): if this fails, the
+        # updates are not settled and come back on the next poll, to be refused and audited then.
+        try:
+            await store.audit(denied)
+        except Exception as exc:
+            if not isinstance(exc, StorageUnavailable):
+                log.exception("audit_failed", agency=agency, endpoint=endpoint)
+            refused = {e: r for e, r in refused.items() if r not in ("wrong-agency", "invalid-result")}
     return PollOutcome(frozenset(applied), refused)
+
+
+def _refusal(source: UpdateSource, update: AgencyUpdate, reason: str, exc: Exception) -> AuditEntry:
+    return AuditEntry(
+        client_id=source.actor,
+        action="agency-update",
+        outcome="denied",
+        basis=reason,
+        dossier_id=exc.dossier_id if isinstance(exc, WrongAgency) else str(update.dossier_id or "") or None,
+        detail={
+            "endpoint": source.endpoint,
+            "event_id": update.event_id,
+            "status": int(update.status),
+            "dossier_ref": str(update.dossier_id or update.dossier_code),
+        },
+    )
 
 
 async def sweep_deadlines(store: Store, interval: float, wake: Callable[[], None] | None = None) -> None:
@@ -269,6 +610,8 @@ async def sweep_deadlines(store: Store, interval: float, wake: Callable[[], None
                 wake()
         except asyncio.CancelledError:
             raise
+        except StorageUnavailable:
+            pass  # logged once, by the store; the next sweep catches up
         except Exception:
             log.exception("deadline_sweep_failed")
         await asyncio.sleep(interval)

@@ -4,12 +4,18 @@
     ├── ProblemError              answered to a caller as RFC 9457 problem+json
     │   ├── InvalidRequest        400  malformed JSON, bad header
     │   ├── ValidationFailed      422  field-level errors with paths
+    │   │   └── InvalidResult     422  an agency's result document does not hold what it declares
     │   ├── Unauthenticated       401
     │   ├── Forbidden             403
+    │   │   └── WrongAgency       403  an agency reported on a dossier that is not routed to it
     │   ├── NotFound              404
     │   ├── Conflict              409  (idempotency key reused with another body, illegal transition)
+    │   ├── RequestTimeout        408  the body came too slowly
     │   ├── PayloadTooLarge       413
     │   ├── NoRoute               422  no agency endpoint serves this procedure / jurisdiction
+    │   ├── TooManyRequests       429  a rate limit: wait Retry-After seconds
+    │   ├── ServiceUnavailable    503
+    │   │   └── StorageUnavailable 503  the store cannot write now (disk full, I/O error, locked): retry later
     │   └── UpstreamFailed        502/504  a synchronous look-up failed at the agency
     ├── ConfigError               configuration is invalid (start-up, `conf check`)
     ├── PluginError               a plugin is broken (start-up)
@@ -22,7 +28,9 @@
             ├── AgencyRejected
             └── UnsafeAnswer      entity expansion, DTD, oversize answer
 
-Only the TransientAgencyError branch is retried; the dispatcher and tenacity test for it by class.
+Only the TransientAgencyError branch is retried; `is_retryable` tests for it by class, except that one
+error may say otherwise for itself (`retryable=` when raised): a MalformedAnswer whose answer broke the
+agency's own schema is permanent, since the agency will answer the same again.
 """
 
 from __future__ import annotations
@@ -95,6 +103,10 @@ class ValidationFailed(ProblemError):
     slug, status, title = "validation-failed", 422, "The request has invalid fields"
 
 
+class InvalidResult(ValidationFailed):
+    slug, title = "invalid-result", "A result document does not hold what it declares"
+
+
 class Unauthenticated(ProblemError):
     slug, status, title = "unauthenticated", 401, "Missing or unknown credentials"
 
@@ -104,6 +116,17 @@ class Unauthenticated(ProblemError):
 
 class Forbidden(ProblemError):
     slug, status, title = "forbidden", 403, "Not allowed for this client"
+
+
+class WrongAgency(Forbidden):
+    """An agency (instance, and office endpoint when it has several) reported on a dossier routed elsewhere."""
+
+    slug, title = "wrong-agency", "This agency may not change this dossier"
+
+    def __init__(self, detail: str, *, dossier_id: str, event_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.dossier_id = dossier_id
+        self.event_id = event_id
 
 
 class NotFound(ProblemError):
@@ -124,6 +147,10 @@ class IdempotencyConflict(Conflict):
 
 class IllegalTransition(Conflict):
     slug, title = "illegal-transition", "This status change is not allowed"
+
+
+class RequestTimeout(ProblemError):
+    slug, status, title = "request-timeout", 408, "The request took too long to arrive"
 
 
 class PayloadTooLarge(ProblemError):
@@ -154,6 +181,16 @@ class ServiceUnavailable(ProblemError):
     slug, status, title = "unavailable", 503, "The gateway cannot take this request now"
 
 
+class StorageUnavailable(ServiceUnavailable):
+    """The store could not write (or read): nothing of the request was kept; the same request may be sent again."""
+
+    slug, title = "storage-unavailable", "The gateway cannot write to its store now"
+    retry_after = 5  # seconds: a full disk or a locked database is rarely cleared sooner
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.retry_after)})
+
+
 class ConfigError(LienthongError):
     """Invalid configuration; `problems` lists every error as (file, key, message)."""
 
@@ -172,7 +209,8 @@ class PluginError(LienthongError):
 
 
 class AgencyError(LienthongError):
-    """Talking to an agency failed. `agency`, `status` (HTTP) and `code` (agency code) when known."""
+    """Talking to an agency failed. `agency`, `status` (HTTP) and `code` (agency code) when known;
+    `retry_after`: the seconds the agency asked us to wait (its Retry-After header), if it said."""
 
     retryable = False
 
@@ -183,12 +221,17 @@ class AgencyError(LienthongError):
         agency: str = "",
         status: int | None = None,
         code: str | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.agency = agency
         self.status = status
         self.code = code
+        if retryable is not None:  # this one error overrides its class
+            self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class TransientAgencyError(AgencyError):
@@ -220,4 +263,4 @@ class UnsafeAnswer(PermanentAgencyError):
 
 
 def is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, TransientAgencyError)
+    return isinstance(exc, AgencyError) and exc.retryable

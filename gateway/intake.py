@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from contracts import DossierSubmission, ProcedureSpec
 from contracts.bundle import BundleSubmission
-from contracts.calendar import VN_TZ, add_working_days
+from contracts.calendar import VN_TZ
 from gateway.auth import Principal
 from gateway.bundles import BundleSpec
 from gateway.catalog import Catalog
@@ -19,6 +19,7 @@ from gateway.documents.intake import DocumentIntake, Taken
 from gateway.errors import FieldError, NoRoute, PayloadTooLarge, ValidationFailed
 from gateway.jurisdiction import jurisdiction_errors
 from gateway.live import Live
+from gateway.rights import check_dossier
 from gateway.routing import RouteTable
 from gateway.store.base import CreateOutcome, NewBundle, NewBundleStep, NewDossier, Store
 
@@ -117,13 +118,34 @@ class Intake:
     def _new_dossier(
         self, principal: Principal, sub: DossierSubmission, now: datetime, body: bytes, key: str | None
     ) -> NewDossier:
-        spec = self.catalog.get(sub.procedure_code)
+        live = self.live.current  # one configuration for the whole dossier: catalog, routes, calendar
+        spec = live.catalog.get(sub.procedure_code)
         assert spec is not None  # validate() checked it
+        conf = principal.conf
+        # The procedure right first: a client learns nothing of routes for procedures it may not use.
+        check_dossier(
+            principal.client_id,
+            conf.rights,
+            conf.province,
+            procedure=spec.code,
+            agency=None,
+            bound=spec.jurisdiction == "province",
+            case_province=sub.jurisdiction.province,
+        )
         try:
-            target = self.routes.resolve(sub.procedure_code, sub.jurisdiction)
+            target = live.routes.resolve(sub.procedure_code, sub.jurisdiction)
         except NoRoute as exc:
             exc.errors = [FieldError("jurisdiction.province", exc.detail, "no_route")]
             raise
+        check_dossier(
+            principal.client_id,
+            conf.rights,
+            conf.province,
+            procedure=spec.code,
+            agency=target.agency,
+            bound=spec.jurisdiction == "province",
+            case_province=sub.jurisdiction.province,
+        )
         unit = principal.conf.unit
         assert unit is not None  # the config requires a unit for the submit scope
         return NewDossier(
@@ -136,7 +158,7 @@ class Intake:
             agency=target.agency,
             endpoint=target.endpoint,
             received_at=now,
-            due_at=add_working_days(now, spec.processing_days),
+            due_at=live.calendar.add_working_days(now, spec.processing_days),
             submission=sub.model_dump(mode="json"),
             idempotency_key=key,
             body_hash=body_hash(body),

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import re
+import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -31,10 +36,15 @@ class Registry:
         return None
 
 
-def load_entry_point_plugins(pm: pluggy.PluginManager) -> None:
-    """Built-in and third-party plugins both arrive through the `lienthong.plugins` entry points."""
+class UnmarkedHookWarning(UserWarning):
+    """A plugin defines a `register_*` function without `@hookimpl`: pluggy would silently ignore it."""
+
+
+def load_entry_point_plugins(pm: pluggy.PluginManager, only: Collection[str] | None = None) -> None:
+    """Built-in and third-party plugins both arrive through the `lienthong.plugins` entry points;
+    `only` limits them to those names (the gateway's own tests load the built-in ones alone)."""
     for ep in sorted(entry_points(group=hooks.ENTRY_POINT_GROUP), key=lambda e: e.name):
-        if pm.has_plugin(ep.name):
+        if pm.has_plugin(ep.name) or (only is not None and ep.name not in only):
             continue
         try:
             plugin = ep.load()
@@ -48,19 +58,54 @@ def register(pm: pluggy.PluginManager, plugin: ModuleType | object, name: str) -
         pm.register(plugin, name=name)
     except (ValueError, pluggy.PluginValidationError) as exc:
         raise PluginError(name, str(exc)) from exc
+    _warn_unmarked(pm, plugin, name)
 
 
-def build_plugin_manager(extra: dict[str, ModuleType | object] | None = None) -> pluggy.PluginManager:
+def hook_names() -> list[str]:
+    return sorted(n for n, v in vars(hooks).items() if callable(v) and hasattr(v, f"{hooks.PROJECT}_spec"))
+
+
+def _warn_unmarked(pm: pluggy.PluginManager, plugin: ModuleType | object, name: str) -> None:
+    """pluggy takes only functions marked `@hookimpl`; a `register_*` one left unmarked would do nothing."""
+    for attr in dir(plugin):
+        if not attr.startswith("register_"):
+            continue
+        value = getattr(plugin, attr, None)
+        if not (inspect.isfunction(value) or inspect.ismethod(value)):
+            continue
+        if pm.parse_hookimpl_opts(plugin, attr) is None:
+            warnings.warn(
+                f"plugin {name!r}: {attr}() is not marked @hookimpl, so the gateway never calls it "
+                "(from gateway.sdk import hookimpl)",
+                UnmarkedHookWarning,
+                stacklevel=2,
+            )
+
+
+def _unknown_hook(exc: pluggy.PluginValidationError) -> str:
+    """pluggy's message, with the nearest hook's name when the unknown one looks misspelt."""
+    message = str(exc)
+    found = re.search(r"unknown hook '([^']+)'", message)
+    if found:
+        near = difflib.get_close_matches(found.group(1), hook_names(), n=1, cutoff=0.6)
+        message += f"; did you mean {near[0]!r}?" if near else f"; the hooks are {', '.join(hook_names())}"
+    return message
+
+
+def build_plugin_manager(
+    extra: dict[str, ModuleType | object] | None = None, only: Collection[str] | None = None
+) -> pluggy.PluginManager:
+    """The plugin manager with every installed plugin (or those named in `only`) and the `extra` ones."""
     pm = pluggy.PluginManager(hooks.PROJECT)
     pm.add_hookspecs(hooks)
-    load_entry_point_plugins(pm)
+    load_entry_point_plugins(pm, only)
     for name, plugin in (extra or {}).items():
         register(pm, plugin, name)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         plugin_name = pm.get_name(exc.plugin) or repr(exc.plugin)
-        raise PluginError(plugin_name, f"implements an unknown hook: {exc}") from exc
+        raise PluginError(plugin_name, f"implements an unknown hook: {_unknown_hook(exc)}") from exc
     return pm
 
 
@@ -101,5 +146,7 @@ def _call(impl: pluggy.HookImpl) -> list[object]:
     return result
 
 
-def load_registry(extra: dict[str, ModuleType | object] | None = None) -> Registry:
-    return collect(build_plugin_manager(extra))
+def load_registry(
+    extra: dict[str, ModuleType | object] | None = None, only: Collection[str] | None = None
+) -> Registry:
+    return collect(build_plugin_manager(extra, only))

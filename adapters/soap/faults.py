@@ -1,8 +1,8 @@
 """SOAP 1.1 and 1.2 Faults read from a parsed envelope and mapped onto the gateway error hierarchy.
 
-Server/Receiver faults are the agency's own trouble and may pass: retried (AgencyUnavailable).
-Client/Sender, VersionMismatch, MustUnderstand and unknown codes say our request is wrong: never
-retried (AgencyRejected). A Fault that breaks the SOAP rules is a MalformedAnswer.
+Whether a fault is worth retrying is the fault table's call (fault_classes.py): transient faults
+become AgencyUnavailable (retried), permanent ones AgencyRejected (never). A Fault that breaks the
+SOAP rules is a MalformedAnswer.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from adapters.soap.fault_classes import DEFAULT, TRANSIENT, FaultTable
 from gateway.errors import AgencyError, AgencyRejected, AgencyUnavailable, MalformedAnswer
 
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 ENVELOPES = {SOAP11_ENV: "1.1", SOAP12_ENV: "1.2"}
 
-TRANSIENT_CODES = frozenset({"server", "receiver"})
 MAX_REASON = 500
 
 
@@ -36,7 +36,8 @@ class SoapFault:
 
     @property
     def transient(self) -> bool:
-        return self.code.split(".", 1)[0].lower() in TRANSIENT_CODES
+        """By the built-in table; `fault_error` takes a plugin's table."""
+        return DEFAULT.classify(self.full_code) == TRANSIENT
 
 
 def _local(qname_text: str | None) -> str:
@@ -84,7 +85,10 @@ def find_fault(envelope: etree._Element) -> SoapFault | None:
     subcodes: list[str] = []
     sub = node.find(f"{{{ns}}}Code/{{{ns}}}Subcode")
     while sub is not None:
-        subcodes.append(_local(sub.findtext(f"{{{ns}}}Value")))
+        value = _local(sub.findtext(f"{{{ns}}}Value"))
+        if not value:  # SOAP 1.2 part 1, 5.4.1.3: every Subcode has a Value
+            raise _broken(f"SOAP 1.2 Fault {code} with a Subcode without Value")
+        subcodes.append(value)
         sub = sub.find(f"{{{ns}}}Subcode")
     return SoapFault(
         version="1.2",
@@ -96,8 +100,10 @@ def find_fault(envelope: etree._Element) -> SoapFault | None:
     )
 
 
-def fault_error(fault: SoapFault, *, agency: str, status: int | None = None) -> AgencyError:
+def fault_error(
+    fault: SoapFault, *, agency: str, status: int | None = None, table: FaultTable = DEFAULT
+) -> AgencyError:
     """The gateway error for a Fault: AgencyUnavailable (retried) or AgencyRejected (never)."""
     text = f"{agency}: SOAP {fault.version} fault {fault.full_code}: {fault.reason or '(no reason)'}"
-    cls = AgencyUnavailable if fault.transient else AgencyRejected
+    cls = AgencyUnavailable if table.classify(fault.full_code) == TRANSIENT else AgencyRejected
     return cls(text, agency=agency, status=status, code=fault.full_code)

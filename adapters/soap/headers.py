@@ -2,10 +2,14 @@
 
 X-Road headers are built as elements (namespaces of xroad.xsd and identifiers.xsd), so they work
 whatever a WSDL names its header parts ("client" in xroad6.wsdl, "clientField" in the Finnish VTJ).
+Their values are checked when the headers are built (inside `SoapTransport.send`, so a bad value is an
+AgencyRejected before anything is sent): identifiers by the security server's own rule, every value
+as text XML can carry.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +21,35 @@ from zeep.wsse.username import UsernameToken
 XROAD_NS = "http://x-road.eu/xsd/xroad.xsd"
 XROAD_ID_NS = "http://x-road.eu/xsd/identifiers"
 NSMAP = {"xrd": XROAD_NS, "id": XROAD_ID_NS}
+
+# The security server refuses identifiers (instance, member class and code, subsystem, service code
+# and version) with an ISO control character or one of % : ; / \ U+200B U+FEFF (nordic-institute/
+# X-Road, proxy-core MessageProcessorBase.validateIdentifierField). Every other header value must be
+# text XML 1.0 can hold: no control characters but tab and line breaks, no lone surrogates, no U+FFFE/F.
+_FORBIDDEN_IN_IDENTIFIER = re.compile("[\x00-\x1f\x7f-\x9f%:;/\\\\\u200b\ufeff]")
+_NOT_XML_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+MAX_VALUE = 255  # X-Road keeps identifiers in 255-character columns
+
+
+class XRoadHeaderError(ValueError):
+    """An X-Road header value the security server would refuse, or XML cannot carry."""
+
+
+def _checked(name: str, value: object, *, identifier: bool) -> str:
+    if not isinstance(value, str):
+        raise XRoadHeaderError(f"X-Road header {name} must be text, not {type(value).__name__}")
+    if not value.strip():
+        raise XRoadHeaderError(f"X-Road header {name} is empty")
+    if len(value) > MAX_VALUE:
+        raise XRoadHeaderError(f"X-Road header {name} is longer than {MAX_VALUE} characters")
+    bad = (_FORBIDDEN_IN_IDENTIFIER if identifier else _NOT_XML_TEXT).search(value)
+    if bad is None and identifier:
+        bad = _NOT_XML_TEXT.search(value)
+    if bad is not None:
+        what = "an X-Road identifier" if identifier else "an X-Road header"
+        char = bad.group()
+        raise XRoadHeaderError(f"X-Road header {name} has {char!r} (U+{ord(char):04X}), not allowed in {what}")
+    return value
 
 
 def _x(name: str) -> str:
@@ -31,7 +64,7 @@ def _identifier(tag: str, object_type: str, codes: Sequence[tuple[str, str | Non
     el = etree.Element(_x(tag), {_id("objectType"): object_type}, nsmap=NSMAP)
     for name, value in codes:
         if value is not None:
-            etree.SubElement(el, _id(name)).text = value
+            etree.SubElement(el, _id(name)).text = _checked(f"{tag}.{name}", value, identifier=True)
     return el
 
 
@@ -49,7 +82,9 @@ class XRoadClient:
         parts = text.split("/")
         if len(parts) not in (3, 4) or not all(parts):
             raise ValueError(f"X-Road client id must be INSTANCE/CLASS/CODE[/SUBSYSTEM], got {text!r}")
-        return cls(*parts)
+        client = cls(*parts)
+        client.element()  # XRoadHeaderError (a ValueError) for a code the security server refuses
+        return client
 
     def element(self) -> etree._Element:
         return _identifier(
@@ -80,7 +115,9 @@ class XRoadService:
         parts = text.split("/")
         if len(parts) not in (5, 6) or not all(parts):
             raise ValueError(f"X-Road service id must be INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION], got {text!r}")
-        return cls(*parts)
+        service = cls(*parts)
+        service.element()
+        return service
 
     def element(self) -> etree._Element:
         return _identifier(
@@ -109,6 +146,9 @@ class XRoadHeaders:
     issue: str | None = None
 
     def elements(self) -> list[etree._Element]:
+        """The header elements. XRoadHeaderError for a value the security server would refuse."""
+        if not isinstance(self.client, XRoadClient) or not isinstance(self.service, XRoadService):
+            raise XRoadHeaderError("X-Road headers need an XRoadClient and an XRoadService")
         out = [self.client.element(), self.service.element()]
         for name, value in (
             ("id", self.id),
@@ -118,7 +158,7 @@ class XRoadHeaders:
         ):
             if value is not None:
                 el = etree.Element(_x(name), nsmap=NSMAP)
-                el.text = value
+                el.text = _checked(name, value, identifier=False)
                 out.append(el)
         return out
 

@@ -1,10 +1,17 @@
 """A local SOAP endpoint for tests and demos: it reads requests and builds answers with the same zeep
-binding the client uses, so both sides follow one WSDL. Never for production traffic."""
+binding the client uses, so both sides follow one WSDL. Never for production traffic.
+
+One-way operations are answered 202 with an empty body. With `mtom=True` every answer (Faults too) is
+multipart/related as MTOM/XOP services send it: the envelope in an application/xop+xml root part, and
+each binary value a handler returned (bytes) in a part of its own that an xop:Include points to.
+"""
 
 from __future__ import annotations
 
+import base64
 import copy
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +20,7 @@ from lxml import etree
 from zeep.wsdl.bindings.soap import Soap12Binding, SoapBinding
 
 from adapters.soap.faults import SOAP11_ENV, SOAP12_ENV
+from adapters.soap.multipart import XOP_NS
 from adapters.xml import parse_xml
 
 
@@ -63,13 +71,73 @@ def fault_envelope(version: str, code: str, reason: str, *, subcode: str | None 
     return etree.tostring(env, xml_declaration=True, encoding="utf-8")
 
 
+def _binary(values: Any) -> Iterator[bytes]:
+    """Every bytes value inside a handler's answer (nested dicts and lists)."""
+    if isinstance(values, bytes):
+        yield values
+    elif isinstance(values, Mapping):
+        for v in values.values():
+            yield from _binary(v)
+    elif isinstance(values, list | tuple):
+        for v in values:
+            yield from _binary(v)
+
+
+def mtom_package(envelope: etree._Element, binary: list[bytes], version: str) -> tuple[bytes, str]:
+    """An envelope as an MTOM message: (body, Content-Type). Elements whose text is the base64 of one of
+    `binary` get an xop:Include instead, and the bytes travel in a part of their own.
+
+    Written out by hand rather than with email.generator: binary parts must go out byte for byte."""
+    envelope = copy.deepcopy(envelope)
+    parts: list[tuple[str, bytes]] = []
+    by_text = {base64.b64encode(b).decode("ascii"): b for b in binary}
+    for el in envelope.iter():
+        if isinstance(el.tag, str) and len(el) == 0 and el.text and el.text.strip() in by_text:
+            cid = f"{len(parts) + 1}.{uuid.uuid4().hex}@lienthong.test"
+            parts.append((cid, by_text[el.text.strip()]))
+            el.text = None
+            etree.SubElement(el, f"{{{XOP_NS}}}Include", href=f"cid:{cid}")
+    soap_type = "application/soap+xml" if version == "1.2" else "text/xml"
+    boundary = f"MIMEBoundary_{uuid.uuid4().hex}"
+    root_id = f"root.{uuid.uuid4().hex}@lienthong.test"
+    out = [
+        f"--{boundary}\r\n"
+        f'Content-Type: application/xop+xml; charset=utf-8; type="{soap_type}"\r\n'
+        "Content-Transfer-Encoding: binary\r\n"
+        f"Content-ID: <{root_id}>\r\n\r\n".encode(),
+        etree.tostring(envelope, xml_declaration=True, encoding="utf-8"),
+    ]
+    for cid, content in parts:
+        out += [
+            f"\r\n--{boundary}\r\n"
+            "Content-Type: application/octet-stream\r\n"
+            "Content-Transfer-Encoding: binary\r\n"
+            f"Content-ID: <{cid}>\r\n\r\n".encode(),
+            content,
+        ]
+    out.append(f"\r\n--{boundary}--\r\n".encode())
+    content_type = (
+        f'multipart/related; type="application/xop+xml"; start="<{root_id}>"; '
+        f'start-info="{soap_type}"; boundary="{boundary}"'
+    )
+    return b"".join(out), content_type
+
+
 class SoapStub:
     """Answers operations with `handlers[name](received)` -> output values; records every request."""
 
-    def __init__(self, binding: SoapBinding, handlers: Mapping[str, Handler], *, echo_headers: bool = False) -> None:
+    def __init__(
+        self,
+        binding: SoapBinding,
+        handlers: Mapping[str, Handler],
+        *,
+        echo_headers: bool = False,
+        mtom: bool = False,
+    ) -> None:
         self.binding = binding
         self.handlers = handlers
         self.echo_headers = echo_headers
+        self.mtom = mtom
         self.version = "1.2" if isinstance(binding, Soap12Binding) else "1.1"
         self.content_type = ("application/soap+xml" if self.version == "1.2" else "text/xml") + "; charset=utf-8"
         self.received: list[Received] = []
@@ -98,12 +166,20 @@ class SoapStub:
             values = self.handlers[op.name](received) or {}
         except StubFault as fault:
             body = fault_envelope(self.version, fault.code, fault.reason, subcode=fault.subcode)
-            return web.Response(body=body, status=fault.status, headers=self._ct())
+            return self._answer(etree.fromstring(body), [], status=fault.status)
+        if op.output is None:  # one-way: taken, nothing to say (WS-I Basic Profile 1.1, R2750)
+            return web.Response(status=202)
         answer = op.output.serialize(**values).content
         if self.echo_headers:
             self._echo(envelope, answer)
-        body = etree.tostring(answer, xml_declaration=True, encoding="utf-8")
-        return web.Response(body=body, headers=self._ct())
+        return self._answer(answer, list(_binary(values)))
+
+    def _answer(self, envelope: etree._Element, binary: list[bytes], *, status: int = 200) -> web.Response:
+        if self.mtom:
+            body, content_type = mtom_package(envelope, binary, self.version)
+            return web.Response(body=body, status=status, headers={"Content-Type": content_type})
+        body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+        return web.Response(body=body, status=status, headers=self._ct())
 
     def _ct(self) -> dict[str, str]:
         return {"Content-Type": self.content_type}

@@ -9,15 +9,18 @@ is written to the hash-chained audit log before the data leaves; a refused one i
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
+from uuid import UUID
 
 from aiohttp import web
 
 from contracts import Dossier, PersonApplicant
+from contracts.identifiers import DOSSIER_CODE_RE
 from gateway.api.keys import PRINCIPAL, STORE
 from gateway.auth import Principal
 from gateway.config.model import Scope
@@ -78,29 +81,48 @@ def _basis(p: Principal, d: Dossier, proof: str | None) -> tuple[bool, str]:
 async def open_dossier(request: web.Request, action: str, scope: Scope = "read") -> Dossier:
     """The dossier named by the path, if this client may open it for `action`; audited either way.
 
-    Refusals answer as a missing dossier: its existence is not the caller's to learn.
+    A refusal answers as a missing dossier would, and takes the same path: the same read, an audit
+    record written before the answer (a missing one is audited too), a wrong applicant id counted for
+    the lock-out whether the dossier exists or not, and a locked-out centre told to wait for both. Its
+    existence is not the caller's to learn.
     """
     p = request[PRINCIPAL]
     p.require(scope)
     ref = request.match_info["ref"]
     d = await request.app[STORE].get_dossier(ref)
-    if d is None:
-        raise NotFound(f"no dossier {ref} for client {p.client_id!r}")
     proof = request.headers.get(APPLICANT_HEADER)
     guard = request.app[PROOF_GUARD]
-    if proof and d.client_id != p.client_id and (wait := guard.wait_for(p.client_id)) > 0:
-        await audit(request, action, allowed=False, basis="too-many-wrong-proofs", dossier_id=str(d.id))
+    dossier_id = str(d.id) if d is not None else None
+    detail = {} if d is not None else ref_record(ref)
+    own = d is not None and (p.conf.kind != "centre" or d.client_id == p.client_id)
+    if proof and not own and (wait := guard.wait_for(p.client_id)) > 0:
+        await audit(request, action, allowed=False, basis="too-many-wrong-proofs", dossier_id=dossier_id, detail=detail)
         raise TooManyRequests(
             f"too many wrong applicant ids from client {p.client_id!r}; try again in {wait:.0f} s",
             headers={"Retry-After": str(max(1, round(wait)))},
         )
-    allowed, basis = _basis(p, d, proof)
-    await audit(request, action, allowed=allowed, basis=basis, dossier_id=str(d.id))
+    if d is None:
+        allowed, basis = False, "wrong-proof" if proof else "not-found"
+    else:
+        allowed, basis = _basis(p, d, proof)
+    await audit(request, action, allowed=allowed, basis=basis, dossier_id=dossier_id, detail=detail)
     if not allowed:
         if basis == "wrong-proof":
             guard.failed(p.client_id)
         raise NotFound(f"no dossier {ref} for client {p.client_id!r}")
+    assert d is not None
     return d
+
+
+def ref_record(ref: str) -> dict[str, str]:
+    """What the audit log keeps of a reference that named nothing: the reference itself when it has the
+    shape of a dossier code or an id, else only its hash (a path may hold anything, a personal id too)."""
+    if DOSSIER_CODE_RE.fullmatch(ref):
+        return {"ref": ref}
+    try:
+        return {"ref": str(UUID(ref))}
+    except ValueError:
+        return {"ref_sha256": hashlib.sha256(ref.encode("utf-8", "replace")).hexdigest()[:32]}
 
 
 async def audit(

@@ -3,9 +3,11 @@ dossier's attachments downloaded back from the document store."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aiohttp
@@ -24,6 +26,7 @@ from gateway.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -41,11 +44,32 @@ def _filename(request: web.Request) -> str | None:
     return name[:200].strip() or None if name else None
 
 
+async def arriving(body: aiohttp.StreamReader, whole: float, pause: float) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive: all within `whole` seconds, and none after a pause longer than
+    `pause`; otherwise 408. The middleware does not read this route's body first (it streams, larger than
+    any body it would hold), so the deadline it puts on other bodies is kept here."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + whole
+    while True:
+        try:
+            async with asyncio.timeout_at(min(end, loop.time() + pause)):
+                chunk = await body.read(CHUNK)
+        except TimeoutError:
+            late = "did not arrive" if loop.time() >= end else "stopped arriving"
+            limit = whole if loop.time() >= end else pause
+            raise RequestTimeout(f"the document {late} within {limit:g} s") from None
+        if not chunk:
+            return
+        yield chunk
+
+
 @routes.post("/v1/documents")
 async def upload(request: web.Request) -> web.Response:
     """Take one document as the request body; 201 with the id a dossier's attachment names it by.
 
-    `?procedure=&component=` checks it against that component's limits now rather than at intake.
+    `?procedure=&component=` checks it against that component's limits now rather than at intake. The
+    body is streamed to the document store: within `[documents] upload_timeout`, never pausing longer than
+    `[limits] body_timeout`, never past the component's (or the gateway's) size limit.
     """
     p = principal_of(request)
     p.require("submit")
@@ -84,7 +108,10 @@ async def upload(request: web.Request) -> web.Response:
     documents = request.app[DOCUMENTS]
     try:
         stored = await documents.put(
-            sniffed(request.content.iter_chunked(CHUNK), media_type),
+            sniffed(
+                arriving(request.content, settings.upload_timeout, live.config.gateway.limits.body_timeout),
+                media_type,
+            ),
             max_bytes=limits.max_bytes,
             expected={algorithm: digest for algorithm, (digest, _) in declared.items()},
         )

@@ -16,6 +16,7 @@ from gateway.auth import Principal
 from gateway.connector import AgencyUpdate
 from gateway.errors import FieldError, IllegalTransition, InvalidRequest, NotFound, ValidationFailed
 from gateway.intake import field_errors
+from gateway.store.base import UpdateSource
 
 routes = web.RouteTableDef()
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -142,7 +143,7 @@ async def return_result(request: web.Request) -> web.Response:
     other one the applicant came to, which shows the applicant's identifier (`X-Applicant-Id`)."""
     p = principal_of(request)
     d = await open_dossier(request, "return", scope="submit")
-    raw, _ = await read_json(request) if request.can_read_body else ({}, b"")
+    raw, _ = await read_json(request) if request.body_exists else ({}, b"")
     try:
         handover = ResultHandover.model_validate(raw)
     except ValidationError as exc:
@@ -159,7 +160,7 @@ async def return_result(request: web.Request) -> web.Response:
     update = AgencyUpdate(
         event_id="result-returned", dossier_id=d.id, status=DossierStatus.RETURNED, note=note, data=data
     )
-    await request.app[STORE].apply_update(update, actor=p.client_id)
+    await request.app[STORE].apply_update(update, source=UpdateSource(p.client_id))
     returned = await request.app[STORE].get_dossier(str(d.id))
     return json_response(returned)
 
@@ -172,12 +173,16 @@ async def download_result(request: web.Request) -> web.Response:
     except (ValueError, IndexError):
         raise NotFound(f"dossier {d.code} has {len(d.results)} result documents") from None
     if doc.content_base64 is None:
-        if doc.url:
-            raise web.HTTPFound(doc.url)
+        if doc.url:  # checked to be an http(s) URL when the agency's update was applied
+            return web.Response(status=302, headers={"Location": doc.url})
         raise NotFound("the agency sent this result without its content")
     filename = f"{d.code}-{request.match_info['index']}"
     return web.Response(
         body=base64.b64decode(doc.content_base64),
         content_type=doc.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Digest": f"sha-256={doc.sha256}"},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Digest": f"sha-256={doc.sha256}",
+            "X-Content-Type-Options": "nosniff",
+        },
     )

@@ -2,8 +2,9 @@
 
 GET /v1/feed?after=<seq>&limit=<n>: the portal keeps `next_after` and asks again from there; nothing is
 skipped and nothing comes twice. Each item is one progress record (CapNhatTienDoHoSoMC) and the dossier's
-current record (DongBoHoSoMC), which the portal upserts by MaHoSo. A centre reads its own dossiers' feed.
-With `[portal] push_url` set, the gateway also pushes the same items to the portal (gateway/portal.py).
+current record (DongBoHoSoMC), which the portal upserts by MaHoSo: the same records, field for field, that
+the gateway pushes to the portal with `[portal] push_url` set (gateway/portal.py, contracts/portal.py). A
+centre reads its own dossiers' feed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from gateway.api.access import audit
 from gateway.api.dossiers import principal_of
 from gateway.api.keys import LIVE, STORE
 from gateway.api.responses import json_response, query_int
-from gateway.portal import feed_item
+from gateway.portal import PortalRecords
 
 routes = web.RouteTableDef()
 
@@ -28,11 +29,11 @@ async def feed(request: web.Request) -> web.Response:
     client = p.client_id if p.conf.kind == "centre" else None
     items = await request.app[STORE].feed(after=after, limit=limit, client_id=client)
     basis = "own" if client is not None else "all-dossiers"
-    catalog, agencies = request.app[LIVE].current.catalog, request.app[LIVE].current.config.agencies
+    build = PortalRecords(request.app[LIVE].current)
     await audit(request, "feed", basis=basis, detail={"after": after, "count": len(items)})
     return json_response(
         {
-            "items": [feed_item(item, catalog, agencies) for item in items],
+            "items": [build.feed_item(item) for item in items],
             "next_after": items[-1].event.seq if items else after,
         }
     )

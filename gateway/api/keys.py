@@ -6,17 +6,21 @@ import aiohttp
 from aiohttp import web
 
 from gateway.auth import Principal
+from gateway.checkpoints import Checkpointer
 from gateway.connector import Connector
 from gateway.dispatcher import Dispatcher
 from gateway.documents.base import DocumentStore
 from gateway.documents.intake import DocumentIntake
 from gateway.documents.tiered import Documents
+from gateway.gate import Gate
 from gateway.intake import Intake
 from gateway.live import Live
 from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry
 from gateway.portal import PortalPusher
+from gateway.ratelimit import RateLimits
 from gateway.store.base import Store
+from gateway.tokens import KeySets
 
 REGISTRY = web.AppKey("registry", Registry)
 LIVE = web.AppKey("live", Live)  # configuration a reload may replace: .current.config, .catalog, .routes, .auth
@@ -28,6 +32,10 @@ DOCUMENT_INTAKE = web.AppKey("document_intake", DocumentIntake)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+GATE = web.AppKey("gate", Gate)  # breakers, windows and pauses: whether each agency endpoint may be called
 METRICS = web.AppKey("metrics", Metrics)
+RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
 PORTAL_PUSHER = web.AppKey("portal_pusher", PortalPusher)  # set only when [portal] push_url is
+TOKEN_KEYS = web.AppKey("token_keys", KeySets)  # the issuers' public keys, fetched ones cached across reloads
+CHECKPOINTER = web.AppKey("checkpointer", Checkpointer)  # set only with an audit key ([audit])
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 
 import orjson
 from aiohttp import web
 
-from gateway.api.keys import DISPATCHER, METRICS, STORE
+from gateway.api.keys import DISPATCHER, GATE, METRICS, STORE
 from gateway.api.openapi import build
 from gateway.api.responses import json_response
+from gateway.errors import StorageUnavailable
 
 routes = web.RouteTableDef()
+READY_WITHIN = 2.0  # seconds the readiness probe's commit may take before the gateway is called not ready
 
 
 @routes.get("/healthz")
@@ -21,8 +24,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    counts = await request.app[STORE].counts()
-    return json_response({"status": "ready", "jobs": counts["jobs_by_state"]})
+    """Ready when the store can commit: one small write through the writer, like every other (no scan)."""
+    try:
+        async with asyncio.timeout(READY_WITHIN):
+            await request.app[STORE].probe()
+    except TimeoutError:
+        raise StorageUnavailable(f"the store did not commit within {READY_WITHIN:.0f} s") from None
+    except RuntimeError:  # the store is closed: the gateway is stopping
+        raise StorageUnavailable("the store is closed") from None
+    return json_response({"status": "ready"})
 
 
 @routes.get("/metrics")
@@ -37,6 +47,7 @@ async def metrics(request: web.Request) -> web.Response:
         extra[f'lienthong_jobs{{state="{state}"}}'] = n
     for status, n in counts["dossiers_by_status"].items():
         extra[f'lienthong_dossiers{{status="{status}"}}'] = n
+    extra.update(request.app[GATE].gauges())  # breakers, holds and held jobs, from memory
     return web.Response(text=request.app[METRICS].render(extra), content_type="text/plain")
 
 

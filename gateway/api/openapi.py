@@ -49,8 +49,12 @@ def _responses(ok: int, schema: dict[str, Any] | None, *errors: int) -> dict[str
     if schema is not None:
         out[str(ok)]["content"] = {"application/json": {"schema": schema}}
     for code in errors:
-        out[str(code)] = {"description": "problem", "content": {"application/problem+json": {"schema": PROBLEM}}}
+        out[str(code)] = _problem()
     return out
+
+
+def _problem() -> dict[str, Any]:
+    return {"description": "problem", "content": {"application/problem+json": {"schema": PROBLEM}}}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -78,6 +82,15 @@ def build() -> dict[str, Any]:
         "properties": {k: {"type": "string"} for k in ("id", "code", "due_at", "agency")}
         | {"status": {"type": "integer"}, "status_label": {"type": "string"}},
     }
+    agency_param = [
+        {
+            "name": "agency",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "an agency of agencies.toml",
+        }
+    ]
     ref_param = [
         {
             "name": "ref",
@@ -106,7 +119,11 @@ def build() -> dict[str, Any]:
                     {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}
                 ],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(DossierSubmission)}}},
-                "responses": _responses(202, accepted, 400, 401, 403, 409, 413, 415, 422)
+                "description": (
+                    "A client whose rights list procedures or agencies may submit only those: 403 "
+                    "`missing-right` naming the right (`right`), audited."
+                ),
+                "responses": _responses(202, accepted, 400, 401, 403, 408, 409, 413, 415, 422)
                 | {"200": {"description": "replay of an earlier request with the same Idempotency-Key"}},
             },
             "get": {
@@ -211,16 +228,28 @@ def build() -> dict[str, Any]:
         "/v1/lookups/{name}": {
             "post": {
                 "summary": "Run a synchronous look-up at an agency",
+                "description": (
+                    "Needs the lookup scope and, when the client's rights list look-ups or agencies, this one "
+                    "(403 `missing-right` otherwise, audited). Each look-up is audited (who, which, which agency, "
+                    "the query's fields as keyed hashes). 503 at once, with Retry-After, while the agency is in a "
+                    "maintenance window, paused, or taken for down (its breaker open): nothing is sent to it then."
+                ),
                 "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": _responses(200, None, 400, 401, 403, 404, 413, 415, 422, 502, 504),
+                "responses": _responses(200, None, 400, 401, 403, 404, 408, 413, 415, 422, 429, 502, 503, 504),
             }
         },
         "/v1/callbacks/{agency}": {
             "post": {
                 "summary": "Status changes posted by an agency",
+                "description": (
+                    "Only about dossiers routed to this agency (403 `wrong-agency` otherwise, audited); result "
+                    "documents are checked (422 `invalid-result`). The callback's updates are applied in one "
+                    "transaction with its nonce: after a 503 the same request may be sent again; a replay within "
+                    "the replay window is 401."
+                ),
                 "parameters": [{"name": "agency", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": _responses(200, None, 400, 401, 403, 404, 409, 413),
+                "responses": _responses(200, None, 400, 401, 403, 404, 409, 413, 422),
             }
         },
         "/v1/dossiers/{ref}/supplements": {
@@ -313,7 +342,8 @@ def build() -> dict[str, Any]:
                     *ref_param,
                     {"name": "index", "in": "path", "required": True, "schema": {"type": "integer"}},
                 ],
-                "responses": _responses(200, None, 401, 403, 404, 429),
+                "responses": _responses(200, None, 401, 403, 404, 429)
+                | {"302": {"description": "the agency gave the result by URL: it is at `Location`"}},
             }
         },
         "/v1/bundles": {
@@ -323,7 +353,7 @@ def build() -> dict[str, Any]:
                     {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}
                 ],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(BundleSubmission)}}},
-                "responses": _responses(202, _ref(BundleView), 400, 401, 403, 409, 413, 415, 422),
+                "responses": _responses(202, _ref(BundleView), 400, 401, 403, 408, 409, 413, 415, 422),
             }
         },
         "/v1/bundles/{ref}": {
@@ -359,6 +389,26 @@ def build() -> dict[str, Any]:
         "/v1/admin/deliveries/replay": {
             "post": {
                 "summary": "Replay dead-lettered deliveries",
+                "description": (
+                    "All of them, or `ids`; of an `agency` (and `endpoint`); dead-lettered `since` a time "
+                    "(ISO 8601, or a duration ago such as `2h`). Audited."
+                ),
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "ids": {"type": "array", "items": {"type": "integer"}},
+                                    "agency": {"type": "string"},
+                                    "endpoint": {"type": "string"},
+                                    "since": {"type": "string", "examples": ["2026-12-06T06:00+07:00", "2h"]},
+                                },
+                            }
+                        }
+                    },
+                },
                 "responses": _responses(200, None, 400, 401, 403, 415, 422),
             }
         },
@@ -400,31 +450,115 @@ def build() -> dict[str, Any]:
         },
         "/v1/admin/audit/verify": {
             "get": {
-                "summary": "Walk the audit log's hash chain and report the first record that does not verify",
+                "summary": "Verify the audit log: its hash chain, its seals and its signed checkpoints",
+                "description": (
+                    "Walks the chain; with an audit key ([audit] in gateway.toml) also every seal and the signed "
+                    "checkpoints (the store's and the exported folder's). Answers `ok`, the `problems` found, the "
+                    "`head` (seq and hash of the last record) and the last `checkpoint`."
+                ),
                 "responses": _responses(200, None, 401, 403),
             }
         },
         "/v1/admin/agencies": {
             "get": {
-                "summary": "Connectivity check of every agency endpoint",
+                "summary": "Every agency endpoint's state, pending and held jobs, and a connectivity check",
+                "description": (
+                    "`state`: closed, open (its breaker: `open_since`, `next_probe_at`, `last_error`), "
+                    "maintenance or paused (`paused_until`, `reason`, `paused_by`); `next_window`; `pending` "
+                    "jobs and those `held` (pending at an endpoint that may not be called now). The check "
+                    "(`ok`, `detail`, `latency_ms`) is skipped with `check=false`, and for held endpoints."
+                ),
+                "parameters": [{"name": "check", "in": "query", "schema": {"type": "boolean", "default": True}}],
                 "responses": _responses(200, None, 401, 403),
             }
         },
+        "/v1/admin/agencies/{agency}/pause": {
+            "post": {
+                "summary": "Send nothing to an agency (or one endpoint) until a time; durable and audited",
+                "parameters": agency_param,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["until", "reason"],
+                                "properties": {
+                                    "until": {
+                                        "type": "string",
+                                        "description": "ISO 8601 (Vietnam's time without an offset) or a duration",
+                                        "examples": ["2026-12-06T06:00+07:00", "2h"],
+                                    },
+                                    "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                                    "endpoint": {"type": "string", "description": "only this endpoint"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": _responses(200, None, 400, 401, 403, 404, 415, 422),
+            }
+        },
+        "/v1/admin/agencies/{agency}/resume": {
+            "post": {
+                "summary": "End an agency's pauses (or one endpoint's): what was held goes at once; audited",
+                "parameters": agency_param,
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"endpoint": {"type": "string"}}}
+                        }
+                    },
+                },
+                "responses": _responses(200, None, 400, 401, 403, 404, 415, 422),
+            }
+        },
     }
+    _everywhere(paths)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Lienthong gateway API",
             "version": __version__,
-            "description": "One API for every public administrative service centre.",
+            "description": (
+                "One API for every public administrative service centre. Any call may be answered 400 (a header "
+                "that is not UTF-8), 429 (a rate limit: wait `Retry-After`) or 503 (the store cannot write now: "
+                "nothing was kept; send it again after `Retry-After`)."
+            ),
         },
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "a JWT (EdDSA, ES256 or RS256) of an issuer configured in clients.toml",
+                },
+                "mutualTLS": {
+                    "type": "mutualTLS",
+                    "description": "a client certificate from a configured CA, named in clients.toml",
+                },
+            },
         },
-        "security": [{"apiKey": []}],
+        "security": [{"apiKey": []}, {"bearer": []}, {"mutualTLS": []}],
         "paths": paths,
     }
+
+
+def _everywhere(paths: dict[str, Any]) -> None:
+    """Answers any authenticated call may get: a bad header, a rate limit, a store that cannot write (even a
+    read writes its audit record first)."""
+    retry_after = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait before trying again"}}
+    for operations in paths.values():
+        for op in operations.values():
+            responses = op["responses"]
+            for code in ("400", "429", "503"):
+                responses.setdefault(code, _problem())
+            for code in ("429", "503"):
+                responses[code]["headers"] = retry_after
 
 
 def render() -> str:

@@ -5,24 +5,30 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from gateway.bundles import BundleSpec
 from gateway.config.model import (
     AgenciesFile,
     BundlesFile,
+    CalendarFile,
     ClientsFile,
     Config,
     GatewaySettings,
+    MaintenanceFile,
     ProceduresFile,
     RoutesFile,
 )
 from gateway.connector import EndpointSettings
 from gateway.errors import ConfigError
 from gateway.plugin_manager import Registry
+from gateway.tls import OutboundTLS, ServerTLS, check_files, parse_subject
+from gateway.tokens import key_set
 
 FILES: dict[str, type[BaseModel]] = {
     "gateway.toml": GatewaySettings,
@@ -31,6 +37,8 @@ FILES: dict[str, type[BaseModel]] = {
     "routes.toml": RoutesFile,
     "procedures.toml": ProceduresFile,
     "bundles.toml": BundlesFile,
+    "calendar.toml": CalendarFile,
+    "maintenance.toml": MaintenanceFile,  # a file of its own: windows change without a restart (live.py)
 }
 _ENV = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
 M = TypeVar("M", bound=BaseModel)
@@ -110,6 +118,7 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
     routes: RoutesFile = parsed["routes.toml"]
     procedures: ProceduresFile = parsed["procedures.toml"]
     bundles_file: BundlesFile = parsed["bundles.toml"]
+    maintenance: MaintenanceFile = parsed["maintenance.toml"]
 
     endpoint_settings: dict[tuple[str, str], EndpointSettings] = {}
     for a_name, agency in agencies.agency.items():
@@ -129,6 +138,10 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
     for c_name, client in clients.client.items():
         if client.agency is not None and client.agency not in agencies.agency:
             problems.append(("clients.toml", f"client.{c_name}.agency", f"no agency named {client.agency!r}"))
+    problems.extend(_credential_problems(clients))
+    problems.extend(_rights_problems(clients, agencies, registry))
+    jwks = _read_jwks(base, clients, problems)
+    problems.extend(_tls_problems(base, gateway, endpoint_settings))
 
     for i, route in enumerate(routes.route):
         agency_conf = agencies.agency.get(route.agency)
@@ -165,15 +178,132 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
                     )
                 )
 
+    calendar: CalendarFile = parsed["calendar.toml"]
+    listed: dict[Any, str] = {}
+    for list_name, days in (("day_off", calendar.day_off), ("working_day", calendar.working_day)):
+        for i, day in enumerate(days):
+            key = f"{list_name}[{i}].date"
+            if day.date in listed:
+                problems.append(
+                    ("calendar.toml", key, f"{day.date.isoformat()} is already listed as {listed[day.date]}")
+                )
+            listed.setdefault(day.date, key)
+    for i, window in enumerate(maintenance.window):
+        agency_conf = agencies.agency.get(window.agency)
+        if agency_conf is None:
+            problems.append(("maintenance.toml", f"window[{i}].agency", f"no agency named {window.agency!r}"))
+        elif window.endpoint is not None and window.endpoint not in agency_conf.endpoints:
+            problems.append(
+                (
+                    "maintenance.toml",
+                    f"window[{i}].endpoint",
+                    f"agency {window.agency!r} has no endpoint {window.endpoint!r}",
+                )
+            )
+
     if problems:
         raise ConfigError(problems)
     return Config(
         base_dir=base,
         gateway=gateway,
         clients=clients.client,
+        issuers=clients.issuer,
+        jwks=jwks,
         agencies=agencies.agency,
         routes=routes.route,
         procedures=procedures.procedure,
         bundles=bundles,
         endpoint_settings=endpoint_settings,
+        calendar=calendar,
+        windows=maintenance.window,
     )
+
+
+def _credential_problems(clients: ClientsFile) -> Problems:
+    """A key, certificate or token subject must name one client: otherwise who calls would be a guess."""
+    problems: Problems = []
+    owners: dict[tuple[str, str], str] = {}
+
+    def claim(kind: str, value: str, c_name: str, key: str) -> None:
+        other = owners.setdefault((kind, value), c_name)
+        if other != c_name:
+            problems.append(("clients.toml", f"client.{c_name}.{key}", f"the same {kind} as client {other!r}"))
+
+    for c_name, client in clients.client.items():
+        for k in client.key_hashes():
+            claim("API key", k.sha256, c_name, "api_keys")
+        if client.certificate is not None:
+            for fp in client.certificate.sha256:
+                claim("certificate fingerprint", fp, c_name, "certificate.sha256")
+            if client.certificate.subject is not None:
+                subject = parse_subject(client.certificate.subject).rfc4514_string()
+                claim("certificate subject", subject, c_name, "certificate.subject")
+        for i, issuer in enumerate(client.token_issuers):
+            if issuer not in clients.issuer:
+                problems.append(("clients.toml", f"client.{c_name}.token_issuers[{i}]", f"no issuer named {issuer!r}"))
+            claim(f"token subject of issuer {issuer!r}", client.token_subject or c_name, c_name, "token_subject")
+    return problems
+
+
+def _rights_problems(clients: ClientsFile, agencies: AgenciesFile, registry: Registry) -> Problems:
+    problems: Problems = []
+    lookups = {
+        spec.name
+        for agency in agencies.agency.values()
+        if agency.kind in registry.agency_kinds
+        for spec in registry.agency_kinds[agency.kind].lookups
+    }
+    for c_name, client in clients.client.items():
+        rights = client.rights
+        for i, name in enumerate(rights.agencies or ()):
+            if name not in agencies.agency:
+                problems.append(("clients.toml", f"client.{c_name}.rights.agencies[{i}]", f"no agency named {name!r}"))
+        for i, pattern in enumerate(rights.lookups or ()):
+            if not any(fnmatchcase(n, pattern) for n in lookups):
+                problems.append(
+                    (
+                        "clients.toml",
+                        f"client.{c_name}.rights.lookups[{i}]",
+                        f"no configured agency answers {pattern!r}",
+                    )
+                )
+    return problems
+
+
+def _read_jwks(base: Path, clients: ClientsFile, problems: Problems) -> dict[str, Any]:
+    """Each file issuer's JWKS, read and checked now: a bad key file is a configuration error."""
+    out: dict[str, Any] = {}
+    for name, issuer in clients.issuer.items():
+        if issuer.jwks_file is None:
+            continue
+        path = Path(issuer.jwks_file)
+        path = path if path.is_absolute() else base / path
+        key = f"issuer.{name}.jwks_file"
+        try:
+            data = orjson.loads(path.read_bytes())
+            key_set(data, str(path))
+        except OSError as exc:
+            problems.append(("clients.toml", key, f"cannot read {path}: {exc.strerror}"))
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            problems.append(("clients.toml", key, str(exc)))
+        else:
+            out[name] = data
+    return out
+
+
+def _tls_problems(base: Path, gateway: GatewaySettings, endpoints: dict[tuple[str, str], EndpointSettings]) -> Problems:
+    """Certificates and keys that cannot be loaded, found now rather than at the first connection."""
+    found: list[tuple[str, str, OutboundTLS | ServerTLS]] = []
+    if gateway.server.tls is not None:
+        found.append(("gateway.toml", "server.tls", gateway.server.tls))
+    if gateway.portal.tls is not None:
+        found.append(("gateway.toml", "portal.tls", gateway.portal.tls))
+    for (a_name, e_name), settings in endpoints.items():
+        if settings.tls is not None:
+            found.append(("agencies.toml", f"agency.{a_name}.endpoints.{e_name}.tls", settings.tls))
+    problems: Problems = []
+    for file, key, tls in found:
+        error = check_files(tls, base)
+        if error is not None:
+            problems.append((file, key, error))
+    return problems

@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass, field
@@ -81,14 +82,17 @@ class Child:
         await self.stop(signal.SIGKILL)
 
 
-async def wait_healthy(url: str, timeout: float = 30.0, child: Child | None = None) -> None:
+async def wait_healthy(
+    url: str, timeout: float = 60.0, child: Child | None = None, ssl_context: ssl.SSLContext | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             if child is not None and not child.alive:
                 raise RuntimeError(f"{child.name} exited with {child.proc.returncode}; see {child.log_path}")
             try:
-                async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                tls: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=1), ssl=tls) as resp:
                     if resp.status == 200:
                         return
             except (aiohttp.ClientError, TimeoutError):
@@ -105,7 +109,8 @@ async def start_child(
     health: str,
     log_dir: Path,
     env: dict[str, str] | None = None,
-    timeout: float = 30.0,
+    timeout: float = 60.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Child:
     log_path = log_dir / f"{name}.log"
     fh = await asyncio.to_thread(log_path.open, "ab")
@@ -123,7 +128,7 @@ async def start_child(
     finally:
         await asyncio.to_thread(fh.close)
     child = Child(name, proc, url, log_path)
-    await wait_healthy(url + health, timeout, child)
+    await wait_healthy(url + health, timeout, child, ssl_context)
     return child
 
 
@@ -133,7 +138,7 @@ class SimSpec:
 
     kind: str  # the plugin's agency kind
     agency: str  # the agency instance in the configuration (its callback path)
-    url_env: str  # environment variable the configuration reads for the endpoint URL
+    url_env: str = ""  # environment variable a configuration reads for the endpoint URL, if any
     callback_key: str = ""
     secret: str = "demo-secret"
     secret_env: str | None = None
@@ -169,7 +174,8 @@ class Stack:
     def env(self) -> dict[str, str]:
         env = {"LIENTHONG_PORT": str(self.gateway_port), "LIENTHONG_DB": str(self.workdir / "lienthong.db")}
         for s in self.sims:
-            env[s.url_env] = s.url
+            if s.url_env:
+                env[s.url_env] = s.url
             if s.secret_env:
                 env[s.secret_env] = s.secret
         return env | self.extra_env

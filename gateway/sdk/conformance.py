@@ -15,9 +15,9 @@ every procedure it serves (form schema, the form field its jurisdiction comes fr
 every demo dossier and bundle it offers (valid against the contract, the procedure's form, the place it
 lies, its required documents, and each document within its component's limits); and its simulator,
 started as the demo starts it, answering the fault-injection controls of `gateway.sdk.simulation`
-(`/health`, `/_sim/stats`, `/_sim/faults`: down and back up, invalid faults refused). Connector
-behaviour against the simulator (idempotent submission, errors mapped) depends on the protocol's
-wiring and is tested by each plugin; `tests/plugins/police/test_connector.py` is the example.
+(`/health`, `/_sim/stats`, `/_sim/faults`: down and back up, invalid faults refused). How the
+connector behaves against the simulator (idempotent submission, errors mapped, legal status moves,
+polls and callbacks) is the behavioural kit, `gateway.sdk.behaviour`.
 """
 
 from __future__ import annotations

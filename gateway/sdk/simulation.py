@@ -1,18 +1,23 @@
 """Toolkit for agency simulators: fault injection, control endpoints, stats, callbacks with retry.
 
 Every plugin ships a simulator speaking its agency's wire protocol; this module gives them the same
-faults (latency, errors, timeouts, downtime, malformed answers) and the same control surface:
-GET/POST /_sim/faults, GET /_sim/stats, GET /health; and the same check of the documents a dossier
-arrives with (`document_problems`), which each simulator applies to what its wire carried: a dossier
-whose documents are all there and whole counts as `documents_ok` in its stats, any other is refused.
+faults (latency, errors, timeouts, downtime with or without Retry-After, malformed answers, refusals) and
+the same control surface: GET/POST /_sim/faults, GET /_sim/stats, GET /_sim/calls (when each of the
+latest calls came and ended, and how it was answered), GET /health. In its stats a simulator counts
+`accepted` (each dossier taken once) and `duplicates` (a dossier delivered again, recognised by its
+idempotency key): the demo and the conformance kit read those two. Each simulator also checks the
+documents a dossier arrives with (`document_problems`), as its wire carried them: a dossier whose
+documents are all there and whole counts as `documents_ok` in its stats, any other is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import random
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -41,8 +46,12 @@ class Faults(BaseModel):
     timeout_rate: float = Field(0.0, ge=0, le=1)
     timeout_s: float = Field(30.0, ge=0)
     malformed_rate: float = Field(0.0, ge=0, le=1)
+    refuse_rate: float = Field(
+        0.0, ge=0, le=1, description="requests refused the way the agency refuses a bad one (a 4xx, a client fault)"
+    )
     down: bool = False
     down_mode: Literal["503", "reset"] = "503"
+    retry_after: int | None = Field(None, ge=0, description="seconds sent as Retry-After with the 503 while down")
 
 
 @dataclass
@@ -65,25 +74,56 @@ class FaultState:
     faults: Faults
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call a simulator took (its control endpoints and /health aside), in epoch seconds."""
+
+    at: float
+    ended: float
+    method: str
+    path: str
+    status: int
+
+
 FAULTS = web.AppKey("sim_faults", FaultState)
 STATS: web.AppKey[Counter[str]] = web.AppKey("sim_stats")
+CALLS: web.AppKey[deque[Call]] = web.AppKey("sim_calls")
+CALLS_KEPT = 20_000
 RNG = web.AppKey("sim_rng", random.Random)
 CLIENT = web.AppKey("sim_client", aiohttp.ClientSession)
 TASKS = web.AppKey("sim_tasks", set[asyncio.Task[None]])
 
 
-def fault_middleware(malformed: Callable[[], web.Response]) -> Any:
+def refused_json() -> web.Response:
+    """A REST agency's refusal: 422 with a reason. Simulators of other protocols give their own."""
+    return web.json_response({"error": "refused", "message": "the agency refuses this request (simulated)"}, status=422)
+
+
+def fault_middleware(malformed: Callable[[], web.Response], refused: Callable[[], web.Response] = refused_json) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/_sim/") or request.path == "/health":
             return await handler(request)
+        at, status = time.time(), 0  # 0: no answer (the connection was cut, or the call was cancelled)
+        try:
+            response = await faulty(request, handler)
+            status = response.status
+            return response
+        except web.HTTPException as exc:  # a handler's refusal (401, 400...)
+            status = exc.status
+            raise
+        finally:
+            request.app[CALLS].append(Call(at, time.time(), request.method, request.path, status))
+
+    async def faulty(request: web.Request, handler: Handler) -> web.StreamResponse:
         faults, rng, stats = request.app[FAULTS].faults, request.app[RNG], request.app[STATS]
         stats["requests"] += 1
         if faults.down:
             stats["refused_down"] += 1
             if faults.down_mode == "reset" and request.transport is not None:
                 request.transport.close()
-            return web.Response(status=503, text="agency system is down for maintenance")
+            headers = {"Retry-After": str(faults.retry_after)} if faults.retry_after is not None else None
+            return web.Response(status=503, text="agency system is down for maintenance", headers=headers)
         delay = faults.latency_ms + (rng.uniform(0, faults.jitter_ms) if faults.jitter_ms else 0)
         if delay:
             await asyncio.sleep(delay / 1000)
@@ -98,6 +138,9 @@ def fault_middleware(malformed: Callable[[], web.Response]) -> Any:
         if roll < faults.timeout_rate + faults.error_rate + faults.malformed_rate:
             stats["malformed"] += 1
             return malformed()
+        if roll < faults.timeout_rate + faults.error_rate + faults.malformed_rate + faults.refuse_rate:
+            stats["refused"] += 1
+            return refused()
         response = await handler(request)
         if faults.answer_delay_ms:
             await asyncio.sleep(faults.answer_delay_ms / 1000)
@@ -125,6 +168,15 @@ async def _stats(request: web.Request) -> web.Response:
     return web.json_response({k: v for k, v in stats.items()})
 
 
+async def _calls(request: web.Request) -> web.Response:
+    """The latest calls, oldest first: `?since=` (epoch seconds) keeps those that came after it."""
+    try:
+        since = float(request.query.get("since", "0") or 0)
+    except ValueError:
+        return web.json_response({"error": "since is epoch seconds"}, status=400)
+    return web.json_response([dataclasses.asdict(c) for c in request.app[CALLS] if c.at >= since])
+
+
 async def _health(request: web.Request) -> web.Response:
     down = request.app[FAULTS].faults.down
     return web.json_response({"status": "down" if down else "ok"}, status=503 if down else 200)
@@ -143,14 +195,22 @@ async def _client_ctx(app: web.Application) -> Any:
 MAX_REQUEST_BYTES = 96 * 1024 * 1024
 
 
-def new_simulator(options: SimulatorOptions, malformed: Callable[[], web.Response]) -> web.Application:
-    app = web.Application(middlewares=[fault_middleware(malformed)], client_max_size=MAX_REQUEST_BYTES)
+def new_simulator(
+    options: SimulatorOptions,
+    malformed: Callable[[], web.Response],
+    refused: Callable[[], web.Response] = refused_json,
+) -> web.Application:
+    """An aiohttp app with the fault middleware and the control routes; `malformed()` and `refused()` are
+    this agency's broken answer and its refusal, in its own wire format."""
+    app = web.Application(middlewares=[fault_middleware(malformed, refused)], client_max_size=MAX_REQUEST_BYTES)
     app[FAULTS] = FaultState(options.faults)
     app[STATS] = Counter()
+    app[CALLS] = deque(maxlen=CALLS_KEPT)
     app[RNG] = random.Random(options.seed)
     app.router.add_get("/_sim/faults", _get_faults)
     app.router.add_post("/_sim/faults", _set_faults)
     app.router.add_get("/_sim/stats", _stats)
+    app.router.add_get("/_sim/calls", _calls)
     app.router.add_get("/health", _health)
     app.cleanup_ctx.append(_client_ctx)
     return app

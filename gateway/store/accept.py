@@ -75,7 +75,7 @@ def new_rows(
 def inserted(dossier: tuple[Any, ...], job: tuple[Any, ...]) -> Inserted:
     """The rows as a read would return them (the columns the INSERT left to their defaults included)."""
     row = dict(zip(_DOSSIER_COLUMNS.split(", "), dossier, strict=True))
-    row.update(finished_at=None, agency_ref=None, results="[]", supplements="[]")
+    row.update(finished_at=None, agency_ref=None, results="[]", supplements="[]", portal_refusal=None)
     return row, {"state": job[5], "attempts": 0, "last_error": None, "next_at": job[7]}
 
 

@@ -8,28 +8,31 @@ and then reads the head it must follow.
 
 Triggers (migration 4) refuse UPDATE and DELETE, and an INSERT that does not follow the last record.
 Whoever can drop the triggers can rewrite rows; the chain then shows where (`Walk`), unless the whole
-tail after the change was rebuilt too, or rows were cut off the end: only a head hash kept elsewhere
-shows that.
+tail after the change was rebuilt too, or rows were cut off the end. With an audit key, the last record
+of every batch carries the writer's seal (seals.py, migration 6): a rebuilt tail or an appended record
+then fails its seal, and signed checkpoints kept outside the database (gateway/checkpoints.py) show a
+log cut short.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from gateway.store.base import AuditCheck, AuditEntry, AuditRecord
+from gateway.store.seals import AuditKey, AuditVerifier
 from gateway.store.writer import Batchable
 
 GENESIS = "0" * 64  # the prev_hash of the first record
 OUTCOMES = frozenset({"allowed", "denied"})
 PAGE = 1000  # records per read while walking the chain
 
-_COLUMNS = "seq, at, client_id, action, outcome, basis, dossier_id, detail, prev_hash, hash"
+_COLUMNS = "seq, at, client_id, action, outcome, basis, dossier_id, detail, prev_hash, hash, sealed_from, seal"
 # All the rows of a batch in one statement (one JSON array each, as in accept.py).
 _INSERT_MANY = (
     f"INSERT INTO audit ({_COLUMNS}) SELECT "
@@ -57,33 +60,38 @@ def prepare(entry: AuditEntry) -> Prepared:
     return (entry.client_id, entry.action, entry.outcome, entry.basis, entry.dossier_id, detail)
 
 
-def append(conn: sqlite3.Connection, entries: Sequence[Prepared]) -> None:
-    """Chain the entries onto the last record, inside the caller's (the writer's) transaction."""
+def append(conn: sqlite3.Connection, entries: Sequence[Prepared], key: AuditKey | None = None) -> None:
+    """Chain the entries onto the last record, inside the caller's (the writer's) transaction; with a key,
+    seal the last one for the whole batch."""
     head = conn.execute(_HEAD).fetchone()
     seq, prev = (head[0], head[1]) if head is not None else (0, GENESIS)
+    first = seq + 1
     at = datetime.now(UTC).isoformat()
-    rows = []
+    rows: list[list[Any]] = []
     for client_id, action, outcome, basis, dossier_id, detail in entries:
         seq += 1
         # Hashed from the detail as read back, so that a verifier re-reading the row computes the same.
         digest = record_hash(prev, (seq, at, client_id, action, outcome, basis, dossier_id, orjson.loads(detail)))
-        rows.append((seq, at, client_id, action, outcome, basis, dossier_id, detail, prev, digest))
+        rows.append([seq, at, client_id, action, outcome, basis, dossier_id, detail, prev, digest, None, None])
         prev = digest
+    if key is not None and rows:
+        rows[-1][-2:] = [first, key.seal(first, seq, prev)]
     conn.execute(_INSERT_MANY, (orjson.dumps(rows),))
 
 
 class AppendAudit(Batchable):
     """One `Store.audit` call; the calls of a batch are chained together: two statements for all of them."""
 
-    def __init__(self, entries: list[Prepared]) -> None:
+    def __init__(self, entries: list[Prepared], key: AuditKey | None = None) -> None:
         self.entries = entries
+        self.key = key
 
     def __call__(self, conn: sqlite3.Connection) -> None:
-        append(conn, self.entries)
+        append(conn, self.entries, self.key)
 
     @classmethod
     def run_many(cls, conn: sqlite3.Connection, ops: Sequence[Any]) -> list[Any]:
-        append(conn, [e for op in ops for e in op.entries])
+        append(conn, [e for op in ops for e in op.entries], ops[0].key)
         return [None] * len(ops)
 
 
@@ -99,6 +107,8 @@ def record(row: sqlite3.Row) -> AuditRecord:
         detail=orjson.loads(row["detail"]),
         prev_hash=row["prev_hash"],
         hash=row["hash"],
+        sealed_from=row["sealed_from"],
+        seal=row["seal"],
     )
 
 
@@ -127,26 +137,65 @@ def page(conn: sqlite3.Connection, after: int, limit: int) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)).fetchall()
 
 
-class Walk:
-    """Checks the chain a page at a time, keeping only the last record's seq and hash between pages."""
+def head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """The last record's seq and hash ((0, GENESIS) for an empty log)."""
+    row = conn.execute(_HEAD).fetchone()
+    return (int(row[0]), str(row[1])) if row is not None else (0, GENESIS)
 
-    def __init__(self) -> None:
-        self.seq = 0
-        self.hash = GENESIS
+
+def hash_at(conn: sqlite3.Connection, seq: int) -> str | None:
+    row = conn.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+class Walk:
+    """Checks the chain a page at a time, keeping only the last record's seq and hash between pages.
+
+    With a verifier it checks the seals too: each one's signature, and that they tile the log (every
+    record after the first sealed one is covered by exactly one seal, the last record included).
+    `expected` holds hashes signed checkpoints recorded (seq -> (hash, which checkpoint)). A walk may
+    start after a known record (`seq`, `hash`), e.g. at a checkpoint, with `sealed_to` the last record
+    known to be sealed.
+    """
+
+    def __init__(
+        self,
+        verifier: AuditVerifier | None = None,
+        expected: Mapping[int, tuple[str, str]] | None = None,
+        *,
+        seq: int = 0,
+        hash: str = GENESIS,
+        sealed_to: int | None = None,
+    ) -> None:
+        self.seq = seq
+        self.hash = hash
         self.checked = 0
+        self.verifier = verifier
+        self.expected = expected or {}
+        self.sealed_to = sealed_to  # None until the first seal: records before it predate sealing
+        self.first_sealed: int | None = None
 
     def check(self, rows: Sequence[sqlite3.Row]) -> AuditCheck | None:
         """None while every row verifies; the failed check at the first that does not."""
         for row in rows:
             self.checked += 1
             seq = row["seq"]
-            reason = self._fault(row)
+            reason = self._fault(row) or self._seal_fault(row)
             if reason is not None:
                 return AuditCheck(ok=False, checked=self.checked, first_bad=seq, reason=reason)
             self.seq, self.hash = seq, row["hash"]
         return None
 
     def result(self) -> AuditCheck:
+        if self.verifier is not None and self.sealed_to is not None and self.seq > self.sealed_to:
+            first = self.sealed_to + 1
+            what = f"record {first} has" if first == self.seq else f"records {first} to {self.seq} have"
+            return AuditCheck(
+                ok=False,
+                checked=self.checked,
+                first_bad=first,
+                reason=f"{what} no seal at the end of the log: not written by the gateway",
+            )
         return AuditCheck(ok=True, checked=self.checked, first_bad=None, reason=None)
 
     def _fault(self, row: sqlite3.Row) -> str | None:
@@ -163,4 +212,26 @@ class Walk:
             return f"its fields cannot be read: {exc}"
         if digest != row["hash"]:
             return "its hash does not match its contents"
+        signed = self.expected.get(seq)
+        if signed is not None and signed[0] != digest:
+            return f"its hash is not the one {signed[1]} signed: the log was rewritten up to here"
+        return None
+
+    def _seal_fault(self, row: sqlite3.Row) -> str | None:
+        if self.verifier is None or row["seal"] is None:
+            return None
+        seq, sealed_from = row["seq"], row["sealed_from"]
+        if self.sealed_to is not None and sealed_from != self.sealed_to + 1:
+            if sealed_from > self.sealed_to + 1:
+                first, last = self.sealed_to + 1, sealed_from - 1
+                what = f"record {first} before it has" if first == last else f"records {first} to {last} before it have"
+                return f"{what} no seal: not written by the gateway"
+            return f"its seal claims records from {sealed_from}, but an earlier seal covers up to {self.sealed_to}"
+        if not isinstance(sealed_from, int) or not self.verifier.seal_valid(
+            str(row["seal"]), sealed_from, seq, row["hash"]
+        ):
+            return "its seal does not verify with the audit key: it was forged or the records it covers were changed"
+        if self.first_sealed is None:
+            self.first_sealed = sealed_from
+        self.sealed_to = seq
         return None

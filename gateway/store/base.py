@@ -11,7 +11,10 @@ from uuid import UUID
 
 from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
+from contracts.calendar import NATIONAL, WorkCalendar
+from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
+from gateway.store.seals import AuditVerifier
 
 JobState = Literal["waiting", "pending", "leased", "done", "dead", "cancelled"]
 # How a dossier's delivery is asked after (GET /v1/dossiers?delivery=): DeliveryState's names.
@@ -94,6 +97,23 @@ class JobRecord:
     last_error: str | None
     inputs: dict[str, Any]
     dossier: Dossier | None = None  # claimed jobs come with their dossier, read in the same transaction
+    # The retry budget: when the first transient failure came (None: none yet), and the seconds the job
+    # has since waited past its due time without being sent (an open breaker, a window, a pause, a backlog).
+    failing_since: float | None = None
+    held: float = 0.0
+    updated_at: float = 0.0  # for a dead letter: when it was dead-lettered
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """An operator's pause of an agency (or one endpoint): nothing is sent to it before `until`."""
+
+    agency: str
+    endpoint: str | None  # None: every endpoint of the agency
+    until: float  # epoch seconds
+    reason: str
+    by: str  # the client (or "cli:<user>") that paused it
+    at: float  # when
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +133,51 @@ class NewBundle:
     steps: list[NewBundleStep]
     idempotency_key: str | None
     body_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSource:
+    """Who reports a status update. An agency may change only the dossiers routed to it: to its instance
+    and, when `endpoint` is given (an office of a per-office agency such as land, whose answers come from
+    that office's own folder), to that endpoint. `agency` None: the gateway itself, on a centre's request
+    (a hand-over); never for news from an agency."""
+
+    actor: str  # recorded on the event: "agency:police", or the client id of the centre
+    agency: str | None = None
+    endpoint: str | None = None
+
+    @classmethod
+    def of_agency(cls, agency: str, endpoint: str | None = None) -> UpdateSource:
+        return cls(f"agency:{agency}", agency, endpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayKey:
+    """What makes a signed request unique (its nonce), recorded in the transaction that applies it and kept
+    for `window` seconds: the same request again in that time is refused (ReplayedRequest), even after a
+    restart; a request whose apply failed left nothing behind, so its resend is applied."""
+
+    scope: str  # e.g. "police:lienthong-gateway": the agency instance and the signing key id
+    key: str
+    window: float
+
+
+class ReplayedRequest(Exception):
+    """The replay key was recorded before, within its window."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What `complete_job` recorded. `recorded` False: the lease was lost, whoever holds it now finishes.
+
+    `skipped`: updates of the receipt that were not applied, by event id, with why. "superseded": the
+    dossier has moved on since (later news from the agency, e.g. a redelivered submit whose receipt says
+    6 while the dossier is already 9); "invalid-result": its result document was refused. The job is done
+    all the same: delivering it again would bring the same answer.
+    """
+
+    recorded: bool
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +222,8 @@ class AuditRecord:
     detail: dict[str, Any]
     prev_hash: str  # hex sha256 of the previous record ("0" * 64 for the first)
     hash: str  # hex sha256 over prev_hash and the canonical JSON of the fields above (audit.py)
+    sealed_from: int | None = None  # on the last record of a batch: the batch's first seq ...
+    seal: str | None = None  # ... and the writer's Ed25519 signature over them (seals.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +232,48 @@ class AuditCheck:
     checked: int  # records walked
     first_bad: int | None  # seq of the first record whose hash or link does not verify
     reason: str | None
+    last_seq: int = field(default=0, compare=False)  # the last record that verified, and its hash
+    last_hash: str = field(default="0" * 64, compare=False)
+    first_sealed: int | None = field(default=None, compare=False)  # where the writer's seals begin
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A signed checkpoint of the audit log as the store keeps it (`body` is its canonical JSON)."""
+
+    number: int
+    at: str
+    kind: str  # "checkpoint" or "acknowledgement"
+    seq: int
+    head: str
+    body: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditWalk:
+    """What `verify_audit` checks besides the chain: the seals (with the audit public key), hashes signed
+    checkpoints recorded, and where to start (after a checkpoint: its seq and head)."""
+
+    verifier: AuditVerifier | None = None
+    expected: Mapping[int, tuple[str, str]] = field(default_factory=dict)  # seq -> (hash, which checkpoint)
+    after_seq: int = 0
+    after_hash: str = "0" * 64
+    sealed_to: int | None = None  # the last record known to be sealed at the start
 
 
 class Store(ABC):
+    _calendar_source: Callable[[], WorkCalendar] = staticmethod(lambda: NATIONAL)
+
+    def use_calendar(self, source: Callable[[], WorkCalendar]) -> None:
+        """Where supplement deadlines and moved due dates take their working days from: the app passes the
+        live configuration's calendar, so a reload of calendar.toml applies to the next write."""
+        self._calendar_source = source
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        return self._calendar_source()
+
     @abstractmethod
     async def open(self) -> None: ...
 
@@ -207,12 +313,28 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def record_portal_refusal(self, codes: Sequence[str], refusal: PortalRefusal) -> int:
+        """Keep the national portal's refusal on these dossiers (by code) for an operator; how many exist."""
+
+    @abstractmethod
+    async def clear_portal_refusals(self, codes: Sequence[str]) -> int:
+        """The portal took these dossiers again: drop their refusals; how many had one."""
+
+    @abstractmethod
     async def feed_cursor(self, name: str) -> int:
         """The last feed seq acknowledged by the consumer `name` (0 before its first)."""
 
     @abstractmethod
     async def advance_feed_cursor(self, name: str, seq: int) -> None:
         """Record durably that `name` has acknowledged the feed up to `seq`; a cursor never goes back."""
+
+    @abstractmethod
+    async def connector_state(self, agency: str, endpoint: str, key: str) -> Any | None:
+        """A value a connector stored under `key` (JSON: None, bool, number, text, list, dict), or None."""
+
+    @abstractmethod
+    async def set_connector_state(self, agency: str, endpoint: str, key: str, value: Any) -> None:
+        """Store a connector's value durably (returns after the commit); TypeError if it is not JSON."""
 
     @abstractmethod
     def on_events(self, listener: Callable[[], None]) -> None:
@@ -222,15 +344,44 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
-        """Append an agency's status change (state machine checked); repeated event ids are no-ops."""
+    async def apply_updates(
+        self, updates: Sequence[AgencyUpdate], *, source: UpdateSource, replay: ReplayKey | None = None
+    ) -> list[UpdateOutcome]:
+        """Apply status changes in one transaction, all or none (with `replay` recorded in the same one).
+
+        Each is checked, in order: the dossier exists (LookupError), is routed to `source` (WrongAgency),
+        its result documents hold what they declare (InvalidResult), the state machine allows the move
+        (IllegalTransition); a repeated event id is a no-op. ReplayedRequest if `replay` was seen within
+        its window. The first refusal raises and nothing is kept.
+        """
+
+    async def apply_update(self, update: AgencyUpdate, *, source: UpdateSource) -> UpdateOutcome:
+        """One status change; see apply_updates."""
+        [outcome] = await self.apply_updates([update], source=source)
+        return outcome
 
     @abstractmethod
-    async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
-        """Lease ready jobs, at most free[agency] per agency."""
+    async def claim_jobs(
+        self,
+        owner: str,
+        free: dict[str, int],
+        lease_seconds: float,
+        endpoints: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> list[JobRecord]:
+        """Lease ready jobs, at most free[agency] per agency, oldest due first.
+
+        For an agency in `endpoints`, only jobs of the endpoints named there, at most that many of each
+        (an endpoint whose breaker is open is left out; one being probed gets 1). Each job's `held` grows
+        by the time it waited past its due time, once it has failed (the retry budget does not count it).
+        """
 
     @abstractmethod
-    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool: ...
+    async def unclaim_job(self, job_id: int, owner: str) -> bool:
+        """Give a leased job back unsent, its attempt unspent (its endpoint became held meanwhile)."""
+
+    @abstractmethod
+    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
+        """The agency took the job: done, with the receipt's updates (bound to the job's agency and endpoint)."""
 
     @abstractmethod
     async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
@@ -241,13 +392,62 @@ class Store(ABC):
         """Make every leased job ready again (start-up of the single process that owns the file)."""
 
     @abstractmethod
-    async def replay_dead(self, job_ids: list[int] | None = None) -> int:
-        """Dead-lettered jobs (all, or these) become pending with their attempts reset."""
+    async def reclaim_expired_leases(self) -> int:
+        """Jobs whose lease ran out (`lease_until` passed: the holder died, or could not record the
+        outcome) become ready again, keeping their attempt count; the leases of others are left alone."""
+
+    @abstractmethod
+    async def unclaim_jobs(self, owner: str, job_ids: Sequence[int]) -> int:
+        """Undo a claim nobody will deliver (it was cancelled): the jobs, if `owner` still holds them, are
+        ready again as before it, the attempt it counted taken back."""
+
+    @abstractmethod
+    async def probe(self) -> None:
+        """Commit a small write through the same path as every other write (readiness): returns once it
+        is durable, raises StorageUnavailable if the store cannot commit now."""
+
+    @abstractmethod
+    async def replay_dead(
+        self,
+        job_ids: list[int] | None = None,
+        *,
+        agency: str | None = None,
+        endpoint: str | None = None,
+        since: float | None = None,
+        audit: AuditEntry | None = None,
+    ) -> int:
+        """Dead-lettered jobs (all, or these; of this agency and endpoint; dead-lettered since this epoch
+        time) become pending with their attempts and retry budget reset. `audit` is appended in the same
+        transaction, with `replayed` (the count) added to its detail."""
 
     @abstractmethod
     async def jobs(
-        self, state: JobState | None = None, limit: int = 100, ids: list[int] | None = None
-    ) -> list[JobRecord]: ...
+        self,
+        state: JobState | None = None,
+        limit: int = 100,
+        ids: list[int] | None = None,
+        *,
+        agency: str | None = None,
+        since: float | None = None,
+    ) -> list[JobRecord]:
+        """Jobs by id (of an agency; last changed since an epoch time: for dead letters, dead since)."""
+
+    @abstractmethod
+    async def pending_by_endpoint(self) -> dict[tuple[str, str], int]:
+        """Pending jobs of each (agency, endpoint) that has some, for the operators' view."""
+
+    @abstractmethod
+    async def pauses(self) -> list[Pause]:
+        """The pauses in force (their `until` still ahead)."""
+
+    @abstractmethod
+    async def pause(self, pause: Pause, audit: AuditEntry) -> None:
+        """Record a pause (replacing one of the same agency and endpoint) and its audit record, together."""
+
+    @abstractmethod
+    async def resume(self, agency: str, endpoint: str | None, audit: AuditEntry) -> list[Pause]:
+        """End the pauses of an agency (endpoint None: all of them, else that endpoint's), audited together;
+        returns those ended."""
 
     @abstractmethod
     async def create_bundle(self, new: NewBundle) -> tuple[UUID, bool]:
@@ -329,5 +529,22 @@ class Store(ABC):
         """The latest refused accesses, newest first: what the operator dashboard shows."""
 
     @abstractmethod
-    async def verify_audit(self) -> AuditCheck:
-        """Walk the whole chain: every record's hash, its link to the one before, no seq missing."""
+    async def verify_audit(self, walk: AuditWalk | None = None) -> AuditCheck:
+        """Walk the whole chain (or from `walk.after_seq`): every record's hash, its link to the one before,
+        no seq missing; with `walk.verifier` every seal; the hashes of `walk.expected`."""
+
+    @abstractmethod
+    async def audit_head(self) -> tuple[int, str]:
+        """The last audit record's seq and hash ((0, "0" * 64) for an empty log)."""
+
+    @abstractmethod
+    async def audit_hash_at(self, seq: int) -> str | None:
+        """The hash of one audit record (None: there is no such record)."""
+
+    @abstractmethod
+    async def add_audit_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        """Keep a signed checkpoint (append-only; one with the same number already there stays)."""
+
+    @abstractmethod
+    async def audit_checkpoints(self, after: int = 0) -> list[StoredCheckpoint]:
+        """The checkpoints kept, numbered above `after`, oldest first."""

@@ -98,7 +98,8 @@ def retry(conn: sqlite3.Connection, bundle_id: UUID) -> int:
             n += _release_step(conn, bid, job["id"], orjson.loads(job["inputs"]))
             continue
         conn.execute(
-            "UPDATE jobs SET state = 'pending', attempts = 0, next_at = ?, updated_at = ? WHERE id = ?",
+            "UPDATE jobs SET state = 'pending', attempts = 0, failing_since = NULL, held = 0, next_at = ?, "
+            "updated_at = ? WHERE id = ?",
             (now, now, job["id"]),
         )
         n += 1

@@ -50,7 +50,7 @@ def accepted_by_agency(conn: sqlite3.Connection, did: str, actor: str, agency_re
         did,
         int(DossierStatus.PROCESSING),
         actor,
-        "accepted by the agency",
+        "Cơ quan giải quyết đã nhận hồ sơ",  # the portal shows an agency's notes (NoiDungXuLy): in Vietnamese
         {"agency_ref": agency_ref} if agency_ref else {},
         None,
         agency_ref=agency_ref,

@@ -134,7 +134,82 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
-    # 6. Documents: their bytes are in the document store (gateway/documents), named by sha256. Uploads wait
+    # 6. Small values a connector keeps across restarts (connector_state.py): a polling cursor, a token.
+    """
+    CREATE TABLE connector_state (
+        agency TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (agency, endpoint, key)
+    );
+    """,
+    # 7. Proof of the audit log (seals.py, checkpoints.py): the writer's seal on the last record of each
+    # batch, and the signed checkpoints of the log's head (also exported to a folder), append-only.
+    """
+    ALTER TABLE audit ADD COLUMN sealed_from INTEGER;
+    ALTER TABLE audit ADD COLUMN seal TEXT;
+    CREATE TABLE audit_checkpoints (
+        number INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        head TEXT NOT NULL,
+        body TEXT NOT NULL,
+        signature TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+    BEGIN
+        SELECT RAISE(ABORT, 'audit checkpoints are append-only');
+    END;
+    CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+    BEGIN
+        SELECT RAISE(ABORT, 'audit checkpoints are append-only');
+    END;
+    """,
+    # 8. Replay keys of signed agency callbacks (replay.py), kept for [callbacks] replay_window seconds;
+    # expired leases found without scanning the outbox (outbox.reclaim_expired); the row the readiness
+    # probe rewrites (a commit through the writer, like any other write).
+    """
+    CREATE TABLE replay_keys (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE INDEX replay_keys_seen ON replay_keys (seen_at);
+    CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 'leased';
+    CREATE TABLE store_probe (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        payload TEXT NOT NULL
+    );
+    """,
+    # 9. The national portal's last refusal of a dossier's record (JSON: at, service, error_code, message,
+    # field), for an operator to see on the dossier; NULL once the portal takes the dossier again.
+    """
+    ALTER TABLE dossiers ADD COLUMN portal_refusal TEXT;
+    """,
+    # 10. Agency outages. Each job's retry budget: its first transient failure, and the seconds it has
+    # waited since past its due time (held by an open breaker, a window, a pause: not spent). Pending jobs
+    # by endpoint, for claims that skip an endpoint and for the operators' counts. Operators' pauses
+    # (endpoint '' for the whole agency: a key column cannot be NULL everywhere).
+    """
+    ALTER TABLE jobs ADD COLUMN failing_since REAL;
+    ALTER TABLE jobs ADD COLUMN held REAL NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_endpoint_pending ON jobs (agency, endpoint, next_at) WHERE state = 'pending';
+    CREATE TABLE pauses (
+        agency TEXT NOT NULL,
+        endpoint TEXT NOT NULL DEFAULT '',
+        until_at REAL NOT NULL,
+        reason TEXT NOT NULL,
+        paused_by TEXT NOT NULL,
+        paused_at REAL NOT NULL,
+        PRIMARY KEY (agency, endpoint)
+    );
+    """,
+    # 11. Documents: their bytes are in the document store (gateway/documents), named by sha256. Uploads wait
     # there for a dossier to name them until expires_at; each dossier's documents (its submission's, and
     # each supplement's: `part`) keep theirs. A sha256 named by neither is swept from the store. Small
     # documents sent inline are kept in `documents` instead, written in the transaction of the dossier that

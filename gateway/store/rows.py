@@ -9,8 +9,8 @@ from uuid import UUID
 import orjson
 
 from contracts import DeliveryState, Dossier, DossierStatus, StatusEvent
+from contracts.base import TRUSTED
 from contracts.bundle import BundleStepView, BundleView, StepState
-from contracts.dossier import TRUSTED
 from gateway.store.base import JobRecord
 
 _DONE = frozenset({DossierStatus.FINISHED, DossierStatus.RETURNED})
@@ -29,10 +29,14 @@ def dossier(row: Any, job: Any | None) -> Dossier:
     status = DossierStatus(row["status"])
     due = datetime.fromisoformat(row["due_at"])
     finished = datetime.fromisoformat(row["finished_at"]) if row["finished_at"] else None
+    supplements = orjson.loads(row["supplements"])
     if status in _DONE:
         overdue = finished is not None and finished > due
     else:
         overdue = not status.terminal and datetime.now(UTC) > due
+    # The national portal counts a dossier asked for documents more than once as late, whatever its dates.
+    overdue = overdue or len(supplements) > 1
+    refusal = row["portal_refusal"]
     delivery = None
     if job is not None:
         delivery = DeliveryState(
@@ -60,7 +64,8 @@ def dossier(row: Any, job: Any | None) -> Dossier:
             submission=orjson.loads(row["submission"]),
             delivery=delivery,
             results=orjson.loads(row["results"]),
-            supplements=orjson.loads(row["supplements"]),
+            supplements=supplements,
+            portal_refusal=orjson.loads(refusal) if refusal else None,
         ),
         context={TRUSTED: True},
     )
@@ -90,6 +95,9 @@ def job(row: Any) -> JobRecord:
         next_at=row["next_at"],
         last_error=row["last_error"],
         inputs=orjson.loads(row["inputs"]),
+        failing_since=row["failing_since"],
+        held=row["held"],
+        updated_at=row["updated_at"],
     )
 
 

@@ -5,10 +5,17 @@ so a burst of submissions pays one fsync (synchronous=FULL) instead of one each;
 resolves before the commit that holds their write, and one failing write spoils no other.
 Reads use their own connections in a small thread pool (WAL lets them run beside the writer).
 
+A storage fault (a full disk, an I/O error, the file locked by another process for longer than the busy
+timeout) fails only the writes of the batch it hits: they raise StorageUnavailable (503, Retry-After),
+nothing of them is kept, and the writer goes on with the next batch, so the store recovers by itself
+when the fault clears. health.py logs one line per episode.
+
 This class owns the connections and hands each operation to the writer or a reader; the SQL lives in
 the modules beside it: accept.py (new dossiers), events.py and updates.py (status changes), outbox.py
 (delivery jobs), bundles.py, supplements.py, reads.py (dossiers, the feed, counts), cursors.py (how far
-feed consumers got), and audit.py (the hash-chained log of accesses to dossiers).
+feed consumers got), connector_state.py (what connectors keep across restarts), refusals.py (the national
+portal's refusals, kept on dossiers), audit.py (the hash-chained log of accesses to dossiers) and
+pauses.py (operators' pauses of agencies).
 """
 
 from __future__ import annotations
@@ -20,23 +27,45 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
+import orjson
+
 from contracts import Dossier, StatusEvent
 from contracts.bundle import BundleView
+from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
-from gateway.errors import ServiceUnavailable
-from gateway.store import audit, bundles, cursors, documents, outbox, reads, rows, supplements, updates
+from gateway.errors import ServiceUnavailable, StorageUnavailable
+from gateway.store import (
+    audit,
+    bundles,
+    checkpoints,
+    connector_state,
+    cursors,
+    documents,
+    health,
+    outbox,
+    pauses,
+    reads,
+    refusals,
+    rows,
+    supplements,
+    updates,
+)
+from gateway.store import audit as _audit  # the methods below take an argument named audit
 from gateway.store.accept import CreateDossier
 from gateway.store.base import (
     AuditCheck,
     AuditEntry,
     AuditRecord,
+    AuditWalk,
+    Completion,
     CreateOutcome,
     DeliveryFilter,
     DocumentRef,
@@ -46,14 +75,40 @@ from gateway.store.base import (
     NewBundle,
     NewDossier,
     NewUpload,
+    Pause,
+    ReplayKey,
     Store,
+    StoredCheckpoint,
     UpdateOutcome,
+    UpdateSource,
     UploadRecord,
 )
 from gateway.store.migrations import migrate
+from gateway.store.seals import AuditKey
 from gateway.store.writer import CodeSequences, GroupCommitWriter
 
 T = TypeVar("T")
+
+# Primary result codes that say the storage, not the operation, failed: a retry later may succeed.
+_STORAGE_FAULTS = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOLFS,
+    }
+)
+
+
+def storage_fault(exc: BaseException) -> bool:
+    """A full disk, an I/O error, a lock held too long: not the operation's fault (a constraint, a bug)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and (code & 0xFF) in _STORAGE_FAULTS
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -67,11 +122,15 @@ def _connect(path: str) -> sqlite3.Connection:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: str | Path, *, batch_max: int = 256, exclusive: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, batch_max: int = 256, exclusive: bool = False, audit_key: AuditKey | None = None
+    ) -> None:
         self.path = str(path)
+        self.audit_key = audit_key  # seals each batch of audit records (seals.py)
         self.batch_max = batch_max
         self.exclusive = exclusive  # the serving process locks the file; CLI tools share it
-        self._writer = GroupCommitWriter(batch_max)
+        self.episodes = health.Episodes()
+        self._writer = GroupCommitWriter(batch_max, on_batch=self._batch_ended)
         self._codes: CodeSequences = self._writer.codes
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
@@ -123,13 +182,28 @@ class SqliteStore(Store):
 
     # -- plumbing -----------------------------------------------------------------------------------
 
+    def _batch_ended(self, error: Exception | None) -> None:
+        if error is None:
+            self.episodes.committed()
+
+    def _unavailable(self, exc: Exception, what: str) -> StorageUnavailable:
+        self.episodes.failed(exc)
+        return StorageUnavailable(
+            f"the gateway cannot {what} its store now; nothing of this request was kept: send it again later"
+        )
+
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._writer.write(op)
+        try:
+            return await self._writer.write(op)
+        except Exception as exc:
+            if storage_fault(exc):
+                raise self._unavailable(exc, "write to") from exc
+            raise
 
     async def _write_events(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """A write that may append status events: feed consumers hear of it once it has committed."""
         try:
-            return await self._writer.write(op)
+            return await self._write(op)
         finally:
             for listener in self._event_listeners:
                 listener()
@@ -145,7 +219,12 @@ class SqliteStore(Store):
         return conn
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._reader()))
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._reader()))
+        except Exception as exc:
+            if storage_fault(exc):
+                raise self._unavailable(exc, "read from") from exc
+            raise
 
     # -- dossiers, their events, the feed -----------------------------------------------------------
 
@@ -175,14 +254,32 @@ class SqliteStore(Store):
     async def feed(self, *, after: int, limit: int, client_id: str | None = None) -> list[FeedItem]:
         return await self._read(lambda conn: reads.feed(conn, after, limit, client_id))
 
+    async def record_portal_refusal(self, codes: Sequence[str], refusal: PortalRefusal) -> int:
+        return await self._write(lambda conn: refusals.record(conn, codes, refusal))
+
+    async def clear_portal_refusals(self, codes: Sequence[str]) -> int:
+        return await self._write(lambda conn: refusals.clear(conn, codes))
+
     async def feed_cursor(self, name: str) -> int:
         return await self._read(lambda conn: cursors.get(conn, name))
 
     async def advance_feed_cursor(self, name: str, seq: int) -> None:
         await self._write(lambda conn: cursors.advance(conn, name, seq))
 
-    async def apply_update(self, update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
-        return await self._write_events(lambda conn: updates.apply_update(conn, update, actor))
+    async def connector_state(self, agency: str, endpoint: str, key: str) -> Any | None:
+        return await self._read(lambda conn: connector_state.get(conn, agency, endpoint, key))
+
+    async def set_connector_state(self, agency: str, endpoint: str, key: str, value: Any) -> None:
+        encoded = orjson.dumps(value)  # TypeError here, in the caller, for a value that is not JSON
+        await self._write(lambda conn: connector_state.put(conn, agency, endpoint, key, encoded))
+
+    async def apply_updates(
+        self, updates_: Sequence[AgencyUpdate], *, source: UpdateSource, replay: ReplayKey | None = None
+    ) -> list[UpdateOutcome]:
+        batch, calendar = list(updates_), self.calendar
+        return await self._write_events(
+            lambda conn: updates.apply_all(conn, batch, source, replay, calendar=calendar)
+        )
 
     # -- bundles and supplements --------------------------------------------------------------------
 
@@ -201,13 +298,19 @@ class SqliteStore(Store):
     async def answer_supplement(
         self, dossier_id: UUID, answer: dict[str, Any], *, actor: str, documents: Sequence[DocumentRef] = ()
     ) -> Dossier:
-        await self._write_events(lambda conn: supplements.record_answer(conn, dossier_id, answer, actor, documents))
+        calendar = self.calendar
+        await self._write_events(
+            lambda conn: supplements.record_answer(conn, dossier_id, answer, actor, documents, calendar=calendar)
+        )
         dossier = await self.get_dossier(str(dossier_id))
         assert dossier is not None
         return dossier
 
     async def ask_for_documents(self, job_id: int, owner: str, items: list[str], note: str) -> bool:
-        return await self._write_events(lambda conn: supplements.ask_for_documents(conn, job_id, owner, items, note))
+        calendar = self.calendar
+        return await self._write_events(
+            lambda conn: supplements.ask_for_documents(conn, job_id, owner, items, note, calendar=calendar)
+        )
 
     # -- documents ----------------------------------------------------------------------------------
 
@@ -232,12 +335,26 @@ class SqliteStore(Store):
 
     # -- jobs ---------------------------------------------------------------------------------------
 
-    async def claim_jobs(self, owner: str, free: dict[str, int], lease_seconds: float) -> list[JobRecord]:
-        leased, dossier_rows = await self._write(lambda conn: outbox.claim(conn, owner, free, lease_seconds))
+    async def claim_jobs(
+        self,
+        owner: str,
+        free: dict[str, int],
+        lease_seconds: float,
+        endpoints: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> list[JobRecord]:
+        leased, dossier_rows = await self._write(
+            lambda conn: outbox.claim(conn, owner, free, lease_seconds, endpoints)
+        )
         return outbox.claimed(leased, dossier_rows)
 
-    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> bool:
-        return await self._write_events(lambda conn: outbox.complete(conn, job_id, owner, receipt, actor))
+    async def unclaim_job(self, job_id: int, owner: str) -> bool:
+        return await self._write(lambda conn: outbox.unclaim(conn, owner, [job_id])) == 1
+
+    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
+        calendar = self.calendar
+        return await self._write_events(
+            lambda conn: outbox.complete(conn, job_id, owner, receipt, actor, calendar=calendar)
+        )
 
     async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
         return await self._write_events(lambda conn: outbox.fail(conn, job_id, owner, error, retry_at))
@@ -245,13 +362,60 @@ class SqliteStore(Store):
     async def release_leases(self) -> int:
         return await self._write(outbox.release_leases)
 
-    async def replay_dead(self, job_ids: list[int] | None = None) -> int:
-        return await self._write(lambda conn: outbox.replay_dead(conn, job_ids))
+    async def reclaim_expired_leases(self) -> int:
+        return await self._write(outbox.reclaim_expired)
+
+    async def unclaim_jobs(self, owner: str, job_ids: Sequence[int]) -> int:
+        ids = list(job_ids)
+        return await self._write(lambda conn: outbox.unclaim(conn, owner, ids))
+
+    async def probe(self) -> None:
+        await self._write(health.probe)
+
+    async def replay_dead(
+        self,
+        job_ids: list[int] | None = None,
+        *,
+        agency: str | None = None,
+        endpoint: str | None = None,
+        since: float | None = None,
+        audit: AuditEntry | None = None,
+    ) -> int:
+        if audit is not None:
+            _audit.prepare(audit)  # a bad entry fails here, before the writer
+        key = self.audit_key
+        return await self._write(
+            lambda conn: outbox.replay_dead(conn, job_ids, agency, endpoint, since, audit, key)
+        )
 
     async def jobs(
-        self, state: JobState | None = None, limit: int = 100, ids: list[int] | None = None
+        self,
+        state: JobState | None = None,
+        limit: int = 100,
+        ids: list[int] | None = None,
+        *,
+        agency: str | None = None,
+        since: float | None = None,
     ) -> list[JobRecord]:
-        return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids))
+        return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids, agency, since))
+
+    async def pending_by_endpoint(self) -> dict[tuple[str, str], int]:
+        return await self._read(outbox.pending_by_endpoint)
+
+    # -- pauses -------------------------------------------------------------------------------------
+
+    async def pauses(self) -> list[Pause]:
+        return await self._read(pauses.active)
+
+    async def pause(self, pause: Pause, audit: AuditEntry) -> None:
+        _audit.prepare(audit)
+        key = self.audit_key
+        await self._write(lambda conn: pauses.put(conn, pause, audit, key))
+
+    async def resume(self, agency: str, endpoint: str | None, audit: AuditEntry) -> list[Pause]:
+        _audit.prepare(audit)
+        key = self.audit_key
+        return await self._write(lambda conn: pauses.remove(conn, agency, endpoint, audit, key))
 
     # -- operators ----------------------------------------------------------------------------------
 
@@ -266,7 +430,7 @@ class SqliteStore(Store):
     async def audit(self, entries: Sequence[AuditEntry]) -> None:
         prepared = [audit.prepare(e) for e in entries]  # a bad entry fails here, before the writer
         if prepared:
-            await self._write(audit.AppendAudit(prepared))
+            await self._write(audit.AppendAudit(prepared, self.audit_key))
 
     async def audit_log(
         self, *, after: int = 0, limit: int = 100, dossier_id: str | None = None, client_id: str | None = None
@@ -276,13 +440,24 @@ class SqliteStore(Store):
     async def refused_accesses(self, limit: int = 20) -> list[AuditRecord]:
         return await self._read(lambda conn: audit.refused(conn, limit))
 
-    async def verify_audit(self) -> AuditCheck:
+    async def verify_audit(self, walk: AuditWalk | None = None) -> AuditCheck:
         # One reader trip per page, so a long log neither fills memory nor holds a reader thread throughout.
-        walk = audit.Walk()
+        w = walk or AuditWalk()
+        walker = audit.Walk(w.verifier, w.expected, seq=w.after_seq, hash=w.after_hash, sealed_to=w.sealed_to)
         while True:
-            rows = await self._read(functools.partial(audit.page, after=walk.seq, limit=audit.PAGE))
-            if not rows:
-                return walk.result()
-            bad = walk.check(rows)
-            if bad is not None:
-                return bad
+            rows = await self._read(functools.partial(audit.page, after=walker.seq, limit=audit.PAGE))
+            check = walker.check(rows) if rows else walker.result()
+            if check is not None:
+                return replace(check, last_seq=walker.seq, last_hash=walker.hash, first_sealed=walker.first_sealed)
+
+    async def audit_head(self) -> tuple[int, str]:
+        return await self._read(audit.head)
+
+    async def audit_hash_at(self, seq: int) -> str | None:
+        return await self._read(lambda conn: audit.hash_at(conn, seq))
+
+    async def add_audit_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        await self._write(lambda conn: checkpoints.add(conn, checkpoint))
+
+    async def audit_checkpoints(self, after: int = 0) -> list[StoredCheckpoint]:
+        return await self._read(lambda conn: checkpoints.listed(conn, after))

@@ -1,6 +1,8 @@
 """Supplement requests in SQLite: an agency asks for documents by a deadline, the centre answers (the
-dossier's due date moves by the days waited, the answer is queued for the agency), or the deadline
-passes and the dossier is refused. The writes run inside the writer's transaction.
+dossier goes back to the status the request interrupted, its due date moves by the working days waited,
+the answer is queued for the agency), or the deadline passes and the dossier is refused. A second
+request for the same dossier is flagged: the national portal counts such a dossier as late. The writes
+run inside the writer's transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from uuid import UUID
 import orjson
 
 from contracts import DossierStatus, SupplementRequest
-from contracts.calendar import VN_TZ, due_after_supplement, supplement_deadline
+from contracts.calendar import NATIONAL, VN_TZ, WorkCalendar
 from contracts.status import can_move
 from gateway.connector import AgencyUpdate
 from gateway.errors import IllegalTransition
@@ -26,21 +28,46 @@ from gateway.store.events import insert_event
 GATEWAY = "gateway"  # requested_by of the gateway's own requests: documents it could not get before delivery
 
 
-def record_request(conn: sqlite3.Connection, did: str, agency: str, update: AgencyUpdate, data: dict[str, Any]) -> None:
-    """What the agency asks for and by when; without a deadline the default one applies (it goes in `data`)."""
+def record_request(
+    conn: sqlite3.Connection,
+    did: str,
+    agency: str,
+    update: AgencyUpdate,
+    data: dict[str, Any],
+    *,
+    calendar: WorkCalendar = NATIONAL,
+) -> None:
+    """What the agency asks for and by when; without a deadline the default one applies (it goes in `data`).
+    A request after an earlier one is marked `repeated`, in the request and in the event's `data`."""
     asked = update.at or datetime.now(UTC)
     if not data.get("due_at"):
-        data["due_at"] = supplement_deadline(asked).isoformat()
+        data["due_at"] = calendar.supplement_deadline(asked).isoformat()
     items = [str(i) for i in data.get("items") or []] or [update.note or "documents named by the agency"]
-    request = SupplementRequest(
-        requested_by=agency, items=items, note=update.note, requested_at=asked, due_at=data["due_at"]
-    )
     requests = orjson.loads(conn.execute("SELECT supplements FROM dossiers WHERE id = ?", (did,)).fetchone()[0])
+    repeated = bool(requests)
+    if repeated:
+        data["repeated_supplement"] = len(requests) + 1
+    request = SupplementRequest(
+        requested_by=agency,
+        items=items,
+        note=update.note,
+        requested_at=asked,
+        due_at=data["due_at"],
+        repeated=repeated,
+    )
     requests.append(request.model_dump(mode="json"))
     conn.execute("UPDATE dossiers SET supplements = ? WHERE id = ?", (orjson.dumps(requests).decode(), did))
 
 
-def ask_for_documents(conn: sqlite3.Connection, job_id: int, owner: str, items: list[str], note: str) -> bool:
+def ask_for_documents(
+    conn: sqlite3.Connection,
+    job_id: int,
+    owner: str,
+    items: list[str],
+    note: str,
+    *,
+    calendar: WorkCalendar = NATIONAL,
+) -> bool:
     """The gateway's own supplement request: documents of a leased submission could not be had before its
     delivery. The dossier goes to status 5 with the centre's deadline; the job waits for the answer."""
     row = conn.execute(
@@ -60,7 +87,7 @@ def ask_for_documents(conn: sqlite3.Connection, job_id: int, owner: str, items: 
         )
         return True
     request = SupplementRequest(
-        requested_by=GATEWAY, items=items, note=note, requested_at=now, due_at=supplement_deadline(now)
+        requested_by=GATEWAY, items=items, note=note, requested_at=now, due_at=calendar.supplement_deadline(now)
     )
     requests = [*orjson.loads(row["supplements"]), request.model_dump(mode="json")]
     conn.execute("UPDATE dossiers SET supplements = ? WHERE id = ?", (orjson.dumps(requests).decode(), did))
@@ -74,12 +101,24 @@ def ask_for_documents(conn: sqlite3.Connection, job_id: int, owner: str, items: 
     return True
 
 
+def resumed_status(conn: sqlite3.Connection, did: str) -> DossierStatus | None:
+    """The status the dossier's latest supplement request interrupted: the one its answer restores."""
+    row = conn.execute(
+        "SELECT status FROM events WHERE dossier_id = ? AND status <> ? AND seq < "
+        "(SELECT MAX(seq) FROM events WHERE dossier_id = ? AND status = ?) ORDER BY seq DESC LIMIT 1",
+        (did, int(DossierStatus.SUPPLEMENT_REQUESTED), did, int(DossierStatus.SUPPLEMENT_REQUESTED)),
+    ).fetchone()
+    return None if row is None else DossierStatus(row[0])
+
+
 def record_answer(
     conn: sqlite3.Connection,
     dossier_id: UUID,
     answer: dict[str, Any],
     actor: str,
     refs: Sequence[DocumentRef] = (),
+    *,
+    calendar: WorkCalendar = NATIONAL,
 ) -> None:
     did = str(dossier_id)
     row = conn.execute(
@@ -97,11 +136,17 @@ def record_answer(
     ).fetchone()[0]
     now = datetime.now(UTC)
     old_due = datetime.fromisoformat(row["due_at"])
-    new_due = due_after_supplement(old_due, datetime.fromisoformat(asked), now)
+    new_due = calendar.due_after_supplement(old_due, datetime.fromisoformat(asked), now)
+    answered = [
+        {k: a[k] for k in ("component_code", "name", "media_type", "size", "sha256", "url") if a.get(k) is not None}
+        for a in answer.get("attachments", [])
+    ]
     requests = orjson.loads(row["supplements"])
     if requests:
         requests[-1].update(
             answered_at=now.isoformat(),
+            answered_by=actor,
+            documents=answered,
             dossier_due_before=old_due.isoformat(),
             dossier_due_after=new_due.isoformat(),
         )
@@ -117,10 +162,13 @@ def record_answer(
         conn.execute("SELECT COUNT(*) FROM jobs WHERE dossier_id = ? AND step LIKE 'supplement%'", (did,)).fetchone()[0]
         + 1
     )
+    restored = resumed_status(conn, did)  # may be 0 (in transfer): compare with None, not truthiness
+    if restored is None:
+        restored = DossierStatus.PROCESSING
     insert_event(
         conn,
         did,
-        int(DossierStatus.PROCESSING),
+        int(restored),
         actor,
         "supplement received from the applicant",
         {
@@ -149,10 +197,9 @@ def _deliver_with(
     submission["attachments"] = [a for a in submission.get("attachments", []) if a["component_code"] not in codes]
     submission["attachments"] += given
     conn.execute("UPDATE dossiers SET submission = ? WHERE id = ?", (orjson.dumps(submission).decode(), did))
-    marks = ", ".join("?" * len(codes))
-    conn.execute(
-        f"DELETE FROM dossier_documents WHERE dossier_id = ? AND part = 'submission' AND component_code IN ({marks})",
-        (did, *codes),
+    conn.executemany(
+        "DELETE FROM dossier_documents WHERE dossier_id = ? AND part = 'submission' AND component_code = ?",
+        [(did, code) for code in codes],
     )
     last = conn.execute(
         "SELECT COALESCE(MAX(position), -1) FROM dossier_documents WHERE dossier_id = ? AND part = 'submission'",
@@ -164,8 +211,8 @@ def _deliver_with(
     insert_event(conn, did, int(DossierStatus.IN_TRANSFER), actor, note, data, None)
     ts = time.time()
     conn.execute(
-        "UPDATE jobs SET state = 'pending', attempts = 0, next_at = ?, updated_at = ? "
-        "WHERE dossier_id = ? AND step = 'submit' AND state = 'waiting'",
+        "UPDATE jobs SET state = 'pending', attempts = 0, failing_since = NULL, held = 0, next_at = ?, "
+        "updated_at = ? WHERE dossier_id = ? AND step = 'submit' AND state = 'waiting'",
         (ts, ts, did),
     )
 

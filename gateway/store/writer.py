@@ -29,6 +29,10 @@ _Item = tuple[Op, "asyncio.Future[Any]"]
 _Results = list[tuple[bool, Any]]
 
 
+class WriterClosed(RuntimeError):
+    """A write came when the store was not open (or was closing)."""
+
+
 class Batchable(ABC):
     """A write that can also run together with others of its kind (`run_many`), fewer statements for all.
 
@@ -84,9 +88,15 @@ class CodeSequences:
 
 
 class GroupCommitWriter:
-    def __init__(self, batch_max: int, name: str = "lienthong-sqlite-writer") -> None:
+    def __init__(
+        self,
+        batch_max: int,
+        name: str = "lienthong-sqlite-writer",
+        on_batch: Callable[[Exception | None], None] | None = None,
+    ) -> None:
         self.batch_max = batch_max
         self.name = name
+        self.on_batch = on_batch  # told, in the writer thread, how each batch ended: None when it committed
         self.codes = CodeSequences()
         self.commits = 0
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
@@ -124,7 +134,7 @@ class GroupCommitWriter:
 
     async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         if self._thread is None or self._closing:
-            raise RuntimeError("the store is not open")
+            raise WriterClosed("the store is not open")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put((op, fut))
         return await fut
@@ -176,10 +186,14 @@ class GroupCommitWriter:
                 error: Exception | None = None
             except Exception as exc:  # the commit itself failed: nothing in the batch is durable
                 results, error = None, exc
+            if self.on_batch is not None:
+                self.on_batch(error)
             if not _post(loop, _resolve, batch, results, error):
                 return  # the loop is gone (the process is ending): nobody waits for these answers
 
     def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> _Results:
+        if conn.in_transaction:  # a storage fault interrupted the last batch's rollback: start clean
+            conn.execute("ROLLBACK")
         conn.execute("BEGIN IMMEDIATE")
         try:
             try:

@@ -54,6 +54,7 @@ class JusticeConnector(Connector):
             secret=settings.secret,
             timeout=settings.timeout,
             max_answer_bytes=settings.max_answer_bytes,
+            ssl_context=ctx.ssl_context,
         )
 
     async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from contracts.calendar import VN_TZ
 from contracts.samples import pdf_attachment, person_applicant, png_attachment
+from gateway.sdk import RunningSimulator, SimulatorBinding
 from plugins.justice.forms import BIRTH_REGISTRATION, DEATH_REGISTRATION
+from plugins.justice.simulator import KEY_ID
 from plugins.police.population import Citizen, population
 
 GIVEN = {"male": ["Minh Khôi", "Gia Bảo", "Đức Anh", "Hoàng Nam"], "female": ["Ngọc Anh", "Bảo Châu", "Khánh Vy"]}
@@ -185,3 +188,11 @@ def demo_bundles(seed: int, count: int) -> list[dict[str, Any]]:
         else:
             out.append(birth_bundle(births.pop(0), home_line=f"Số {12 + i}, ngõ 4"))
     return out
+
+
+def bind_endpoint(sim: RunningSimulator, endpoint: str, configured: Mapping[str, Any]) -> dict[str, Any]:
+    """The civil-status service at the simulator, with the key id it knows the gateway by."""
+    return {**configured, "url": sim.url, "secret": sim.secret, "key_id": KEY_ID}
+
+
+BINDING = SimulatorBinding(endpoint=bind_endpoint)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts import ProcedureSpec
 from gateway.sdk import AgencyKind, hookimpl
 from plugins.justice.connector import JusticeConnector, JusticeSettings
-from plugins.justice.demo import demo_bundles, demo_dossiers
+from plugins.justice.demo import BINDING, demo_bundles, demo_dossiers
 from plugins.justice.procedures import KIND, procedures
 from plugins.justice.simulator import create_simulator
 
@@ -22,6 +22,7 @@ def register_agency_kinds() -> list[AgencyKind]:
             simulator=create_simulator,
             demo_dossiers=demo_dossiers,
             demo_bundles=demo_bundles,
+            binding=BINDING,
         )
     ]
 

@@ -257,8 +257,12 @@ async def list_accepted(request: web.Request) -> web.Response:
     return web.json_response(list(request.app[ACCEPTED].values()))
 
 
+def _refused() -> web.Response:
+    return _envelope("500", "Dữ liệu không hợp lệ: hồ sơ bị từ chối")
+
+
 def create_simulator(options: SimulatorOptions) -> web.Application:
-    app = new_simulator(options, _malformed)
+    app = new_simulator(options, _malformed, _refused)
     app[OPTIONS] = options
     app[VERIFIER] = HmacVerifier({KEY_ID: options.secret})
     app[ACCEPTED] = {}

@@ -6,6 +6,8 @@ Parcels lie in Hà Nội (01), TP Hồ Chí Minh (79) or Đà Nẵng (48): the p
 from __future__ import annotations
 
 import random
+import secrets
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,9 @@ import asyncssh
 from contracts.admin_units import communes
 from contracts.samples import pdf_attachment
 from gateway.sandbox.launcher import SimSpec, free_port
+from gateway.sdk import RunningSimulator, SimulatorBinding
 from plugins.land.procedures import FIRST_CERTIFICATE
+from plugins.land.simulator import DEFAULT_OFFICES, seeded_host_key
 from plugins.tax.demo import declarations
 
 PROVINCES = ["01", "79", "48"]
@@ -184,3 +188,36 @@ def tax_form(seller: dict[str, Any], buyer: dict[str, Any], land: dict[str, Any]
         },
         "declared_price_vnd": price,
     }
+
+
+def sandbox_settings(workdir: Path) -> dict[str, Any]:
+    """The offices' SFTP server on a free port, its files in the run's folder, a host key made for the run;
+    notices paid a second after they are issued."""
+    return {
+        "root": str(workdir / "land-sftp"),
+        "sftp_port": free_port(),
+        "host_key_seed": secrets.token_hex(16),
+        "scan_interval": 0.1,
+        "auto_pay_after": 1.0,
+    }
+
+
+def bind_endpoint(sim: RunningSimulator, endpoint: str, configured: Mapping[str, Any]) -> dict[str, Any]:
+    """An office's SFTP account at the simulator, its host key pinned; the office folder is the endpoint's
+    own (`root`), the office named after the endpoint, or else the first office (Hà Nội's)."""
+    settings = sim.settings
+    offices = list(settings.get("offices") or DEFAULT_OFFICES)
+    folder = endpoint if endpoint in offices else offices[0]
+    key = seeded_host_key(str(settings["host_key_seed"]))
+    bound = {k: v for k, v in configured.items() if k != "url"}
+    return bound | {
+        "host": "127.0.0.1",
+        "port": int(settings["sftp_port"]),
+        "username": str(settings.get("username", "lienthong")),
+        "password": sim.secret,
+        "host_key": key.export_public_key().decode().strip(),
+        "root": configured.get("root") or f"/{folder}",
+    }
+
+
+BINDING = SimulatorBinding(settings=sandbox_settings, endpoint=bind_endpoint)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts import ProcedureSpec
 from gateway.sdk import AgencyKind, hookimpl
 from plugins.land.connector import LandConnector
-from plugins.land.demo import demo_bundles, demo_dossiers
+from plugins.land.demo import BINDING, demo_bundles, demo_dossiers
 from plugins.land.procedures import KIND, procedures
 from plugins.land.settings import LandSettings
 from plugins.land.simulator import create_simulator
@@ -24,6 +24,7 @@ def register_agency_kinds() -> list[AgencyKind]:
             polls=True,  # offices answer with files, never with callbacks
             demo_dossiers=demo_dossiers,
             demo_bundles=demo_bundles,
+            binding=BINDING,
         )
     ]
 

@@ -49,6 +49,7 @@ class PoliceConnector(Connector):
             secret=settings.secret,
             timeout=settings.timeout,
             max_answer_bytes=settings.max_answer_bytes,
+            ssl_context=ctx.ssl_context,
         )
 
     async def _contents(self, attachments: list[Attachment]) -> dict[str, bytes]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from contracts.samples import pdf_attachment, person_applicant
+from gateway.sdk import RunningSimulator, SimulatorBinding
 from plugins.police.population import population
+from plugins.police.simulator import KEY_ID
 
 
 def demo_dossiers(seed: int, count: int) -> list[dict[str, Any]]:
@@ -34,3 +37,17 @@ def demo_dossiers(seed: int, count: int) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def identity_example() -> dict[str, Any]:
+    """An identity check of a citizen the simulator's population holds."""
+    person = demo_dossiers(1, 1)[0]["applicant"]
+    return {k: person[k] for k in ("personal_id", "full_name", "date_of_birth")}
+
+
+def bind_endpoint(sim: RunningSimulator, endpoint: str, configured: Mapping[str, Any]) -> dict[str, Any]:
+    """The signed REST service at the simulator, with the key id it knows the gateway by."""
+    return {**configured, "url": sim.url, "secret": sim.secret, "key_id": KEY_ID}
+
+
+BINDING = SimulatorBinding(endpoint=bind_endpoint)

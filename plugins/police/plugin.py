@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts import ProcedureSpec
 from gateway.sdk import AgencyKind, LookupSpec, hookimpl
 from plugins.police.connector import PoliceConnector
-from plugins.police.demo import demo_dossiers
+from plugins.police.demo import BINDING, demo_dossiers, identity_example
 from plugins.police.forms import IdentityAnswer, IdentityQuery
 from plugins.police.procedures import KIND, procedures
 from plugins.police.settings import PoliceSettings
@@ -27,10 +27,12 @@ def register_agency_kinds() -> list[AgencyKind]:
                     "Check a personal id, name and date of birth against the population database",
                     IdentityQuery,
                     IdentityAnswer,
+                    example=identity_example,
                 ),
             ),
             simulator=create_simulator,
             demo_dossiers=demo_dossiers,
+            binding=BINDING,
         )
     ]
 

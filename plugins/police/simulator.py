@@ -265,8 +265,12 @@ async def list_documents(request: web.Request) -> web.Response:
     return web.json_response(request.app[DOCUMENTS])
 
 
+def _refused() -> web.Response:
+    return _error(422, "500", "Dữ liệu không hợp lệ: hồ sơ bị từ chối")
+
+
 def create_simulator(options: SimulatorOptions) -> web.Application:
-    app = new_simulator(options, _malformed)
+    app = new_simulator(options, _malformed, _refused)
     app[OPTIONS] = options
     app[ACCEPTED] = {}
     app[REGISTER] = {c.personal_id: c for c in population(options.seed)}

@@ -65,6 +65,7 @@ class SocialInsuranceConnector(Connector):
             agency=ctx.agency,
             timeout=settings.timeout,
             max_answer_bytes=settings.max_answer_bytes,
+            ssl_context=ctx.ssl_context,
         )
         self.tokens = ClientCredentials(
             self.api,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from contracts.calendar import VN_TZ
 from contracts.samples import pdf_attachment, person_applicant, png_attachment
+from gateway.sdk import RunningSimulator, SimulatorBinding
 from plugins.police.population import Citizen, population
 from plugins.social_insurance.forms import CHILD_HEALTH_CARD, FUNERAL_ALLOWANCE
+from plugins.social_insurance.simulator import CLIENT_ID
 
 BANKS = ["970436", "970415", "970418", "970405"]  # Vietcombank, VietinBank, BIDV, Agribank
 
@@ -92,3 +95,20 @@ def demo_dossiers(seed: int, count: int) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def number_example() -> dict[str, Any]:
+    """A look-up of a citizen the simulator's register holds."""
+    c = population(7)[0]
+    return {"personal_id": c.personal_id, "full_name": c.full_name}
+
+
+def bind_endpoint(sim: RunningSimulator, endpoint: str, configured: Mapping[str, Any]) -> dict[str, Any]:
+    """OAuth2 client credentials the simulator issues tokens for; its webhooks signed with the same secret."""
+    bound = {**configured, "url": sim.url, "client_id": CLIENT_ID, "client_secret": sim.secret}
+    bound.pop("callback_secret", None)
+    return bound
+
+
+# Tokens live 30 s in a sandbox run, so a demo sees them renewed.
+BINDING = SimulatorBinding(settings=lambda workdir: {"token_ttl": 30}, endpoint=bind_endpoint)

@@ -329,8 +329,12 @@ async def _callback(app: web.Application, url: str, event: dict[str, Any]) -> No
     await post_until_accepted(app, url, body, headers)
 
 
+def _refused() -> web.Response:
+    return _error(422, "HS_KHONG_HOP_LE", "Hồ sơ không hợp lệ")
+
+
 def create_simulator(options: SimulatorOptions) -> web.Application:
-    app = new_simulator(options, _malformed)
+    app = new_simulator(options, _malformed, _refused)
     app[OPTIONS] = options
     app[TOKENS] = {}
     app[ACCEPTED] = {}

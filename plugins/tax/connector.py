@@ -3,9 +3,10 @@
 The tax service never calls back. Submitting a declaration answers at once with the tax notices
 (status 6); the dispatcher then calls `poll()`, which reads payment events after a cursor and turns a
 SETTLED event (every notice of a dossier paid) into status 9 with the receipts. The cursor moves only
-in `acknowledge()`, and never past an update the store did not take: that one is read again. The
-cursor lives in memory: after a restart it starts at 0 again and the store drops the updates it has
-already applied (same event ids).
+in `acknowledge()`, only forward, and never past an update the store did not take: that one is read
+again. It is kept in the gateway's store (`ConnectorContext.state`), written before it moves in memory,
+so a restart resumes where the last acknowledgement left off. An answer never moves it back: a page
+whose lastSequence is missing, not a number or behind the cursor is logged and read again next time.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ log = structlog.get_logger("lienthong.plugins.tax")
 
 WSDL = Path(__file__).resolve().parent / "wsdl" / "tax.wsdl"
 MAX_PAGES = 10  # pages of events read in one poll; the rest waits for the next one
+CURSOR = "event_cursor"  # the connector state key: every event up to it is settled in the store
+OPERATIONS = ("LookupTaxpayer", "SubmitLandTransferDeclaration", "QueryNoticePayment", "GetNoticeUpdates")
 
 
 class TaxSettings(EndpointSettings):
@@ -47,6 +50,13 @@ class TaxSettings(EndpointSettings):
     wsdl: str | None = Field(None, description="the agency's WSDL file; the bundled one by default")
     max_answer_bytes: int = Field(4 * 1024 * 1024, gt=0)
     poll_batch: int = Field(100, ge=1, le=500, description="events asked for per GetNoticeUpdates call")
+
+
+def _sequence(value: Any) -> int | None:
+    """An event sequence number from an answer, or None when it is not one."""
+    if type(value) is not int or value < 0:  # zeep maps xs:long to int; bool, None or text is garbage
+        return None
+    return value
 
 
 def _plain(result: Any) -> dict[str, Any]:
@@ -69,13 +79,20 @@ class TaxConnector(Connector):
             timeout=settings.timeout,
             max_answer_bytes=settings.max_answer_bytes,
             address=settings.url,
+            operations=OPERATIONS,
+            ssl_context=ctx.ssl_context,
         )
-        self.cursor = 0  # every event up to this sequence is settled in the store
+        self.cursor = 0  # every event up to this sequence is settled in the store (read in start())
         self._read_to = 0  # how far the last poll read
         self._pending: dict[str, int] = {}  # event id -> sequence, for the last poll's updates
 
     async def start(self) -> None:
         await self.transport.load()  # zeep reads the WSDL synchronously: in a thread, once
+        stored = await self.ctx.state.get(CURSOR)
+        if stored is not None:
+            if type(stored) is not int or stored < 0:  # only this connector writes it: a broken store
+                raise ValueError(f"tax: stored event cursor {stored!r} is not a sequence number")
+            self.cursor = self._read_to = stored
 
     async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
         # The documents go as base64Binary elements of the SOAP body (tax.xsd, AttachedDocument).
@@ -111,38 +128,54 @@ class TaxConnector(Connector):
         return await super().lookup(name, query)
 
     async def poll(self) -> list[AgencyUpdate]:
-        """Payment events after the cursor, a few pages at most. An agency outage is logged, not raised:
-        the dispatcher polls again shortly, and what was read before the outage is returned."""
+        """Payment events after the cursor, a few pages at most. A failure of the first page is raised (the
+        dispatcher's breaker learns of an outage from it); one of a later page returns what was read."""
         updates: list[AgencyUpdate] = []
         pending: dict[str, int] = {}
         cursor = self.cursor
-        for _ in range(MAX_PAGES):
+        for page_number in range(MAX_PAGES):
             try:
                 answer = await self.transport.call(
                     "GetNoticeUpdates", sinceSequence=cursor, maxEvents=self.settings.poll_batch
                 )
             except AgencyError as exc:
-                log.warning("poll_failed", agency=self.ctx.agency, cursor=cursor, error=type(exc).__name__)
+                if page_number == 0:
+                    raise
+                log.warning("poll_cut_short", agency=self.ctx.agency, cursor=cursor, error=type(exc).__name__)
                 break
             page = _plain(answer)
+            last = _sequence(page.get("lastSequence"))
+            if last is None or last < cursor:  # never trust an answer that would move the cursor back
+                log.error(
+                    "poll_answer_unusable",
+                    agency=self.ctx.agency,
+                    cursor=cursor,
+                    last_sequence=repr(page.get("lastSequence"))[:40],
+                )
+                break
             events = page.get("event") or []
             found, problems = wire.poll_updates(events)
             for problem in problems:  # a broken event must not block every later one: skipped, logged
                 log.error("event_unreadable", agency=self.ctx.agency, problem=problem)
-            sequences = {str(e.get("eventId")): int(e.get("sequence") or 0) for e in events}
+            # An event without a usable sequence holds the cursor at this page's start until it is settled.
+            sequences = {str(e.get("eventId")): min(_sequence(e.get("sequence")) or cursor + 1, last) for e in events}
             pending.update((u.event_id, sequences[u.event_id]) for u in found)
             updates.extend(found)
-            cursor = int(page.get("lastSequence") or 0)
-            if not page.get("moreAvailable"):
+            cursor, previous = last, cursor
+            if not page.get("moreAvailable") or cursor == previous:  # the end, or no progress
                 break
         self._read_to, self._pending = cursor, pending
         return updates
 
     async def acknowledge(self, outcome: PollOutcome) -> None:
-        """Move the cursor past what the store settled, up to the first update it did not take."""
+        """Move the cursor past what the store settled, up to the first update it did not take; write it
+        to the store first. It never goes back."""
         unsettled = [seq for event_id, seq in self._pending.items() if not outcome.settled(event_id)]
-        self.cursor = max(min(unsettled) - 1, 0) if unsettled else self._read_to
+        target = max(min(unsettled) - 1, 0) if unsettled else self._read_to
         self._pending = {}
+        if target > self.cursor:
+            await self.ctx.state.put(CURSOR, target)  # a failure leaves the cursor where it was: read again
+            self.cursor = target
 
     async def check(self) -> CheckResult:
         return await self.transport.check()

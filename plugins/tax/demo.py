@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from contracts.admin_units import communes
 from contracts.samples import attachment, pdf_attachment, tax_declaration_xml
+from gateway.sdk import RunningSimulator, SimulatorBinding
 from plugins.tax.register import Person, people
 
 # The demo centres' provinces (Hà Nội, TP Hồ Chí Minh, Đà Nẵng): parcels lie there.
@@ -85,3 +87,22 @@ def demo_dossiers(seed: int, count: int) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def taxpayer_example() -> dict[str, Any]:
+    """A taxpayer the simulator's register holds."""
+    return {"personal_id": demo_dossiers(1, 1)[0]["applicant"]["personal_id"]}
+
+
+def notice_example() -> dict[str, Any]:
+    """A notice number the tax authority never issued: answered "not found", a valid answer all the same."""
+    return {"notice_number": "TB-0000000000"}
+
+
+def bind_endpoint(sim: RunningSimulator, endpoint: str, configured: Mapping[str, Any]) -> dict[str, Any]:
+    """The SOAP service's address at the simulator (the WSDL is the bundled one)."""
+    return {**configured, "url": f"{sim.url}/ws"}
+
+
+# Notices are paid a second after they are issued, so the demo's land transfers go on.
+BINDING = SimulatorBinding(settings=lambda workdir: {"auto_pay_after": 1.0}, endpoint=bind_endpoint)

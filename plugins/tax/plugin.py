@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts import ProcedureSpec
 from gateway.sdk import AgencyKind, LookupSpec, hookimpl
 from plugins.tax.connector import TaxConnector, TaxSettings
-from plugins.tax.demo import demo_dossiers
+from plugins.tax.demo import BINDING, demo_dossiers, notice_example, taxpayer_example
 from plugins.tax.forms import NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery
 from plugins.tax.procedures import KIND, procedures
 from plugins.tax.simulator import create_simulator
@@ -21,17 +21,25 @@ def register_agency_kinds() -> list[AgencyKind]:
             settings_model=TaxSettings,
             connector=TaxConnector,
             lookups=(
-                LookupSpec("taxpayer", "A taxpayer by tax code or personal id", TaxpayerQuery, TaxpayerAnswer),
+                LookupSpec(
+                    "taxpayer",
+                    "A taxpayer by tax code or personal id",
+                    TaxpayerQuery,
+                    TaxpayerAnswer,
+                    example=taxpayer_example,
+                ),
                 LookupSpec(
                     "tax-notice",
                     "Whether a tax notice is paid, unpaid or overdue, with its receipt",
                     NoticeQuery,
                     NoticeAnswer,
+                    example=notice_example,
                 ),
             ),
             simulator=create_simulator,
             polls=True,
             demo_dossiers=demo_dossiers,
+            binding=BINDING,
         )
     ]
 

@@ -13,22 +13,27 @@ fault and counted as `documents_refused`; the others as `documents_ok`.
 Settings (SimulatorOptions.settings): auto_pay_after (seconds; the applicant pays every notice of a new
 declaration that long after it), registration_fee_rate, income_tax_rate, due_days, server_fault_rate
 (share of SOAP calls answered with a Server fault, which the gateway retries), client_fault_rate (share
-answered with a Client fault: the request refused, never retried).
+answered with a Client fault: the request refused, never retried), updates_fault (how GetNoticeUpdates is
+answered wrongly, as broken front ends answer: "empty-202", an empty 202 Accepted; "garbled-sequence",
+a lastSequence that is not a number; "stale-sequence", a lastSequence of 0 with the events after the
+one asked for).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.soap.testing import fault_envelope
 from gateway.sdk import (
     RNG,
     STATS,
@@ -61,6 +66,7 @@ class TaxSimSettings(BaseModel):
     due_days: int = Field(10, ge=0, le=365)
     server_fault_rate: float = Field(0.0, ge=0, le=1)
     client_fault_rate: float = Field(0.0, ge=0, le=1)
+    updates_fault: Literal["none", "empty-202", "garbled-sequence", "stale-sequence"] = "none"
 
 
 SETTINGS = web.AppKey("tax_settings", TaxSimSettings)
@@ -75,6 +81,11 @@ def _malformed() -> web.Response:
         b'"http://schemas.xmlsoap.org/soap/envelope/"><soap-env:Body><ns0:SubmitLandTransferDecl'
     )
     return web.Response(status=200, body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def _refused() -> web.Response:
+    body = fault_envelope("1.1", "Client", "the tax service refuses this request", subcode="RequestRefused")
+    return web.Response(status=500, body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def _auto_pay(app: web.Application, dossier_code: str, delay: float) -> None:
@@ -112,6 +123,7 @@ def _declare(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
     declaration, new = app[LEDGER].declare(values)
     app[STATS]["declarations" if new else "duplicates"] += 1
     if new:
+        app[STATS]["accepted"] += 1  # every simulator's count of dossiers taken once
         count_documents(app[STATS], [])
     delay = app[SETTINGS].auto_pay_after
     if new and delay is not None:
@@ -152,8 +164,22 @@ async def _load(app: web.Application) -> None:
     app[SERVICE] = service
 
 
+_LAST_SEQUENCE = re.compile(rb"(<(?:\w+:)?lastSequence>)\d+(</(?:\w+:)?lastSequence>)")
+
+
 async def soap(request: web.Request) -> web.Response:
-    return await request.app[SERVICE].handle(request)
+    response = await request.app[SERVICE].handle(request)
+    fault, body = request.app[SETTINGS].updates_fault, response.body
+    if fault == "none" or response.status != 200 or not isinstance(body, bytes):
+        return response
+    if b"GetNoticeUpdatesResponse" not in body:
+        return response
+    request.app[STATS][f"updates_{fault}"] += 1
+    if fault == "empty-202":
+        return web.Response(status=202)
+    wrong = b"12x" if fault == "garbled-sequence" else b"0"
+    response.body = _LAST_SEQUENCE.sub(rb"\g<1>" + wrong + rb"\g<2>", body)
+    return response
 
 
 async def describe(request: web.Request) -> web.Response:
@@ -209,7 +235,7 @@ async def declarations(request: web.Request) -> web.Response:
 
 def create_simulator(options: SimulatorOptions) -> web.Application:
     settings = TaxSimSettings.model_validate(options.settings)
-    app = new_simulator(options, _malformed)
+    app = new_simulator(options, _malformed, _refused)
     app[SETTINGS] = settings
     app[OPTIONS] = options
     app.on_startup.append(_load)

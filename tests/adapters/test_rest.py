@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -61,6 +64,13 @@ async def big_chunked(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def busy(request: web.Request) -> web.Response:
+    """An agency asking to be left alone: 503 or 429 with the Retry-After given in the query."""
+    code = int(request.match_info["code"])
+    headers = {"Retry-After": request.query["after"]} if "after" in request.query else {}
+    return web.Response(status=code, text="busy", headers=headers)
+
+
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -79,6 +89,7 @@ async def server(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> TestSe
     app.router.add_get("/big-chunked", big_chunked)
     app.router.add_get("/text", text)
     app.router.add_get("/health", health)
+    app.router.add_route("*", "/busy/{code}", busy)
     return await aiohttp_server(app)
 
 
@@ -123,6 +134,26 @@ async def test_408_and_504_are_timeouts(server: TestServer, http: aiohttp.Client
     with pytest.raises(AgencyTimeout) as err:
         await transport(server, http).send(RestRequest("GET", f"/status/{code}"))
     assert (err.value.status, err.value.retryable) == (code, True)
+
+
+@pytest.mark.parametrize(("code", "after", "expected"), [(503, "5", 5.0), (429, "120", 120.0), (503, None, None)])
+async def test_retry_after_rides_on_the_error(
+    server: TestServer, http: aiohttp.ClientSession, code: int, after: str | None, expected: float | None
+) -> None:
+    query = f"?after={after}" if after is not None else ""
+    with pytest.raises(AgencyUnavailable) as err:
+        await transport(server, http).send(RestRequest("POST", f"/busy/{code}{query}", json={}))
+    assert err.value.retry_after == expected
+
+
+async def test_retry_after_as_an_http_date_and_unreadable(server: TestServer, http: aiohttp.ClientSession) -> None:
+    soon = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
+    with pytest.raises(AgencyUnavailable) as err:
+        await transport(server, http).send(RestRequest("GET", f"/busy/503?after={quote(soon)}"))
+    assert err.value.retry_after is not None and 55 <= err.value.retry_after <= 60
+    with pytest.raises(AgencyUnavailable) as err:
+        await transport(server, http).send(RestRequest("GET", "/busy/503?after=soon"))
+    assert err.value.retry_after is None  # an odd header never fails the call on its own
 
 
 async def test_statuses_the_caller_accepts(server: TestServer, http: aiohttp.ClientSession) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from types import SimpleNamespace
@@ -9,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from adapters import signing
-from adapters.signing import HmacSigner, HmacVerifier, SignatureError, string_to_sign
+from adapters.signing import HmacSigner, HmacVerifier, SignatureError, collect_nonces, hand_over_nonce, string_to_sign
 
 SECRET = "a-shared-secret-of-some-length"
 BODY = b'{"maHoSo": "000.00.01.H26-261120-0001"}'
@@ -138,3 +139,29 @@ def test_nonce_memory_is_bounded() -> None:
     # The oldest nonce was forgotten; within the clock skew it could be replayed once more.
     assert v.verify("POST", "/api", first, BODY) == "gw"
     assert len(v._nonces) == 2
+
+
+def test_within_a_collection_the_nonce_is_handed_over_not_remembered() -> None:
+    # The gateway records it with the callback's effects: if those fail, the same request may come again.
+    headers = HmacSigner("gw", SECRET)("POST", "/api", BODY)
+    v = verifier()
+    for _ in range(2):
+        with collect_nonces() as nonces:
+            assert v.verify("POST", "/api", headers, BODY) == "gw"
+        assert nonces == [f"gw:{headers['X-Lt-Nonce']}"]
+    assert hand_over_nonce("outside") is False
+
+
+def test_a_bad_signature_hands_nothing_over() -> None:
+    headers = HmacSigner("gw", "another-secret-of-16-chars")("POST", "/api", BODY)
+    with collect_nonces() as nonces, pytest.raises(SignatureError):
+        verifier().verify("POST", "/api", headers, BODY)
+    assert nonces == []
+
+
+async def test_a_collection_reaches_work_the_callback_hands_to_a_thread() -> None:
+    headers = HmacSigner("gw", SECRET)("POST", "/api", BODY)
+    v = verifier()
+    with collect_nonces() as nonces:
+        await asyncio.to_thread(v.verify, "POST", "/api", headers, BODY)
+    assert len(nonces) == 1

@@ -1,13 +1,18 @@
-"""contracts.calendar: working days and due dates in Asia/Ho_Chi_Minh."""
+"""contracts.calendar: working days and due dates in Asia/Ho_Chi_Minh, with make-up Saturdays, the
+government's late decisions and an operator's own days."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 
+import holidays
 import pytest
 
 from contracts.calendar import (
+    DECISIONS,
+    NATIONAL,
     VN_TZ,
+    WorkCalendar,
     add_working_days,
     due_after_supplement,
     is_working_day,
@@ -44,6 +49,15 @@ def vn(y: int, m: int, d: int, hh: int = 9, mm: int = 0) -> datetime:
         (date(2025, 9, 2), False),
         (date(2026, 1, 1), False),
         (date(2025, 12, 31), True),
+        (date(2026, 1, 2), False),  # VPCP notice 12729/VPCP-KGVX: Friday 2 January 2026 off ...
+        (date(2026, 1, 10), True),  # ... made up on Saturday 10 January
+        (date(2025, 4, 26), True),  # a make-up Saturday the holidays package lists (for Friday 2 May 2025)
+        (date(2026, 8, 22), True),  # another (for Monday 31 August 2026)
+        (date(2026, 8, 31), False),
+        (date(2026, 11, 24), False),  # Vietnam Cultural Day, a holiday from 2026
+        (date(2027, 2, 4), False),  # Tết 2027: Thursday 4 ...
+        (date(2027, 2, 10), False),  # ... to Wednesday 10 February
+        (date(2027, 2, 11), True),
     ],
 )
 def test_is_working_day(day: date, working: bool) -> None:
@@ -66,8 +80,8 @@ def test_is_working_day(day: date, working: bool) -> None:
         (vn(2026, 4, 28), 3, vn(2026, 5, 5)),
         # 2025: 30 April, 1 May and the substitute day off on Friday 2 May
         (vn(2025, 4, 29), 1, vn(2025, 5, 5)),
-        # across the new year
-        (vn(2025, 12, 31, 11), 1, vn(2026, 1, 2, 11)),
+        # across the new year: 1 January, then Friday 2 January 2026 off (VPCP notice 12729/VPCP-KGVX)
+        (vn(2025, 12, 31, 11), 1, vn(2026, 1, 5, 11)),
     ],
 )
 def test_add_working_days(start: datetime, days: int, due: datetime) -> None:
@@ -165,3 +179,82 @@ def test_due_date_after_a_supplement_keeps_its_time_and_zone() -> None:
     due = datetime(2026, 12, 11, 10, 0, tzinfo=UTC)  # 17:00 in Hà Nội
     moved = due_after_supplement(due, vn(2026, 12, 8), vn(2026, 12, 10))
     assert moved == vn(2026, 12, 15, 17)
+
+
+# --- what the installed holidays release knows, and what the gateway adds ---------------------------
+
+
+def test_the_installed_holidays_release_for_2025_to_2027() -> None:
+    """Pinned: an upgrade of `holidays` that changes any of these (or learns DECISIONS) shows up here."""
+    table = holidays.country_holidays("VN", years=range(2025, 2028))
+    assert sorted(table) == [
+        date(2025, 1, 1), *(date(2025, 1, d) for d in range(27, 32)), date(2025, 2, 1),
+        date(2025, 4, 7), date(2025, 4, 30), date(2025, 5, 1), date(2025, 5, 2),
+        date(2025, 9, 1), date(2025, 9, 2),
+        date(2026, 1, 1), *(date(2026, 2, d) for d in range(16, 21)),
+        date(2026, 4, 26), date(2026, 4, 27), date(2026, 4, 30), date(2026, 5, 1),
+        date(2026, 8, 31), date(2026, 9, 1), date(2026, 9, 2), date(2026, 11, 24),
+        date(2027, 1, 1), *(date(2027, 2, d) for d in range(4, 11)),
+        date(2027, 4, 16), date(2027, 4, 30), date(2027, 5, 1), date(2027, 5, 3),
+        date(2027, 9, 2), date(2027, 9, 3), date(2027, 11, 24),
+    ]  # fmt: skip
+    worked = sorted(d for d in table.weekend_workdays if 2025 <= d.year <= 2027)
+    assert worked == [date(2025, 4, 26), date(2026, 8, 22)]
+    # What DECISIONS adds is still unknown to it; once the package knows, the entry can go.
+    for decision in DECISIONS:
+        assert decision.day not in table and decision.day not in table.weekend_workdays
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "due", "why"),
+    [
+        (vn(2025, 12, 31, 11), 1, vn(2026, 1, 5, 11), "1 and 2 January 2026 off"),
+        (vn(2025, 12, 30, 15), 2, vn(2026, 1, 5, 15), "31 December counts, then 1-4 January do not"),
+        (vn(2026, 1, 2, 10), 0, vn(2026, 1, 5, 8), "received on the day off: counting starts Monday"),
+        (vn(2026, 1, 9, 10), 1, vn(2026, 1, 10, 10), "Friday + 1 is the make-up Saturday 10 January"),
+        (vn(2026, 1, 10, 10), 0, vn(2026, 1, 10, 10), "received on the make-up Saturday: a working day"),
+        (vn(2026, 1, 8, 10), 3, vn(2026, 1, 12, 10), "Friday, Saturday 10, Monday"),
+        (vn(2026, 2, 13, 14), 1, vn(2026, 2, 23, 14), "Tết 2026"),
+        (vn(2027, 2, 3, 9), 1, vn(2027, 2, 11, 9), "Tết 2027: 4 to 10 February"),
+        (vn(2027, 2, 1, 9), 3, vn(2027, 2, 11, 9), "Tết 2027 from Monday"),
+        (vn(2025, 4, 25, 9), 3, vn(2025, 4, 29, 9), "make-up Saturday 26 April 2025 (holidays' weekend_workdays)"),
+        (vn(2025, 4, 29, 9), 1, vn(2025, 5, 5, 9), "30 April, 1 May and 2 May 2025 off"),
+        (vn(2026, 4, 29, 9), 1, vn(2026, 5, 4, 9), "30 April and 1 May 2026"),
+        (vn(2027, 4, 29, 9), 1, vn(2027, 5, 4, 9), "30 April 2027, and 1 May (a Saturday) observed on Monday 3"),
+        (vn(2025, 8, 29, 9), 1, vn(2025, 9, 3, 9), "1 and 2 September 2025"),
+        (vn(2026, 8, 21, 9), 1, vn(2026, 8, 22, 9), "make-up Saturday 22 August 2026"),
+        (vn(2026, 8, 28, 9), 1, vn(2026, 9, 3, 9), "31 August (swapped), 1 and 2 September 2026"),
+        (vn(2027, 9, 1, 9), 1, vn(2027, 9, 6, 9), "2 and 3 September 2027"),
+    ],
+)
+def test_due_dates_across_the_days_off_of_2025_to_2027(start: datetime, days: int, due: datetime, why: str) -> None:
+    assert add_working_days(start, days) == due, why
+
+
+def test_an_operators_day_off_and_working_day() -> None:
+    """A late decision an operator writes into calendar.toml moves due dates on top of the national calendar."""
+    start = vn(2027, 1, 27, 9)  # Wednesday
+    assert NATIONAL.add_working_days(start, 2) == vn(2027, 1, 29, 9)
+    off = WorkCalendar.of(days_off=[date(2027, 1, 28)])
+    assert not off.is_working_day(date(2027, 1, 28))
+    assert off.add_working_days(start, 2) == vn(2027, 2, 1, 9)
+    both = WorkCalendar.of(days_off=[date(2027, 1, 28)], working_days=[date(2027, 1, 30)])
+    assert both.is_working_day(date(2027, 1, 30))  # a Saturday made a working day
+    assert both.add_working_days(start, 2) == vn(2027, 1, 30, 9)
+    assert both.working_days_between(date(2027, 1, 27), date(2027, 2, 1)) == 3
+    # The operator has the last word, over holidays and decisions alike.
+    assert WorkCalendar.of(working_days=[date(2026, 1, 2)]).is_working_day(date(2026, 1, 2))
+    assert not WorkCalendar.of(days_off=[date(2026, 1, 10)]).is_working_day(date(2026, 1, 10))
+    with pytest.raises(ValueError, match=r"^2027-01-28: both a day off and a working day$"):
+        WorkCalendar.of(days_off=[date(2027, 1, 28)], working_days=[date(2027, 1, 28)])
+
+
+def test_an_operators_day_off_moves_supplement_deadlines_and_answers() -> None:
+    cal = WorkCalendar.of(days_off=[date(2027, 3, 3)])
+    asked = vn(2027, 3, 1, 10)  # Monday
+    assert NATIONAL.supplement_deadline(asked) == vn(2027, 3, 10, 10)
+    assert cal.supplement_deadline(asked) == vn(2027, 3, 11, 10)
+    due = vn(2027, 3, 15, 17)
+    answered = vn(2027, 3, 4, 9)  # Monday -> Thursday: three working days waited, two with the day off
+    assert NATIONAL.due_after_supplement(due, asked, answered) == vn(2027, 3, 18, 17)
+    assert cal.due_after_supplement(due, asked, answered) == vn(2027, 3, 17, 17)

@@ -633,3 +633,28 @@ def test_result_document() -> None:
         ResultDocument(name="Giấy khai sinh", component_code="KQ01", size=-1, sha256="b" * 64)
     err = only_error(exc)
     assert (err["loc"], err["type"]) == (("size",), "greater_than_equal")
+
+
+# --- dates that cannot be in the future -------------------------------------------------------------
+
+
+def test_a_date_of_birth_in_the_future_is_refused() -> None:
+    from contracts.identifiers import today
+
+    tomorrow = today() + timedelta(days=1)
+    with pytest.raises(ValidationError) as exc:
+        PersonApplicant.model_validate(person(personal_id="025123456", date_of_birth=tomorrow.isoformat()))
+    err = only_error(exc)
+    assert err["msg"] == f"Value error, the date of birth {tomorrow.isoformat()} is in the future"
+
+
+def test_submitted_online_before_it_was_received() -> None:
+    now = datetime.now(ICT)
+    s = DossierSubmission.model_validate(submission(channel=2, submitted_at=(now - timedelta(days=2)).isoformat()))
+    assert s.submitted_at == (now - timedelta(days=2))
+    with pytest.raises(ValidationError) as exc:
+        DossierSubmission.model_validate(submission(submitted_at=(now + timedelta(hours=1)).isoformat()))
+    err = only_error(exc)
+    assert err["msg"].startswith("Value error, submitted_at ") and err["msg"].endswith(" is in the future")
+    # a few seconds ahead is a clock, not the future
+    assert DossierSubmission.model_validate(submission(submitted_at=(now + timedelta(seconds=30)).isoformat()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -20,6 +20,7 @@ from contracts.identifiers import (
     id_kind,
     mask_personal_id,
     parse_personal_id,
+    today,
 )
 
 M, F = Gender.MALE, Gender.FEMALE
@@ -93,6 +94,50 @@ def test_personal_id_disagrees_with_gender(value: str, gender: Gender, message: 
     with pytest.raises(ValueError) as exc:
         check_personal_id(value, gender=gender)
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize("digit", "456789")
+def test_digit_four_of_four_to_nine_is_a_birth_not_yet_possible(digit: str) -> None:
+    """Digit 4 of 4-9 says born in 2100 or later: no such person has an id yet."""
+    value = f"001{digit}05012345"
+    with pytest.raises(ValueError) as exc:
+        check_personal_id(value)
+    century = {"4": 2100, "5": 2100, "6": 2200, "7": 2200, "8": 2300, "9": 2300}[digit]
+    assert str(exc.value) == f"digits 4-6 ({digit}05) say born in {century + 5}, which is in the future"
+
+
+def test_a_birth_year_after_this_one_is_refused() -> None:
+    year = today().year
+    this_year, next_year = f"0012{year % 100:02d}000001", f"0012{(year + 1) % 100:02d}000001"
+    assert check_personal_id(this_year) is IdKind.PERSONAL_ID
+    with pytest.raises(ValueError, match=rf"say born in {year + 1}, which is in the future$"):
+        check_personal_id(next_year)
+
+
+def test_a_date_of_birth_in_the_future_is_refused() -> None:
+    tomorrow = today() + timedelta(days=1)
+    value = f"0012{tomorrow.year % 100:02d}000001" if tomorrow.year < 2100 else "001099000001"
+    with pytest.raises(ValueError) as exc:
+        check_personal_id(value, date_of_birth=tomorrow)
+    assert str(exc.value) == f"the date of birth {tomorrow.isoformat()} is in the future"
+    with pytest.raises(ValueError, match=r"is in the future$"):
+        check_personal_id("025123456", date_of_birth=tomorrow)  # an old card too
+    assert check_personal_id("025123456", date_of_birth=today()) is IdKind.OLD_ID_CARD
+
+
+@pytest.mark.parametrize(("gender", "kind"), [("male", IdKind.PERSONAL_ID), (M, IdKind.PERSONAL_ID)])
+def test_gender_may_be_given_as_a_plain_string(gender: str, kind: IdKind) -> None:
+    assert check_personal_id("079090001234", date_of_birth=date(1990, 3, 15), gender=gender) is kind
+    with pytest.raises(ValueError) as exc:
+        check_personal_id("079090001234", gender="female")
+    assert str(exc.value) == "digit 4 (0) says male, but the gender is female"
+
+
+@pytest.mark.parametrize("gender", ["Male", "m", "nam", "", 1])
+def test_an_unknown_gender_is_a_clear_error(gender: object) -> None:
+    with pytest.raises(ValueError) as exc:
+        check_personal_id("079090001234", gender=gender)  # type: ignore[arg-type]
+    assert str(exc.value) == f"gender must be one of male, female, not {gender!r}"
 
 
 def test_birth_year_is_checked_before_gender() -> None:
@@ -313,6 +358,14 @@ def test_dossier_code_bad_date(ymd: str) -> None:
     with pytest.raises(ValueError) as exc:
         check_dossier_code(f"000.00.01.H22-{ymd}-0001")
     assert str(exc.value) == f"the date part {ymd} of the dossier code is not a real date"
+
+
+def test_dossier_code_dated_in_the_future() -> None:
+    assert check_dossier_code(format_dossier_code("000.00.01.H22", today(), 1))
+    tomorrow = today() + timedelta(days=1)
+    with pytest.raises(ValueError) as exc:
+        check_dossier_code(format_dossier_code("000.00.01.H22", tomorrow, 1))
+    assert str(exc.value) == f"the date part {tomorrow:%y%m%d} of the dossier code is in the future"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import pytest
 
 from contracts.status import (
     INITIAL,
+    RESUMABLE,
     TERMINAL,
     TRANSITIONS,
     DossierStatus,
@@ -43,6 +44,56 @@ def test_labels() -> None:
     assert S.SUPPLEMENT_REQUESTED.label == "supplement requested"
     assert S.IN_TRANSFER.label == "in transfer"
     assert S.RETURNED.label == "returned"
+
+
+def test_vietnamese_labels_for_the_portal() -> None:
+    assert S.SUPPLEMENT_REQUESTED.label_vi == "Yêu cầu bổ sung hồ sơ"
+    assert S.FINISHED.label_vi == "Đã xử lý xong"
+    assert len({s.label_vi for s in S}) == len(S)
+
+
+def test_a_transfer_may_be_withdrawn() -> None:
+    """0 -> 7: the applicant withdraws while the dossier is between agencies, as from 2, 4, 5 and 6."""
+    assert can_move(S.IN_TRANSFER, S.WITHDRAWN)
+    assert all(can_move(s, S.WITHDRAWN) for s in (S.RECEIVED, S.PROCESSING, S.SUPPLEMENT_REQUESTED))
+    assert derive([2, 0, 7]) is S.WITHDRAWN
+
+
+def test_a_supplement_answer_goes_back_to_the_status_the_request_interrupted() -> None:
+    assert {S.IN_TRANSFER, S.RECEIVED, S.PROCESSING} == RESUMABLE
+    for before in RESUMABLE:
+        assert can_move(S.SUPPLEMENT_REQUESTED, before, resumes=before)
+        assert apply(S.SUPPLEMENT_REQUESTED, before, resumes=before) is before
+    # 5 -> 2 only for a dossier that was received (2) when the request came
+    assert not can_move(S.SUPPLEMENT_REQUESTED, S.RECEIVED)
+    assert not can_move(S.SUPPLEMENT_REQUESTED, S.RECEIVED, resumes=S.PROCESSING)
+    assert not can_move(S.SUPPLEMENT_REQUESTED, S.FINISHED, resumes=S.FINISHED)  # never a way around the machine
+    assert can_move(S.SUPPLEMENT_REQUESTED, S.PROCESSING, resumes=S.RECEIVED)  # the agency may go straight on
+    with pytest.raises(IllegalTransitionError) as exc:
+        apply(S.SUPPLEMENT_REQUESTED, S.RECEIVED, resumes=S.PROCESSING)
+    assert str(exc.value).endswith("allowed: 0 (in transfer), 3 (rejected), 4 (processing), 7 (withdrawn), 8 (stopped)")
+    with pytest.raises(IllegalTransitionError) as exc:
+        apply(S.SUPPLEMENT_REQUESTED, S.FINISHED, resumes=S.RECEIVED)
+    assert "allowed: 0 (in transfer), 2 (received), 3 (rejected)" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("events", "current"),
+    [
+        ([2, 5, 2, 4, 9, 10], S.RETURNED),  # asked before the agency took it, answered, back to received
+        ([2, 4, 5, 4, 5, 4, 9], S.FINISHED),  # two rounds while processing
+        ([2, 0, 5, 0, 9], S.FINISHED),  # in transfer
+        ([2, 5, 2, 5, 2, 0, 7], S.WITHDRAWN),
+    ],
+)
+def test_derive_restores_after_a_supplement(events: list[int], current: DossierStatus) -> None:
+    assert derive(events) is current
+
+
+def test_derive_does_not_restore_what_the_request_did_not_interrupt() -> None:
+    with pytest.raises(IllegalTransitionError) as exc:
+        derive([2, 4, 5, 2])
+    assert (exc.value.current, exc.value.new) == (S.SUPPLEMENT_REQUESTED, S.RECEIVED)
 
 
 def test_every_status_has_a_transition_entry() -> None:

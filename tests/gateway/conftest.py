@@ -13,12 +13,14 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.config import load_config
-from gateway.plugin_manager import Registry, load_registry
+from gateway.plugin_manager import Registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import Faults, SimulatorOptions
 from gateway.store import SqliteStore
 from plugins.police.demo import demo_dossiers
 from plugins.police.simulator import create_simulator
+from tests.builtin import builtin_registry
+from tests.gateway.faults import store_faults  # noqa: F401 - a fixture for the tests of this folder
 
 CONF = Path(__file__).resolve().parent / "conf"
 SECRET = "test-police-shared-secret-0001"
@@ -38,6 +40,14 @@ class GatewayHarness:
         async with self.client.session.post(str(self.police.make_url("/_sim/faults")), json=faults) as r:
             assert r.status == 200
 
+    async def restart(self, registry: Registry, conf: Path = CONF) -> None:
+        """Stop the gateway and start it again on the same port, database and configuration."""
+        port = self.client.port
+        await self.client.close()
+        self.app = create_app(await _load(registry, conf), registry)
+        self.client = TestClient(TestServer(self.app, host="127.0.0.1", port=port))
+        await self.client.start_server()
+
     async def sim_stats(self) -> dict[str, int]:
         async with self.client.session.get(str(self.police.make_url("/_sim/stats"))) as r:
             data: dict[str, int] = await r.json()
@@ -46,7 +56,7 @@ class GatewayHarness:
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    return load_registry()
+    return builtin_registry()
 
 
 @pytest.fixture
@@ -83,6 +93,13 @@ def police_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
+def gateway_env() -> dict[str, str]:
+    """Environment the harness's configuration reads, over its defaults; a test overrides this fixture
+    (e.g. a time-scaled retry budget)."""
+    return {}
+
+
+@pytest.fixture
 async def harness(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -90,6 +107,7 @@ async def harness(
     unused_tcp_port_factory: Callable[[], int],
     police_settings: dict[str, Any],
     gateway_conf: Path,
+    gateway_env: dict[str, str],
 ) -> AsyncIterator[GatewayHarness]:
     gw_port = unused_tcp_port_factory()
     police_app = create_simulator(
@@ -109,16 +127,22 @@ async def harness(
     monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
     monkeypatch.setenv("LIENTHONG_PORT", str(gw_port))
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
-    monkeypatch.setenv("LIENTHONG_MAX_ATTEMPTS", "3")
     monkeypatch.setenv("LIENTHONG_DEADLINE_SWEEP", "0.2")
+    # An agency that is back is found soon: the first probe after 0.2 s, then at most every second.
+    monkeypatch.setenv("LIENTHONG_PROBE_AFTER", "0.2")
+    monkeypatch.setenv("LIENTHONG_PROBE_MAX", "1")
+    monkeypatch.setenv("LIENTHONG_HOLD_REFRESH", "0.2")
+    for name, value in gateway_env.items():
+        monkeypatch.setenv(name, value)
     config = await _load(registry, gateway_conf)
     app = create_app(config, registry)
     client = TestClient(TestServer(app, host="127.0.0.1", port=gw_port))
     await client.start_server()
+    h = GatewayHarness(client, app, police, DEMO_KEYS)
     try:
-        yield GatewayHarness(client, app, police, DEMO_KEYS)
+        yield h
     finally:
-        await client.close()
+        await h.client.close()
         await police.close()
 
 

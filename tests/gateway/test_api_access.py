@@ -3,13 +3,18 @@ result there; every opening, allowed or refused, is in the hash-chained audit lo
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from gateway.api.access import APPLICANT_HEADER, PROOF_GUARD, ProofGuard
+from gateway.api.keys import STORE
+from gateway.store.base import NewBundle, NewBundleStep, NewDossier
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_smoke import wait_status
 
@@ -78,7 +83,7 @@ async def test_the_result_is_returned_at_another_centre(
 
     # The portal sees the hand-over date (NgayTra).
     feed = await (await harness.client.get("/v1/feed?limit=1000", headers=harness.headers("portal"))).json()
-    record = [it["dossier"] for it in feed["items"] if it["dossier"]["TrangThaiHoSo"] == 10]
+    record = [it["dossier"] for it in feed["items"] if it["dossier"]["TrangThaiHoSo"] == "10"]
     assert record and record[-1]["NgayTra"] and len(record[-1]["NgayTra"]) == 14
 
     bad = await harness.client.post(f"/v1/dossiers/{did}/return", json={"note": 5}, headers=proof)
@@ -163,3 +168,122 @@ async def test_a_centre_that_keeps_guessing_must_wait_and_it_is_in_the_log(
     log = await (await harness.client.get(f"/v1/admin/audit?dossier={did}", headers=harness.headers("operator"))).json()
     hcm = [r["basis"] for r in log["items"] if r["client"] == "centre-hcm"]
     assert hcm == ["wrong-proof"] * limit + ["too-many-wrong-proofs"]
+
+
+# -- no existence oracle ----------------------------------------------------------------------------
+
+MISSING = ("000.00.01.H26-261120-9999", "3b0e7c36-7d3f-4b55-9a39-000000000000")
+
+
+async def test_refused_and_missing_dossiers_answer_alike_and_are_both_audited(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    resp = await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers("centre-hanoi"))
+    existing = (await resp.json())["id"]
+    answers = []
+    for ref in (existing, *MISSING):
+        for path in (f"/v1/dossiers/{ref}", f"/v1/dossiers/{ref}/events", f"/v1/dossiers/{ref}/results/0"):
+            got = await harness.client.get(path, headers=harness.headers("centre-hcm"))
+            body = await got.json(content_type=None)
+            answers.append((got.status, body["type"], body["title"], body["detail"].replace(ref, "<ref>")))
+    assert len(set(answers)) == 1 and answers[0][0] == 404, answers
+    log = await (
+        await harness.client.get("/v1/admin/audit?client=centre-hcm", headers=harness.headers("operator"))
+    ).json()
+    refused = [(r["dossier_id"], r["basis"], r["detail"].get("ref")) for r in log["items"]]
+    assert refused == [(existing, "no-proof", None)] * 3 + [
+        (None, "not-found", ref) for ref in MISSING for _ in range(3)
+    ]
+    assert all(r["outcome"] == "denied" for r in log["items"])
+
+
+async def test_a_locked_out_centre_waits_alike_for_existing_and_missing_dossiers(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    body = submission(4)
+    pid = body["applicant"]["personal_id"]
+    resp = await harness.client.post("/v1/dossiers", json=body, headers=harness.headers("centre-hanoi"))
+    existing = (await resp.json())["id"]
+    # Wrong ids for dossiers that do not exist count as much as for one that does: guessing codes is guessing.
+    for i in range(harness.app[PROOF_GUARD].failures):
+        got = await harness.client.get(
+            f"/v1/dossiers/{MISSING[i % 2]}", headers=harness.headers("centre-hcm", **{APPLICANT_HEADER: pid})
+        )
+        assert got.status == 404
+    for ref in (existing, *MISSING):
+        held = await harness.client.get(
+            f"/v1/dossiers/{ref}", headers=harness.headers("centre-hcm", **{APPLICANT_HEADER: pid})
+        )
+        assert held.status == 429, await held.text()
+        assert int(held.headers["Retry-After"]) > 0
+    log = await (
+        await harness.client.get("/v1/admin/audit?client=centre-hcm", headers=harness.headers("operator"))
+    ).json()
+    assert [r["basis"] for r in log["items"]][-3:] == ["too-many-wrong-proofs"] * 3
+
+
+async def test_refused_and_missing_bundles_answer_alike_and_are_audited(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    bid = uuid.uuid4()
+    step = NewBundleStep("only", _new_dossier(submission(0)), {})
+    await harness.app[STORE].create_bundle(
+        NewBundle(bid, "test", "test", "centre-hanoi", datetime.now(UTC), [step], None, "h")
+    )
+    answers = []
+    refs = (str(bid), str(uuid.uuid4()), "not-a-uuid")
+    for ref in refs:
+        for method, path in (("GET", ""), ("POST", "/retry"), ("POST", "/cancel")):
+            got = await harness.client.request(
+                method, f"/v1/bundles/{ref}{path}", headers=harness.headers("centre-hcm")
+            )
+            body = await got.json(content_type=None)
+            answers.append((got.status, body["type"], body["detail"].replace(ref, "<ref>")))
+    assert len(set(answers)) == 1 and answers[0][0] == 404, answers
+    log = await (
+        await harness.client.get("/v1/admin/audit?client=centre-hcm", headers=harness.headers("operator"))
+    ).json()
+    seen = [(r["action"], r["outcome"], r["basis"], r["detail"]) for r in log["items"]]
+    missing = refs[1]
+    expected = []
+    for detail, basis in (
+        ({"bundle_id": str(bid)}, "other-client"),
+        ({"bundle_ref": missing}, "not-found"),
+        ({"bundle_ref_sha256": hashlib.sha256(b"not-a-uuid").hexdigest()[:32]}, "not-found"),
+    ):
+        for action in ("bundle", "bundle-retry", "bundle-cancel"):
+            expected.append((action, "denied", basis, detail))
+    assert seen == expected
+    # The owner sees it, and that is audited too.
+    own = await harness.client.get(f"/v1/bundles/{bid}", headers=harness.headers("centre-hanoi"))
+    assert own.status == 200
+
+
+def _new_dossier(sub: dict[str, Any]) -> NewDossier:
+    now = datetime.now(UTC)
+    return NewDossier(
+        id=uuid.uuid4(),
+        receiving_unit="000.00.01.H26",
+        day=now.date(),
+        procedure_code=sub["procedure_code"],
+        procedure_name="Đăng ký cư trú",
+        client_id="centre-hanoi",
+        agency="police",
+        endpoint="national",
+        received_at=now,
+        due_at=now,
+        submission=sub,
+        idempotency_key=None,
+        body_hash="h",
+    )
+
+
+async def test_a_reference_that_is_no_dossier_code_is_audited_as_a_hash(harness: GatewayHarness) -> None:
+    got = await harness.client.get("/v1/dossiers/079090001234", headers=harness.headers("centre-hcm"))
+    assert got.status == 404
+    log = await (
+        await harness.client.get("/v1/admin/audit?client=centre-hcm", headers=harness.headers("operator"))
+    ).json()
+    [record] = log["items"]
+    assert record["detail"] == {"ref_sha256": hashlib.sha256(b"079090001234").hexdigest()[:32]}
+    assert "079090001234" not in orjson.dumps(log).decode()

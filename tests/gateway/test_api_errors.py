@@ -186,6 +186,46 @@ async def test_several_contract_errors_at_once(
     assert sorted(paths(problem)) == ["applicant", "jurisdiction.province", "summary"]
 
 
+@pytest.mark.parametrize(
+    ("where", "value", "path", "message"),
+    [
+        (("applicant", "full_name"), "Nguyễn\x00Văn", "applicant.full_name", "(U+0000 at position 6)"),
+        (("form", "new_address", "line"), "Số 1\x1b[2J", "form.new_address.line", "(U+001B at position 4)"),
+        (("summary",), "Đăng ký\x07", "summary", "(U+0007 at position 7)"),
+        (("attachments", 0, "name"), "Tờ khai\nthứ hai", "attachments.0.name", "no line breaks or tabs"),
+        (("external_ref",), "re\u0085f", "external_ref", "(U+0085 at position 2)"),
+    ],
+)
+async def test_control_characters_are_refused_with_the_field_path(
+    harness: GatewayHarness,
+    submission: Callable[[int], dict[str, Any]],
+    where: tuple[str | int, ...],
+    value: str,
+    path: str,
+    message: str,
+) -> None:
+    body = copy.deepcopy(submission(0))
+    target = body
+    for step in where[:-1]:
+        target = target[step]
+    target[where[-1]] = value
+    problem = await _submit_invalid(harness, body)
+    [error] = problem["errors"]
+    assert (error["path"], error["code"]) == (path, "control_character")
+    assert message in error["message"]
+    listed = await harness.client.get("/v1/dossiers", headers=harness.headers())
+    assert (await listed.json())["items"] == []
+
+
+async def test_line_breaks_are_taken_where_the_text_may_have_several_lines(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    body = copy.deepcopy(submission(0))
+    body["summary"] = "Đăng ký thường trú\r\n\tcho cả hộ"
+    resp = await harness.client.post("/v1/dossiers", json=body, headers=harness.headers())
+    assert resp.status == 202, await resp.text()
+
+
 @pytest.mark.parametrize("bad", [[], "text", 42])
 async def test_body_that_is_not_an_object(harness: GatewayHarness, bad: Any) -> None:
     problem = await _submit_invalid(harness, bad)

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from contracts.portal import PortalDossier, PortalProgress
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_api_errors import assert_problem
 from tests.gateway.test_smoke import wait_status
@@ -41,16 +42,20 @@ async def test_the_portal_pulls_every_change_once_in_order(
     items = await read_feed(harness, "portal", page=2)
     seqs = [it["seq"] for it in items]
     assert seqs == sorted(set(seqs))  # in order, none twice
-    by_code: dict[str, list[int]] = defaultdict(list)
+    by_code: dict[str, list[str]] = defaultdict(list)
     for it in items:
         progress, record = it["progress"], it["dossier"]
         assert progress["MaHoSo"] == record["MaHoSo"]
         by_code[record["MaHoSo"]].append(progress["TrangThai"])
-        # The record is the dossier as it is now: finished, with the date it finished.
-        assert (record["TrangThaiHoSo"], record["MaTTHC"]) == (9, procedure[record["MaHoSo"]])
+        # The record is the dossier as it is now, in the portal's types: finished, with the date it finished.
+        assert (record["TrangThaiHoSo"], record["MaTTHC"]) == ("9", procedure[record["MaHoSo"]])
         assert record["NgayKetThucXuLy"] and len(record["NgayKetThucXuLy"]) == 14
         assert record["DonViXuLy"] == "Bộ Công an: Cơ sở dữ liệu quốc gia về dân cư"
-    assert {code: statuses for code, statuses in by_code.items()} == {code: [2, 4, 9] for code in accepted}
+        # Names, not the gateway's ids: the centre for the receipt, the agency for its own steps.
+        assert progress["NguoiXuLy"] != accepted[record["MaHoSo"]] and not progress["NguoiXuLy"].startswith("agency:")
+        PortalDossier.model_validate(record)
+        PortalProgress.model_validate(progress)
+    assert {code: statuses for code, statuses in by_code.items()} == {code: ["2", "4", "9"] for code in accepted}
     assert await read_feed(harness, "portal", page=1000) == items  # the same feed, whatever the page size
 
     # A centre reads only its own dossiers' changes.

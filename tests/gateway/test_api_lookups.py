@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any
 
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_api_errors import assert_problem, gateway_variant
+
+IDENTITY_PATH = "/api/v1/dan-cu/xac-thuc"  # the police's identity check, behind the look-up
 
 Make = Callable[[int], dict[str, Any]]
 URL = "/v1/lookups/identity-verification"
@@ -93,3 +96,32 @@ async def test_agency_timeout_is_504(harness: GatewayHarness, submission: Make, 
     assert problem["agency"] == "police"
     assert problem["detail"] == "police did not answer in time"
     assert 0.3 <= elapsed < 1.4
+
+
+async def test_nothing_is_asked_of_an_agency_paused_or_taken_for_down(
+    harness: GatewayHarness, submission: Make
+) -> None:
+    operator = harness.headers("operator")
+    pause = {"until": "1h", "reason": "nâng cấp"}
+    assert (await harness.client.post("/v1/admin/agencies/police/pause", json=pause, headers=operator)).status == 200
+    resp = await harness.client.post(URL, json=query_of(submission(0)), headers=harness.headers())
+    problem = await assert_problem(resp, 503, "unavailable")
+    assert (problem["agency"], problem["detail"]) == ("police", "police is paused: nâng cấp")
+    assert 3590 <= int(resp.headers["Retry-After"]) <= 3600
+    assert (await harness.client.post("/v1/admin/agencies/police/resume", headers=operator)).status == 200
+
+    await harness.set_faults(down=True)
+    for i in range(6):  # deliveries fail until the breaker opens
+        assert (await harness.client.post("/v1/dossiers", json=submission(i), headers=harness.headers())).status == 202
+    for _ in range(200):
+        resp = await harness.client.post(URL, json=query_of(submission(0)), headers=harness.headers())
+        if resp.status == 503:
+            break
+        await asyncio.sleep(0.02)
+    problem = await assert_problem(resp, 503, "unavailable")
+    assert problem["detail"].startswith("police is not answering")
+    since = time.time()
+    assert (await harness.client.post(URL, json=query_of(submission(0)), headers=harness.headers())).status == 503
+    async with harness.client.session.get(str(harness.police.make_url("/_sim/calls")), params={"since": since}) as r:
+        asked = [c for c in await r.json() if c["path"] == IDENTITY_PATH]
+    assert asked == []  # deliveries may probe the agency; look-ups wait

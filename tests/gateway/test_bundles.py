@@ -266,7 +266,8 @@ async def test_the_dashboard_shows_a_bundle_waiting_for_its_centre(stack: Stack,
 
 
 async def test_a_dead_step_is_retried_once_the_agency_is_back(make_stack: StackFactory) -> None:
-    async with make_stack(env={"LIENTHONG_MAX_ATTEMPTS": "2"}) as stack:
+    # No breaker to hold the step, and a retry budget shorter than the first backoff: dead after 2 attempts.
+    async with make_stack(env={"LIENTHONG_BREAKER_FAILURES": "0", "LIENTHONG_GIVE_UP_AFTER": "0.01"}) as stack:
         await stack.faults("police", down=True)
         body = birth_bundle()
         bid = (await stack.submit(body))["id"]

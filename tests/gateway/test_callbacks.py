@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -10,8 +13,15 @@ import orjson
 import pytest
 
 from adapters.signing import HmacSigner
+from contracts import DossierStatus, ResultDocument
 from contracts.calendar import VN_TZ, supplement_deadline
+from gateway.api.keys import STORE
+from gateway.connector import AgencyUpdate
+from gateway.errors import IllegalTransition, InvalidResult
+from gateway.plugin_manager import Registry
+from gateway.store.base import ReplayKey, UpdateSource
 from tests.gateway.conftest import SECRET, GatewayHarness
+from tests.gateway.faults import StoreFaults
 from tests.gateway.test_api_errors import assert_problem
 from tests.gateway.test_smoke import wait_status
 
@@ -121,7 +131,7 @@ async def test_result_documents_are_kept_without_content_in_events(
         "soGiayTo": "CT-1",
         "loaiTep": "application/pdf",
         "kichThuoc": 3,
-        "sha256": "a" * 64,
+        "sha256": hashlib.sha256(b"abc").hexdigest(),
         "noiDungBase64": "YWJj",
     }
     resp = await post(harness, event(undelivered["code"], "HOAN_THANH", "r1", ketQua=result))
@@ -206,3 +216,123 @@ async def test_unreadable_event_is_400(harness: GatewayHarness, payload: bytes, 
     resp = await post(harness, payload)
     problem = await assert_problem(resp, 400, "invalid-request")
     assert detail in problem["detail"]
+
+
+# -- a callback that met a store fault, replays ----------------------------------------------------------
+
+
+async def test_a_callback_whose_apply_failed_is_applied_once_when_sent_again(
+    store_faults: StoreFaults, harness: GatewayHarness, undelivered: dict[str, Any]
+) -> None:
+    body = orjson.dumps(event(undelivered["code"], "DANG_XU_LY", "resent-1"))
+    headers = signed(body)
+    store_faults.fail_commits("INSERT INTO replay_keys", times=1)  # the disk is full for this one commit
+    failed = await post(harness, body, sign=headers)
+    problem = await assert_problem(failed, 503, "storage-unavailable")
+    assert failed.headers["Retry-After"] == "5"
+    assert "nothing of this request was kept" in problem["detail"]
+    assert await _events(harness, undelivered["id"]) == [2]
+    # The agency sends the very same request again (same nonce, same signature): applied, once.
+    again = await post(harness, body, sign=headers)
+    assert (again.status, await again.json()) == (200, {"received": 1, "applied": 1})
+    assert await _events(harness, undelivered["id"]) == [2, 4]
+    replayed = await post(harness, body, sign=headers)
+    await assert_problem(replayed, 401, "unauthenticated")
+    assert await _events(harness, undelivered["id"]) == [2, 4]
+    assert store_faults.failed_commits == 1
+
+
+async def test_a_replay_after_a_restart_is_refused(
+    harness: GatewayHarness, undelivered: dict[str, Any], registry: Registry
+) -> None:
+    body = orjson.dumps(event(undelivered["code"], "DANG_XU_LY", "before-restart"))
+    headers = signed(body)
+    assert (await post(harness, body, sign=headers)).status == 200
+    await harness.restart(registry)  # the nonce is in the store, not in the process that saw it
+    problem = await assert_problem(await post(harness, body, sign=headers), 401, "unauthenticated")
+    assert problem["detail"] == "police callback signature rejected: nonce already used"
+    assert await _events(harness, undelivered["id"]) == [2, 4]
+    audit = await (await harness.client.get("/v1/admin/audit", headers=harness.headers("operator"))).json()
+    [record] = [r for r in audit["items"] if r["outcome"] == "denied"]
+    assert (record["client"], record["action"], record["basis"]) == ("police-callbacks", "callback", "replayed")
+    # A fresh request of the agency (a new nonce) is taken as ever.
+    fresh = orjson.dumps(event(undelivered["code"], "HOAN_THANH", "after-restart"))
+    assert (await post(harness, fresh)).status == 200
+
+
+async def test_the_updates_of_one_callback_are_applied_all_or_none(
+    store_faults: StoreFaults, harness: GatewayHarness, undelivered: dict[str, Any]
+) -> None:
+    # A first event is fine, the second one moves the dossier where it cannot go: neither is kept, and
+    # the nonce is not spent, so the agency may send a corrected request.
+    store = harness.app[STORE]
+    did = uuid.UUID(undelivered["id"])
+    good = AgencyUpdate(event_id="a", dossier_id=did, status=DossierStatus.FINISHED)
+    bad = AgencyUpdate(event_id="b", dossier_id=did, status=DossierStatus.SUPPLEMENT_REQUESTED)
+    key = ReplayKey("police", "k:n-1", 900)
+    with pytest.raises(IllegalTransition):
+        await store.apply_updates([good, bad], source=UpdateSource.of_agency("police"), replay=key)
+    assert await _events(harness, undelivered["id"]) == [2]
+    assert len(await store.apply_updates([good], source=UpdateSource.of_agency("police"), replay=key)) == 1
+    assert await _events(harness, undelivered["id"]) == [2, 4, 9]
+
+
+# -- result documents are checked when applied -------------------------------------------------------
+
+
+def _result(content: bytes, **change: Any) -> dict[str, Any]:
+    return {
+        "tenGiayTo": "Xác nhận thông tin cư trú",
+        "maThanhPhan": "KQ_CT",
+        "soGiayTo": "CT-2",
+        "loaiTep": "application/pdf",
+        "kichThuoc": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "noiDungBase64": base64.b64encode(content).decode(),
+    } | change
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "message"),
+    [
+        ({"noiDungBase64": "%%% not base64 %%%"}, "results.0.content_base64", "is not valid base64"),
+        ({"kichThuoc": 99}, "results.0.size", "says 99 bytes but the content has 8"),
+        ({"sha256": "0" * 64}, "results.0.sha256", "does not match the content"),
+        ({"noiDungBase64": None}, "results.0.content_base64", "a result needs its content (content_base64) or a url"),
+        ({"tenGiayTo": "Kết quả\x00"}, "results.0.name", "control characters are not allowed (U+0000 at position 7)"),
+    ],
+)
+async def test_a_result_that_does_not_hold_what_it_declares_is_refused_when_applied(
+    harness: GatewayHarness, undelivered: dict[str, Any], change: dict[str, Any], path: str, message: str
+) -> None:
+    result = _result(b"%PDF-1.4", **change)
+    resp = await post(harness, event(undelivered["code"], "HOAN_THANH", "bad-result", ketQua=result))
+    problem = await assert_problem(resp, 422, "invalid-result")
+    assert problem["errors"] == [{"path": path, "message": message, "code": "invalid_result"}]
+    assert await _events(harness, undelivered["id"]) == [2]  # not finished, nothing to download later
+    dossier = await (await harness.client.get(f"/v1/dossiers/{undelivered['id']}", headers=harness.headers())).json()
+    assert dossier["results"] == []
+    audit = await (await harness.client.get("/v1/admin/audit", headers=harness.headers("operator"))).json()
+    assert [(r["action"], r["basis"]) for r in audit["items"] if r["outcome"] == "denied"] == [
+        ("callback", "invalid-result")
+    ]
+
+
+async def test_a_result_given_by_url_redirects_to_it(harness: GatewayHarness, undelivered: dict[str, Any]) -> None:
+    url = "https://ketqua.dichvucong.gov.vn/giay-to/CT-3.pdf"
+    doc = ResultDocument(name="Xác nhận cư trú", component_code="KQ_CT", size=1234, sha256="c" * 64, url=url)
+    update = AgencyUpdate(
+        event_id="by-url", dossier_id=uuid.UUID(undelivered["id"]), status=DossierStatus.FINISHED, results=[doc]
+    )
+    await harness.app[STORE].apply_update(update, source=UpdateSource.of_agency("police"))
+    path = f"/v1/dossiers/{undelivered['id']}/results/0"
+    resp = await harness.client.get(path, headers=harness.headers(), allow_redirects=False)
+    assert resp.status == 302, await resp.text()
+    assert resp.headers["Location"] == url
+    # Not a URL the gateway would send a browser to: refused when the agency sent it.
+    bad = doc.model_copy(update={"url": "javascript:alert(1)"})
+    with pytest.raises(InvalidResult):
+        await harness.app[STORE].apply_update(
+            update.model_copy(update={"event_id": "by-bad-url", "results": [bad]}),
+            source=UpdateSource.of_agency("police"),
+        )

@@ -49,13 +49,16 @@ def check(conf: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
 
 def test_core_conf_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["conf", "check", str(CONF)]) == 0
-    assert capsys.readouterr().out.strip() == f"{CONF}: ok: 6 clients, 1 agencies, 2 routes, 2 procedures, 0 bundles"
+    assert (
+        capsys.readouterr().out.strip()
+        == f"{CONF}: ok: 6 clients, 1 agencies, 2 routes, 2 procedures, 0 bundles, 0 calendar days"
+    )
 
 
 def test_demo_conf_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["conf", "check", str(DEMO_CONF)]) == 0
     assert capsys.readouterr().out.strip() == (
-        f"{DEMO_CONF}: ok: 8 clients, 5 agencies, 10 routes, 10 procedures, 3 bundles"
+        f"{DEMO_CONF}: ok: 8 clients, 5 agencies, 10 routes, 10 procedures, 3 bundles, 0 calendar days"
     )
 
 
@@ -152,3 +155,49 @@ def test_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     missing = tmp_path / "nowhere"
     assert main(["conf", "check", str(missing)]) == 1
     assert capsys.readouterr().out.strip() == f"{missing}: (file): configuration folder not found"
+
+
+CALENDAR = """
+[[day_off]]
+date = 2027-01-28
+reason = "Thông báo của Văn phòng Chính phủ (ví dụ)"
+
+[[working_day]]
+date = 2027-01-30
+reason = "Làm bù cho ngày 28/01/2027"
+"""
+
+
+def test_calendar_days_are_read_and_counted(conf: Path, registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    (conf / "calendar.toml").write_text(CALENDAR, encoding="utf-8")
+    config = load_config(conf, registry)
+    assert [(d.date.isoformat(), d.reason) for d in config.calendar.day_off] == [
+        ("2027-01-28", "Thông báo của Văn phòng Chính phủ (ví dụ)")
+    ]
+    assert [d.date.isoformat() for d in config.calendar.working_day] == ["2027-01-30"]
+    assert main(["conf", "check", str(conf)]) == 0
+    assert capsys.readouterr().out.strip().endswith(", 0 bundles, 2 calendar days")
+
+
+def test_calendar_problems_name_their_key(conf: Path, registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    (conf / "calendar.toml").write_text(
+        CALENDAR
+        + '\n[[working_day]]\ndate = 2027-01-28\nreason = "x"\n'  # a day off and a working day at once
+        + '\n[[day_off]]\ndate = "2027-02-30"\nreason = "x"\n'  # no such day
+        + "\n[[day_off]]\ndate = 2027-03-01\n",  # no reason
+        encoding="utf-8",
+    )
+    found = problems(conf, registry)
+    assert [(f, k) for f, k, _ in found] == [
+        ("calendar.toml", "day_off[1].date"),
+        ("calendar.toml", "day_off[2].reason"),
+    ]
+    (conf / "calendar.toml").write_text(
+        CALENDAR + '\n[[working_day]]\ndate = 2027-01-28\nreason = "x"\n', encoding="utf-8"
+    )
+    assert problems(conf, registry) == [
+        ("calendar.toml", "working_day[1].date", "2027-01-28 is already listed as day_off[0].date")
+    ]
+    (conf / "calendar.toml").write_text("[[holiday]]\ndate = 2027-01-28\n", encoding="utf-8")
+    assert problems(conf, registry) == [("calendar.toml", "holiday", "Extra inputs are not permitted")]
+    assert check(conf, capsys) == [f"{conf / 'calendar.toml'}: holiday: Extra inputs are not permitted"]

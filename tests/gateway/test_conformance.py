@@ -6,10 +6,11 @@ import dataclasses
 
 import pytest
 
-from gateway.plugin_manager import Registry, load_registry
+from gateway.plugin_manager import Registry
 from gateway.sdk.conformance import Check, check_declaration, check_demo_dossiers, check_simulator, checks
+from tests.builtin import builtin_registry
 
-REGISTRY = load_registry()
+REGISTRY = builtin_registry()
 
 
 @pytest.mark.parametrize("check", checks(registry=REGISTRY), ids=str)

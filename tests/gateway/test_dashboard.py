@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.browser.webdriver import headless_chromium, needs_browser
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_smoke import wait_status
@@ -27,6 +29,8 @@ async def wait_text(browser: Any, css: str, predicate: Callable[[str], bool], ti
     raise AssertionError(f"{css!r} never satisfied the check; last text {last!r}")
 
 
+# Dead letters of a down agency: no breaker to hold them, and a retry budget shorter than the first backoff.
+@pytest.mark.parametrize("gateway_env", [{"LIENTHONG_BREAKER_FAILURES": "0", "LIENTHONG_GIVE_UP_AFTER": "0.01"}])
 async def test_dashboard_shows_dead_letters_and_replays_them(
     harness: GatewayHarness, submission: Callable[[int], dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -35,7 +39,7 @@ async def test_dashboard_shows_dead_letters_and_replays_them(
     for i in range(2):
         resp = await harness.client.post("/v1/dossiers", json=submission(i), headers=harness.headers())
         ids.append((await resp.json())["id"])
-    for did in ids:  # 3 attempts with a short backoff (test settings), then dead
+    for did in ids:  # 2 attempts with a short backoff (test settings), then dead
         for _ in range(100):
             body = await (await harness.client.get(f"/v1/dossiers/{did}", headers=harness.headers())).json()
             if body["delivery"]["state"] == "dead":
@@ -88,3 +92,36 @@ async def test_dashboard_lists_refused_accesses_from_the_audit_log(
         assert len(rows) == 2
         assert "wrong applicant id" in await browser.text(rows[1]) and "centre-hcm" in await browser.text(rows[1])
         await browser.screenshot(tmp_path / "dashboard-refused.png")
+
+
+async def test_dashboard_shows_each_endpoint_open_then_paused_then_closed(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]], tmp_path: Path
+) -> None:
+    await harness.set_faults(down=True)
+    for i in range(6):
+        resp = await harness.client.post("/v1/dossiers", json=submission(i), headers=harness.headers())
+        assert resp.status == 202
+    operator = harness.headers("operator")
+    row = 'tr[data-endpoint="police/national"]'
+    async with headless_chromium(tmp_path / "profile") as browser:
+        await browser.get(str(harness.client.make_url("/dashboard")))
+        await browser.type(await browser.find("#key"), harness.keys["operator"])
+        await browser.click(await browser.find("#connect"))
+        shown = await wait_text(browser, row, lambda t: "open since" in t and "next probe" in t and "503" in t)
+        assert "police / national" in shown
+        held = await browser.text(await browser.find(f"{row} .held"))
+        assert held.isdigit() and int(held) >= 5  # all but the one being probed, if any
+        await browser.screenshot(tmp_path / "dashboard-open.png")
+
+        pause = {"until": "2h", "reason": "Bảo trì theo lịch của Bộ Công an"}
+        resp = await harness.client.post("/v1/admin/agencies/police/pause", json=pause, headers=operator)
+        assert resp.status == 200
+        shown = await wait_text(browser, row, lambda t: "paused" in t and "Bảo trì theo lịch" in t)
+        assert "by operator" in shown
+        await browser.screenshot(tmp_path / "dashboard-paused.png")
+
+        await harness.set_faults(down=False)
+        assert (await harness.client.post("/v1/admin/agencies/police/resume", headers=operator)).status == 200
+        await wait_text(browser, row, lambda t: "closed" in t)
+        await wait_text(browser, '.kpi[data-status="9"] .n', lambda t: t == "6")
+        assert await browser.text(await browser.find(f"{row} .held")) == "0"

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from gateway.sandbox.demo import DEMO_KEYS, police_sim
+from gateway.sandbox.disk import DiskUnavailable, SmallDisk
 from gateway.sandbox.launcher import Stack
 from plugins.police.demo import demo_dossiers
 
@@ -107,7 +110,9 @@ async def test_sigkill_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None
 async def test_dead_letters_then_replay(tmp_path: Path) -> None:
     sims = [police_sim()]
     sims[0].faults = '{"down": true}'
-    stack = Stack(CONF, tmp_path, sims, extra_env={"LIENTHONG_MAX_ATTEMPTS": "3", "LIENTHONG_RETRY_BASE": "0.05"})
+    # No breaker to hold the deliveries, and a retry budget shorter than the first backoff: 2 attempts each.
+    env = {"LIENTHONG_BREAKER_FAILURES": "0", "LIENTHONG_GIVE_UP_AFTER": "0.01", "LIENTHONG_RETRY_BASE": "0.05"}
+    stack = Stack(CONF, tmp_path, sims, extra_env=env)
     bodies = demo_dossiers(9, 12)
     try:
         await stack.start_simulators()
@@ -126,7 +131,7 @@ async def test_dead_letters_then_replay(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.1)
             assert len(dead) == len(bodies)
-            assert all(d["attempts"] == 3 and "503" in d["last_error"] for d in dead)
+            assert all(d["attempts"] == 2 and "503" in d["last_error"] for d in dead)
             async with session.post(stack.sim("police").url + "/_sim/faults", json={"down": False}):
                 pass
             proc = await asyncio.create_subprocess_exec(
@@ -152,3 +157,116 @@ async def test_dead_letters_then_replay(tmp_path: Path) -> None:
             assert stats["accepted"] == len(bodies)
     finally:
         await stack.stop()
+
+
+async def test_a_full_disk_answers_503_loses_no_result_and_recovers_without_a_restart(tmp_path: Path) -> None:
+    """The store on a real filesystem that fills up (a small tmpfs) while agency results are on their way."""
+    disk = SmallDisk(tmp_path / "disk", size_mb=24)
+    try:
+        await disk.mount()
+    except DiskUnavailable as exc:
+        pytest.skip(f"a tmpfs cannot be mounted here ({exc}); tests/gateway/test_store_health.py injects the fault")
+    sims = [police_sim()]
+    sims[0].processing_delay = 2.0  # results come back while the disk is full
+    env = {
+        "LIENTHONG_DB": str(disk.path / "lienthong.db"),
+        "LIENTHONG_LEASE_SECONDS": "3",
+        "LIENTHONG_RETRY_BASE": "0.2",
+    }
+    stack = Stack(CONF, tmp_path, sims, extra_env=env)
+    bodies = demo_dossiers(11, 40)
+    try:
+        await stack.start_simulators()
+        gw = await stack.start_gateway()
+        url = stack.gateway_url
+        async with aiohttp.ClientSession() as session:
+            accepted = dict(filter(None, [await submit(session, url, i, bodies[i]) for i in range(30)]))
+            assert len(accepted) == 30
+            await wait_sim(session, stack, lambda s: s.get("accepted", 0) >= 30)
+            await disk.fill()  # the agency has every dossier; its 30 results are 2 s away
+            statuses = []
+            for i in range(30, 40):
+                status, retry_after, body = await post_dossier(session, url, i, bodies[i])
+                statuses.append(status)
+                if status == 202:
+                    accepted[body["id"]] = CENTRES[i % 3]
+                else:
+                    assert (status, retry_after) == (503, "5"), body
+                    assert body["type"] == "urn:lienthong:problem:storage-unavailable"
+            assert 503 in statuses and 500 not in statuses
+            assert await ready(session, url) == 503
+            # Results arrive and are refused (503): the agency keeps them and sends them again.
+            await wait_sim(session, stack, lambda s: s.get("callback_retries", 0) >= 10)
+            await asyncio.sleep(2)
+            await disk.free()
+            await wait_ready(session, url)  # no restart
+            for i in range(30, 40):
+                if i not in {n for n, s in enumerate(statuses, 30) if s == 202}:
+                    got = await submit(session, url, i, bodies[i])  # the same request again (same key)
+                    assert got is not None
+                    accepted[got[0]] = got[1]
+            assert len(accepted) == 40
+            final = await wait_all_finished(session, url, accepted, timeout=90)
+            assert Counter(final.values()) == {9: 40}
+            await wait_log(tmp_path / "gateway.log", '"storage_recovered"')  # once commits have passed for 10 s
+            await gw.kill()  # every 202 given is on disk, with its result
+            on_disk = await asyncio.to_thread(read_results, disk.path / "lienthong.db", list(accepted))
+            assert on_disk == {did: (9, 1) for did in accepted}
+            stats = await sim_get(session, stack, "/_sim/stats")
+        assert stats["callbacks_ok"] == 40 and stats.get("callbacks_refused", 0) == 0
+        log = await asyncio.to_thread((tmp_path / "gateway.log").read_text)
+        assert log.count('"storage_fault"') == 1, "one log line for the episode, not one per request"
+        assert log.count('"storage_recovered"') == 1
+        assert "unhandled_error" not in log
+    finally:
+        await stack.stop()
+        await disk.unmount()
+
+
+async def post_dossier(
+    session: aiohttp.ClientSession, url: str, i: int, body: dict[str, Any]
+) -> tuple[int, str | None, Any]:
+    headers = {"X-Api-Key": DEMO_KEYS[CENTRES[i % 3]], "Idempotency-Key": f"k-{i}"}
+    async with session.post(f"{url}/v1/dossiers", json=body, headers=headers) as resp:
+        return resp.status, resp.headers.get("Retry-After"), await resp.json(content_type=None)
+
+
+async def ready(session: aiohttp.ClientSession, url: str) -> int:
+    # A commit that the disk still takes (the write-ahead log reuses its space) may pass once: ask a few times.
+    for _ in range(20):
+        async with session.get(f"{url}/readyz") as resp:
+            if resp.status != 200:
+                return resp.status
+        await asyncio.sleep(0.1)
+    return 200
+
+
+async def wait_ready(session: aiohttp.ClientSession, url: str, timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            async with session.get(f"{url}/readyz") as resp:
+                if resp.status == 200:
+                    return
+            await asyncio.sleep(0.2)
+
+
+async def wait_sim(session: aiohttp.ClientSession, stack: Stack, until: Any, timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not until(await sim_get(session, stack, "/_sim/stats")):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+
+
+async def wait_log(path: Path, text: str, timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while text not in await asyncio.to_thread(path.read_text):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+
+
+def read_results(db: Path, ids: list[str]) -> dict[str, tuple[int, int]]:
+    conn = sqlite3.connect(db)
+    try:
+        marks = ",".join("?" * len(ids))
+        rows = conn.execute(f"SELECT id, status, results FROM dossiers WHERE id IN ({marks})", ids).fetchall()
+        return {r[0]: (r[1], len(orjson.loads(r[2]))) for r in rows}
+    finally:
+        conn.close()

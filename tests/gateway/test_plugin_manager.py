@@ -10,11 +10,12 @@ from contracts import ProcedureSpec
 from gateway.connector import AgencyKind
 from gateway.errors import PluginError
 from gateway.hooks import hookimpl
-from gateway.plugin_manager import build_plugin_manager, collect, load_registry
+from gateway.plugin_manager import UnmarkedHookWarning, build_plugin_manager, collect, load_registry
 from plugins.police.connector import PoliceConnector, PoliceSettings
+from tests.builtin import BUILTIN_PLUGINS, builtin_registry
 
 # The agency plugins that ship with the gateway, registered through the entry-point group like any other.
-BUILTIN = ("justice", "land", "police", "social_insurance", "tax")
+BUILTIN = BUILTIN_PLUGINS
 
 
 def kind(name: str) -> AgencyKind:
@@ -44,11 +45,11 @@ def plugin(**hooks: Any) -> object:
 
 
 def load(**plugins: object) -> None:
-    collect(build_plugin_manager(extra=dict(plugins)))
+    collect(build_plugin_manager(extra=dict(plugins), only=BUILTIN_PLUGINS))
 
 
 def test_builtin_plugins_load() -> None:
-    reg = load_registry()
+    reg = builtin_registry()
     assert set(reg.agency_kinds) == set(BUILTIN)
     assert set(reg.procedures) >= {"1.004194", "1.004203"}
     for name in BUILTIN:
@@ -56,7 +57,7 @@ def test_builtin_plugins_load() -> None:
 
 
 def test_a_good_extra_plugin_adds_its_kind_and_procedures() -> None:
-    reg = load_registry(
+    reg = builtin_registry(
         extra={
             "permits-plugin": plugin(
                 register_agency_kinds=[kind("permits")], register_procedures=[proc("1.009999", "permits")]
@@ -130,7 +131,37 @@ def test_hook_returning_the_wrong_type(hook: str, value: Any, message: str) -> N
 
 def test_same_plugin_name_twice() -> None:
     with pytest.raises(PluginError) as err:
-        build_plugin_manager(extra={"police": plugin(register_procedures=[])})
+        build_plugin_manager(extra={"police": plugin(register_procedures=[])}, only=BUILTIN_PLUGINS)
     # The entry point already took the name: the extra is refused, never silently merged.
     assert err.value.plugin == "police"
     assert "already registered" in str(err.value)
+
+
+def test_a_misspelt_hook_is_named_with_the_nearest_one() -> None:
+    with pytest.raises(PluginError) as err:
+        load(typo=plugin(register_procedure=[proc("1.009999")]))
+    assert "unknown hook 'register_procedure'" in str(err.value)
+    assert str(err.value).endswith("did you mean 'register_procedures'?")
+
+
+def test_an_unknown_hook_far_from_any_lists_the_hooks() -> None:
+    with pytest.raises(PluginError) as err:
+        load(odd=plugin(setup_everything=[]))
+    assert str(err.value).endswith("the hooks are register_agency_kinds, register_bundles, register_procedures")
+
+
+def test_a_register_function_without_hookimpl_warns() -> None:
+    class Forgetful:
+        @staticmethod
+        def register_agency_kinds() -> list[AgencyKind]:
+            return [kind("permits")]
+
+    with pytest.warns(UnmarkedHookWarning, match=r"'forgetful': register_agency_kinds\(\) is not marked @hookimpl"):
+        reg = collect(build_plugin_manager(extra={"forgetful": Forgetful()}, only=BUILTIN_PLUGINS))
+    assert "permits" not in reg.agency_kinds  # pluggy ignores it: the warning is the only sign
+
+
+def test_only_loads_the_named_entry_points() -> None:
+    reg = load_registry(only={"police", "tax"})
+    assert set(reg.agency_kinds) == {"police", "tax"}
+    assert set(reg.plugins) == {"police", "tax"}

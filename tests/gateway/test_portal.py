@@ -1,7 +1,9 @@
-"""Pushing the status feed to the national portal: real gateway, real portal simulator, real SQLite.
+"""Pushing the status feed to the national portal in its protocol: real gateway, real portal simulator,
+real SQLite.
 
 Every change reaches the portal in order whatever the portal does meanwhile (down, failing, slow,
-answering nonsense, refusing with a 4xx); a restart resumes after the last acknowledged push; a
+answering nonsense, refusing with a 4xx or with a non-zero error_code, ending sessions); a refusal that
+names a dossier's field shows on the dossier; a restart resumes after the last acknowledged push; a
 shutdown does not wait for a hanging push.
 """
 
@@ -27,14 +29,15 @@ from gateway.config.model import PortalSettings
 from gateway.errors import ConfigError
 from gateway.plugin_manager import Registry
 from gateway.portal import CURSOR
-from gateway.sandbox.demo import DEMO_KEYS
-from gateway.sandbox.portal_sim import PUSH_PATH, create_portal_simulator
+from gateway.sandbox.demo import DEMO_KEYS, portal_agrees
+from gateway.sandbox.portal_sim import LOGIN_PATH, SERVICE_PATH, create_portal_simulator
 from gateway.sdk.simulation import Faults, SimulatorOptions
 from gateway.store import SqliteStore
 from plugins.police.simulator import create_simulator
 from tests.gateway.conftest import CONF, SECRET
 
-PORTAL_KEY = "test-portal-push-key-0001"
+PORTAL_KEY = "test-portal-push-key-0001"  # the password the gateway logs in with
+PORTAL_UNIT = "000.00.00.H01"
 BATCH = 2  # small, so a few dossiers make several pushes
 
 
@@ -59,8 +62,11 @@ class Rig:
 
     async def start(self, **portal: Any) -> TestClient[Any, Any]:
         settings = PortalSettings(
-            push_url=str(self.portal.make_url(PUSH_PATH)),
-            api_key=PORTAL_KEY,
+            push_url=str(self.portal.make_url(SERVICE_PATH)),
+            auth_url=str(self.portal.make_url(LOGIN_PATH)),
+            username="lienthong-test",
+            password=PORTAL_KEY,
+            madonvi=PORTAL_UNIT,
             batch=BATCH,
             interval=0.5,
             timeout=1.0,
@@ -122,14 +128,15 @@ class Rig:
             return await r.json()
 
     async def wait_agreement(self, timeout: float = 15.0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Wait until the portal holds every change of the feed; returns the feed and the portal's view."""
+        """Wait until the portal holds every change of the feed and the cursor says so; returns the feed and
+        the portal's view."""
         feed = await self.pulled()
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             view = await self.portal_get("/_sim/view")
-            if view["last_seq"] == feed[-1]["seq"]:
+            if view["progress_records"] == len(feed) and await self.app[STORE].feed_cursor(CURSOR) == feed[-1]["seq"]:
                 return feed, view
-            assert asyncio.get_running_loop().time() < deadline, f"portal at {view['last_seq']} of {feed[-1]['seq']}"
+            assert asyncio.get_running_loop().time() < deadline, f"portal has {view['progress_records']} of {len(feed)}"
             await asyncio.sleep(0.05)
 
     async def wait_acknowledged(self, seq: int, timeout: float = 10.0) -> None:
@@ -144,11 +151,12 @@ def assert_agrees(feed: list[dict[str, Any]], view: dict[str, Any]) -> None:
     """The portal's view is the feed's: each dossier's latest record, every change once and in order."""
     latest = {it["dossier"]["MaHoSo"]: it["dossier"] for it in feed}
     assert view["dossiers"] == latest
-    statuses: dict[str, list[int]] = {}
+    statuses: dict[str, list[str]] = {}
     for it in feed:
         statuses.setdefault(it["progress"]["MaHoSo"], []).append(it["progress"]["TrangThai"])
     assert view["statuses"] == statuses
     assert view["progress_records"] == len(feed)
+    assert portal_agrees(feed, view)  # the demo's check says the same
 
 
 @pytest.fixture
@@ -170,7 +178,12 @@ async def rig(
         ),
         host="127.0.0.1",
     )
-    portal = TestServer(create_portal_simulator(SimulatorOptions(secret=PORTAL_KEY)), host="127.0.0.1")
+    portal = TestServer(
+        create_portal_simulator(
+            SimulatorOptions(secret=PORTAL_KEY, settings={"username": "lienthong-test", "madonvi": PORTAL_UNIT})
+        ),
+        host="127.0.0.1",
+    )
     await police.start_server()
     await portal.start_server()
     monkeypatch.setenv("POLICE_URL", str(police.make_url("")).rstrip("/"))
@@ -178,6 +191,8 @@ async def rig(
     monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
     monkeypatch.setenv("LIENTHONG_PORT", str(gw_port))
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
+    monkeypatch.setenv("LIENTHONG_PROBE_AFTER", "0.2")  # an agency back is found soon
+    monkeypatch.setenv("LIENTHONG_PROBE_MAX", "1")
     config = await asyncio.to_thread(load_config, CONF, registry)
     async with aiohttp.ClientSession() as session:
         r = Rig(config, registry, police, portal, gw_port, tmp_path / "gw.db", session)
@@ -189,6 +204,13 @@ async def rig(
             await police.close()
 
 
+def pushes(logs: list[dict[str, Any]], service: str | None = None) -> list[dict[str, Any]]:
+    """The outbound lines of calls to the integration endpoint (one per call), of one service if named."""
+    return [
+        e for e in logs if e["event"] == "outbound" and e.get("op") == "portal.push" and service in (None, e["service"])
+    ]
+
+
 async def test_every_change_reaches_the_portal_in_order_and_its_view_agrees(
     rig: Rig, submission: Callable[[int], dict[str, Any]]
 ) -> None:
@@ -198,19 +220,31 @@ async def test_every_change_reaches_the_portal_in_order_and_its_view_agrees(
         await rig.wait_finished(codes)
         feed, view = await rig.wait_agreement()
     assert_agrees(feed, view)
-    assert {code: view["statuses"][code] for code in codes} == {code: [2, 4, 9] for code in codes}
+    assert {code: view["statuses"][code] for code in codes} == {code: ["2", "4", "9"] for code in codes}
     stats = await rig.portal_get("/_sim/stats")
-    assert stats.get("duplicates", 0) == 0 and stats.get("out_of_order", 0) == 0
-    assert stats["items"] == len(feed) == 12
-    # One outbound line per push, each within the batch size, together covering the feed once in order.
-    pushes = [e for e in logs if e["event"] == "outbound" and e.get("op") == "portal.push"]
-    assert len(pushes) == stats["pushes"] and all(e["status"] == 200 for e in pushes)
-    assert all(e["items"] <= BATCH for e in pushes)
-    assert [s for e in pushes for s in range(e["first"], e["last"] + 1)] == [it["seq"] for it in feed]
+    assert stats.get("duplicates", 0) == 0 and stats.get("refused", 0) == 0
+    assert stats["progress_records"] == len(feed) == 12
+    assert stats["creates"] == len(codes)  # each dossier created once, then updated
+    # One session for the whole run; one outbound line per call, each batch within the batch size, its
+    # progress records sent once the dossiers' records were taken, together covering the feed once in order.
+    assert stats["logins"] == 1 and next(e for e in logs if e.get("op") == "portal.login")["status"] == 200
+    calls = pushes(logs)
+    assert len(calls) == stats["calls"] and all(e["status"] == 200 and e["error_code"] == "0" for e in calls)
+    progress = pushes(logs, "CapNhatTienDoHoSoMC")
+    assert all(e["records"] <= BATCH for e in progress)
+    assert [s for e in progress for s in range(e["first"], e["last"] + 1)] == [it["seq"] for it in feed]
+    for e in pushes(logs, "DongBoHoSoMC"):
+        later = [p for p in progress if (p["first"], p["last"]) == (e["first"], e["last"])]
+        assert later and logs.index(later[0]) > logs.index(e)
+    assert {e["updating"] for e in pushes(logs, "DongBoHoSoMC")} == {False, True}
     # The cursor is durable and where the last push ended (once the answer to it is recorded).
     await rig.wait_acknowledged(feed[-1]["seq"])
     await asyncio.sleep(0.1)  # the pusher counts once it has heard of the commit the cursor shows
     assert rig.app[PORTAL_PUSHER].pushed == len(feed)
+    # The records pushed are the feed's, field for field, in the portal's types: strings and its dates.
+    record = view["dossiers"][codes[0]]
+    assert (record["TrangThaiHoSo"], record["KenhThucHien"], len(record["NgayKetThucXuLy"])) == ("9", "1", 14)
+    assert record["DanhSachGiayToKetQua"][0]["DuongDanTepTinKetQua"].endswith(f"/v1/dossiers/{codes[0]}/results/0")
 
 
 @pytest.mark.parametrize(
@@ -229,23 +263,133 @@ async def test_a_portal_that_fails_for_a_while_loses_nothing(
     rig: Rig, submission: Callable[[int], dict[str, Any]], faults: dict[str, Any]
 ) -> None:
     await rig.start()
+    codes = [await rig.submit(submission(0))]
+    await rig.wait_finished(codes)
+    acknowledged = (await rig.wait_agreement())[0][-1]["seq"]  # a session is open when the trouble starts
     await rig.portal_post("/_sim/faults", faults)
-    codes = [await rig.submit(submission(i)) for i in range(3)]
+    codes += [await rig.submit(submission(i)) for i in range(1, 4)]
     await rig.wait_finished(codes)
     pusher, deadline = rig.app[PORTAL_PUSHER], asyncio.get_running_loop().time() + 10
     while pusher.failures < 3:  # a few failed attempts, under backoff
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.05)
-    assert await rig.app[STORE].feed_cursor(CURSOR) == 0  # nothing acknowledged: nothing taken as delivered
+    # Nothing acknowledged: nothing taken as delivered.
+    assert await rig.app[STORE].feed_cursor(CURSOR) == acknowledged
     await rig.portal_post("/_sim/faults", Faults().model_dump())
     feed, view = await rig.wait_agreement()
     assert_agrees(feed, view)
     stats = await rig.portal_get("/_sim/stats")
-    assert stats.get("out_of_order", 0) == 0
+    # Progress records go only once the portal took the dossiers' records: none comes twice.
+    assert stats.get("duplicates", 0) == 0
     if "answer_delay_ms" in faults:
-        assert stats["duplicates"] > 0  # at least once: pushes whose answer was lost came again
-    else:
-        assert stats.get("duplicates", 0) == 0
+        # At least once: calls whose answer was lost came again; the portal had the new dossiers, so their
+        # creates were answered "đã tồn tại" and went again as updates.
+        assert stats["refused"] > 0 and stats["creates"] == len(codes)
+
+
+async def test_a_200_with_a_non_zero_error_code_moves_nothing_and_the_batch_comes_again(
+    rig: Rig, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    with capture_logs() as logs:
+        await rig.start()
+        await rig.portal_post("/_sim/refuse", {"error_code": 1, "message": "Dữ liệu không hợp lệ"})
+        codes = [await rig.submit(submission(i)) for i in range(3)]
+        await rig.wait_finished(codes)
+        pusher, deadline = rig.app[PORTAL_PUSHER], asyncio.get_running_loop().time() + 10
+        while pusher.refusals < 3:  # the same batch, refused again and again with HTTP 200
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        assert await rig.app[STORE].feed_cursor(CURSOR) == 0
+        assert (await rig.portal_get("/_sim/view"))["progress_records"] == 0
+        await rig.portal_post("/_sim/refuse", {})
+        feed, view = await rig.wait_agreement()
+    assert_agrees(feed, view)
+    refused = [e for e in logs if e["event"] == "portal_refused"]
+    assert len(refused) >= 3
+    assert all(
+        (e["log_level"], e["error_code"], e["message"], e["first"]) == ("error", "1", "Dữ liệu không hợp lệ", 1)
+        for e in refused
+    )
+    answered = [e for e in pushes(logs) if e["error_code"] == "1"]
+    assert answered and all(e["status"] == 200 for e in answered)  # HTTP said yes; error_code said no
+    # The message named no dossier and the call held several: nothing is pinned on a dossier.
+    for code in codes:
+        dossier = await rig.app[STORE].get_dossier(code)
+        assert dossier is not None and dossier.portal_refusal is None
+
+
+async def test_a_refusal_naming_a_field_shows_on_the_dossier_until_the_portal_takes_it(
+    rig: Rig, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    await rig.start()
+    await rig.portal_post("/_sim/refuse", {"error_code": 1, "field": "NgayHenTra"})
+    code = await rig.submit(submission(0))
+    assert rig.client is not None
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        resp = await rig.client.get(f"/v1/dossiers/{code}", headers={"X-Api-Key": DEMO_KEYS["operator"]})
+        dossier = await resp.json()
+        if dossier.get("portal_refusal"):
+            break
+        assert asyncio.get_running_loop().time() < deadline, dossier
+        await asyncio.sleep(0.05)
+    refusal = dossier["portal_refusal"]
+    assert (refusal["service"], refusal["error_code"], refusal["field"]) == ("DongBoHoSoMC", "1", "NgayHenTra")
+    assert refusal["message"] == f"Hồ sơ {code}: trường NgayHenTra không hợp lệ"
+    assert await rig.app[STORE].feed_cursor(CURSOR) == 0
+    # A message naming a field but no dossier, for a call that carried one dossier: that dossier's.
+    await rig.portal_post("/_sim/refuse", {"error_code": 9, "message": "Trường DonViXuLy vượt quá độ dài"})
+    while (
+        (stored := await rig.app[STORE].get_dossier(code)) is None
+        or stored.portal_refusal is None
+        or (stored.portal_refusal.error_code != "9")
+    ):
+        assert asyncio.get_running_loop().time() < deadline + 10
+        await asyncio.sleep(0.05)
+    assert (stored.portal_refusal.field, stored.portal_refusal.message) == (
+        "DonViXuLy",
+        "Trường DonViXuLy vượt quá độ dài",
+    )
+    await rig.portal_post("/_sim/refuse", {})
+    await rig.wait_finished([code])
+    feed, view = await rig.wait_agreement()
+    assert_agrees(feed, view)
+    cleared = await rig.app[STORE].get_dossier(code)
+    assert cleared is not None and cleared.portal_refusal is None
+
+
+async def test_an_ended_session_is_replaced_and_nothing_is_lost(
+    rig: Rig, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    await rig.start()
+    codes = [await rig.submit(submission(0))]
+    await rig.wait_finished(codes)
+    await rig.wait_agreement()
+    assert (await rig.portal_post("/_sim/sessions", {}))["ended"] == 1  # the portal forgets our session
+    codes.append(await rig.submit(submission(1)))
+    await rig.wait_finished(codes)
+    feed, view = await rig.wait_agreement()
+    assert_agrees(feed, view)
+    stats = await rig.portal_get("/_sim/stats")
+    assert stats["no_session"] >= 1 and stats["logins"] == 2
+    assert stats.get("duplicates", 0) == 0
+
+
+async def test_wrong_credentials_push_nothing(rig: Rig, submission: Callable[[int], dict[str, Any]]) -> None:
+    with capture_logs() as logs:
+        await rig.start(password="not-the-password")
+        code = await rig.submit(submission(0))
+        await rig.wait_finished([code])
+        pusher, deadline = rig.app[PORTAL_PUSHER], asyncio.get_running_loop().time() + 10
+        while pusher.refusals < 2:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+    assert await rig.app[STORE].feed_cursor(CURSOR) == 0
+    stats = await rig.portal_get("/_sim/stats")
+    assert stats["login_refused"] >= 2 and stats.get("calls", 0) == 0
+    refused = [e for e in logs if e["event"] == "portal_login_refused"]
+    assert refused[0]["error_code"] == "6" and "mật khẩu" in refused[0]["message"]
+    assert not any("not-the-password" in str(e) for e in logs)  # the password is never logged
 
 
 async def test_a_refusing_portal_skips_nothing(rig: Rig, submission: Callable[[int], dict[str, Any]]) -> None:
@@ -255,7 +399,7 @@ async def test_a_refusing_portal_skips_nothing(rig: Rig, submission: Callable[[i
         codes = [await rig.submit(submission(i)) for i in range(3)]
         await rig.wait_finished(codes)
         await asyncio.sleep(0.8)
-        assert (await rig.portal_get("/_sim/stats"))["refused"] >= 2  # retried, at the longest delay
+        assert (await rig.portal_get("/_sim/stats"))["refused_http"] >= 2  # retried, at the longest delay
         assert await rig.app[STORE].feed_cursor(CURSOR) == 0
         await rig.portal_post("/_sim/refuse", {"status": None})
         feed, view = await rig.wait_agreement()
@@ -281,7 +425,7 @@ async def test_a_restart_resumes_after_the_last_acknowledged_push(
     finally:
         await store.close()
     assert acknowledged == feed[-1]["seq"]
-    pushed_before = (await rig.portal_get("/_sim/stats"))["items"]
+    taken_before = (await rig.portal_get("/_sim/stats"))["progress_records"]
 
     with capture_logs() as logs:
         await rig.start()
@@ -289,10 +433,10 @@ async def test_a_restart_resumes_after_the_last_acknowledged_push(
         await rig.wait_finished(codes)
         feed, view = await rig.wait_agreement()
     assert_agrees(feed, view)
-    pushes = [e for e in logs if e["event"] == "outbound" and e.get("op") == "portal.push"]
-    assert pushes[0]["first"] == acknowledged + 1  # nothing acknowledged is pushed again
+    assert pushes(logs)[0]["first"] == acknowledged + 1  # nothing acknowledged is pushed again
     stats = await rig.portal_get("/_sim/stats")
-    assert stats.get("duplicates", 0) == 0 and stats["items"] - pushed_before == len(feed) - acknowledged == 3
+    assert stats.get("duplicates", 0) == 0
+    assert stats["progress_records"] - taken_before == len(feed) - acknowledged == 3
 
 
 async def test_after_a_lost_answer_a_restart_pushes_again_only_the_last_batch(
@@ -311,17 +455,21 @@ async def test_after_a_lost_answer_a_restart_pushes_again_only_the_last_batch(
     assert await rig.app[STORE].feed_cursor(CURSOR) == acknowledged
     await rig.stop()
     await rig.portal_post("/_sim/faults", Faults().model_dump())
-    taken = (await rig.portal_get("/_sim/view"))["last_seq"]
-    assert taken > acknowledged  # the portal had the batch, unacknowledged
+    taken = (await rig.portal_get("/_sim/view"))["dossiers"]
+    assert codes[2] in taken  # the portal had the new dossier, unacknowledged
 
     with capture_logs() as logs:
         await rig.start()
-        feed, _ = await rig.wait_agreement()  # at once: the portal holds it all already
-        await rig.wait_acknowledged(feed[-1]["seq"])  # the batch came again, and was acknowledged
+        feed, _ = await rig.wait_agreement()  # the batch came again, and was acknowledged
+        await rig.wait_acknowledged(feed[-1]["seq"])
     assert_agrees(feed, await rig.portal_get("/_sim/view"))
-    pushes = [e for e in logs if e["event"] == "outbound" and e.get("op") == "portal.push"]
-    assert pushes[0]["first"] == acknowledged + 1
-    assert pushes[0]["last"] - acknowledged <= BATCH  # only the unacknowledged batch comes again
+    calls = pushes(logs)
+    assert calls[0]["first"] == acknowledged + 1
+    assert calls[0]["last"] - acknowledged <= BATCH  # only the unacknowledged batch comes again
+    # Its create was answered "đã tồn tại" (the portal had it) and went again as an update.
+    exists = [e for e in logs if e["event"] == "portal_refused" and e["error_code"] == "3"]
+    assert exists and exists[0]["retry"] == "as an update"
+    assert any(e["service"] == "DongBoHoSoMC" and e["updating"] and e["error_code"] == "0" for e in calls)
 
 
 async def test_shutdown_does_not_wait_for_a_hanging_push(rig: Rig, submission: Callable[[int], dict[str, Any]]) -> None:
@@ -374,6 +522,12 @@ def test_portal_settings_are_optional_and_checked_with_file_and_key(tmp_path: Pa
         ("gateway.toml", "portal.interval"),
         ("gateway.toml", "portal.retries"),
     }
+    gateway.write_text(text + '\n[portal]\npush_url = "https://dvc.example.vn/api/service"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(conf, registry)
+    assert err.value.problems == [
+        ("gateway.toml", "portal", "pushing to the portal needs auth_url, username, madonvi as well")
+    ]
     gateway.write_text(text + '\n[portal]\npush_url = "${PORTAL_PUSH_URL}"\n', encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_config(conf, registry)

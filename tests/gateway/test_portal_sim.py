@@ -1,62 +1,45 @@
-"""The portal simulator: its key, its checks of what is pushed, its view, its faults and refusals."""
+"""The portal simulator speaks the portal's protocol: login and session, the services, the error codes,
+its view, its faults and refusals."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.sandbox.portal_sim import PUSH_PATH, create_portal_simulator
+from contracts import DossierStatus
+from contracts.portal import RecordContext, portal_dossier, portal_progress
+from gateway.sandbox.portal_sim import LOGIN_PATH, SERVICE_PATH, create_portal_simulator
 from gateway.sdk.simulation import SimulatorOptions
+from tests.contracts.test_portal import HISTORY, dossier
 
-KEY = "test-portal-key"
+PASSWORD = "test-portal-password"
+UNIT = "000.00.00.H29"
+CTX = RecordContext(sector="Hộ tịch", sector_code="HOTICH", handled_by="Sở Tư pháp")
 
 
-def item(seq: int, code: str, status: int) -> dict[str, Any]:
-    stamp = "20250301080000"
-    return {
-        "seq": seq,
-        "progress": {
-            "MaHoSo": code,
-            "NguoiXuLy": "gateway",
-            "NoiDungXuLy": "ok",
-            "ThoiDiemXuLy": stamp,
-            "TrangThai": status,
-            "NgayHenTra": stamp,
-        },
-        "dossier": {
-            "MaHoSo": code,
-            "MaTTHC": "1.004227",
-            "TenTTHC": "Đăng ký thường trú",
-            "MaLinhVuc": "cu-tru",
-            "KenhThucHien": 1,
-            "ChuHoSo": "Nguyễn Văn A",
-            "LoaiDoiTuong": 1,
-            "SoGiayToChuHoSo": "001090000001",
-            "DinhDanhCHS": [{"LoaiDinhDanh": 1, "SoDinhDanh": "001090000001"}],
-            "TaiKhoanDuocXacThucVoiVNeID": 1,
-            "TrichYeuHoSo": "x",
-            "NgayNopHoSo": stamp,
-            "NgayTiepNhan": stamp,
-            "NgayHenTra": stamp,
-            "TrangThaiHoSo": status,
-            "DonViXuLy": "Bộ Công an",
-            "NoiNopHoSo": "000.00.01.H26",
-            "HinhThuc": 0,
-            "TaiLieuNop": [],
-            "DanhSachLePhi": [],
-            "DuocThanhToanTrucTuyen": 0,
-            "DanhSachHoSoBoSung": [],
-            "DanhSachGiayToKetQua": [],
-        },
-    }
+def record(code: str, status: DossierStatus = DossierStatus.FINISHED) -> dict[str, Any]:
+    d = dossier(status, code=code)
+    out: dict[str, Any] = json.loads(portal_dossier(d, HISTORY, CTX).model_dump_json())
+    return out
+
+
+def step(code: str, i: int) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(portal_progress(dossier(code=code), HISTORY[i], CTX).model_dump_json())
+    return out
+
+
+A, B = "000.00.01.H58-261201-0007", "000.00.01.H58-261201-0008"
 
 
 @pytest.fixture
 async def portal() -> AsyncIterator[TestClient[Any, Any]]:
-    client = TestClient(TestServer(create_portal_simulator(SimulatorOptions(secret=KEY)), host="127.0.0.1"))
+    options = SimulatorOptions(secret=PASSWORD, settings={"username": "lt", "madonvi": UNIT, "session_ttl": 0.5})
+    client = TestClient(TestServer(create_portal_simulator(options), host="127.0.0.1"))
     await client.start_server()
     try:
         yield client
@@ -64,47 +47,122 @@ async def portal() -> AsyncIterator[TestClient[Any, Any]]:
         await client.close()
 
 
-async def push(portal: TestClient[Any, Any], items: list[dict[str, Any]], key: str = KEY) -> tuple[int, Any]:
-    body = {"items": items, "next_after": items[-1]["seq"] if items else 0}
-    resp = await portal.post(PUSH_PATH, json=body, headers={"X-Api-Key": key})
-    return resp.status, await resp.json() if resp.content_type == "application/json" else await resp.text()
+async def login(portal: TestClient[Any, Any], password: str = PASSWORD) -> dict[str, Any]:
+    resp = await portal.post(LOGIN_PATH, json={"username": "lt", "password": password}, headers={"dstcode": "x"})
+    assert resp.status == 200
+    body: dict[str, Any] = await resp.json()
+    return body
 
 
-async def test_it_keeps_the_latest_record_and_counts_repeats(portal: TestClient[Any, Any]) -> None:
-    assert await push(portal, [item(1, "A", 2), item(2, "B", 2)]) == (200, {"received": 2, "next_after": 2})
-    assert (await push(portal, [item(2, "B", 2), item(3, "A", 4)]))[0] == 200  # seq 2 again: at least once
-    view = await (await portal.get("/_sim/view")).json()
-    assert {code: d["TrangThaiHoSo"] for code, d in view["dossiers"].items()} == {"A": 4, "B": 2}
-    assert view["statuses"] == {"A": [2, 4], "B": [2]}
-    assert (view["progress_records"], view["last_seq"]) == (3, 3)
-    stats = await (await portal.get("/_sim/stats")).json()
-    assert (stats["pushes"], stats["items"], stats["duplicates"]) == (2, 4, 1)
-    assert "out_of_order" not in stats
+async def call(portal: TestClient[Any, Any], session: str, service: str, **body: Any) -> dict[str, Any]:
+    resp = await portal.post(SERVICE_PATH, json={"session": session, "madonvi": UNIT, "service": service, **body})
+    assert resp.status == 200
+    answer: dict[str, Any] = await resp.json()
+    return answer
 
 
-async def test_it_checks_the_key_and_the_body(portal: TestClient[Any, Any]) -> None:
-    assert (await push(portal, [item(1, "A", 2)], key="wrong"))[0] == 401
-    bad = item(1, "A", 2)
-    del bad["dossier"]["MaTTHC"]
-    status, answer = await push(portal, [bad])
-    assert status == 422 and "MaTTHC" in answer["error"]
-    resp = await portal.post(PUSH_PATH, data=b"{", headers={"X-Api-Key": KEY})
-    assert resp.status == 422
-    resp = await portal.post(PUSH_PATH, json={"items": [item(1, "A", 2)], "next_after": 5}, headers={"X-Api-Key": KEY})
-    assert resp.status == 422
-    assert (await (await portal.get("/_sim/view")).json())["dossiers"] == {}
+async def view(portal: TestClient[Any, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = await (await portal.get("/_sim/view")).json()
+    return body
+
+
+async def stats(portal: TestClient[Any, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = await (await portal.get("/_sim/stats")).json()
+    return body
+
+
+async def test_login_gives_a_session_that_ends(portal: TestClient[Any, Any]) -> None:
+    assert await login(portal, "wrong") == {"error_code": 6, "message": "Sai tên đăng nhập hoặc mật khẩu"}
+    answer = await login(portal)
+    assert answer["error_code"] == 0 and len(answer["session"]) > 20
+    session = answer["session"]
+    assert (await call(portal, session, "TraCuuHoSo", mahoso=A)) == {
+        "error_code": 0,
+        "message": "Thành công",
+        "result": [],
+    }
+    assert (await call(portal, "forged", "TraCuuHoSo", mahoso=A))["error_code"] == 2
+    await asyncio.sleep(0.6)  # session_ttl
+    expired = await call(portal, session, "TraCuuHoSo", mahoso=A)
+    assert expired == {"error_code": 2, "message": "Phiên làm việc (session) không hợp lệ hoặc đã hết hạn"}
+    again = (await login(portal))["session"]
+    assert (await (await portal.post("/_sim/sessions", json={})).json()) == {"ended": 1}
+    assert (await call(portal, again, "TraCuuHoSo", mahoso=A))["error_code"] == 2
+
+
+async def test_create_update_and_progress(portal: TestClient[Any, Any]) -> None:
+    session = (await login(portal))["session"]
+    created = await call(portal, session, "DongBoHoSoMC", isUpdating="False", data=[record(A, DossierStatus.RECEIVED)])
+    assert created == {"error_code": 0, "message": "Đồng bộ thành công"}
+    # A create of a dossier the portal has is refused, as the provincial system expects ("đã tồn tại").
+    again = await call(portal, session, "DongBoHoSoMC", isUpdating="False", data=[record(A), record(B)])
+    assert again == {"error_code": 3, "message": f"Hồ sơ {A} đã tồn tại"}
+    missing = await call(portal, session, "DongBoHoSoMC", isUpdating="True", data=[record(A), record(B)])
+    assert missing == {"error_code": 4, "message": f"Hồ sơ {B} không tồn tại"}
+    assert (await call(portal, session, "DongBoHoSoMC", isUpdating="True", data=[record(A)]))["error_code"] == 0
+    assert (await call(portal, session, "DongBoHoSoMC", isUpdating="False", data=[record(B)]))["error_code"] == 0
+    progress = [step(A, 0), step(A, 1), step(B, 0)]
+    assert (await call(portal, session, "CapNhatTienDoHoSoMC", data=progress))["error_code"] == 0
+    assert (await call(portal, session, "CapNhatTienDoHoSoMC", data=[step(A, 1), step(A, 2)]))["error_code"] == 0
+    stray = await call(portal, session, "CapNhatTienDoHoSoMC", data=[step("000.00.01.H58-261201-0009", 0)])
+    assert stray["error_code"] == 4
+
+    seen = await view(portal)
+    assert seen["dossiers"] == {A: record(A), B: record(B)}  # the latest record of each, as the portal upserts
+    assert seen["statuses"] == {A: ["2", "4", "9"], B: ["2"]}
+    assert seen["progress_records"] == 4
+    counted = await stats(portal)
+    assert (counted["creates"], counted["updates"], counted["duplicates"], counted["refused"]) == (2, 1, 1, 3)
+    found = await call(portal, session, "TraCuuHoSo", mahoso=A)
+    assert found["result"] == [record(A)]
+
+
+async def test_it_checks_what_it_is_sent(portal: TestClient[Any, Any]) -> None:
+    session = (await login(portal))["session"]
+    bad = dict(record(A), TrangThaiHoSo=9)  # a number: both sources send strings
+    answer = await call(portal, session, "DongBoHoSoMC", isUpdating="False", data=[record(B), bad])
+    assert answer["error_code"] == 1
+    assert answer["message"].startswith(f"Hồ sơ {A}: trường TrangThaiHoSo không hợp lệ")
+    dated = dict(record(A), NgayHenTra="2026-12-02 17:00")
+    answer = await call(portal, session, "DongBoHoSoMC", isUpdating="False", data=[dated])
+    assert answer["message"].startswith(f"Hồ sơ {A}: trường NgayHenTra không hợp lệ")
+    nested = record(A)
+    nested["DinhDanhCHS"][0]["LoaiDinhDanh"] = 1
+    answer = await call(portal, session, "DongBoHoSoMC", isUpdating="False", data=[nested])
+    assert answer["message"].startswith(f"Hồ sơ {A}: trường DinhDanhCHS.0.LoaiDinhDanh không hợp lệ")
+    assert (await call(portal, session, "DongBoHoSoMC", data=[record(A)]))["error_code"] == 1  # no isUpdating
+    assert (await call(portal, session, "DongBoHoSoMC", isUpdating="False", data=[]))["error_code"] == 1
+    assert (await call(portal, session, "XoaHoSo", data=[record(A)]))["error_code"] == 5
+    other_unit = await portal.post(
+        SERVICE_PATH, json={"session": session, "madonvi": "000.00.00.H01", "service": "TraCuuHoSo"}
+    )
+    assert (await other_unit.json())["error_code"] == 5
+    not_json = await portal.post(SERVICE_PATH, data=b"{", headers={"Content-Type": "application/json"})
+    assert (await not_json.json())["error_code"] == 1
+    assert (await view(portal))["dossiers"] == {}  # nothing of a refused call is kept
 
 
 async def test_refusals_and_faults(portal: TestClient[Any, Any]) -> None:
+    session = (await login(portal))["session"]
     assert (await portal.post("/_sim/refuse", json={"status": 500})).status == 422  # only 4xx
+    assert (await portal.post("/_sim/refuse", json={"error_code": 0})).status == 422
     assert (await portal.post("/_sim/refuse", json={"status": 409})).status == 200
-    assert (await push(portal, [item(1, "A", 2)]))[0] == 409
-    assert (await portal.post("/_sim/refuse", json={"status": None})).status == 200
+    resp = await portal.post(SERVICE_PATH, json={"session": session, "madonvi": UNIT, "service": "TraCuuHoSo"})
+    assert resp.status == 409
+    assert (await portal.post("/_sim/refuse", json={"error_code": 1, "field": "NgayHenTra"})).status == 200
+    answer = await call(portal, session, "DongBoHoSoMC", isUpdating="False", data=[record(A)])
+    assert answer == {"error_code": 1, "message": f"Hồ sơ {A}: trường NgayHenTra không hợp lệ"}
+    assert (await portal.post("/_sim/refuse", json={"error_code": 7, "message": "Hệ thống bận"})).status == 200
+    assert (await call(portal, session, "CapNhatTienDoHoSoMC", data=[step(A, 0)])) == {
+        "error_code": 7,
+        "message": "Hệ thống bận",
+    }
+    assert (await portal.post("/_sim/refuse", json={})).status == 200
     assert (await portal.post("/_sim/faults", json={"malformed_rate": 1.0})).status == 200
-    resp = await portal.post(PUSH_PATH, json={"items": [item(1, "A", 2)], "next_after": 1}, headers={"X-Api-Key": KEY})
+    resp = await portal.post(SERVICE_PATH, json={"session": session, "madonvi": UNIT, "service": "TraCuuHoSo"})
     assert resp.status == 200 and not (await resp.text()).endswith("}")
     assert (await portal.post("/_sim/faults", json={"malformed_rate": 0.0, "down": True})).status == 200
-    assert (await push(portal, [item(1, "A", 2)]))[0] == 503
-    stats = await (await portal.get("/_sim/stats")).json()
-    assert (stats["refused"], stats["malformed"], stats["refused_down"]) == (1, 1, 1)
-    assert (await (await portal.get("/_sim/view")).json())["dossiers"] == {}  # nothing kept by any of them
+    assert (await portal.post(LOGIN_PATH, json={})).status == 503
+    counted = await stats(portal)
+    assert (counted["refused_http"], counted["malformed"], counted["refused_down"]) == (1, 1, 1)
+    assert (await view(portal))["dossiers"] == {}  # nothing kept by any of them

@@ -16,17 +16,29 @@ from typing import Any
 import pytest
 
 from contracts import DossierStatus
-from contracts.calendar import VN_TZ, add_working_days, supplement_deadline, working_days_between
+from contracts.calendar import VN_TZ, WorkCalendar, add_working_days, supplement_deadline, working_days_between
+from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
-from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable
+from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable, WrongAgency
 from gateway.store import SqliteStore
-from gateway.store.base import NewBundle, NewBundleStep, NewDossier
+from gateway.store.base import (
+    AuditEntry,
+    NewBundle,
+    NewBundleStep,
+    NewDossier,
+    ReplayedRequest,
+    ReplayKey,
+    UpdateSource,
+)
+from gateway.store.events import insert_event
 from gateway.store.migrations import MIGRATIONS
+from gateway.store.supplements import record_request
 from plugins.police.demo import demo_dossiers
 
 DAY = date(2026, 11, 20)
 RECEIVED = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 S = DossierStatus
+POLICE = UpdateSource.of_agency("police", "national")
 
 
 @pytest.fixture(scope="module")
@@ -208,14 +220,14 @@ async def test_idempotency(store: SqliteStore, new: Callable[..., NewDossier]) -
 
 async def test_apply_update_dedupes_by_event_id(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
     d = (await store.create_dossier(new(0))).dossier
-    first = await store.apply_update(update(d.id, S.PROCESSING, "ev-1", agency_ref="CA-1"), actor="agency:police")
-    again = await store.apply_update(update(d.id, S.PROCESSING, "ev-1"), actor="agency:police")
+    first = await store.apply_update(update(d.id, S.PROCESSING, "ev-1", agency_ref="CA-1"), source=POLICE)
+    again = await store.apply_update(update(d.id, S.PROCESSING, "ev-1"), source=POLICE)
     assert (first.applied, first.status) == (True, 4)
     assert (again.applied, again.status) == (False, 4)
     assert await statuses(store, d.id) == [2, 4]
     # The same event id on another dossier is another event.
     other = (await store.create_dossier(new(1))).dossier
-    assert (await store.apply_update(update(other.id, S.PROCESSING, "ev-1"), actor="a")).applied
+    assert (await store.apply_update(update(other.id, S.PROCESSING, "ev-1"), source=POLICE)).applied
     got = await store.get_dossier(str(d.id))
     assert got is not None and got.agency_ref == "CA-1"
 
@@ -223,7 +235,7 @@ async def test_apply_update_dedupes_by_event_id(store: SqliteStore, new: Callabl
 async def test_update_by_code_implies_receipt(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
     d = (await store.create_dossier(new(0))).dossier
     upd = AgencyUpdate(event_id="x", dossier_code=d.code, status=S.FINISHED, note="done")
-    assert (await store.apply_update(upd, actor="agency:police")).applied
+    assert (await store.apply_update(upd, source=POLICE)).applied
     assert await statuses(store, d.id) == [2, 4, 9]
     got = await store.get_dossier(d.code)
     assert got is not None and got.status == S.FINISHED
@@ -233,19 +245,19 @@ async def test_illegal_transition_raises_and_changes_nothing(
     store: SqliteStore, new: Callable[..., NewDossier]
 ) -> None:
     d = (await store.create_dossier(new(0))).dossier
-    await store.apply_update(update(d.id, S.FINISHED, "e1"), actor="a")
+    await store.apply_update(update(d.id, S.FINISHED, "e1"), source=POLICE)
     with pytest.raises(IllegalTransition) as err:
-        await store.apply_update(update(d.id, S.STOPPED, "e2"), actor="a")
+        await store.apply_update(update(d.id, S.STOPPED, "e2"), source=POLICE)
     assert str(err.value).startswith("a dossier in status 9 (finished) cannot move to 8 (stopped)")
     assert await statuses(store, d.id) == [2, 4, 9]
     # The refused event id was not recorded: a later legal event may use it.
-    assert (await store.apply_update(update(d.id, S.RETURNED, "e2"), actor="a")).applied
+    assert (await store.apply_update(update(d.id, S.RETURNED, "e2"), source=POLICE)).applied
 
 
 async def test_update_for_an_unknown_dossier(store: SqliteStore) -> None:
     with pytest.raises(LookupError, match=r"no dossier 000\.00\.01\.H26-261120-0042"):
         await store.apply_update(
-            AgencyUpdate(event_id="e", dossier_code="000.00.01.H26-261120-0042", status=S.PROCESSING), actor="a"
+            AgencyUpdate(event_id="e", dossier_code="000.00.01.H26-261120-0042", status=S.PROCESSING), source=POLICE
         )
 
 
@@ -299,9 +311,9 @@ async def test_complete_job(store: SqliteStore, new: Callable[..., NewDossier]) 
     d = (await store.create_dossier(new(0))).dossier
     [job] = await store.claim_jobs("w1", {"police": 1}, 60)
     receipt = SubmitReceipt(agency_ref="CA-0000001")
-    assert not await store.complete_job(job.id, "w2", receipt, actor="agency:police")
-    assert await store.complete_job(job.id, "w1", receipt, actor="agency:police")
-    assert not await store.complete_job(job.id, "w1", receipt, actor="agency:police")  # already done
+    assert not (await store.complete_job(job.id, "w2", receipt, actor="agency:police")).recorded
+    assert (await store.complete_job(job.id, "w1", receipt, actor="agency:police")).recorded
+    assert not (await store.complete_job(job.id, "w1", receipt, actor="agency:police")).recorded  # already done
     got = await store.get_dossier(str(d.id))
     assert got is not None
     assert (got.status, got.agency_ref, got.delivery and got.delivery.state) == (
@@ -333,6 +345,80 @@ async def test_released_deliveries_go_first(store: SqliteStore, new: Callable[..
     assert sorted(j.dossier_id for j in await store.claim_jobs("w2", {"police": 2}, 60)) == sorted(later)
 
 
+# -- outages: endpoints left out of claims, the retry budget, replays by agency and time ---------------
+
+
+async def land(store: SqliteStore, new: Callable[..., NewDossier], office: str, i: int) -> uuid.UUID:
+    return (await store.create_dossier(dataclasses.replace(new(i, agency="land"), endpoint=office))).dossier.id
+
+
+async def test_a_claim_leaves_out_the_endpoints_not_named(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    order = {}
+    for i in range(3):
+        for office in ("hanoi", "hcm", "danang"):
+            order[await land(store, new, office, i)] = (office, i)
+    # Two endpoints at once: the oldest due across them, none of the office left out.
+    got = await store.claim_jobs("w1", {"land": 3}, 60, endpoints={"land": {"hcm": 3, "danang": 3}})
+    assert [order[j.dossier_id] for j in got] == [("hcm", 0), ("danang", 0), ("hcm", 1)]
+    assert await store.release_leases() == 3
+    # Hanoi's breaker is open (left out), Da Nang is probed (one job), Ho Chi Minh City goes as usual.
+    got = await store.claim_jobs("w1", {"land": 8}, 60, endpoints={"land": {"hcm": 8, "danang": 1}})
+    assert sorted(j.endpoint for j in got) == ["danang", "hcm", "hcm", "hcm"]
+    assert await store.claim_jobs("w1", {"land": 8}, 60, endpoints={"land": {"hcm": 8}}) == []
+    # The agency's free slots bound the endpoints together; a probe is taken first.
+    got = await store.claim_jobs("w1", {"land": 2}, 60, endpoints={"land": {"hanoi": 2, "danang": 1}})
+    assert sorted(j.endpoint for j in got) == ["danang", "hanoi"]
+    assert await store.pending_by_endpoint() == {("land", "hanoi"): 2, ("land", "danang"): 1}
+
+
+async def test_the_retry_budget_counts_only_the_time_a_job_is_tried(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    await store.create_dossier(new(0))
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    assert (job.failing_since, job.held) == (None, 0.0)
+    before = time.time()
+    assert await store.fail_job(job.id, "w1", "AgencyUnavailable: 503", time.time() - 100)  # due 100 s ago
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    # It failed first just now; the 100 s it waited past its due time (held: nobody sent it) are not spent.
+    assert job.failing_since is not None and before <= job.failing_since <= time.time()
+    assert 100 <= job.held < 101
+    first = job.failing_since
+    assert await store.fail_job(job.id, "w1", "AgencyTimeout", time.time() + 3600)
+    [pending] = await store.jobs("pending")
+    assert (pending.failing_since, pending.held) == (first, job.held)  # the first failure is kept
+    await make_due(store)
+    assert await store.unclaim_job(pending.id, "w1") is False  # not leased: nothing to give back
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    held = job.held
+    # Given back unsent (its endpoint became held meanwhile): the attempt is not counted, the wait not twice.
+    assert await store.unclaim_job(job.id, "w1")
+    [back] = await store.jobs("pending")
+    assert (back.state, back.attempts, back.held) == ("pending", job.attempts - 1, held)
+    [again] = await store.claim_jobs("w1", {"police": 1}, 60)
+    assert again.attempts == job.attempts and again.held - held < 1
+
+
+async def test_replay_by_agency_endpoint_and_time_of_death(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    await store.create_dossier(new(0))
+    await land(store, new, "hanoi", 1)
+    await land(store, new, "hcm", 2)
+    for job in await store.claim_jobs("w1", {"police": 1, "land": 2}, 60):
+        assert await store.fail_job(job.id, "w1", "AgencyRejected: 422", None)
+    assert await store.replay_dead(agency="land", since=time.time() + 60) == 0  # none died after that
+    entry = AuditEntry("operator", "replay", "allowed", "admin", detail={"agency": "land"})
+    assert await store.replay_dead(agency="land", endpoint="hcm", since=time.time() - 60, audit=entry) == 1
+    assert [(j.agency, j.endpoint) for j in await store.jobs("pending")] == [("land", "hcm")]
+    assert [j.agency for j in await store.jobs("dead", agency="land")] == ["land"]
+    assert [j.agency for j in await store.jobs("dead", since=time.time() + 60)] == []
+    [replayed] = await store.jobs("pending")
+    assert (replayed.attempts, replayed.failing_since, replayed.held) == (0, None, 0.0)
+    [record] = await store.audit_log()
+    assert (record.client_id, record.action, record.detail) == ("operator", "replay", {"agency": "land", "replayed": 1})
+
+
 # -- supplements ------------------------------------------------------------------------------------
 
 
@@ -342,7 +428,7 @@ async def test_supplement_request_without_a_deadline_gets_seven_working_days(
     d = (await store.create_dossier(new(0))).dossier
     asked = datetime(2026, 12, 4, 10, 0, tzinfo=VN_TZ)
     upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, note="Thiếu giấy tờ", data={"items": ["CT07"]})
-    await store.apply_update(upd, actor="agency:police")
+    await store.apply_update(upd, source=POLICE)
     got = await store.get_dossier(str(d.id))
     assert got is not None
     [request] = got.supplements
@@ -359,7 +445,7 @@ async def test_answering_a_supplement_moves_the_due_date_by_the_days_waited(
     asked = working_days_ago(3)
     due = asked + timedelta(days=9)
     upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"], "due_at": due.isoformat()})
-    await store.apply_update(upd, actor="agency:police")
+    await store.apply_update(upd, source=POLICE)
     before = await store.get_dossier(str(d.id))
     assert before is not None and before.supplements[0].due_at == due
 
@@ -383,7 +469,7 @@ async def test_a_supplement_not_brought_in_time_refuses_the_dossier_once(
     asked = datetime(2026, 12, 4, 10, 0, tzinfo=VN_TZ)
     for d in (late, answered, waiting):
         upd = update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"]})
-        await store.apply_update(upd, actor="agency:police")
+        await store.apply_update(upd, source=POLICE)
     await store.answer_supplement(answered.id, {"note": "x", "attachments": [{"name": "CT07"}]}, actor="centre")
     due = supplement_deadline(asked)  # 15/12/2026 10:00, seven working days later
 
@@ -409,6 +495,121 @@ async def test_a_supplement_not_brought_in_time_refuses_the_dossier_once(
         assert job.inputs["items"] == ["CT07"]
 
 
+async def test_an_answer_restores_the_status_the_request_interrupted(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    answer = {"note": "x", "attachments": [{"name": "CT07", "component_code": "CT07", "size": 3}]}
+    # Processing (4) when asked: processing again.
+    d = (await store.create_dossier(new(0))).dossier
+    await store.apply_update(
+        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE
+    )
+    assert (await store.answer_supplement(d.id, answer, actor="centre-hanoi")).status == S.PROCESSING
+    assert await statuses(store, d.id) == [2, 4, 5, 4]
+    # In transfer (0) when asked: in transfer again, not processing.
+    t = (await store.create_dossier(new(1))).dossier
+    await store.apply_update(update(t.id, S.IN_TRANSFER, "lt-1"), source=POLICE)
+    await store.apply_update(
+        update(t.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE
+    )
+    answered = await store.answer_supplement(t.id, answer, actor="centre-hanoi")
+    assert answered.status == S.IN_TRANSFER
+    assert await statuses(store, t.id) == [2, 4, 0, 5, 0]
+    [request] = answered.supplements
+    assert (request.answered_by, [doc.name for doc in request.documents]) == ("centre-hanoi", ["CT07"])
+
+    # Asked at reception (2), before any agency took it: received (2) again (5 -> 2).
+    r = (await store.create_dossier(new(2))).dossier
+
+    def ask_at_reception(conn: sqlite3.Connection, event_id: str) -> None:
+        upd = update(r.id, S.SUPPLEMENT_REQUESTED, event_id, data={"items": ["CT07"]})
+        data = dict(upd.data)
+        record_request(conn, str(r.id), "centre-hanoi", upd, data)
+        insert_event(conn, str(r.id), int(S.SUPPLEMENT_REQUESTED), "centre-hanoi", "", data, event_id)
+
+    await store._write(lambda conn: ask_at_reception(conn, "desk-1"))
+    assert (await store.answer_supplement(r.id, answer, actor="centre-hanoi")).status == S.RECEIVED
+    assert await statuses(store, r.id) == [2, 5, 2]
+    # The agency's own word may do the same: 5 -> 2 for it, and only for it.
+    await store._write(lambda conn: ask_at_reception(conn, "desk-2"))
+    outcome = await store.apply_update(update(r.id, S.RECEIVED, "back-at-desk"), source=POLICE)
+    assert (outcome.applied, outcome.status) == (True, int(S.RECEIVED))
+    await store.apply_update(
+        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-2", data={"items": ["CT08"]}), source=POLICE
+    )
+    with pytest.raises(IllegalTransition, match=r"cannot move to 2 \(received\); allowed: 0 .*4 \(processing\)"):
+        await store.apply_update(update(d.id, S.RECEIVED, "not-at-desk"), source=POLICE)
+
+
+async def test_a_second_supplement_request_is_flagged(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    """The national portal counts a dossier asked for documents more than once as late."""
+    d = (await store.create_dossier(new(0))).dossier
+    d = d.model_copy(update={"due_at": datetime.now(UTC) + timedelta(days=30)})
+    await store._write(
+        lambda conn: conn.execute("UPDATE dossiers SET due_at = ? WHERE id = ?", (d.due_at.isoformat(), str(d.id)))
+    )
+    await store.apply_update(
+        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE
+    )
+    once = await store.get_dossier(str(d.id))
+    assert once is not None and not once.overdue and not once.supplements[0].repeated
+    assert "repeated_supplement" not in (await store.events(d.id))[-1].data
+    await store.answer_supplement(d.id, {"note": "x", "attachments": [{"name": "CT07"}]}, actor="centre-hanoi")
+    await store.apply_update(
+        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-2", data={"items": ["CT08"]}), source=POLICE
+    )
+    twice = await store.get_dossier(str(d.id))
+    assert twice is not None
+    assert [r.repeated for r in twice.supplements] == [False, True]
+    assert (await store.events(d.id))[-1].data["repeated_supplement"] == 2
+    assert twice.overdue  # well before its due date
+    assert twice.due_at > datetime.now(UTC)
+
+
+async def test_supplement_deadlines_follow_the_calendar_the_store_is_given(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    asked = datetime(2026, 12, 4, 10, 0, tzinfo=VN_TZ)  # Friday; seven working days: Tuesday 15 December
+    d = (await store.create_dossier(new(0))).dossier
+    await store.apply_update(
+        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"]}), source=POLICE
+    )
+    store.use_calendar(lambda: WorkCalendar.of(days_off=[date(2026, 12, 8)]))
+    e = (await store.create_dossier(new(1))).dossier
+    await store.apply_update(
+        update(e.id, S.SUPPLEMENT_REQUESTED, "bs-1", at=asked, data={"items": ["CT07"]}), source=POLICE
+    )
+    got = [await store.get_dossier(str(x.id)) for x in (d, e)]
+    assert [g.supplements[0].due_at for g in got if g is not None] == [
+        datetime(2026, 12, 15, 10, 0, tzinfo=VN_TZ),
+        datetime(2026, 12, 16, 10, 0, tzinfo=VN_TZ),  # the operator's day off on Tuesday 8 December
+    ]
+
+
+async def test_a_portal_refusal_is_kept_on_the_dossier_until_cleared(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    a, b = [(await store.create_dossier(new(i))).dossier for i in range(2)]
+    refusal = PortalRefusal(
+        at=datetime(2026, 12, 1, 3, 0, tzinfo=UTC),
+        service="DongBoHoSoMC",
+        error_code="1",
+        message=f"Hồ sơ {a.code}: trường NgayHenTra không hợp lệ",
+        field="NgayHenTra",
+    )
+    assert await store.record_portal_refusal([a.code, "000.00.01.H26-261120-9999"], refusal) == 1
+    got = await store.get_dossier(a.code)
+    assert got is not None and got.portal_refusal == refusal
+    assert [x.portal_refusal for x in await store.list_dossiers(client_id=None, status=None, limit=10)].count(
+        refusal
+    ) == 1
+    assert (await store.feed(after=0, limit=10))[0].dossier.portal_refusal == refusal
+    assert await store.clear_portal_refusals([a.code, b.code]) == 1
+    assert await store.clear_portal_refusals([a.code]) == 0
+    got = await store.get_dossier(a.code)
+    assert got is not None and got.portal_refusal is None
+
+
 def working_days_ago(n: int) -> datetime:
     now = day = datetime.now(VN_TZ)
     while working_days_between(day.date(), now.date()) < n:
@@ -426,7 +627,7 @@ async def test_a_step_whose_input_is_missing_is_dead_until_retried(
     bid = uuid.uuid4()
     steps = [NewBundleStep("a", first, {}), NewBundleStep("b", second, {"number": "a.register_number"})]
     await store.create_bundle(NewBundle(bid, "t", "test", "centre-hanoi", RECEIVED, steps, None, "h"))
-    await store.apply_update(update(first.id, S.FINISHED, "a-1"), actor="agency:police")  # no outputs
+    await store.apply_update(update(first.id, S.FINISHED, "a-1"), source=POLICE)  # no outputs
     view = await store.get_bundle(str(bid))
     assert view is not None
     assert (view.state, view.actions) == ("action_required", ["retry", "cancel_remaining"])
@@ -438,7 +639,7 @@ async def test_a_step_whose_input_is_missing_is_dead_until_retried(
     assert [j.inputs for j in await store.jobs("dead")] == [{"number": "a.register_number"}]
     # The agency reports the output after all; now the retry resolves it.
     late = update(first.id, S.FINISHED, "a-2", outputs={"register_number": "17"})
-    await store.apply_update(late, actor="agency:police")
+    await store.apply_update(late, source=POLICE)
     assert await store.retry_bundle(bid) == 1
     [ready] = [j for j in await store.jobs("pending") if j.dossier_id == second.id]
     assert (ready.dossier_id, ready.inputs, ready.last_error) == (second.id, {"number": "17"}, None)
@@ -467,7 +668,7 @@ async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: C
         assert d.supplements == []
     finally:
         await store.close()
-    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 6
+    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 11
 
     def indexes() -> set[str]:
         conn = sqlite3.connect(path)
@@ -476,7 +677,7 @@ async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: C
         finally:
             conn.close()
 
-    assert "jobs_dossier" in await asyncio.to_thread(indexes)
+    assert {"jobs_dossier", "jobs_endpoint_pending"} <= await asyncio.to_thread(indexes)
 
 
 async def make_due(store: SqliteStore) -> None:
@@ -498,3 +699,99 @@ async def test_a_second_serving_store_is_refused_and_writes_nothing(
         assert (await first.create_dossier(new(0))).created
     finally:
         await first.close()
+
+
+# -- trust boundaries and failure handling -----------------------------------------------------------
+
+
+async def test_an_update_touches_only_dossiers_routed_to_its_agency_and_endpoint(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    police = (await store.create_dossier(new(0))).dossier
+    land = (await store.create_dossier(dataclasses.replace(new(1, agency="land"), endpoint="hanoi"))).dossier
+    for target, source in [
+        (police, UpdateSource.of_agency("land", "hanoi")),
+        (police, UpdateSource.of_agency("police", "regional")),  # the right agency, another endpoint
+        (land, UpdateSource.of_agency("land", "hcm")),  # another office of the same agency
+        (land, UpdateSource.of_agency("police")),
+    ]:
+        with pytest.raises(WrongAgency) as err:
+            await store.apply_update(update(target.id, S.FINISHED, "x"), source=source)
+        assert err.value.dossier_id == str(target.id) and err.value.event_id == "x"
+    # An agency that names no endpoint (a callback) is bound by its instance; the gateway by nothing.
+    assert (await store.apply_update(update(land.id, S.PROCESSING, "y"), source=UpdateSource.of_agency("land"))).applied
+    assert (await store.apply_update(update(police.id, S.FINISHED, "z"), source=POLICE)).applied
+    returned = AgencyUpdate(event_id="r", dossier_id=police.id, status=S.RETURNED)
+    assert (await store.apply_update(returned, source=UpdateSource("centre-hcm"))).applied
+    assert await statuses(store, police.id) == [2, 4, 9, 10]
+    assert await statuses(store, land.id) == [2, 4]
+
+
+async def test_a_replay_key_is_refused_within_its_window_only(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    key = ReplayKey("police", "kid:nonce-1", window=60)
+    await store.apply_updates([update(d.id, S.PROCESSING, "e1")], source=POLICE, replay=key)
+    with pytest.raises(ReplayedRequest):
+        await store.apply_updates([], source=POLICE, replay=key)
+    # Another agency's key of the same value is another key.
+    await store.apply_updates([], source=POLICE, replay=ReplayKey("justice", "kid:nonce-1", window=60))
+    # Past its window (written an hour ago), the key is forgotten as new keys come.
+    await store._write(lambda conn: conn.execute("UPDATE replay_keys SET seen_at = seen_at - 3600"))
+    await store.apply_updates([], source=POLICE, replay=ReplayKey("police", "kid:nonce-2", window=60))
+    kept = await store._read(lambda c: c.execute("SELECT scope, key FROM replay_keys").fetchall())
+    assert [tuple(r) for r in kept] == [("police", "kid:nonce-2")]
+
+
+async def test_a_receipt_superseded_by_later_news_completes_the_job(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    d = (await store.create_dossier(new(0))).dossier
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    # Meanwhile the agency's polled events finished the dossier; the redelivered submit's receipt still
+    # says "financial obligation" (6): 9 -> 6 is illegal, the answer is old news, the job is done.
+    await store.apply_update(update(d.id, S.FINISHED, "polled-9"), source=POLICE)
+    receipt = SubmitReceipt(agency_ref="T-1", updates=[update(d.id, S.FINANCIAL_OBLIGATION, "receipt-6")])
+    completion = await store.complete_job(job.id, "w1", receipt, actor="agency:police")
+    assert completion.recorded
+    assert list(completion.skipped) == ["receipt-6"]
+    assert completion.skipped["receipt-6"].startswith("superseded: a dossier in status 9 (finished) cannot move to 6")
+    assert [j.state for j in await store.jobs()] == ["done"]
+    assert await statuses(store, d.id) == [2, 4, 9]
+
+
+async def test_expired_leases_are_reclaimed_and_live_ones_left_alone(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    for i in range(2):
+        await store.create_dossier(new(i))
+    [expired] = await store.claim_jobs("dead-process", {"police": 1}, -1)  # its lease has already run out
+    [live] = await store.claim_jobs("other-process", {"police": 1}, 60)
+    assert await store.reclaim_expired_leases() == 1
+    jobs = {j.id: j for j in await store.jobs()}
+    assert (jobs[expired.id].state, jobs[expired.id].attempts) == ("pending", 1)  # the attempt counts
+    assert jobs[expired.id].last_error == "the lease expired before the outcome was recorded"
+    assert jobs[live.id].state == "leased"
+    assert await store.reclaim_expired_leases() == 0
+    # The dead process's late completion changes nothing: the job is someone else's now.
+    assert not (await store.complete_job(expired.id, "dead-process", SubmitReceipt(), actor="agency:police")).recorded
+    [again] = await store.claim_jobs("w2", {"police": 1}, 60)
+    assert (again.id, again.attempts) == (expired.id, 2)
+
+
+async def test_an_undone_claim_gives_back_its_attempt(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
+    await store.create_dossier(new(0))
+    [job] = await store.claim_jobs("w1", {"police": 1}, 60)
+    assert await store.unclaim_jobs("w2", [job.id]) == 0  # not w2's to undo
+    assert await store.unclaim_jobs("w1", [job.id]) == 1
+    [back] = await store.jobs()
+    assert (back.state, back.attempts) == ("pending", 0)
+    assert await store.unclaim_jobs("w1", []) == 0
+
+
+async def test_the_probe_commits(store: SqliteStore) -> None:
+    await store.probe()
+    await store.probe()
+    rows_ = await store._read(lambda c: c.execute("SELECT id, length(payload) FROM store_probe").fetchall())
+    assert [tuple(r) for r in rows_] == [(1, 16 * 1024)]

@@ -17,8 +17,15 @@ from adapters.soap.transport import SoapTransport
 from adapters.xml import UrlMap
 from tests.adapters import realworld
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "soap"
+DATA = Path(__file__).resolve().parents[2] / "data" / "soap"  # sources and licences: SOURCES.md there
 DOSSIER_WSDL = DATA / "dossier-status.wsdl"
+# The Italian e-invoicing exchange (SdI): SOAP 1.1 services that answer with MTOM.
+SDI = DATA / "sdi"
+SDI_RICEVI_FILE = SDI / "SdIRiceviFile" / "SdIRiceviFile_v1.0.wsdl"
+SDI_RICEVI_NOTIFICA = SDI / "SdIRiceviNotifica" / "SdIRiceviNotifica_v1.0.wsdl"
+SDI_TRASMISSIONE_FATTURE = SDI / "TrasmissioneFatture" / "TrasmissioneFatture_v1.1.wsdl"
+# The X-Road message protocol's example WSDL (annex C): plain, SwA (swaRef) and MTOM operations.
+XROAD_ANNEX_C = DATA / "xroad-annex-c" / "example.wsdl"
 
 
 @pytest.fixture
@@ -44,6 +51,19 @@ def xroad_map() -> UrlMap:
 
 
 @pytest.fixture
+def annex_c_map(xroad_map: UrlMap) -> UrlMap:
+    folder = XROAD_ANNEX_C.parent
+    return xroad_map.merged(
+        UrlMap(
+            {
+                "http://ws-i.org/profiles/basic/1.1/swaref.xsd": folder / "swaref.xsd",
+                "http://www.w3.org/2005/05/xmlmime": folder / "xmlmime.xsd",
+            }
+        )
+    )
+
+
+@pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as s:
         yield s
@@ -61,13 +81,17 @@ def soap_stub(aiohttp_server: AiohttpServer, session: aiohttp.ClientSession) -> 
         handlers: Mapping[str, Handler],
         *,
         echo_headers: bool = False,
+        mtom: bool = False,
         port_name: str | None = None,
         url_map: UrlMap | None = None,
         **client_kwargs: Any,
     ) -> tuple[SoapTransport, SoapStub]:
-        server_side = SoapTransport(session, wsdl, agency="stub", url_map=url_map, port_name=port_name)
+        operations = client_kwargs.get("operations")
+        server_side = SoapTransport(
+            session, wsdl, agency="stub", url_map=url_map, port_name=port_name, operations=operations
+        )
         await server_side.load()
-        stub = SoapStub(server_side.binding, handlers, echo_headers=echo_headers)
+        stub = SoapStub(server_side.binding, handlers, echo_headers=echo_headers, mtom=mtom)
         server = await aiohttp_server(stub.app())
         client = SoapTransport(
             session,

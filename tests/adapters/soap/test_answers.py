@@ -13,11 +13,11 @@ from pytest_aiohttp import AiohttpServer
 
 from adapters.soap.answers import read_answer
 from adapters.soap.testing import fault_envelope
-from adapters.soap.transport import SoapTransport
+from adapters.soap.transport import SoapCall, SoapTransport
 from adapters.xml import UrlMap
 from gateway.errors import MalformedAnswer, UnsafeAnswer, is_retryable
 from tests.adapters import BILLION_LAUGHS, xxe
-from tests.adapters.soap.conftest import DOSSIER_WSDL, RawFactory
+from tests.adapters.soap.conftest import DOSSIER_WSDL, SDI_TRASMISSIONE_FATTURE, RawFactory
 
 ENV11 = "http://schemas.xmlsoap.org/soap/envelope/"
 
@@ -109,12 +109,13 @@ async def test_oversize_answer(
         (b"this is not xml", "text/xml", "not well-formed"),
         (b"<e:Envelope xmlns:e='" + ENV11.encode() + b"'><e:Body>", "text/xml", "not well-formed"),
         (b"", "text/xml", "empty answer"),
-        (b"<html><body>login</body></html>", "text/html", "unsupported answer type text/html"),
-        (b"--b\r\n\r\n--b--", "multipart/related; boundary=b", "unsupported answer type multipart/related"),
+        (b"<html><body>login</body></html>", "text/html", r"an HTML page \(HTTP 200, text/html\)"),
+        (b"--b\r\n\r\n--b--", "multipart/related; boundary=b", "root part is text/plain, not a SOAP envelope"),
+        (b"--b--", "multipart/mixed; boundary=b", "unsupported answer type multipart/mixed"),
         (b"<Envelope/>", "text/xml", "expected a SOAP 1.1 Envelope, got root element Envelope"),
         (fault_envelope("1.2", "Receiver", "x").replace(b"Fault", b"NotAFault"), "text/xml", "got SOAP 1.2"),
     ],
-    ids=["text", "truncated", "empty", "html", "multipart", "not-soap", "wrong-soap-version"],
+    ids=["text", "truncated", "empty", "html", "multipart", "multipart-mixed", "not-soap", "wrong-soap-version"],
 )
 async def test_garbage_answer_is_malformed(
     raw_server: RawFactory, session: aiohttp.ClientSession, vies_wsdl: Path, body: bytes, content_type: str, match: str
@@ -177,10 +178,56 @@ async def test_iso_8859_1_answer_is_read(
         await client.call("getRandom", amount=1)
 
 
-async def test_one_way_202_returns_none(raw_server: RawFactory, session: aiohttp.ClientSession) -> None:
+@pytest.mark.parametrize("status", [200, 202])
+async def test_one_way_operation_answered_with_an_empty_body(
+    raw_server: RawFactory, session: aiohttp.ClientSession, status: int
+) -> None:
+    # The SdI's TrasmissioneFatture: every operation is one-way (a notice to the invoice's sender).
+    url = await raw_server(b"", status=status)
+    client = SoapTransport(session, SDI_TRASMISSIONE_FATTURE, agency="sdi", address=url)
+    answer = await client.exchange(
+        SoapCall(
+            "RicevutaConsegna", {"IdentificativoSdI": 1, "NomeFile": "IT01234567890_00001_RC_001.xml", "File": b"x"}
+        )
+    )
+    assert (answer.value, answer.status) == (None, status)
+
+
+async def test_empty_202_for_an_operation_with_an_output_is_malformed(
+    raw_server: RawFactory, session: aiohttp.ClientSession
+) -> None:
+    # getDossierStatus promises an answer: an empty 202 is not one (it used to come back as None).
     url = await raw_server(b"", status=202)
     client = SoapTransport(session, DOSSIER_WSDL, agency="a", address=url)
-    assert await client.call("getDossierStatus", dossierId="X") is None
+    with pytest.raises(MalformedAnswer, match=r"empty answer \(HTTP 202\) to 'getDossierStatus', which has an output"):
+        await client.call("getDossierStatus", dossierId="X")
+
+
+HTML_PAGE = b"<!DOCTYPE html>\n<html><head><title>Maintenance</title></head><body>Back soon</body></html>"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/xml; charset=utf-8", "text/html; charset=utf-8", "application/soap+xml"]
+)
+async def test_an_html_page_is_the_same_answer_whatever_its_content_type(
+    raw_server: RawFactory, session: aiohttp.ClientSession, vies_wsdl: Path, content_type: str
+) -> None:
+    # A proxy's maintenance page served as 200 text/xml used to be an "unsafe" DOCTYPE, never retried.
+    url = await raw_server(HTML_PAGE, content_type=content_type)
+    with pytest.raises(MalformedAnswer) as info:
+        await _call_vies(session, vies_wsdl, url)
+    media = content_type.split(";")[0]
+    assert str(info.value) == f"vies: an HTML page (HTTP 200, {media}) where a SOAP envelope was expected"
+    assert is_retryable(info.value)
+
+
+async def test_a_doctype_with_an_internal_subset_stays_unsafe(
+    raw_server: RawFactory, session: aiohttp.ClientSession, vies_wsdl: Path
+) -> None:
+    body = b'<!DOCTYPE html [<!ENTITY a "b">]><html>&a;</html>'
+    url = await raw_server(body, content_type="text/html")
+    with pytest.raises(UnsafeAnswer):
+        await _call_vies(session, vies_wsdl, url)
 
 
 async def test_large_answer_is_read_in_a_thread(

@@ -200,3 +200,24 @@ def test_fault_error_message_and_code() -> None:
     assert isinstance(exc, AgencyUnavailable)
     assert exc.code == "Server.ServerProxy.ServiceFailed"
     assert str(exc) == "xroad: SOAP 1.1 fault Server.ServerProxy.ServiceFailed: backend down"
+
+
+SUBCODE_WITHOUT_VALUE = (
+    b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" xmlns:app="urn:lienthong:test"><e:Body><e:Fault>'
+    b"<e:Code><e:Value>e:Sender</e:Value><e:Subcode><e:Subcode><e:Value>app:Deeper</e:Value></e:Subcode></e:Subcode>"
+    b'</e:Code><e:Reason><e:Text xml:lang="en">bad</e:Text></e:Reason></e:Fault></e:Body></e:Envelope>'
+)
+
+
+def test_soap12_subcode_without_value_breaks_the_fault() -> None:
+    # It used to give the code "Sender." (an empty subcode).
+    with pytest.raises(MalformedAnswer, match=r"SOAP 1\.2 Fault Sender with a Subcode without Value"):
+        find_fault(etree.fromstring(SUBCODE_WITHOUT_VALUE))
+
+
+async def test_soap12_subcode_without_value_over_http(raw_server: RawFactory, session: aiohttp.ClientSession) -> None:
+    url = await raw_server(SUBCODE_WITHOUT_VALUE, status=500, content_type="application/soap+xml")
+    client = SoapTransport(session, DOSSIER_WSDL, agency="a", port_name="DossierSoap12Port", address=url)
+    with pytest.raises(MalformedAnswer, match=r"a: malformed SOAP Fault: SOAP 1\.2 Fault Sender") as info:
+        await client.call("getDossierStatus", dossierId="X")
+    assert info.value.status == 500

@@ -10,12 +10,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from structlog.testing import capture_logs
 
 from adapters.soap.offline import OfflineTransport, load_client
 from adapters.soap.transport import SoapTransport
 from adapters.xml import UnmappedURL, UrlMap, is_remote
 from gateway.errors import ConfigError
 from tests.adapters import REALWORLD, realworld
+from tests.adapters.soap.conftest import XROAD_ANNEX_C
 
 XROAD_XSD = "http://x-road.eu/xsd/xroad.xsd"
 # Remote documents the WSDLs import, all served from local copies (never fetched).
@@ -24,6 +26,7 @@ _MAPPED = {
     "http://x-road.eu/xsd/xml.xsd",
     "http://x-road.eu/xsd/identifiers.xsd",
     "http://www.w3.org/2001/xml.xsd",
+    "http://www.w3.org/XML/1998/namespace",  # zeep's auto-import of the XML namespace: the built-in xml.xsd
     "http://schemas.xmlsoap.org/soap/encoding/",
 }
 
@@ -198,3 +201,175 @@ async def test_check_reports_config_error(session: aiohttp.ClientSession, xroad_
     result = await SoapTransport(session, xroad_wsdl, agency="t").check()
     assert not result.ok
     assert XROAD_XSD in result.detail
+
+
+# --- what load says, and where -----------------------------------------------------------------
+
+WSDL_HEAD = """<?xml version="1.0"?>
+<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+  xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:tns="urn:t" xmlns:a="urn:a" targetNamespace="urn:t">
+"""
+WSDL_TAIL = """
+  <message name="in"><part name="p" element="{request}"/></message>
+  <message name="out"><part name="p" element="{answer}"/></message>
+  <message name="in2"><part name="p" element="{request}"/></message>
+  <message name="out2"><part name="p" element="{answer2}"/></message>
+  <portType name="PT">
+    <operation name="op"><input message="tns:in"/><output message="tns:out"/></operation>
+    <operation name="op2"><input message="tns:in2"/><output message="tns:out2"/></operation>
+  </portType>
+  <binding name="B" type="tns:PT"><soap:binding transport="http://schemas.xmlsoap.org/soap/http"/>
+    <operation name="op"><soap:operation soapAction="op"/>
+      <input><soap:body use="literal"/></input><output><soap:body use="literal"/></output></operation>
+    <operation name="op2"><soap:operation soapAction="op2"/>
+      <input><soap:body use="literal"/></input><output><soap:body use="literal"/></output></operation>
+  </binding>
+  <service name="S"><port name="P" binding="tns:B"><soap:address location="http://x.invalid/"/></port></service>
+</definitions>
+"""
+INLINE_TYPES = """  <types>
+    <xs:schema targetNamespace="urn:t" elementFormDefault="qualified">
+      <xs:element name="req" type="xs:string"/>
+      <xs:element name="res">
+        <xs:complexType><xs:simpleContent><xs:extension base="xs:string">
+          <xs:attribute ref="xml:lang"/>
+        </xs:extension></xs:simpleContent></xs:complexType>
+      </xs:element>
+    </xs:schema>
+  </types>"""
+IMPORTED_TYPES = """  <types>
+    <xs:schema targetNamespace="urn:t">
+      <xs:import namespace="urn:a" schemaLocation="a.xsd"/>
+    </xs:schema>
+  </types>"""
+
+
+def _write(folder: Path, types: str, *, answer: str = "tns:res", answer2: str = "tns:res", **files: str) -> Path:
+    wsdl = folder / "service.wsdl"
+    tail = WSDL_TAIL.format(
+        request="tns:req" if "urn:t" in types and "import" not in types else "a:req", answer=answer, answer2=answer2
+    )
+    wsdl.write_text(WSDL_HEAD + types + tail)
+    for name, text in files.items():
+        (folder / name.replace("_", ".")).write_text(text)
+    return wsdl
+
+
+def _xsd(body: str, line_two: str = "") -> str:
+    return (
+        '<?xml version="1.0"?>\n<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:a"'
+        f' xmlns:a="urn:a" xmlns:b="urn:b">\n{line_two}\n{body}\n</xs:schema>\n'
+    )
+
+
+def test_xml_lang_without_an_import_of_the_xml_namespace(tmp_path: Path) -> None:
+    client = load_client(_write(tmp_path, INLINE_TYPES))  # failed: no schema for the XML namespace
+    assert set(client.service._binding._operations) == {"op", "op2"}
+    assert "http://www.w3.org/XML/1998/namespace" in client.transport.loaded  # the built-in xml.xsd
+
+
+@pytest.mark.parametrize("url", ["https://www.w3.org/2009/01/xml.xsd", "http://www.w3.org/2009/01/xml.xsd"])
+def test_the_2009_xml_namespace_schema_is_built_in(tmp_path: Path, url: str, no_sockets: list[Any]) -> None:
+    xsd = _xsd(
+        '<xs:element name="req" type="xs:string"/><xs:element name="res"><xs:complexType>'
+        '<xs:attribute ref="xml:lang"/></xs:complexType></xs:element>',
+        f'<xs:import namespace="http://www.w3.org/XML/1998/namespace" schemaLocation="{url}"/>',
+    )
+    wsdl = _write(tmp_path, IMPORTED_TYPES, answer="a:res", answer2="a:res", a_xsd=xsd)
+    assert url in load_client(wsdl).transport.loaded
+    assert no_sockets == []
+
+
+def test_an_unmapped_import_is_blamed_on_the_schema_that_imports_it(tmp_path: Path, no_sockets: list[Any]) -> None:
+    xsd = _xsd(
+        '<xs:element name="req" type="xs:string"/><xs:element name="res" type="b:thing"/>',
+        '<xs:import namespace="urn:b" schemaLocation="http://registry.invalid/b.xsd"/>',
+    )
+    wsdl = _write(tmp_path, IMPORTED_TYPES, answer="a:res", answer2="a:res", a_xsd=xsd)
+    with pytest.raises(UnmappedURL) as info:
+        load_client(wsdl)
+    assert info.value.problems == [
+        (
+            f"{tmp_path / 'a.xsd'}:3",
+            "",
+            "no local copy of http://registry.invalid/b.xsd (remote documents are never fetched)",
+        )
+    ]
+    assert no_sockets == []
+
+
+def test_a_broken_imported_schema_is_named_with_its_line(tmp_path: Path) -> None:
+    xsd = _xsd('<xs:element name="req" type="xs:string">\n<xs:element name="res" type="xs:string"/>')
+    wsdl = _write(tmp_path, IMPORTED_TYPES, answer="a:res", answer2="a:res", a_xsd=xsd)
+    with pytest.raises(ConfigError) as info:
+        load_client(wsdl)
+    [(where, _, reason)] = info.value.problems
+    assert where == f"{tmp_path / 'a.xsd'}:6"
+    assert reason.startswith("zeep cannot load this WSDL: XMLSyntaxError: ")
+
+
+def test_an_unknown_type_is_named_where_it_is_used(tmp_path: Path) -> None:
+    xsd = _xsd('<xs:element name="req" type="xs:string"/>\n<xs:element name="res" type="a:nothing"/>')
+    wsdl = _write(tmp_path, IMPORTED_TYPES, answer="a:res", answer2="a:res", a_xsd=xsd)
+    with pytest.raises(ConfigError) as info:
+        load_client(wsdl)
+    [(where, _, reason)] = info.value.problems
+    assert where == f"{tmp_path / 'a.xsd'}:5"
+    assert "{urn:a}nothing" in reason
+
+
+@pytest.fixture
+def no_operations(tmp_path: Path) -> Path:
+    # Both answers name elements nobody declares: zeep drops the messages, then both operations.
+    return _write(tmp_path, INLINE_TYPES, answer="tns:missing", answer2="tns:missing2")
+
+
+async def test_a_port_without_operations_is_refused_with_zeeps_warnings(
+    no_operations: Path, session: aiohttp.ClientSession
+) -> None:
+    # It used to load, and each dossier then failed with "No such operation".
+    with pytest.raises(ConfigError) as info:
+        await SoapTransport(session, no_operations, agency="t").load()
+    [(where, key, reason)] = info.value.problems
+    assert (where, key) == (str(no_operations), "port_name")
+    assert reason.startswith("port 'P' has no operation zeep can use; zeep warned: ")
+    assert "The wsdl:message for '{urn:t}out' contains an invalid part ('p')" in reason
+    assert "The wsdl:operation 'op2' was not found in the wsdl:portType '{urn:t}PT'" in reason
+
+
+@pytest.fixture
+def one_operation_dropped(tmp_path: Path) -> Path:
+    return _write(tmp_path, INLINE_TYPES, answer2="tns:missing")
+
+
+async def test_warnings_about_a_dropped_operation_are_shown(
+    one_operation_dropped: Path, session: aiohttp.ClientSession
+) -> None:
+    transport = SoapTransport(session, one_operation_dropped, agency="t")
+    with capture_logs() as logs:
+        await transport.load()
+    assert set(transport.binding._operations) == {"op"}
+    warned = transport.describe()["load_warnings"]
+    assert "The wsdl:operation 'op2' was not found in the wsdl:portType '{urn:t}PT'" in warned
+    assert [e["warning"] for e in logs if e["event"] == "wsdl_warning"] == warned
+    with pytest.raises(ConfigError, match="port 'P' has no operation op2; zeep warned: "):
+        await SoapTransport(session, one_operation_dropped, agency="t", operations=["op", "op2"]).load()
+
+
+async def test_soap_with_attachments_operations_are_refused_at_load(
+    session: aiohttp.ClientSession, annex_c_map: UrlMap
+) -> None:
+    # The X-Road example WSDL: exampleServiceSwaRef's input is mime:multipartRelated. zeep used to load it
+    # and send an empty Body.
+    with pytest.raises(ConfigError) as info:
+        await SoapTransport(session, XROAD_ANNEX_C, agency="t", url_map=annex_c_map).load()
+    [(_, key, reason)] = info.value.problems
+    assert key == "operations"
+    assert reason.startswith(
+        "SOAP with Attachments (mime:multipartRelated) is not supported: exampleServiceSwaRef (input)"
+    )
+    usable = SoapTransport(
+        session, XROAD_ANNEX_C, agency="t", url_map=annex_c_map, operations=["exampleService", "exampleServiceMtom"]
+    )
+    await usable.load()
+    assert usable.describe()["operations"] == ["exampleService", "exampleServiceMtom"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from lxml import etree
 from structlog.testing import capture_logs
 
@@ -231,3 +232,19 @@ async def test_connection_refused_is_unavailable(session: aiohttp.ClientSession,
     assert logs[0]["log_level"] == "warning"
     assert logs[0]["error"] == "AgencyUnavailable"
     assert logs[0]["status"] is None
+
+
+async def test_an_agency_down_for_maintenance_says_when_to_come_back(
+    aiohttp_server: Any, session: aiohttp.ClientSession, vies_wsdl: Path
+) -> None:
+    async def maintenance(request: web.Request) -> web.Response:
+        headers = {"Retry-After": "30"}
+        return web.Response(status=503, text="<html>maintenance</html>", content_type="text/html", headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/", maintenance)
+    server = await aiohttp_server(app)
+    t = SoapTransport(session, vies_wsdl, agency="vies", address=str(server.make_url("/")))
+    with pytest.raises(AgencyUnavailable) as err:
+        await t.call("checkVat", countryCode="DE", vatNumber="1")
+    assert (err.value.status, err.value.retry_after) == (503, 30.0)

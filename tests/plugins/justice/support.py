@@ -17,7 +17,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.config import Config, load_config
-from gateway.plugin_manager import load_registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import STATS, SimulatorOptions
 from plugins.justice.demo import birth_bundle as demo_birth_bundle
@@ -27,6 +26,7 @@ from plugins.justice.forms import BIRTH_REGISTRATION, DEATH_REGISTRATION
 from plugins.justice.simulator import create_simulator as justice_simulator
 from plugins.police.simulator import create_simulator as police_simulator
 from plugins.social_insurance.simulator import create_simulator as bhxh_simulator
+from tests.builtin import builtin_registry
 
 CONF = Path(__file__).resolve().parent / "conf"
 AGENCIES = ("justice", "police", "social_insurance")
@@ -132,9 +132,11 @@ async def gateway_stack(
     monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
     monkeypatch.setenv("LIENTHONG_PORT", str(port))
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
+    monkeypatch.setenv("LIENTHONG_PROBE_AFTER", "0.2")  # an agency back is found soon
+    monkeypatch.setenv("LIENTHONG_PROBE_MAX", "1")
     for name, value in (env or {}).items():
         monkeypatch.setenv(name, value)
-    registry = await asyncio.to_thread(load_registry)
+    registry = await asyncio.to_thread(builtin_registry)
     config = await asyncio.to_thread(load_config, CONF, registry)
     if adjust is not None:
         adjust(config)

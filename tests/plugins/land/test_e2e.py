@@ -30,7 +30,8 @@ async def land_stack(tmp_path: Path, **land: Any) -> Stack:
     """A stack whose land simulator serves a pre-made host key on a fixed port, so the conf can pin it."""
     spec, env = await asyncio.to_thread(demo_sim, tmp_path, scan_interval=0.05, **land)
     tax = SimSpec(kind="tax", agency="tax", url_env="TAX_URL", settings={"auto_pay_after": 0.3})
-    return Stack(CONF, tmp_path, [spec, tax], extra_env=env | {"LIENTHONG_AGENCY_POLL": "0.1"})
+    quick = {"LIENTHONG_AGENCY_POLL": "0.1", "LIENTHONG_PROBE_AFTER": "0.2", "LIENTHONG_PROBE_MAX": "1"}
+    return Stack(CONF, tmp_path, [spec, tax], extra_env=env | quick)
 
 
 def headers(centre: str) -> dict[str, str]:

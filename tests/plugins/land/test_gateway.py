@@ -17,12 +17,12 @@ from gateway.api.keys import STORE
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.connector import AgencyUpdate
-from gateway.plugin_manager import load_registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import SimulatorOptions
-from gateway.store.base import UpdateOutcome
+from gateway.store.base import UpdateOutcome, UpdateSource
 from plugins.land.demo import demo_bundles
 from plugins.land.simulator import create_simulator
+from tests.builtin import builtin_registry
 from tests.plugins.land.support import first_certificate
 
 CONF = Path(__file__).resolve().parent / "conf"
@@ -52,7 +52,7 @@ async def client(
 ) -> AsyncIterator[TestClient[Any, Any]]:
     port = unused_tcp_port_factory()
     configure(monkeypatch, land_sim, tmp_path, port)
-    registry = await asyncio.to_thread(load_registry)
+    registry = await asyncio.to_thread(builtin_registry)
     config = await asyncio.to_thread(load_config, CONF, registry)
     c = TestClient(TestServer(create_app(config, registry), host="127.0.0.1", port=port))
     await c.start_server()
@@ -194,11 +194,11 @@ async def test_answers_the_store_cannot_take_yet_wait_in_order_and_are_applied_o
     real = store.apply_update
     failed: list[str] = []
 
-    async def busy_on_the_obligation(update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
+    async def busy_on_the_obligation(update: AgencyUpdate, *, source: UpdateSource) -> UpdateOutcome:
         if update.status == 6 and len(failed) < 5:  # the database is locked while the obligation arrives
             failed.append(update.event_id)
             raise sqlite3.OperationalError("database is locked")
-        return await real(update, actor=actor)
+        return await real(update, source=source)
 
     monkeypatch.setattr(store, "apply_update", busy_on_the_obligation)
     sub = in_province(first_certificate(), "01", "00070")
@@ -241,7 +241,7 @@ async def test_the_gateway_stops_promptly_while_its_pollers_connect(
     # Stopped right after start-up, the two land pollers are in the middle of their SSH handshake: a
     # cancellation swallowed there (Python 3.11's wait_for inside asyncssh.connect) used to leave a
     # poller running and the shutdown waiting for it forever.
-    registry = await asyncio.to_thread(load_registry)
+    registry = await asyncio.to_thread(builtin_registry)
     for i in range(RESTARTS):
         port = unused_tcp_port_factory()
         configure(monkeypatch, land_sim, tmp_path / f"run{i}", port)

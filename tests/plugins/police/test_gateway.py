@@ -15,13 +15,13 @@ from contracts import ProcedureSpec
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.hooks import hookimpl
-from gateway.plugin_manager import load_registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import SimulatorOptions
 from plugins.police import plugin as police_plugin
 from plugins.police.demo import demo_dossiers
 from plugins.police.settings import REMOVAL_PROCEDURE
 from plugins.police.simulator import ACCEPTED, create_simulator
+from tests.builtin import builtin_registry
 from tests.plugins.police.test_removal import PERSON, removal_submission
 
 CONF = Path(__file__).resolve().parent / "conf"
@@ -54,7 +54,9 @@ async def gateway(
     monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
     monkeypatch.setenv("LIENTHONG_PORT", str(unused_tcp_port))
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
-    registry = await asyncio.to_thread(load_registry, {"site": SiteProcedures()})
+    monkeypatch.setenv("LIENTHONG_PROBE_AFTER", "0.2")  # an agency back is found soon
+    monkeypatch.setenv("LIENTHONG_PROBE_MAX", "1")
+    registry = await asyncio.to_thread(builtin_registry, {"site": SiteProcedures()})
     config = await asyncio.to_thread(load_config, CONF, registry)
     client = TestClient(TestServer(create_app(config, registry), host="127.0.0.1", port=unused_tcp_port))
     await client.start_server()

@@ -210,6 +210,23 @@ async def test_down_is_503(sim: Client) -> None:
     assert (s["refused_down"], s["accepted"], s["requests"]) == (1, 1, 2)
 
 
+async def test_down_with_retry_after_and_the_log_of_calls(sim: Client) -> None:
+    started = time.time()
+    await set_faults(sim, down=True, retry_after=5)
+    resp = await signed_post(sim, REGISTER, registration())
+    assert (resp.status, resp.headers["Retry-After"]) == (503, "5")
+    await set_faults(sim, down=False)
+    assert (await signed_post(sim, REGISTER, registration("req-0002"))).status == 202
+    assert (await signed_post(sim, REGISTER, registration(), secret="wrong" * 6)).status == 401
+    await sim.get("/health")  # neither /health nor the controls are calls of the agency's protocol
+    calls = await (await sim.get("/_sim/calls")).json()
+    assert [(c["method"], c["path"], c["status"]) for c in calls] == [("POST", REGISTER, s) for s in (503, 202, 401)]
+    assert all(started <= c["at"] <= c["ended"] <= time.time() for c in calls)
+    later = await (await sim.get(f"/_sim/calls?since={calls[1]['at']}")).json()
+    assert [c["status"] for c in later] == [202, 401]
+    assert (await sim.get("/_sim/calls?since=yesterday")).status == 400
+
+
 async def test_error_rate_is_500(sim: Client) -> None:
     await set_faults(sim, error_rate=1.0)
     resp = await signed_post(sim, REGISTER, registration())

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from contracts import Dossier, DossierStatus
 from contracts.calendar import VN_TZ
 from gateway.connector import ConnectorContext
+from gateway.connector_state import ConnectorState, MemoryConnectorState
 from gateway.documents import DocumentReader
 from gateway.sdk.simulation import Faults, SimulatorOptions
 from plugins.tax.connector import TaxConnector, TaxSettings
@@ -80,7 +81,15 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 def connector(sim: TestServer, http: aiohttp.ClientSession) -> ConnectorFactory:
-    def make(*, timeout: float = 5.0, documents: DocumentReader | None = None, **settings: Any) -> TaxConnector:
+    """Connectors pointed at the simulator; pass `state` to share what they keep, as across a restart."""
+
+    def make(
+        *,
+        timeout: float = 5.0,
+        state: ConnectorState | None = None,
+        documents: DocumentReader | None = None,
+        **settings: Any,
+    ) -> TaxConnector:
         conf = TaxSettings(url=str(sim.make_url("/ws")), timeout=timeout, **settings)
         ctx = ConnectorContext(
             agency="tax",
@@ -88,6 +97,7 @@ def connector(sim: TestServer, http: aiohttp.ClientSession) -> ConnectorFactory:
             settings=conf,
             http=http,
             callback_url="http://127.0.0.1:9/",
+            state=state or MemoryConnectorState(),
             documents=documents,
         )
         return TaxConnector(ctx)

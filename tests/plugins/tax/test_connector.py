@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from structlog.testing import capture_logs
 
 from contracts import Dossier, DossierStatus
 from contracts.dossier import TRUSTED
 from gateway.connector import AgencyUpdate, Delivery, PollOutcome
+from gateway.connector_state import MemoryConnectorState
 from gateway.documents import FilesystemDocumentStore
 from gateway.errors import (
     AgencyRejected,
@@ -207,18 +209,77 @@ async def test_poll_finishes_a_dossier_once_every_notice_is_paid(
     assert await poll(c) == []
 
 
-async def test_poll_restarts_from_zero_and_pages(
+async def test_poll_pages_and_resumes_after_a_restart(
     connector: ConnectorFactory, sim: TestServer, subs: list[dict[str, Any]]
 ) -> None:
-    c = await started(connector, poll_batch=2)
+    state = MemoryConnectorState()  # what the gateway's store keeps for the connector
+    c = await started(connector, poll_batch=2, state=state)
     for i, s in enumerate(subs[:3]):
         code = f"000.00.01.H26-261120-{i + 1:04d}"
         await c.submit(make_dossier(s, code=code), Delivery(f"{DID}:submit-{i}", attempt=1))
         sim.app[LEDGER].pay_dossier(code)
     updates = await poll(c)
     assert [u.dossier_code for u in updates] == [f"000.00.01.H26-261120-{i:04d}" for i in (1, 2, 3)]
-    restarted = await started(connector, poll_batch=2)  # a new process: cursor 0, the same event ids again
-    assert [u.event_id for u in await restarted.poll()] == [u.event_id for u in updates]
+    assert c.cursor == len(sim.app[LEDGER].events) == await state.get("event_cursor")
+    # A new process with the same store: it resumes after the cursor instead of reading the log from 0.
+    restarted = await started(connector, poll_batch=2, state=state)
+    assert restarted.cursor == c.cursor
+    assert await restarted.poll() == []
+    code = "000.00.01.H26-261120-0004"
+    await restarted.submit(make_dossier(subs[3], code=code), Delivery(f"{DID}:submit-3", attempt=1))
+    sim.app[LEDGER].pay_dossier(code)
+    assert [u.dossier_code for u in await poll(restarted)] == [code]
+
+
+async def _settled_once(connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any]) -> TaxConnector:
+    c = await started(connector)
+    await c.submit(make_dossier(sub), SUBMIT)
+    sim.app[LEDGER].pay_dossier(CODE)
+    [update] = await poll(c)
+    assert update.status is DossierStatus.FINISHED and c.cursor == 3
+    return c
+
+
+@pytest.mark.parametrize("fault", ["empty-202", "garbled-sequence", "stale-sequence"])
+async def test_a_wrong_answer_never_moves_the_cursor_back(
+    connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any], fault: str
+) -> None:
+    c = await _settled_once(connector, sim, sub)
+    sim.app[SETTINGS].updates_fault = fault  # type: ignore[assignment]
+    with capture_logs() as logs:
+        if fault == "stale-sequence":  # schema-valid, but behind the cursor: the connector's own guard
+            assert await poll(c) == []
+        else:  # refused by the SOAP adapter (no answer to an operation with an output; not an xs:long):
+            # raised as a transient failure, which the dispatcher's breaker hears of
+            with pytest.raises(MalformedAnswer):
+                await c.poll()
+    assert c.cursor == 3 and await c.ctx.state.get("event_cursor") == 3  # it used to go back to 0
+    assert sim.app[STATS][f"updates_{fault}"] == 1
+    if fault == "stale-sequence":
+        [logged] = [e for e in logs if e["event"] == "poll_answer_unusable"]
+        assert logged["last_sequence"] == "0"
+    sim.app[SETTINGS].updates_fault = "none"
+    await c.submit(make_dossier(sub, code="000.00.01.H26-261120-0008"), Delivery(f"{DID}:other", attempt=1))
+    sim.app[LEDGER].pay_dossier("000.00.01.H26-261120-0008")
+    assert [u.dossier_code for u in await poll(c)] == ["000.00.01.H26-261120-0008"]  # and on it goes
+    assert c.cursor == 6
+
+
+async def test_a_cursor_the_store_could_not_keep_is_read_again(
+    connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any]
+) -> None:
+    class Failing(MemoryConnectorState):
+        async def put(self, key: str, value: Any) -> None:
+            raise OSError("disk full")
+
+    c = await started(connector, state=Failing())
+    await c.submit(make_dossier(sub), SUBMIT)
+    sim.app[LEDGER].pay_dossier(CODE)
+    [update] = await c.poll()
+    with pytest.raises(OSError, match="disk full"):
+        await c.acknowledge(PollOutcome(frozenset({update.event_id})))
+    assert c.cursor == 0  # not moved in memory either: the next poll reads the same events
+    assert [u.event_id for u in await c.poll()] == [update.event_id]
 
 
 async def test_the_cursor_never_passes_an_update_the_store_did_not_take(
@@ -260,7 +321,8 @@ async def test_poll_survives_an_outage(connector: ConnectorFactory, sim: TestSer
     await c.submit(make_dossier(sub), SUBMIT)
     sim.app[LEDGER].pay_dossier(CODE)
     faults(sim, down=True)
-    assert await poll(c) == []
+    with pytest.raises(AgencyUnavailable):  # raised, so that the dispatcher's breaker learns of the outage
+        await poll(c)
     assert c.cursor == 0
     faults(sim)
     assert [u.status for u in await poll(c)] == [DossierStatus.FINISHED]

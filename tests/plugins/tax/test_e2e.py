@@ -14,16 +14,17 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.api.keys import STORE
+from gateway.api.keys import CONNECTORS, STORE
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.connector import AgencyUpdate
-from gateway.plugin_manager import Registry, load_registry
+from gateway.plugin_manager import Registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import STATS, Faults, SimulatorOptions
-from gateway.store.base import UpdateOutcome
+from gateway.store.base import UpdateOutcome, UpdateSource
 from plugins.tax import wire
 from plugins.tax.simulator import LEDGER, SETTINGS, create_simulator
+from tests.builtin import builtin_registry
 from tests.plugins.tax.conftest import make_dossier
 
 CONF = Path(__file__).resolve().parent / "conf"
@@ -69,7 +70,7 @@ class Harness:
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    return load_registry()
+    return builtin_registry()
 
 
 @pytest.fixture
@@ -98,6 +99,8 @@ async def harness(
     monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
     monkeypatch.setenv("LIENTHONG_PORT", str(gw_port))
     monkeypatch.setenv("LIENTHONG_RETRY_BASE", "0.05")
+    monkeypatch.setenv("LIENTHONG_PROBE_AFTER", "0.2")  # an agency back is found soon
+    monkeypatch.setenv("LIENTHONG_PROBE_MAX", "1")
     monkeypatch.setenv("TAX_TIMEOUT", str(tax_timeout))
     config = await asyncio.to_thread(load_config, CONF, registry)
     app = create_app(config, registry)
@@ -254,11 +257,11 @@ async def test_a_store_failure_while_applying_a_poll_loses_nothing(
     real = store.apply_update
     failed: list[str] = []
 
-    async def busy_three_times(update: AgencyUpdate, *, actor: str) -> UpdateOutcome:
+    async def busy_three_times(update: AgencyUpdate, *, source: UpdateSource) -> UpdateOutcome:
         if len(failed) < 3:  # the database is briefly locked by another writer
             failed.append(update.event_id)
             raise sqlite3.OperationalError("database is locked")
-        return await real(update, actor=actor)
+        return await real(update, source=source)
 
     monkeypatch.setattr(store, "apply_update", busy_three_times)
     await harness.sim("POST", "/_sim/pay", json={"dossier_code": accepted["code"]})
@@ -266,3 +269,29 @@ async def test_a_store_failure_while_applying_a_poll_loses_nothing(
     assert done["status"] == 9, done
     assert len(failed) == 3 and len(set(failed)) == 1 and failed[0].endswith("-SETTLED")  # the same event, re-read
     assert [e["status"] for e in await harness.events(accepted["id"])] == [2, 4, 6, 9]  # applied once
+
+
+async def test_the_event_cursor_survives_a_gateway_restart(
+    harness: Harness, registry: Registry, subs: list[dict[str, Any]], sub: dict[str, Any]
+) -> None:
+    accepted = await harness.submit(sub)
+    await harness.wait_status(accepted["id"], 6)
+    await harness.sim("POST", "/_sim/pay", json={"dossier_code": accepted["code"]})
+    assert (await harness.wait_status(accepted["id"], 9))["status"] == 9
+    store = harness.app[STORE]
+    async with asyncio.timeout(10):  # acknowledged once applied: PAID, PAID, SETTLED
+        while await store.connector_state("tax", "national", "event_cursor") != 3:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    await harness.client.close()  # the gateway stops; the tax service goes on
+    app = create_app(await asyncio.to_thread(load_config, CONF, registry), registry)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        assert app[CONNECTORS][("tax", "national")].cursor == 3  # it used to start again at 0
+        again = Harness(client, app, harness.tax)
+        second = await again.submit(subs[1] if subs[1] is not sub else subs[2])
+        await again.wait_status(second["id"], 6)
+        await again.sim("POST", "/_sim/pay", json={"dossier_code": second["code"]})
+        assert (await again.wait_status(second["id"], 9))["status"] == 9
+    finally:
+        await client.close()
