@@ -129,13 +129,13 @@ class ConnectorContext:
     settings: EndpointSettings
     http: aiohttp.ClientSession  # the app's one session: never open another
     callback_url: str  # where this agency posts its callbacks
-    # The dossiers' documents by sha256 (gateway.sdk.document_bytes / document_chunks read them through it).
-    documents: DocumentReader | None = None
     # What the connector keeps across restarts (a polling cursor): the store's, in the gateway.
     state: ConnectorState = field(default_factory=MemoryConnectorState)
     # Built from `settings.tls` (CAs, client certificate, pins): pass it to every transport of
     # the endpoint. None: the default verification of https:// URLs.
     ssl_context: ssl.SSLContext | None = None
+    # The dossiers' documents by sha256 (gateway.sdk.document_bytes / document_chunks read them through it).
+    documents: DocumentReader | None = None
 
 
 class Connector(ABC):

@@ -82,7 +82,7 @@ def connector(
         client_secret=secret,
         token_refresh_ratio=ratio,
     )
-    ctx = ConnectorContext("social_insurance", "national", settings, http, callback_url, documents)
+    ctx = ConnectorContext("social_insurance", "national", settings, http, callback_url, documents=documents)
     return SocialInsuranceConnector(ctx)
 
 
