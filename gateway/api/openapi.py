@@ -292,7 +292,9 @@ def build() -> dict[str, Any]:
                     "sha-256 or sha-512) or Digest: a document that does not match is refused and nothing is "
                     "kept. `procedure` and `component` check it against that component's limits now; otherwise "
                     "the gateway's limits apply, and the component's when a dossier names it. An upload no "
-                    "dossier names expires (`expires_at`). Only the client that uploaded it may name it."
+                    "dossier names expires (`expires_at`). Only the client that uploaded it may name it. The "
+                    "body must arrive within `[documents] upload_timeout`, never pausing longer than `[limits] "
+                    "body_timeout` (408)."
                 ),
                 "parameters": [
                     {"name": "procedure", "in": "query", "schema": {"type": "string"}},
@@ -329,6 +331,7 @@ def build() -> dict[str, Any]:
                     400,
                     401,
                     403,
+                    408,
                     413,
                     415,
                     422,
