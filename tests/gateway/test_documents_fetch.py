@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from contracts.samples import pdf_bytes, png_bytes
+from gateway.api.keys import GATE
 from gateway.config.model import FetchSettings
 from gateway.documents import FilesystemDocumentStore
 from gateway.documents.fetch import FetchFailed, UrlFetcher, Wanted
@@ -265,6 +266,30 @@ async def test_fetched_before_delivery_a_passing_failure_is_retried(
     assert resp.status == 202  # accepted before anything is fetched
     final = await wait_status(harness, (await resp.json())["id"], 9)
     assert f.hits == {"later.pdf": 2} and final["delivery"]["attempts"] == 2
+    assert (await harness.sim_stats())["documents_ok"] == 1
+
+
+# A breaker that opens at the first transient failure, and a retry budget shorter than the first backoff.
+@pytest.mark.parametrize("gateway_env", [{"LIENTHONG_BREAKER_FAILURES": "1", "LIENTHONG_GIVE_UP_AFTER": "0.01"}])
+@pytest.mark.parametrize("fetch_when", ["delivery"])
+async def test_fetched_before_delivery_a_failure_that_lasts_past_the_budget_asks_the_centre(
+    harness: GatewayHarness, submission: Make, files: tuple[Files, TestServer]
+) -> None:
+    f, server = files
+    f.unavailable = 1000  # the centre's server stays busy
+    body = by_url(submission(0), str(server.make_url("/files/later.pdf")))
+    resp = await harness.client.post("/v1/dossiers", json=body, headers=harness.headers())
+    asked = await wait_status(harness, (await resp.json())["id"], 5)
+    assert f.hits == {"later.pdf": 2}  # tried again once, then the budget was spent
+    assert asked["delivery"]["state"] == "waiting" and "503" in asked["delivery"]["last_error"]
+    [request] = asked["supplements"]
+    assert request["requested_by"] == "gateway" and request["items"][0].startswith("TK01 (")
+    # The centre's server failed, not the agency: its breaker never opened, and the next dossier goes at once.
+    breaker = harness.app[GATE].breakers.get("police", "national")
+    assert (breaker.state, breaker.openings, breaker.failures) == ("closed", 0, 0)
+    other = await harness.client.post("/v1/dossiers", json=submission(1), headers=harness.headers())
+    final = await wait_status(harness, (await other.json())["id"], 9)
+    assert final["delivery"]["attempts"] == 1
     assert (await harness.sim_stats())["documents_ok"] == 1
 
 
