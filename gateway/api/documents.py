@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.multipart import parse_content_disposition
 
+from contracts.text import control_character
 from gateway.api.access import open_dossier
 from gateway.api.dossiers import principal_of
 from gateway.api.keys import DOCUMENTS, LIVE, READ_DOCUMENTS, STORE
@@ -41,6 +42,11 @@ def _filename(request: web.Request) -> str | None:
         return None
     _, params = parse_content_disposition(header)
     name = params.get("filename*") or params.get("filename")
+    if name and (why := control_character(name)) is not None:  # as in every name a centre sends
+        raise InvalidRequest(
+            f"the file name in Content-Disposition: {why}",
+            errors=[FieldError("headers.Content-Disposition", why, "control_character")],
+        )
     return name[:200].strip() or None if name else None
 
 
@@ -98,6 +104,7 @@ async def upload(request: web.Request) -> web.Response:
             "send the document as it is, without a content coding",
             errors=[FieldError("headers.Content-Encoding", "only identity", "content_coding")],
         )
+    name = _filename(request)
     length = request.content_length
     if length is not None and (problem := limits.size_problem(length)) is not None:
         raise PayloadTooLarge(problem, errors=[FieldError("headers.Content-Length", problem, "too_large")])
@@ -135,7 +142,7 @@ async def upload(request: web.Request) -> web.Response:
         sha256=stored.sha256,
         size=stored.size,
         media_type=media_type,
-        name=_filename(request),
+        name=name,
         created_at=now,
         expires_at=time.time() + settings.upload_ttl,
     )

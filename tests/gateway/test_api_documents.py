@@ -332,3 +332,12 @@ async def test_the_sweep_forgets_expired_uploads_and_deletes_what_nobody_names(
     assert await sweep_once(harness.app[STORE], docs, settings, None) == 1
     assert await docs.exists(named["sha256"])  # its dossier names it
     assert not await docs.exists(forgotten["sha256"])
+
+
+async def test_an_upload_named_with_control_characters_is_refused_before_it_is_read(harness: GatewayHarness) -> None:
+    named = {"Content-Disposition": "attachment; filename*=UTF-8''to%20khai%01.pdf"}
+    status, problem = await upload(harness, PDF, **named)
+    assert status == 400 and problem["type"] == "urn:lienthong:problem:invalid-request", problem
+    [error] = problem["errors"]
+    assert (error["path"], error["code"]) == ("headers.Content-Disposition", "control_character")
+    await nothing_stored(harness)
