@@ -9,12 +9,16 @@ its document already there touches it (mtime now), and the sweep deletes only fi
 older than its grace period, checked again under the lock just before it unlinks. So a document is
 never deleted between the put that stored it and the commit of the row naming it, as long as that
 takes less than the grace period (an hour by default).
+
+A put the disk cannot take (full, an I/O error, read-only) keeps nothing and raises StorageUnavailable
+(503 with Retry-After, as a database write that fails the same way); one log line per episode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import secrets
 import threading
@@ -23,6 +27,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, TypeVar
+
+import structlog
 
 from gateway.documents.base import (
     CHUNK,
@@ -34,11 +40,15 @@ from gateway.documents.base import (
     StoredDocument,
     is_sha256,
 )
+from gateway.errors import StorageUnavailable
+from gateway.store.health import Episodes
 
 T = TypeVar("T")
 STRIPES = 64
 SWEEP_BATCH = 500
 TMP = "tmp"
+# What says the storage, not the document, failed: a full disk or quota, an I/O error, a read-only mount.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
 
 
 class _Temp:
@@ -75,6 +85,7 @@ class FilesystemDocumentStore(DocumentStore):
         self._pool: ThreadPoolExecutor | None = None
         self._stripes = [threading.Lock() for _ in range(STRIPES)]
         self._cursor = 0  # the next top-level folder the sweep walks
+        self.episodes = Episodes(logger=structlog.get_logger("lienthong.documents"))
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -138,6 +149,21 @@ class FilesystemDocumentStore(DocumentStore):
 
     async def put(
         self, chunks: AsyncIterable[bytes], *, max_bytes: int, expected: Mapping[str, str] | None = None
+    ) -> StoredDocument:
+        try:
+            stored = await self._put(chunks, max_bytes=max_bytes, expected=expected)
+        except OSError as exc:
+            if exc.errno not in STORAGE_ERRNOS:
+                raise
+            # The disk, not the document: nothing was kept (the temporary file is gone), and the same
+            # request may be sent again once there is room. One log line per episode, as for the database.
+            self.episodes.failed(exc)
+            raise StorageUnavailable(f"the document store cannot write now ({os.strerror(exc.errno)})") from exc
+        self.episodes.committed()
+        return stored
+
+    async def _put(
+        self, chunks: AsyncIterable[bytes], *, max_bytes: int, expected: Mapping[str, str] | None
     ) -> StoredDocument:
         hashes = Hashes(expected)
         temp = await self._run(self._create_temp)

@@ -1,5 +1,6 @@
 """The document store on a folder: streamed puts checked as they arrive, atomic and private files,
-deduplication, discard of a refused submission's documents, and the sweep of what nobody names."""
+deduplication, discard of a refused submission's documents, the sweep of what nobody names, and a disk
+that fills up."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from gateway.documents import DigestMismatch, DocumentMissing, DocumentTooLarge, FilesystemDocumentStore
 from gateway.documents.base import CHUNK
+from gateway.errors import StorageUnavailable
+from gateway.sandbox.disk import DiskUnavailable, SmallDisk
 
 
 @pytest.fixture
@@ -195,3 +199,31 @@ async def test_touch_marks_a_document_stored_now(docs: FilesystemDocumentStore) 
         return set()
 
     assert await docs.sweep(nobody, older_than=3600) == 0  # touched: too young to go
+
+
+async def test_a_full_disk_keeps_nothing_answers_unavailable_and_recovers(tmp_path: Path) -> None:
+    """The folder on a real filesystem that fills up (a small tmpfs): a put the disk cannot take leaves no
+    temporary file and raises StorageUnavailable (503 with Retry-After at the API), once logged; the same
+    put succeeds once there is room again."""
+    disk = SmallDisk(tmp_path / "disk", size_mb=4)
+    try:
+        await disk.mount()
+    except DiskUnavailable as exc:
+        pytest.skip(f"a tmpfs cannot be mounted here ({exc})")
+    store = FilesystemDocumentStore(disk.path / "documents")
+    try:
+        await store.open()
+        await disk.fill(leave=64 * 1024)  # room for small writes, not for the document
+        with capture_logs() as logs, pytest.raises(StorageUnavailable) as refused:
+            await store.put(stream(DATA), max_bytes=len(DATA))
+        with pytest.raises(StorageUnavailable):
+            await store.put(stream(DATA), max_bytes=len(DATA))  # the same episode: no second line
+        assert refused.value.status == 503 and refused.value.headers["Retry-After"] == "5"
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == ["storage_fault"]
+        assert await listing(store.root) == []  # not even a temporary file
+        await disk.free()
+        stored = await store.put(stream(DATA), max_bytes=len(DATA))
+        assert (stored.sha256, await store.read(SHA)) == (SHA, DATA)
+    finally:
+        await store.close()
+        await disk.unmount()
