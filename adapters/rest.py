@@ -34,6 +34,9 @@ class RestRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
     ok: tuple[int, ...] = ()  # non-2xx statuses the caller wants back instead of an error
+    # A body streamed as it is sent (e.g. an aiohttp.MultipartWriter whose parts read documents in chunks),
+    # with its own Content-Type. Built anew for each attempt: a stream is read once. Never signed.
+    stream: aiohttp.payload.Payload | aiohttp.MultipartWriter | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,8 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         if self.auth is not None:
             headers.update(await self.auth())
         if self.signer is not None:
+            if request.stream is not None:
+                raise ValueError("a streamed body cannot be signed: the signature covers the whole body")
             headers.update(self.signer(request.method, request.path, body))
         url = self.base_url + request.path
         timeout = aiohttp.ClientTimeout(total=request.timeout) if request.timeout else self._client_timeout
@@ -109,8 +114,9 @@ class RestTransport(Transport[RestRequest, RestResponse]):
         status = 0
         try:
             with map_http_errors(self.agency):
+                data = request.stream if request.stream is not None else (body or None)
                 async with self.session.request(
-                    request.method, url, data=body or None, headers=headers, timeout=timeout, ssl=self.ssl
+                    request.method, url, data=data, headers=headers, timeout=timeout, ssl=self.ssl
                 ) as resp:
                     status = resp.status
                     data = await read_limited(resp, self.max_answer_bytes, self.agency)
@@ -135,10 +141,11 @@ class RestTransport(Transport[RestRequest, RestResponse]):
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         if not (200 <= answer.status < 300) and answer.status not in request.ok:
+            # The agency's own words, what the centre and the operator see of a refusal: cut, not lost.
             raise error_for_status(
                 self.agency,
                 answer.status,
-                answer.body[:200].decode("utf-8", "replace"),
+                answer.body[:1000].decode("utf-8", "replace"),
                 retry_after=retry_after_of(answer.headers),
             )
         return answer

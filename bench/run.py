@@ -10,8 +10,10 @@ with the load generator of bench/load.py:
 1. look-up: identity verification through the gateway (auth, validation, plugin, signed REST call)
    against the same signed call to the simulator straight and through the bare proxy, taken in
    alternating rounds, at 1, 8, 32 and 128 connections, and 1,000 connections for memory;
-2. submission: durable dossier submissions (auth, validation, routing, group commit, 202), every 202's
-   dossier looked up in the SQLite file after the gateway is SIGKILLed;
+2. submission: durable dossier submissions (auth, validation, routing, the declaration's document stored,
+   group commit, 202), each with its own small inline PDF, every 202's dossier looked up in the SQLite
+   file after the gateway is SIGKILLed; and submissions whose 1 MiB scan is uploaded first
+   (POST /v1/documents, then the dossier naming it), each pair timed as one;
 3. delivery: a backlog of 10,000 accepted dossiers (submitted while the agency is down) drained to
    the simulator once it is back, timed until every job is done, then until every callback landed.
 
@@ -24,9 +26,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import functools
+import hashlib
+import io
 import json
 import os
 import platform
@@ -76,6 +81,8 @@ class Plan:
     many: int  # connections of the memory rows
     many_seconds: float
     backlog: int  # dossiers accepted while the agency is down, then drained
+    upload_sweep: tuple[int, ...] = (8, 32)  # connections of the rows uploading a 1 MiB scan first
+    upload_seconds: float = 5.0
 
 
 FULL = Plan(
@@ -84,7 +91,7 @@ FULL = Plan(
 )
 QUICK = Plan(
     sweep=(1, 8, 32, 128), rounds=1, seconds=0.5, warmup=0.2, submit_seconds=0.6, many=1000, many_seconds=1.0,
-    backlog=500,
+    backlog=500, upload_seconds=1.0,
 )
 
 
@@ -291,9 +298,18 @@ def lookup_factories(sim: SimSpec, gateway_host: str, sim_host: str) -> tuple[Ca
     return to_gateway, to_agency
 
 
+SIZE_MARK, SHA_MARK, CONTENT_MARK = 987654321, "f" * 64, "CONTENT"
+
+
 def submission_factory(host: str, tag: str, pool: int = 500) -> Callable[[int], bytes]:
-    """Realistic residence registrations from three centres, each with its own Idempotency-Key."""
-    bodies = [orjson.dumps(b) for b in measured_dossiers(42, pool)]
+    """Realistic residence registrations from three centres, each with its own Idempotency-Key and its own
+    declaration: the citizen's CT01 form (a one-page PDF of about 800 bytes, inline) with a line naming the
+    submission, so that every submission stores a new document, as at a real counter."""
+    forms: list[tuple[bytes, bytes]] = []  # (the JSON body with marks where the document goes, the PDF)
+    for b in measured_dossiers(42, pool):
+        a = b["attachments"][0]
+        marked = {**a, "size": SIZE_MARK, "sha256": SHA_MARK, "content_base64": CONTENT_MARK}
+        forms.append((orjson.dumps({**b, "attachments": [marked]}), base64.b64decode(a["content_base64"])))
     heads = [
         (
             f"POST /v1/dossiers HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
@@ -303,7 +319,13 @@ def submission_factory(host: str, tag: str, pool: int = 500) -> Callable[[int], 
     ]
 
     def make(i: int) -> bytes:
-        body = bodies[i % len(bodies)]
+        marked, pdf = forms[i % len(forms)]
+        raw = pdf + f"% bench {tag} {i}\n".encode()
+        body = (
+            marked.replace(str(SIZE_MARK).encode(), str(len(raw)).encode(), 1)
+            .replace(SHA_MARK.encode(), hashlib.sha256(raw).hexdigest().encode(), 1)
+            .replace(CONTENT_MARK.encode(), base64.b64encode(raw), 1)
+        )
         return (
             heads[i % 3]
             + f"Idempotency-Key: bench-{tag}-{i}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
@@ -445,6 +467,14 @@ class Bench:
                                  on_response=keep)
                 self.rows.append(row)
                 self.log(f"  submission x{plan.many}: {row.rate:.0f}/s, peak RSS {row.peak_mib:.0f} MiB")
+                for conns in plan.upload_sweep:
+                    row = Row("upload 1 MiB+submit", "gateway", conns, note="POST /v1/documents, then the dossier")
+                    res = await upload_then_submit(
+                        s.gateway_url, conns, plan.upload_seconds, plan.warmup, probe, accepted
+                    )
+                    row.add(res, probe, "gateway", None)
+                    self.rows.append(row)
+                    self.log(f"  submission with a 1 MiB upload first x{conns}: {row.rate:.0f}/s")
             # Every 202 durable: kill the gateway outright, then find each acknowledged dossier on disk.
             await s.gateway.kill()
             found = await asyncio.to_thread(count_present, s.workdir / "lienthong.db", accepted)
@@ -499,6 +529,78 @@ class Bench:
             self.facts["drain"] = {"agency_stats": stats}
             self.log(f"  drain: {accepted / (done_at - t0):.0f} dossiers/s delivered, "
                      f"{accepted / (finished_at - t0):.0f}/s finished (callbacks applied)")
+
+
+def scan(i: int) -> bytes:
+    """A 1 MiB scanned document, different each time (what makes a scan weigh what it does: noise)."""
+    return b"%PDF-1.7\n% scan " + str(i).encode() + b"\n" + _NOISE[: MIB - 32]
+
+
+_NOISE = os.urandom(MIB)
+
+
+async def upload_then_submit(
+    url: str, conns: int, seconds: float, warmup: float, probe: Probe, accepted: list[str]
+) -> LoadResult:
+    """`conns` clients, each uploading a 1 MiB scan (POST /v1/documents, with its Repr-Digest) and then
+    submitting the dossier that names it, again and again; a pair is one request of the row. Driven by
+    aiohttp rather than the raw load generator: the second request needs the first one's answer."""
+    bodies = measured_dossiers(43, 500)
+    n = 0
+    recording = False
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    errors = 0
+
+    async def client(session: aiohttp.ClientSession, centre: str) -> None:
+        nonlocal n, errors
+        while True:
+            i = n
+            n += 1
+            doc = scan(i)
+            digest = base64.b64encode(hashlib.sha256(doc).digest()).decode()
+            key = DEMO_KEYS[centre]
+            started = time.perf_counter()
+            try:
+                headers = {"X-Api-Key": key, "Content-Type": "application/pdf", "Repr-Digest": f"sha-256=:{digest}:"}
+                async with session.post(f"{url}/v1/documents", data=io.BytesIO(doc), headers=headers) as r:
+                    up = await r.json()
+                    status = r.status
+                if status == 201:
+                    body = bodies[i % len(bodies)]
+                    a = body["attachments"][0]
+                    named = {"component_code": a["component_code"], "name": a["name"], "upload_id": up["id"]}
+                    headers = {"X-Api-Key": key, "Idempotency-Key": f"bench-upload-{conns}-{i}"}
+                    async with session.post(
+                        f"{url}/v1/dossiers", json={**body, "attachments": [named]}, headers=headers
+                    ) as r:
+                        answer = await r.json()
+                        status = r.status
+                    if status == 202:
+                        accepted.append(answer["id"])
+            except aiohttp.ClientError:
+                errors += 1
+                continue
+            if recording:
+                latencies.append(time.perf_counter() - started)
+                statuses[status] += 1
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conns)) as session:
+        tasks = [asyncio.create_task(client(session, CENTRES[k % 3])) for k in range(conns)]
+        try:
+            await asyncio.sleep(warmup)
+            recording = True
+            probe("start")
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            await asyncio.sleep(seconds)
+            recording = False
+            t1, cpu1 = time.perf_counter(), time.process_time()
+            probe("end")
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return LoadResult(len(latencies), t1 - t0, latencies, statuses, errors, cpu1 - cpu0)
 
 
 async def metrics(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
@@ -594,10 +696,19 @@ def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> l
     )
     best = max((r for r in rows if r["scenario"] == "submission"), key=lambda r: r["rate"])
     dur = facts.get("durability", {})
+    durable = f"{dur.get('found_after_sigkill')}/{dur.get('acknowledged')}"
     out.append(
-        f"submission: best {best['rate']:.0f}/s at {best['conns']} connections (target >= 2000); "
-        f"durable after SIGKILL: {dur.get('found_after_sigkill')}/{dur.get('acknowledged')}"
+        f"submission, each with its own inline declaration: best {best['rate']:.0f}/s at {best['conns']} "
+        f"connections (target >= 2000); durable after SIGKILL: {durable}"
     )
+    uploads = [r for r in rows if r["scenario"] == "upload 1 MiB+submit"]
+    if uploads:
+        top = max(uploads, key=lambda r: r["rate"])
+        out.append(
+            f"submission with a 1 MiB scan uploaded first: best {top['rate']:.0f} pairs/s at {top['conns']} "
+            f"connections ({top['rate']:.0f} MiB/s stored), p50 {top['p50_ms']:.0f} ms, "
+            f"peak RSS {top['peak_rss_mib']:.0f} MiB"
+        )
     drain = find("drain", "gateway", note="jobs done")
     out.append(f"drain of {drain['requests']}: {drain['rate']:.0f} dossiers/s (target >= 1000)")
     peak = max(r["peak_rss_mib"] for r in rows if r["conns"] == plan.many and r["target"] == "gateway")

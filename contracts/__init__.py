@@ -18,7 +18,7 @@ from contracts.dossier import (
     SupplementRequest,
 )
 from contracts.identifiers import Gender, IdKind
-from contracts.procedure import EmptyForm, FormModel, ProcedureSpec
+from contracts.procedure import DocumentRule, EmptyForm, FormModel, ProcedureSpec
 from contracts.status import DossierStatus, IllegalTransitionError
 
 CONTRACT_VERSION = "v1"
@@ -30,6 +30,7 @@ __all__ = [
     "Attachment",
     "Channel",
     "DeliveryState",
+    "DocumentRule",
     "Dossier",
     "DossierStatus",
     "DossierSubmission",

@@ -11,7 +11,7 @@ from enum import IntEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, WithJsonSchema, model_validator
 
 from contracts import admin_units, identifiers
 from contracts.base import (
@@ -128,15 +128,34 @@ class Jurisdiction(InputModel):
         return self
 
 
+_MEDIA_TYPE_SCHEMA = {"type": "string", "pattern": "^[a-z]+/[a-z0-9.+-]+$", "maxLength": 100}
+
+
 class Attachment(InputModel):
-    """A submitted document (TaiLieuNop). Inline content is checked against its size and sha256."""
+    """A submitted document (TaiLieuNop), in one of three ways: inline (`content_base64`, for small
+    documents), uploaded first (`upload_id` from POST /v1/documents) or by `url` (fetched by the gateway).
+
+    Inline content is checked against its size and sha256 here; uploads and fetched documents are checked
+    by the gateway. A `url` beside inline content or an upload only records where the document came from.
+    As the gateway returns it, an attachment is a reference: its bytes are in the gateway's document store.
+    """
 
     component_code: str = Field(min_length=1, max_length=50, description="MaThanhPhanHoSo")
     name: ShortText
-    media_type: MediaType
-    size: int = Field(gt=0)
-    sha256: Sha256Hex
+    # Left out (never null) when upload_id names an upload: the schema publishes the values' own shape.
+    media_type: Annotated[MediaType | None, WithJsonSchema(_MEDIA_TYPE_SCHEMA)] = Field(
+        None, description="required unless upload_id names an upload"
+    )
+    size: Annotated[int | None, WithJsonSchema({"type": "integer", "exclusiveMinimum": 0})] = Field(
+        default=None, gt=0, description="bytes; required unless upload_id names an upload"
+    )
+    sha256: Annotated[Sha256Hex | None, WithJsonSchema({"type": "string", "pattern": "^[0-9a-f]{64}$"})] = Field(
+        default=None, description="required unless upload_id names an upload"
+    )
     content_base64: str | None = None
+    upload_id: str | None = Field(
+        default=None, pattern=r"^[0-9a-f-]{36}$", description="the id POST /v1/documents answered"
+    )
     url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
     digitised: bool = False
     reused: bool = Field(False, description="reuses data or a document already held electronically (DuocTaiSuDung)")
@@ -149,12 +168,18 @@ class Attachment(InputModel):
 
     @model_validator(mode="after")
     def _content_matches(self, info: ValidationInfo) -> Attachment:
-        if self.content_base64 is None:
-            if self.url is None:
-                raise ValueError("an attachment needs inline content_base64 or a url")
-            return self
         if info.context and info.context.get(TRUSTED):
             return self  # checked when it was received; re-hashing stored megabytes on every read is waste
+        if self.content_base64 is None and self.upload_id is None and self.url is None:
+            raise ValueError("an attachment needs inline content_base64, an upload_id or a url")
+        if self.content_base64 is not None and self.upload_id is not None:
+            raise ValueError("an attachment is either inline (content_base64) or uploaded (upload_id), not both")
+        if self.upload_id is None:
+            missing = [k for k in ("media_type", "size", "sha256") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"an attachment sent inline or by url declares its {', '.join(missing)}")
+        if self.content_base64 is None:
+            return self
         try:
             raw = base64.b64decode(self.content_base64, validate=True)
         except (binascii.Error, ValueError):
@@ -167,7 +192,14 @@ class Attachment(InputModel):
 
     @property
     def inline_bytes(self) -> int:
-        return self.size if self.content_base64 is not None else 0
+        return (self.size or 0) if self.content_base64 is not None else 0
+
+    @property
+    def source(self) -> Literal["inline", "upload", "url"]:
+        """How the document reached the gateway: inline content first, then an upload, then a url."""
+        if self.content_base64 is not None:
+            return "inline"
+        return "upload" if self.upload_id is not None else "url"
 
 
 class Fee(InputModel):

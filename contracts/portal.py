@@ -229,6 +229,8 @@ class RecordContext:
     names: Mapping[str, str] = field(default_factory=dict)  # actor -> the name the portal shows
     databases: Sequence[str] = ()  # DSKetNoiCSDL
     result_link: Callable[[Dossier, int], str | None] = lambda dossier, index: None  # a result held inline
+    # A submitted document the gateway serves (from its document store); None: only one named by URL is listed.
+    document_link: Callable[[Dossier, int], str | None] = lambda dossier, index: None
 
     def name_of(self, actor: str) -> str:
         return self.names.get(actor) or actor.removeprefix("agency:")
@@ -261,18 +263,19 @@ def _flag(value: bool) -> Flag:
     return "1" if value else "0"
 
 
-def _document(a: Attachment) -> PortalDocument | None:
-    if a.url is None:
+def _document(a: Attachment, link: str | None) -> PortalDocument | None:
+    link = link or a.url
+    if link is None:
         return None  # neither source lists a document without a link the portal can follow
     if a.reused and a.replaced_by_result:
         reused: Literal["0", "1", "2"] = "2"
     else:
         reused = "1" if a.reused else "0"
     return PortalDocument(
-        TepDinhKemId=a.sha256,  # OpenCPS: the file's id; HuanVu: ""
+        TepDinhKemId=a.sha256 or "",  # OpenCPS: the file's id; HuanVu: ""
         TenTepDinhKem=a.name,
         MaThanhPhanHoSo=a.component_code,
-        DuongDanTaiTepTin=a.url,
+        DuongDanTaiTepTin=link,
         DuocSoHoa=_flag(a.digitised),
         DuocTaiSuDung=reused,
         DuocLayTuKhoDMQG=_flag(a.from_portal_store),
@@ -328,7 +331,11 @@ def portal_dossier(dossier: Dossier, events: Sequence[StatusEvent], ctx: RecordC
         owner, kind, number = applicant.name, applicant.organisation_type, applicant.tax_code
         ids = [PortalIdentity(LoaiDinhDanh="3", SoDinhDanh=number)]
         vneid = False
-    documents = [d for d in map(_document, sub.attachments) if d is not None]
+    documents = [
+        d
+        for i, a in enumerate(sub.attachments)
+        if (d := _document(a, ctx.document_link(dossier, i) if a.sha256 or a.content_base64 else None)) is not None
+    ]
     results = []
     for i, r in enumerate(dossier.results):
         link = r.url or ctx.result_link(dossier, i)

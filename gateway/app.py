@@ -16,12 +16,14 @@ from aiohttp import web
 
 from contracts.calendar import add_working_days, preload
 from gateway import live
-from gateway.api import admin, bundles, callbacks, dashboard, dossiers, feed, lookups, meta, procedures
+from gateway.api import admin, bundles, callbacks, dashboard, documents, dossiers, feed, lookups, meta, procedures
 from gateway.api.access import PROOF_GUARD, ProofGuard
 from gateway.api.keys import (
     CHECKPOINTER,
     CONNECTORS,
     DISPATCHER,
+    DOCUMENT_INTAKE,
+    DOCUMENTS,
     GATE,
     HTTP,
     INTAKE,
@@ -29,6 +31,7 @@ from gateway.api.keys import (
     METRICS,
     PORTAL_PUSHER,
     RATE_LIMITS,
+    READ_DOCUMENTS,
     REGISTRY,
     STORE,
     TOKEN_KEYS,
@@ -40,6 +43,13 @@ from gateway.config import Config, load_config
 from gateway.connector import Connector, ConnectorContext
 from gateway.connector_state import StoreConnectorState
 from gateway.dispatcher import Dispatcher, poll_agency, sweep_deadlines
+from gateway.documents import FilesystemDocumentStore
+from gateway.documents.delivery import DeliveryDocuments
+from gateway.documents.fetch import UrlFetcher
+from gateway.documents.intake import DocumentIntake
+from gateway.documents.rules import limits_for
+from gateway.documents.sweep import sweep_documents
+from gateway.documents.tiered import Documents
 from gateway.errors import ConfigError
 from gateway.gate import Gate
 from gateway.intake import Intake
@@ -56,6 +66,7 @@ from gateway.tokens import KeySets
 
 log = structlog.get_logger("lienthong")
 CLOSE_TIMEOUT = 5.0
+DELIVERY_DOCUMENTS = web.AppKey("delivery_documents", DeliveryDocuments)
 SIGHUP_ACTOR = "signal:SIGHUP"  # who a reload by signal is audited as (whoever may signal the process)
 
 
@@ -74,6 +85,20 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def store_path(config: Config) -> Path:
+    path = Path(config.gateway.store.path)
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def documents_path(config: Config) -> Path:
+    """`[documents] path`, or a `documents` folder beside the database."""
+    configured = config.gateway.documents.path
+    if not configured:
+        return store_path(config).parent / "documents"
+    path = Path(configured)
+    return path if path.is_absolute() else Path.cwd() / path
+
+
 async def _token_keys(app: web.Application) -> AsyncIterator[None]:
     """The issuers' keys; those behind a URL are fetched now, so the first token does not wait for them."""
     keys = KeySets(app[HTTP])
@@ -85,23 +110,46 @@ async def _token_keys(app: web.Application) -> AsyncIterator[None]:
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[LIVE].current.config.gateway.store
-    path = Path(settings.path)
-    if not path.is_absolute():
-        path = Path.cwd() / path
     audit = app[LIVE].current.config.gateway.audit
     key = await asyncio.to_thread(load_key, audit, app[LIVE].current.config.base_dir)
-    store = SqliteStore(path, batch_max=settings.batch_max, exclusive=True, audit_key=key)
+    store = SqliteStore(
+        store_path(app[LIVE].current.config), batch_max=settings.batch_max, exclusive=True, audit_key=key
+    )
     await store.open()
     released = await store.release_leases()
     if released:
         log.info("leases_released", jobs=released)
     store.use_calendar(lambda: app[LIVE].current.calendar)  # a reload of calendar.toml reaches the store too
     app[STORE] = store
-    app[INTAKE] = Intake(store, app[LIVE], app[LIVE].current.config.gateway.limits.max_inline_attachment_bytes)
     try:
         yield
     finally:
         await store.close()
+
+
+async def _documents(app: web.Application) -> AsyncIterator[None]:
+    """The document store, what intake does with documents, and the sweep of expired uploads."""
+    config = app[LIVE].current.config
+    settings = config.gateway.documents
+    documents = FilesystemDocumentStore(documents_path(config))
+    await documents.open()
+    fetcher = UrlFetcher(app[HTTP], settings.fetch, documents)
+    app[DOCUMENTS] = documents
+    app[READ_DOCUMENTS] = reading = Documents(app[STORE], documents)
+    app[DOCUMENT_INTAKE] = taking = DocumentIntake(app[STORE], documents, fetcher, settings)
+    app[INTAKE] = Intake(app[STORE], app[LIVE], config.gateway.limits.max_inline_attachment_bytes, taking)
+
+    def max_bytes(procedure: str, component: str) -> int:
+        return limits_for(settings, app[LIVE].current.catalog.get(procedure), component).max_bytes
+
+    app[DELIVERY_DOCUMENTS] = DeliveryDocuments(reading, fetcher, max_bytes)
+    sweep = asyncio.create_task(sweep_documents(app[STORE], documents, settings), name="documents-sweep")
+    sweep.add_done_callback(_report_end)
+    try:
+        yield
+    finally:
+        await cancel_and_wait([sweep], what="documents sweep")
+        await documents.close()
 
 
 async def _audit_proof(app: web.Application) -> AsyncIterator[None]:
@@ -143,6 +191,7 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
                     settings=settings,
                     http=app[HTTP],
                     callback_url=f"{base}/v1/callbacks/{a_name}",
+                    documents=app[READ_DOCUMENTS],
                     state=StoreConnectorState(app[STORE], a_name, e_name),
                     ssl_context=await _client_tls(settings.tls, config),
                 )
@@ -181,6 +230,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         app[CONNECTORS],
         {a: conf.concurrency for a, conf in config.agencies.items()},
         settings,
+        prepare=app[DELIVERY_DOCUMENTS].prepare,
         gate=gate,
         give_up_after={a: conf.give_up_after for a, conf in config.agencies.items() if conf.give_up_after},
         replay_on_recovery=frozenset(a for a, conf in config.agencies.items() if conf.replay_dead_on_recovery),
@@ -289,12 +339,14 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)
     app[RATE_LIMITS] = RateLimits(config.gateway.rate_limits)
     app.on_startup.extend([_on_startup, dashboard.load_page])
-    for module in (dossiers, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
+    for module in (dossiers, documents, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
         app.router.add_routes(module.routes)
-    # Order matters: the store and session outlive the connectors, which outlive the dispatcher; the
-    # portal pusher needs only the store and the session, and stops first; the audit checkpoints stop
-    # after everything that writes audit records, just before the store closes.
-    app.cleanup_ctx.extend([_http_session, _token_keys, _store, _audit_proof, _connectors, _dispatcher, _portal_pusher])
+    # Order matters: the store and session outlive the document store, which outlives the connectors, which
+    # outlive the dispatcher; the portal pusher needs only the store and the session, and stops first; the
+    # audit checkpoints stop after everything that writes audit records, just before the store closes.
+    app.cleanup_ctx.extend(
+        [_http_session, _token_keys, _store, _audit_proof, _documents, _connectors, _dispatcher, _portal_pusher]
+    )
     return app
 
 

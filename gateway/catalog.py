@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
-from contracts import ProcedureSpec
-from gateway.config.model import Config
+from contracts import DocumentRule, ProcedureSpec
+from gateway.config.model import Config, DocumentLimitsConf
 from gateway.plugin_manager import Registry
 
 
@@ -27,7 +28,7 @@ class Catalog:
             if not entry.enabled:
                 continue
             spec = registry.procedures[entry.code]
-            overrides = {
+            overrides: dict[str, Any] = {
                 k: v
                 for k, v in (
                     ("name", entry.name),
@@ -38,6 +39,8 @@ class Catalog:
                 )
                 if v is not None
             }
+            if entry.documents:
+                overrides["documents"] = _documents(spec.documents, entry.documents)
             out[spec.code] = spec.model_copy(update=overrides) if overrides else spec
         return cls(out)
 
@@ -53,3 +56,13 @@ class Catalog:
             and (needle is None or needle in fold(f"{p.code} {p.name} {p.sector}"))
         ]
         return sorted(found, key=lambda p: p.code)
+
+
+def _documents(rules: tuple[DocumentRule, ...], limits: dict[str, DocumentLimitsConf]) -> tuple[DocumentRule, ...]:
+    """The plugin's rules with the operator's limits laid over them; a component only the operator names is added."""
+    by_code = {r.component_code: r for r in rules}
+    for code, conf in limits.items():
+        rule = by_code.get(code) or DocumentRule(component_code=code)
+        update = {k: v for k, v in (("max_bytes", conf.max_bytes), ("media_types", conf.media_types)) if v is not None}
+        by_code[code] = rule.model_copy(update=update)
+    return tuple(by_code.values())

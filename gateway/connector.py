@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import aiohttp
     from aiohttp import web
 
+    from gateway.documents.base import DocumentReader
+
 
 class EndpointSettings(BaseModel):
     """Base of every plugin's endpoint settings (one `[agency.<name>.endpoints.<endpoint>]` table)."""
@@ -132,6 +134,8 @@ class ConnectorContext:
     # Built from `settings.tls` (CAs, client certificate, pins): pass it to every transport of
     # the endpoint. None: the default verification of https:// URLs.
     ssl_context: ssl.SSLContext | None = None
+    # The dossiers' documents by sha256 (gateway.sdk.document_bytes / document_chunks read them through it).
+    documents: DocumentReader | None = None
 
 
 class Connector(ABC):

@@ -12,6 +12,11 @@ Leases expire: a job whose outcome could not be recorded (the store failed after
 or its process died) is reclaimed by the loop once `lease_until` has passed, and delivered again. A
 delivery is bounded by the lease, so a live lease always has somebody working on it. A store error is
 never the agency's fault: it is retried, never dead-lettered. A claim cancelled at shutdown is undone.
+
+Before a first delivery, `prepare` puts every document the dossier names in the store (URL fetches with
+`[documents.fetch] when = "delivery"`), within the same deadline as the agency's call. A document that
+cannot be had is not the agency's fault: its breaker is not told, the job is retried within its budget
+while the reason may pass, and otherwise the centre is asked for the documents (status 5).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -32,6 +37,7 @@ from contracts import Dossier
 from gateway.breaker import Breaker, Breakers
 from gateway.config.model import BreakerSettings, DispatcherSettings
 from gateway.connector import AgencyUpdate, Connector, Delivery, PollOutcome, SubmitReceipt
+from gateway.documents.delivery import DocumentsUnavailable
 from gateway.errors import (
     AgencyError,
     AgencyTimeout,
@@ -88,6 +94,7 @@ class Dispatcher:
         concurrency: dict[str, int],
         settings: DispatcherSettings,
         *,
+        prepare: Callable[[Dossier], Awaitable[None]] | None = None,
         gate: Gate | None = None,
         give_up_after: Mapping[str, float] | None = None,
         replay_on_recovery: frozenset[str] = frozenset(),
@@ -96,6 +103,8 @@ class Dispatcher:
         self.connectors = connectors
         self.concurrency = concurrency
         self.settings = settings
+        # Before a first delivery: every document the dossier names in the store (DeliveryDocuments.prepare).
+        self.prepare = prepare
         self.backoff = Backoff(settings)
         self.gate = gate or Gate(connectors, Breakers(settings.breaker), Holds())
         self.give_up_after = dict(give_up_after or {})  # per agency; settings.give_up_after otherwise
@@ -243,6 +252,13 @@ class Dispatcher:
             connector = self.connectors[(job.agency, job.endpoint)]
             delivery = Delivery(job.idempotency_key, job.attempts, job.step, job.inputs)
             receipt = await self._call(connector, job, dossier, delivery)
+        except DocumentsUnavailable as exc:
+            # The gateway's own failure to get the documents says nothing of the agency, which was not called.
+            release_slot()
+            if probe:
+                self.gate.breakers.drop_probe(job.agency, job.endpoint)
+            await self._documents_unavailable(job, exc)
+            return
         except asyncio.CancelledError:
             if probe:
                 self.gate.breakers.drop_probe(job.agency, job.endpoint)
@@ -275,9 +291,16 @@ class Dispatcher:
         )
 
     async def _call(self, connector: Connector, job: JobRecord, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
+        """The agency's call, after its documents are in the store (a first delivery's URL fetches): both
+        within one deadline inside the lease."""
         deadline = asyncio.timeout(self.delivery_timeout)
+        preparing = False
         try:
             async with deadline:
+                if job.step == "submit" and self.prepare is not None:
+                    preparing = True
+                    await self.prepare(dossier)
+                    preparing = False
                 if job.step.startswith("supplement"):
                     return await connector.supplement(dossier, delivery)
                 if job.step == "withdraw":
@@ -286,6 +309,11 @@ class Dispatcher:
         except TimeoutError:
             if not deadline.expired():
                 raise
+            if preparing:  # what was fetched is kept: the next attempt goes on from there
+                raise DocumentsUnavailable(
+                    [f"the documents were not all fetched within {self.delivery_timeout:.0f} s (the job's lease)"],
+                    permanent=False,
+                ) from None
             raise AgencyTimeout(
                 f"no answer within {self.delivery_timeout:.0f} s (the job's lease)", agency=job.agency
             ) from None
@@ -308,6 +336,9 @@ class Dispatcher:
         if isinstance(exc, StorageUnavailable):
             # A store error says nothing about the job: it is tried again, however often.
             return now + self.backoff.delay(job.attempts), budget - spent
+        if isinstance(exc, DocumentsUnavailable):  # the documents, not the agency: their own backoff, same budget
+            passing = not exc.permanent and spent < budget
+            return (now + self.backoff.delay(job.attempts) if passing else None), budget - spent
         if not (is_retryable(exc) and spent < budget):
             return None, budget - spent
         wait = self.backoff.delay(job.attempts)
@@ -315,11 +346,27 @@ class Dispatcher:
             wait = max(wait, min(exc.retry_after, self.settings.breaker.retry_after_max))
         return now + wait, budget - spent
 
+    async def _documents_unavailable(self, job: JobRecord, exc: DocumentsUnavailable) -> None:
+        """Retried within the retry budget while the reason may pass; then, or at once when it cannot, the
+        centre is asked for the documents (a supplement request from the gateway)."""
+        retry_at, _ = self._retry_at(job, exc, time.time())
+        if retry_at is not None:
+            await self._failed(job, exc)
+            return
+        self.failed += 1
+        log.warning("documents_unavailable", job=job.id, agency=job.agency, attempt=job.attempts, items=exc.items)
+        try:
+            await self.store.ask_for_documents(job.id, self.owner, exc.items, exc.note)
+        except StorageUnavailable:
+            pass  # the job stays leased: reclaimed once its lease expires, and asked for again
+        except Exception:
+            log.exception("ask_for_documents_failed", job=job.id)
+
     async def _failed(self, job: JobRecord, exc: Exception) -> None:
         self.failed += 1
         now = time.time()
         retry_at, left = self._retry_at(job, exc, now)
-        if isinstance(exc, AgencyError | StorageUnavailable):
+        if isinstance(exc, AgencyError | StorageUnavailable | DocumentsUnavailable):
             reason = f"{type(exc).__name__}: {exc}"
         else:
             # A plugin bug (or a passing fault it did not map) is retried a few times as transient, then

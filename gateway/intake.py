@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from datetime import UTC, datetime
@@ -14,7 +15,9 @@ from contracts.calendar import VN_TZ
 from gateway.auth import Principal
 from gateway.bundles import BundleSpec
 from gateway.catalog import Catalog
+from gateway.documents.intake import DocumentIntake, Taken
 from gateway.errors import FieldError, NoRoute, PayloadTooLarge, ValidationFailed
+from gateway.jurisdiction import jurisdiction_errors
 from gateway.live import Live
 from gateway.rights import check_dossier
 from gateway.routing import RouteTable
@@ -35,12 +38,15 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
 
 
 def requirement_errors(spec: ProcedureSpec, sub: DossierSubmission) -> list[FieldError]:
-    """What the procedure asks beyond the contract: its form's fields and the documents it requires."""
+    """What the procedure asks beyond the contract: its form's fields, the place the case lies (for a
+    procedure bound to one) and the documents it requires."""
     errors: list[FieldError] = []
     try:
         spec.form_model.model_validate(sub.form)
     except ValidationError as exc:
         errors.extend(field_errors(exc, "form"))
+    else:
+        errors.extend(jurisdiction_errors(spec, sub))
     present = {a.component_code for a in sub.attachments}
     for code in spec.required_components:
         if code not in present:
@@ -66,10 +72,13 @@ class Intake:
     """Reads the catalog, routes and bundles from the live configuration at each use: a reload replaces
     them whole, and one submission's checks, all synchronous, see one of them."""
 
-    def __init__(self, store: Store, live: Live, max_inline_bytes: int) -> None:
+    def __init__(
+        self, store: Store, live: Live, max_inline_bytes: int, documents: DocumentIntake | None = None
+    ) -> None:
         self.store = store
         self.live = live
         self.max_inline_bytes = max_inline_bytes
+        self.documents = documents
 
     @property
     def catalog(self) -> Catalog:
@@ -155,12 +164,33 @@ class Intake:
             body_hash=body_hash(body),
         )
 
+    async def _with_documents(
+        self, principal: Principal, sub: DossierSubmission, new: NewDossier, prefix: str
+    ) -> tuple[NewDossier, Taken]:
+        """The dossier with its attachments taken in: references in the submission and in its rows."""
+        if self.documents is None:
+            raise RuntimeError("this intake was built without a document store: it only validates and routes")
+        taken = await self.documents.take(
+            principal.client_id, self.catalog.get(sub.procedure_code), sub.attachments, prefix
+        )
+        submission = {**new.submission, "attachments": taken.attachments}
+        return dataclasses.replace(new, submission=submission, documents=tuple(taken.refs)), taken
+
+    async def _discard(self, taken: Taken) -> None:
+        if self.documents is not None:
+            await self.documents.discard(taken)
+
     async def submit(
         self, principal: Principal, raw: object, body: bytes, idempotency_key: str | None
     ) -> CreateOutcome:
         sub = self.validate(raw)
         new = self._new_dossier(principal, sub, datetime.now(UTC), body, idempotency_key)
-        return await self.store.create_dossier(new)
+        new, taken = await self._with_documents(principal, sub, new, "attachments")
+        try:
+            return await self.store.create_dossier(new)
+        except BaseException:
+            await self._discard(taken)
+            raise
 
     async def submit_bundle(
         self, principal: Principal, raw: object, body: bytes, idempotency_key: str | None
@@ -194,6 +224,7 @@ class Intake:
         now = datetime.now(UTC)
         errors: list[FieldError] = []
         new_steps: list[NewBundleStep] = []
+        subs: list[DossierSubmission] = []
         shared = sub.model_dump(
             mode="json", include={"channel", "applicant", "jurisdiction", "return_method", "external_ref"}
         )
@@ -210,19 +241,30 @@ class Intake:
                 new_steps.append(
                     NewBundleStep(step.id, self._new_dossier(principal, dsub, now, body, None), dict(step.inputs))
                 )
+                subs.append(dsub)
             except ValidationFailed as exc:
                 errors.extend(FieldError(_step_path(step.id, e.path), e.message, e.code) for e in exc.errors)
         if errors:
             raise ValidationFailed("some steps of the bundle have invalid fields", errors=errors)
-        return await self.store.create_bundle(
-            NewBundle(
-                id=uuid.uuid4(),
-                spec=spec.id,
-                name=spec.name,
-                client_id=principal.client_id,
-                created_at=now,
-                steps=new_steps,
-                idempotency_key=idempotency_key,
-                body_hash=body_hash(body),
+        taken: list[Taken] = []
+        try:
+            for i, (new_step, dsub) in enumerate(zip(new_steps, subs, strict=True)):
+                new, got = await self._with_documents(principal, dsub, new_step.dossier, f"attachments.{new_step.step}")
+                taken.append(got)
+                new_steps[i] = dataclasses.replace(new_step, dossier=new)
+            return await self.store.create_bundle(
+                NewBundle(
+                    id=uuid.uuid4(),
+                    spec=spec.id,
+                    name=spec.name,
+                    client_id=principal.client_id,
+                    created_at=now,
+                    steps=new_steps,
+                    idempotency_key=idempotency_key,
+                    body_hash=body_hash(body),
+                )
             )
-        )
+        except BaseException:
+            for got in taken:
+                await self._discard(got)
+            raise

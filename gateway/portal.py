@@ -112,6 +112,8 @@ class PortalRecords:
             names=self.names,
             databases=spec.portal_databases if spec is not None else (),
             result_link=lambda d, i: f"{base}/v1/dossiers/{d.code}/results/{i}",  # GET serves results held inline
+            # GET streams every submitted document from the document store, those fetched by URL included.
+            document_link=lambda d, i: f"{base}/v1/dossiers/{d.code}/attachments/{i}",
         )
 
     def of(self, item: FeedItem) -> tuple[PortalDossier, PortalProgress]:

@@ -327,10 +327,10 @@ async def resume(request: web.Request) -> web.Response:
 
 @routes.get("/v1/admin/overview")
 async def overview(request: web.Request) -> web.Response:
-    """What the operator dashboard shows: dossiers by status, deliveries by agency, each agency endpoint's
-    state (breaker, window, pause) with its pending and held jobs, dead letters, the bundles waiting for
-    someone to act (the centre retries, supplements or cancels; the operator sees why), and the latest
-    refused accesses to dossiers from the audit log."""
+    """What the operator dashboard shows: dossiers by status (and those whose delivery was given up),
+    deliveries by agency, each agency endpoint's state (breaker, window, pause) with its pending and held
+    jobs, dead letters, the bundles waiting for someone to act (the centre retries, supplements or cancels;
+    the operator sees why), and the latest refused accesses to dossiers from the audit log."""
     principal_of(request).require("admin")
     store, dispatcher = request.app[STORE], request.app[DISPATCHER]
     counts, dead, bundles, refused, pending = await asyncio.gather(
@@ -360,6 +360,7 @@ async def overview(request: web.Request) -> web.Response:
                 for s in DossierStatus
             ],
             "overdue": counts["overdue"],
+            "undeliverable": counts["undeliverable"],
             "jobs_by_state": counts["jobs_by_state"],
             "agencies": agencies,
             "endpoints": endpoint_items(request.app, pending),

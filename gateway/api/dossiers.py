@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from contracts import Dossier, DossierStatus
 from contracts.bundle import ResultHandover, SupplementAnswer
 from gateway.api.access import audit, open_dossier
-from gateway.api.keys import DISPATCHER, INTAKE, PRINCIPAL, STORE
+from gateway.api.keys import DISPATCHER, DOCUMENT_INTAKE, INTAKE, LIVE, PRINCIPAL, STORE
 from gateway.api.responses import json_response, query_int, read_json
 from gateway.auth import Principal
 from gateway.connector import AgencyUpdate
@@ -26,8 +26,11 @@ def principal_of(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
+DELIVERY_STATES = ("waiting", "pending", "in_flight", "delivered", "dead", "cancelled")
+
+
 def summary(d: Dossier) -> dict[str, object]:
-    return {
+    out: dict[str, object] = {
         "id": str(d.id),
         "code": d.code,
         "status": int(d.status),
@@ -35,6 +38,13 @@ def summary(d: Dossier) -> dict[str, object]:
         "due_at": d.due_at.isoformat(),
         "agency": d.agency,
     }
+    if d.delivery is not None:
+        out["delivery"] = {
+            "state": d.delivery.state,
+            "attempts": d.delivery.attempts,
+            "last_error": d.delivery.last_error,
+        }
+    return out
 
 
 @routes.post("/v1/dossiers")
@@ -82,10 +92,22 @@ async def list_dossiers(request: web.Request) -> web.Response:
     p.require("read")
     status = query_int(request, "status", None, low=0, high=10)
     limit = query_int(request, "limit", 100, low=1, high=1000)
+    delivery = request.query.get("delivery")
+    if delivery is not None and delivery not in DELIVERY_STATES:
+        raise InvalidRequest(
+            f"query parameter delivery is one of {', '.join(DELIVERY_STATES)}, not {delivery!r}",
+            errors=[FieldError("query.delivery", f"one of {', '.join(DELIVERY_STATES)}")],
+        )
     client = p.client_id if p.conf.kind == "centre" else request.query.get("client")
-    found = await request.app[STORE].list_dossiers(client_id=client, status=status, limit=limit)
+    found = await request.app[STORE].list_dossiers(
+        client_id=client,
+        status=status,
+        limit=limit,
+        delivery=delivery,  # type: ignore[arg-type]  # one of DELIVERY_STATES, checked above
+    )
     basis = "own" if p.conf.kind == "centre" else "all-dossiers"
-    await audit(request, "list", basis=basis, detail={"count": len(found), "client": client, "status": status})
+    detail = {"count": len(found), "client": client, "status": status, "delivery": delivery}
+    await audit(request, "list", basis=basis, detail=detail)
     return json_response({"items": [summary(d) for d in found]})
 
 
@@ -98,7 +120,19 @@ async def answer_supplement(request: web.Request) -> web.Response:
         answer = SupplementAnswer.model_validate(raw)
     except ValidationError as exc:
         raise ValidationFailed("the supplement has invalid fields", errors=field_errors(exc)) from None
-    updated = await request.app[STORE].answer_supplement(d.id, answer.model_dump(mode="json"), actor=p.client_id)
+    taking = request.app[DOCUMENT_INTAKE]
+    spec = request.app[LIVE].current.catalog.get(d.procedure_code)
+    taken = await taking.take(p.client_id, spec, answer.attachments)
+    try:
+        updated = await request.app[STORE].answer_supplement(
+            d.id,
+            answer.model_dump(mode="json") | {"attachments": taken.attachments},
+            actor=p.client_id,
+            documents=taken.refs,
+        )
+    except BaseException:
+        await taking.discard(taken)
+        raise
     request.app[DISPATCHER].wake(updated.agency)
     return json_response(updated, status=202)
 

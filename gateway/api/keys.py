@@ -9,6 +9,9 @@ from gateway.auth import Principal
 from gateway.checkpoints import Checkpointer
 from gateway.connector import Connector
 from gateway.dispatcher import Dispatcher
+from gateway.documents.base import DocumentStore
+from gateway.documents.intake import DocumentIntake
+from gateway.documents.tiered import Documents
 from gateway.gate import Gate
 from gateway.intake import Intake
 from gateway.live import Live
@@ -23,6 +26,9 @@ REGISTRY = web.AppKey("registry", Registry)
 LIVE = web.AppKey("live", Live)  # configuration a reload may replace: .current.config, .catalog, .routes, .auth
 STORE = web.AppKey("store", Store)
 INTAKE = web.AppKey("intake", Intake)
+DOCUMENTS = web.AppKey("documents", DocumentStore)  # the folder: uploads, fetched and large documents
+READ_DOCUMENTS = web.AppKey("read_documents", Documents)  # every document, wherever it is kept
+DOCUMENT_INTAKE = web.AppKey("document_intake", DocumentIntake)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)

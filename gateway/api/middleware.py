@@ -1,5 +1,6 @@
 """Per-request middleware: header hygiene, correlation id, rate limits, authentication, the body under a
-deadline, problem+json for every error (a missing right audited), one log line.
+deadline (except on the routes that stream it: uploads), problem+json for every error (a missing right
+audited), one log line.
 
 Header values that are not UTF-8 (aiohttp hands their bytes over as surrogate escapes) are refused
 (400, naming the header) before anything else reads them. An address that failed to authenticate too
@@ -41,6 +42,9 @@ from gateway.tokens import bearer, verify
 log = structlog.get_logger("lienthong.access")
 CORRELATION_HEADER = "X-Correlation-ID"
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/dashboard"})
+# Routes whose handler streams the body itself, under deadlines and a size limit of its own: an upload is
+# larger than `limits.max_body_bytes` and must never be held in memory whole (gateway/api/documents.py).
+STREAMED_BODY = frozenset({("POST", "/v1/documents")})
 
 
 def _route_name(request: web.Request) -> str:
@@ -113,7 +117,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         _check_headers(request, undecodable, given if undecodable is None else None)
         if request.path not in PUBLIC_PATHS and not request.path.startswith("/static/"):
             client = (await _authenticate(request)).client_id
-        if request.body_exists:
+        if request.body_exists and (request.method, _route_name(request)) not in STREAMED_BODY:
             await _read_body(request)
         response = await handler(request)
     except RightMissing as exc:

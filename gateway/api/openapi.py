@@ -128,8 +128,20 @@ def build() -> dict[str, Any]:
             },
             "get": {
                 "summary": "List dossiers visible to the client",
+                "description": (
+                    "Newest first, each with its delivery to its agency (`delivery`: state, attempts, last "
+                    "error): `?delivery=dead` lists the dossiers whose delivery was given up, and why."
+                ),
                 "parameters": [
                     {"name": "status", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10}},
+                    {
+                        "name": "delivery",
+                        "in": "query",
+                        "schema": {
+                            "type": "string",
+                            "enum": ["waiting", "pending", "in_flight", "delivered", "dead", "cancelled"],
+                        },
+                    },
                     {
                         "name": "limit",
                         "in": "query",
@@ -260,6 +272,72 @@ def build() -> dict[str, Any]:
                 "responses": _responses(200, _ref(Dossier), 400, 401, 403, 404, 409, 413, 415, 422, 429),
             }
         },
+        "/v1/dossiers/{ref}/attachments/{index}": {
+            "get": {
+                "summary": "Download a submitted document, streamed from the gateway's document store",
+                "description": "Its type as submitted, its sha256 in Repr-Digest (RFC 9530). Downloads are audited.",
+                "parameters": [
+                    *ref_param,
+                    {"name": "index", "in": "path", "required": True, "schema": {"type": "integer"}},
+                ],
+                "responses": _responses(200, None, 401, 403, 404, 429),
+            }
+        },
+        "/v1/documents": {
+            "post": {
+                "summary": "Upload a document before the dossier that names it (attachment upload_id)",
+                "description": (
+                    "The body is the document itself, streamed (Content-Length or chunked), with its media type "
+                    "in Content-Type and, optionally, its digest in Repr-Digest or Content-Digest (RFC 9530: "
+                    "sha-256 or sha-512) or Digest: a document that does not match is refused and nothing is "
+                    "kept. `procedure` and `component` check it against that component's limits now; otherwise "
+                    "the gateway's limits apply, and the component's when a dossier names it. An upload no "
+                    "dossier names expires (`expires_at`). Only the client that uploaded it may name it. The "
+                    "body must arrive within `[documents] upload_timeout`, never pausing longer than `[limits] "
+                    "body_timeout` (408)."
+                ),
+                "parameters": [
+                    {"name": "procedure", "in": "query", "schema": {"type": "string"}},
+                    {"name": "component", "in": "query", "schema": {"type": "string"}},
+                    {"name": "Content-Type", "in": "header", "required": True, "schema": {"type": "string"}},
+                    {"name": "Repr-Digest", "in": "header", "schema": {"type": "string"}},
+                    {"name": "Content-Digest", "in": "header", "schema": {"type": "string"}},
+                    {"name": "Digest", "in": "header", "schema": {"type": "string"}},
+                    {
+                        "name": "Content-Disposition",
+                        "in": "header",
+                        "schema": {"type": "string"},
+                        "description": "attachment; filename=...: kept as the upload's name",
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "responses": _responses(
+                    201,
+                    {
+                        "type": "object",
+                        "required": ["id", "sha256", "size", "media_type", "expires_at"],
+                        "properties": {
+                            "id": {"type": "string", "format": "uuid"},
+                            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                            "size": {"type": "integer"},
+                            "media_type": {"type": "string"},
+                            "name": {"type": ["string", "null"]},
+                            "expires_at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                    400,
+                    401,
+                    403,
+                    408,
+                    413,
+                    415,
+                    422,
+                ),
+            }
+        },
         "/v1/dossiers/{ref}/results/{index}": {
             "get": {
                 "summary": "Download a result document",
@@ -339,7 +417,10 @@ def build() -> dict[str, Any]:
         },
         "/v1/admin/overview": {
             "get": {
-                "summary": "What the operator dashboard shows: dossiers by status, overdue, agencies, dead letters",
+                "summary": (
+                    "What the operator dashboard shows: dossiers by status, overdue, undeliverable, agencies, "
+                    "dead letters"
+                ),
                 "responses": _responses(200, None, 401, 403),
             }
         },

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from contracts.base import AgencyEid, ProcedureCode, ProvinceCode
+from contracts.base import AgencyEid, MediaType, ProcedureCode, ProvinceCode
 from gateway.rights import Rights
 from gateway.tls import OutboundTLS, ServerTLS, normalise_fingerprint, parse_subject
 
@@ -213,6 +215,76 @@ class AuditSettings(_Conf):
         return self
 
 
+_HOST_PATTERN = r"^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$|^\[?[0-9a-f:.]+\]?$"
+DEFAULT_MEDIA_TYPES = (
+    "application/pdf",
+    "image/jpeg",
+    "image/png",
+    "image/tiff",
+    "application/xml",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+)
+
+
+class FetchSettings(_Conf):
+    """Documents a centre names by URL, fetched by the gateway: only from the hosts listed here."""
+
+    when: Literal["intake", "delivery"] = Field(
+        "intake",
+        description="intake: fetched before the 202, failures refused at once; delivery: fetched before the "
+        "dossier goes to its agency, a failure asks the centre for the document (status 5)",
+    )
+    allowed_hosts: tuple[str, ...] = Field(
+        (), description="host names (or *.suffix) documents may be fetched from; empty: no URL attachments"
+    )
+    allowed_networks: tuple[IPv4Network | IPv6Network, ...] = Field(
+        (), description="loopback, private or link-local networks a listed host may resolve to; none by default"
+    )
+    timeout: float = Field(30.0, gt=0, le=600, description="seconds a fetch may take, whole")
+    connect_timeout: float = Field(5.0, gt=0, le=60)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(h.strip().lower() for h in v)
+        bad = [h for h in out if not re.match(_HOST_PATTERN, h)]
+        if bad:
+            raise ValueError(f"not host names: {bad}; write example.gov.vn or *.example.gov.vn")
+        return out
+
+
+class DocumentsSettings(_Conf):
+    """The document store: where submitted documents live, what is accepted, how long uploads wait."""
+
+    backend: Literal["filesystem"] = "filesystem"
+    path: str = Field("", description="the store's folder; empty: 'documents' beside the database")
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="largest document when its procedure names no limit")
+    database_max_bytes: int = Field(
+        256 * 1024,
+        ge=0,
+        le=8 * 1024 * 1024,
+        description="documents sent inline up to this size are kept in the database, committed with their "
+        "dossier (a burst of submissions shares one fsync); larger ones, and uploads, go to the folder",
+    )
+    media_types: tuple[MediaType, ...] = Field(
+        DEFAULT_MEDIA_TYPES, min_length=1, description="accepted media types when the procedure names none"
+    )
+    upload_ttl: float = Field(24 * 3600.0, gt=0, description="seconds an upload may wait for a dossier to name it")
+    upload_timeout: float = Field(
+        900.0,
+        gt=0,
+        le=24 * 3600,
+        description="seconds an upload's body may take to arrive, whole (it is streamed, not bound by [limits] "
+        "body_timeout, which still bounds any pause in it); a slower one gets 408",
+    )
+    sweep_interval: float = Field(300.0, gt=0, description="seconds between sweeps of expired uploads")
+    orphan_grace: float = Field(
+        3600.0, ge=60, description="a stored document no dossier or upload names is deleted once this old"
+    )
+    fetch: FetchSettings = FetchSettings()
+
+
 class GatewaySettings(_Conf):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
@@ -223,6 +295,7 @@ class GatewaySettings(_Conf):
     callbacks: CallbackSettings = CallbackSettings()
     audit: AuditSettings = AuditSettings()
     portal: PortalSettings = PortalSettings()
+    documents: DocumentsSettings = DocumentsSettings()
 
 
 class ApiKeyConf(_Conf):
@@ -391,6 +464,13 @@ class RoutesFile(_Conf):
     route: list[RouteConf] = Field(default_factory=list)
 
 
+class DocumentLimitsConf(_Conf):
+    """The operator's limits for one document component of a procedure (`[procedure.documents.<code>]`)."""
+
+    max_bytes: int | None = Field(None, gt=0)
+    media_types: tuple[MediaType, ...] | None = None
+
+
 class ProcedureConf(_Conf):
     code: ProcedureCode
     name: str | None = None
@@ -399,6 +479,9 @@ class ProcedureConf(_Conf):
     sector_code: str | None = Field(None, max_length=50, description="MaLinhVuc, from the national procedure database")
     portal_databases: list[str] | None = Field(None, description="DSKetNoiCSDL codes reported to the national portal")
     enabled: bool = True
+    documents: dict[str, DocumentLimitsConf] = Field(
+        default_factory=dict, description="component code -> limits replacing the plugin's"
+    )
 
 
 class ProceduresFile(_Conf):

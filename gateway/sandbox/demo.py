@@ -4,18 +4,20 @@ The simulators, look-ups and submissions come from the configuration's agencies 
 agencies.py): each agency's kind gives its simulator, its look-ups' examples, its demo dossiers and
 bundles, whichever plugin provides it. On conf/demo: look-ups at three agencies; single dossiers for
 residence, civil status, social insurance, tax and land from centres in three provinces (land parcels
-often in another province than the centre); the three liên thông bundles; a land dossier for a province
-without an office, refused at intake; the first agency (police) taken down midway and brought back;
-applicants then collect their results, some at another centre than the one they applied at. Every
-status change is pushed to a national portal simulator, which is also taken down for a moment.
-Progress is shown; a table of final statuses ends it, each simulator's own count proves every dossier
-arrived once, the portal's view (pulled and pushed) agrees with every dossier, and the audit chain of
-every access verifies.
+often in another province than the centre); the three liên thông bundles, every dossier with its
+documents (the larger ones uploaded first, POST /v1/documents); a land dossier for a province without an
+office, and one whose declared province is not its parcel's, refused at intake; the first agency
+(police) taken down midway and brought back; applicants then collect their results, some at another
+centre than the one they applied at. Every status change is pushed to a national portal simulator,
+which is also taken down for a moment. Progress is shown; a table of final statuses ends it, each
+simulator's own count proves every dossier arrived once and with all its documents whole, the portal's
+view (pulled and pushed) agrees with every dossier, and the audit chain of every access verifies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import sys
 import tempfile
@@ -50,6 +52,7 @@ CENTRES = list(CENTRE_PROVINCE)
 PORTAL_PUSH_KEY = "demo-portal-push-key-2025"
 PORTAL_UNIT = "000.00.00.H29"  # madonvi: the demo province's code at the portal
 FINAL = {9, 10}  # finished, returned
+UPLOAD_FROM = 64 * 1024  # documents this large are uploaded before their dossier, smaller ones sent inline
 TERMINAL_BUNDLE = {"completed", "cancelled", "action_required"}
 
 
@@ -130,6 +133,9 @@ class Batch:
 
     dossiers: dict[str, str] = field(default_factory=dict)  # dossier id -> centre
     bundles: dict[str, str] = field(default_factory=dict)  # bundle id -> centre
+    inline: int = 0  # documents sent inside their dossier
+    uploaded: int = 0  # documents uploaded first, named by their dossier
+    uploaded_bytes: int = 0
 
 
 def configured_kinds(box: Sandbox, registry: Registry) -> list[AgencyKind]:
@@ -161,6 +167,37 @@ async def _post(session: aiohttp.ClientSession, url: str, centre: str, body: Any
     headers = {"X-Api-Key": DEMO_KEYS[centre], "Idempotency-Key": key}
     async with session.post(url, json=body, headers=headers) as resp:
         return resp.status, await resp.json()
+
+
+async def _upload_large(
+    session: aiohttp.ClientSession, url: str, centre: str, what: str, body: dict[str, Any], batch: Batch
+) -> dict[str, Any]:
+    """The body with its larger documents uploaded first (POST /v1/documents) and named by upload id, as a
+    centre does with scans; the others stay inline."""
+
+    async def taken(a: dict[str, Any]) -> dict[str, Any]:
+        if a.get("content_base64") is None or a["size"] < UPLOAD_FROM:
+            batch.inline += 1
+            return a
+        raw = base64.b64decode(a["content_base64"])
+        digest = base64.b64encode(bytes.fromhex(a["sha256"])).decode()
+        headers = {
+            "X-Api-Key": DEMO_KEYS[centre],
+            "Content-Type": a["media_type"],
+            "Repr-Digest": f"sha-256=:{digest}:",
+        }
+        async with session.post(f"{url}/v1/documents", data=raw, headers=headers) as resp:
+            up = await resp.json()
+            if resp.status != 201:
+                raise RuntimeError(f"upload refused: {resp.status} {up}")
+        batch.uploaded += 1
+        batch.uploaded_bytes += len(raw)
+        return {"component_code": a["component_code"], "name": a["name"], "upload_id": up["id"]}
+
+    if what == "bundle":
+        steps = body.get("attachments", {})
+        return {**body, "attachments": {k: [await taken(a) for a in v] for k, v in steps.items()}}
+    return {**body, "attachments": [await taken(a) for a in body.get("attachments", [])]}
 
 
 async def _get(session: aiohttp.ClientSession, url: str, centre: str) -> Any:
@@ -210,7 +247,8 @@ async def _lookups(session: aiohttp.ClientSession, url: str, kinds: list[AgencyK
 
 
 async def _out_of_jurisdiction(session: aiohttp.ClientSession, url: str, registry: Registry) -> None:
-    """A land dossier for a parcel in Hải Phòng, where conf/demo has no land office."""
+    """A land dossier for a parcel in Hải Phòng, where conf/demo has no land office; and one whose centre
+    declares Hà Nội for a parcel in Đà Nẵng: the parcel decides, the declaration must agree."""
     make = registry.agency_kinds["land"].demo_dossiers
     if make is None:
         return
@@ -220,6 +258,14 @@ async def _out_of_jurisdiction(session: aiohttp.ClientSession, url: str, registr
         parcel["address"] |= body["jurisdiction"]
     status, problem = await _post(session, f"{url}/v1/dossiers", "centre-hanoi", body, "demo-no-office")
     print(f"  land dossier for a parcel in Hải Phòng: {status} {problem.get('type')}: {problem.get('detail')}")
+    body = make(98, 1)[0]
+    body["jurisdiction"] = {"province": "01"}
+    for parcel in body["form"]["parcels"]:
+        parcel["address"] |= {"province": "48", "commune": "20242"}
+    status, problem = await _post(session, f"{url}/v1/dossiers", "centre-hanoi", body, "demo-wrong-province")
+    error = (problem.get("errors") or [{}])[0]
+    where = f"{error.get('path')}: {error.get('message')}"
+    print(f"  land dossier declared in Hà Nội for a parcel in Đà Nẵng: {status} {where}")
 
 
 def outage_agency(box: Sandbox, registry: Registry) -> str:
@@ -261,6 +307,7 @@ async def _scenario(stack: Stack, box: Sandbox, registry: Registry, count: int) 
                 progress.show(f"  [{i}/{len(items)}] {down_agency} system UP again: deliveries resume", force=True)
                 progress.done()
             centre = rng.choice(CENTRES)
+            body = await _upload_large(session, url, centre, what, body, batch)
             status, answer = await _post(session, f"{url}/v1/{what}s", centre, body, f"demo-{what}-{i}")
             if status not in (200, 202):
                 raise RuntimeError(f"{what} refused: {status} {answer}")
@@ -290,7 +337,11 @@ async def _scenario(stack: Stack, box: Sandbox, registry: Registry, count: int) 
         portal = await _portal_sync(session, url, [*final.values(), *steps])
         pushed = await _portal_push(session, url, stack.sim("portal"), [*final.values(), *steps])
         audit = await _audit_check(session, url)
-    return report(final, bundles, steps, stats, [handover, portal, pushed, audit])
+    documents = (
+        f"documents: {batch.inline} sent inline, {batch.uploaded} uploaded first "
+        f"({batch.uploaded_bytes / 2**20:.1f} MiB), every one checked by its agency (docs ok)"
+    )
+    return report(final, bundles, steps, stats, [(documents, True), handover, portal, pushed, audit])
 
 
 async def _hand_over(
@@ -469,17 +520,22 @@ def report(
             + ")"
         )
 
-    # Every dossier the gateway routed, single or bundle step, against what each agency counted once.
+    # Every dossier the gateway routed, single or bundle step, against what each agency counted once, and
+    # against the dossiers it found with every document the procedure requires, whole (docs ok).
     routed: Counter[str] = Counter(d["agency"] for d in (*final.values(), *steps))
     print()
-    print(f"  {'agency':<18} {'routed':>6} {'received':>8} {'repeats':>7} {'refused':>7}  (repeats: retried deliveries")
-    print("  " + " " * 52 + "the agency de-duplicated)")
+    print(
+        f"  {'agency':<18} {'routed':>6} {'received':>8} {'docs ok':>7} {'repeats':>7} {'refused':>7}"
+        "  (docs ok: dossiers whose every document arrived whole;"
+    )
+    print("  " + " " * 60 + "repeats: retried deliveries the agency de-duplicated)")
     ok = True
     for agency, n in sorted(routed.items()):
         s = stats.get(agency, {})
         got = int(s.get("accepted", 0))
-        ok &= got == n
-        print(f"  {agency:<18} {n:>6} {got:>8} {s.get('duplicates', 0):>7} {s.get('refused_down', 0):>7}")
+        docs = int(s.get("documents_ok", 0))
+        ok &= got == n and docs == n and not s.get("documents_refused")
+        print(f"  {agency:<18} {n:>6} {got:>8} {docs:>7} {s.get('duplicates', 0):>7} {s.get('refused_down', 0):>7}")
 
     land = [d for d in (*final.values(), *steps) if d["agency"] == "land"]
     if land:
@@ -500,7 +556,14 @@ def report(
         print(f"  {line}")
         ok &= passed
     ok &= finished == len(final) and completed == len(bundles)
-    print("  RESULT: " + ("all delivered, none twice" if ok else "INCOMPLETE: see the logs in the working folder"))
+    print(
+        "  RESULT: "
+        + (
+            "all delivered with all their documents, none twice"
+            if ok
+            else "INCOMPLETE: see the logs in the working folder"
+        )
+    )
     return 0 if ok else 1
 
 

@@ -7,7 +7,8 @@ this surface: a plugin that imports only from `gateway.sdk` keeps working when t
 Beside it: `gateway.sdk.soap` and `gateway.sdk.files` (SOAP and file exchange), `gateway.sdk.testing`
 and `gateway.sdk.samples` (tests and demo data; the pytest plugin is `gateway.sdk.pytest_plugin`),
 `gateway.sdk.conformance` and `gateway.sdk.behaviour` (the conformance kits), `gateway.sdk.scaffold`
-(`lienthong plugin new`).
+(`lienthong plugin new`). A dossier's documents are read with `document_bytes` or `document_chunks` (from
+the document store the gateway hands connectors in `ConnectorContext.documents`).
 """
 
 from adapters.base import CheckResult, MockTransport, Transport
@@ -16,6 +17,7 @@ from adapters.signing import HmacSigner, HmacVerifier, SignatureError, hand_over
 from contracts import (
     Applicant,
     Attachment,
+    DocumentRule,
     Dossier,
     DossierStatus,
     DossierSubmission,
@@ -39,6 +41,7 @@ from gateway.connector import (
     SubmitReceipt,
 )
 from gateway.connector_state import ConnectorState, MemoryConnectorState
+from gateway.documents.reading import document_bytes, document_chunks
 from gateway.errors import (
     AgencyError,
     AgencyRejected,
@@ -58,7 +61,10 @@ from gateway.sdk.simulation import (
     RNG,
     STATS,
     Faults,
+    ReceivedDocument,
     SimulatorOptions,
+    count_documents,
+    document_problems,
     new_simulator,
     post_until_accepted,
     spawn,
@@ -83,6 +89,7 @@ __all__ = [
     "ConnectorContext",
     "ConnectorState",
     "Delivery",
+    "DocumentRule",
     "Dossier",
     "DossierStatus",
     "DossierSubmission",
@@ -105,6 +112,7 @@ __all__ = [
     "PollOutcome",
     "PollingConnector",
     "ProcedureSpec",
+    "ReceivedDocument",
     "RestRequest",
     "RestResponse",
     "RestTransport",
@@ -118,6 +126,10 @@ __all__ = [
     "Transport",
     "Unauthenticated",
     "UnsafeAnswer",
+    "count_documents",
+    "document_bytes",
+    "document_chunks",
+    "document_problems",
     "hand_over_nonce",
     "hmac_rest",
     "hookimpl",

@@ -11,8 +11,9 @@ In a plugin's own test suite (pytest with pytest-asyncio or pytest-aiohttp):
         await check.run()
 
 Checks, per agency kind: the kind's declaration (name, protocol, settings model, simulator, look-ups);
-every procedure it serves (form schema, processing time); every demo dossier and bundle it offers
-(valid against the contract, the procedure's form and its required documents); and its simulator,
+every procedure it serves (form schema, the form field its jurisdiction comes from, its document rules);
+every demo dossier and bundle it offers (valid against the contract, the procedure's form, the place it
+lies, its required documents, and each document within its component's limits); and its simulator,
 started as the demo starts it, answering the fault-injection controls of `gateway.sdk.simulation`
 (`/health`, `/_sim/stats`, `/_sim/faults`: down and back up, invalid faults refused). How the
 connector behaves against the simulator (idempotent submission, errors mapped, legal status moves,
@@ -33,7 +34,9 @@ from pydantic import BaseModel, ValidationError
 
 from contracts import DossierSubmission
 from contracts.bundle import BundleSubmission
+from gateway.config.model import DocumentsSettings
 from gateway.connector import AgencyKind, EndpointSettings
+from gateway.documents.rules import limits_for
 from gateway.intake import field_errors, requirement_errors
 from gateway.plugin_manager import Registry, load_registry
 from gateway.sdk.simulation import SimulatorOptions
@@ -110,6 +113,15 @@ def check_procedures(registry: Registry, kind: AgencyKind) -> None:
     for spec in served:
         schema = spec.form_schema()
         expect(schema.get("type") == "object", f"{kind.name}: procedure {spec.code} form schema is not an object")
+        if spec.jurisdiction_field is not None:
+            first = spec.jurisdiction_field.split(".")[0].removesuffix("[]")
+            expect(
+                first in schema.get("properties", {}),
+                f"{kind.name}: procedure {spec.code} takes its jurisdiction from form field {first!r}, "
+                "which its form does not have",
+            )
+        codes = [r.component_code for r in spec.documents]
+        expect(len(codes) == len(set(codes)), f"{kind.name}: procedure {spec.code} lists a document twice: {codes}")
 
 
 def check_demo_dossiers(registry: Registry, kind: AgencyKind) -> None:
@@ -132,6 +144,10 @@ def check_demo_dossiers(registry: Registry, kind: AgencyKind) -> None:
             not errors,
             f"{where} does not meet procedure {spec.code}: " + "; ".join(f"{e.path}: {e.message}" for e in errors),
         )
+        for j, a in enumerate(sub.attachments):
+            limits = limits_for(DocumentsSettings(), spec, a.component_code)
+            problem = limits.type_problem(a.media_type or "") or limits.size_problem(a.size or 0)
+            expect(problem is None, f"{where}: attachment {j} ({a.component_code}): {problem}")
     if kind.demo_bundles is not None:
         for i, raw in enumerate(kind.demo_bundles(7, 2)):
             try:

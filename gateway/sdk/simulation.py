@@ -5,17 +5,20 @@ faults (latency, errors, timeouts, downtime with or without Retry-After, malform
 the same control surface: GET/POST /_sim/faults, GET /_sim/stats, GET /_sim/calls (when each of the
 latest calls came and ended, and how it was answered), GET /health. In its stats a simulator counts
 `accepted` (each dossier taken once) and `duplicates` (a dossier delivered again, recognised by its
-idempotency key): the demo and the conformance kit read those two.
+idempotency key): the demo and the conformance kit read those two. Each simulator also checks the
+documents a dossier arrives with (`document_problems`), as its wire carried them: a dossier whose
+documents are all there and whole counts as `documents_ok` in its stats, any other is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,6 +29,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contracts import ProcedureSpec
+from gateway.documents.rules import content_problem
 from gateway.tasks import cancel_and_wait
 
 log = structlog.get_logger("lienthong.simulator")
@@ -186,6 +191,10 @@ async def _client_ctx(app: web.Application) -> Any:
         await cancel_and_wait(set(work), what="simulator work")
 
 
+# Agencies take documents of tens of megabytes: the simulators' bodies may be as large (aiohttp's default is 1 MiB).
+MAX_REQUEST_BYTES = 96 * 1024 * 1024
+
+
 def new_simulator(
     options: SimulatorOptions,
     malformed: Callable[[], web.Response],
@@ -193,7 +202,7 @@ def new_simulator(
 ) -> web.Application:
     """An aiohttp app with the fault middleware and the control routes; `malformed()` and `refused()` are
     this agency's broken answer and its refusal, in its own wire format."""
-    app = web.Application(middlewares=[fault_middleware(malformed, refused)])
+    app = web.Application(middlewares=[fault_middleware(malformed, refused)], client_max_size=MAX_REQUEST_BYTES)
     app[FAULTS] = FaultState(options.faults)
     app[STATS] = Counter()
     app[CALLS] = deque(maxlen=CALLS_KEPT)
@@ -238,3 +247,65 @@ async def post_until_accepted(
 
 def json_dumps(data: Any) -> bytes:
     return orjson.dumps(data)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedDocument:
+    """A document as an agency received it: what its sender declared, and what actually came."""
+
+    component_code: str
+    name: str
+    media_type: str
+    size: int  # declared
+    sha256: str  # declared
+    received_size: int
+    received_sha256: str
+    head: bytes = b""  # its first bytes, to see that it is the type it says
+
+    @classmethod
+    def of(
+        cls, component_code: str, name: str, media_type: str, size: int, sha256: str, content: bytes
+    ) -> ReceivedDocument:
+        return cls(
+            component_code,
+            name,
+            media_type,
+            size,
+            sha256,
+            len(content),
+            hashlib.sha256(content).hexdigest(),
+            content[:16],
+        )
+
+
+def document_problems(spec: ProcedureSpec | None, documents: Iterable[ReceivedDocument]) -> list[str]:
+    """What is wrong with a dossier's documents as received, by the procedure's rules: every required
+    component present, each document whole (the declared size and sha256), of an accepted type and
+    starting as that type does. Empty when all is well."""
+    docs = list(documents)
+    problems = []
+    for d in docs:
+        label = f"{d.component_code} ({d.name})"
+        if d.received_size != d.size:
+            problems.append(f"{label}: declared {d.size} bytes, received {d.received_size}")
+        elif d.received_sha256 != d.sha256.lower():
+            problems.append(f"{label}: the content's sha256 is not the declared one")
+        rule = spec.document_rule(d.component_code) if spec is not None else None
+        if rule is not None and rule.media_types and d.media_type not in rule.media_types:
+            problems.append(f"{label}: {d.media_type} is not accepted ({', '.join(rule.media_types)})")
+        elif (wrong := content_problem(d.media_type, d.head)) is not None:
+            problems.append(f"{label}: {wrong}")
+    present = {d.component_code for d in docs}
+    for code in spec.required_components if spec is not None else ():
+        if code not in present:
+            problems.append(f"{code}: required by procedure {spec.code if spec else ''} and missing")
+    return problems
+
+
+def count_documents(stats: Counter[str], problems: list[str]) -> None:
+    """One dossier taken: counted as `documents_ok`, or as `documents_refused` with its problems logged."""
+    if problems:
+        stats["documents_refused"] += 1
+        log.warning("documents_refused", problems=problems)
+    else:
+        stats["documents_ok"] += 1

@@ -14,6 +14,7 @@ import orjson
 from contracts import DossierStatus
 from contracts.identifiers import format_dossier_code
 from gateway.errors import IdempotencyConflict
+from gateway.store import documents
 from gateway.store.base import NewDossier
 from gateway.store.writer import Batchable, CodeSequences
 
@@ -42,6 +43,7 @@ def _insert_many(table: str, columns: str) -> str:
 _DOSSIER_ONE, _DOSSIER_MANY = _insert_one("dossiers", _DOSSIER_COLUMNS), _insert_many("dossiers", _DOSSIER_COLUMNS)
 _EVENT_ONE, _EVENT_MANY = _insert_one("events", _EVENT_COLUMNS), _insert_many("events", _EVENT_COLUMNS)
 _JOB_ONE, _JOB_MANY = _insert_one("jobs", _JOB_COLUMNS), _insert_many("jobs", _JOB_COLUMNS)
+_DOCUMENTS_MANY = _insert_many("dossier_documents", documents.DOCUMENT_COLUMNS)
 _KEY_CLAIM = " ON CONFLICT (client_id, key) DO NOTHING"
 _KEY_ONE = _insert_one("idempotency_keys", _KEY_COLUMNS) + _KEY_CLAIM
 _KEY_MANY = _insert_many("idempotency_keys", _KEY_COLUMNS) + _KEY_CLAIM
@@ -92,6 +94,7 @@ def insert_dossier(
     conn.execute(_DOSSIER_ONE, dossier)
     conn.execute(_EVENT_ONE, event)
     conn.execute(_JOB_ONE, job)
+    documents.insert(conn, dossier[0], "submission", new.documents)
     return inserted(dossier, job)
 
 
@@ -134,7 +137,7 @@ class CreateDossier(Batchable):
         keys = [_key_row(op.new) for op in ops if op.new.idempotency_key is not None]
         if keys and conn.execute(_KEY_MANY, (orjson.dumps(keys),)).rowcount != len(keys):
             raise KeyUsed
-        dossiers, events, jobs, out = [], [], [], []
+        dossiers, events, jobs, docs, out = [], [], [], [], []
         for op in ops:
             new = op.new
             seq = op.codes.next(conn, new.receiving_unit, new.day.isoformat())
@@ -144,8 +147,12 @@ class CreateDossier(Batchable):
             dossiers.append(dossier)
             events.append(event)
             jobs.append(job)
+            docs += documents.rows_of(dossier[0], "submission", new.documents)
             out.append((dossier[0], inserted(dossier, job)))
         conn.execute(_DOSSIER_MANY, (orjson.dumps(dossiers),))
         conn.execute(_EVENT_MANY, (orjson.dumps(events),))
         conn.execute(_JOB_MANY, (orjson.dumps(jobs),))
+        if docs:
+            conn.execute(_DOCUMENTS_MANY, (orjson.dumps(docs),))
+            documents.keep_contents(conn, [d for op in ops for d in op.new.documents])
         return out

@@ -17,6 +17,46 @@ from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.store.seals import AuditVerifier
 
 JobState = Literal["waiting", "pending", "leased", "done", "dead", "cancelled"]
+# How a dossier's delivery is asked after (GET /v1/dossiers?delivery=): DeliveryState's names.
+DeliveryFilter = Literal["waiting", "pending", "in_flight", "delivered", "dead", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """A document a dossier names: its bytes are in the document store under `sha256` (for a URL fetched
+    before delivery, once fetched)."""
+
+    component_code: str
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+    origin: Literal["inline", "upload", "url"]
+    url: str | None = None
+    # A small document sent inline: kept in the database with the dossier, in its transaction (not in the folder).
+    content: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class NewUpload:
+    id: str
+    client_id: str
+    sha256: str
+    size: int
+    media_type: str
+    name: str | None
+    created_at: datetime
+    expires_at: float  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    id: str
+    client_id: str
+    sha256: str
+    size: int
+    media_type: str
+    name: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +74,7 @@ class NewDossier:
     submission: dict[str, Any]
     idempotency_key: str | None
     body_hash: str
+    documents: tuple[DocumentRef, ...] = ()  # the submission's attachments, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +289,10 @@ class Store(ABC):
         """By id (UUID) or by dossier code."""
 
     @abstractmethod
-    async def list_dossiers(self, *, client_id: str | None, status: int | None, limit: int) -> list[Dossier]: ...
+    async def list_dossiers(
+        self, *, client_id: str | None, status: int | None, limit: int, delivery: DeliveryFilter | None = None
+    ) -> list[Dossier]:
+        """Newest first, each with its delivery state (of its latest job); `delivery` keeps those in that state."""
 
     @abstractmethod
     async def events(self, dossier_id: UUID) -> list[StatusEvent]: ...
@@ -421,8 +465,42 @@ class Store(ABC):
         """Dead-lettered steps of the bundle are tried again."""
 
     @abstractmethod
-    async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
-        """Record the centre's answer to a supplement request and queue it for the agency."""
+    async def answer_supplement(
+        self, dossier_id: UUID, answer: dict[str, Any], *, actor: str, documents: Sequence[DocumentRef] = ()
+    ) -> Dossier:
+        """Record the centre's answer to a supplement request and queue it for the agency; `documents` are
+        the answer's attachments, stored. An answer to the gateway's own request (a document it could not
+        fetch before delivery) replaces the missing documents and delivers the dossier instead."""
+
+    @abstractmethod
+    async def ask_for_documents(self, job_id: int, owner: str, items: list[str], note: str) -> bool:
+        """A dossier's documents could not be had before its delivery: the centre is asked for them
+        (status 5, requested by the gateway) and the job waits for the answer. False if the lease was lost."""
+
+    # -- documents ------------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def create_upload(self, new: NewUpload) -> None: ...
+
+    @abstractmethod
+    async def uploads(self, client_id: str, ids: Sequence[str]) -> dict[str, UploadRecord]:
+        """The client's unexpired uploads among `ids` (another client's uploads are not found)."""
+
+    @abstractmethod
+    async def expire_uploads(self, now: float) -> int:
+        """Forget uploads whose time has passed; returns how many."""
+
+    @abstractmethod
+    async def documents_named(self, shas: Sequence[str]) -> set[str]:
+        """The sha256s among `shas` that a dossier or an upload names: the document store keeps those."""
+
+    @abstractmethod
+    async def document_content(self, sha256: str) -> bytes | None:
+        """A small document kept in the database (DocumentRef.content), or None."""
+
+    @abstractmethod
+    async def sweep_documents(self, before: float) -> int:
+        """Delete the small documents kept in the database since before `before` that nothing names."""
 
     @abstractmethod
     async def bundles_needing_action(self, limit: int = 50) -> list[BundleView]:

@@ -209,6 +209,45 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (agency, endpoint)
     );
     """,
+    # 11. Documents: their bytes are in the document store (gateway/documents), named by sha256. Uploads wait
+    # there for a dossier to name them until expires_at; each dossier's documents (its submission's, and
+    # each supplement's: `part`) keep theirs. A sha256 named by neither is swept from the store. Small
+    # documents sent inline are kept in `documents` instead, written in the transaction of the dossier that
+    # brings them (so a burst of submissions shares one fsync); larger ones go to the folder.
+    """
+    CREATE TABLE documents (
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        content BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE uploads (
+        id TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        media_type TEXT NOT NULL,
+        name TEXT,
+        created_at TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX uploads_expiry ON uploads (expires_at);
+    CREATE INDEX uploads_sha256 ON uploads (sha256);
+    CREATE TABLE dossier_documents (
+        dossier_id TEXT NOT NULL REFERENCES dossiers (id),
+        part TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        component_code TEXT NOT NULL,
+        name TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('inline', 'upload', 'url')),
+        url TEXT,
+        PRIMARY KEY (dossier_id, part, position)
+    );
+    CREATE INDEX dossier_documents_sha256 ON dossier_documents (sha256);
+    """,
 ]
 
 

@@ -121,7 +121,7 @@ def complete(
         "updated_at = ? WHERE id = ?",
         (time.time(), job_id),
     )
-    if step == "submit" and status == DossierStatus.RECEIVED:
+    if step == "submit" and status in (DossierStatus.RECEIVED, DossierStatus.IN_TRANSFER):
         accepted_by_agency(conn, did, actor, receipt.agency_ref)
     elif receipt.agency_ref:
         conn.execute("UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did))

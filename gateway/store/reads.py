@@ -15,7 +15,7 @@ import orjson
 
 from contracts import Dossier, StatusEvent
 from gateway.store import rows
-from gateway.store.base import FeedItem
+from gateway.store.base import DeliveryFilter, FeedItem
 
 # A dossier with its latest job (its submission, or the delivery of a supplement answered since).
 DOSSIER_WITH_JOB = (
@@ -43,16 +43,25 @@ def dossier(conn: sqlite3.Connection, ref: str) -> Dossier | None:
     return None if row is None else dossier_with_job(row)
 
 
-def dossiers(conn: sqlite3.Connection, client_id: str | None, status: int | None, limit: int) -> list[Dossier]:
-    sql, args = "SELECT * FROM dossiers WHERE 1=1", list[Any]()
+def dossiers(
+    conn: sqlite3.Connection,
+    client_id: str | None,
+    status: int | None,
+    limit: int,
+    delivery: DeliveryFilter | None = None,
+) -> list[Dossier]:
+    sql, args = f"{DOSSIER_WITH_JOB} WHERE 1=1", list[Any]()
     if client_id is not None:
-        sql += " AND client_id = ?"
+        sql += " AND d.client_id = ?"
         args.append(client_id)
     if status is not None:
-        sql += " AND status = ?"
+        sql += " AND d.status = ?"
         args.append(status)
-    sql += " ORDER BY received_at DESC LIMIT ?"
-    return [rows.dossier(r, None) for r in conn.execute(sql, (*args, limit)).fetchall()]
+    if delivery is not None:
+        sql += " AND j.state = ?"
+        args.append(rows.JOB_STATE_OF[delivery])
+    sql += " ORDER BY d.received_at DESC LIMIT ?"
+    return [dossier_with_job(r) for r in conn.execute(sql, (*args, limit)).fetchall()]
 
 
 def events(conn: sqlite3.Connection, dossier_id: UUID) -> list[StatusEvent]:
@@ -93,6 +102,11 @@ def counts(conn: sqlite3.Connection) -> dict[str, Any]:
         "SELECT COUNT(*) FROM dossiers WHERE status NOT IN (3, 7, 8, 9, 10) AND due_at < ?",
         (datetime.now(UTC).isoformat(),),
     ).fetchone()[0]
+    # Dossiers whose latest delivery was given up: the centre sees why on the dossier, the operator counts them.
+    undeliverable = conn.execute(
+        "SELECT COUNT(*) FROM jobs j WHERE j.state = 'dead' "
+        "AND j.id = (SELECT MAX(id) FROM jobs WHERE dossier_id = j.dossier_id)"
+    ).fetchone()[0]
     by_agency = {
         f"{a}:{s}": n for a, s, n in conn.execute("SELECT agency, state, COUNT(*) FROM jobs GROUP BY agency, state")
     }
@@ -101,4 +115,5 @@ def counts(conn: sqlite3.Connection) -> dict[str, Any]:
         "jobs_by_state": by_state,
         "jobs_by_agency": by_agency,
         "overdue": overdue,
+        "undeliverable": undeliverable,
     }

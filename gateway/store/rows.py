@@ -22,6 +22,7 @@ _JOB_STATE: dict[str, StepState] = {
     "dead": "dead",
     "cancelled": "cancelled",
 }
+JOB_STATE_OF = {shown: stored for stored, shown in _JOB_STATE.items()}
 
 
 def dossier(row: Any, job: Any | None) -> Dossier:

@@ -26,6 +26,7 @@ import functools
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -47,6 +48,7 @@ from gateway.store import (
     checkpoints,
     connector_state,
     cursors,
+    documents,
     health,
     outbox,
     pauses,
@@ -65,17 +67,21 @@ from gateway.store.base import (
     AuditWalk,
     Completion,
     CreateOutcome,
+    DeliveryFilter,
+    DocumentRef,
     FeedItem,
     JobRecord,
     JobState,
     NewBundle,
     NewDossier,
+    NewUpload,
     Pause,
     ReplayKey,
     Store,
     StoredCheckpoint,
     UpdateOutcome,
     UpdateSource,
+    UploadRecord,
 )
 from gateway.store.migrations import migrate
 from gateway.store.seals import AuditKey
@@ -234,8 +240,10 @@ class SqliteStore(Store):
     async def get_dossier(self, ref: str) -> Dossier | None:
         return await self._read(lambda conn: reads.dossier(conn, ref))
 
-    async def list_dossiers(self, *, client_id: str | None, status: int | None, limit: int) -> list[Dossier]:
-        return await self._read(lambda conn: reads.dossiers(conn, client_id, status, limit))
+    async def list_dossiers(
+        self, *, client_id: str | None, status: int | None, limit: int, delivery: DeliveryFilter | None = None
+    ) -> list[Dossier]:
+        return await self._read(lambda conn: reads.dossiers(conn, client_id, status, limit, delivery))
 
     async def events(self, dossier_id: UUID) -> list[StatusEvent]:
         return await self._read(lambda conn: reads.events(conn, dossier_id))
@@ -287,14 +295,43 @@ class SqliteStore(Store):
     async def retry_bundle(self, bundle_id: UUID) -> int:
         return await self._write_events(lambda conn: bundles.retry(conn, bundle_id))
 
-    async def answer_supplement(self, dossier_id: UUID, answer: dict[str, Any], *, actor: str) -> Dossier:
+    async def answer_supplement(
+        self, dossier_id: UUID, answer: dict[str, Any], *, actor: str, documents: Sequence[DocumentRef] = ()
+    ) -> Dossier:
         calendar = self.calendar
         await self._write_events(
-            lambda conn: supplements.record_answer(conn, dossier_id, answer, actor, calendar=calendar)
+            lambda conn: supplements.record_answer(conn, dossier_id, answer, actor, documents, calendar=calendar)
         )
         dossier = await self.get_dossier(str(dossier_id))
         assert dossier is not None
         return dossier
+
+    async def ask_for_documents(self, job_id: int, owner: str, items: list[str], note: str) -> bool:
+        calendar = self.calendar
+        return await self._write_events(
+            lambda conn: supplements.ask_for_documents(conn, job_id, owner, items, note, calendar=calendar)
+        )
+
+    # -- documents ----------------------------------------------------------------------------------
+
+    async def create_upload(self, new: NewUpload) -> None:
+        await self._write(lambda conn: documents.create_upload(conn, new))
+
+    async def uploads(self, client_id: str, ids: Sequence[str]) -> dict[str, UploadRecord]:
+        now = time.time()
+        return await self._read(lambda conn: documents.uploads(conn, client_id, ids, now))
+
+    async def expire_uploads(self, now: float) -> int:
+        return await self._write(lambda conn: documents.expire_uploads(conn, now))
+
+    async def documents_named(self, shas: Sequence[str]) -> set[str]:
+        return await self._read(lambda conn: documents.named(conn, shas))
+
+    async def document_content(self, sha256: str) -> bytes | None:
+        return await self._read(lambda conn: documents.content(conn, sha256))
+
+    async def sweep_documents(self, before: float) -> int:
+        return await self._write(lambda conn: documents.sweep(conn, before))
 
     # -- jobs ---------------------------------------------------------------------------------------
 

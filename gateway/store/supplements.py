@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -17,9 +18,14 @@ import orjson
 
 from contracts import DossierStatus, SupplementRequest
 from contracts.calendar import NATIONAL, VN_TZ, WorkCalendar
+from contracts.status import can_move
 from gateway.connector import AgencyUpdate
 from gateway.errors import IllegalTransition
+from gateway.store import documents
+from gateway.store.base import DocumentRef
 from gateway.store.events import insert_event
+
+GATEWAY = "gateway"  # requested_by of the gateway's own requests: documents it could not get before delivery
 
 
 def record_request(
@@ -53,6 +59,48 @@ def record_request(
     conn.execute("UPDATE dossiers SET supplements = ? WHERE id = ?", (orjson.dumps(requests).decode(), did))
 
 
+def ask_for_documents(
+    conn: sqlite3.Connection,
+    job_id: int,
+    owner: str,
+    items: list[str],
+    note: str,
+    *,
+    calendar: WorkCalendar = NATIONAL,
+) -> bool:
+    """The gateway's own supplement request: documents of a leased submission could not be had before its
+    delivery. The dossier goes to status 5 with the centre's deadline; the job waits for the answer."""
+    row = conn.execute(
+        "SELECT j.dossier_id, d.status, d.supplements FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
+        "WHERE j.id = ? AND j.state = 'leased' AND j.lease_owner = ?",
+        (job_id, owner),
+    ).fetchone()
+    if row is None:
+        return False
+    did, status = row["dossier_id"], DossierStatus(row["status"])
+    now, ts = datetime.now(UTC), time.time()
+    if not can_move(status, DossierStatus.SUPPLEMENT_REQUESTED):
+        conn.execute(
+            "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_until = NULL, last_error = ?, updated_at = ? "
+            "WHERE id = ?",
+            (note[:2000], ts, job_id),
+        )
+        return True
+    request = SupplementRequest(
+        requested_by=GATEWAY, items=items, note=note, requested_at=now, due_at=calendar.supplement_deadline(now)
+    )
+    requests = [*orjson.loads(row["supplements"]), request.model_dump(mode="json")]
+    conn.execute("UPDATE dossiers SET supplements = ? WHERE id = ?", (orjson.dumps(requests).decode(), did))
+    data = {"items": items, "due_at": request.due_at.isoformat()}
+    insert_event(conn, did, int(DossierStatus.SUPPLEMENT_REQUESTED), GATEWAY, note, data, None)
+    conn.execute(
+        "UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_until = NULL, last_error = ?, updated_at = ? "
+        "WHERE id = ?",
+        (note[:2000], ts, job_id),
+    )
+    return True
+
+
 def resumed_status(conn: sqlite3.Connection, did: str) -> DossierStatus | None:
     """The status the dossier's latest supplement request interrupted: the one its answer restores."""
     row = conn.execute(
@@ -68,12 +116,13 @@ def record_answer(
     dossier_id: UUID,
     answer: dict[str, Any],
     actor: str,
+    refs: Sequence[DocumentRef] = (),
     *,
     calendar: WorkCalendar = NATIONAL,
 ) -> None:
     did = str(dossier_id)
     row = conn.execute(
-        "SELECT status, due_at, agency, endpoint, supplements FROM dossiers WHERE id = ?", (did,)
+        "SELECT status, due_at, agency, endpoint, supplements, submission FROM dossiers WHERE id = ?", (did,)
     ).fetchone()
     status = DossierStatus(row["status"])
     if status != DossierStatus.SUPPLEMENT_REQUESTED:
@@ -88,7 +137,7 @@ def record_answer(
     now = datetime.now(UTC)
     old_due = datetime.fromisoformat(row["due_at"])
     new_due = calendar.due_after_supplement(old_due, datetime.fromisoformat(asked), now)
-    documents = [
+    answered = [
         {k: a[k] for k in ("component_code", "name", "media_type", "size", "sha256", "url") if a.get(k) is not None}
         for a in answer.get("attachments", [])
     ]
@@ -97,7 +146,7 @@ def record_answer(
         requests[-1].update(
             answered_at=now.isoformat(),
             answered_by=actor,
-            documents=documents,
+            documents=answered,
             dossier_due_before=old_due.isoformat(),
             dossier_due_after=new_due.isoformat(),
         )
@@ -105,6 +154,10 @@ def record_answer(
         "UPDATE dossiers SET due_at = ?, supplements = ? WHERE id = ?",
         (new_due.astimezone(UTC).isoformat(), orjson.dumps(requests).decode(), did),
     )
+    moved = {"old_due_at": old_due.isoformat(), "new_due_at": new_due.isoformat()}
+    if requests and requests[-1].get("requested_by") == GATEWAY:
+        _deliver_with(conn, did, orjson.loads(row["submission"]), answer, refs, actor, moved)
+        return
     n = (
         conn.execute("SELECT COUNT(*) FROM jobs WHERE dossier_id = ? AND step LIKE 'supplement%'", (did,)).fetchone()[0]
         + 1
@@ -120,12 +173,48 @@ def record_answer(
         "supplement received from the applicant",
         {
             "attachments": [a.get("name") for a in answer.get("attachments", [])],
-            "old_due_at": old_due.isoformat(),
-            "new_due_at": new_due.isoformat(),
+            **moved,
         },
         None,
     )
+    documents.insert(conn, did, f"supplement-{n}", refs)
     queue_job(conn, did, f"supplement-{n}", row["agency"], row["endpoint"], answer)
+
+
+def _deliver_with(
+    conn: sqlite3.Connection,
+    did: str,
+    submission: dict[str, Any],
+    answer: dict[str, Any],
+    refs: Sequence[DocumentRef],
+    actor: str,
+    moved: dict[str, str],
+) -> None:
+    """The centre brought the documents the gateway could not fetch: they take the place of the attachments
+    of the same components, and the dossier, not yet at its agency, is delivered (status 0, in transfer)."""
+    given = answer.get("attachments", [])
+    codes = sorted({a["component_code"] for a in given})
+    submission["attachments"] = [a for a in submission.get("attachments", []) if a["component_code"] not in codes]
+    submission["attachments"] += given
+    conn.execute("UPDATE dossiers SET submission = ? WHERE id = ?", (orjson.dumps(submission).decode(), did))
+    conn.executemany(
+        "DELETE FROM dossier_documents WHERE dossier_id = ? AND part = 'submission' AND component_code = ?",
+        [(did, code) for code in codes],
+    )
+    last = conn.execute(
+        "SELECT COALESCE(MAX(position), -1) FROM dossier_documents WHERE dossier_id = ? AND part = 'submission'",
+        (did,),
+    ).fetchone()[0]
+    documents.insert(conn, did, "submission", refs, first=last + 1)
+    note = "the documents asked for were received from the centre: delivering to the agency"
+    data = {"attachments": [a.get("name") for a in given], **moved}
+    insert_event(conn, did, int(DossierStatus.IN_TRANSFER), actor, note, data, None)
+    ts = time.time()
+    conn.execute(
+        "UPDATE jobs SET state = 'pending', attempts = 0, failing_since = NULL, held = 0, next_at = ?, "
+        "updated_at = ? WHERE dossier_id = ? AND step = 'submit' AND state = 'waiting'",
+        (ts, ts, did),
+    )
 
 
 def queue_job(conn: sqlite3.Connection, did: str, step: str, agency: str, endpoint: str, inputs: Any) -> None:
@@ -156,7 +245,13 @@ def expire(conn: sqlite3.Connection, now: datetime) -> list[UUID]:
         details = {"supplement_due_at": last["due_at"], "items": last.get("items", [])}
         event_id = f"supplement-{len(requests)}-expired"
         insert_event(conn, row["id"], int(DossierStatus.REJECTED), "gateway", reason, details, event_id)
-        if row["agency"] and row["endpoint"]:
+        if last.get("requested_by") == GATEWAY:  # never delivered: no agency to tell
+            conn.execute(
+                "UPDATE jobs SET state = 'cancelled', updated_at = ? "
+                "WHERE dossier_id = ? AND step = 'submit' AND state = 'waiting'",
+                (time.time(), row["id"]),
+            )
+        elif row["agency"] and row["endpoint"]:
             queue_job(conn, row["id"], "withdraw", row["agency"], row["endpoint"], {"reason": reason, **details})
         expired.append(UUID(row["id"]))
     return expired

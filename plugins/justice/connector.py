@@ -23,6 +23,7 @@ from gateway.sdk import (
     SignatureError,
     SubmitReceipt,
     Unauthenticated,
+    document_bytes,
     hmac_rest,
 )
 from plugins.justice import envelope, wire
@@ -58,8 +59,10 @@ class JusticeConnector(Connector):
 
     async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
         agency = self.ctx.agency
+        # The documents ride in base64 inside the envelope's XML, which the agency signs whole.
+        contents = {a.sha256: await document_bytes(self.ctx, a) for a in dossier.submission.attachments if a.sha256}
         try:
-            service, xml = wire.request_xml(dossier)
+            service, xml = wire.request_xml(dossier, contents)
         except (ValueError, KeyError) as exc:
             raise AgencyRejected(f"justice: cannot map dossier {dossier.code}: {exc}", agency=agency) from exc
         payload = envelope.request(delivery.idempotency_key, service, self.ctx.callback_url, xml)

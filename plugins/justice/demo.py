@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from contracts.calendar import VN_TZ
-from contracts.samples import pdf_attachment, person_applicant
+from contracts.samples import pdf_attachment, person_applicant, png_attachment
 from gateway.sdk import RunningSimulator, SimulatorBinding
 from plugins.justice.forms import BIRTH_REGISTRATION, DEATH_REGISTRATION
 from plugins.justice.simulator import KEY_ID
@@ -50,7 +50,8 @@ def _birth(mother: Citizen, father: Citizen, rng: random.Random, today: date) ->
         },
         "attachments": [
             pdf_attachment("TK-KS", "Tờ khai đăng ký khai sinh", name),
-            pdf_attachment("GCS", "Giấy chứng sinh", name),
+            # The hospital's birth certificate, scanned at the counter.
+            pdf_attachment("GCS", "Giấy chứng sinh", f"{name}, sinh ngày {born:%d/%m/%Y}", scan=(360, 480)),
         ],
     }
 
@@ -79,7 +80,7 @@ def _death(relative: Citizen, deceased: Citizen, rng: random.Random, today: date
         },
         "attachments": [
             pdf_attachment("TK-KT", "Tờ khai đăng ký khai tử", deceased.full_name),
-            pdf_attachment("GBT", "Giấy báo tử", deceased.full_name),
+            png_attachment("GBT", "Giấy báo tử", 420, 560, seed=rng.randint(0, 2**31)),  # photographed at the counter
         ],
     }
 

@@ -2,13 +2,16 @@
 HMAC signatures, de-duplication by requestId, results called back when processing is done. Faults injectable.
 
 Business errors come in the envelope as the real platforms send them: 100 (HTTP 401) for a bad signature,
-201 when a person named is not in the population register, 500 for invalid data (HTTP 200 both).
+201 when a person named is not in the population register, 500 for invalid data (HTTP 200 both): a
+registration whose documents (DanhSachTaiLieu, base64 in the XML) are missing, incomplete or not what
+they declare is invalid data, counted as `documents_refused`; the others as `documents_ok`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import hashlib
 from collections import Counter
 from datetime import date, datetime
@@ -27,17 +30,23 @@ from gateway.sdk import (
     HmacSigner,
     HmacVerifier,
     MalformedAnswer,
+    ReceivedDocument,
     SignatureError,
     SimulatorOptions,
     UnsafeAnswer,
+    count_documents,
+    document_problems,
     new_simulator,
     post_until_accepted,
     spawn,
 )
 from plugins.justice.envelope import reply
+from plugins.justice.procedures import by_code
 from plugins.police.population import population  # the same synthetic citizens in every agency's register
 
 KEY_ID = "lienthong-gateway"
+PROCEDURES = by_code()  # the agency's own rules: required documents and accepted types per procedure
+MAX_XML_BYTES = 64 * 1024 * 1024
 ENTRIES_PER_BOOK = 200
 KINDS = {"HoSoDangKyKhaiSinh": "KHAI_SINH", "HoSoDangKyKhaiTu": "KHAI_TU"}
 PATH_KINDS = {"/api/hotich/v1/khai-sinh": "KHAI_SINH", "/api/hotich/v1/khai-tu": "KHAI_TU"}
@@ -86,7 +95,7 @@ async def register(request: web.Request) -> web.Response:
         return _envelope("100", f"Xác thực không thành công: {exc}", status=401)
     try:
         env = orjson.loads(body)
-        root = parse_xml(str(env["data"]).encode())
+        root = parse_xml(str(env["data"]).encode(), max_bytes=MAX_XML_BYTES)
     except (orjson.JSONDecodeError, KeyError, TypeError, MalformedAnswer, UnsafeAnswer) as exc:
         return _envelope("500", f"Dữ liệu không hợp lệ: {exc}")
     kind = KINDS.get(root.tag)
@@ -95,6 +104,10 @@ async def register(request: web.Request) -> web.Response:
     problem = _problem(kind, root, env)
     if problem:
         return _envelope("500", f"Dữ liệu không hợp lệ: {problem}")
+    documents = document_problems(PROCEDURES.get(root.findtext("MaTTHC") or ""), _documents(root))
+    if documents:
+        count_documents(app[STATS], documents)
+        return _envelope("500", "Dữ liệu không hợp lệ: giấy tờ thiếu hoặc không khớp: " + "; ".join(documents))
     people = [root.findtext(p) for p in ("Me/SoDinhDanh", "Cha/SoDinhDanh", "NguoiChet/SoDinhDanh")]
     unknown = [p for p in people if p and p not in app[REGISTER]]
     if unknown:
@@ -107,8 +120,31 @@ async def register(request: web.Request) -> web.Response:
     ref = f"HT-{len(accepted) + 1:07d}"
     accepted[rid] = {"maTiepNhan": ref, "maHoSo": root.findtext("MaHoSo"), "loaiViec": kind}
     stats["accepted"] += 1
+    count_documents(stats, [])
     spawn(app, _finish(app, kind, root, ref, env["callbackUrl"]))
     return _receipt(ref)
+
+
+def _documents(root: etree._Element) -> list[ReceivedDocument]:
+    """DanhSachTaiLieu as it came: a document whose content is not base64 arrives as nothing."""
+    out = []
+    for doc in root.iterfind("DanhSachTaiLieu/TaiLieu"):
+        try:
+            content = base64.b64decode(doc.findtext("NoiDung") or "", validate=True)
+        except (binascii.Error, ValueError):
+            content = b""
+        size = doc.findtext("KichThuoc") or ""
+        out.append(
+            ReceivedDocument.of(
+                doc.findtext("MaThanhPhan") or "",
+                doc.findtext("TenTaiLieu") or "",
+                doc.findtext("LoaiTep") or "",
+                int(size) if size.isdigit() else -1,
+                doc.findtext("Sha256") or "",
+                content,
+            )
+        )
+    return out
 
 
 def _problem(kind: str, root: etree._Element, env: dict[str, Any]) -> str | None:

@@ -6,6 +6,8 @@ Dates are xs:date (yyyy-MM-dd), times xs:dateTime with their offset.
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -125,13 +127,38 @@ def death_request(dossier: Dossier) -> etree._Element:
     return root
 
 
-def request_xml(dossier: Dossier) -> tuple[str, str]:
+def documents(root: etree._Element, dossier: Dossier, contents: Mapping[str, bytes]) -> None:
+    """DanhSachTaiLieu: each document with its declared type, size and sha256, and its content in base64.
+    `contents` holds the documents' bytes by sha256 (read from the gateway's document store)."""
+    listing = _add(root, "DanhSachTaiLieu")
+    for a in dossier.submission.attachments:
+        if a.content_base64 is not None:
+            content = a.content_base64
+        elif a.sha256 in contents:
+            content = base64.b64encode(contents[a.sha256]).decode()
+        else:
+            raise ValueError(f"document {a.component_code} ({a.name}) was not read")
+        doc = _add(listing, "TaiLieu")
+        for tag, value in (
+            ("MaThanhPhan", a.component_code),
+            ("TenTaiLieu", a.name),
+            ("LoaiTep", a.media_type),
+            ("KichThuoc", a.size),
+            ("Sha256", a.sha256),
+            ("NoiDung", content),
+        ):
+            _add(doc, tag, value)
+
+
+def request_xml(dossier: Dossier, contents: Mapping[str, bytes] | None = None) -> tuple[str, str]:
     """(service name, XML text) for a dossier; ValueError (pydantic's included) when it cannot be mapped."""
     builders = {BIRTH_REGISTRATION: birth_request, DEATH_REGISTRATION: death_request}
     build = builders.get(dossier.procedure_code)
     if build is None:
         raise ValueError(f"procedure {dossier.procedure_code} is not a civil status registration")
-    return SERVICES[dossier.procedure_code], etree.tostring(build(dossier), encoding="unicode")
+    root = build(dossier)
+    documents(root, dossier, contents or {})
+    return SERVICES[dossier.procedure_code], etree.tostring(root, encoding="unicode")
 
 
 # -- answers -----------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from gateway.sdk import (
     Delivery,
     PollOutcome,
     SubmitReceipt,
+    document_bytes,
 )
 from plugins.land import hoso, wire
 from plugins.land.settings import LandSettings
@@ -102,15 +103,17 @@ class LandConnector(Connector):
     async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
         exchange = self._ready()
         correlation = wire.correlation_id(dossier.id, delivery.idempotency_key)
-        body = await asyncio.to_thread(self._request, dossier, correlation, delivery)
+        # The documents ride in base64 inside the HoSoXml, as the offices' XSD says.
+        contents = {a.sha256: await document_bytes(self.ctx, a) for a in dossier.submission.attachments if a.sha256}
+        body = await asyncio.to_thread(self._request, dossier, correlation, delivery, contents)
         await exchange.send(OutboundFile(correlation, body))
         # The office's own number comes with its first answer (DA_TIEP_NHAN).
         return SubmitReceipt()
 
-    def _request(self, dossier: Dossier, correlation: str, delivery: Delivery) -> bytes:
+    def _request(self, dossier: Dossier, correlation: str, delivery: Delivery, contents: dict[str, bytes]) -> bytes:
         assert self.request_schema is not None
         try:
-            body = hoso.request_xml(dossier, correlation, delivery.inputs)
+            body = hoso.request_xml(dossier, correlation, delivery.inputs, contents)
             validate(etree.fromstring(body), self.request_schema, agency=self.ctx.agency)
         except (hoso.UnmappableDossier, InvalidDocument) as exc:
             raise AgencyRejected(f"land: cannot map dossier {dossier.code}: {exc}", agency=self.ctx.agency) from exc

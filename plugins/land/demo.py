@@ -20,6 +20,7 @@ from gateway.sandbox.launcher import SimSpec, free_port
 from gateway.sdk import RunningSimulator, SimulatorBinding
 from plugins.land.procedures import FIRST_CERTIFICATE
 from plugins.land.simulator import DEFAULT_OFFICES, seeded_host_key
+from plugins.tax.demo import declarations
 
 PROVINCES = ["01", "79", "48"]
 STREETS = ["Lê Lợi", "Trần Hưng Đạo", "Nguyễn Huệ", "Hai Bà Trưng", "Lý Thường Kiệt", "Phan Chu Trinh"]
@@ -104,7 +105,16 @@ def demo_dossiers(seed: int, count: int) -> list[dict[str, Any]]:
                 "jurisdiction": {"province": province, "commune": land["address"]["commune"]},
                 "summary": f"Cấp GCN lần đầu, thửa {land['parcel_no']} tờ bản đồ {land['map_sheet']}",
                 "form": {"parcels": [land], "origin": "recognised", "in_use_since": rng.randint(1980, 2010)},
-                "attachments": [pdf_attachment("DON_DK", "Đơn đăng ký đất đai (Mẫu 04/ĐK)", applicant["full_name"])],
+                "attachments": [
+                    pdf_attachment("DON_DK", "Đơn đăng ký đất đai (Mẫu 04/ĐK)", applicant["full_name"]),
+                    # Papers proving how the land came to the applicant, scanned at the counter.
+                    pdf_attachment(
+                        "GT_SDD",
+                        "Giấy tờ về quyền sử dụng đất",
+                        f"Thua {land['parcel_no']}, to ban do {land['map_sheet']}",
+                        scan=(420, 560),
+                    ),
+                ],
             }
         )
     return out
@@ -138,21 +148,28 @@ def demo_bundles(seed: int, count: int, *, province: str | None = None) -> list[
                     "registration": {"phase": "registration"},
                 },
                 "attachments": {
-                    "declaration": [pdf_attachment("HD_CN", "Hợp đồng chuyển nhượng QSDĐ", seller["full_name"])],
-                    "tax": tax_attachments(seller, buyer, land),
+                    "declaration": [
+                        pdf_attachment("HD_CN", "Hợp đồng chuyển nhượng QSDĐ", seller["full_name"], scan=(480, 640)),
+                        pdf_attachment("GCN", "Giấy chứng nhận đã cấp (bản gốc)", land["certificate_serial"]),
+                    ],
+                    "tax": tax_attachments(seller, buyer, land, price),
                 },
             }
         )
     return out
 
 
-def tax_attachments(seller: dict[str, Any], buyer: dict[str, Any], land: dict[str, Any]) -> list[dict[str, Any]]:
+def tax_attachments(
+    seller: dict[str, Any], buyer: dict[str, Any], land: dict[str, Any], price: int = 0
+) -> list[dict[str, Any]]:
     """The declarations the tax step requires (plugins/tax: TK01LPTB, TK03TNCN, HDCN)."""
-    return [
-        pdf_attachment("TK01LPTB", "Tờ khai lệ phí trước bạ nhà, đất (01/LPTB)", buyer["full_name"]),
-        pdf_attachment("TK03TNCN", "Tờ khai thuế thu nhập cá nhân (03/BĐS-TNCN)", seller["full_name"]),
-        pdf_attachment("HDCN", "Hợp đồng chuyển nhượng quyền sử dụng đất", f"{land['map_sheet']}/{land['parcel_no']}"),
-    ]
+    return declarations(
+        (seller["full_name"], seller["personal_id"]),
+        (buyer["full_name"], buyer["personal_id"]),
+        land["map_sheet"],
+        land["parcel_no"],
+        price,
+    )
 
 
 def tax_form(seller: dict[str, Any], buyer: dict[str, Any], land: dict[str, Any], price: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ A request's bytes depend only on the dossier and the delivery, so a retried send
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -106,19 +107,24 @@ def _receipt(parent: etree._Element, r: object) -> None:
         _el(e, "NgayNop", r["paid_date"])
 
 
-def _attachments(parent: etree._Element, dossier: Dossier) -> None:
+def _attachments(parent: etree._Element, dossier: Dossier, contents: Mapping[str, bytes]) -> None:
+    """Each document with its declared type, size and sha256, and its content in base64; `contents` holds
+    the documents' bytes by sha256 (read from the gateway's document store)."""
     e = _el(parent, "DanhSachTaiLieu")
     for a in dossier.submission.attachments:
+        if a.content_base64 is not None:
+            content = a.content_base64
+        elif a.sha256 in contents:
+            content = base64.b64encode(contents[a.sha256]).decode()
+        else:
+            raise UnmappableDossier(f"document {a.component_code} ({a.name}) was not read")
         t = _el(e, "TaiLieu")
         _el(t, "MaThanhPhan", a.component_code)
         _el(t, "TenTaiLieu", a.name)
         _el(t, "LoaiTep", a.media_type)
         _el(t, "KichThuoc", a.size)
         _el(t, "Sha256", a.sha256)
-        if a.content_base64 is not None:
-            _el(t, "NoiDung", a.content_base64)
-        else:
-            _el(t, "DuongDan", a.url)
+        _el(t, "NoiDung", content)
 
 
 class _Content:
@@ -161,7 +167,12 @@ class _Content:
             self.price = int(inputs["declared_price_vnd"])
 
 
-def request_xml(dossier: Dossier, correlation: str, inputs: Mapping[str, Any] | None = None) -> bytes:
+def request_xml(
+    dossier: Dossier,
+    correlation: str,
+    inputs: Mapping[str, Any] | None = None,
+    contents: Mapping[str, bytes] | None = None,
+) -> bytes:
     """The HoSoXml for a dossier; UnmappableDossier when it cannot be built."""
     if dossier.procedure_code not in WIRE_KIND:
         raise UnmappableDossier(f"procedure {dossier.procedure_code} is not a land procedure")
@@ -204,5 +215,5 @@ def request_xml(dossier: Dossier, correlation: str, inputs: Mapping[str, Any] | 
         receipts = _el(root, "DanhSachBienLai")
         for r in c.receipts:
             _receipt(receipts, r)
-    _attachments(root, dossier)
+    _attachments(root, dossier, contents or {})
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -3,12 +3,17 @@
 Each office reads the gateway's requests from its folder's `outbox` (the gateway's outbox is the
 office's inbox), checks the sha256 sidecar and the XSD, takes each correlation id once, and writes its
 answers into `inbox` the way the gateway expects: sidecar first, then the data file, both atomically.
+An office checks the documents each dossier carries (DanhSachTaiLieu, base64 in the file): all the
+procedure requires, each whole and of an accepted type; a dossier whose documents are not all right is
+refused (TU_CHOI, the reason named) and counted as `documents_refused`, the others as `documents_ok`.
 Faults: slow offices, errors, malformed files, duplicate and missing answers, silent dossiers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import copy
 import hashlib
@@ -28,13 +33,22 @@ from adapters.file.model import SIDECAR_MAX_BYTES, parse_sidecar, sidecar_text
 from adapters.file.stores import new_token
 from adapters.xml import parse_xml, validate
 from contracts.calendar import VN_TZ
-from gateway.sdk import Faults, MalformedAnswer, UnsafeAnswer
+from gateway.sdk import (
+    Faults,
+    MalformedAnswer,
+    ReceivedDocument,
+    UnsafeAnswer,
+    count_documents,
+    document_problems,
+)
 from plugins.land.answers import Answer, Document, Obligation, answer_xml, pdf
+from plugins.land.procedures import by_code
 from plugins.land.wire import parse_time
 
 log = structlog.get_logger("lienthong.simulator.land")
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
+PROCEDURES = by_code()  # the offices' own rules: required documents and accepted types per procedure
 CHECKSUM_PATIENCE = 50  # scans a request may disagree with its sidecar before it is refused
 # VND per m2 the obligations are assessed on when the declared price is lower (a stand-in price list).
 UNIT_PRICE = {"01": 45_000_000, "79": 50_000_000, "48": 20_000_000}
@@ -66,6 +80,7 @@ class Record:
     paid: asyncio.Event = field(default_factory=asyncio.Event)
     answers: list[str] = field(default_factory=list)
     finished: bool = False
+    document_problems: list[str] = field(default_factory=list)
 
     def view(self) -> dict[str, Any]:
         return {
@@ -78,6 +93,15 @@ class Record:
             "province": self.request.findtext("DiaBan/MaTinh"),
             "answers": list(self.answers),
             "finished": self.finished,
+            "documents": [
+                {
+                    "component": d.findtext("MaThanhPhan"),
+                    "size": d.findtext("KichThuoc"),
+                    "sha256": d.findtext("Sha256"),
+                }
+                for d in self.request.iterfind("DanhSachTaiLieu/TaiLieu")
+            ],
+            "document_problems": list(self.document_problems),
         }
 
 
@@ -188,7 +212,9 @@ class LandRegistry:
             phase=doc.findtext("GiaiDoan") or "",
             ref=f"{office.code}-{datetime.now(VN_TZ):%y}{office.seq:06d}",
             request=doc,
+            document_problems=document_problems(PROCEDURES.get(doc.findtext("MaTTHC") or ""), _documents(doc)),
         )
+        count_documents(self.stats, record.document_problems)
         self.records[correlation] = self.by_ref[record.ref] = record
         await _move_pair(store, self.requests, name, "taken")
         self.stats["accepted"] += 1
@@ -249,6 +275,8 @@ class LandRegistry:
         await self._certificate(office, r, silent)
 
     def _refusal(self, office: Office, r: Record) -> str | None:
+        if r.document_problems:
+            return "Hồ sơ thiếu hoặc sai giấy tờ: " + "; ".join(r.document_problems)
         parcels = _texts(r.request, "DanhSachThuaDat/ThuaDat/DiaChi/MaTinh")
         provinces = {r.request.findtext("DiaBan/MaTinh"), *parcels}
         if provinces != {office.province}:
@@ -329,6 +357,27 @@ def _parse(data: bytes, schema: etree.XMLSchema) -> etree._Element:
     doc = parse_xml(data, max_bytes=MAX_REQUEST_BYTES, agency="land-office")
     validate(doc, schema, agency="land-office")
     return doc
+
+
+def _documents(request: etree._Element) -> list[ReceivedDocument]:
+    """DanhSachTaiLieu as it came: a document whose content is not base64 arrives as nothing."""
+    out = []
+    for t in request.iterfind("DanhSachTaiLieu/TaiLieu"):
+        try:
+            content = base64.b64decode(t.findtext("NoiDung") or "", validate=True)
+        except (binascii.Error, ValueError):
+            content = b""
+        out.append(
+            ReceivedDocument.of(
+                t.findtext("MaThanhPhan") or "",
+                t.findtext("TenTaiLieu") or "",
+                t.findtext("LoaiTep") or "",
+                int(t.findtext("KichThuoc") or -1),
+                t.findtext("Sha256") or "",
+                content,
+            )
+        )
+    return out
 
 
 def _texts(doc: etree._Element, path: str) -> list[str]:

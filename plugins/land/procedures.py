@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts import ProcedureSpec
+from contracts import DocumentRule, ProcedureSpec
 from plugins.land.forms import FirstCertificateForm, LandTransferForm
 
 KIND = "land"
@@ -15,6 +15,11 @@ TRANSFER = "1.004227"
 FIRST_CERTIFICATE = "1.004269"
 
 WIRE_KIND = {TRANSFER: "CHUYEN_NHUONG", FIRST_CERTIFICATE: "CAP_GCN_LAN_DAU"}
+# Documents ride in base64 inside the HoSoXml file: each is kept under the XML parsers' 10 MB text limit.
+MAX = 7 * 2**20
+SCANS = ("application/pdf", "image/jpeg", "image/png", "image/tiff")
+# Where a land dossier lies: its parcels. The office of their province takes it, whatever centre received it.
+PARCELS = "parcels[].address"
 
 
 def procedures() -> list[ProcedureSpec]:
@@ -26,7 +31,14 @@ def procedures() -> list[ProcedureSpec]:
             agency_kind=KIND,
             processing_days=10,
             jurisdiction="province",
+            jurisdiction_field=PARCELS,
             form_model=LandTransferForm,
+            documents=(
+                DocumentRule(
+                    component_code="HD_CN", name="Hợp đồng chuyển nhượng QSDĐ", max_bytes=MAX, media_types=SCANS
+                ),
+                DocumentRule(component_code="GCN", name="Giấy chứng nhận đã cấp", max_bytes=MAX, media_types=SCANS),
+            ),
         ),
         ProcedureSpec(
             code=FIRST_CERTIFICATE,
@@ -35,7 +47,20 @@ def procedures() -> list[ProcedureSpec]:
             agency_kind=KIND,
             processing_days=20,
             jurisdiction="province",
+            jurisdiction_field=PARCELS,
             form_model=FirstCertificateForm,
             required_components=("DON_DK",),
+            documents=(
+                DocumentRule(
+                    component_code="DON_DK", name="Đơn đăng ký đất đai (Mẫu 04/ĐK)", max_bytes=MAX, media_types=SCANS
+                ),
+                DocumentRule(
+                    component_code="GT_SDD", name="Giấy tờ về quyền sử dụng đất", max_bytes=MAX, media_types=SCANS
+                ),
+            ),
         ),
     ]
+
+
+def by_code() -> dict[str, ProcedureSpec]:
+    return {p.code: p for p in procedures()}

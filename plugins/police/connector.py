@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import orjson
 from pydantic import BaseModel
 
-from contracts import Dossier
+from contracts import Attachment, Dossier
 from gateway.sdk import (
     AgencyRejected,
     AgencyUpdate,
@@ -21,6 +21,7 @@ from gateway.sdk import (
     SignatureError,
     SubmitReceipt,
     Unauthenticated,
+    document_bytes,
     hmac_rest,
 )
 from plugins.police import wire
@@ -51,11 +52,16 @@ class PoliceConnector(Connector):
             ssl_context=ctx.ssl_context,
         )
 
+    async def _contents(self, attachments: list[Attachment]) -> dict[str, bytes]:
+        """The documents' bytes by sha256: the police API takes them in base64 inside the signed JSON."""
+        return {a.sha256: await document_bytes(self.ctx, a) for a in attachments if a.sha256}
+
     async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
         removal = dossier.procedure_code in self.settings.removal_procedures
         build = wire.removal_request if removal else wire.registration_request
+        contents = await self._contents(dossier.submission.attachments)
         try:
-            payload = build(dossier, delivery.idempotency_key, self.ctx.callback_url, delivery.inputs)
+            payload = build(dossier, delivery.idempotency_key, self.ctx.callback_url, delivery.inputs, contents)
         except (ValueError, KeyError) as exc:
             raise AgencyRejected(f"police: cannot map dossier {dossier.code}: {exc}", agency=self.ctx.agency) from exc
         path = REMOVAL_PATH if removal else REGISTRATION_PATH
@@ -68,7 +74,8 @@ class PoliceConnector(Connector):
         return SubmitReceipt(agency_ref=str(body["maTiepNhan"]))
 
     async def supplement(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
-        payload = wire.supplement_request(dossier, delivery.idempotency_key, delivery.inputs)
+        contents = await self._contents(wire.supplement_attachments(delivery.inputs))
+        payload = wire.supplement_request(dossier, delivery.idempotency_key, delivery.inputs, contents)
         await self.transport.send(
             RestRequest("POST", SUPPLEMENT_PATH, json=payload, headers={"Idempotency-Key": payload["maYeuCau"]})
         )

@@ -6,11 +6,10 @@ from contracts import ProcedureSpec
 from gateway.sdk import AgencyKind, LookupSpec, hookimpl
 from plugins.police.connector import PoliceConnector
 from plugins.police.demo import BINDING, demo_dossiers, identity_example
-from plugins.police.forms import IdentityAnswer, IdentityQuery, ResidenceRegistrationForm, ResidenceRemovalForm
-from plugins.police.settings import REMOVAL_PROCEDURE, PoliceSettings
+from plugins.police.forms import IdentityAnswer, IdentityQuery
+from plugins.police.procedures import KIND, procedures
+from plugins.police.settings import PoliceSettings
 from plugins.police.simulator import create_simulator
-
-KIND = "police"
 
 
 @hookimpl
@@ -40,32 +39,4 @@ def register_agency_kinds() -> list[AgencyKind]:
 
 @hookimpl
 def register_procedures() -> list[ProcedureSpec]:
-    # Codes as in the national procedure database; operators may rename them in conf/procedures.toml.
-    return [
-        ProcedureSpec(
-            code="1.004194",
-            name="Đăng ký thường trú (permanent residence registration)",
-            sector="Đăng ký, quản lý cư trú",
-            agency_kind=KIND,
-            processing_days=7,
-            form_model=ResidenceRegistrationForm,
-            required_components=("TK01",),
-        ),
-        ProcedureSpec(
-            code=REMOVAL_PROCEDURE,
-            name="Xóa đăng ký thường trú (removal of permanent residence)",
-            sector="Đăng ký, quản lý cư trú",
-            agency_kind=KIND,
-            processing_days=3,
-            form_model=ResidenceRemovalForm,
-        ),
-        ProcedureSpec(
-            code="1.004203",
-            name="Đăng ký tạm trú (temporary residence registration)",
-            sector="Đăng ký, quản lý cư trú",
-            agency_kind=KIND,
-            processing_days=3,
-            form_model=ResidenceRegistrationForm,
-            required_components=("TK01",),
-        ),
-    ]
+    return procedures()

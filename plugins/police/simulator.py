@@ -4,6 +4,10 @@ Registration requests are de-duplicated by maYeuCau (the gateway's idempotency k
 request is answered later by a signed callback to the gateway, as the real service does. A case waiting
 for documents can be withdrawn (rut-ho-so) when the centre refuses it at the deadline.
 
+Documents come in base64 in the signed JSON (taiLieu): each is checked whole (declared size, sha256, type)
+and against the procedure's required components; a dossier whose documents are not all right is refused
+(HTTP 422, maLoi 500) and counted as `documents_refused`, the others as `documents_ok`.
+
 options.settings: supplement_rate (share of requests first asked for a missing document, default 0),
 supplement_due_days (the deadline such a request names, default 9 calendar days; null names none).
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import hashlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,15 +30,20 @@ from gateway.sdk import (
     STATS,
     HmacSigner,
     HmacVerifier,
+    ReceivedDocument,
     SignatureError,
     SimulatorOptions,
+    count_documents,
+    document_problems,
     new_simulator,
     post_until_accepted,
     spawn,
 )
 from plugins.police.population import population
+from plugins.police.procedures import by_code
 
 KEY_ID = "lienthong-gateway"
+PROCEDURES = by_code()  # the agency's own rules: required documents and accepted types per procedure
 ACCEPTED = web.AppKey("accepted", dict[str, dict[str, Any]])
 REGISTER = web.AppKey("register", dict[str, Any])
 OPTIONS = web.AppKey("options", SimulatorOptions)
@@ -41,6 +51,7 @@ VERIFIER = web.AppKey("verifier", HmacVerifier)
 WAITING = web.AppKey("waiting", dict[str, dict[str, Any]])  # agency ref -> request awaiting a supplement
 SUPPLEMENTS = web.AppKey("supplements", dict[str, str])
 WITHDRAWN = web.AppKey("withdrawn", dict[str, str])  # request id -> agency ref of a case closed unfinished
+DOCUMENTS = web.AppKey("documents", dict[str, list[dict[str, Any]]])  # maHoSo -> the documents it came with
 
 
 def _malformed() -> web.Response:
@@ -48,7 +59,8 @@ def _malformed() -> web.Response:
 
 
 def _error(status: int, code: str, text: str) -> web.Response:
-    return web.json_response({"maLoi": code, "moTa": text}, status=status)
+    body = orjson.dumps({"maLoi": code, "moTa": text})  # UTF-8 as it is: the gateway shows it to the centre
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 async def _verified_json(request: web.Request) -> Any:
@@ -67,6 +79,22 @@ async def _verified_json(request: web.Request) -> Any:
         ) from None
 
 
+def received_documents(data: dict[str, Any]) -> tuple[list[ReceivedDocument], list[str]]:
+    """taiLieu as it came: each document decoded, or why it could not be."""
+    docs, problems = [], []
+    for i, t in enumerate(data.get("taiLieu") or []):
+        try:
+            content = base64.b64decode(t["noiDungBase64"], validate=True)
+            docs.append(
+                ReceivedDocument.of(
+                    t["maThanhPhan"], t["tenTaiLieu"], t["loaiTep"], int(t["kichThuoc"]), t["sha256"], content
+                )
+            )
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            problems.append(f"taiLieu[{i}]: incomplete, or its content is not base64")
+    return docs, problems
+
+
 async def register_residence(request: web.Request) -> web.Response:
     data = await _verified_json(request)
     stats, accepted = request.app[STATS], request.app[ACCEPTED]
@@ -82,10 +110,16 @@ async def register_residence(request: web.Request) -> web.Response:
     head = data.get("soDinhDanhChuHo")
     if head and head not in request.app[REGISTER]:
         return _error(422, "201", f"Không tìm thấy chủ hộ {head} trong CSDL quốc gia về dân cư")
+    docs, problems = received_documents(data)
+    problems += document_problems(PROCEDURES.get(str(data.get("maTTHC"))), docs)
     rid = data["maYeuCau"]
+    if problems:
+        count_documents(stats, problems)
+        return _error(422, "500", "Hồ sơ thiếu hoặc sai giấy tờ: " + "; ".join(problems))
     if rid in accepted:
         stats["duplicates"] += 1
         return web.json_response({"maTiepNhan": accepted[rid]["maTiepNhan"], "trangThai": "DA_TIEP_NHAN"}, status=200)
+    count_documents(stats, problems)
     ref = f"CA-{len(accepted) + 1:07d}"
     accepted[rid] = {
         "maTiepNhan": ref,
@@ -93,6 +127,10 @@ async def register_residence(request: web.Request) -> web.Response:
         "maTTHC": data.get("maTTHC"),
         "soDinhDanh": data["soDinhDanh"],
     }
+    request.app[DOCUMENTS][data["maHoSo"]] = [
+        {"maThanhPhan": d.component_code, "loaiTep": d.media_type, "kichThuoc": d.size, "sha256": d.sha256}
+        for d in docs
+    ]
     if removal:
         accepted[rid]["soTrichLucKhaiTu"] = data.get("soTrichLucKhaiTu")
     stats["accepted"] += 1
@@ -174,9 +212,11 @@ async def receive_supplement(request: web.Request) -> web.Response:
     original = request.app[WAITING].pop(ref, None) if ref else None
     if original is None:
         return _error(422, "201", f"no dossier {ref} waits for a supplement")
-    if not data.get("taiLieu"):
+    docs, problems = received_documents(data)
+    problems += document_problems(None, docs)
+    if not data.get("taiLieu") or problems:
         request.app[WAITING][ref] = original
-        return _error(422, "500", "a supplement carries at least one document")
+        return _error(422, "500", "; ".join(problems) or "a supplement carries at least one document")
     request.app[SUPPLEMENTS][data["maYeuCau"]] = ref
     stats["supplements"] += 1
     spawn(request.app, _complete(request.app, original, ref))
@@ -220,6 +260,11 @@ async def list_accepted(request: web.Request) -> web.Response:
     return web.json_response(list(request.app[ACCEPTED].values()))
 
 
+async def list_documents(request: web.Request) -> web.Response:
+    """What each accepted dossier (by maHoSo) came with: component, type, size and sha256 of each document."""
+    return web.json_response(request.app[DOCUMENTS])
+
+
 def _refused() -> web.Response:
     return _error(422, "500", "Dữ liệu không hợp lệ: hồ sơ bị từ chối")
 
@@ -233,10 +278,12 @@ def create_simulator(options: SimulatorOptions) -> web.Application:
     app[WAITING] = {}
     app[SUPPLEMENTS] = {}
     app[WITHDRAWN] = {}
+    app[DOCUMENTS] = {}
     app.router.add_post("/api/v1/cu-tru/dang-ky", register_residence)
     app.router.add_post("/api/v1/dan-cu/xac-thuc", verify_identity)
     app.router.add_post("/api/v1/cu-tru/bo-sung", receive_supplement)
     app.router.add_post("/api/v1/cu-tru/xoa-dang-ky", register_residence)
     app.router.add_post("/api/v1/cu-tru/rut-ho-so", withdraw_dossier)
     app.router.add_get("/_sim/accepted", list_accepted)
+    app.router.add_get("/_sim/documents", list_documents)
     return app

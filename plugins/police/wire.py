@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from contracts import Address, Dossier, DossierStatus, PersonApplicant, ResultDocument
+from contracts import Address, Attachment, Dossier, DossierStatus, PersonApplicant, ResultDocument
 from contracts.calendar import VN_TZ
+from contracts.dossier import TRUSTED
 from gateway.sdk import AgencyUpdate, MalformedAnswer
 from plugins.police.forms import IdentityAnswer, IdentityQuery
 
@@ -41,6 +43,30 @@ def _address(a: Address | None) -> dict[str, str] | None:
     return None if a is None else {"maTinh": a.province, "maXa": a.commune, "chiTiet": a.line}
 
 
+def documents(attachments: Sequence[Attachment], contents: Mapping[str, bytes]) -> list[dict[str, Any]]:
+    """taiLieu: each document with its declared type, size and sha256, and its content in base64.
+    `contents` holds the documents' bytes by sha256 (read from the gateway's document store)."""
+    out = []
+    for a in attachments:
+        if a.content_base64 is not None:
+            content = a.content_base64
+        elif a.sha256 in contents:
+            content = base64.b64encode(contents[a.sha256]).decode()
+        else:
+            raise ValueError(f"document {a.component_code} ({a.name}) was not read")
+        out.append(
+            {
+                "maThanhPhan": a.component_code,
+                "tenTaiLieu": a.name,
+                "loaiTep": a.media_type,
+                "kichThuoc": a.size,
+                "sha256": a.sha256,
+                "noiDungBase64": content,
+            }
+        )
+    return out
+
+
 def registrant(dossier: Dossier, inputs: Mapping[str, Any]) -> tuple[str, str, str, str]:
     """(personal id, name, yyyyMMdd birth date, gender) of the person registered."""
     form = dossier.submission.form
@@ -58,7 +84,11 @@ def registrant(dossier: Dossier, inputs: Mapping[str, Any]) -> tuple[str, str, s
 
 
 def registration_request(
-    dossier: Dossier, idempotency_key: str, callback_url: str, inputs: Mapping[str, Any] | None = None
+    dossier: Dossier,
+    idempotency_key: str,
+    callback_url: str,
+    inputs: Mapping[str, Any] | None = None,
+    contents: Mapping[str, bytes] | None = None,
 ) -> dict[str, Any]:
     form = dossier.submission.form
     pid, name, dob, gender = registrant(dossier, inputs or {})
@@ -80,11 +110,16 @@ def registration_request(
         "quanHeChuHo": form.get("relationship_to_head"),
         "noiTiepNhan": dossier.receiving_unit,
         "urlCallback": callback_url,
+        "taiLieu": documents(dossier.submission.attachments, contents or {}),
     }
 
 
 def removal_request(
-    dossier: Dossier, idempotency_key: str, callback_url: str, inputs: Mapping[str, Any] | None = None
+    dossier: Dossier,
+    idempotency_key: str,
+    callback_url: str,
+    inputs: Mapping[str, Any] | None = None,
+    contents: Mapping[str, bytes] | None = None,
 ) -> dict[str, Any]:
     form = dossier.submission.form
     person = form["person"]
@@ -99,24 +134,24 @@ def removal_request(
         "soTrichLucKhaiTu": form.get("death_register_number") or (inputs or {}).get("death_register_number"),
         "noiTiepNhan": dossier.receiving_unit,
         "urlCallback": callback_url,
+        "taiLieu": documents(dossier.submission.attachments, contents or {}),
     }
 
 
-def supplement_request(dossier: Dossier, idempotency_key: str, answer: Mapping[str, Any]) -> dict[str, Any]:
+def supplement_attachments(answer: Mapping[str, Any]) -> list[Attachment]:
+    """The documents of a supplement answer, as the gateway stored them (references)."""
+    return [Attachment.model_validate(a, context={TRUSTED: True}) for a in answer.get("attachments", [])]
+
+
+def supplement_request(
+    dossier: Dossier, idempotency_key: str, answer: Mapping[str, Any], contents: Mapping[str, bytes] | None = None
+) -> dict[str, Any]:
     return {
         "maYeuCau": request_id(idempotency_key),
         "maHoSo": dossier.code,
         "maTiepNhan": dossier.agency_ref,
         "ghiChu": answer.get("note", ""),
-        "taiLieu": [
-            {
-                "maThanhPhan": a["component_code"],
-                "tenTaiLieu": a["name"],
-                "sha256": a["sha256"],
-                "noiDungBase64": a.get("content_base64"),
-            }
-            for a in answer.get("attachments", [])
-        ],
+        "taiLieu": documents(supplement_attachments(answer), contents or {}),
     }
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
+import aiohttp
 import orjson
 from pydantic import BaseModel, Field
 
@@ -27,6 +29,7 @@ from gateway.sdk import (
     SignatureError,
     SubmitReceipt,
     Unauthenticated,
+    document_chunks,
 )
 from plugins.social_insurance import wire
 from plugins.social_insurance.forms import InsuranceNumberQuery
@@ -75,19 +78,23 @@ class SocialInsuranceConnector(Connector):
         )
         self.verifier = HmacVerifier({settings.client_id: settings.callback_secret or settings.client_secret})
 
-    async def _send(self, request: RestRequest) -> RestResponse:
+    async def _send(self, request: RestRequest | Callable[[], RestRequest]) -> RestResponse:
         """Send with a bearer token; a 401 means the agency dropped it: fetch another and try once more.
 
         The token goes in per request (not through RestTransport's auth hook) so a 401 invalidates the
-        token that was refused, never a newer one another delivery fetched meanwhile.
+        token that was refused, never a newer one another delivery fetched meanwhile. A request with a
+        streamed body comes as a function making it: the second try needs a fresh stream.
         """
+        make = request if callable(request) else (lambda: request)
+        first = make()
         token = await self.tokens.token()
-        resp = await self.api.send(_with_token(request, token.value, ok=(*request.ok, 401)))
+        resp = await self.api.send(_with_token(first, token.value, ok=(*first.ok, 401)))
         if resp.status != 401:
             return resp
         self.tokens.invalidate(token)
         token = await self.tokens.token()
-        return await self.api.send(_with_token(request, token.value, ok=request.ok))
+        again = make()
+        return await self.api.send(_with_token(again, token.value, ok=again.ok))
 
     async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
         try:
@@ -97,12 +104,29 @@ class SocialInsuranceConnector(Connector):
                 f"social insurance: cannot map dossier {dossier.code}: {exc}", agency=self.ctx.agency
             ) from exc
         resp = await self._send(
-            RestRequest("POST", CLAIM_PATH, json=payload, headers={"Idempotency-Key": delivery.idempotency_key})
+            lambda: RestRequest(
+                "POST",
+                CLAIM_PATH,
+                headers={"Idempotency-Key": delivery.idempotency_key},
+                stream=self._multipart(dossier, payload),
+            )
         )
         try:
             return SubmitReceipt(agency_ref=wire.receipt(resp.json()))
         except MalformedAnswer as exc:
             raise MalformedAnswer(exc.message, agency=self.ctx.agency) from exc
+
+    def _multipart(self, dossier: Dossier, claim: dict[str, Any]) -> aiohttp.MultipartWriter:
+        """multipart/form-data: the claim (JSON part `hoSo`), then each document as a file part streamed from
+        the document store, named as the claim's tepDinhKem declares it."""
+        writer = aiohttp.MultipartWriter("form-data")
+        writer.append_json(claim).set_content_disposition("form-data", name="hoSo")
+        for i, a in enumerate(dossier.submission.attachments):
+            part = writer.append(
+                document_chunks(self.ctx, a), {"Content-Type": a.media_type or "application/octet-stream"}
+            )
+            part.set_content_disposition("form-data", name=wire.part_name(i), filename=f"{a.component_code}-{i + 1}")
+        return writer
 
     async def lookup(self, name: str, query: BaseModel) -> BaseModel:
         if name != LOOKUP or not isinstance(query, InsuranceNumberQuery):

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from contracts.calendar import VN_TZ
-from contracts.samples import pdf_attachment, person_applicant
+from contracts.samples import pdf_attachment, person_applicant, png_attachment
 from gateway.sdk import RunningSimulator, SimulatorBinding
 from plugins.police.population import Citizen, population
 from plugins.social_insurance.forms import CHILD_HEALTH_CARD, FUNERAL_ALLOWANCE
@@ -66,7 +66,11 @@ def _funeral(relative: Citizen, deceased: Citizen, rng: random.Random, today: da
                 "account_holder": relative.full_name,
             },
         },
-        "attachments": [pdf_attachment("09-HSB", "Tờ khai của thân nhân (mẫu 09-HSB)", deceased.full_name)],
+        "attachments": [
+            pdf_attachment("09-HSB", "Tờ khai của thân nhân (mẫu 09-HSB)", deceased.full_name),
+            # The death extract, photographed by the relative and sent online.
+            png_attachment("TLKT", "Trích lục khai tử (bản sao)", 480, 640, seed=rng.randint(0, 2**31)),
+        ],
     }
 
 

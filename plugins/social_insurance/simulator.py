@@ -1,6 +1,12 @@
 """A simulator of the BHXH REST service: OAuth2 token endpoint, bearer tokens that expire, claims de-duplicated
 by maGiaoDich (the gateway's idempotency key) and answered later by HMAC-signed webhooks. Faults injectable.
 
+A claim comes as JSON, or as multipart/form-data: the claim in the part `hoSo`, then one file part per
+document its `tepDinhKem` declares (part name, component, type, size, sha256). Each part is read in
+chunks and hashed as it arrives, checked against its declaration and the procedure's rules; a claim whose
+documents are not all there and whole is refused (HTTP 422) and counted as `documents_refused`, the
+others as `documents_ok`.
+
 options.secret is both the OAuth2 client secret and the webhook signing key. options.settings:
 token_ttl (seconds, default 3600), client_id (default "lienthong-gateway"), funeral_allowance_vnd.
 """
@@ -20,13 +26,25 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import orjson
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from contracts.calendar import VN_TZ
-from gateway.sdk import STATS, HmacSigner, SimulatorOptions, new_simulator, post_until_accepted, spawn
+from gateway.sdk import (
+    STATS,
+    HmacSigner,
+    ReceivedDocument,
+    SimulatorOptions,
+    count_documents,
+    document_problems,
+    new_simulator,
+    post_until_accepted,
+    spawn,
+)
 from plugins.police.population import population  # the same synthetic citizens in every agency's register
+from plugins.social_insurance.procedures import by_code
 
 CLIENT_ID = "lienthong-gateway"
+PROCEDURES = by_code()  # the agency's own rules: accepted documents per procedure
 # 10 x the base salary of 2,340,000 VND (from 1 July 2024); an operator's figure, not the law's text.
 FUNERAL_ALLOWANCE_VND = 23_400_000
 REQUIRED = {
@@ -49,6 +67,7 @@ OPTIONS = web.AppKey("options", SimulatorOptions)
 TOKENS = web.AppKey("tokens", dict[str, float])  # access token -> expiry on the monotonic clock
 ACCEPTED = web.AppKey("accepted", dict[str, dict[str, Any]])
 REGISTER = web.AppKey("register", dict[str, Member])
+DOCUMENTS = web.AppKey("documents", dict[str, list[dict[str, Any]]])  # maHoSo -> the documents it came with
 
 
 def insurance_number(personal_id: str) -> str:
@@ -61,7 +80,8 @@ def _malformed() -> web.Response:
 
 
 def _error(status: int, code: str, text: str, **headers: str) -> web.Response:
-    return web.json_response({"maLoi": code, "moTa": text}, status=status, headers=headers)
+    body = orjson.dumps({"maLoi": code, "moTa": text})  # UTF-8 as it is: the gateway shows it to the centre
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
 
 
 def _client_id(app: web.Application) -> str:
@@ -103,7 +123,7 @@ async def issue_token(request: web.Request) -> web.Response:
     )
 
 
-async def _authorized_json(request: web.Request) -> Any:
+def _authorize(request: web.Request) -> None:
     header = request.headers.get("Authorization", "")
     expiry = request.app[TOKENS].get(header[7:]) if header.startswith("Bearer ") else None
     if expiry is None or expiry <= time.monotonic():
@@ -113,6 +133,10 @@ async def _authorized_json(request: web.Request) -> Any:
             content_type="application/json",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+
+
+async def _authorized_json(request: web.Request) -> Any:
+    _authorize(request)
     try:
         return orjson.loads(await request.read())
     except orjson.JSONDecodeError:
@@ -121,11 +145,57 @@ async def _authorized_json(request: web.Request) -> Any:
         ) from None
 
 
+async def _multipart_claim(request: web.Request) -> tuple[Any, list[ReceivedDocument], list[str]]:
+    """The claim of the `hoSo` part and the file parts after it, each hashed as it streams in."""
+    reader = await request.multipart()
+    first = await reader.next()
+    if not isinstance(first, BodyPartReader) or first.name != "hoSo":
+        return None, [], ["the first part is the claim, named hoSo"]
+    try:
+        data = orjson.loads(await first.read())
+    except orjson.JSONDecodeError:
+        return None, [], ["the hoSo part is not JSON"]
+    declared = {d.get("tenPhan"): d for d in data.get("tepDinhKem") or [] if isinstance(d, dict)}
+    docs: list[ReceivedDocument] = []
+    problems: list[str] = []
+    while (part := await reader.next()) is not None:
+        d = declared.pop(part.name, None) if isinstance(part, BodyPartReader) else None
+        if d is None or not isinstance(part, BodyPartReader):
+            problems.append(f"part {getattr(part, 'name', '?')} is not declared in tepDinhKem")
+            continue
+        digest, size, head = hashlib.sha256(), 0, b""
+        while chunk := await part.read_chunk():
+            digest.update(chunk)
+            size += len(chunk)
+            head = (head + chunk)[:16] if len(head) < 16 else head
+        if part.headers.get("Content-Type") != d.get("loaiTep"):
+            problems.append(f"part {part.name} is {part.headers.get('Content-Type')}, declared {d.get('loaiTep')}")
+        code, name, media_type = str(d.get("maThanhPhan")), str(d.get("tenTaiLieu")), str(d.get("loaiTep"))
+        declared_size = int(d.get("kichThuoc") or -1)
+        docs.append(
+            ReceivedDocument(
+                code, name, media_type, declared_size, str(d.get("sha256")), size, digest.hexdigest(), head
+            )
+        )
+    problems += [
+        f"{d.get('maThanhPhan')} ({name}): declared in tepDinhKem but not sent" for name, d in declared.items()
+    ]
+    return data, docs, problems
+
+
 async def submit_claim(request: web.Request) -> web.Response:
-    data = await _authorized_json(request)
+    if request.content_type == "multipart/form-data":
+        _authorize(request)
+        data, docs, problems = await _multipart_claim(request)
+    else:
+        data, docs, problems = await _authorized_json(request), [], []
     stats, accepted = request.app[STATS], request.app[ACCEPTED]
     if not isinstance(data, dict):
         return _error(422, "422", "a claim is a JSON object")
+    problems += document_problems(PROCEDURES.get(str(data.get("maThuTuc"))), docs)
+    if problems:
+        count_documents(stats, problems)
+        return _error(422, "422", "Hồ sơ đính kèm không hợp lệ: " + "; ".join(problems))
     missing = [k for k in ("maGiaoDich", "maHoSo", "loaiHoSo", "duLieu", "urlCallback") if not data.get(k)]
     required = REQUIRED.get(str(data.get("loaiHoSo")))
     if required is None and not missing:
@@ -141,6 +211,12 @@ async def submit_claim(request: web.Request) -> web.Response:
     ref = f"BHXH-{len(accepted) + 1:07d}"
     accepted[tx] = {"maTiepNhan": ref, "maHoSo": data["maHoSo"], "loaiHoSo": data["loaiHoSo"]}
     stats["accepted"] += 1
+    count_documents(stats, [])
+    request.app[DOCUMENTS][data["maHoSo"]] = [
+        {"maThanhPhan": d.component_code, "loaiTep": d.media_type, "kichThuoc": d.received_size,
+         "sha256": d.received_sha256}
+        for d in docs
+    ]  # fmt: skip
     spawn(request.app, _finish(request.app, data, ref))
     return web.json_response({"maTiepNhan": ref, "trangThai": "DA_TIEP_NHAN"}, status=202)
 
@@ -172,6 +248,10 @@ async def revoke_tokens(request: web.Request) -> web.Response:
 
 async def list_accepted(request: web.Request) -> web.Response:
     return web.json_response(list(request.app[ACCEPTED].values()))
+
+
+async def list_documents(request: web.Request) -> web.Response:
+    return web.json_response(request.app[DOCUMENTS])
 
 
 def _now() -> str:
@@ -258,6 +338,7 @@ def create_simulator(options: SimulatorOptions) -> web.Application:
     app[OPTIONS] = options
     app[TOKENS] = {}
     app[ACCEPTED] = {}
+    app[DOCUMENTS] = {}
     app[REGISTER] = {
         c.personal_id: Member(
             insurance_number(c.personal_id), c.full_name, c.date_of_birth.strftime("%Y%m%d"), int(c.gender == "male")
@@ -269,4 +350,5 @@ def create_simulator(options: SimulatorOptions) -> web.Application:
     app.router.add_post("/api/v1/tra-cuu/ma-so-bhxh", lookup_number)
     app.router.add_post("/_sim/revoke-tokens", revoke_tokens)
     app.router.add_get("/_sim/accepted", list_accepted)
+    app.router.add_get("/_sim/documents", list_documents)
     return app

@@ -112,7 +112,27 @@ def submission(
         "nguoiKeKhai": _declarant(dossier),
         "duLieu": data,
         "urlCallback": callback_url,
+        "tepDinhKem": declared_files(dossier),
     }
+
+
+def part_name(index: int) -> str:
+    return f"tep{index + 1}"
+
+
+def declared_files(dossier: Dossier) -> list[dict[str, Any]]:
+    """tepDinhKem: the file parts that follow the claim, each by its part name, as the sender declares them."""
+    return [
+        {
+            "tenPhan": part_name(i),
+            "maThanhPhan": a.component_code,
+            "tenTaiLieu": a.name,
+            "loaiTep": a.media_type,
+            "kichThuoc": a.size,
+            "sha256": a.sha256,
+        }
+        for i, a in enumerate(dossier.submission.attachments)
+    ]
 
 
 def receipt(body: Any) -> str:

@@ -31,6 +31,7 @@ from gateway.sdk import (
     EndpointSettings,
     PollOutcome,
     SubmitReceipt,
+    document_bytes,
 )
 from plugins.tax import wire
 from plugins.tax.forms import NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery
@@ -94,8 +95,10 @@ class TaxConnector(Connector):
             self.cursor = self._read_to = stored
 
     async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
+        # The documents go as base64Binary elements of the SOAP body (tax.xsd, AttachedDocument).
+        contents = {a.sha256: await document_bytes(self.ctx, a) for a in dossier.submission.attachments if a.sha256}
         try:
-            params = wire.declaration_request(dossier, delivery.idempotency_key)
+            params = wire.declaration_request(dossier, delivery.idempotency_key, contents)
         except ValidationError as exc:  # the form's own words, without the values (personal ids)
             reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in exc.errors())
             raise AgencyRejected(f"tax: cannot map dossier {dossier.code}: {reasons}", agency=self.ctx.agency) from None

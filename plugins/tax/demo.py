@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from contracts.admin_units import communes
-from contracts.samples import pdf_attachment
+from contracts.samples import attachment, pdf_attachment, tax_declaration_xml
 from gateway.sdk import RunningSimulator, SimulatorBinding
 from plugins.tax.register import Person, people
 
@@ -16,6 +16,22 @@ PARCEL_PROVINCES = ["01", "79", "48"]
 PRICE_PER_M2 = {"01": (60, 250), "79": (50, 220), "48": (25, 90)}  # million VND, a plausible range
 STREETS = ["Nguyễn Trãi", "Lê Lợi", "Trần Phú", "Hai Bà Trưng", "Lý Thường Kiệt", "Phan Chu Trinh"]
 
+
+
+def declarations(
+    seller: tuple[str, str], buyer: tuple[str, str], sheet: str, parcel: str, price: int
+) -> list[dict[str, Any]]:
+    """What the tax office requires (plugins/tax: TK01LPTB, TK03TNCN, HDCN): the two declarations as the
+    e-tax forms export them (XML), and the notarised contract, scanned."""
+    where = {"soToBanDo": sheet, "soThua": parcel, "giaTriChuyenNhuong": price}
+    fee = tax_declaration_xml("01/LPTB", "TỜ KHAI LỆ PHÍ TRƯỚC BẠ NHÀ, ĐẤT", *buyer, where)
+    pit = tax_declaration_xml("03/BĐS-TNCN", "TỜ KHAI THUẾ THU NHẬP CÁ NHÂN", *seller, where)
+    contract = f"Ben A: {seller[0]}; ben B: {buyer[0]}; thua {parcel}, to ban do {sheet}"
+    return [
+        attachment("TK01LPTB", "Tờ khai lệ phí trước bạ nhà, đất (01/LPTB)", fee, "application/xml"),
+        attachment("TK03TNCN", "Tờ khai thuế thu nhập cá nhân (03/BĐS-TNCN)", pit, "application/xml"),
+        pdf_attachment("HDCN", "Hợp đồng chuyển nhượng quyền sử dụng đất", contract, scan=(480, 640)),
+    ]
 
 
 def _party(p: Person) -> dict[str, str]:
@@ -65,11 +81,9 @@ def demo_dossiers(seed: int, count: int) -> list[dict[str, Any]]:
                     "declared_price_vnd": price,
                     **exemption,
                 },
-                "attachments": [
-                    pdf_attachment("TK01LPTB", "Tờ khai lệ phí trước bạ nhà, đất (01/LPTB)", buyer.full_name),
-                    pdf_attachment("TK03TNCN", "Tờ khai thuế thu nhập cá nhân (03/BĐS-TNCN)", seller.full_name),
-                    pdf_attachment("HDCN", "Hợp đồng chuyển nhượng quyền sử dụng đất", f"{sheet}/{parcel}"),
-                ],
+                "attachments": declarations(
+                    (seller.full_name, seller.personal_id), (buyer.full_name, buyer.personal_id), sheet, parcel, price
+                ),
             }
         )
     return out

@@ -6,14 +6,9 @@ from contracts import ProcedureSpec
 from gateway.sdk import AgencyKind, LookupSpec, hookimpl
 from plugins.tax.connector import TaxConnector, TaxSettings
 from plugins.tax.demo import BINDING, demo_dossiers, notice_example, taxpayer_example
-from plugins.tax.forms import LandTransferTaxForm, NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery
+from plugins.tax.forms import NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery
+from plugins.tax.procedures import KIND, procedures
 from plugins.tax.simulator import create_simulator
-
-KIND = "tax"
-# (uncertain) A real-shaped code of the national procedure database; operators may rename it in
-# conf/procedures.toml. Likewise the component codes of the two declarations and the contract.
-LAND_TRANSFER_TAX = "1.010912"
-COMPONENTS = ("TK01LPTB", "TK03TNCN", "HDCN")
 
 
 @hookimpl
@@ -51,14 +46,4 @@ def register_agency_kinds() -> list[AgencyKind]:
 
 @hookimpl
 def register_procedures() -> list[ProcedureSpec]:
-    return [
-        ProcedureSpec(
-            code=LAND_TRANSFER_TAX,
-            name="Khai nghĩa vụ tài chính khi chuyển nhượng quyền sử dụng đất (lệ phí trước bạ, thuế TNCN)",
-            sector="Thuế",
-            agency_kind=KIND,
-            processing_days=5,  # (uncertain) days for the tax office to issue the notices
-            form_model=LandTransferTaxForm,
-            required_components=COMPONENTS,
-        )
-    ]
+    return procedures()

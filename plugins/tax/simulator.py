@@ -6,6 +6,10 @@ POST /_sim/pay      the applicant pays: {"notice_number": ...} or {"dossier_code
 GET  /_sim/declarations   what was declared, with each notice's payment status
 plus the shared fault injection, /_sim/faults, /_sim/stats and /health of gateway.sdk.simulation.
 
+A declaration's documents (AttachedDocument, base64Binary) are checked whole and against the procedure's
+required components: a declaration without them all right is refused with a Client.InvalidDocuments
+fault and counted as `documents_refused`; the others as `documents_ok`.
+
 Settings (SimulatorOptions.settings): auto_pay_after (seconds; the applicant pays every notice of a new
 declaration that long after it), registration_fee_rate, income_tax_rate, due_days, server_fault_rate
 (share of SOAP calls answered with a Server fault, which the gateway retries), client_fault_rate (share
@@ -30,14 +34,25 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.soap.testing import fault_envelope
-from gateway.sdk import RNG, STATS, SimulatorOptions, new_simulator, spawn
+from gateway.sdk import (
+    RNG,
+    STATS,
+    ReceivedDocument,
+    SimulatorOptions,
+    count_documents,
+    document_problems,
+    new_simulator,
+    spawn,
+)
 from plugins.tax.ledger import Ledger, LedgerFault, Rates
+from plugins.tax.procedures import by_code
 from plugins.tax.register import taxpayers
 from plugins.tax.soap_service import CONTENT_TYPE, SoapService
 
 log = structlog.get_logger("lienthong.simulator")
 
 WSDL_DIR = Path(__file__).resolve().parent / "wsdl"
+PROCEDURES = by_code()  # the agency's own rules: required documents and accepted types
 
 
 class TaxSimSettings(BaseModel):
@@ -92,12 +107,24 @@ def _lookup(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
     return app[LEDGER].taxpayer(values)
 
 
+def _documents(values: dict[str, Any]) -> list[ReceivedDocument]:
+    return [
+        ReceivedDocument.of(d["componentCode"], d["title"], d["mediaType"], int(d["size"]), d["sha256"], d["content"])
+        for d in values.get("document") or []
+    ]
+
+
 def _declare(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
     _busy(app)
+    problems = document_problems(PROCEDURES.get(str(values.get("procedureCode"))), _documents(values))
+    if problems:
+        count_documents(app[STATS], problems)
+        raise LedgerFault("Client", "InvalidDocuments", "the declaration's documents: " + "; ".join(problems))
     declaration, new = app[LEDGER].declare(values)
     app[STATS]["declarations" if new else "duplicates"] += 1
     if new:
         app[STATS]["accepted"] += 1  # every simulator's count of dossiers taken once
+        count_documents(app[STATS], [])
     delay = app[SETTINGS].auto_pay_after
     if new and delay is not None:
         spawn(app, _auto_pay(app, declaration.dossier_code, delay))

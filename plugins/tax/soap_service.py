@@ -26,7 +26,7 @@ from plugins.tax.ledger import LedgerFault
 log = structlog.get_logger("lienthong.simulator")
 
 CONTENT_TYPE = "text/xml; charset=utf-8"
-MAX_REQUEST_BYTES = 1024 * 1024
+MAX_REQUEST_BYTES = 64 * 1024 * 1024  # declarations carry their documents in base64
 Handler = Callable[[dict[str, Any]], Mapping[str, Any]]
 
 

@@ -37,7 +37,33 @@ def _party(p: Party) -> dict[str, Any]:
     return out
 
 
-def declaration_request(dossier: Dossier, idempotency_key: str) -> dict[str, Any]:
+def documents(dossier: Dossier, contents: Mapping[str, bytes]) -> list[dict[str, Any]]:
+    """The AttachedDocument elements: each document with what is declared of it, and its content (zeep writes
+    it as base64Binary). `contents` holds the documents' bytes by sha256 (from the gateway's document store)."""
+    out = []
+    for a in dossier.submission.attachments:
+        if a.content_base64 is not None:
+            content = base64.b64decode(a.content_base64)
+        elif a.sha256 in contents:
+            content = contents[a.sha256]
+        else:
+            raise ValueError(f"document {a.component_code} ({a.name}) was not read")
+        out.append(
+            {
+                "componentCode": a.component_code,
+                "title": a.name,
+                "mediaType": a.media_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "content": content,
+            }
+        )
+    return out
+
+
+def declaration_request(
+    dossier: Dossier, idempotency_key: str, contents: Mapping[str, bytes] | None = None
+) -> dict[str, Any]:
     """SubmitLandTransferDeclaration's parameters. ValueError (pydantic's included) if the form does not fit."""
     form = LandTransferTaxForm.model_validate(dossier.submission.form)
     parcel = form.parcel
@@ -62,6 +88,8 @@ def declaration_request(dossier: Dossier, idempotency_key: str) -> dict[str, Any
         params["contractDate"] = form.contract_date
     if form.pit_exemption is not None:
         params["pitExemption"] = EXEMPTION_TO_WIRE[form.pit_exemption]
+    if dossier.submission.attachments:
+        params["document"] = documents(dossier, contents or {})
     return params
 
 

@@ -489,7 +489,7 @@ def test_attachment_with_both_content_and_url_is_checked() -> None:
         ({"content_base64": "JVBERi0xLjc"}, "Value error, content_base64 is not valid base64"),  # no padding
         ({"content_base64": "JVBER i0xLjc="}, "Value error, content_base64 is not valid base64"),
         ({"content_base64": "JVBERi0xLjcK\u00e9"}, "Value error, content_base64 is not valid base64"),
-        ({"content_base64": None}, "Value error, an attachment needs inline content_base64 or a url"),
+        ({"content_base64": None}, "Value error, an attachment needs inline content_base64, an upload_id or a url"),
     ],
 )
 def test_attachment_content_must_agree(over: dict[str, Any], message: str) -> None:

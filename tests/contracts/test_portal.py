@@ -226,6 +226,14 @@ def test_a_citizens_finished_dossier() -> None:
         "b" * 64,
         "https://gw/0",
     )
+    # With the gateway's link to its copy of each document, every stored one is listed, in order.
+    served = portal_dossier(
+        dossier(), HISTORY, RecordContext("Hộ tịch", "HOTICH", "x", document_link=lambda d, i: f"https://gw/a/{i}")
+    )
+    assert [(d.MaThanhPhanHoSo, d.DuongDanTaiTepTin) for d in served.TaiLieuNop] == [
+        ("TP01", "https://gw/a/0"),
+        ("TP02", "https://gw/a/1"),
+    ]
 
 
 @pytest.mark.parametrize(

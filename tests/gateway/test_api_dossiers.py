@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 
 from contracts.calendar import VN_TZ, add_working_days, working_days_between
+from gateway.api.keys import STORE
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_api_errors import assert_problem
 from tests.gateway.test_smoke import wait_status
@@ -184,3 +187,79 @@ async def test_key_length_is_checked(harness: GatewayHarness, submission: Make, 
     )
     problem = await assert_problem(resp, 400, "invalid-request")
     assert problem["errors"][0]["path"] == "headers.Idempotency-Key"
+
+
+# -- failures the centre can see ----------------------------------------------------------------------
+
+
+async def wait_delivery(harness: GatewayHarness, did: str, state: str) -> dict[str, Any]:
+    for _ in range(200):
+        body: dict[str, Any] = await (await harness.client.get(f"/v1/dossiers/{did}", headers=harness.headers())).json()
+        if body["delivery"]["state"] == state:
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"delivery of {did} stayed {body['delivery']}")
+
+
+# No breaker to hold the delivery, and a retry budget shorter than the first backoff: the second attempt is
+# the last.
+@pytest.mark.parametrize("gateway_env", [{"LIENTHONG_BREAKER_FAILURES": "0", "LIENTHONG_GIVE_UP_AFTER": "0.01"}])
+async def test_a_dead_delivery_shows_on_the_dossier_and_in_the_list(harness: GatewayHarness, submission: Make) -> None:
+    ok = await (await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())).json()
+    await wait_status(harness, ok["id"], 9)
+    await harness.set_faults(down=True)
+    resp = await harness.client.post("/v1/dossiers", json=submission(1), headers=harness.headers())
+    dead = await wait_delivery(harness, (await resp.json())["id"], "dead")
+    assert dead["status"] == 2
+    assert dead["delivery"]["attempts"] == 2
+    assert "AgencyUnavailable" in dead["delivery"]["last_error"] and "503" in dead["delivery"]["last_error"]
+
+    listed = await (await harness.client.get("/v1/dossiers?delivery=dead", headers=harness.headers())).json()
+    assert [(d["id"], d["delivery"]["state"]) for d in listed["items"]] == [(dead["id"], "dead")]
+    assert listed["items"][0]["delivery"]["last_error"] == dead["delivery"]["last_error"]
+    delivered = await (await harness.client.get("/v1/dossiers?delivery=delivered", headers=harness.headers())).json()
+    assert [d["id"] for d in delivered["items"]] == [ok["id"]]
+    everything = await (await harness.client.get("/v1/dossiers", headers=harness.headers())).json()
+    assert {d["delivery"]["state"] for d in everything["items"]} == {"dead", "delivered"}
+    other = await (await harness.client.get("/v1/dossiers?delivery=dead", headers=harness.headers("centre-hcm"))).json()
+    assert other["items"] == []  # a centre sees its own dossiers only
+    overview = await (await harness.client.get("/v1/admin/overview", headers=harness.headers("operator"))).json()
+    assert overview["undeliverable"] == 1
+
+
+async def test_the_delivery_filter_is_checked(harness: GatewayHarness) -> None:
+    resp = await harness.client.get("/v1/dossiers?delivery=lost", headers=harness.headers())
+    body = await assert_problem(resp, 400, "invalid-request")
+    assert body["errors"][0]["path"] == "query.delivery"
+
+
+def damage(db: str, sha256: str) -> None:
+    """A small document is kept in the database with its dossier: change its bytes there."""
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        with conn:
+            assert (
+                conn.execute(
+                    "UPDATE documents SET content = ? WHERE sha256 = ?", (b"%PDF-1.4 damaged", sha256)
+                ).rowcount
+                == 1
+            )
+    finally:
+        conn.close()
+
+
+async def test_an_agency_refusing_the_documents_is_a_failure_the_centre_sees(
+    harness: GatewayHarness, submission: Make
+) -> None:
+    # A declaration kept by the gateway is damaged (a disk fault) after a first dossier went out with it; a
+    # second dossier brings the same declaration, stored once: the agency refuses it for good, and the
+    # centre sees why.
+    first = await (await harness.client.post("/v1/dossiers", json=submission(1), headers=harness.headers())).json()
+    assert (await wait_status(harness, first["id"], 9))["delivery"]["state"] == "delivered"
+    await asyncio.to_thread(damage, harness.app[STORE].path, submission(1)["attachments"][0]["sha256"])  # type: ignore[attr-defined]
+    resp = await harness.client.post("/v1/dossiers", json=submission(1), headers=harness.headers())
+    dead = await wait_delivery(harness, (await resp.json())["id"], "dead")
+    assert dead["delivery"]["attempts"] == 1  # a refusal is not retried
+    error = dead["delivery"]["last_error"]
+    assert error.startswith("AgencyRejected: police: HTTP 422") and "TK01" in error and "received 16" in error, error
+    assert (await harness.sim_stats())["documents_refused"] == 1

@@ -56,12 +56,14 @@ async def test_dashboard_shows_dead_letters_and_replays_them(
         received = await wait_text(browser, '.kpi[data-status="2"] .n', lambda t: t.isdigit())
         assert received == "2"
         assert await browser.text(await browser.find('tr[data-agency="police"] .dead-count')) == "2"
+        assert await browser.text(await browser.find("#undeliverable .n")) == "2"  # the dossiers, counted
         await browser.screenshot(tmp_path / "dashboard-dead.png")
 
         await harness.set_faults(down=False)
         await browser.click(await browser.find("#replay-all"))
         await wait_text(browser, "#dead tbody", lambda t: "none" in t)
         await wait_text(browser, '.kpi[data-status="9"] .n', lambda t: t == "2")
+        await wait_text(browser, "#undeliverable .n", lambda t: t == "0")
         await browser.screenshot(tmp_path / "dashboard-replayed.png")
     for did in ids:
         assert (await wait_status(harness, did, 9))["status"] == 9

@@ -27,12 +27,15 @@ async def test_demo_delivers_everything_once(tmp_path: Path) -> None:
     out, _ = await asyncio.wait_for(proc.communicate(), 300)
     text = out.decode()
     assert proc.returncode == 0, text
-    assert "RESULT: all delivered, none twice" in text
+    assert "RESULT: all delivered with all their documents, none twice" in text
     assert "police system DOWN" in text and "police system UP again" in text
-    # Each agency took each dossier routed to it exactly once.
-    rows = re.findall(r"^  (police|tax|land|justice|social_insurance) +(\d+) +(\d+) ", text, re.M)
-    assert {agency for agency, _, _ in rows} == {"police", "tax", "land", "justice", "social_insurance"}, text
-    assert all(routed == received for _, routed, received in rows), text
+    # Each agency took each dossier routed to it exactly once, and found every one with all its documents.
+    rows = re.findall(r"^  (police|tax|land|justice|social_insurance) +(\d+) +(\d+) +(\d+) ", text, re.M)
+    assert {agency for agency, *_ in rows} == {"police", "tax", "land", "justice", "social_insurance"}, text
+    assert all(routed == received == docs_ok for _, routed, received, docs_ok in rows), text
+    uploaded = re.search(r"documents: (\d+) sent inline, (\d+) uploaded first", text)
+    assert uploaded is not None and int(uploaded[1]) > 0 and int(uploaded[2]) > 0, text
+    assert re.search(r"422 jurisdiction\.province: the case lies in province 48", text), text
     for bundle in ("birth-residence-health-card", "death-residence-funeral", "land-transfer"):
         assert re.search(rf"^  {bundle} +\d+  completed: \d+  \(", text, re.M), text
     assert re.search(r"422 urn:lienthong:problem:no-route: .*province 31", text), text

@@ -10,6 +10,7 @@ shutdown does not wait for a hanging push.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -245,6 +246,14 @@ async def test_every_change_reaches_the_portal_in_order_and_its_view_agrees(
     record = view["dossiers"][codes[0]]
     assert (record["TrangThaiHoSo"], record["KenhThucHien"], len(record["NgayKetThucXuLy"])) == ("9", "1", 14)
     assert record["DanhSachGiayToKetQua"][0]["DuongDanTepTinKetQua"].endswith(f"/v1/dossiers/{codes[0]}/results/0")
+    # Every submitted document links to the gateway's copy, which the portal may follow: the document itself.
+    [document] = record["TaiLieuNop"]
+    link = document["DuongDanTaiTepTin"]
+    assert link.endswith(f"/v1/dossiers/{codes[0]}/attachments/0")
+    assert rig.client is not None
+    got = await rig.client.get(link[link.index("/v1/") :], headers={"X-Api-Key": DEMO_KEYS["portal"]})
+    assert got.status == 200
+    assert hashlib.sha256(await got.read()).hexdigest() == document["TepDinhKemId"]
 
 
 @pytest.mark.parametrize(

@@ -110,8 +110,8 @@ def test_each_protocols_plugin_installs_passes_and_runs_in_the_demo(tmp_path: Pa
             for plugin in made:
                 fh.write("\n" + getattr(plugin, part))
     out = run([str(python), "-m", "gateway.cli", "demo", "--conf", str(conf), "--dossiers", "24"], tmp_path, 400)
-    assert "RESULT: all delivered, none twice" in out, out
-    for kind in kinds:  # the agency's row: routed, and received once each by its simulator
-        row = re.search(rf"^  {kind} +(\d+) +(\d+) ", out, re.M)
+    assert "RESULT: all delivered with all their documents, none twice" in out, out
+    for kind in kinds:  # the agency's row: routed, received once each by its simulator, every document whole
+        row = re.search(rf"^  {kind} +(\d+) +(\d+) +(\d+) ", out, re.M)
         assert row is not None, out
-        assert int(row.group(1)) > 0 and row.group(1) == row.group(2), out
+        assert int(row.group(1)) > 0 and row.group(1) == row.group(2) == row.group(3), out

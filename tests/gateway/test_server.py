@@ -1,5 +1,6 @@
 """The listener's limits, over raw TCP on loopback: a cap on open connections, request headers that must
-arrive in time, and a request body that arrives too slowly (408)."""
+arrive in time, and a request body that arrives too slowly (408): an upload's too, which its handler
+streams itself, with a deadline of its own and no pause longer than a body's."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ async def listener(
     tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch, unused_tcp_port_factory: Callable[[], int]
 ) -> AsyncIterator[ListenerSite]:
     def conf() -> Path:
-        folder = conf_copy(tmp_path / "conf")
+        folder = conf_copy(tmp_path / "conf", gateway="[documents]\nupload_timeout = 2.0")
         text = (folder / "gateway.toml").read_text(encoding="utf-8")
         text = text.replace("[server]\n", "[server]\nmax_connections = 3\nheader_timeout = 0.5\n", 1)
         text = text.replace("[limits]\n", "[limits]\nbody_timeout = 0.5\n", 1)
@@ -122,6 +123,62 @@ async def test_a_body_that_comes_too_slowly_gets_408(listener: ListenerSite) -> 
             break
         await asyncio.sleep(0.02)
     assert listener.listener.open == 0
+
+
+def upload_head(length: int) -> bytes:
+    return (
+        b"POST /v1/documents HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/pdf\r\n"
+        b"X-Api-Key: " + DEMO_KEYS["centre-hanoi"].encode() + f"\r\nContent-Length: {length}\r\n\r\n".encode()
+    )
+
+
+def documents_left(tmp_path: Path) -> list[Path]:
+    """Whatever the document store holds beside the database: files, temporary ones included."""
+    return [p for p in (tmp_path / "documents").rglob("*") if p.is_file()]
+
+
+async def test_an_upload_that_stops_half_way_gets_408_and_leaves_nothing(
+    listener: ListenerSite, tmp_path: Path
+) -> None:
+    reader, writer = await connect(listener)
+    writer.write(upload_head(200_000) + b"%PDF-1.7\n" + b"x" * 50_000)  # ... and then nothing
+    status, _, body = await answer(reader)
+    assert status == 408
+    problem = orjson.loads(body)
+    assert problem["type"] == "urn:lienthong:problem:request-timeout"
+    assert problem["detail"] == "the document stopped arriving within 0.5 s"
+    assert await closed(reader)
+    writer.close()
+    assert await asyncio.to_thread(documents_left, tmp_path) == []
+
+
+async def test_an_upload_that_trickles_past_its_deadline_gets_408_and_leaves_nothing(
+    listener: ListenerSite, tmp_path: Path
+) -> None:
+    reader, writer = await connect(listener)
+    writer.write(upload_head(1_000_000) + b"%PDF-1.7\n")
+    answered = asyncio.ensure_future(answer(reader))
+    while not answered.done():  # never a pause as long as a body's deadline, never the whole document
+        writer.write(b"y" * 100)
+        await asyncio.wait([answered], timeout=0.1)
+    status, _, body = answered.result()
+    assert status == 408
+    assert orjson.loads(body)["detail"] == "the document did not arrive within 2 s"
+    writer.close()
+    assert await asyncio.to_thread(documents_left, tmp_path) == []
+
+
+async def test_an_upload_in_time_is_streamed_whatever_the_body_deadline(listener: ListenerSite) -> None:
+    reader, writer = await connect(listener)
+    document = b"%PDF-1.7\n" + b"z" * 99_990
+    writer.write(upload_head(len(document)))
+    for i in range(0, len(document), 10_000):  # longer in all than a body may take: an upload is not a body
+        writer.write(document[i : i + 10_000])
+        await asyncio.sleep(0.1)
+    status, _, body = await answer(reader)
+    assert status == 201, body
+    assert orjson.loads(body)["size"] == len(document)
+    writer.close()
 
 
 async def test_the_listener_is_what_serve_runs(listener: ListenerSite) -> None:

@@ -74,9 +74,11 @@ async def test_birth_residence_and_health_card(stack: Stack) -> None:
     assert [s["status"] for s in view["steps"]] == [9, 9, 9]
     for step in view["steps"]:
         await assert_results_downloadable(stack, step)
-    # Each step was delivered once, to its own agency.
+    # Each step was delivered once, to its own agency, with all its documents whole.
     assert [stack.stats(a).get("accepted") for a in ("justice", "police", "social_insurance")] == [1, 1, 1]
+    assert [stack.stats(a).get("documents_ok") for a in ("justice", "police", "social_insurance")] == [1, 1, 1]
     assert not any(stack.stats(a).get("duplicates") for a in ("justice", "police", "social_insurance"))
+    assert not any(stack.stats(a).get("documents_refused") for a in ("justice", "police", "social_insurance"))
 
 
 async def test_health_card_step_alone_after_birth(stack: Stack) -> None:

@@ -183,3 +183,54 @@ def test_plugin_registers_kind_and_procedures() -> None:
     procs = {p.code: p for p in plugin.register_procedures()}
     assert set(procs) == {"1.001193", "1.000656"}
     assert procs["1.001193"].required_components == ("TK-KS",)
+
+
+# -- documents -----------------------------------------------------------------------------------------
+
+
+async def test_documents_are_checked_and_counted(sim: Client) -> None:
+    assert (await post(sim, BIRTH, request_body(rid="docs-1")))[1]["errorCode"] == "0"
+    stats = await (await sim.get("/_sim/stats")).json()
+    assert stats["documents_ok"] == 1 and "documents_refused" not in stats
+
+
+def birth_documents(change: Callable[[etree._Element], None]) -> bytes:
+    root = etree.fromstring(wire.request_xml(dossier(sample(BIRTH_REGISTRATION)))[1])
+    change(root)
+    return orjson.dumps(envelope.request("r", "DangKyKhaiSinh", "http://cb", etree.tostring(root, encoding="unicode")))
+
+
+def _drop_declaration(root: etree._Element) -> None:
+    listing = root.find("DanhSachTaiLieu")
+    assert listing is not None
+    for doc in listing.findall("TaiLieu"):
+        if doc.findtext("MaThanhPhan") == "TK-KS":
+            listing.remove(doc)
+
+
+def _set(path: str, value: str) -> Callable[[etree._Element], None]:
+    def change(root: etree._Element) -> None:
+        el = root.find(f"DanhSachTaiLieu/TaiLieu/{path}")
+        assert el is not None
+        el.text = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (_drop_declaration, "TK-KS: required by procedure 1.001193 and missing"),
+        (_set("Sha256", "0" * 64), "the content's sha256 is not the declared one"),
+        (_set("NoiDung", "JVBERi0xLjQK"), "received 9"),  # another, shorter document
+        (_set("LoaiTep", "image/png"), "image/png is not accepted"),
+    ],
+)
+async def test_a_registration_without_its_documents_whole_is_refused(
+    sim: Client, change: Callable[[etree._Element], None], problem: str
+) -> None:
+    status, answer = await post(sim, BIRTH, birth_documents(change))
+    assert (status, answer["errorCode"]) == (200, "500")
+    assert problem in answer["message"], answer
+    stats = await (await sim.get("/_sim/stats")).json()
+    assert stats["documents_refused"] == 1 and "accepted" not in stats

@@ -136,6 +136,7 @@ async def test_a_gateway_killed_mid_exchange_loses_nothing_and_repeats_nothing(t
             stats = await _sim(session, stack, "/_sim/stats")
             received = await _sim(session, stack, "/_sim/received")
         assert len(received) == len(singles) + 2 * len(bundles) == stats["accepted"]  # each dossier taken once
+        assert stats["documents_ok"] == stats["accepted"] and "documents_refused" not in stats  # all documents whole
         assert stats.get("checksum_mismatch", 0) == 0
         root = tmp_path / "land-sftp"
         for _ in range(40):  # the last answers leave the inbox on the poll after they were applied

@@ -40,7 +40,7 @@ async def land_sim(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestS
     )
     async with aiohttp.ClientSession() as s, s.get(str(server.make_url("/_sim/sftp"))) as r:
         info: dict[str, Any] = await r.json()
-    return info
+    return info | {"url": str(server.make_url("")).rstrip("/")}
 
 
 @pytest.fixture
@@ -115,6 +115,78 @@ async def test_a_centre_in_one_province_reaches_the_office_of_the_parcel(client:
     assert pdf.startswith(b"%PDF") and d["results"][0]["component_code"] == "GCN"
 
 
+async def sim_json(land_sim: dict[str, Any], path: str) -> Any:
+    async with aiohttp.ClientSession() as s, s.get(land_sim["url"] + path) as r:
+        return await r.json()
+
+
+@pytest.mark.parametrize(
+    ("centre", "province", "commune", "office"),
+    [
+        ("centre-hcm", "01", "00070", "hanoi"),
+        ("centre-hanoi", "79", "26506", "hcm"),
+        ("centre-danang", "79", "26506", "hcm"),
+    ],
+)
+async def test_the_parcels_decide_the_office_whatever_centre_received_the_dossier(
+    client: TestClient[Any, Any], land_sim: dict[str, Any], centre: str, province: str, commune: str, office: str
+) -> None:
+    sub = in_province(first_certificate(), province, commune)
+    async with client.post("/v1/dossiers", json=sub, headers={"X-Api-Key": DEMO_KEYS[centre]}) as r:
+        created = await r.json()
+        assert r.status == 202, created
+    d = await wait_status(client, created["id"], 9, who=centre)
+    assert (d["agency"], d["endpoint"]) == ("land", office)
+    [taken] = await sim_json(land_sim, "/_sim/received")
+    assert (taken["office"], taken["province"]) == (office, province)
+    assert {t["component"] for t in taken["documents"]} == {"DON_DK", "GT_SDD"} and not taken["document_problems"]
+    assert (await sim_json(land_sim, "/_sim/stats"))["documents_ok"] == 1
+
+
+async def nothing_accepted(client: TestClient[Any, Any]) -> None:
+    async with client.get("/v1/dossiers", headers=HCM) as r:
+        assert (await r.json())["items"] == []
+
+
+async def test_a_declared_jurisdiction_the_parcels_contradict_is_refused(client: TestClient[Any, Any]) -> None:
+    sub = in_province(first_certificate(), "01", "00070")
+    sub["jurisdiction"] = {"province": "79"}  # the centre says TP HCM; the parcel lies in Hà Nội
+    async with client.post("/v1/dossiers", json=sub, headers=HCM) as r:
+        body = await r.json()
+        assert r.status == 422, body
+    assert r.content_type == "application/problem+json"
+    assert body["type"] == "urn:lienthong:problem:validation-failed"
+    [error] = body["errors"]
+    assert (error["path"], error["code"]) == ("jurisdiction.province", "jurisdiction_disagrees")
+    assert "province 01 (Thành phố Hà Nội) (form.parcels.0.address)" in error["message"], error
+    sub["jurisdiction"] = {"province": "01", "commune": "00004"}  # Hà Nội, but another commune than the parcel's
+    async with client.post("/v1/dossiers", json=sub, headers=HCM) as r:
+        body = await r.json()
+        assert r.status == 422, body
+    assert [(e["path"], e["code"]) for e in body["errors"]] == [("jurisdiction.commune", "jurisdiction_disagrees")]
+    await nothing_accepted(client)
+
+
+async def test_parcels_in_two_provinces_are_refused(client: TestClient[Any, Any]) -> None:
+    sub = in_province(first_certificate(), "01", "00070")
+    second = {**sub["form"]["parcels"][0], "parcel_no": "77"}
+    second["address"] = {**second["address"], "province": "79", "commune": "26506"}
+    sub["form"]["parcels"].append(second)
+    async with client.post("/v1/dossiers", json=sub, headers=HCM) as r:
+        body = await r.json()
+        assert r.status == 422, body
+    [error] = body["errors"]
+    assert (error["path"], error["code"]) == ("form.parcels.1.address.province", "places_in_two_provinces")
+    assert "one dossier per province" in error["message"]
+    bundle = demo_bundles(4, 1, province="01")[0]
+    bundle["forms"]["declaration"]["parcels"].append(second)
+    async with client.post("/v1/bundles", json=bundle, headers=HCM) as r:
+        body = await r.json()
+        assert r.status == 422, body
+    assert [e["path"] for e in body["errors"]] == ["forms.declaration.parcels.1.address.province"]
+    await nothing_accepted(client)
+
+
 async def test_answers_the_store_cannot_take_yet_wait_in_order_and_are_applied_once(
     client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,11 +212,13 @@ async def test_answers_the_store_cannot_take_yet_wait_in_order_and_are_applied_o
     assert len(d["results"]) == 1
 
 
-async def wait_status(client: TestClient[Any, Any], did: str, status: int, timeout: float = 15.0) -> dict[str, Any]:
+async def wait_status(
+    client: TestClient[Any, Any], did: str, status: int, timeout: float = 15.0, who: str = "centre-hcm"
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     d: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        async with client.get(f"/v1/dossiers/{did}", headers=HCM) as r:
+        async with client.get(f"/v1/dossiers/{did}", headers={"X-Api-Key": DEMO_KEYS[who]}) as r:
             d = await r.json()
         if d["status"] == status:
             return d

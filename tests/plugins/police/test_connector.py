@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from adapters.signing import HmacSigner
 from contracts import Dossier, DossierStatus
 from gateway.connector import ConnectorContext, Delivery
+from gateway.documents import FilesystemDocumentStore
 from gateway.errors import (
     AgencyRejected,
     AgencyTimeout,
@@ -20,6 +21,7 @@ from gateway.errors import (
     InvalidRequest,
     MalformedAnswer,
     NotFound,
+    PermanentAgencyError,
     Unauthenticated,
 )
 from gateway.sdk.simulation import FAULTS, STATS, Faults, SimulatorOptions
@@ -27,9 +29,12 @@ from plugins.police.connector import PoliceConnector
 from plugins.police.demo import demo_dossiers
 from plugins.police.forms import IdentityAnswer, IdentityQuery
 from plugins.police.settings import PoliceSettings
-from plugins.police.simulator import ACCEPTED, KEY_ID, WAITING, WITHDRAWN, create_simulator
+from plugins.police.simulator import ACCEPTED, DOCUMENTS, KEY_ID, WAITING, WITHDRAWN, create_simulator
+from tests.plugins.documents import documents, stored, tamper
 from tests.plugins.police.test_removal import PERSON, removal_submission
 from tests.plugins.police.test_wire import DID, HEX, dossier
+
+__all__ = ["documents"]  # the fixture, used below
 
 SECRET = "connector-test-secret-00000001"
 CALLBACK = "http://127.0.0.1:9/v1/callbacks/police"
@@ -48,12 +53,19 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def connector(
-    sim: TestServer, http: aiohttp.ClientSession, *, secret: str = SECRET, timeout: float = 5.0, **more: Any
+    sim: TestServer,
+    http: aiohttp.ClientSession,
+    *,
+    secret: str = SECRET,
+    timeout: float = 5.0,
+    documents: FilesystemDocumentStore | None = None,
+    **more: Any,
 ) -> PoliceConnector:
     settings = PoliceSettings(url=str(sim.make_url("")), timeout=timeout, key_id=KEY_ID, secret=secret, **more)
-    return PoliceConnector(
-        ConnectorContext(agency="police", endpoint="national", settings=settings, http=http, callback_url=CALLBACK)
+    ctx = ConnectorContext(
+        agency="police", endpoint="national", settings=settings, http=http, callback_url=CALLBACK, documents=documents
     )
+    return PoliceConnector(ctx)
 
 
 def faults(sim: TestServer, **kw: Any) -> None:
@@ -76,6 +88,39 @@ async def test_submit_and_resubmit(sim: TestServer, http: aiohttp.ClientSession,
     assert (sim.app[STATS]["accepted"], sim.app[STATS]["duplicates"]) == (1, 1)
     accepted = sim.app[ACCEPTED]
     assert list(accepted) == [f"{HEX}-submit"]
+
+
+async def test_documents_are_read_from_the_store_and_arrive_whole(
+    sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any], documents: FilesystemDocumentStore
+) -> None:
+    kept = await stored(documents, sub)
+    assert "content_base64" not in kept["attachments"][0]
+    await connector(sim, http, documents=documents).submit(dossier(kept), SUBMIT)
+    assert sim.app[STATS]["documents_ok"] == 1
+    att = sub["attachments"][0]
+    assert sim.app[DOCUMENTS][dossier(kept).code] == [
+        {"maThanhPhan": "TK01", "loaiTep": "application/pdf", "kichThuoc": att["size"], "sha256": att["sha256"]}
+    ]
+
+
+async def test_a_document_missing_from_the_store_fails_the_delivery_for_good(
+    sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any], documents: FilesystemDocumentStore
+) -> None:
+    kept = {**sub, "attachments": [{k: v for k, v in sub["attachments"][0].items() if k != "content_base64"}]}
+    with pytest.raises(PermanentAgencyError, match="is not in the gateway's document store"):
+        await connector(sim, http, documents=documents).submit(dossier(kept), SUBMIT)
+    assert sim.app[STATS]["requests"] == 0
+
+
+async def test_a_damaged_document_is_refused_by_the_agency(
+    sim: TestServer, http: aiohttp.ClientSession, sub: dict[str, Any], documents: FilesystemDocumentStore
+) -> None:
+    kept = await stored(documents, sub)
+    await tamper(documents, sub["attachments"][0]["sha256"], b"%PDF-1.4 not the declaration")
+    with pytest.raises(AgencyRejected, match=r"TK01 .*: declared \d+ bytes, received 28") as err:
+        await connector(sim, http, documents=documents).submit(dossier(kept), SUBMIT)
+    assert err.value.status == 422 and not err.value.retryable
+    assert sim.app[STATS]["documents_refused"] == 1
 
 
 async def test_unmappable_dossier_is_rejected(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from adapters.signing import HmacSigner, HmacVerifier
+from contracts.samples import pdf_bytes
 from gateway.sdk.simulation import Faults, SimulatorOptions
 from plugins.police.simulator import KEY_ID, create_simulator
 
@@ -20,6 +23,20 @@ SECRET = "simulator-test-secret-000000001"
 REGISTER = "/api/v1/cu-tru/dang-ky"
 IDENTITY = "/api/v1/dan-cu/xac-thuc"
 Client = TestClient[Any, Any]
+
+
+CT01 = pdf_bytes("To khai thay doi thong tin cu tru (CT01)", ["Vo Thi Linh"])
+
+
+def declaration(content: bytes = CT01, **over: Any) -> dict[str, Any]:
+    return {
+        "maThanhPhan": "TK01",
+        "tenTaiLieu": "Tờ khai thay đổi thông tin cư trú (CT01)",
+        "loaiTep": "application/pdf",
+        "kichThuoc": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "noiDungBase64": base64.b64encode(content).decode(),
+    } | over
 
 
 def registration(rid: str = "req-0001", callback_url: str = "http://127.0.0.1:9/v1/callbacks/police") -> dict[str, Any]:
@@ -34,6 +51,7 @@ def registration(rid: str = "req-0001", callback_url: str = "http://127.0.0.1:9/
         "diaChiMoi": {"maTinh": "01", "maXa": "10018", "chiTiet": "Số 1"},
         "coSoPhapLy": "own_house",
         "urlCallback": callback_url,
+        "taiLieu": [declaration()],
     }
 
 
@@ -277,3 +295,40 @@ async def test_unknown_household_head_is_refused(sim: Client) -> None:
     assert (await stats(sim)).get("accepted", 0) == 0
     known = await signed_post(sim, REGISTER, registration() | {"soDinhDanhChuHo": "001159075954"})
     assert known.status == 202
+
+
+# -- documents -----------------------------------------------------------------------------------------
+
+
+async def test_documents_are_checked_and_counted(sim: Client) -> None:
+    resp = await signed_post(sim, REGISTER, registration("req-doc-1"))
+    assert resp.status == 202
+    assert (await stats(sim))["documents_ok"] == 1
+    docs = await (await sim.get("/_sim/documents")).json()
+    assert docs["000.00.01.H26-261120-0001"] == [
+        {"maThanhPhan": "TK01", "loaiTep": "application/pdf", "kichThuoc": len(CT01),
+         "sha256": hashlib.sha256(CT01).hexdigest()}
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("documents", "problem"),
+    [
+        ([], "TK01: required by procedure 1.004203 and missing"),
+        ([declaration(sha256="0" * 64)], "TK01 (Tờ khai thay đổi thông tin cư trú (CT01)): the content's sha256"),
+        ([declaration(kichThuoc=len(CT01) + 1)], f"declared {len(CT01) + 1} bytes, received {len(CT01)}"),
+        ([declaration(loaiTep="text/plain")], "text/plain is not accepted"),
+        ([declaration(noiDungBase64="not base64!")], "taiLieu[0]: incomplete, or its content is not base64"),
+        ([declaration(b"GIF89a a picture")], "does not start as a application/pdf file does"),
+    ],
+)
+async def test_a_dossier_without_its_documents_whole_is_refused(
+    sim: Client, documents: list[dict[str, Any]], problem: str
+) -> None:
+    body = registration("req-doc-2") | {"taiLieu": documents}
+    resp = await signed_post(sim, REGISTER, body)
+    assert resp.status == 422
+    answer = await resp.json()
+    assert answer["maLoi"] == "500" and problem in answer["moTa"], answer
+    counted = await stats(sim)
+    assert counted["documents_refused"] == 1 and "documents_ok" not in counted and "accepted" not in counted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 
 from contracts import Dossier, DossierStatus
 from contracts.calendar import VN_TZ
+from contracts.dossier import TRUSTED
 from gateway.errors import MalformedAnswer
 from plugins.police import wire
 from plugins.police.demo import demo_dossiers
@@ -26,21 +28,24 @@ def sub() -> dict[str, Any]:
 
 def dossier(submission: dict[str, Any], **changes: Any) -> Dossier:
     now = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-    return Dossier(
-        id=DID,
-        code="000.00.01.H26-261120-0007",
-        procedure_code=submission["procedure_code"],
-        procedure_name="Đăng ký tạm trú",
-        receiving_unit="000.00.01.H26",
-        client_id="centre-hanoi",
-        agency="police",
-        endpoint="national",
-        status=DossierStatus.RECEIVED,
-        received_at=now,
-        due_at=now + timedelta(days=3),
-        updated_at=now,
-        submission=submission,
-        **changes,
+    return Dossier.model_validate(
+        dict(
+            id=DID,
+            code="000.00.01.H26-261120-0007",
+            procedure_code=submission["procedure_code"],
+            procedure_name="Đăng ký tạm trú",
+            receiving_unit="000.00.01.H26",
+            client_id="centre-hanoi",
+            agency="police",
+            endpoint="national",
+            status=DossierStatus.RECEIVED,
+            received_at=now,
+            due_at=now + timedelta(days=3),
+            updated_at=now,
+            submission=submission,
+            **changes,
+        ),
+        context={TRUSTED: True},  # as the store reads it back: attachments are references
     )
 
 
@@ -85,7 +90,27 @@ def test_registration_request(sub: dict[str, Any]) -> None:
         "quanHeChuHo": None,
         "noiTiepNhan": "000.00.01.H26",
         "urlCallback": "https://gw.example/v1/callbacks/police",
+        "taiLieu": [
+            {
+                "maThanhPhan": "TK01",
+                "tenTaiLieu": sub["attachments"][0]["name"],
+                "loaiTep": "application/pdf",
+                "kichThuoc": sub["attachments"][0]["size"],
+                "sha256": sub["attachments"][0]["sha256"],
+                "noiDungBase64": sub["attachments"][0]["content_base64"],
+            }
+        ],
     }
+
+
+def test_documents_come_from_the_store_by_sha256(sub: dict[str, Any]) -> None:
+    att = sub["attachments"][0]
+    stored = {**sub, "attachments": [{k: v for k, v in att.items() if k != "content_base64"}]}
+    content = base64.b64decode(att["content_base64"])
+    body = wire.registration_request(dossier(stored), f"{DID}:submit", "u", None, {att["sha256"]: content})
+    assert body["taiLieu"][0]["noiDungBase64"] == att["content_base64"]
+    with pytest.raises(ValueError, match=r"document TK01 .* was not read"):
+        wire.registration_request(dossier(stored), f"{DID}:submit", "u", None, {})
 
 
 def test_registrant_other_than_the_applicant(sub: dict[str, Any]) -> None:
@@ -109,22 +134,27 @@ def test_organisation_applicant_cannot_register_residence(sub: dict[str, Any]) -
 
 
 def test_supplement_request(sub: dict[str, Any]) -> None:
+    # As the gateway stores an answer: references to its document store, the content read by sha256.
     answer = {
         "note": "Bổ sung hợp đồng",
         "attachments": [
-            {"component_code": "HD01", "name": "Hợp đồng thuê nhà", "sha256": "a" * 64, "content_base64": "YQ=="}
+            {"component_code": "HD01", "name": "Hợp đồng thuê nhà", "media_type": "application/pdf", "size": 1,
+             "sha256": "a" * 64}
         ],
-    }
-    body = wire.supplement_request(dossier(sub, agency_ref="CA-0000009"), f"{DID}:supplement-1", answer)
+    }  # fmt: skip
+    body = wire.supplement_request(
+        dossier(sub, agency_ref="CA-0000009"), f"{DID}:supplement-1", answer, {"a" * 64: b"a"}
+    )
     assert body == {
         "maYeuCau": f"{HEX}-bs1",
         "maHoSo": "000.00.01.H26-261120-0007",
         "maTiepNhan": "CA-0000009",
         "ghiChu": "Bổ sung hợp đồng",
         "taiLieu": [
-            {"maThanhPhan": "HD01", "tenTaiLieu": "Hợp đồng thuê nhà", "sha256": "a" * 64, "noiDungBase64": "YQ=="}
+            {"maThanhPhan": "HD01", "tenTaiLieu": "Hợp đồng thuê nhà", "loaiTep": "application/pdf", "kichThuoc": 1,
+             "sha256": "a" * 64, "noiDungBase64": "YQ=="}
         ],
-    }
+    }  # fmt: skip
 
 
 # -- identity look-up --------------------------------------------------------------------------------

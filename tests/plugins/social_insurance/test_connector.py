@@ -15,8 +15,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.signing import HmacSigner
-from contracts import DossierStatus
+from contracts import Dossier, DossierStatus
+from contracts.dossier import TRUSTED
 from gateway.connector import ConnectorContext, Delivery
+from gateway.documents import FilesystemDocumentStore
 from gateway.errors import (
     AgencyRejected,
     AgencyTimeout,
@@ -30,8 +32,11 @@ from gateway.sdk.simulation import FAULTS, STATS, Faults, SimulatorOptions
 from plugins.police.population import population
 from plugins.social_insurance.connector import LOOKUP, SocialInsuranceConnector, SocialInsuranceSettings
 from plugins.social_insurance.forms import CHILD_HEALTH_CARD, FUNERAL_ALLOWANCE, InsuranceNumberQuery
-from plugins.social_insurance.simulator import ACCEPTED, CLIENT_ID, create_simulator, insurance_number
+from plugins.social_insurance.simulator import ACCEPTED, CLIENT_ID, DOCUMENTS, create_simulator, insurance_number
+from tests.plugins.documents import documents, stored, tamper
 from tests.plugins.social_insurance.test_wire import CARD_EVENT, DID, dossier, sample
+
+__all__ = ["documents"]  # the fixture, used below
 
 SECRET = "bhxh-connector-test-secret-0001"
 CALLBACK_PATH = "/v1/callbacks/social_insurance"
@@ -68,6 +73,7 @@ def connector(
     timeout: float = 5.0,
     callback_url: str = "http://127.0.0.1:9" + CALLBACK_PATH,
     ratio: float = 0.1,
+    documents: FilesystemDocumentStore | None = None,
 ) -> SocialInsuranceConnector:
     settings = SocialInsuranceSettings(
         url=str(sim.make_url("")),
@@ -76,7 +82,7 @@ def connector(
         client_secret=secret,
         token_refresh_ratio=ratio,
     )
-    ctx = ConnectorContext("social_insurance", "national", settings, http, callback_url)
+    ctx = ConnectorContext("social_insurance", "national", settings, http, callback_url, documents=documents)
     return SocialInsuranceConnector(ctx)
 
 
@@ -98,6 +104,52 @@ def query(pid: str = KNOWN.personal_id) -> InsuranceNumberQuery:
 
 
 # -- claims and de-duplication -----------------------------------------------------------------------
+
+
+async def kept(documents: FilesystemDocumentStore, code: str) -> Dossier:
+    """A sample dossier as the gateway keeps it: its documents in the store, references in the submission."""
+    d = dossier(sample(code))
+    submission = await stored(documents, d.submission.model_dump(mode="json"))
+    return Dossier.model_validate({**d.model_dump(mode="json"), "submission": submission}, context={TRUSTED: True})
+
+
+async def test_documents_stream_from_the_store_as_file_parts(
+    sim: TestServer, http: aiohttp.ClientSession, documents: FilesystemDocumentStore
+) -> None:
+    d = await kept(documents, FUNERAL_ALLOWANCE)
+    assert d.submission.attachments and d.submission.attachments[0].content_base64 is None
+    await connector(sim, http, documents=documents).submit(d, SUBMIT)
+    assert stats(sim)["documents_ok"] == 1
+    assert sim.app[DOCUMENTS][d.code] == [
+        {"maThanhPhan": a.component_code, "loaiTep": a.media_type, "kichThuoc": a.size, "sha256": a.sha256}
+        for a in d.submission.attachments
+    ]
+    assert [a.component_code for a in d.submission.attachments] == ["09-HSB", "TLKT"]
+
+
+async def test_a_dropped_token_resends_the_whole_stream(
+    sim: TestServer, http: aiohttp.ClientSession, documents: FilesystemDocumentStore
+) -> None:
+    c = connector(sim, http, documents=documents)
+    await c.tokens.token()
+    async with http.post(str(sim.make_url("/_sim/revoke-tokens"))) as r:
+        assert (await r.json())["revoked"] == 1
+    await c.submit(await kept(documents, FUNERAL_ALLOWANCE), SUBMIT)  # 401, a new token, the parts again
+    s = stats(sim)
+    assert (s["tokens_refused"], s["tokens_issued"], s["documents_ok"], s["accepted"]) == (1, 2, 1, 1)
+
+
+async def test_a_damaged_document_is_refused_for_good(
+    sim: TestServer, http: aiohttp.ClientSession, documents: FilesystemDocumentStore
+) -> None:
+    d = await kept(documents, FUNERAL_ALLOWANCE)
+    a = d.submission.attachments[0]
+    assert a.sha256 is not None and a.size is not None
+    await tamper(documents, a.sha256, b"%PDF-" + b"x" * (a.size - 5))  # the same size, other bytes
+    with pytest.raises(AgencyRejected, match="the content's sha256 is not the declared one") as err:
+        await connector(sim, http, documents=documents).submit(d, SUBMIT)
+    assert err.value.status == 422 and not err.value.retryable
+    assert stats(sim)["documents_refused"] == 1 and "accepted" not in stats(sim)
 
 
 async def test_submit_and_resubmit(sim: TestServer, http: aiohttp.ClientSession) -> None:

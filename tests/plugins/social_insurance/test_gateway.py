@@ -59,8 +59,9 @@ async def test_a_token_expiring_while_a_bundle_runs_is_renewed_before_use(stack:
     assert stats.get("tokens_refused", 0) == 0
 
 
-# A token that lives long: the one the agency dropped is still fresh when the second bundle needs it, so
-# the gateway uses it and meets the refusal (a short life would renew it first on a slow machine).
+# A token that lives long: it outlives both bundles whatever the machine's speed, and the one the agency
+# dropped is still fresh when the second bundle needs it, so the gateway uses it and meets the refusal (a
+# short life would renew it first on a slow machine): only the agency's drop can refuse it.
 @pytest.mark.parametrize("token_ttl", [3600.0])
 async def test_tokens_the_agency_dropped_are_replaced_within_the_same_attempt(stack: Stack) -> None:
     first = await stack.run(health_card_only(0))

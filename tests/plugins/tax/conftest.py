@@ -15,6 +15,7 @@ from contracts import Dossier, DossierStatus
 from contracts.calendar import VN_TZ
 from gateway.connector import ConnectorContext
 from gateway.connector_state import ConnectorState, MemoryConnectorState
+from gateway.documents import DocumentReader
 from gateway.sdk.simulation import Faults, SimulatorOptions
 from plugins.tax.connector import TaxConnector, TaxSettings
 from plugins.tax.demo import demo_dossiers
@@ -82,7 +83,13 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 def connector(sim: TestServer, http: aiohttp.ClientSession) -> ConnectorFactory:
     """Connectors pointed at the simulator; pass `state` to share what they keep, as across a restart."""
 
-    def make(*, timeout: float = 5.0, state: ConnectorState | None = None, **settings: Any) -> TaxConnector:
+    def make(
+        *,
+        timeout: float = 5.0,
+        state: ConnectorState | None = None,
+        documents: DocumentReader | None = None,
+        **settings: Any,
+    ) -> TaxConnector:
         conf = TaxSettings(url=str(sim.make_url("/ws")), timeout=timeout, **settings)
         ctx = ConnectorContext(
             agency="tax",
@@ -91,6 +98,7 @@ def connector(sim: TestServer, http: aiohttp.ClientSession) -> ConnectorFactory:
             http=http,
             callback_url="http://127.0.0.1:9/",
             state=state or MemoryConnectorState(),
+            documents=documents,
         )
         return TaxConnector(ctx)
 

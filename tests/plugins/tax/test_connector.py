@@ -8,9 +8,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from contracts import DossierStatus
+from contracts import Dossier, DossierStatus
+from contracts.dossier import TRUSTED
 from gateway.connector import AgencyUpdate, Delivery, PollOutcome
 from gateway.connector_state import MemoryConnectorState
+from gateway.documents import FilesystemDocumentStore
 from gateway.errors import (
     AgencyRejected,
     AgencyTimeout,
@@ -23,7 +25,10 @@ from gateway.sdk.simulation import FAULTS, STATS, Faults
 from plugins.tax.connector import TaxConnector
 from plugins.tax.forms import NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery
 from plugins.tax.simulator import LEDGER, SETTINGS
+from tests.plugins.documents import documents, stored, tamper
 from tests.plugins.tax.conftest import CODE, DID, HEX, YY, ConnectorFactory, make_dossier
+
+__all__ = ["documents"]  # the fixture, used below
 
 SUBMIT = Delivery(f"{DID}:submit", attempt=1)
 
@@ -61,6 +66,34 @@ async def test_submit_answers_with_the_notices(connector: ConnectorFactory, sub:
     }
     assert update.data["tax_office"]["code"] == "T" + sub["form"]["parcel"]["province"]
     assert update.data["tax_office"]["name"].startswith("Thuế ")
+
+
+async def kept(documents: FilesystemDocumentStore, sub: dict[str, Any]) -> Dossier:
+    d = make_dossier(sub)
+    submission = await stored(documents, d.submission.model_dump(mode="json"))
+    return Dossier.model_validate({**d.model_dump(mode="json"), "submission": submission}, context={TRUSTED: True})
+
+
+async def test_documents_go_as_base64_elements_from_the_store(
+    connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any], documents: FilesystemDocumentStore
+) -> None:
+    d = await kept(documents, sub)
+    assert all(a.content_base64 is None for a in d.submission.attachments)
+    await (await started(connector, documents=documents)).submit(d, SUBMIT)
+    assert (sim.app[STATS]["declarations"], sim.app[STATS]["documents_ok"]) == (1, 1)
+
+
+async def test_a_damaged_document_is_refused_for_good(
+    connector: ConnectorFactory, sim: TestServer, sub: dict[str, Any], documents: FilesystemDocumentStore
+) -> None:
+    d = await kept(documents, sub)
+    contract = d.submission.attachments[-1]
+    assert contract.sha256 is not None and contract.size is not None
+    await tamper(documents, contract.sha256, b"%PDF-" + b"0" * (contract.size - 5))
+    with pytest.raises(AgencyRejected, match="sha256 is not the declared one") as err:
+        await (await started(connector, documents=documents)).submit(d, SUBMIT)
+    assert not is_retryable(err.value)
+    assert sim.app[STATS]["documents_refused"] == 1 and "declarations" not in sim.app[STATS]
 
 
 async def test_resubmitting_gets_the_same_notices(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -14,6 +16,7 @@ from lxml import etree
 
 from adapters.soap.faults import SOAP11_ENV, find_fault
 from adapters.xml import load_schema, parse_xml, validate
+from contracts.samples import pdf_bytes
 from gateway.sdk.simulation import Faults, SimulatorOptions
 from plugins.tax.simulator import SETTINGS, create_simulator
 from tests.plugins.tax.conftest import YY
@@ -32,7 +35,28 @@ def envelope(body: str, env_ns: str = SOAP11_ENV) -> bytes:
     ).encode()
 
 
-def declaration(rid: str = "req-0001", *, code: str = CODE, price: str = "3000000000", extra: str = "") -> str:
+def attached(code: str, content: bytes, media_type: str = "application/pdf", **over: str) -> str:
+    values = {
+        "componentCode": code,
+        "title": f"Giấy tờ {code}",
+        "mediaType": media_type,
+        "size": str(len(content)),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "content": base64.b64encode(content).decode(),
+    } | over
+    return "<t:document>" + "".join(f"<t:{k}>{v}</t:{k}>" for k, v in values.items()) + "</t:document>"
+
+
+DOCS = (
+    attached("TK01LPTB", b"<?xml version='1.0'?><HSoThueDTu/>", "application/xml")
+    + attached("TK03TNCN", pdf_bytes("To khai 03/BDS-TNCN"))
+    + attached("HDCN", pdf_bytes("Hop dong chuyen nhuong"))
+)
+
+
+def declaration(
+    rid: str = "req-0001", *, code: str = CODE, price: str = "3000000000", extra: str = "", docs: str = DOCS
+) -> str:
     return (
         f"<t:SubmitLandTransferDeclaration><t:requestId>{rid}</t:requestId><t:dossierCode>{code}</t:dossierCode>"
         "<t:procedureCode>1.010912</t:procedureCode><t:receivingUnit>000.00.01.H26</t:receivingUnit>"
@@ -41,7 +65,7 @@ def declaration(rid: str = "req-0001", *, code: str = CODE, price: str = "300000
         "<t:parcel><t:provinceCode>01</t:provinceCode><t:communeCode>00070</t:communeCode>"
         "<t:mapSheetNo>12</t:mapSheetNo><t:parcelNo>345</t:parcelNo><t:areaM2>85.50</t:areaM2>"
         "<t:address>Số 1 Tràng Tiền</t:address></t:parcel>"
-        f"<t:declaredPrice>{price}</t:declaredPrice>{extra}</t:SubmitLandTransferDeclaration>"
+        f"<t:declaredPrice>{price}</t:declaredPrice>{extra}{docs}</t:SubmitLandTransferDeclaration>"
     )
 
 
@@ -226,3 +250,32 @@ async def test_serves_its_wsdl_and_schema(sim: Client) -> None:
     xsd = await (await sim.get("/ws?xsd=tax.xsd")).read()
     assert xsd == await asyncio.to_thread(XSD.read_bytes)
     assert (await sim.get("/ws")).status == 405
+
+
+# -- documents -----------------------------------------------------------------------------------------
+
+
+async def test_documents_are_checked_and_counted(sim: Client) -> None:
+    status, _ = await post(sim, envelope(declaration("docs-1")), "SubmitLandTransferDeclaration")
+    assert status == 200
+    stats = await (await sim.get("/_sim/stats")).json()
+    assert stats["documents_ok"] == 1 and "documents_refused" not in stats
+
+
+@pytest.mark.parametrize(
+    ("docs", "problem"),
+    [
+        (DOCS.split("</t:document>")[0] + "</t:document>", "TK03TNCN: required by procedure 1.010912 and missing"),
+        (DOCS.replace("<t:mediaType>application/xml</t:mediaType>", "<t:mediaType>image/gif</t:mediaType>"),
+         "image/gif is not accepted"),
+        (attached("TK01LPTB", b"<a/>", "application/xml", sha256="0" * 64) + DOCS.split("</t:document>", 1)[1],
+         "the content's sha256 is not the declared one"),
+    ],
+)  # fmt: skip
+async def test_a_declaration_without_its_documents_whole_is_refused(sim: Client, docs: str, problem: str) -> None:
+    status, doc = await post(sim, envelope(declaration("docs-2", docs=docs)), "SubmitLandTransferDeclaration")
+    assert status == 500
+    fault = find_fault(doc)
+    assert fault is not None and fault.code == "Client.InvalidDocuments" and problem in fault.reason, fault
+    stats = await (await sim.get("/_sim/stats")).json()
+    assert stats["documents_refused"] == 1 and "declarations" not in stats

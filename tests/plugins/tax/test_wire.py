@@ -99,7 +99,19 @@ def test_declaration_request(sub: dict[str, Any]) -> None:
             "address": form["parcel"]["address"],
         },
         "declaredPrice": form["declared_price_vnd"],
+        "document": [
+            {
+                "componentCode": a["component_code"],
+                "title": a["name"],
+                "mediaType": a["media_type"],
+                "size": a["size"],
+                "sha256": a["sha256"],
+                "content": base64.b64decode(a["content_base64"]),
+            }
+            for a in sub["attachments"]
+        ],
     }
+    assert [d["componentCode"] for d in params["document"]] == ["TK01LPTB", "TK03TNCN", "HDCN"]
 
 
 def test_optional_fields_of_the_request(sub: dict[str, Any]) -> None:
