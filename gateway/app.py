@@ -113,7 +113,11 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     audit = app[LIVE].current.config.gateway.audit
     key = await asyncio.to_thread(load_key, audit, app[LIVE].current.config.base_dir)
     store = SqliteStore(
-        store_path(app[LIVE].current.config), batch_max=settings.batch_max, exclusive=True, audit_key=key
+        store_path(app[LIVE].current.config),
+        batch_max=settings.batch_max,
+        exclusive=True,
+        audit_key=key,
+        group_commit_wait=settings.group_commit_wait,
     )
     await store.open()
     released = await store.release_leases()
@@ -246,9 +250,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(
                 asyncio.create_task(
-                    poll_agency(
-                        app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay
-                    ),
+                    poll_agency(app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay),
                     name=f"poll-{a_name}-{e_name}",
                 )
             )

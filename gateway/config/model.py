@@ -48,6 +48,13 @@ class StoreSettings(_Conf):
     backend: Literal["sqlite"] = "sqlite"
     path: str = "var/lienthong.db"
     batch_max: int = Field(256, ge=1, le=10_000, description="most submissions grouped in one commit")
+    group_commit_wait: float = Field(
+        0.001,
+        ge=0,
+        le=0.05,
+        description="seconds the writer waits for more writes when several came together, so that one commit "
+        "serves more of them under load; a lone write never waits",
+    )
 
 
 class LimitsSettings(_Conf):
@@ -503,6 +510,8 @@ class CalendarFile(_Conf):
 
     day_off: list[CalendarDay] = Field(default_factory=list)
     working_day: list[CalendarDay] = Field(default_factory=list)
+
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

@@ -123,14 +123,20 @@ def _connect(path: str) -> sqlite3.Connection:
 
 class SqliteStore(Store):
     def __init__(
-        self, path: str | Path, *, batch_max: int = 256, exclusive: bool = False, audit_key: AuditKey | None = None
+        self,
+        path: str | Path,
+        *,
+        batch_max: int = 256,
+        exclusive: bool = False,
+        audit_key: AuditKey | None = None,
+        group_commit_wait: float = 0.0,
     ) -> None:
         self.path = str(path)
         self.audit_key = audit_key  # seals each batch of audit records (seals.py)
         self.batch_max = batch_max
         self.exclusive = exclusive  # the serving process locks the file; CLI tools share it
         self.episodes = health.Episodes()
-        self._writer = GroupCommitWriter(batch_max, on_batch=self._batch_ended)
+        self._writer = GroupCommitWriter(batch_max, on_batch=self._batch_ended, linger=group_commit_wait)
         self._codes: CodeSequences = self._writer.codes
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
@@ -277,9 +283,7 @@ class SqliteStore(Store):
         self, updates_: Sequence[AgencyUpdate], *, source: UpdateSource, replay: ReplayKey | None = None
     ) -> list[UpdateOutcome]:
         batch, calendar = list(updates_), self.calendar
-        return await self._write_events(
-            lambda conn: updates.apply_all(conn, batch, source, replay, calendar=calendar)
-        )
+        return await self._write_events(lambda conn: updates.apply_all(conn, batch, source, replay, calendar=calendar))
 
     # -- bundles and supplements --------------------------------------------------------------------
 
@@ -342,9 +346,7 @@ class SqliteStore(Store):
         lease_seconds: float,
         endpoints: Mapping[str, Mapping[str, int]] | None = None,
     ) -> list[JobRecord]:
-        leased, dossier_rows = await self._write(
-            lambda conn: outbox.claim(conn, owner, free, lease_seconds, endpoints)
-        )
+        leased, dossier_rows = await self._write(lambda conn: outbox.claim(conn, owner, free, lease_seconds, endpoints))
         return outbox.claimed(leased, dossier_rows)
 
     async def unclaim_job(self, job_id: int, owner: str) -> bool:
@@ -384,9 +386,7 @@ class SqliteStore(Store):
         if audit is not None:
             _audit.prepare(audit)  # a bad entry fails here, before the writer
         key = self.audit_key
-        return await self._write(
-            lambda conn: outbox.replay_dead(conn, job_ids, agency, endpoint, since, audit, key)
-        )
+        return await self._write(lambda conn: outbox.replay_dead(conn, job_ids, agency, endpoint, since, audit, key))
 
     async def jobs(
         self,

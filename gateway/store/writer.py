@@ -19,11 +19,13 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+_sleep = time.sleep  # the writer thread's own, so a test can watch it without touching time.sleep
 Op = Callable[[sqlite3.Connection], Any]
 _Item = tuple[Op, "asyncio.Future[Any]"]
 _Results = list[tuple[bool, Any]]
@@ -92,9 +94,13 @@ class GroupCommitWriter:
         self,
         batch_max: int,
         name: str = "lienthong-sqlite-writer",
+        linger: float = 0.0,
         on_batch: Callable[[Exception | None], None] | None = None,
     ) -> None:
         self.batch_max = batch_max
+        # Writes that come together are many callers at once: waiting a moment for more of them makes one
+        # commit (one fsync, one audit seal) serve more. A lone write never waits.
+        self.linger = linger
         self.name = name
         self.on_batch = on_batch  # told, in the writer thread, how each batch ended: None when it committed
         self.codes = CodeSequences()
@@ -171,15 +177,10 @@ class GroupCommitWriter:
             if first is None:
                 return
             batch = [first]
-            while len(batch) < self.batch_max:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
+            stopping = self._drain(batch)
+            if not stopping and self.linger > 0 and 1 < len(batch) < self.batch_max:
+                _sleep(self.linger)
+                stopping = self._drain(batch)
             ops = [op for op, _ in batch]
             try:
                 results: _Results | None = self._run_batch(conn, ops)
@@ -190,6 +191,17 @@ class GroupCommitWriter:
                 self.on_batch(error)
             if not _post(loop, _resolve, batch, results, error):
                 return  # the loop is gone (the process is ending): nobody waits for these answers
+
+    def _drain(self, batch: list[_Item]) -> bool:
+        while len(batch) < self.batch_max:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if item is None:
+                return True
+            batch.append(item)
+        return False
 
     def _run_batch(self, conn: sqlite3.Connection, ops: list[Op]) -> _Results:
         if conn.in_transaction:  # a storage fault interrupted the last batch's rollback: start clean
