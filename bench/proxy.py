@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from gateway.cli import event_loop_factory
+
 HEALTH = "/__bench/health"
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 TARGET = web.AppKey("target", str)
@@ -101,13 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--target", help="base URL of the server to forward to")
     group.add_argument("--trivial", action="store_true", help="answer every request with a fixed JSON")
+    p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="the event loop, as the gateway's")
     args = p.parse_args(argv)
+    factory = event_loop_factory(args.loop)
     if args.trivial:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve_trivial(args.host, args.port))
+        with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(_serve_trivial(args.host, args.port))
         return 0
     web.run_app(
-        proxy_app(args.target), host=args.host, port=args.port, access_log=None, print=None, backlog=4096
+        proxy_app(args.target),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=None,
+        backlog=4096,
+        loop=factory() if factory else None,
     )
     return 0
 

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(config, registry)
     app.on_startup.append(freeze_startup_heap)  # a long-running process: after every other start-up step
     reload_on_sighup(app)
-    asyncio.run(serve(app, config, args.port))
+    with asyncio.Runner(loop_factory=event_loop_factory(config.gateway.server.loop)) as runner:
+        runner.run(serve(app, config, args.port))
     return 0
+
+
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The `[server] loop` chosen: None for asyncio's own."""
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
 
 
 def cmd_conf_check(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import ssl
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -68,7 +68,8 @@ class _Gate(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports have the Transport methods without deriving from asyncio.Transport.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         listener = self.listener
         if listener.open >= listener.max_connections:

@@ -36,6 +36,9 @@ class ServerSettings(_Conf):
     header_timeout: float = Field(10.0, gt=0, le=600, description="seconds a request's headers may take to arrive")
     keepalive_timeout: float = Field(75.0, gt=0, le=3600, description="seconds an idle connection is kept open")
     shutdown_timeout: float = Field(5.0, ge=0, le=600, description="seconds requests in flight get at shutdown")
+    loop: Literal["asyncio", "uvloop"] = Field(
+        "asyncio", description="the event loop: uvloop (libuv) spends less CPU per request on the same work"
+    )
 
     def base_url(self, port: int | None = None) -> str:
         """The gateway's address for others: public_url, else host and port."""
