@@ -237,7 +237,13 @@ async def start_listener(
     except BaseException:
         await runner.cleanup()
         raise
-    log.info("listening", url=site.name, tls=settings.tls is not None, max_connections=settings.max_connections)
+    log.info(
+        "listening",
+        url=site.name,
+        tls=settings.tls is not None,
+        max_connections=settings.max_connections,
+        loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
+    )
     return runner, site
 
 

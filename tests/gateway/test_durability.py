@@ -270,3 +270,22 @@ def read_results(db: Path, ids: list[str]) -> dict[str, tuple[int, int]]:
         return {r[0]: (r[1], len(orjson.loads(r[2]))) for r in rows}
     finally:
         conn.close()
+
+
+async def test_a_gateway_on_uvloop_delivers_and_finishes(tmp_path: Path) -> None:
+    """`[server] loop = "uvloop"`: the same gateway, started as an operator starts it, on libuv's loop."""
+    stack = Stack(CONF, tmp_path, [police_sim()], extra_env={"LIENTHONG_LOOP": "uvloop"})
+    bodies = demo_dossiers(11, 6)
+    try:
+        await stack.start_simulators()
+        gw = await stack.start_gateway()
+        async with aiohttp.ClientSession() as session:
+            got = [await submit(session, stack.gateway_url, i, body) for i, body in enumerate(bodies)]
+            accepted = dict(g for g in got if g is not None)
+            assert len(accepted) == len(bodies)
+            statuses = await wait_all_finished(session, stack.gateway_url, accepted)
+            assert Counter(statuses.values()) == {9: len(bodies)}
+        lines = [orjson.loads(line) for line in (await asyncio.to_thread(gw.log_path.read_bytes)).splitlines()]
+        assert [line["loop"] for line in lines if line.get("event") == "listening"] == ["uvloop"]
+    finally:
+        await stack.stop()
