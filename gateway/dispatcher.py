@@ -134,6 +134,9 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         next_scan = loop.time()
         while True:
+            if self.settings.claim_wait and any(self.in_flight.values()):
+                # Deliveries end one by one: claiming the slot of each at once costs a commit per job.
+                await asyncio.sleep(self.settings.claim_wait)
             # Cleared before the claim: a wake that arrives while it runs is not lost.
             self._wake.clear()
             woken, self._woken = self._woken, set()

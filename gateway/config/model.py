@@ -120,6 +120,13 @@ class DispatcherSettings(_Conf):
     jitter: float = Field(1.0, ge=0)
     lease_seconds: float = Field(60.0, gt=0)
     batch: int = Field(64, ge=1, le=1000)
+    claim_wait: float = Field(
+        0.003,
+        ge=0,
+        le=0.1,
+        description="seconds the dispatcher waits, while deliveries are in flight, before claiming the slots they "
+        "free, so that one claim (one commit) takes several jobs; with none in flight it claims at once",
+    )
     poll_interval: float = Field(0.5, gt=0)
     agency_poll_interval: float = Field(2.0, gt=0)
     deadline_sweep_interval: float = Field(

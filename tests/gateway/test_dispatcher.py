@@ -141,6 +141,43 @@ async def test_the_slot_frees_once_the_agency_answered(
     assert d.in_flight == {"police": 0, "land": 0}
 
 
+class HeldConnector:
+    """Answers each call when the test says so, one at a time."""
+
+    def __init__(self) -> None:
+        self.waiting: list[asyncio.Future[None]] = []
+
+    async def submit(self, dossier: Any, delivery: Delivery) -> SubmitReceipt:
+        answer = asyncio.get_running_loop().create_future()
+        self.waiting.append(answer)
+        await answer
+        return SubmitReceipt()
+
+
+async def test_slots_freed_one_by_one_are_claimed_together() -> None:
+    store, connector = ScriptedStore(), HeldConnector()
+    settings = DispatcherSettings(poll_interval=30, claim_wait=0.1)
+    d = Dispatcher(store, {("land", "main"): connector}, {"land": 4}, settings)  # type: ignore[arg-type]
+    store.ready["land"] = [job(n, "land") for n in range(10, 18)]
+    task = asyncio.create_task(d.run())
+    try:
+        await until(lambda: len(connector.waiting) == 4)
+        first = len(store.claims)
+        for answer in list(connector.waiting):  # the agency answers the four deliveries, one after another
+            answer.set_result(None)
+            for _ in range(5):
+                await asyncio.sleep(0)
+        await until(lambda: len(connector.waiting) == 8, timeout=5)
+        assert store.claims[first:] == [{"land": 4}]  # one claim for the four freed slots, not four
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for answer in connector.waiting:
+            if not answer.done():
+                answer.set_result(None)
+        await d.drain()
+
+
 class DeadlineStore:
     """Counts the sweeps; the second one finds a dossier past its deadline, the third one fails."""
 
