@@ -16,7 +16,19 @@ from aiohttp import web
 
 from contracts.calendar import add_working_days, preload
 from gateway import live
-from gateway.api import admin, bundles, callbacks, dashboard, documents, dossiers, feed, lookups, meta, procedures
+from gateway.api import (
+    admin,
+    appointments,
+    bundles,
+    callbacks,
+    dashboard,
+    documents,
+    dossiers,
+    feed,
+    lookups,
+    meta,
+    procedures,
+)
 from gateway.api.access import PROOF_GUARD, ProofGuard
 from gateway.api.keys import (
     CHECKPOINTER,
@@ -246,9 +258,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(
                 asyncio.create_task(
-                    poll_agency(
-                        app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay
-                    ),
+                    poll_agency(app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay),
                     name=f"poll-{a_name}-{e_name}",
                 )
             )
@@ -272,6 +282,15 @@ async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
     task.add_done_callback(_report_end)
     yield
     await cancel_and_wait([task], what="portal pusher")
+
+
+async def _reminders(app: web.Application) -> AsyncIterator[None]:
+    """The applicants' appointment reminders, written as events when their time comes."""
+    settings = app[LIVE].current.config.gateway.appointments
+    task = asyncio.create_task(appointments.remind(app[STORE], settings.sweep_interval), name="reminders")
+    task.add_done_callback(_report_end)
+    yield
+    await cancel_and_wait([task], what="appointment reminders")
 
 
 def _report_end(task: asyncio.Task[None]) -> None:
@@ -339,13 +358,35 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)
     app[RATE_LIMITS] = RateLimits(config.gateway.rate_limits)
     app.on_startup.extend([_on_startup, dashboard.load_page])
-    for module in (dossiers, documents, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
+    for module in (
+        dossiers,
+        documents,
+        bundles,
+        feed,
+        procedures,
+        lookups,
+        appointments,
+        callbacks,
+        admin,
+        meta,
+        dashboard,
+    ):
         app.router.add_routes(module.routes)
     # Order matters: the store and session outlive the document store, which outlives the connectors, which
     # outlive the dispatcher; the portal pusher needs only the store and the session, and stops first; the
     # audit checkpoints stop after everything that writes audit records, just before the store closes.
     app.cleanup_ctx.extend(
-        [_http_session, _token_keys, _store, _audit_proof, _documents, _connectors, _dispatcher, _portal_pusher]
+        [
+            _http_session,
+            _token_keys,
+            _store,
+            _audit_proof,
+            _documents,
+            _connectors,
+            _dispatcher,
+            _portal_pusher,
+            _reminders,
+        ]
     )
     return app
 

@@ -13,6 +13,7 @@ from contracts import Dossier, DossierSubmission, StatusEvent
 from contracts.bundle import BundleSubmission, BundleView, ResultHandover, SupplementAnswer
 from contracts.portal import PortalDossier, PortalProgress
 from gateway import __version__
+from gateway.api import openapi_services
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -73,6 +74,7 @@ def build() -> dict[str, Any]:
         ResultHandover,
         PortalDossier,
         PortalProgress,
+        *openapi_services.SCHEMAS,
     ):
         s = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(s.pop("$defs", {}))
@@ -518,6 +520,7 @@ def build() -> dict[str, Any]:
             }
         },
     }
+    paths.update(openapi_services.paths(_responses, _ref, ref_param))
     _everywhere(paths)
     return {
         "openapi": "3.1.0",

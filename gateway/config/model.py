@@ -285,6 +285,16 @@ class DocumentsSettings(_Conf):
     fetch: FetchSettings = FetchSettings()
 
 
+class AppointmentSettings(_Conf):
+    """`[appointments]`: bookings with agencies' officers for referred dossiers."""
+
+    remind_before: float = Field(
+        86400.0, ge=0, description="seconds before a slot that the applicant's reminder event is written"
+    )
+    sweep_interval: float = Field(30.0, gt=0, description="seconds between looks for reminders that are due")
+    max_days: int = Field(31, ge=1, le=90, description="furthest ahead, in days, slots may be asked for at once")
+
+
 class GatewaySettings(_Conf):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
@@ -296,6 +306,7 @@ class GatewaySettings(_Conf):
     audit: AuditSettings = AuditSettings()
     portal: PortalSettings = PortalSettings()
     documents: DocumentsSettings = DocumentsSettings()
+    appointments: AppointmentSettings = AppointmentSettings()
 
 
 class ApiKeyConf(_Conf):
@@ -478,6 +489,7 @@ class ProcedureConf(_Conf):
     fees_vnd: int | None = Field(None, ge=0)
     sector_code: str | None = Field(None, max_length=50, description="MaLinhVuc, from the national procedure database")
     portal_databases: list[str] | None = Field(None, description="DSKetNoiCSDL codes reported to the national portal")
+    referral: bool | None = Field(None, description="the applicant needs an appointment with the agency's officer")
     enabled: bool = True
     documents: dict[str, DocumentLimitsConf] = Field(
         default_factory=dict, description="component code -> limits replacing the plugin's"
@@ -503,6 +515,8 @@ class CalendarFile(_Conf):
 
     day_off: list[CalendarDay] = Field(default_factory=list)
     working_day: list[CalendarDay] = Field(default_factory=list)
+
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

@@ -10,10 +10,12 @@ from typing import Any, Literal
 from uuid import UUID
 
 from contracts import Dossier, StatusEvent
+from contracts.appointment import Appointment, AppointmentEvent, BookedSlot
 from contracts.bundle import BundleView
 from contracts.calendar import NATIONAL, WorkCalendar
 from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
+from gateway.store.appointments import NewAppointment
 from gateway.store.seals import AuditVerifier
 
 JobState = Literal["waiting", "pending", "leased", "done", "dead", "cancelled"]
@@ -544,6 +546,43 @@ class Store(ABC):
     @abstractmethod
     async def add_audit_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         """Keep a signed checkpoint (append-only; one with the same number already there stays)."""
+
+    # -- appointments of referred dossiers (appointments.py) ---------------------------------------
+
+    @abstractmethod
+    async def begin_appointment(self, new: NewAppointment) -> tuple[Appointment, bool]:
+        """The row of a centre's booking key: new (True) or an earlier request's (False); IdempotencyConflict
+        when the key was used for another booking."""
+
+    @abstractmethod
+    async def settle_appointment(
+        self, appointment_id: str, booked: BookedSlot, kind: str, remind_before: float
+    ) -> Appointment:
+        """The agency holds `booked`: state booked, a `kind` event (booked, moved), the reminder set."""
+
+    @abstractmethod
+    async def forget_appointment(self, appointment_id: str) -> None:
+        """The agency refused a booking: its row goes (only while still 'booking')."""
+
+    @abstractmethod
+    async def cancel_appointment(self, appointment_id: str) -> Appointment: ...
+
+    @abstractmethod
+    async def get_appointment(self, appointment_id: str) -> Appointment | None: ...
+
+    @abstractmethod
+    async def list_appointments(
+        self, *, client_id: str | None, dossier_id: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[Appointment]: ...
+
+    @abstractmethod
+    async def appointment_events(
+        self, *, client_id: str | None, after: int = 0, kind: str | None = None, limit: int = 100
+    ) -> list[AppointmentEvent]: ...
+
+    @abstractmethod
+    async def remind_appointments(self) -> int:
+        """Write the reminder event of every booked appointment whose reminder time has come; how many."""
 
     @abstractmethod
     async def audit_checkpoints(self, after: int = 0) -> list[StoredCheckpoint]:

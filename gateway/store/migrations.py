@@ -248,6 +248,41 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX dossier_documents_sha256 ON dossier_documents (sha256);
     """,
+    # Appointments with an agency's officer for referred dossiers (appointments.py): one per centre and
+    # Idempotency-Key; their events (booked, moved, cancelled, reminder), read by the centres in order.
+    """
+    CREATE TABLE appointments (
+        id TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        dossier_id TEXT NOT NULL REFERENCES dossiers (id),
+        agency TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('booking', 'booked', 'cancelled')),
+        mode TEXT NOT NULL,
+        slot TEXT,
+        agency_ref TEXT,
+        meeting_url TEXT,
+        remind_at REAL,
+        reminded INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (client_id, idem_key)
+    );
+    CREATE INDEX appointments_client ON appointments (client_id, created_at);
+    CREATE INDEX appointments_dossier ON appointments (dossier_id);
+    CREATE INDEX appointments_reminders ON appointments (state, reminded, remind_at);
+    CREATE TABLE appointment_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        appointment_id TEXT NOT NULL REFERENCES appointments (id),
+        client_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX appointment_events_client ON appointment_events (client_id, seq);
+    """,
 ]
 
 

@@ -38,11 +38,13 @@ from uuid import UUID
 import orjson
 
 from contracts import Dossier, StatusEvent
+from contracts.appointment import Appointment, AppointmentEvent, BookedSlot
 from contracts.bundle import BundleView
 from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable, StorageUnavailable
 from gateway.store import (
+    appointments,
     audit,
     bundles,
     checkpoints,
@@ -277,9 +279,7 @@ class SqliteStore(Store):
         self, updates_: Sequence[AgencyUpdate], *, source: UpdateSource, replay: ReplayKey | None = None
     ) -> list[UpdateOutcome]:
         batch, calendar = list(updates_), self.calendar
-        return await self._write_events(
-            lambda conn: updates.apply_all(conn, batch, source, replay, calendar=calendar)
-        )
+        return await self._write_events(lambda conn: updates.apply_all(conn, batch, source, replay, calendar=calendar))
 
     # -- bundles and supplements --------------------------------------------------------------------
 
@@ -342,9 +342,7 @@ class SqliteStore(Store):
         lease_seconds: float,
         endpoints: Mapping[str, Mapping[str, int]] | None = None,
     ) -> list[JobRecord]:
-        leased, dossier_rows = await self._write(
-            lambda conn: outbox.claim(conn, owner, free, lease_seconds, endpoints)
-        )
+        leased, dossier_rows = await self._write(lambda conn: outbox.claim(conn, owner, free, lease_seconds, endpoints))
         return outbox.claimed(leased, dossier_rows)
 
     async def unclaim_job(self, job_id: int, owner: str) -> bool:
@@ -384,9 +382,7 @@ class SqliteStore(Store):
         if audit is not None:
             _audit.prepare(audit)  # a bad entry fails here, before the writer
         key = self.audit_key
-        return await self._write(
-            lambda conn: outbox.replay_dead(conn, job_ids, agency, endpoint, since, audit, key)
-        )
+        return await self._write(lambda conn: outbox.replay_dead(conn, job_ids, agency, endpoint, since, audit, key))
 
     async def jobs(
         self,
@@ -416,6 +412,38 @@ class SqliteStore(Store):
         _audit.prepare(audit)
         key = self.audit_key
         return await self._write(lambda conn: pauses.remove(conn, agency, endpoint, audit, key))
+
+    # -- appointments -------------------------------------------------------------------------------
+
+    async def begin_appointment(self, new: appointments.NewAppointment) -> tuple[Appointment, bool]:
+        return await self._write(lambda conn: appointments.begin(conn, new))
+
+    async def settle_appointment(
+        self, appointment_id: str, booked: BookedSlot, kind: str, remind_before: float
+    ) -> Appointment:
+        return await self._write(lambda conn: appointments.settle(conn, appointment_id, booked, kind, remind_before))
+
+    async def forget_appointment(self, appointment_id: str) -> None:
+        await self._write(lambda conn: appointments.forget(conn, appointment_id))
+
+    async def cancel_appointment(self, appointment_id: str) -> Appointment:
+        return await self._write(lambda conn: appointments.cancelled(conn, appointment_id))
+
+    async def get_appointment(self, appointment_id: str) -> Appointment | None:
+        return await self._read(lambda conn: appointments.get(conn, appointment_id))
+
+    async def list_appointments(
+        self, *, client_id: str | None, dossier_id: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[Appointment]:
+        return await self._read(lambda conn: appointments.listed(conn, client_id, dossier_id, state, limit))
+
+    async def appointment_events(
+        self, *, client_id: str | None, after: int = 0, kind: str | None = None, limit: int = 100
+    ) -> list[AppointmentEvent]:
+        return await self._read(lambda conn: appointments.events(conn, client_id, after, kind, limit))
+
+    async def remind_appointments(self) -> int:
+        return await self._write(appointments.remind)
 
     # -- operators ----------------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ declaration that long after it), registration_fee_rate, income_tax_rate, due_day
 answered with a Client fault: the request refused, never retried), updates_fault (how GetNoticeUpdates is
 answered wrongly, as broken front ends answer: "empty-202", an empty 202 Accepted; "garbled-sequence",
 a lastSequence that is not a number; "stale-sequence", a lastSequence of 0 with the events after the
-one asked for).
+one asked for); appointments_secret (the booking service's HMAC key, options.secret by default).
+The tax office's booking service (gateway/sdk/appointment_desk.py) answers at /appointments.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from gateway.sdk import (
     new_simulator,
     spawn,
 )
+from gateway.sdk.appointment_desk import Desk, mount_desk
 from plugins.tax.ledger import Ledger, LedgerFault, Rates
 from plugins.tax.procedures import by_code
 from plugins.tax.register import taxpayers
@@ -67,6 +69,7 @@ class TaxSimSettings(BaseModel):
     server_fault_rate: float = Field(0.0, ge=0, le=1)
     client_fault_rate: float = Field(0.0, ge=0, le=1)
     updates_fault: Literal["none", "empty-202", "garbled-sequence", "stale-sequence"] = "none"
+    appointments_secret: str | None = Field(None, min_length=16, description="the booking service's HMAC key")
 
 
 SETTINGS = web.AppKey("tax_settings", TaxSimSettings)
@@ -243,4 +246,12 @@ def create_simulator(options: SimulatorOptions) -> web.Application:
     app.router.add_get("/ws", describe)
     app.router.add_post("/_sim/pay", pay)
     app.router.add_get("/_sim/declarations", declarations)
+    # The tax office's booking service: consultations with its officers, under the same faults.
+    desk = Desk(
+        "tax",
+        {"national": "Chi cục Thuế khu vực I, 187 Giảng Võ, Đống Đa, Hà Nội"},
+        officers=("Công chức thuế Trần Minh Đức", "Công chức thuế Vũ Thị Hạnh"),
+        meeting_base="https://hop.thue.example.vn",
+    )
+    mount_desk(app, desk, key_id="lienthong-gateway", secret=settings.appointments_secret or options.secret)
     return app
