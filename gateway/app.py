@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 
 from contracts.calendar import add_working_days, preload
-from gateway import live
+from gateway import live, wallet
 from gateway.api import (
     admin,
     appointments,
@@ -210,6 +210,17 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
                 connector = kind.connector(ctx)
                 await connector.start()
                 built[(a_name, e_name)] = connector
+        if config.gateway.wallet is not None:  # results to the VNeID wallet go through the outbox too
+            w = wallet.endpoint_settings(config.gateway.wallet)
+            ctx = ConnectorContext(
+                agency=wallet.AGENCY,
+                endpoint=wallet.ENDPOINT,
+                settings=w,
+                http=app[HTTP],
+                callback_url="",
+                ssl_context=await _client_tls(w.tls, config),
+            )
+            built[(wallet.AGENCY, wallet.ENDPOINT)] = wallet.WalletConnector(ctx)
         app[CONNECTORS] = built
         yield
     finally:
@@ -237,14 +248,20 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     gate = Gate(connectors.keys(), Breakers(settings.breaker), Holds(lambda: live_conf.current.schedule))
     await gate.refresh(app[STORE])  # pauses in force hold their agencies from the first claim after a restart
     app[GATE] = gate
+    concurrency = {a: conf.concurrency for a, conf in config.agencies.items()}
+    give_up_after = {a: conf.give_up_after for a, conf in config.agencies.items() if conf.give_up_after}
+    if (w := config.gateway.wallet) is not None:
+        concurrency[wallet.AGENCY] = w.concurrency
+        if w.give_up_after:
+            give_up_after[wallet.AGENCY] = w.give_up_after
     d = Dispatcher(
         app[STORE],
         app[CONNECTORS],
-        {a: conf.concurrency for a, conf in config.agencies.items()},
+        concurrency,
         settings,
         prepare=app[DELIVERY_DOCUMENTS].prepare,
         gate=gate,
-        give_up_after={a: conf.give_up_after for a, conf in config.agencies.items() if conf.give_up_after},
+        give_up_after=give_up_after,
         replay_on_recovery=frozenset(a for a, conf in config.agencies.items() if conf.replay_dead_on_recovery),
     )
     app[DISPATCHER] = d
@@ -255,7 +272,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(gate.watch(app[STORE], settings.hold_refresh_interval, d.wake), name="holds"),
     ]
     for (a_name, e_name), connector in app[CONNECTORS].items():
-        if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
+        if a_name in config.agencies and app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(
                 asyncio.create_task(
                     poll_agency(app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay),

@@ -64,7 +64,7 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 def build() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Problem": _problem_schema()}
-    for model in (
+    models: tuple[type[BaseModel], ...] = (
         DossierSubmission,
         Dossier,
         StatusEvent,
@@ -75,7 +75,8 @@ def build() -> dict[str, Any]:
         PortalDossier,
         PortalProgress,
         *openapi_services.SCHEMAS,
-    ):
+    )
+    for model in models:
         s = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(s.pop("$defs", {}))
         schemas[model.__name__] = s

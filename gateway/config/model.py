@@ -295,6 +295,18 @@ class AppointmentSettings(_Conf):
     max_days: int = Field(31, ge=1, le=90, description="furthest ahead, in days, slots may be asked for at once")
 
 
+class WalletSettings(_Conf):
+    """`[wallet]`: the VNeID wallet service that results go to when the applicant chose it (return_method 2)."""
+
+    url: str = Field(pattern=r"^https?://", description="the wallet service's base URL")
+    key_id: str = Field("lienthong-gateway", min_length=1)
+    secret: str = Field(min_length=16, repr=False, description="the HMAC key every request is signed with; ${ENV}")
+    timeout: float = Field(10.0, gt=0, le=120)
+    concurrency: int = Field(4, ge=1, le=256, description="pushes in flight at once")
+    give_up_after: float | None = Field(None, gt=0, description="retry budget in seconds; the dispatcher's otherwise")
+    tls: OutboundTLS | None = Field(None, description="CAs, client certificate and pins for an https:// url")
+
+
 class GatewaySettings(_Conf):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
@@ -307,6 +319,7 @@ class GatewaySettings(_Conf):
     portal: PortalSettings = PortalSettings()
     documents: DocumentsSettings = DocumentsSettings()
     appointments: AppointmentSettings = AppointmentSettings()
+    wallet: WalletSettings | None = None
 
 
 class ApiKeyConf(_Conf):
