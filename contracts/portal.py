@@ -292,7 +292,11 @@ def _document(a: Attachment, link: str | None) -> PortalDocument | None:
     )
 
 
-def _paid_online(dossier: Dossier) -> Literal["0", "1", "2", "3"]:
+def _paid_online(dossier: Dossier, events: Sequence[StatusEvent] = ()) -> Literal["0", "1", "2", "3"]:
+    """The fees the centre declared, or a payment made through the gateway (an event carrying it)."""
+    paid = [e.data["payment"] for e in events if isinstance(e.data.get("payment"), dict)]
+    if any(p.get("paid_online") for p in paid):
+        return "1" if all(p.get("portal", "national") == "national" for p in paid) else "2"
     fees = dossier.submission.fees
     if not fees:
         return "0"
@@ -400,7 +404,7 @@ def portal_dossier(dossier: Dossier, events: Sequence[StatusEvent], ctx: RecordC
         NoiNopHoSo=SUBMITTED_LOCALLY,
         HoSoCoThanhPhanSoHoa=_flag(any(d.DuocSoHoa == "1" for d in documents)),
         TaiKhoanDuocXacThucVoiVNeID=_flag(vneid),  # HuanVu: "0" always
-        DuocThanhToanTrucTuyen=_paid_online(dossier),
+        DuocThanhToanTrucTuyen=_paid_online(dossier, events),
         NgayTuChoi=portal_date(_first(events, [DossierStatus.REJECTED])),
         DinhDanhCHS=ids,
         NgayNopHoSo=portal_date(sub.submitted_at or dossier.received_at),  # HuanVu: NgayTiepNhan

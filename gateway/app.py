@@ -27,6 +27,7 @@ from gateway.api import (
     feed,
     lookups,
     meta,
+    payments,
     procedures,
 )
 from gateway.api.access import PROOF_GUARD, ProofGuard
@@ -41,6 +42,7 @@ from gateway.api.keys import (
     INTAKE,
     LIVE,
     METRICS,
+    PAYMENTS,
     PORTAL_PUSHER,
     RATE_LIMITS,
     READ_DOCUMENTS,
@@ -68,6 +70,7 @@ from gateway.intake import Intake
 from gateway.live import Live, LiveConf
 from gateway.maintenance import Holds
 from gateway.metrics import Metrics
+from gateway.payments import CALLBACK_PATH, PaymentPlatform, reconcile
 from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
 from gateway.ratelimit import RateLimits
@@ -310,6 +313,28 @@ async def _reminders(app: web.Application) -> AsyncIterator[None]:
     await cancel_and_wait([task], what="appointment reminders")
 
 
+async def _payments(app: web.Application) -> AsyncIterator[None]:
+    """With [payments]: the payment platform's client, and the reconciliation of payments without news."""
+    config = app[LIVE].current.config
+    settings = config.gateway.payments
+    if settings is None:
+        yield
+        return
+    platform = PaymentPlatform(
+        app[HTTP],
+        settings,
+        f"{public_url(config)}{CALLBACK_PATH}",
+        ssl_context=await _client_tls(settings.tls, config),
+    )
+    app[PAYMENTS] = platform
+    task = asyncio.create_task(
+        reconcile(app[STORE], platform, settings.reconcile_interval, settings.reconcile_after), name="payments"
+    )
+    task.add_done_callback(_report_end)
+    yield
+    await cancel_and_wait([task], what="payment reconciliation")
+
+
 def _report_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("task_died", task=task.get_name(), exc_info=task.exception())
@@ -383,6 +408,7 @@ def create_app(config: Config, registry: Registry) -> web.Application:
         procedures,
         lookups,
         appointments,
+        payments,
         callbacks,
         admin,
         meta,
@@ -403,6 +429,7 @@ def create_app(config: Config, registry: Registry) -> web.Application:
             _dispatcher,
             _portal_pusher,
             _reminders,
+            _payments,
         ]
     )
     return app

@@ -9,8 +9,17 @@ from typing import Any
 from pydantic import BaseModel
 
 from contracts.appointment import Appointment, AppointmentEvent, BookingRequest, MoveRequest, Slot
+from contracts.payment import Payment, PaymentRequest
 
-SCHEMAS: tuple[type[BaseModel], ...] = (Appointment, AppointmentEvent, BookingRequest, MoveRequest, Slot)
+SCHEMAS: tuple[type[BaseModel], ...] = (
+    Appointment,
+    AppointmentEvent,
+    BookingRequest,
+    MoveRequest,
+    Slot,
+    Payment,
+    PaymentRequest,
+)
 
 Responses = Callable[..., dict[str, Any]]
 
@@ -32,6 +41,65 @@ def paths(
         "agency refuses (a slot taken); 502/504 when the agency fails or is slow; 503 with Retry-After while it "
         "is held (window, pause, breaker open)."
     )
+    return _appointments(responses, ref, ref_param, key, held) | _payments(responses, ref, ref_param, key)
+
+
+def _payments(
+    responses: Responses, ref: Callable[[type[BaseModel]], dict[str, str]], ref_param: list[Any], key: Any
+) -> dict[str, Any]:
+    return {
+        "/v1/dossiers/{ref}/payments": {
+            "post": {
+                "summary": "A payment request at the national payment platform: pay URL and VietQR payload",
+                "description": (
+                    "The amount: the agency's notices while the dossier waits on a financial obligation (6), else "
+                    "the procedure's fee (`fees_vnd`); 409 when there is nothing to pay. One payment per "
+                    "Idempotency-Key. 502/504 when the platform fails or is slow: the same key goes on."
+                ),
+                "parameters": [*ref_param, key],
+                "requestBody": {"content": {"application/json": {"schema": ref(PaymentRequest)}}},
+                "responses": responses(201, ref(Payment), 400, 401, 404, 409, 422, 502, 504)
+                | {"200": {"description": "replay of an earlier request with the same Idempotency-Key"}},
+            }
+        },
+        "/v1/payments": {
+            "get": {
+                "summary": "The centre's payments",
+                "parameters": [
+                    _query("dossier", {"type": "string"}, "a dossier's id or code"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    _query("client", {"type": "string"}, "operators and portals: one centre's"),
+                ],
+                "responses": responses(200, None, 401),
+            }
+        },
+        "/v1/payments/{id}": {
+            "get": {
+                "summary": "One payment",
+                "parameters": [_path("id")],
+                "responses": responses(200, ref(Payment), 401, 404),
+            }
+        },
+        "/v1/payments/{id}/receipt": {
+            "get": {
+                "summary": "The platform's electronic receipt (biên lai), as kept",
+                "parameters": [_path("id")],
+                "responses": responses(200, None, 401, 404),
+            }
+        },
+        "/v1/payments/callback": {
+            "post": {
+                "summary": "The payment platform's callback with the transaction (HMAC-signed, no API key)",
+                "security": [],
+                "responses": responses(200, None, 400, 401, 404),
+            }
+        },
+    }
+
+
+def _appointments(
+    responses: Responses, ref: Callable[[type[BaseModel]], dict[str, str]], ref_param: list[Any], key: Any, held: str
+) -> dict[str, Any]:
     return {
         "/v1/dossiers/{ref}/appointment-slots": {
             "get": {

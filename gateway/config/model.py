@@ -307,6 +307,24 @@ class WalletSettings(_Conf):
     tls: OutboundTLS | None = Field(None, description="CAs, client certificate and pins for an https:// url")
 
 
+class PaymentSettings(_Conf):
+    """`[payments]`: the national payment platform that takes online payments of fees and tax notices."""
+
+    url: str = Field(pattern=r"^https?://", description="the platform's API base URL")
+    merchant_code: str = Field(min_length=1, max_length=50, description="the gateway's merchant code there")
+    key_id: str = Field("lienthong-gateway", min_length=1)
+    secret: str = Field(min_length=16, repr=False, description="HMAC key of requests and callbacks, both ways; ${ENV}")
+    timeout: float = Field(10.0, gt=0, le=120)
+    callback_url: str | None = Field(
+        None, pattern=r"^https?://", description="where the platform posts; the server's public URL by default"
+    )
+    reconcile_after: float = Field(
+        60.0, gt=0, description="seconds an unpaid payment waits for its callback before the platform is asked"
+    )
+    reconcile_interval: float = Field(30.0, gt=0, description="seconds between reconciliation rounds")
+    tls: OutboundTLS | None = Field(None, description="CAs, client certificate and pins for an https:// url")
+
+
 class GatewaySettings(_Conf):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
@@ -320,6 +338,7 @@ class GatewaySettings(_Conf):
     documents: DocumentsSettings = DocumentsSettings()
     appointments: AppointmentSettings = AppointmentSettings()
     wallet: WalletSettings | None = None
+    payments: PaymentSettings | None = None
 
 
 class ApiKeyConf(_Conf):

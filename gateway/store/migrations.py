@@ -283,6 +283,35 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX appointment_events_client ON appointment_events (client_id, seq);
     """,
+    # Online payments through the national payment platform (payments.py): one per centre and
+    # Idempotency-Key; the platform's transaction, and its receipt kept once paid.
+    """
+    CREATE TABLE payments (
+        id TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        dossier_id TEXT NOT NULL REFERENCES dossiers (id),
+        agency TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('created', 'pending', 'paid', 'failed')),
+        amount_vnd INTEGER NOT NULL,
+        bills TEXT NOT NULL,
+        pay_url TEXT,
+        qr_data TEXT,
+        transaction_id TEXT,
+        paid_at TEXT,
+        bank_ref TEXT,
+        receipt_number TEXT,
+        receipt_media_type TEXT,
+        receipt_sha256 TEXT,
+        receipt BLOB,
+        created_at TEXT NOT NULL,
+        created_epoch REAL NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (client_id, idem_key)
+    );
+    CREATE INDEX payments_open ON payments (state, created_epoch);
+    CREATE INDEX payments_dossier ON payments (dossier_id);
+    """,
 ]
 
 
