@@ -4,6 +4,7 @@ POST /ws            SOAP envelopes (validated against tax.xsd; Faults for what i
 GET  /ws?wsdl       the WSDL (and ?xsd=tax.xsd, the schema it imports)
 POST /_sim/pay      the applicant pays: {"notice_number": ...} or {"dossier_code": ...}
 GET  /_sim/declarations   what was declared, with each notice's payment status
+GET/POST /_sim/auto-pay   {"after": seconds | null}: auto_pay_after, changed at run time
 plus the shared fault injection, /_sim/faults, /_sim/stats and /health of gateway.sdk.simulation.
 
 A declaration's documents (AttachedDocument, base64Binary) are checked whole and against the procedure's
@@ -236,6 +237,22 @@ async def declarations(request: web.Request) -> web.Response:
     )
 
 
+async def auto_pay(request: web.Request) -> web.Response:
+    """GET/POST /_sim/auto-pay {"after": seconds | null}: whether applicants pay new notices by themselves
+    (null: they wait to pay online, through the payment platform, which then credits the tax office)."""
+    settings = request.app[SETTINGS]
+    if request.method == "POST":
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        after = body.get("after", "missing") if isinstance(body, dict) else "missing"
+        if after is not None and (isinstance(after, bool) or not isinstance(after, int | float) or after < 0):
+            return web.json_response({"error": 'send {"after": seconds >= 0 | null}'}, status=422)
+        settings.auto_pay_after = None if after is None else float(after)
+    return web.json_response({"after": settings.auto_pay_after})
+
+
 def create_simulator(options: SimulatorOptions) -> web.Application:
     settings = TaxSimSettings.model_validate(options.settings)
     app = new_simulator(options, _malformed, _refused)
@@ -246,6 +263,8 @@ def create_simulator(options: SimulatorOptions) -> web.Application:
     app.router.add_get("/ws", describe)
     app.router.add_post("/_sim/pay", pay)
     app.router.add_get("/_sim/declarations", declarations)
+    app.router.add_get("/_sim/auto-pay", auto_pay)
+    app.router.add_post("/_sim/auto-pay", auto_pay)
     # The tax office's booking service: consultations with its officers, under the same faults.
     desk = Desk(
         "tax",
