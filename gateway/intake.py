@@ -229,7 +229,8 @@ class Intake:
         new_steps: list[NewBundleStep] = []
         subs: list[DossierSubmission] = []
         shared = sub.model_dump(
-            mode="json", include={"channel", "applicant", "jurisdiction", "return_method", "external_ref"}
+            mode="json",
+            include={"channel", "applicant", "jurisdiction", "return_method", "wallet_consent", "external_ref"},
         )
         for step in steps:
             step_raw = {

@@ -118,3 +118,26 @@ async def test_the_wallet_needs_the_applicants_consent(
         problem = await r.json()
         assert r.status == 422, problem
     assert "wallet_consent" in problem["errors"][0]["message"]
+
+
+def test_the_wallets_name_is_reserved(tmp_path: Path) -> None:
+    from gateway.config import load_config
+    from gateway.errors import ConfigError
+    from tests.builtin import builtin_registry
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    text = (conf / "agencies.toml").read_text(encoding="utf-8").replace("[agency.police", "[agency.vneid")
+    (conf / "agencies.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(conf, builtin_registry())
+    assert ("agencies.toml", "agency.vneid", "'vneid' is reserved for the VNeID wallet") in err.value.problems
+
+
+def test_the_wallets_names_agree() -> None:
+    from gateway import wallet
+    from gateway.config.loader import WALLET_AGENCY
+    from gateway.store import wallet as stored
+
+    assert wallet.AGENCY == stored.AGENCY == WALLET_AGENCY
+    assert (wallet.ENDPOINT, wallet.STEP) == (stored.ENDPOINT, stored.STEP)
