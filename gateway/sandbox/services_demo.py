@@ -48,7 +48,13 @@ def service_sims(box: Sandbox) -> tuple[list[SimSpec], dict[str, str]]:
         secret=f"sandbox-{secrets.token_urlsafe(18)}",
         settings={"settle_urls": settle, "merchants": ["LIENTHONG"]},
     )
-    env = {"LIENTHONG_PAY_RECONCILE_AFTER": "2", "LIENTHONG_PAY_RECONCILE_INTERVAL": "0.5"}
+    env = {
+        "LIENTHONG_PAY_RECONCILE_AFTER": "2",
+        "LIENTHONG_PAY_RECONCILE_INTERVAL": "0.5",
+        # Reminders a fortnight ahead, so that the demo's booking (within a week) gets its reminder at once.
+        "LIENTHONG_REMIND_BEFORE": str(14 * 86400),
+        "LIENTHONG_REMIND_SWEEP": "0.5",
+    }
     return [wallet, payments], env
 
 
@@ -103,6 +109,16 @@ async def appointments(session: aiohttp.ClientSession, url: str, stack: Stack, r
         f"  appointment: {d['code']} booked {first['slot_id']} online ({appointment.get('meeting_url')}), "
         f"with {first['officer']}"
     )
+
+    async def reminded() -> dict[str, Any] | None:
+        _, events = await _call(session, "GET", f"{url}/v1/appointments/events?kind=reminder", "centre-hanoi")
+        return next((e for e in events["items"] if e["appointment_id"] == appointment["id"]), None)
+
+    reminder = await _until(reminded, timeout=20)
+    print(
+        "  appointment: the applicant's reminder, read at /v1/appointments/events: "
+        + (reminder["data"]["text"] if reminder else "NONE")
+    )
     status, moved = await _call(
         session,
         "POST",
@@ -128,6 +144,7 @@ async def appointments(session: aiohttp.ClientSession, url: str, stack: Stack, r
         and cancelled.get("state") == "cancelled"
         and len(office) == 1
         and office[0]["state"] == "cancelled"
+        and reminder is not None
     )
     line = (
         f"appointment (land, referred): booked, booked again with its key (one booking at the office), moved, "
