@@ -26,6 +26,7 @@ from plugins.land.demo import demo_bundles
 from plugins.land.simulator import create_simulator as land_simulator
 from plugins.tax.simulator import create_simulator as tax_simulator
 from tests.builtin import builtin_registry
+from tests.plugins.land.support import first_certificate
 
 CONF = Path(__file__).resolve().parent / "conf"
 PASSWORD = "land-gateway-test-pw"
@@ -78,6 +79,12 @@ async def run(
         "reconcile_after = 1.0\nreconcile_interval = 0.2\n"
     )
     await asyncio.to_thread(_append, conf / "gateway.toml", extra)
+    # The first certificate's fee, as an operator sets it from the province's tariff.
+    fee = 'code = "1.004269"  # cấp Giấy chứng nhận lần đầu'
+    text = (await asyncio.to_thread((conf / "procedures.toml").read_text, encoding="utf-8")).replace(
+        fee, fee + "\nfees_vnd = 500000"
+    )
+    await asyncio.to_thread((conf / "procedures.toml").write_text, text, encoding="utf-8")
     registry = await asyncio.to_thread(builtin_registry)
     config = await asyncio.to_thread(load_config, conf, registry)
     client = TestClient(TestServer(create_app(config, registry), host="127.0.0.1", port=port))
@@ -226,3 +233,28 @@ async def test_the_platform_down_answers_502_and_the_same_key_goes_on_once_it_is
     status, payment = await request_payment(run, tax, "pay-down")
     assert status == 201 and payment["state"] == "pending"
     assert (await sim(f"{run.pay}/_sim/stats"))["payments_created"] == 1
+
+
+async def test_a_procedures_fee_from_the_catalog_is_paid_and_called_back(run: Run) -> None:
+    sub = first_certificate(2)
+    sub["jurisdiction"] = {"province": "01", "commune": "00070"}
+    for p in sub["form"]["parcels"]:
+        p["address"] |= sub["jurisdiction"]
+    async with run.client.post("/v1/dossiers", json=sub, headers=HCM) as r:
+        created = await r.json()
+        assert r.status == 202, created
+    status, payment = await request_payment(run, created["id"], "fee-1")
+    assert status == 201, payment
+    assert payment["amount_vnd"] == 500_000 and [b["code"] for b in payment["bills"]] == ["1.004269"]
+    await sim(f"{run.pay}/_sim/pay", {"transaction_id": payment["transaction_id"]})
+
+    async def recorded() -> dict[str, Any] | None:
+        p: dict[str, Any] = await get(run, f"/v1/payments/{payment['id']}")
+        return p if p["state"] == "paid" else None
+
+    await until(recorded)
+    events = (await get(run, f"/v1/dossiers/{created['id']}/events"))["events"]
+    assert [e["data"]["payment"]["learnt_by"] for e in events if "payment" in e["data"]] == ["callback"]
+    feed = (await get(run, "/v1/feed?after=0&limit=1000", PORTAL))["items"]
+    record = PortalDossier.model_validate([i for i in feed if i["dossier"]["MaHoSo"] == created["code"]][-1]["dossier"])
+    assert record.DuocThanhToanTrucTuyen == "1"
