@@ -30,7 +30,6 @@ from gateway.errors import (
     InvalidRequest,
     MalformedAnswer,
     NotFound,
-    ServiceUnavailable,
     Unauthenticated,
     UpstreamFailed,
     UpstreamTimeout,
@@ -194,8 +193,8 @@ async def callback(request: web.Request) -> web.Response:
     if payment is None:
         raise NotFound(f"no payment {t.order_id[:64]}")
     recorded = await settle(store, payment, t, "callback")
-    if t.state == "PAID" and recorded is None:
-        raise ServiceUnavailable("the transaction does not match the payment; it was logged")
+    if t.state == "PAID" and recorded is None:  # sending it again would not change it: no retry asked for
+        raise Conflict(f"the transaction does not match payment {payment.id} (order or amount); it was logged")
     await store.audit(
         [
             AuditEntry(
