@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from adapters.signing import HmacSigner
 from contracts.portal import PortalDossier
 from gateway.app import create_app
 from gateway.config import load_config
@@ -207,6 +209,14 @@ async def test_the_callback_records_the_payment_once(run: Run) -> None:
     assert event["data"]["payment"]["learnt_by"] == "callback"
     listed = (await get(run, f"/v1/payments?dossier={tax}"))["items"]
     assert [p["id"] for p in listed] == [payment["id"]]
+    # A signed callback that does not match the payment (another amount) changes nothing: 409.
+    paid = (await sim(f"{run.pay}/_sim/payments"))["orders"][0]
+    raw = orjson.dumps(paid | {"amount": paid["amount"] + 1})
+    headers = {"Content-Type": "application/json"} | HmacSigner("lienthong-gateway", PAY_SECRET)(
+        "POST", "/v1/payments/callback", raw
+    )
+    async with run.client.post("/v1/payments/callback", data=raw, headers=headers) as r:
+        assert r.status == 409, await r.text()
 
 
 async def test_a_forged_callback_is_refused_and_nothing_to_pay_is_409(run: Run) -> None:
