@@ -16,6 +16,7 @@ from contracts.dossier import (
     ResultDocument,
     ReturnMethod,
     SupplementRequest,
+    WalletConsent,
 )
 from contracts.status import DossierStatus
 from contracts.text import MULTILINE
@@ -35,6 +36,9 @@ class BundleSubmission(InputModel):
     forms: dict[StepId, dict[str, Any]] = Field(default_factory=dict)
     attachments: dict[StepId, list[Attachment]] = Field(default_factory=dict)
     return_method: ReturnMethod = ReturnMethod.IN_PERSON
+    wallet_consent: WalletConsent | None = Field(
+        None, description="with return_method 2: the applicant's consent; each step's results go to the wallet"
+    )
     external_ref: str | None = Field(default=None, max_length=100)
 
 

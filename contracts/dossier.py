@@ -50,6 +50,7 @@ class ReturnMethod(IntEnum):
 
     IN_PERSON = 0
     POSTAL = 1
+    WALLET = 2  # pushed to the applicant's VNeID wallet (electronic result), with their consent
 
 
 class Address(InputModel):
@@ -215,6 +216,16 @@ class Fee(InputModel):
     )
 
 
+class WalletConsent(InputModel):
+    """The applicant's consent to receive the result in their VNeID wallet (return_method 2)."""
+
+    given_at: AwareDatetime = Field(description="when the applicant consented")
+    channel: Literal["counter", "vneid_app", "portal"] = Field(description="where: at the desk, in the app, online")
+    reference: str = Field(
+        min_length=1, max_length=100, description="the signed form's number, or the app's consent id"
+    )
+
+
 class DossierSubmission(InputModel):
     """What a centre sends to POST /v1/dossiers."""
 
@@ -227,10 +238,22 @@ class DossierSubmission(InputModel):
     attachments: list[Attachment] = Field(default_factory=list, max_length=50)
     fees: list[Fee] = Field(default_factory=list, max_length=20)
     return_method: ReturnMethod = ReturnMethod.IN_PERSON
+    wallet_consent: WalletConsent | None = Field(
+        None, description="required with return_method 2 (VNeID wallet): the applicant's recorded consent"
+    )
     external_ref: str | None = Field(default=None, max_length=100, description="the centre's own reference")
     submitted_at: AwareDatetime | None = Field(
         None, description="when the applicant submitted it online (NgayNopHoSo); absent: when the centre received it"
     )
+
+    @model_validator(mode="after")
+    def _wallet_needs_consent_and_a_citizen(self) -> DossierSubmission:
+        if self.return_method == ReturnMethod.WALLET:
+            if self.wallet_consent is None:
+                raise ValueError("return_method 2 (VNeID wallet) needs the applicant's wallet_consent")
+            if not isinstance(self.applicant, PersonApplicant):
+                raise ValueError("return_method 2 (VNeID wallet): only a citizen has a VNeID wallet")
+        return self
 
     @model_validator(mode="after")
     def _not_submitted_in_the_future(self, info: ValidationInfo) -> DossierSubmission:

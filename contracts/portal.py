@@ -143,7 +143,7 @@ class PortalDossier(_Record):
     TrangThaiHoSo: str = Field(pattern=r"^([0-9]|10)$")
     NgayTra: DateText
     ThongTinTra: str
-    HinhThuc: Literal["0", "1"]
+    HinhThuc: Literal["0", "1", "2"] = Field(description="0 at the desk, 1 by post, 2 to the VNeID wallet")
     NgayKetThucXuLy: DateText
     DonViXuLy: str
     GhiChu: str
@@ -238,7 +238,8 @@ class RecordContext:
 
 _FEE_KIND: dict[str, Literal["1", "2", "3"]] = {"fee": "1", "charge": "2", "tax": "3"}
 _CHANNEL: dict[int, Literal["1", "2", "3"]] = {1: "1", 2: "2", 3: "3"}
-_RETURN: dict[int, Literal["0", "1"]] = {0: "0", 1: "1"}
+# 2: an electronic result, returned to the applicant's VNeID wallet.
+_RETURN: dict[int, Literal["0", "1", "2"]] = {0: "0", 1: "1", 2: "2"}
 _OWNER: dict[int, Literal["1", "2", "3", "4"]] = {1: "1", 2: "2", 3: "3", 4: "4"}
 _ID_KIND: dict[IdKind, Literal["1", "2"]] = {IdKind.PERSONAL_ID: "1", IdKind.OLD_ID_CARD: "2"}
 # Ending processing (NgayKetThucXuLy): refused, withdrawn, stopped, finished; returned only when no
@@ -257,6 +258,14 @@ SUBMITTED_LOCALLY = "2"
 
 def _first(events: Sequence[StatusEvent], statuses: Sequence[DossierStatus]) -> datetime | None:
     return next((e.at for e in events if e.status in statuses), None)
+
+
+def _returned_how(events: Sequence[StatusEvent]) -> str:
+    """How the result was returned, when the gateway knows it: into the VNeID wallet."""
+    returned = next((e for e in events if e.status == DossierStatus.RETURNED), None)
+    if returned is None or returned.data.get("returned_via") != "vneid-wallet":
+        return ""
+    return f"Đã trả kết quả vào ví VNeID của công dân (mã {returned.data.get('wallet_ref', '')})"
 
 
 def _flag(value: bool) -> Flag:
@@ -283,7 +292,11 @@ def _document(a: Attachment, link: str | None) -> PortalDocument | None:
     )
 
 
-def _paid_online(dossier: Dossier) -> Literal["0", "1", "2", "3"]:
+def _paid_online(dossier: Dossier, events: Sequence[StatusEvent] = ()) -> Literal["0", "1", "2", "3"]:
+    """The fees the centre declared, or a payment made through the gateway (an event carrying it)."""
+    paid = [e.data["payment"] for e in events if isinstance(e.data.get("payment"), dict)]
+    if any(p.get("paid_online") for p in paid):
+        return "1" if all(p.get("portal", "national") == "national" for p in paid) else "2"
     fees = dossier.submission.fees
     if not fees:
         return "0"
@@ -369,7 +382,7 @@ def portal_dossier(dossier: Dossier, events: Sequence[StatusEvent], ctx: RecordC
         NgayHenTra=portal_date(dossier.due_at),
         TrangThaiHoSo=str(int(dossier.status)),  # HuanVu sends 9 for 5, 6 and 8
         NgayTra=portal_date(_first(events, [DossierStatus.RETURNED])),
-        ThongTinTra="",
+        ThongTinTra=_returned_how(events),
         HinhThuc=_RETURN[int(sub.return_method)],
         NgayKetThucXuLy=portal_date(_first(events, _ENDINGS[:-1]) or _first(events, _ENDINGS[-1:])),
         DonViXuLy=ctx.handled_by,
@@ -391,7 +404,7 @@ def portal_dossier(dossier: Dossier, events: Sequence[StatusEvent], ctx: RecordC
         NoiNopHoSo=SUBMITTED_LOCALLY,
         HoSoCoThanhPhanSoHoa=_flag(any(d.DuocSoHoa == "1" for d in documents)),
         TaiKhoanDuocXacThucVoiVNeID=_flag(vneid),  # HuanVu: "0" always
-        DuocThanhToanTrucTuyen=_paid_online(dossier),
+        DuocThanhToanTrucTuyen=_paid_online(dossier, events),
         NgayTuChoi=portal_date(_first(events, [DossierStatus.REJECTED])),
         DinhDanhCHS=ids,
         NgayNopHoSo=portal_date(sub.submitted_at or dossier.received_at),  # HuanVu: NgayTiepNhan

@@ -62,6 +62,11 @@ class ProcedureSpec(Model):
     portal_databases: tuple[str, ...] = Field(
         (), description="codes of the national databases the procedure consults (DSKetNoiCSDL.MaCSDL)"
     )
+    referral: bool = Field(
+        False,
+        description="complex cases need the agency itself: the centre books the applicant an appointment "
+        "with its officer (GET /v1/appointments/slots, POST /v1/appointments)",
+    )
 
     def form_schema(self) -> dict[str, Any]:
         return self.form_model.model_json_schema()

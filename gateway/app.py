@@ -15,8 +15,21 @@ import structlog
 from aiohttp import web
 
 from contracts.calendar import add_working_days, preload
-from gateway import live
-from gateway.api import admin, bundles, callbacks, dashboard, documents, dossiers, feed, lookups, meta, procedures
+from gateway import live, wallet
+from gateway.api import (
+    admin,
+    appointments,
+    bundles,
+    callbacks,
+    dashboard,
+    documents,
+    dossiers,
+    feed,
+    lookups,
+    meta,
+    payments,
+    procedures,
+)
 from gateway.api.access import PROOF_GUARD, ProofGuard
 from gateway.api.keys import (
     CHECKPOINTER,
@@ -29,6 +42,7 @@ from gateway.api.keys import (
     INTAKE,
     LIVE,
     METRICS,
+    PAYMENTS,
     PORTAL_PUSHER,
     RATE_LIMITS,
     READ_DOCUMENTS,
@@ -56,6 +70,7 @@ from gateway.intake import Intake
 from gateway.live import Live, LiveConf
 from gateway.maintenance import Holds
 from gateway.metrics import Metrics
+from gateway.payments import CALLBACK_PATH, PaymentPlatform, reconcile
 from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
 from gateway.ratelimit import RateLimits
@@ -202,6 +217,17 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
                 connector = kind.connector(ctx)
                 await connector.start()
                 built[(a_name, e_name)] = connector
+        if config.gateway.wallet is not None:  # results to the VNeID wallet go through the outbox too
+            w = wallet.endpoint_settings(config.gateway.wallet)
+            ctx = ConnectorContext(
+                agency=wallet.AGENCY,
+                endpoint=wallet.ENDPOINT,
+                settings=w,
+                http=app[HTTP],
+                callback_url="",
+                ssl_context=await _client_tls(w.tls, config),
+            )
+            built[(wallet.AGENCY, wallet.ENDPOINT)] = wallet.WalletConnector(ctx)
         app[CONNECTORS] = built
         yield
     finally:
@@ -229,14 +255,20 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     gate = Gate(connectors.keys(), Breakers(settings.breaker), Holds(lambda: live_conf.current.schedule))
     await gate.refresh(app[STORE])  # pauses in force hold their agencies from the first claim after a restart
     app[GATE] = gate
+    concurrency = {a: conf.concurrency for a, conf in config.agencies.items()}
+    give_up_after = {a: conf.give_up_after for a, conf in config.agencies.items() if conf.give_up_after}
+    if (w := config.gateway.wallet) is not None:
+        concurrency[wallet.AGENCY] = w.concurrency
+        if w.give_up_after:
+            give_up_after[wallet.AGENCY] = w.give_up_after
     d = Dispatcher(
         app[STORE],
         app[CONNECTORS],
-        {a: conf.concurrency for a, conf in config.agencies.items()},
+        concurrency,
         settings,
         prepare=app[DELIVERY_DOCUMENTS].prepare,
         gate=gate,
-        give_up_after={a: conf.give_up_after for a, conf in config.agencies.items() if conf.give_up_after},
+        give_up_after=give_up_after,
         replay_on_recovery=frozenset(a for a, conf in config.agencies.items() if conf.replay_dead_on_recovery),
     )
     app[DISPATCHER] = d
@@ -247,7 +279,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(gate.watch(app[STORE], settings.hold_refresh_interval, d.wake), name="holds"),
     ]
     for (a_name, e_name), connector in app[CONNECTORS].items():
-        if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
+        if a_name in config.agencies and app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(
                 asyncio.create_task(
                     poll_agency(app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay),
@@ -274,6 +306,37 @@ async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
     task.add_done_callback(_report_end)
     yield
     await cancel_and_wait([task], what="portal pusher")
+
+
+async def _reminders(app: web.Application) -> AsyncIterator[None]:
+    """The applicants' appointment reminders, written as events when their time comes."""
+    settings = app[LIVE].current.config.gateway.appointments
+    task = asyncio.create_task(appointments.remind(app[STORE], settings.sweep_interval), name="reminders")
+    task.add_done_callback(_report_end)
+    yield
+    await cancel_and_wait([task], what="appointment reminders")
+
+
+async def _payments(app: web.Application) -> AsyncIterator[None]:
+    """With [payments]: the payment platform's client, and the reconciliation of payments without news."""
+    config = app[LIVE].current.config
+    settings = config.gateway.payments
+    if settings is None:
+        yield
+        return
+    platform = PaymentPlatform(
+        app[HTTP],
+        settings,
+        f"{public_url(config)}{CALLBACK_PATH}",
+        ssl_context=await _client_tls(settings.tls, config),
+    )
+    app[PAYMENTS] = platform
+    task = asyncio.create_task(
+        reconcile(app[STORE], platform, settings.reconcile_interval, settings.reconcile_after), name="payments"
+    )
+    task.add_done_callback(_report_end)
+    yield
+    await cancel_and_wait([task], what="payment reconciliation")
 
 
 def _report_end(task: asyncio.Task[None]) -> None:
@@ -341,13 +404,37 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)
     app[RATE_LIMITS] = RateLimits(config.gateway.rate_limits)
     app.on_startup.extend([_on_startup, dashboard.load_page])
-    for module in (dossiers, documents, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
+    for module in (
+        dossiers,
+        documents,
+        bundles,
+        feed,
+        procedures,
+        lookups,
+        appointments,
+        payments,
+        callbacks,
+        admin,
+        meta,
+        dashboard,
+    ):
         app.router.add_routes(module.routes)
     # Order matters: the store and session outlive the document store, which outlives the connectors, which
     # outlive the dispatcher; the portal pusher needs only the store and the session, and stops first; the
     # audit checkpoints stop after everything that writes audit records, just before the store closes.
     app.cleanup_ctx.extend(
-        [_http_session, _token_keys, _store, _audit_proof, _documents, _connectors, _dispatcher, _portal_pusher]
+        [
+            _http_session,
+            _token_keys,
+            _store,
+            _audit_proof,
+            _documents,
+            _connectors,
+            _dispatcher,
+            _portal_pusher,
+            _reminders,
+            _payments,
+        ]
     )
     return app
 

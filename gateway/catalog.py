@@ -35,6 +35,7 @@ class Catalog:
                     ("processing_days", entry.processing_days),
                     ("fees_vnd", entry.fees_vnd),
                     ("sector_code", entry.sector_code),
+                    ("referral", entry.referral),
                     ("portal_databases", None if entry.portal_databases is None else tuple(entry.portal_databases)),
                 )
                 if v is not None

@@ -398,6 +398,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from gateway.sandbox.portal_sim import create_portal_simulator
 
         make = create_portal_simulator
+    elif args.kind == "wallet":  # the VNeID wallet service; --secret is the HMAC key shared with the gateway
+        from gateway.sandbox.wallet_sim import create_wallet_simulator
+
+        make = create_wallet_simulator
+    elif args.kind == "payments":  # the national payment platform; --secret is the HMAC key, both ways
+        from gateway.sandbox.payment_sim import create_payment_simulator
+
+        make = create_payment_simulator
     else:
         kind = load_registry().agency_kinds.get(args.kind)
         if kind is None or kind.simulator is None:
@@ -570,7 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(func=cmd_audit)
 
-    p = sub.add_parser("simulate", help="run an agency simulator, or the national portal's (kind: portal)")
+    p = sub.add_parser(
+        "simulate",
+        help="run an agency simulator, or a national system's (kind: portal, wallet, payments)",
+    )
     p.add_argument("kind")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapters.base import CheckResult
 from contracts import Dossier, DossierStatus, ResultDocument
+from contracts.appointment import AppointmentMode, BookedSlot, Slot
 from gateway.connector_state import ConnectorState, MemoryConnectorState
 from gateway.errors import AgencyRejected, NotFound
 from gateway.simulated import SimulatorBinding
@@ -164,6 +165,22 @@ class Connector(ABC):
 
     async def lookup(self, name: str, query: BaseModel) -> BaseModel:
         raise NotFound(f"agency {self.ctx.agency!r} has no look-up {name!r}")
+
+    # -- appointments for referred dossiers (gateway.sdk.appointments.AppointmentsAtDesk implements them) --
+
+    async def appointment_slots(self, dossier: Dossier, since: date, days: int) -> list[Slot]:
+        """Free slots of the agency's officers for this dossier, from `since` for `days` days."""
+        raise NotFound(f"agency {self.ctx.agency!r} takes no appointments")
+
+    async def book_appointment(self, dossier: Dossier, slot_id: str, mode: AppointmentMode, key: str) -> BookedSlot:
+        """Book a slot; the same `key` must not book twice."""
+        raise NotFound(f"agency {self.ctx.agency!r} takes no appointments")
+
+    async def move_appointment(self, agency_ref: str, slot_id: str, key: str) -> BookedSlot:
+        raise NotFound(f"agency {self.ctx.agency!r} takes no appointments")
+
+    async def cancel_appointment(self, agency_ref: str, key: str) -> None:
+        raise NotFound(f"agency {self.ctx.agency!r} takes no appointments")
 
     async def handle_callback(self, body: bytes, headers: Mapping[str, str]) -> list[AgencyUpdate]:
         raise NotFound(f"agency {self.ctx.agency!r} takes no callbacks")

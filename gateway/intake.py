@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from contracts import DossierSubmission, ProcedureSpec
 from contracts.bundle import BundleSubmission
 from contracts.calendar import VN_TZ
+from contracts.dossier import ReturnMethod
 from gateway.auth import Principal
 from gateway.bundles import BundleSpec
 from gateway.catalog import Catalog
@@ -105,6 +106,8 @@ class Intake:
                 errors=[FieldError("procedure_code", "not in the procedure catalog", "unknown_procedure")],
             )
         errors = requirement_errors(spec, sub)
+        if sub.return_method == ReturnMethod.WALLET and self.live.current.config.gateway.wallet is None:
+            errors.append(FieldError("return_method", "this gateway has no VNeID wallet service", "wallet_unavailable"))
         if errors:
             raise ValidationFailed("the dossier does not meet the procedure's requirements", errors=errors)
         inline = sum(a.inline_bytes for a in sub.attachments)
@@ -226,7 +229,8 @@ class Intake:
         new_steps: list[NewBundleStep] = []
         subs: list[DossierSubmission] = []
         shared = sub.model_dump(
-            mode="json", include={"channel", "applicant", "jurisdiction", "return_method", "external_ref"}
+            mode="json",
+            include={"channel", "applicant", "jurisdiction", "return_method", "wallet_consent", "external_ref"},
         )
         for step in steps:
             step_raw = {

@@ -16,6 +16,7 @@ from gateway.gate import Gate
 from gateway.intake import Intake
 from gateway.live import Live
 from gateway.metrics import Metrics
+from gateway.payments import PaymentPlatform
 from gateway.plugin_manager import Registry
 from gateway.portal import PortalPusher
 from gateway.ratelimit import RateLimits
@@ -38,4 +39,5 @@ RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
 PORTAL_PUSHER = web.AppKey("portal_pusher", PortalPusher)  # set only when [portal] push_url is
 TOKEN_KEYS = web.AppKey("token_keys", KeySets)  # the issuers' public keys, fetched ones cached across reloads
 CHECKPOINTER = web.AppKey("checkpointer", Checkpointer)  # set only with an audit key ([audit])
+PAYMENTS = web.AppKey("payments", PaymentPlatform)  # set only when [payments] is
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -63,9 +63,14 @@ def find(app: web.Application, name: str) -> LookupTarget | None:
 def held_back(app: web.Application, target: LookupTarget) -> None:
     """Nothing is sent to an agency in a maintenance window or paused, nor while its breaker is open (it is
     down, and a centre waits at its desk): 503 at once, with the time to come back in Retry-After."""
+    hold_check(app, target.agency, target.endpoint)
+
+
+def hold_check(app: web.Application, agency: str, endpoint: str) -> None:
+    """`held_back` for any synchronous call to an agency endpoint (look-ups, appointments)."""
     gate, now = app[GATE], time.time()
-    hold = gate.holds.hold(target.agency, target.endpoint, now)
-    breaker = gate.breakers.get(target.agency, target.endpoint)
+    hold = gate.holds.hold(agency, endpoint, now)
+    breaker = gate.breakers.get(agency, endpoint)
     if hold is not None:
         until, why = hold.until, f"in maintenance: {hold.reason}" if hold.kind == "window" else f"paused: {hold.reason}"
     elif breaker.state == "open" and breaker.next_probe_at is not None:
@@ -73,8 +78,8 @@ def held_back(app: web.Application, target: LookupTarget) -> None:
     else:
         return
     raise ServiceUnavailable(
-        f"{target.agency} is {why}",
-        extra={"agency": target.agency, "until": datetime.fromtimestamp(until, UTC).isoformat()},
+        f"{agency} is {why}",
+        extra={"agency": agency, "until": datetime.fromtimestamp(until, UTC).isoformat()},
         headers={"Retry-After": str(max(1, math.ceil(until - now)))},
     )
 

@@ -41,7 +41,10 @@ from gateway.tokens import bearer, verify
 
 log = structlog.get_logger("lienthong.access")
 CORRELATION_HEADER = "X-Correlation-ID"
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/dashboard"})
+# The payment platform's callback carries no API key: its HMAC signature is checked by its handler.
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/dashboard", "/v1/payments/callback"}
+)
 # Routes whose handler streams the body itself, under deadlines and a size limit of its own: an upload is
 # larger than `limits.max_body_bytes` and must never be held in memory whole (gateway/api/documents.py).
 STREAMED_BODY = frozenset({("POST", "/v1/documents")})

@@ -13,6 +13,7 @@ from contracts import Dossier, DossierSubmission, StatusEvent
 from contracts.bundle import BundleSubmission, BundleView, ResultHandover, SupplementAnswer
 from contracts.portal import PortalDossier, PortalProgress
 from gateway import __version__
+from gateway.api import openapi_services
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -63,7 +64,7 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 def build() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Problem": _problem_schema()}
-    for model in (
+    models: tuple[type[BaseModel], ...] = (
         DossierSubmission,
         Dossier,
         StatusEvent,
@@ -73,7 +74,9 @@ def build() -> dict[str, Any]:
         ResultHandover,
         PortalDossier,
         PortalProgress,
-    ):
+        *openapi_services.SCHEMAS,
+    )
+    for model in models:
         s = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(s.pop("$defs", {}))
         schemas[model.__name__] = s
@@ -518,6 +521,7 @@ def build() -> dict[str, Any]:
             }
         },
     }
+    paths.update(openapi_services.paths(_responses, _ref, ref_param))
     _everywhere(paths)
     return {
         "openapi": "3.1.0",

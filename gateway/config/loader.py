@@ -43,6 +43,7 @@ FILES: dict[str, type[BaseModel]] = {
 _ENV = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
 M = TypeVar("M", bound=BaseModel)
 Problems = list[tuple[str, str, str]]
+WALLET_AGENCY = "vneid"  # gateway/wallet.py's AGENCY: the outbox's jobs to the VNeID wallet
 
 
 def interpolate(value: Any, missing: list[tuple[str, str]], key: str = "") -> Any:
@@ -122,6 +123,8 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
 
     endpoint_settings: dict[tuple[str, str], EndpointSettings] = {}
     for a_name, agency in agencies.agency.items():
+        if a_name == WALLET_AGENCY:  # the outbox's jobs to the VNeID wallet go by this name (gateway/wallet.py)
+            problems.append(("agencies.toml", f"agency.{a_name}", f"{a_name!r} is reserved for the VNeID wallet"))
         kind = registry.agency_kinds.get(agency.kind)
         if kind is None:
             known = ", ".join(sorted(registry.agency_kinds)) or "none"

@@ -302,6 +302,46 @@ class DocumentsSettings(_Conf):
     fetch: FetchSettings = FetchSettings()
 
 
+class AppointmentSettings(_Conf):
+    """`[appointments]`: bookings with agencies' officers for referred dossiers."""
+
+    remind_before: float = Field(
+        86400.0, ge=0, description="seconds before a slot that the applicant's reminder event is written"
+    )
+    sweep_interval: float = Field(30.0, gt=0, description="seconds between looks for reminders that are due")
+    max_days: int = Field(31, ge=1, le=90, description="furthest ahead, in days, slots may be asked for at once")
+
+
+class WalletSettings(_Conf):
+    """`[wallet]`: the VNeID wallet service that results go to when the applicant chose it (return_method 2)."""
+
+    url: str = Field(pattern=r"^https?://", description="the wallet service's base URL")
+    key_id: str = Field("lienthong-gateway", min_length=1)
+    secret: str = Field(min_length=16, repr=False, description="the HMAC key every request is signed with; ${ENV}")
+    timeout: float = Field(10.0, gt=0, le=120)
+    concurrency: int = Field(4, ge=1, le=256, description="pushes in flight at once")
+    give_up_after: float | None = Field(None, gt=0, description="retry budget in seconds; the dispatcher's otherwise")
+    tls: OutboundTLS | None = Field(None, description="CAs, client certificate and pins for an https:// url")
+
+
+class PaymentSettings(_Conf):
+    """`[payments]`: the national payment platform that takes online payments of fees and tax notices."""
+
+    url: str = Field(pattern=r"^https?://", description="the platform's API base URL")
+    merchant_code: str = Field(min_length=1, max_length=50, description="the gateway's merchant code there")
+    key_id: str = Field("lienthong-gateway", min_length=1)
+    secret: str = Field(min_length=16, repr=False, description="HMAC key of requests and callbacks, both ways; ${ENV}")
+    timeout: float = Field(10.0, gt=0, le=120)
+    callback_url: str | None = Field(
+        None, pattern=r"^https?://", description="where the platform posts; the server's public URL by default"
+    )
+    reconcile_after: float = Field(
+        60.0, gt=0, description="seconds an unpaid payment waits for its callback before the platform is asked"
+    )
+    reconcile_interval: float = Field(30.0, gt=0, description="seconds between reconciliation rounds")
+    tls: OutboundTLS | None = Field(None, description="CAs, client certificate and pins for an https:// url")
+
+
 class GatewaySettings(_Conf):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
@@ -313,6 +353,9 @@ class GatewaySettings(_Conf):
     audit: AuditSettings = AuditSettings()
     portal: PortalSettings = PortalSettings()
     documents: DocumentsSettings = DocumentsSettings()
+    appointments: AppointmentSettings = AppointmentSettings()
+    wallet: WalletSettings | None = None
+    payments: PaymentSettings | None = None
 
 
 class ApiKeyConf(_Conf):
@@ -495,6 +538,7 @@ class ProcedureConf(_Conf):
     fees_vnd: int | None = Field(None, ge=0)
     sector_code: str | None = Field(None, max_length=50, description="MaLinhVuc, from the national procedure database")
     portal_databases: list[str] | None = Field(None, description="DSKetNoiCSDL codes reported to the national portal")
+    referral: bool | None = Field(None, description="the applicant needs an appointment with the agency's officer")
     enabled: bool = True
     documents: dict[str, DocumentLimitsConf] = Field(
         default_factory=dict, description="component code -> limits replacing the plugin's"

@@ -33,6 +33,7 @@ from gateway.connector import AgencyKind
 from gateway.plugin_manager import Registry, load_registry
 from gateway.sandbox.agencies import Sandbox, sandbox
 from gateway.sandbox.launcher import SimSpec, Stack
+from gateway.sandbox.services_demo import run_services, service_sims
 from gateway.store.seals import new_key as new_audit_key
 
 # Plaintext keys of conf/demo/clients.toml (which holds only their hashes). Demo only.
@@ -92,10 +93,12 @@ def portal_sim() -> tuple[SimSpec, dict[str, str]]:
 
 
 def demo_stack(box: Sandbox, workdir: Path, extra_env: dict[str, str] | None = None) -> Stack:
-    """The gateway on the bound copy of the configuration, every agency's simulator and the portal's."""
+    """The gateway on the bound copy of the configuration, every agency's simulator, the portal's, and the
+    VNeID wallet's and the payment platform's (gateway/sandbox/services_demo.py)."""
     portal, portal_env = portal_sim()
-    env = {"LIENTHONG_AGENCY_POLL": "0.2"} | portal_env | (extra_env or {})
-    return Stack(box.conf, workdir, [*box.sims, portal], extra_env=env)
+    services, services_env = service_sims(box)
+    env = {"LIENTHONG_AGENCY_POLL": "0.2"} | portal_env | services_env | (extra_env or {})
+    return Stack(box.conf, workdir, [*box.sims, portal, *services], extra_env=env)
 
 
 def audit_key_env(workdir: Path) -> dict[str, str]:
@@ -337,11 +340,12 @@ async def _scenario(stack: Stack, box: Sandbox, registry: Registry, count: int) 
         portal = await _portal_sync(session, url, [*final.values(), *steps])
         pushed = await _portal_push(session, url, stack.sim("portal"), [*final.values(), *steps])
         audit = await _audit_check(session, url)
+    services = await run_services(stack, box, registry, DEMO_KEYS)  # after the counts: its dossiers are extra
     documents = (
         f"documents: {batch.inline} sent inline, {batch.uploaded} uploaded first "
         f"({batch.uploaded_bytes / 2**20:.1f} MiB), every one checked by its agency (docs ok)"
     )
-    return report(final, bundles, steps, stats, [(documents, True), handover, portal, pushed, audit])
+    return report(final, bundles, steps, stats, [(documents, True), handover, portal, pushed, audit, *services])
 
 
 async def _hand_over(

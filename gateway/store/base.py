@@ -10,10 +10,14 @@ from typing import Any, Literal
 from uuid import UUID
 
 from contracts import Dossier, StatusEvent
+from contracts.appointment import Appointment, AppointmentEvent, BookedSlot
 from contracts.bundle import BundleView
 from contracts.calendar import NATIONAL, WorkCalendar
 from contracts.dossier import PortalRefusal
+from contracts.payment import Payment
 from gateway.connector import AgencyUpdate, SubmitReceipt
+from gateway.store.appointments import NewAppointment
+from gateway.store.payments import NewPayment, PaidNotice
 from gateway.store.seals import AuditVerifier
 
 JobState = Literal["waiting", "pending", "leased", "done", "dead", "cancelled"]
@@ -544,6 +548,79 @@ class Store(ABC):
     @abstractmethod
     async def add_audit_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         """Keep a signed checkpoint (append-only; one with the same number already there stays)."""
+
+    # -- appointments of referred dossiers (appointments.py) ---------------------------------------
+
+    @abstractmethod
+    async def begin_appointment(self, new: NewAppointment) -> tuple[Appointment, bool]:
+        """The row of a centre's booking key: new (True) or an earlier request's (False); IdempotencyConflict
+        when the key was used for another booking."""
+
+    @abstractmethod
+    async def settle_appointment(
+        self, appointment_id: str, booked: BookedSlot, kind: str, remind_before: float
+    ) -> Appointment:
+        """The agency holds `booked`: state booked, a `kind` event (booked, moved), the reminder set."""
+
+    @abstractmethod
+    async def forget_appointment(self, appointment_id: str) -> None:
+        """The agency refused a booking: its row goes (only while still 'booking')."""
+
+    @abstractmethod
+    async def cancel_appointment(self, appointment_id: str) -> Appointment: ...
+
+    @abstractmethod
+    async def get_appointment(self, appointment_id: str) -> Appointment | None: ...
+
+    @abstractmethod
+    async def list_appointments(
+        self, *, client_id: str | None, dossier_id: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[Appointment]: ...
+
+    @abstractmethod
+    async def appointment_events(
+        self, *, client_id: str | None, after: int = 0, kind: str | None = None, limit: int = 100
+    ) -> list[AppointmentEvent]: ...
+
+    @abstractmethod
+    async def remind_appointments(self) -> int:
+        """Write the reminder event of every booked appointment whose reminder time has come; how many."""
+
+    # -- online payments (payments.py) -----------------------------------------------------------
+
+    @abstractmethod
+    async def begin_payment(self, new: NewPayment) -> tuple[Payment, bool]:
+        """The row of a centre's payment key: new (True) or an earlier request's (False)."""
+
+    @abstractmethod
+    async def payment_by_key(self, client_id: str, key: str) -> Payment | None: ...
+
+    @abstractmethod
+    async def payment_created(self, payment_id: str, transaction_id: str, pay_url: str, qr_data: str) -> Payment: ...
+
+    @abstractmethod
+    async def forget_payment(self, payment_id: str) -> None: ...
+
+    @abstractmethod
+    async def payment_failed(self, payment_id: str) -> None: ...
+
+    @abstractmethod
+    async def payment_paid(self, payment_id: str, notice: PaidNotice, how: str) -> tuple[Payment, bool]:
+        """Record a payment once, with its receipt and an event on its dossier; False when it was already."""
+
+    @abstractmethod
+    async def get_payment(self, payment_id: str) -> Payment | None: ...
+
+    @abstractmethod
+    async def payment_receipt(self, payment_id: str) -> bytes | None: ...
+
+    @abstractmethod
+    async def list_payments(
+        self, *, client_id: str | None, dossier_id: str | None = None, limit: int = 100
+    ) -> list[Payment]: ...
+
+    @abstractmethod
+    async def unsettled_payments(self, before: float, limit: int = 100) -> list[Payment]: ...
 
     @abstractmethod
     async def audit_checkpoints(self, after: int = 0) -> list[StoredCheckpoint]:

@@ -248,6 +248,70 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX dossier_documents_sha256 ON dossier_documents (sha256);
     """,
+    # Appointments with an agency's officer for referred dossiers (appointments.py): one per centre and
+    # Idempotency-Key; their events (booked, moved, cancelled, reminder), read by the centres in order.
+    """
+    CREATE TABLE appointments (
+        id TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        dossier_id TEXT NOT NULL REFERENCES dossiers (id),
+        agency TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('booking', 'booked', 'cancelled')),
+        mode TEXT NOT NULL,
+        slot TEXT,
+        agency_ref TEXT,
+        meeting_url TEXT,
+        remind_at REAL,
+        reminded INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (client_id, idem_key)
+    );
+    CREATE INDEX appointments_client ON appointments (client_id, created_at);
+    CREATE INDEX appointments_dossier ON appointments (dossier_id);
+    CREATE INDEX appointments_reminders ON appointments (state, reminded, remind_at);
+    CREATE TABLE appointment_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        appointment_id TEXT NOT NULL REFERENCES appointments (id),
+        client_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX appointment_events_client ON appointment_events (client_id, seq);
+    """,
+    # Online payments through the national payment platform (payments.py): one per centre and
+    # Idempotency-Key; the platform's transaction, and its receipt kept once paid.
+    """
+    CREATE TABLE payments (
+        id TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        dossier_id TEXT NOT NULL REFERENCES dossiers (id),
+        agency TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('created', 'pending', 'paid', 'failed')),
+        amount_vnd INTEGER NOT NULL,
+        bills TEXT NOT NULL,
+        pay_url TEXT,
+        qr_data TEXT,
+        transaction_id TEXT,
+        paid_at TEXT,
+        bank_ref TEXT,
+        receipt_number TEXT,
+        receipt_media_type TEXT,
+        receipt_sha256 TEXT,
+        receipt BLOB,
+        created_at TEXT NOT NULL,
+        created_epoch REAL NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (client_id, idem_key)
+    );
+    CREATE INDEX payments_open ON payments (state, created_epoch);
+    CREATE INDEX payments_dossier ON payments (dossier_id);
+    """,
 ]
 
 

@@ -21,7 +21,7 @@ from contracts import DossierStatus
 from contracts.calendar import NATIONAL, WorkCalendar
 from gateway.connector import SubmitReceipt
 from gateway.errors import IllegalTransition, InvalidResult
-from gateway.store import audit, reads, rows, updates
+from gateway.store import audit, reads, rows, updates, wallet
 from gateway.store.base import AuditEntry, Completion, JobRecord, JobState, UpdateSource
 from gateway.store.events import accepted_by_agency
 from gateway.store.seals import AuditKey
@@ -121,11 +121,17 @@ def complete(
         "updated_at = ? WHERE id = ?",
         (time.time(), job_id),
     )
-    if step == "submit" and status in (DossierStatus.RECEIVED, DossierStatus.IN_TRANSFER):
-        accepted_by_agency(conn, did, actor, receipt.agency_ref)
-    elif receipt.agency_ref:
-        conn.execute("UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did))
-    source = UpdateSource(actor, row["agency"], row["endpoint"])
+    if step == wallet.STEP:
+        # The wallet is no agency of the dossier's: it tells only that the result is in the citizen's wallet.
+        source = UpdateSource(actor)
+    else:
+        if step == "submit" and status in (DossierStatus.RECEIVED, DossierStatus.IN_TRANSFER):
+            accepted_by_agency(conn, did, actor, receipt.agency_ref)
+        elif receipt.agency_ref:
+            conn.execute(
+                "UPDATE dossiers SET agency_ref = COALESCE(agency_ref, ?) WHERE id = ?", (receipt.agency_ref, did)
+            )
+        source = UpdateSource(actor, row["agency"], row["endpoint"])
     skipped: dict[str, str] = {}
     for upd in receipt.updates:
         # A receipt answers about this job's dossier only, whatever dossier it names.

@@ -38,11 +38,14 @@ from uuid import UUID
 import orjson
 
 from contracts import Dossier, StatusEvent
+from contracts.appointment import Appointment, AppointmentEvent, BookedSlot
 from contracts.bundle import BundleView
 from contracts.dossier import PortalRefusal
+from contracts.payment import Payment
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable, StorageUnavailable
 from gateway.store import (
+    appointments,
     audit,
     bundles,
     checkpoints,
@@ -52,6 +55,7 @@ from gateway.store import (
     health,
     outbox,
     pauses,
+    payments,
     reads,
     refusals,
     rows,
@@ -416,6 +420,72 @@ class SqliteStore(Store):
         _audit.prepare(audit)
         key = self.audit_key
         return await self._write(lambda conn: pauses.remove(conn, agency, endpoint, audit, key))
+
+    # -- appointments -------------------------------------------------------------------------------
+
+    async def begin_appointment(self, new: appointments.NewAppointment) -> tuple[Appointment, bool]:
+        return await self._write(lambda conn: appointments.begin(conn, new))
+
+    async def settle_appointment(
+        self, appointment_id: str, booked: BookedSlot, kind: str, remind_before: float
+    ) -> Appointment:
+        return await self._write(lambda conn: appointments.settle(conn, appointment_id, booked, kind, remind_before))
+
+    async def forget_appointment(self, appointment_id: str) -> None:
+        await self._write(lambda conn: appointments.forget(conn, appointment_id))
+
+    async def cancel_appointment(self, appointment_id: str) -> Appointment:
+        return await self._write(lambda conn: appointments.cancelled(conn, appointment_id))
+
+    async def get_appointment(self, appointment_id: str) -> Appointment | None:
+        return await self._read(lambda conn: appointments.get(conn, appointment_id))
+
+    async def list_appointments(
+        self, *, client_id: str | None, dossier_id: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[Appointment]:
+        return await self._read(lambda conn: appointments.listed(conn, client_id, dossier_id, state, limit))
+
+    async def appointment_events(
+        self, *, client_id: str | None, after: int = 0, kind: str | None = None, limit: int = 100
+    ) -> list[AppointmentEvent]:
+        return await self._read(lambda conn: appointments.events(conn, client_id, after, kind, limit))
+
+    async def remind_appointments(self) -> int:
+        return await self._write(appointments.remind)
+
+    # -- payments -----------------------------------------------------------------------------------
+
+    async def begin_payment(self, new: payments.NewPayment) -> tuple[Payment, bool]:
+        return await self._write(lambda conn: payments.begin(conn, new))
+
+    async def payment_by_key(self, client_id: str, key: str) -> Payment | None:
+        return await self._read(lambda conn: payments.by_key(conn, client_id, key))
+
+    async def payment_created(self, payment_id: str, transaction_id: str, pay_url: str, qr_data: str) -> Payment:
+        return await self._write(lambda conn: payments.created(conn, payment_id, transaction_id, pay_url, qr_data))
+
+    async def forget_payment(self, payment_id: str) -> None:
+        await self._write(lambda conn: payments.forget(conn, payment_id))
+
+    async def payment_failed(self, payment_id: str) -> None:
+        await self._write(lambda conn: payments.failed(conn, payment_id))
+
+    async def payment_paid(self, payment_id: str, notice: payments.PaidNotice, how: str) -> tuple[Payment, bool]:
+        return await self._write_events(lambda conn: payments.paid(conn, payment_id, notice, how))
+
+    async def get_payment(self, payment_id: str) -> Payment | None:
+        return await self._read(lambda conn: payments.get(conn, payment_id))
+
+    async def payment_receipt(self, payment_id: str) -> bytes | None:
+        return await self._read(lambda conn: payments.receipt(conn, payment_id))
+
+    async def list_payments(
+        self, *, client_id: str | None, dossier_id: str | None = None, limit: int = 100
+    ) -> list[Payment]:
+        return await self._read(lambda conn: payments.listed(conn, client_id, dossier_id, limit))
+
+    async def unsettled_payments(self, before: float, limit: int = 100) -> list[Payment]:
+        return await self._read(lambda conn: payments.unsettled(conn, before, limit))
 
     # -- operators ----------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from contracts.dossier import result_errors
 from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate
 from gateway.errors import FieldError, IllegalTransition, InvalidResult, WrongAgency
-from gateway.store import bundles, replay, supplements
+from gateway.store import bundles, replay, supplements, wallet
 from gateway.store.base import ReplayKey, UpdateOutcome, UpdateSource
 from gateway.store.events import accepted_by_agency, insert_event
 
@@ -95,6 +95,8 @@ def apply_update(
     )
     if new == DossierStatus.FINISHED and row["bundle_id"] is not None:
         bundles.advance(conn, did)
+    if new == DossierStatus.FINISHED:
+        wallet.queue_if_chosen(conn, did)
     return UpdateOutcome(True, UUID(did), int(new))
 
 

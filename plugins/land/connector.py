@@ -33,6 +33,7 @@ from gateway.sdk import (
     SubmitReceipt,
     document_bytes,
 )
+from gateway.sdk.appointments import AppointmentDesk, AppointmentsAtDesk
 from plugins.land import hoso, wire
 from plugins.land.settings import LandSettings
 
@@ -59,12 +60,14 @@ class AwaitingApply(Exception):
     """Raised by the poll handler on a first sight: the file stays in the inbox until acknowledged."""
 
 
-class LandConnector(Connector):
+class LandConnector(AppointmentsAtDesk, Connector):
     def __init__(self, ctx: ConnectorContext) -> None:
         super().__init__(ctx)
         settings = ctx.settings
         assert isinstance(settings, LandSettings)
         self.settings = settings
+        # The office's booking service: the endpoint names the office (hanoi, hcm ...) there too.
+        self.desk = AppointmentDesk.of(self, settings.appointments, ctx.endpoint) if settings.appointments else None
         self.request_schema: etree.XMLSchema | None = None
         self.exchange: FileExchange | None = None
         self.last_report = PollReport()

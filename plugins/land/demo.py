@@ -53,7 +53,6 @@ def demo_sim(workdir: Path, password: str = DEMO_SFTP_PASSWORD, **settings: Any)
     return spec, env
 
 
-
 def person(rng: random.Random) -> dict[str, Any]:
     """A citizen whose 12-digit personal id agrees with the date of birth and gender."""
     gender = rng.choice(["male", "female"])
@@ -199,6 +198,7 @@ def sandbox_settings(workdir: Path) -> dict[str, Any]:
         "host_key_seed": secrets.token_hex(16),
         "scan_interval": 0.1,
         "auto_pay_after": 1.0,
+        "appointments_secret": secrets.token_hex(16),
     }
 
 
@@ -217,6 +217,7 @@ def bind_endpoint(sim: RunningSimulator, endpoint: str, configured: Mapping[str,
         "password": sim.secret,
         "host_key": key.export_public_key().decode().strip(),
         "root": configured.get("root") or f"/{folder}",
+        "appointments": {"url": sim.url, "secret": str(settings.get("appointments_secret") or sim.secret)},
     }
 
 

@@ -50,6 +50,8 @@ def procedures() -> list[ProcedureSpec]:
             jurisdiction_field=PARCELS,
             form_model=FirstCertificateForm,
             required_components=("DON_DK",),
+            # A first certificate often needs the office's surveyor and officer: the centre books a slot.
+            referral=True,
             documents=(
                 DocumentRule(
                     component_code="DON_DK", name="Đơn đăng ký đất đai (Mẫu 04/ĐK)", max_bytes=MAX, media_types=SCANS

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from adapters.file import FileStore, LocalFolderStore, SftpStore
 from adapters.file.naming import UnsafeName, safe_folder
 from gateway.sdk import EndpointSettings
+from gateway.sdk.appointments import DeskSettings
 
 _KEY_TYPES = ("ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-")
 
@@ -71,6 +72,9 @@ class LandSettings(EndpointSettings):
     connect_timeout: float = Field(10.0, gt=0, le=120)
     max_answer_bytes: int = Field(32 * 1024 * 1024, gt=0, description="answers carry the certificate in base64")
     checksum_grace_polls: int = Field(3, ge=0, le=100)
+    appointments: DeskSettings | None = Field(
+        None, description="the office's booking service (REST, signed): slots with its officers for referred dossiers"
+    )
 
     @field_validator("host_key")
     @classmethod

@@ -9,6 +9,7 @@
                     the way it names its other demo secrets (never for a real office)
   public_key_path   where to write the host public key line, for the gateway's conf to pin
   offices           {"hanoi": "01", "hcm": "79", "danang": "48"}: folder -> province it serves
+  appointments_secret  the booking service's HMAC key (key id "lienthong-gateway"); options.secret by default
   scan_interval     0.1 s; answer_gap: seconds between two answers of a dossier (0.05)
   duplicate_rate, missing_rate, reject_rate, auto_pay_after: see office.LandFaults
 Faults (POST /_sim/faults): down (the office stops and its SFTP server refuses logins), latency_ms and
@@ -17,6 +18,7 @@ later scan), malformed_rate (a broken answer file beside the real one), timeout_
 answers all go missing until POST /_sim/resend).
 Control: GET /_sim/sftp (port, host key, folders), GET /_sim/received, POST /_sim/pay {"ref" | "code"},
 POST /_sim/resend, GET/POST /_sim/land (the land faults above).
+The offices' booking service (gateway/sdk/appointment_desk.py) answers at /appointments on the HTTP port.
 """
 
 from __future__ import annotations
@@ -42,11 +44,18 @@ from adapters.file import LocalFolderStore
 from adapters.file.sftp_server import SftpTestServer, start_sftp_server
 from adapters.xml import load_schema
 from gateway.sdk import FAULTS, RNG, STATS, SimulatorOptions, new_simulator, spawn
+from gateway.sdk.appointment_desk import Desk, mount_desk
 from gateway.tasks import cancel_and_wait
 from plugins.land.connector import ANSWER_XSD, REQUEST_XSD
 from plugins.land.office import LandFaults, LandRegistry, Office
 
 DEFAULT_OFFICES = {"hanoi": "01", "hcm": "79", "danang": "48"}
+OFFICE_ADDRESSES = {
+    "hanoi": "Văn phòng đăng ký đất đai Hà Nội, 18 Huỳnh Thúc Kháng, Đống Đa, Hà Nội",
+    "hcm": "Văn phòng đăng ký đất đai TP Hồ Chí Minh, 12 Phan Đăng Lưu, Bình Thạnh, TP Hồ Chí Minh",
+    "danang": "Văn phòng đăng ký đất đai Đà Nẵng, 24 Trần Phú, Hải Châu, Đà Nẵng",
+}
+APPOINTMENTS_KEY_ID = "lienthong-gateway"
 
 
 @dataclass
@@ -237,4 +246,14 @@ def create_simulator(options: SimulatorOptions) -> web.Application:
     app.router.add_post("/_sim/resend", resend)
     app.router.add_get("/_sim/land", land_faults)
     app.router.add_post("/_sim/land", land_faults)
+    # The offices' booking service (appointments with their officers), under the same faults.
+    offices = _offices(options.settings)
+    desk = Desk(
+        "land",
+        {o: OFFICE_ADDRESSES.get(o, f"Văn phòng đăng ký đất đai ({o})") for o in offices},
+        officers=("Chuyên viên Nguyễn Thu Trang", "Chuyên viên Lê Quang Huy", "Cán bộ địa chính Phạm Văn Tâm"),
+        meeting_base="https://hop.dangkydatdai.example.vn",
+    )
+    secret = str(options.settings.get("appointments_secret") or options.secret)
+    mount_desk(app, desk, key_id=APPOINTMENTS_KEY_ID, secret=secret)
     return app

@@ -33,6 +33,7 @@ from gateway.sdk import (
     SubmitReceipt,
     document_bytes,
 )
+from gateway.sdk.appointments import AppointmentDesk, AppointmentsAtDesk, DeskSettings
 from plugins.tax import wire
 from plugins.tax.forms import NoticeAnswer, NoticeQuery, TaxpayerAnswer, TaxpayerQuery
 
@@ -50,6 +51,9 @@ class TaxSettings(EndpointSettings):
     wsdl: str | None = Field(None, description="the agency's WSDL file; the bundled one by default")
     max_answer_bytes: int = Field(4 * 1024 * 1024, gt=0)
     poll_batch: int = Field(100, ge=1, le=500, description="events asked for per GetNoticeUpdates call")
+    appointments: DeskSettings | None = Field(
+        None, description="the tax office's booking service (REST, signed): consultations on a declaration"
+    )
 
 
 def _sequence(value: Any) -> int | None:
@@ -66,7 +70,7 @@ def _plain(result: Any) -> dict[str, Any]:
     return data
 
 
-class TaxConnector(Connector):
+class TaxConnector(AppointmentsAtDesk, Connector):
     def __init__(self, ctx: ConnectorContext) -> None:
         super().__init__(ctx)
         settings = ctx.settings
@@ -82,6 +86,7 @@ class TaxConnector(Connector):
             operations=OPERATIONS,
             ssl_context=ctx.ssl_context,
         )
+        self.desk = AppointmentDesk.of(self, settings.appointments, ctx.endpoint) if settings.appointments else None
         self.cursor = 0  # every event up to this sequence is settled in the store (read in start())
         self._read_to = 0  # how far the last poll read
         self._pending: dict[str, int] = {}  # event id -> sequence, for the last poll's updates

@@ -17,7 +17,6 @@ PRICE_PER_M2 = {"01": (60, 250), "79": (50, 220), "48": (25, 90)}  # million VND
 STREETS = ["Nguyễn Trãi", "Lê Lợi", "Trần Phú", "Hai Bà Trưng", "Lý Thường Kiệt", "Phan Chu Trinh"]
 
 
-
 def declarations(
     seller: tuple[str, str], buyer: tuple[str, str], sheet: str, parcel: str, price: int
 ) -> list[dict[str, Any]]:
@@ -101,7 +100,7 @@ def notice_example() -> dict[str, Any]:
 
 def bind_endpoint(sim: RunningSimulator, endpoint: str, configured: Mapping[str, Any]) -> dict[str, Any]:
     """The SOAP service's address at the simulator (the WSDL is the bundled one)."""
-    return {**configured, "url": f"{sim.url}/ws"}
+    return {**configured, "url": f"{sim.url}/ws", "appointments": {"url": sim.url, "secret": sim.secret}}
 
 
 # Notices are paid a second after they are issued, so the demo's land transfers go on.

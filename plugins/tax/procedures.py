@@ -47,6 +47,8 @@ def procedures() -> list[ProcedureSpec]:
                 ),
             ),
             jurisdiction_field="parcel",  # the declaration names the parcel: the dossier lies where it does
+            # Exemptions and valuations are argued with the tax office's officer: the centre books a slot.
+            referral=True,
         )
     ]
 

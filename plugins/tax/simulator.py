@@ -4,6 +4,7 @@ POST /ws            SOAP envelopes (validated against tax.xsd; Faults for what i
 GET  /ws?wsdl       the WSDL (and ?xsd=tax.xsd, the schema it imports)
 POST /_sim/pay      the applicant pays: {"notice_number": ...} or {"dossier_code": ...}
 GET  /_sim/declarations   what was declared, with each notice's payment status
+GET/POST /_sim/auto-pay   {"after": seconds | null}: auto_pay_after, changed at run time
 plus the shared fault injection, /_sim/faults, /_sim/stats and /health of gateway.sdk.simulation.
 
 A declaration's documents (AttachedDocument, base64Binary) are checked whole and against the procedure's
@@ -16,7 +17,8 @@ declaration that long after it), registration_fee_rate, income_tax_rate, due_day
 answered with a Client fault: the request refused, never retried), updates_fault (how GetNoticeUpdates is
 answered wrongly, as broken front ends answer: "empty-202", an empty 202 Accepted; "garbled-sequence",
 a lastSequence that is not a number; "stale-sequence", a lastSequence of 0 with the events after the
-one asked for).
+one asked for); appointments_secret (the booking service's HMAC key, options.secret by default).
+The tax office's booking service (gateway/sdk/appointment_desk.py) answers at /appointments.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from gateway.sdk import (
     new_simulator,
     spawn,
 )
+from gateway.sdk.appointment_desk import Desk, mount_desk
 from plugins.tax.ledger import Ledger, LedgerFault, Rates
 from plugins.tax.procedures import by_code
 from plugins.tax.register import taxpayers
@@ -67,6 +70,7 @@ class TaxSimSettings(BaseModel):
     server_fault_rate: float = Field(0.0, ge=0, le=1)
     client_fault_rate: float = Field(0.0, ge=0, le=1)
     updates_fault: Literal["none", "empty-202", "garbled-sequence", "stale-sequence"] = "none"
+    appointments_secret: str | None = Field(None, min_length=16, description="the booking service's HMAC key")
 
 
 SETTINGS = web.AppKey("tax_settings", TaxSimSettings)
@@ -233,6 +237,22 @@ async def declarations(request: web.Request) -> web.Response:
     )
 
 
+async def auto_pay(request: web.Request) -> web.Response:
+    """GET/POST /_sim/auto-pay {"after": seconds | null}: whether applicants pay new notices by themselves
+    (null: they wait to pay online, through the payment platform, which then credits the tax office)."""
+    settings = request.app[SETTINGS]
+    if request.method == "POST":
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        after = body.get("after", "missing") if isinstance(body, dict) else "missing"
+        if after is not None and (isinstance(after, bool) or not isinstance(after, int | float) or after < 0):
+            return web.json_response({"error": 'send {"after": seconds >= 0 | null}'}, status=422)
+        settings.auto_pay_after = None if after is None else float(after)
+    return web.json_response({"after": settings.auto_pay_after})
+
+
 def create_simulator(options: SimulatorOptions) -> web.Application:
     settings = TaxSimSettings.model_validate(options.settings)
     app = new_simulator(options, _malformed, _refused)
@@ -243,4 +263,14 @@ def create_simulator(options: SimulatorOptions) -> web.Application:
     app.router.add_get("/ws", describe)
     app.router.add_post("/_sim/pay", pay)
     app.router.add_get("/_sim/declarations", declarations)
+    app.router.add_get("/_sim/auto-pay", auto_pay)
+    app.router.add_post("/_sim/auto-pay", auto_pay)
+    # The tax office's booking service: consultations with its officers, under the same faults.
+    desk = Desk(
+        "tax",
+        {"national": "Chi cục Thuế khu vực I, 187 Giảng Võ, Đống Đa, Hà Nội"},
+        officers=("Công chức thuế Trần Minh Đức", "Công chức thuế Vũ Thị Hạnh"),
+        meeting_base="https://hop.thue.example.vn",
+    )
+    mount_desk(app, desk, key_id="lienthong-gateway", secret=settings.appointments_secret or options.secret)
     return app

@@ -224,7 +224,7 @@ def test_models_are_frozen(obj: Any, field: str, value: Any) -> None:
     ("over", "loc", "kind"),
     [
         ({"channel": 4}, ("channel",), "enum"),
-        ({"return_method": 2}, ("return_method",), "enum"),
+        ({"return_method": 3}, ("return_method",), "enum"),
         ({"attachments": [attachment()] * 51}, ("attachments",), "too_long"),
         (
             {"fees": [{"code": "LP01", "name": "Lệ phí", "amount": -1}]},

@@ -263,3 +263,14 @@ async def test_an_agency_refusing_the_documents_is_a_failure_the_centre_sees(
     error = dead["delivery"]["last_error"]
     assert error.startswith("AgencyRejected: police: HTTP 422") and "TK01" in error and "received 16" in error, error
     assert (await harness.sim_stats())["documents_refused"] == 1
+
+
+async def test_a_gateway_without_a_wallet_refuses_the_wallet_at_intake(
+    harness: GatewayHarness, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    consent = {"given_at": "2026-12-01T09:00:00+07:00", "channel": "vneid_app", "reference": "VNEID-CONSENT-1"}
+    sub = submission(0) | {"return_method": 2, "wallet_consent": consent}
+    resp = await harness.client.post("/v1/dossiers", json=sub, headers=harness.headers())
+    problem = await resp.json()
+    assert resp.status == 422, problem
+    assert [(e["path"], e["code"]) for e in problem["errors"]] == [("return_method", "wallet_unavailable")]

@@ -43,3 +43,13 @@ async def test_demo_delivers_everything_once(tmp_path: Path) -> None:
     # The feed is pushed to the portal simulator too, through its outage, and its view agrees.
     assert "national portal DOWN" in text and "national portal UP again" in text
     assert "its pushed view agrees with every dossier" in text
+    # The citizen-facing services (gateway/sandbox/services_demo.py), in the run and in the final table.
+    assert "the same key sent twice answered [201, 200]" in text
+    assert "the applicant's reminder, read at /v1/appointments/events: Lịch hẹn hồ sơ" in text
+    assert re.search(r"events booked, reminder, moved, .*cancelled$", text, re.M), text
+    assert re.search(r"^  appointment \(land, referred\): booked, .*moved, cancelled \(200\)", text, re.M), text
+    assert "wallet: the VNeID wallet service DOWN" in text
+    assert re.search(r"^  wallet: \S+ returned \(10\) into the VNeID wallet after its outage.*HinhThuc 2$", text, re.M)
+    assert "the platform's callback LOST" in text
+    paid = r"^  payment: .*callback lost, found by reconciliation; bundle completed; .*DuocThanhToanTrucTuyen 1$"
+    assert re.search(paid, text, re.M), text
