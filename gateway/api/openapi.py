@@ -224,6 +224,32 @@ def build() -> dict[str, Any]:
                 "responses": _responses(200, None, 401, 404),
             }
         },
+        "/v1/public/procedures": {
+            "get": {
+                "summary": "The catalog with each procedure's applicant guide; no key",
+                "description": (
+                    "Keyless, limited per source address ([rate_limits] public_per_minute, public_burst: 429 "
+                    "with Retry-After past it), cacheable (ETag, Cache-Control: public, max-age=300; "
+                    "If-None-Match answers 304). `agency`: an agency kind (land) or words of the deciding "
+                    "agency's name; `q`: words of the code, name, sector or guide; both with or without "
+                    "diacritics."
+                ),
+                "security": [],
+                "parameters": [
+                    {"name": "agency", "in": "query", "schema": {"type": "string"}},
+                    {"name": "q", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": _responses(200, None, 429) | {"304": {"description": "Not modified"}},
+            }
+        },
+        "/v1/public/procedures/{code}": {
+            "get": {
+                "summary": "One procedure with its applicant guide and the address of its printable page; no key",
+                "security": [],
+                "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": _responses(200, None, 404, 429) | {"304": {"description": "Not modified"}},
+            }
+        },
         "/v1/lookups": {"get": {"summary": "Available look-ups", "responses": _responses(200, None, 401)}},
         "/v1/lookups/{name}": {
             "post": {

@@ -20,6 +20,7 @@ from gateway.config.model import (
     ClientsFile,
     Config,
     GatewaySettings,
+    GuidesFile,
     MaintenanceFile,
     ProceduresFile,
     RoutesFile,
@@ -36,6 +37,7 @@ FILES: dict[str, type[BaseModel]] = {
     "agencies.toml": AgenciesFile,
     "routes.toml": RoutesFile,
     "procedures.toml": ProceduresFile,
+    "guides.toml": GuidesFile,
     "bundles.toml": BundlesFile,
     "calendar.toml": CalendarFile,
     "maintenance.toml": MaintenanceFile,  # a file of its own: windows change without a restart (live.py)
@@ -161,6 +163,11 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
         if proc.code not in registry.procedures:
             problems.append(("procedures.toml", f"procedure[{i}].code", f"no plugin serves procedure {proc.code}"))
 
+    guides: GuidesFile = parsed["guides.toml"]
+    for code in guides.guide:
+        if code not in registry.procedures:
+            problems.append(("guides.toml", f"guide.{code}", f"no plugin serves procedure {code}"))
+
     offered = {p.code for p in procedures.procedure if p.enabled}
     bundles: dict[str, BundleSpec] = dict(registry.bundles)
     for b_id, body in bundles_file.bundle.items():
@@ -212,6 +219,7 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
         agencies=agencies.agency,
         routes=routes.route,
         procedures=procedures.procedure,
+        guides=dict(guides.guide),
         bundles=bundles,
         endpoint_settings=endpoint_settings,
         calendar=calendar,

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.base import AgencyEid, MediaType, ProcedureCode, ProvinceCode
+from contracts.guide import ProcedureGuide
 from gateway.rights import Rights
 from gateway.tls import OutboundTLS, ServerTLS, normalise_fingerprint, parse_subject
 
@@ -78,6 +79,10 @@ class RateLimitSettings(_Conf):
         "every request from it waits (429) until it may try again",
     )
     auth_failure_burst: int = Field(20, ge=1)
+    public_per_minute: float = Field(
+        300.0, gt=0, description="keyless requests (guides, the public catalog, verify, public status) per address"
+    )
+    public_burst: int = Field(60, ge=1, description="keyless requests an address may send at once")
 
 
 class BreakerSettings(_Conf):
@@ -488,6 +493,13 @@ class ProceduresFile(_Conf):
     procedure: list[ProcedureConf] = Field(default_factory=list)
 
 
+class GuidesFile(_Conf):
+    """guides.toml: the applicant's guide to each procedure (`[guide."1.004194"]`), printed at the counters
+    and served by the public API (reloadable)."""
+
+    guide: dict[ProcedureCode, ProcedureGuide] = Field(default_factory=dict)
+
+
 class BundlesFile(_Conf):
     bundle: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -503,6 +515,8 @@ class CalendarFile(_Conf):
 
     day_off: list[CalendarDay] = Field(default_factory=list)
     working_day: list[CalendarDay] = Field(default_factory=list)
+
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -565,6 +579,7 @@ class Config(_Conf):
     agencies: dict[str, AgencyConf]
     routes: list[RouteConf]
     procedures: list[ProcedureConf]
+    guides: dict[str, ProcedureGuide] = Field(default_factory=dict)  # procedure code -> guides.toml's guide
     bundles: dict[str, Any] = Field(default_factory=dict)  # id -> gateway.bundles.BundleSpec
     windows: list[WindowConf] = Field(default_factory=list)  # maintenance.toml: reloadable
     endpoint_settings: dict[tuple[str, str], Any] = Field(default_factory=dict)
