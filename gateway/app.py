@@ -28,6 +28,7 @@ from gateway.api import (
     meta,
     procedures,
     public,
+    receipts,
 )
 from gateway.api.access import PROOF_GUARD, ProofGuard
 from gateway.api.keys import (
@@ -350,9 +351,9 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     limits = config.gateway.limits
     app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)
     app[RATE_LIMITS] = RateLimits(config.gateway.rate_limits)
-    app.on_startup.extend([_on_startup, dashboard.load_page])
+    app.on_startup.extend([_on_startup, dashboard.load_page, receipts.load])
     modules = (dossiers, documents, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard, public)
-    for module in modules:
+    for module in (*modules, receipts):
         app.router.add_routes(module.routes)
     # Order matters: the store and session outlive the document store, which outlives the connectors, which
     # outlive the dispatcher; the portal pusher needs only the store and the session, and stops first; the

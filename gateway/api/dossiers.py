@@ -61,7 +61,10 @@ async def submit(request: web.Request) -> web.Response:
     outcome = await request.app[INTAKE].submit(p, raw, body, key)
     if outcome.created:
         request.app[DISPATCHER].wake(outcome.dossier.agency)
-    headers = {"Location": f"/v1/dossiers/{outcome.dossier.id}"}
+    headers = {
+        "Location": f"/v1/dossiers/{outcome.dossier.id}",
+        "Link": f'</v1/dossiers/{outcome.dossier.id}/receipt>; rel="receipt"',
+    }
     if not outcome.created:
         headers["Idempotent-Replayed"] = "true"
     return json_response(summary(outcome.dossier), status=202 if outcome.created else 200, headers=headers)

@@ -144,6 +144,7 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
     problems.extend(_rights_problems(clients, agencies, registry))
     jwks = _read_jwks(base, clients, problems)
     problems.extend(_tls_problems(base, gateway, endpoint_settings))
+    problems.extend(_signing_problems(base, gateway))
 
     for i, route in enumerate(routes.route):
         agency_conf = agencies.agency.get(route.agency)
@@ -297,6 +298,19 @@ def _read_jwks(base: Path, clients: ClientsFile, problems: Problems) -> dict[str
         else:
             out[name] = data
     return out
+
+
+def _signing_problems(base: Path, gateway: GatewaySettings) -> Problems:
+    """A signing key that cannot be read is found now, not at the first receipt."""
+    from gateway.signatures import load_verifier
+
+    try:
+        load_verifier(gateway.signing, base)
+    except OSError as exc:
+        return [("gateway.toml", "signing", f"cannot read the signing key: {exc.strerror}: {exc.filename}")]
+    except ValueError as exc:
+        return [("gateway.toml", "signing", str(exc))]
+    return []
 
 
 def _tls_problems(base: Path, gateway: GatewaySettings, endpoints: dict[tuple[str, str], EndpointSettings]) -> Problems:

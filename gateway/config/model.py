@@ -220,6 +220,31 @@ class AuditSettings(_Conf):
         return self
 
 
+class SigningSettings(_Conf):
+    """`[signing]`: the Ed25519 key that signs intake receipts and result documents (detached JWS,
+    docs/citizens.md). No key: receipts and signatures are not offered (404) and no status links are made."""
+
+    key_file: str | None = Field(
+        None, description="Ed25519 private key (PEM, or base64 of its seed), relative to the configuration folder"
+    )
+    key: str | None = Field(None, repr=False, description="the same key inline, from ${ENV}")
+    public_key_file: str | None = Field(None, description="its public key, for `lienthong verify` without the key")
+    earlier_public_keys: tuple[str, ...] = Field(
+        (), description="public keys (files or base64) of signing keys used before a rotation: still verified"
+    )
+
+    @field_validator("key_file", "key", "public_key_file")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> SigningSettings:
+        if self.key_file and self.key:
+            raise ValueError("give the signing key as key_file or key, not both")
+        return self
+
+
 _HOST_PATTERN = r"^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$|^\[?[0-9a-f:.]+\]?$"
 DEFAULT_MEDIA_TYPES = (
     "application/pdf",
@@ -301,6 +326,7 @@ class GatewaySettings(_Conf):
     audit: AuditSettings = AuditSettings()
     portal: PortalSettings = PortalSettings()
     documents: DocumentsSettings = DocumentsSettings()
+    signing: SigningSettings = SigningSettings()
 
 
 class ApiKeyConf(_Conf):
