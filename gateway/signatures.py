@@ -68,6 +68,11 @@ class Verifier:
     def of(cls, *keys: Ed25519PublicKey) -> Verifier:
         return cls({thumbprint(k): k for k in keys})
 
+    @classmethod
+    def from_jwks(cls, jwks: dict[str, Any]) -> Verifier:
+        """The keys of a JWKS such as GET /v1/verify/keys serves (its OKP Ed25519 keys)."""
+        return cls.of(*(_okp(entry) for entry in jwks.get("keys", [])))
+
     def jwks(self) -> dict[str, Any]:
         return {"keys": [jwk(k) for k in self.keys.values()]}
 
@@ -132,6 +137,13 @@ class Signer:
         return b64url(hmac.new(secret, dossier_code.encode(), hashlib.sha256).digest()[:16])
 
 
+def _okp(entry: dict[str, Any]) -> Ed25519PublicKey:
+    if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519":
+        raise ValueError(f"not an Ed25519 key: {entry.get('kty')} {entry.get('crv')}")
+    x = str(entry.get("x", ""))
+    return Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(x + "=" * (-len(x) % 4)))
+
+
 def _raw_private(key: Ed25519PrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
 
@@ -148,9 +160,7 @@ def _public_keys(texts: tuple[str, ...] | list[str], base: Path | None) -> list[
         path = _in_conf(base, text) if base is not None else Path(text)
         data = path.read_bytes() if path.is_file() else text.encode()
         if data.lstrip().startswith(b"{"):
-            for entry in orjson.loads(data).get("keys", []):
-                x = entry.get("x", "")
-                out.append(Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))))
+            out.extend(_okp(entry) for entry in orjson.loads(data).get("keys", []))
         else:
             out.append(public_key(data).public)
     return out

@@ -43,3 +43,9 @@ async def test_demo_delivers_everything_once(tmp_path: Path) -> None:
     # The feed is pushed to the portal simulator too, through its outage, and its view agrees.
     assert "national portal DOWN" in text and "national portal UP again" in text
     assert "its pushed view agrees with every dossier" in text
+    # Citizens: every procedure's guide and page, searched with and without diacritics; a signed receipt and
+    # result verified, refused after one changed byte, and the receipt's status link without personal data.
+    assert re.search(r"^  guides: 10/10 procedures with a guide, 10 pages with a QR code, .* \(ok\)$", text, re.M), text
+    assert re.search(r"^  receipts: .* refused after one changed byte, .* \(ok\)$", text, re.M), text
+    assert "one changed byte refused (4/4:" in text
+    assert re.search(r"the receipt's QR link /status/\S+: status '[^']+' only, no personal data", text), text
