@@ -4,6 +4,7 @@ ETag from the body's hash, `If-None-Match` answered 304."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import orjson
@@ -56,5 +57,6 @@ async def guide_page(request: web.Request) -> web.Response:
     spec = request.app[LIVE].current.catalog.get(code)
     if spec is None:
         raise NotFound(f"procedure {code} is not in the catalog")
-    page = render_page(spec, _base(request) + guide_path(code)).encode()
+    # Encoding a QR code (choosing its mask) takes milliseconds of CPU: done beside the event loop.
+    page = (await asyncio.to_thread(render_page, spec, _base(request) + guide_path(code))).encode()
     return cacheable(request, page, "text/html", **{"Content-Security-Policy": PAGE_POLICY})

@@ -97,7 +97,8 @@ async def get_receipt_signature(request: web.Request) -> web.Response:
 async def get_receipt_page(request: web.Request) -> web.Response:
     d = await open_dossier(request, "receipt")
     signer, body = _receipt(request, d)
-    page = receipt_page(
+    page = await asyncio.to_thread(  # the QR code's encoding is CPU work: beside the event loop
+        receipt_page,
         d,
         _status_url(request, signer, d.code),
         hashlib.sha256(body).hexdigest(),
