@@ -187,5 +187,7 @@ async def download_result(request: web.Request) -> web.Response:
             "Content-Disposition": f'attachment; filename="{filename}"',
             "Digest": f"sha-256={doc.sha256}",
             "X-Content-Type-Options": "nosniff",
+            # Its detached signature (docs/citizens.md), when the gateway has a signing key.
+            "Link": f'</v1/dossiers/{d.id}/results/{request.match_info["index"]}/signature>; rel="signature"',
         },
     )

@@ -69,6 +69,8 @@ async def test_receipt_and_result_verify_offline_and_one_changed_byte_is_refused
         "result.pdf": await get_bytes(harness, f"{base}/results/0"),
         "result.jws": await get_bytes(harness, f"{base}/results/0/signature"),
     }
+    download = await harness.client.get(f"{base}/results/0", headers=harness.headers())
+    assert download.headers["Link"] == f'</v1/dossiers/{d["id"]}/results/0/signature>; rel="signature"'
     # Asked again, the same bytes and the same signatures.
     assert await get_bytes(harness, f"{base}/receipt") == files["receipt.json"]
     assert await get_bytes(harness, f"{base}/receipt/signature") == files["receipt.jws"]
