@@ -134,6 +134,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     try:
         _check_headers(request, undecodable, given if undecodable is None else None)
         if _citizen(request.path):
+            client = "public"  # keyless: the log line says so rather than naming nobody
             _limit_citizen(request)
         elif request.path not in PUBLIC_PATHS and not request.path.startswith("/static/"):
             client = (await _authenticate(request)).client_id
