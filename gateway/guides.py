@@ -137,3 +137,34 @@ table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid 
 <footer>Thông tin từ danh mục thủ tục của Trung tâm; bản mới nhất tại địa chỉ trên mã QR.</footer>
 </body></html>
 """
+
+
+def render_index(found: list[ProcedureSpec], agencies: list[tuple[str, str]], q: str, agency: str) -> str:
+    """The list of guides an applicant searches (by keyword, by agency), each linking its printable page."""
+    e = escape
+    options = "".join(
+        f'<option value="{e(kind)}"{" selected" if kind == agency else ""}>{e(label)}</option>'
+        for kind, label in agencies
+    )
+    items = "".join(
+        f'<li><a href="{e(guide_path(p.code))}">{e(p.name)}</a> <span class="code">{e(p.code)}</span>'
+        f'<div class="note">{e(p.guide.agency if p.guide else p.sector)} · {p.processing_days} ngày làm việc</div></li>'
+        for p in found
+    )
+    return f"""<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Hướng dẫn thủ tục hành chính</title>
+<style>
+body {{ font-family: "Noto Serif", "Times New Roman", serif; max-width: 180mm; margin: 0 auto; padding: 6mm; }}
+form {{ display: flex; gap: 2mm; flex-wrap: wrap; margin-bottom: 4mm; }} input, select, button {{ font: inherit; }}
+li {{ margin: 0 0 3mm; }} .code, .note {{ font-size: 10pt; color: #333; }}
+</style></head><body>
+<h1>Hướng dẫn thủ tục hành chính</h1>
+<form method="get" action="/guide">
+<input id="q" name="q" value="{e(q)}" placeholder="Tìm thủ tục (có dấu hoặc không dấu)">
+<select id="agency" name="agency"><option value="">Mọi cơ quan</option>{options}</select>
+<button id="search" type="submit">Tìm</button></form>
+<p id="count">{len(found)} thủ tục</p>
+<ol id="results">{items}</ol>
+</body></html>
+"""

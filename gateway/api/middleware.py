@@ -45,7 +45,7 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json",
 # What citizens read without a key (guides, the catalog, signature checks, a dossier's public status):
 # limited per source address instead of per client.
 CITIZEN_PREFIXES = ("/v1/public/", "/v1/verify/", "/guide/", "/status/")
-CITIZEN_PATHS = frozenset({"/v1/verify"})
+CITIZEN_PATHS = frozenset({"/v1/verify", "/guide"})
 # Routes whose handler streams the body itself, under deadlines and a size limit of its own: an upload is
 # larger than `limits.max_body_bytes` and must never be held in memory whole (gateway/api/documents.py).
 STREAMED_BODY = frozenset({("POST", "/v1/documents")})

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.api.keys import LIVE
 from gateway.errors import NotFound
-from gateway.guides import guide_path, public_view, render_page
+from gateway.guides import guide_path, public_view, render_index, render_page
 
 routes = web.RouteTableDef()
 MAX_AGE = 300  # the catalog changes by reload: five minutes of staleness in a browser or proxy is fine
@@ -49,6 +49,18 @@ async def get_one(request: web.Request) -> web.Response:
     if spec is None:
         raise NotFound(f"procedure {code} is not in the catalog")
     return cacheable(request, orjson.dumps(public_view(spec, _base(request))), "application/json")
+
+
+@routes.get("/guide")
+async def guide_index(request: web.Request) -> web.Response:
+    """The guides an applicant searches, by keyword and agency, with or without diacritics."""
+    catalog = request.app[LIVE].current.catalog
+    q, agency = request.query.get("q", "").strip(), request.query.get("agency", "").strip()
+    found = catalog.search(agency_kind=agency or None, q=q or None)
+    titles = {a.kind: a.title for a in reversed(request.app[LIVE].current.config.agencies.values()) if a.title}
+    kinds = {p.agency_kind: titles.get(p.agency_kind, p.agency_kind) for p in catalog.procedures.values()}
+    page = render_index(found, sorted(kinds.items(), key=lambda kv: kv[1]), q, agency).encode()
+    return cacheable(request, page, "text/html", **{"Content-Security-Policy": PAGE_POLICY})
 
 
 @routes.get("/guide/{code}")

@@ -74,3 +74,17 @@ async def test_guide_page_is_vietnamese_printable_and_has_its_qr(harness: Gatewa
     # A procedure without a guide still gets a page, from the catalog alone.
     bare = await (await harness.client.get("/guide/1.004203")).text()
     assert "Tờ khai thay đổi thông tin cư trú (CT01)" in bare and "Không thu phí, lệ phí." in bare
+
+
+async def test_the_search_page_lists_guides_by_keyword_and_agency(harness: GatewayHarness) -> None:
+    resp = await harness.client.get("/guide", params={"q": "thuong tru"})
+    page = await resp.text()
+    assert resp.status == 200 and resp.headers["Cache-Control"] == "public, max-age=300"
+    assert '<a href="/guide/1.004194">Đăng ký thường trú' in page and "1.004203" not in page
+    assert '<p id="count">1 thủ tục</p>' in page and 'value="thuong tru"' in page
+    every = await (await harness.client.get("/guide", params={"agency": "police"})).text()
+    assert '<p id="count">2 thủ tục</p>' in every
+    assert '<option value="police" selected>Bộ Công an: Cơ sở dữ liệu quốc gia về dân cư</option>' in every
+    # What the applicant typed comes back escaped, never as markup.
+    odd = await (await harness.client.get("/guide", params={"q": '"><script>x</script>'})).text()
+    assert "<script>" not in odd and "&lt;script&gt;" in odd

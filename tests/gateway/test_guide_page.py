@@ -12,6 +12,7 @@ from PIL import Image
 
 from tests.browser.webdriver import headless_chromium, needs_browser
 from tests.gateway.conftest import GatewayHarness
+from tests.gateway.test_dashboard import wait_text
 
 pytestmark = needs_browser
 
@@ -53,3 +54,19 @@ async def test_guide_page_renders_and_its_qr_code_opens_it(harness: GatewayHarne
     # A4 portrait in points (595 x 842), on at most two sheets.
     assert b"/MediaBox [0 0 595" in pdf or b"/MediaBox[0 0 595" in pdf
     assert pdf.count(b"/Type /Page\n") + pdf.count(b"/Type/Page/") + pdf.count(b"/Type /Page ") <= 2
+
+
+async def test_an_applicant_searches_without_diacritics_and_opens_a_guide(
+    harness: GatewayHarness, tmp_path: Path
+) -> None:
+    async with headless_chromium(tmp_path / "profile") as browser:
+        await browser.get(str(harness.client.make_url("/guide")))
+        assert await browser.text(await browser.find("#count")) == "2 thủ tục"
+        await browser.type(await browser.find("#q"), "dang ky thuong tru")
+        await browser.click(await browser.find('#agency option[value="police"]'))
+        await browser.click(await browser.find("#search"))
+        await wait_text(browser, "#count", lambda t: t == "1 thủ tục")  # the results page has loaded
+        await browser.click(await browser.find("#results a"))
+        name = await browser.text(await browser.find("#procedure-name"))
+        assert name.startswith("Đăng ký thường trú")
+        assert (await browser.title()).startswith("Hướng dẫn thủ tục 1.004194")
