@@ -16,7 +16,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contracts import Dossier
+from contracts.base import TRUSTED
 from gateway.cli import main
+from gateway.receipts import receipt_data
 from gateway.signatures import thumbprint
 from tests.gateway.conftest import CONF, GatewayHarness
 from tests.gateway.test_api_errors import assert_problem
@@ -124,6 +127,19 @@ async def test_receipt_says_what_was_received_and_when_it_is_due(
     page = (await get_bytes(harness, f"/v1/dossiers/{d['id']}/receipt/page")).decode()
     assert "Giấy tiếp nhận hồ sơ và hẹn trả kết quả".upper() in page.upper() and d["code"] in page
     assert "<svg" in page and "receipt-sha256" in page
+    # A supplement moves the dossier's due date later; its receipt keeps the date promised at intake.
+    full = await (await harness.client.get(f"/v1/dossiers/{d['id']}", headers=harness.headers())).json()
+    asked = {
+        "requested_by": "police",
+        "items": ["HD01"],
+        "requested_at": full["received_at"],
+        "due_at": "2027-01-05T10:00:00Z",
+        "dossier_due_before": full["due_at"],
+        "dossier_due_after": "2027-01-20T10:00:00Z",
+    }
+    changed = full | {"due_at": "2027-01-20T10:00:00Z", "supplements": [asked]}
+    later = Dossier.model_validate(changed, context={TRUSTED: True})  # as the store reads it back
+    assert receipt_data(later, "https://x/status")["due_at"] == d["due_at"]
     # Another centre without the applicant's id sees no receipt: the same 404 as no dossier.
     other = await harness.client.get(f"/v1/dossiers/{d['id']}/receipt", headers=harness.headers("centre-hcm"))
     await assert_problem(other, 404, "not-found")
