@@ -302,7 +302,7 @@ def _read_jwks(base: Path, clients: ClientsFile, problems: Problems) -> dict[str
 
 def _signing_problems(base: Path, gateway: GatewaySettings) -> Problems:
     """A signing key that cannot be read is found now, not at the first receipt."""
-    from gateway.signatures import load_verifier
+    from gateway.signatures import load_verifier  # here: gateway.signatures imports gateway.config
 
     try:
         load_verifier(gateway.signing, base)
