@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import MediaType, Model, ProcedureCode
+from contracts.guide import ProcedureGuide
 
 # A path into a procedure's form naming the places the case lies: dotted keys, `[]` after a key whose
 # value is a list (every element), e.g. "parcels[].address" or "parcel".
@@ -67,6 +68,7 @@ class ProcedureSpec(Model):
         description="complex cases need the agency itself: the centre books the applicant an appointment "
         "with its officer (GET /v1/appointments/slots, POST /v1/appointments)",
     )
+    guide: ProcedureGuide | None = Field(None, description="the applicant's guide, from the operator's guides.toml")
 
     def form_schema(self) -> dict[str, Any]:
         return self.form_model.model_json_schema()

@@ -29,6 +29,8 @@ from gateway.api import (
     meta,
     payments,
     procedures,
+    public,
+    receipts,
 )
 from gateway.api.access import PROOF_GUARD, ProofGuard
 from gateway.api.keys import (
@@ -403,7 +405,7 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     limits = config.gateway.limits
     app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)
     app[RATE_LIMITS] = RateLimits(config.gateway.rate_limits)
-    app.on_startup.extend([_on_startup, dashboard.load_page])
+    app.on_startup.extend([_on_startup, dashboard.load_page, receipts.load])
     for module in (
         dossiers,
         documents,
@@ -417,6 +419,8 @@ def create_app(config: Config, registry: Registry) -> web.Application:
         admin,
         meta,
         dashboard,
+        public,
+        receipts,
     ):
         app.router.add_routes(module.routes)
     # Order matters: the store and session outlive the document store, which outlives the connectors, which

@@ -40,6 +40,8 @@ class Catalog:
                 )
                 if v is not None
             }
+            if entry.code in config.guides:
+                overrides["guide"] = config.guides[entry.code]
             if entry.documents:
                 overrides["documents"] = _documents(spec.documents, entry.documents)
             out[spec.code] = spec.model_copy(update=overrides) if overrides else spec
@@ -49,14 +51,29 @@ class Catalog:
         return self.procedures.get(code)
 
     def search(self, *, agency_kind: str | None = None, q: str | None = None) -> list[ProcedureSpec]:
+        """By agency (its kind, e.g. `land`, or words of the deciding agency's name in the guide, e.g. 'cong an')
+        and keyword (code, name, sector, the guide's text), with or without diacritics."""
         needle = fold(q) if q else None
+        agency = fold(agency_kind) if agency_kind else None
         found = [
             p
             for p in self.procedures.values()
-            if (agency_kind is None or p.agency_kind == agency_kind)
-            and (needle is None or needle in fold(f"{p.code} {p.name} {p.sector}"))
+            if (
+                agency is None
+                or p.agency_kind == agency_kind
+                or (p.guide is not None and agency in fold(p.guide.agency))
+            )
+            and (needle is None or needle in _haystack(p))
         ]
         return sorted(found, key=lambda p: p.code)
+
+
+def _haystack(p: ProcedureSpec) -> str:
+    words = [p.code, p.name, p.sector]
+    if p.guide is not None:
+        g = p.guide
+        words += [g.summary, g.agency, g.where, g.result, *(d.name for d in g.documents)]
+    return fold(" ".join(words))
 
 
 def _documents(rules: tuple[DocumentRule, ...], limits: dict[str, DocumentLimitsConf]) -> tuple[DocumentRule, ...]:

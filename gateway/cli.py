@@ -382,6 +382,71 @@ def cmd_audit_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a receipt or result against its detached signature, offline: exit 0 valid, 1 not, 2 unusable."""
+    from gateway.signatures import load_verifier
+
+    try:
+        document = args.file.read_bytes()
+        signature = args.signature.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        print(f"cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        if args.public_key:
+            verifier = load_verifier(_no_signing(), Path("."), args.public_key)
+        else:
+            from gateway.config import load_config
+            from gateway.plugin_manager import load_registry
+
+            config = load_config(args.conf, load_registry())
+            verifier = load_verifier(config.gateway.signing, config.base_dir)
+    except (OSError, ValueError) as exc:
+        print(f"cannot load the public key: {exc}", file=sys.stderr)
+        return 2
+    if verifier is None:
+        print("no key to verify with: give --public-key, or a --conf with a [signing] key", file=sys.stderr)
+        return 2
+    verdict = verifier.check(signature, document=document)
+    if not verdict.valid:
+        print(f"INVALID: {args.file}: {verdict.reason}")
+        return 1
+    c = verdict.claims
+    what = f"{c.get('typ', 'document')} of dossier {c.get('dossier')}"
+    if c.get("typ") == "result":
+        what += f", result {c.get('index')} ({c.get('name')})"
+    print(f"valid: {args.file} is the {what}, issued {c.get('issued_at')} by {c.get('iss')}")
+    print(f"  sha256 {c.get('sha256')}, {c.get('size')} bytes, key {verdict.kid}")
+    return 0
+
+
+def _no_signing() -> Any:
+    from gateway.config.model import SigningSettings
+
+    return SigningSettings()
+
+
+def cmd_signing_keygen(args: argparse.Namespace) -> int:
+    from gateway.signatures import thumbprint
+    from gateway.store.seals import new_key, public_text
+
+    out: Path = args.out
+    if out.exists():
+        print(f"{out} exists: not overwritten", file=sys.stderr)
+        return 2
+    key = new_key()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.pem())
+    public = public_text(key.verifier.public)
+    pub_path = out.with_name(out.name + ".pub")
+    pub_path.write_text(public + "\n", encoding="ascii")
+    print(f"signing key written to {out}: set [signing] key_file to it (readable by the gateway only)")
+    print(f"public key (for verifiers) in {pub_path}: {public}, kid {thumbprint(key.verifier.public)}")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     return asyncio.run(_audit(args))
 
@@ -577,6 +642,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--after", type=int, default=0, metavar="SEQ", help="only records after this one")
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("verify", help="check a receipt or result against its detached signature, offline")
+    p.add_argument("file", type=Path, metavar="FILE", help="the receipt (JSON) or result document")
+    p.add_argument("signature", type=Path, metavar="SIG", help="its detached signature (.jws)")
+    _conf_arg(p)
+    p.add_argument(
+        "--public-key",
+        action="append",
+        default=None,
+        help="a public key (PEM or base64 file, a JWKS from /v1/verify/keys, or base64); again for earlier keys; "
+        "default: the [signing] keys of --conf",
+    )
+    p.set_defaults(func=cmd_verify)
+    signing = sub.add_parser("signing", help="the key that signs receipts and results").add_subparsers(
+        dest="signing_command", required=True
+    )
+    p = signing.add_parser("keygen", help="make a signing key (Ed25519) and print its public half")
+    p.add_argument("--out", type=Path, required=True, help="where the private key goes (the public key beside it)")
+    p.set_defaults(func=cmd_signing_keygen)
 
     p = sub.add_parser(
         "simulate",

@@ -66,6 +66,8 @@ class RateLimits:
         self.requests = Buckets(clock=clock)
         self.lookups = Buckets(clock=clock)
         self.auth_failures = Buckets(clock=clock)
+        self.citizens = Buckets(clock=clock)
+        self.public_rate = Rate(settings.public_per_minute / 60, settings.public_burst)
         self.failure_rate = Rate(settings.auth_failures_per_minute / 60, settings.auth_failure_burst)
 
     def request_rate(self, conf: ClientConf) -> Rate:
@@ -87,6 +89,10 @@ class RateLimits:
 
     def request(self, client_id: str, conf: ClientConf) -> float:
         return self.requests.take(client_id, self.request_rate(conf)) if self.settings.enabled else 0.0
+
+    def public(self, address: str) -> float:
+        """A keyless request (guides, verification, public status) from `address`: 0.0, or seconds to wait."""
+        return self.citizens.take(address, self.public_rate) if self.settings.enabled else 0.0
 
     def lookup(self, client_id: str, conf: ClientConf) -> float:
         return self.lookups.take(client_id, self.lookup_rate(conf)) if self.settings.enabled else 0.0

@@ -61,7 +61,10 @@ async def submit(request: web.Request) -> web.Response:
     outcome = await request.app[INTAKE].submit(p, raw, body, key)
     if outcome.created:
         request.app[DISPATCHER].wake(outcome.dossier.agency)
-    headers = {"Location": f"/v1/dossiers/{outcome.dossier.id}"}
+    headers = {
+        "Location": f"/v1/dossiers/{outcome.dossier.id}",
+        "Link": f'</v1/dossiers/{outcome.dossier.id}/receipt>; rel="receipt"',
+    }
     if not outcome.created:
         headers["Idempotent-Replayed"] = "true"
     return json_response(summary(outcome.dossier), status=202 if outcome.created else 200, headers=headers)
@@ -184,5 +187,7 @@ async def download_result(request: web.Request) -> web.Response:
             "Content-Disposition": f'attachment; filename="{filename}"',
             "Digest": f"sha-256={doc.sha256}",
             "X-Content-Type-Options": "nosniff",
+            # Its detached signature (docs/citizens.md), when the gateway has a signing key.
+            "Link": f'</v1/dossiers/{d.id}/results/{request.match_info["index"]}/signature>; rel="signature"',
         },
     )

@@ -45,6 +45,10 @@ CORRELATION_HEADER = "X-Correlation-ID"
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/dashboard", "/v1/payments/callback"}
 )
+# What citizens read without a key (guides, the catalog, signature checks, a dossier's public status):
+# limited per source address instead of per client.
+CITIZEN_PREFIXES = ("/v1/public/", "/v1/verify/", "/guide/", "/status/")
+CITIZEN_PATHS = frozenset({"/v1/verify", "/guide"})
 # Routes whose handler streams the body itself, under deadlines and a size limit of its own: an upload is
 # larger than `limits.max_body_bytes` and must never be held in memory whole (gateway/api/documents.py).
 STREAMED_BODY = frozenset({("POST", "/v1/documents")})
@@ -75,6 +79,20 @@ def _check_headers(request: web.Request, undecodable: str | None, correlation: s
         raise _header_error(undecodable, "is not valid UTF-8")
     if correlation is not None and not correlation.isprintable():
         raise _header_error(CORRELATION_HEADER, "must be printable characters (no control characters)")
+
+
+def _citizen(path: str) -> bool:
+    return path in CITIZEN_PATHS or path.startswith(CITIZEN_PREFIXES)
+
+
+def _limit_citizen(request: web.Request) -> None:
+    address = request.remote or "unknown"
+    wait = request.app[RATE_LIMITS].public(address)
+    if wait > 0:
+        raise TooManyRequests(
+            f"too many requests from {address}; try again in {retry_after(wait)} s",
+            headers={"Retry-After": retry_after(wait)},
+        )
 
 
 async def _authenticate(request: web.Request) -> Principal:
@@ -118,7 +136,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         gate.request_started()
     try:
         _check_headers(request, undecodable, given if undecodable is None else None)
-        if request.path not in PUBLIC_PATHS and not request.path.startswith("/static/"):
+        if _citizen(request.path):
+            client = "public"  # keyless: the log line says so rather than naming nobody
+            _limit_citizen(request)
+        elif request.path not in PUBLIC_PATHS and not request.path.startswith("/static/"):
             client = (await _authenticate(request)).client_id
         if request.body_exists and (request.method, _route_name(request)) not in STREAMED_BODY:
             await _read_body(request)

@@ -227,6 +227,89 @@ def build() -> dict[str, Any]:
                 "responses": _responses(200, None, 401, 404),
             }
         },
+        "/v1/public/procedures": {
+            "get": {
+                "summary": "The catalog with each procedure's applicant guide; no key",
+                "description": (
+                    "Keyless, limited per source address ([rate_limits] public_per_minute, public_burst: 429 "
+                    "with Retry-After past it), cacheable (ETag, Cache-Control: public, max-age=300; "
+                    "If-None-Match answers 304). `agency`: an agency kind (land) or words of the deciding "
+                    "agency's name; `q`: words of the code, name, sector or guide; both with or without "
+                    "diacritics."
+                ),
+                "security": [],
+                "parameters": [
+                    {"name": "agency", "in": "query", "schema": {"type": "string"}},
+                    {"name": "q", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": _responses(200, None, 429) | {"304": {"description": "Not modified"}},
+            }
+        },
+        "/v1/public/procedures/{code}": {
+            "get": {
+                "summary": "One procedure with its applicant guide and the address of its printable page; no key",
+                "security": [],
+                "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": _responses(200, None, 404, 429) | {"304": {"description": "Not modified"}},
+            }
+        },
+        "/v1/dossiers/{ref}/receipt": {
+            "get": {
+                "summary": "The intake receipt (JSON: code, dates, documents received, the status link)",
+                "description": (
+                    "The same bytes every time; its detached signature is at .../receipt/signature. 404 when the "
+                    "gateway has no [signing] key. Opened and audited like the dossier."
+                ),
+                "parameters": ref_param,
+                "responses": _responses(200, None, 401, 403, 404),
+            }
+        },
+        "/v1/dossiers/{ref}/receipt/signature": {
+            "get": {
+                "summary": "The receipt's detached signature: a compact JWS (EdDSA) over its SHA-256 and metadata",
+                "parameters": ref_param,
+                "responses": _responses(200, None, 401, 403, 404),
+            }
+        },
+        "/v1/dossiers/{ref}/receipt/page": {
+            "get": {
+                "summary": "The receipt as a printable A4 page, with a QR code opening the public status page",
+                "parameters": ref_param,
+                "responses": _responses(200, None, 401, 403, 404),
+            }
+        },
+        "/v1/dossiers/{ref}/results/{index}/signature": {
+            "get": {
+                "summary": "A result document's detached signature (JWS over its SHA-256 and metadata)",
+                "parameters": [
+                    *ref_param,
+                    {"name": "index", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}},
+                ],
+                "responses": _responses(200, None, 401, 403, 404),
+            }
+        },
+        "/v1/verify": {
+            "get": {
+                "summary": "Check a detached signature, and a document's SHA-256 against it; no key",
+                "description": (
+                    "Answers `valid`, the `reason` when not, the `kid` and what was `signed` (type, dossier code, "
+                    "sha256, size, issue time; never personal data). Keyless and limited per address."
+                ),
+                "security": [],
+                "parameters": [
+                    {"name": "signature", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "sha256", "in": "query", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}},
+                ],
+                "responses": _responses(200, None, 404, 429),
+            }
+        },
+        "/v1/verify/keys": {
+            "get": {
+                "summary": "The public keys signatures verify with (JWKS, kid = RFC 7638 thumbprint); no key",
+                "security": [],
+                "responses": _responses(200, None, 404, 429) | {"304": {"description": "Not modified"}},
+            }
+        },
         "/v1/lookups": {"get": {"summary": "Available look-ups", "responses": _responses(200, None, 401)}},
         "/v1/lookups/{name}": {
             "post": {

@@ -20,6 +20,7 @@ from gateway.config.model import (
     ClientsFile,
     Config,
     GatewaySettings,
+    GuidesFile,
     MaintenanceFile,
     ProceduresFile,
     RoutesFile,
@@ -36,6 +37,7 @@ FILES: dict[str, type[BaseModel]] = {
     "agencies.toml": AgenciesFile,
     "routes.toml": RoutesFile,
     "procedures.toml": ProceduresFile,
+    "guides.toml": GuidesFile,
     "bundles.toml": BundlesFile,
     "calendar.toml": CalendarFile,
     "maintenance.toml": MaintenanceFile,  # a file of its own: windows change without a restart (live.py)
@@ -145,6 +147,7 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
     problems.extend(_rights_problems(clients, agencies, registry))
     jwks = _read_jwks(base, clients, problems)
     problems.extend(_tls_problems(base, gateway, endpoint_settings))
+    problems.extend(_signing_problems(base, gateway))
 
     for i, route in enumerate(routes.route):
         agency_conf = agencies.agency.get(route.agency)
@@ -163,6 +166,11 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
         seen.add(proc.code)
         if proc.code not in registry.procedures:
             problems.append(("procedures.toml", f"procedure[{i}].code", f"no plugin serves procedure {proc.code}"))
+
+    guides: GuidesFile = parsed["guides.toml"]
+    for code in guides.guide:
+        if code not in registry.procedures:
+            problems.append(("guides.toml", f"guide.{code}", f"no plugin serves procedure {code}"))
 
     offered = {p.code for p in procedures.procedure if p.enabled}
     bundles: dict[str, BundleSpec] = dict(registry.bundles)
@@ -215,6 +223,7 @@ def load_config(conf_dir: Path | str, registry: Registry) -> Config:
         agencies=agencies.agency,
         routes=routes.route,
         procedures=procedures.procedure,
+        guides=dict(guides.guide),
         bundles=bundles,
         endpoint_settings=endpoint_settings,
         calendar=calendar,
@@ -292,6 +301,19 @@ def _read_jwks(base: Path, clients: ClientsFile, problems: Problems) -> dict[str
         else:
             out[name] = data
     return out
+
+
+def _signing_problems(base: Path, gateway: GatewaySettings) -> Problems:
+    """A signing key that cannot be read is found now, not at the first receipt."""
+    from gateway.signatures import load_verifier  # here: gateway.signatures imports gateway.config
+
+    try:
+        load_verifier(gateway.signing, base)
+    except OSError as exc:
+        return [("gateway.toml", "signing", f"cannot read the signing key: {exc.strerror}: {exc.filename}")]
+    except ValueError as exc:
+        return [("gateway.toml", "signing", str(exc))]
+    return []
 
 
 def _tls_problems(base: Path, gateway: GatewaySettings, endpoints: dict[tuple[str, str], EndpointSettings]) -> Problems:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.base import AgencyEid, MediaType, ProcedureCode, ProvinceCode
+from contracts.guide import ProcedureGuide
 from gateway.rights import Rights
 from gateway.tls import OutboundTLS, ServerTLS, normalise_fingerprint, parse_subject
 
@@ -88,6 +89,10 @@ class RateLimitSettings(_Conf):
         "every request from it waits (429) until it may try again",
     )
     auth_failure_burst: int = Field(20, ge=1)
+    public_per_minute: float = Field(
+        300.0, gt=0, description="keyless requests (guides, the public catalog, verify, public status) per address"
+    )
+    public_burst: int = Field(60, ge=1, description="keyless requests an address may send at once")
 
 
 class BreakerSettings(_Conf):
@@ -232,6 +237,31 @@ class AuditSettings(_Conf):
         return self
 
 
+class SigningSettings(_Conf):
+    """`[signing]`: the Ed25519 key that signs intake receipts and result documents (detached JWS,
+    docs/citizens.md). No key: receipts and signatures are not offered (404) and no status links are made."""
+
+    key_file: str | None = Field(
+        None, description="Ed25519 private key (PEM, or base64 of its seed), relative to the configuration folder"
+    )
+    key: str | None = Field(None, repr=False, description="the same key inline, from ${ENV}")
+    public_key_file: str | None = Field(None, description="its public key, for `lienthong verify` without the key")
+    earlier_public_keys: tuple[str, ...] = Field(
+        (), description="public keys (files or base64) of signing keys used before a rotation: still verified"
+    )
+
+    @field_validator("key_file", "key", "public_key_file")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> SigningSettings:
+        if self.key_file and self.key:
+            raise ValueError("give the signing key as key_file or key, not both")
+        return self
+
+
 _HOST_PATTERN = r"^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$|^\[?[0-9a-f:.]+\]?$"
 DEFAULT_MEDIA_TYPES = (
     "application/pdf",
@@ -356,6 +386,7 @@ class GatewaySettings(_Conf):
     appointments: AppointmentSettings = AppointmentSettings()
     wallet: WalletSettings | None = None
     payments: PaymentSettings | None = None
+    signing: SigningSettings = SigningSettings()
 
 
 class ApiKeyConf(_Conf):
@@ -549,6 +580,13 @@ class ProceduresFile(_Conf):
     procedure: list[ProcedureConf] = Field(default_factory=list)
 
 
+class GuidesFile(_Conf):
+    """guides.toml: the applicant's guide to each procedure (`[guide."1.004194"]`), printed at the counters
+    and served by the public API (reloadable)."""
+
+    guide: dict[ProcedureCode, ProcedureGuide] = Field(default_factory=dict)
+
+
 class BundlesFile(_Conf):
     bundle: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -628,6 +666,7 @@ class Config(_Conf):
     agencies: dict[str, AgencyConf]
     routes: list[RouteConf]
     procedures: list[ProcedureConf]
+    guides: dict[str, ProcedureGuide] = Field(default_factory=dict)  # procedure code -> guides.toml's guide
     bundles: dict[str, Any] = Field(default_factory=dict)  # id -> gateway.bundles.BundleSpec
     windows: list[WindowConf] = Field(default_factory=list)  # maintenance.toml: reloadable
     endpoint_settings: dict[tuple[str, str], Any] = Field(default_factory=dict)

@@ -31,6 +31,7 @@ import aiohttp
 
 from gateway.connector import AgencyKind
 from gateway.plugin_manager import Registry, load_registry
+from gateway.sandbox import citizens
 from gateway.sandbox.agencies import Sandbox, sandbox
 from gateway.sandbox.launcher import SimSpec, Stack
 from gateway.sandbox.services_demo import run_services, service_sims
@@ -220,7 +221,8 @@ async def run_demo(conf: Path, *, dossiers: int = 60, workdir: Path | None = Non
     tmp = tempfile.TemporaryDirectory(prefix="lienthong-demo-") if workdir is None else None
     work = workdir or Path(tmp.name)  # type: ignore[union-attr]
     box = await asyncio.to_thread(sandbox, conf, work, registry)
-    stack = demo_stack(box, work, await asyncio.to_thread(audit_key_env, work))
+    keys = await asyncio.to_thread(lambda: audit_key_env(work) | citizens.signing_key_env(work))
+    stack = demo_stack(box, work, keys)
     print(f"Lienthong demo: working folder {work} (logs of every process are kept there)")
     t0 = time.monotonic()
     try:
@@ -287,6 +289,7 @@ async def _scenario(stack: Stack, box: Sandbox, registry: Registry, count: int) 
     kinds = configured_kinds(box, registry)
     async with aiohttp.ClientSession() as session:
         await _lookups(session, url, kinds)
+        guides = await citizens.guides(session, url)
         if "land" in {k.name for k in kinds} and "land" in box.config.agencies:
             await _out_of_jurisdiction(session, url, registry)
 
@@ -340,12 +343,14 @@ async def _scenario(stack: Stack, box: Sandbox, registry: Registry, count: int) 
         portal = await _portal_sync(session, url, [*final.values(), *steps])
         pushed = await _portal_push(session, url, stack.sim("portal"), [*final.values(), *steps])
         audit = await _audit_check(session, url)
+        receipts = await citizens.receipts(session, url, final, DEMO_KEYS)
     services = await run_services(stack, box, registry, DEMO_KEYS)  # after the counts: its dossiers are extra
     documents = (
         f"documents: {batch.inline} sent inline, {batch.uploaded} uploaded first "
         f"({batch.uploaded_bytes / 2**20:.1f} MiB), every one checked by its agency (docs ok)"
     )
-    return report(final, bundles, steps, stats, [(documents, True), handover, portal, pushed, audit, *services])
+    checks = [(documents, True), handover, portal, pushed, audit, guides, receipts, *services]
+    return report(final, bundles, steps, stats, checks)
 
 
 async def _hand_over(

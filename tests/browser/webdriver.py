@@ -75,6 +75,18 @@ class Browser:
         data = base64.b64decode(await self._call("GET", "/screenshot", None))
         await asyncio.to_thread(path.write_bytes, data)
 
+    async def element_screenshot(self, element: str, path: Path) -> None:
+        data = base64.b64decode(await self._call("GET", f"/element/{element}/screenshot", None))
+        await asyncio.to_thread(path.write_bytes, data)
+
+    async def title(self) -> str:
+        value: str = await self._call("GET", "/title", None)
+        return value
+
+    async def print_pdf(self, **options: Any) -> bytes:
+        """The page printed as Chromium prints it (WebDriver `print`; sizes in centimetres)."""
+        return base64.b64decode(await self._call("POST", "/print", options))
+
 
 @asynccontextmanager
 async def headless_chromium(profile: Path) -> AsyncIterator[Browser]:

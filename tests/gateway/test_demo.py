@@ -53,3 +53,9 @@ async def test_demo_delivers_everything_once(tmp_path: Path) -> None:
     assert "the platform's callback LOST" in text
     paid = r"^  payment: .*callback lost, found by reconciliation; bundle completed; .*DuocThanhToanTrucTuyen 1$"
     assert re.search(paid, text, re.M), text
+    # Citizens: every procedure's guide and page, searched with and without diacritics; a signed receipt and
+    # result verified, refused after one changed byte, and the receipt's status link without personal data.
+    assert re.search(r"^  guides: 10/10 procedures with a guide, 10 pages with a QR code, .* \(ok\)$", text, re.M), text
+    assert re.search(r"^  receipts: .* refused after one changed byte, .* \(ok\)$", text, re.M), text
+    assert "one changed byte refused (4/4:" in text
+    assert re.search(r"the receipt's QR link /status/\S+: status '[^']+' only, no personal data", text), text

@@ -57,13 +57,14 @@ def test_a_clients_own_limits_override_the_defaults() -> None:
 
 @pytest.fixture
 def gateway_conf(tmp_path: Path) -> Path:
-    """The harness's configuration with tight limits: centre-hcm a burst of 3, look-ups 2 at once."""
+    """The harness's configuration with tight limits: centre-hcm a burst of 3, look-ups 2 at once, keyless
+    requests 3 at once per address."""
     conf = tmp_path / "conf"
     shutil.copytree(CONF, conf)
     with (conf / "gateway.toml").open("a") as f:
         f.write(
             "\n[rate_limits]\nrequests_per_second = 0.05\nburst = 1000\nlookups_per_minute = 1\nlookup_burst = 2\n"
-            "auth_failures_per_minute = 1\nauth_failure_burst = 4\n"
+            "auth_failures_per_minute = 1\nauth_failure_burst = 4\npublic_per_minute = 1\npublic_burst = 3\n"
             f'\n[audit]\npseudonym_key = "{AUDIT_KEY}"\n'
         )
     clients = (conf / "clients.toml").read_text()
@@ -122,3 +123,13 @@ async def test_look_ups_are_limited_per_client_and_audited_without_personal_data
     text = orjson.dumps(log).decode()
     for value in (a["personal_id"], a["full_name"], a["date_of_birth"], a["date_of_birth"].replace("-", "")):
         assert value not in text  # ...nobody can read it
+
+
+async def test_keyless_requests_are_limited_per_address(harness: GatewayHarness) -> None:
+    statuses = [(await harness.client.get("/v1/public/procedures/1.004194")).status for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    limited = await harness.client.get("/guide/1.004194")
+    problem = await assert_problem(limited, 429, "too-many-requests")
+    assert int(limited.headers["Retry-After"]) >= 1 and "127.0.0.1" in problem["detail"]
+    # Centres have buckets of their own: the citizens' limit does not hold them.
+    assert (await harness.client.get("/v1/procedures", headers=harness.headers())).status == 200
