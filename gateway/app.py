@@ -16,7 +16,7 @@ from aiohttp import web
 
 from contracts.calendar import add_working_days, preload
 from gateway import live
-from gateway.api import admin, bundles, callbacks, dashboard, documents, dossiers, feed, lookups, meta, procedures
+from gateway.api import admin, bundles, callbacks, dashboard, documents, dossiers, feed, kpis, lookups, meta, procedures
 from gateway.api.access import PROOF_GUARD, ProofGuard
 from gateway.api.keys import (
     CHECKPOINTER,
@@ -339,7 +339,7 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app[PROOF_GUARD] = ProofGuard(limits.applicant_proof_failures, limits.applicant_proof_window)
     app[RATE_LIMITS] = RateLimits(config.gateway.rate_limits)
     app.on_startup.extend([_on_startup, dashboard.load_page])
-    for module in (dossiers, documents, bundles, feed, procedures, lookups, callbacks, admin, meta, dashboard):
+    for module in (dossiers, documents, bundles, feed, procedures, lookups, callbacks, admin, kpis, meta, dashboard):
         app.router.add_routes(module.routes)
     # Order matters: the store and session outlive the document store, which outlives the connectors, which
     # outlive the dispatcher; the portal pusher needs only the store and the session, and stops first; the

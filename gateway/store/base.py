@@ -14,6 +14,7 @@ from contracts.bundle import BundleView
 from contracts.calendar import NATIONAL, WorkCalendar
 from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
+from gateway.store.kpis import KpiRows
 from gateway.store.seals import AuditVerifier
 
 JobState = Literal["waiting", "pending", "leased", "done", "dead", "cancelled"]
@@ -548,3 +549,18 @@ class Store(ABC):
     @abstractmethod
     async def audit_checkpoints(self, after: int = 0) -> list[StoredCheckpoint]:
         """The checkpoints kept, numbered above `after`, oldest first."""
+
+    # -- centre performance and delivery attempts (a backend without them answers NotImplementedError) ---
+
+    async def kpi_rows(self, dim: str, start: date, end: date, now: datetime) -> KpiRows:
+        """The performance counters of one dimension (centre, agency, procedure, province) over local
+        days [start, end], per item, with the dossiers open `now` (kpis.py)."""
+        raise NotImplementedError
+
+    async def kpi_series(self, dim: str, start: date, end: date) -> list[tuple[str, str, int, int, int]]:
+        """(item, local day, received, finished, on time) of each day of [start, end] with any."""
+        raise NotImplementedError
+
+    async def rebuild_kpis(self) -> int:
+        """Recompute the performance counters from the dossiers and their events; returns the dossiers."""
+        raise NotImplementedError

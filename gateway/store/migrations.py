@@ -248,6 +248,60 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX dossier_documents_sha256 ON dossier_documents (sha256);
     """,
+    # 12. Centre performance (kpis.py): counters per dimension (centre, agency, procedure, province) and local
+    # day, with each day's histogram of working days to finish; the dossiers still open, with their
+    # dimensions. Written in the transactions that receive dossiers and append their events.
+    """
+    CREATE TABLE kpi_daily (
+        dim TEXT NOT NULL,
+        item TEXT NOT NULL,
+        day TEXT NOT NULL,
+        received INTEGER NOT NULL DEFAULT 0,
+        finished INTEGER NOT NULL DEFAULT 0,
+        on_time INTEGER NOT NULL DEFAULT 0,
+        late INTEGER NOT NULL DEFAULT 0,
+        days_sum INTEGER NOT NULL DEFAULT 0,
+        supplements INTEGER NOT NULL DEFAULT 0,
+        returned INTEGER NOT NULL DEFAULT 0,
+        returned_elsewhere INTEGER NOT NULL DEFAULT 0,
+        with_fees INTEGER NOT NULL DEFAULT 0,
+        paid_online INTEGER NOT NULL DEFAULT 0,
+        days_hist TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (dim, day, item)
+    );
+    CREATE TABLE kpi_open (
+        dossier_id TEXT PRIMARY KEY,
+        centre TEXT NOT NULL,
+        agency TEXT NOT NULL,
+        procedure TEXT NOT NULL,
+        province TEXT NOT NULL
+    );
+    """,
+    # 13. Every delivery attempt (attempts.py), written in the transaction that records the job's outcome:
+    # when, where, how long, what came of it, the agency's reference, and (optionally, masked, for a
+    # retention period) what was sent and answered.
+    """
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL,
+        dossier_id TEXT NOT NULL,
+        agency TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        step TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        duration_ms REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT,
+        agency_ref TEXT,
+        request_body TEXT,
+        response_body TEXT
+    );
+    CREATE INDEX attempts_dossier ON attempts (dossier_id, id);
+    CREATE INDEX attempts_job ON attempts (job_id, id);
+    CREATE INDEX attempts_agency ON attempts (agency, started_at);
+    CREATE INDEX attempts_started ON attempts (started_at);
+    """,
 ]
 
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -50,6 +50,7 @@ from gateway.store import (
     cursors,
     documents,
     health,
+    kpis,
     outbox,
     pauses,
     reads,
@@ -461,3 +462,16 @@ class SqliteStore(Store):
 
     async def audit_checkpoints(self, after: int = 0) -> list[StoredCheckpoint]:
         return await self._read(lambda conn: checkpoints.listed(conn, after))
+
+    # -- centre performance -------------------------------------------------------------------------
+
+    async def kpi_rows(self, dim: str, start: date, end: date, now: datetime) -> kpis.KpiRows:
+        at = now.astimezone(UTC).isoformat()
+        return await self._read(lambda conn: kpis.period(conn, dim, start, end, at))
+
+    async def kpi_series(self, dim: str, start: date, end: date) -> list[tuple[str, str, int, int, int]]:
+        return await self._read(lambda conn: kpis.series(conn, dim, start, end))
+
+    async def rebuild_kpis(self) -> int:
+        calendar = self.calendar
+        return await self._write(lambda conn: kpis.rebuild(conn, calendar))
