@@ -17,6 +17,7 @@ from aiohttp import web
 from contracts.calendar import add_working_days, preload
 from gateway import live
 from gateway.api import admin, bundles, callbacks, dashboard, documents, dossiers, feed, kpis, lookups, meta, procedures
+from gateway.api import transactions as transaction_browser
 from gateway.api.access import PROOF_GUARD, ProofGuard
 from gateway.api.keys import (
     CHECKPOINTER,
@@ -341,6 +342,7 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     app.on_startup.extend([_on_startup, dashboard.load_page])
     for module in (dossiers, documents, bundles, feed, procedures, lookups, callbacks, admin, kpis, meta, dashboard):
         app.router.add_routes(module.routes)
+    app.router.add_routes(transaction_browser.routes)
     # Order matters: the store and session outlive the document store, which outlives the connectors, which
     # outlive the dispatcher; the portal pusher needs only the store and the session, and stops first; the
     # audit checkpoints stop after everything that writes audit records, just before the store closes.

@@ -14,6 +14,8 @@ from contracts.bundle import BundleView
 from contracts.calendar import NATIONAL, WorkCalendar
 from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
+from gateway.store.attempts import AttemptInfo, AttemptQuery, AttemptRecord
+from gateway.store.filters import JobFilter
 from gateway.store.kpis import KpiRows
 from gateway.store.seals import AuditVerifier
 
@@ -381,12 +383,18 @@ class Store(ABC):
         """Give a leased job back unsent, its attempt unspent (its endpoint became held meanwhile)."""
 
     @abstractmethod
-    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
-        """The agency took the job: done, with the receipt's updates (bound to the job's agency and endpoint)."""
+    async def complete_job(
+        self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str, attempt: AttemptInfo | None = None
+    ) -> Completion:
+        """The agency took the job: done, with the receipt's updates (bound to the job's agency and endpoint)
+        and the attempt (attempts.py), in one transaction."""
 
     @abstractmethod
-    async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
-        """Record a failed attempt: retry at `retry_at`, or dead-letter when it is None."""
+    async def fail_job(
+        self, job_id: int, owner: str, error: str, retry_at: float | None, attempt: AttemptInfo | None = None
+    ) -> bool:
+        """Record a failed attempt, in the job and in its history: retry at `retry_at`, or dead-letter when
+        it is None."""
 
     @abstractmethod
     async def release_leases(self) -> int:
@@ -474,7 +482,9 @@ class Store(ABC):
         fetch before delivery) replaces the missing documents and delivers the dossier instead."""
 
     @abstractmethod
-    async def ask_for_documents(self, job_id: int, owner: str, items: list[str], note: str) -> bool:
+    async def ask_for_documents(
+        self, job_id: int, owner: str, items: list[str], note: str, attempt: AttemptInfo | None = None
+    ) -> bool:
         """A dossier's documents could not be had before its delivery: the centre is asked for them
         (status 5, requested by the gateway) and the job waits for the answer. False if the lease was lost."""
 
@@ -563,4 +573,25 @@ class Store(ABC):
 
     async def rebuild_kpis(self) -> int:
         """Recompute the performance counters from the dossiers and their events; returns the dossiers."""
+        raise NotImplementedError
+
+    async def attempts(self, query: AttemptQuery) -> list[AttemptRecord]:
+        """Delivery attempts matching every filter of `query`, newest first."""
+        raise NotImplementedError
+
+    async def dossier_attempts(self, dossier_id: str) -> list[AttemptRecord]:
+        """Every delivery attempt of one dossier, oldest first (its timeline)."""
+        raise NotImplementedError
+
+    async def forget_attempt_bodies(self, before: float) -> int:
+        """Drop the request and answer bodies captured before `before` (epoch seconds)."""
+        raise NotImplementedError
+
+    async def find_jobs(self, where: JobFilter, limit: int = 200) -> list[JobRecord]:
+        """Jobs matching every filter, newest first (the operators' list of deliveries)."""
+        raise NotImplementedError
+
+    async def rerun_jobs(self, where: JobFilter, *, audit: AuditEntry | None, dry_run: bool = False) -> int:
+        """Done or dead jobs of `where` sent again (dead only unless its states say otherwise), audited in the
+        same transaction; with `dry_run`, only how many would be."""
         raise NotImplementedError
