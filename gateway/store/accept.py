@@ -101,7 +101,9 @@ def insert_dossier(
 
 def _received(new: NewDossier) -> kpis.Received:
     d = kpis.dims(new.receiving_unit, new.agency, new.procedure_code, new.submission)
-    return kpis.Received(str(new.id), d, new.received_at.isoformat(), new.submission)
+    return kpis.Received(
+        str(new.id), d, new.received_at.isoformat(), new.due_at.astimezone(UTC).isoformat(), new.submission
+    )
 
 
 def _key_row(new: NewDossier) -> tuple[Any, ...]:

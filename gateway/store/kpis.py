@@ -4,8 +4,8 @@ Every dossier received, every status event that counts (5 supplement asked, 9 fi
 adds to one row per dimension (centre, agency, procedure, province) and local day in `kpi_daily`, so a
 report over a period reads a few rows per centre and day, never the dossiers. Working days to finish are
 whole numbers: each row keeps their histogram (JSON), from which the mean and the 90th percentile are
-exact. Dossiers still open are listed in `kpi_open` (with their dimensions) until a final status, and
-joined to `dossiers` for their current due date. `rebuild` recomputes everything from the events.
+exact. Dossiers still open are listed in `kpi_open` (with their dimensions and due date, moved with the
+dossier's when a supplement's answer moves it) until a final status. `rebuild` recomputes everything from the events.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ _UPSERT = (
     "ON CONFLICT (dim, day, item) DO UPDATE SET " + ", ".join(f"{c} = kpi_daily.{c} + excluded.{c}" for c in COUNTERS)
 )
 _OPEN = (
-    "INSERT INTO kpi_open (dossier_id, centre, agency, procedure, province) VALUES (?, ?, ?, ?, ?) "
+    "INSERT INTO kpi_open (dossier_id, centre, agency, procedure, province, due_at) VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (dossier_id) DO NOTHING"
 )
 
@@ -111,6 +111,7 @@ class Received:
     dossier_id: str
     dims: Dims
     received_at: str
+    due_at: str  # UTC ISO, as the dossier row keeps it
     submission: Mapping[str, Any]
 
 
@@ -126,8 +127,14 @@ def on_received(conn: sqlite3.Connection, dossiers: Sequence[Received]) -> None:
         c["paid_online"] += online
     conn.executemany(_UPSERT, [row for (d, day), c in grouped.items() for row in _rows(d, day, c)])
     conn.executemany(
-        _OPEN, [(r.dossier_id, r.dims.centre, r.dims.agency, r.dims.procedure, r.dims.province) for r in dossiers]
+        _OPEN,
+        [(r.dossier_id, r.dims.centre, r.dims.agency, r.dims.procedure, r.dims.province, r.due_at) for r in dossiers],
     )
+
+
+def due_moved(conn: sqlite3.Connection, did: str, due_at: str) -> None:
+    """A supplement's answer moved the dossier's due date (UTC ISO): its lateness is judged by the new one."""
+    conn.execute("UPDATE kpi_open SET due_at = ? WHERE dossier_id = ?", (due_at, did))
 
 
 def on_event(
@@ -187,7 +194,7 @@ def rebuild(conn: sqlite3.Connection, calendar: WorkCalendar = NATIONAL) -> int:
         n += 1
         submission = orjson.loads(row["submission"])
         d = dims(row["receiving_unit"], row["agency"], row["procedure_code"], submission)
-        on_received(conn, [Received(row["id"], d, row["received_at"], submission)])
+        on_received(conn, [Received(row["id"], d, row["received_at"], row["due_at"], submission)])
         for ev in conn.execute(
             "SELECT status, at, actor FROM events WHERE dossier_id = ? ORDER BY seq", (row["id"],)
         ).fetchall():
@@ -228,9 +235,7 @@ def period(conn: sqlite3.Connection, dim: str, start: date, end: date, now: str)
     open_: dict[str, tuple[int, int]] = {}
     # The column is the dimension's own name: `dim` was checked against DIMENSIONS above.
     for item, n, late in conn.execute(
-        f"SELECT k.{dim}, COUNT(*), SUM(CASE WHEN d.due_at < ? THEN 1 ELSE 0 END) "
-        f"FROM kpi_open k JOIN dossiers d ON d.id = k.dossier_id GROUP BY k.{dim}",
-        (now,),
+        f"SELECT {dim}, COUNT(*), SUM(CASE WHEN due_at < ? THEN 1 ELSE 0 END) FROM kpi_open GROUP BY {dim}", (now,)
     ).fetchall():
         open_[item] = (int(n), int(late or 0))
     return KpiRows(totals, dict(days), open_)

@@ -250,7 +250,7 @@ MIGRATIONS: list[str] = [
     """,
     # 12. Centre performance (kpis.py): counters per dimension (centre, agency, procedure, province) and local
     # day, with each day's histogram of working days to finish; the dossiers still open, with their
-    # dimensions. Written in the transactions that receive dossiers and append their events.
+    # dimensions and due date. Written in the transactions that receive dossiers and append their events.
     """
     CREATE TABLE kpi_daily (
         dim TEXT NOT NULL,
@@ -274,7 +274,8 @@ MIGRATIONS: list[str] = [
         centre TEXT NOT NULL,
         agency TEXT NOT NULL,
         procedure TEXT NOT NULL,
-        province TEXT NOT NULL
+        province TEXT NOT NULL,
+        due_at TEXT NOT NULL
     );
     """,
     # 13. Every delivery attempt (attempts.py), written in the transaction that records the job's outcome:

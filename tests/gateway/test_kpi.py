@@ -8,7 +8,7 @@ import copy
 import hashlib
 import uuid
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -200,3 +200,24 @@ def test_percentile_is_the_nearest_rank() -> None:
 def test_the_previous_period_has_the_same_length(start: date, end: date) -> None:
     p_start, p_end = kpi.previous_period(start, end)
     assert (p_end - p_start) == (end - start) and (start - p_end).days == 1
+
+
+async def test_a_due_date_moved_by_a_supplement_answer_decides_lateness(store: SqliteStore) -> None:
+    now = datetime.now(UTC)
+    received = now - timedelta(days=20)
+    did = await seed(store, HANOI, "centre-hanoi", received, 3)  # due about a fortnight ago
+    asked = AgencyUpdate(
+        event_id="ask-1",
+        dossier_id=did,
+        status=S.SUPPLEMENT_REQUESTED,
+        at=received + timedelta(days=1),
+        data={"items": ["CT01"], "due_at": (now + timedelta(days=5)).isoformat()},
+    )
+    await store.apply_update(asked, source=POLICE)
+    today = now.astimezone(VN_TZ).date()
+    line = (await report(store, "centre", today, today))[HANOI]
+    assert (line["in_progress"], line["in_progress_late"]) == (1, 1)
+    # The clock stopped from the request to the answer (about 13 working days): due again in a few days.
+    await store.answer_supplement(did, {"note": "bổ sung", "attachments": [{"name": "CT01"}]}, actor="centre-hanoi")
+    line = (await report(store, "centre", today, today))[HANOI]
+    assert (line["in_progress"], line["in_progress_late"]) == (1, 0)
