@@ -12,6 +12,7 @@ import pytest
 
 from gateway.api.keys import STORE
 from tests.gateway.conftest import CONF, GatewayHarness
+from tests.gateway.test_cli import cli
 from tests.gateway.test_kpi import EXPECTED, HANOI, HCM, seeded
 
 PERIOD = "from=2025-12-31&to=2026-01-31"
@@ -81,3 +82,15 @@ async def test_the_league_shows_operators_everything_and_a_centre_its_own_row(ha
     assert mine["own"] == HANOI
     assert [(r["rank"], r["centre"]) for r in mine["items"]] == [(1, HCM), (2, HANOI)]
     assert "figures" not in mine["items"][0] and mine["items"][1]["figures"]["late"] == 1
+
+
+async def test_the_command_line_prints_the_kpis_and_rebuilds_them(harness: GatewayHarness) -> None:
+    await seeded(harness.app[STORE])
+    code, out = await cli("kpis", "report", "--by", "centre", "--from", "2025-12-31", "--to", "2026-01-31")
+    assert code == 0, out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["centre"], r["finished"], r["on_time_rate"]) for r in rows] == [(HANOI, "2", "0.5"), (HCM, "2", "1.0")]
+    code, out = await cli("kpis", "rebuild")
+    assert (code, out.strip()) == (0, "KPIs recomputed from the events of 5 dossier(s)")
+    code, out = await cli("kpis", "report", "--from", "31/12/2025")
+    assert code != 0 and "YYYY-MM-DD" in out
