@@ -49,6 +49,13 @@ _UPSERT = (
     f"INSERT INTO kpi_daily (dim, item, day, {', '.join(COUNTERS)}) VALUES (?, ?, ?, {', '.join('?' * len(COUNTERS))}) "
     "ON CONFLICT (dim, day, item) DO UPDATE SET " + ", ".join(f"{c} = kpi_daily.{c} + excluded.{c}" for c in COUNTERS)
 )
+_UPSERT_FINISHED = (
+    f"INSERT INTO kpi_daily (dim, item, day, {', '.join(COUNTERS)}, days_hist) "
+    f"VALUES (?, ?, ?, {', '.join('?' * len(COUNTERS))}, ?) "
+    "ON CONFLICT (dim, day, item) DO UPDATE SET "
+    + ", ".join(f"{c} = kpi_daily.{c} + excluded.{c}" for c in COUNTERS)
+    + ", days_hist = excluded.days_hist"
+)
 _OPEN = (
     "INSERT INTO kpi_open (dossier_id, centre, agency, procedure, province, due_at) VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (dossier_id) DO NOTHING"
@@ -92,18 +99,24 @@ def _add(conn: sqlite3.Connection, d: Dims, day: str, **counts: int) -> None:
     conn.executemany(_UPSERT, _rows(d, day, counts))
 
 
-def _add_days(conn: sqlite3.Connection, d: Dims, day: str, working_days: int) -> None:
-    """One more dossier finished in `working_days`, in each dimension's histogram of the day (its row exists)."""
-    for dim, item in d.items():
-        row = conn.execute(
-            "SELECT days_hist FROM kpi_daily WHERE dim = ? AND day = ? AND item = ?", (dim, day, item)
-        ).fetchone()
-        hist = orjson.loads(row[0]) if row is not None else {}
+def _add_finished(conn: sqlite3.Connection, d: Dims, day: str, working_days: int, **counts: int) -> None:
+    """A finish: the counters and each dimension's histogram of working days, read and written in one
+    statement each (the histogram is JSON, merged here: portable SQL has no JSON merge)."""
+    keys = list(d.items())
+    where = " OR ".join("(dim = ? AND item = ?)" for _ in keys)
+    found = {
+        (r[0], r[1]): orjson.loads(r[2])
+        for r in conn.execute(
+            f"SELECT dim, item, days_hist FROM kpi_daily WHERE day = ? AND ({where})",
+            (day, *(v for key in keys for v in key)),
+        ).fetchall()
+    }
+    rows = []
+    for (dim, item), row in zip(keys, _rows(d, day, counts), strict=True):
+        hist = found.get((dim, item), {})
         hist[str(working_days)] = hist.get(str(working_days), 0) + 1
-        conn.execute(
-            "UPDATE kpi_daily SET days_hist = ? WHERE dim = ? AND day = ? AND item = ?",
-            (orjson.dumps(hist).decode(), dim, day, item),
-        )
+        rows.append((*row, orjson.dumps(hist).decode()))
+    conn.executemany(_UPSERT_FINISHED, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +182,7 @@ def _counted(
         finished = datetime.fromisoformat(at)
         on_time = finished <= datetime.fromisoformat(row["due_at"])
         wd = working_days(calendar, row["received_at"], finished)
-        _add(conn, d, day, finished=1, on_time=int(on_time), late=int(not on_time), days_sum=wd)
-        _add_days(conn, d, day, wd)
+        _add_finished(conn, d, day, wd, finished=1, on_time=int(on_time), late=int(not on_time), days_sum=wd)
     conn.execute("DELETE FROM kpi_open WHERE dossier_id = ?", (did,))
 
 
