@@ -86,6 +86,14 @@ async def test_the_console_on_a_laptop_screen(
         league = [await browser.text(r) for r in await browser.find_all("#league tbody tr[data-centre]")]
         assert [row.split()[:3] for row in league] == [["1", HCM, "1"], ["2", HANOI, "0.65"]]
         assert len(await browser.find_all("#chart-centre path.line")) == 2
+        await browser.select("#chart-by", "agency")  # the same chart per agency: police alone
+        for _ in range(100):
+            lines = await browser.find_all("#chart-centre path.line")
+            if len(lines) == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert len(lines) == 1
+        await browser.select("#chart-by", "centre")
         [bar] = await browser.find_all("#chart-agency rect.bar")
         assert await browser.execute("return arguments[0].dataset.item;", {ELEMENT: bar}) == "police"
         # The transaction browser: 15 attempts (2 per submission, 1 withdrawal); a dossier's are 2.
