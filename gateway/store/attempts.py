@@ -93,14 +93,19 @@ def record(
     )
 
 
-def record_expired(conn: sqlite3.Connection, now: float) -> None:
-    """Leases about to be taken back: their attempt ended without a recorded outcome."""
+def record_expired(conn: sqlite3.Connection, now: float, *, every: bool = False) -> None:
+    """Leases about to be taken back (`every`: all of them, at the start of the process that owns the
+    store): their attempt ended without a recorded outcome."""
+    why = "the gateway stopped before the outcome was recorded" if every else _EXPIRED
     conn.execute(
         f"INSERT INTO attempts ({_COLUMNS}) SELECT id, dossier_id, agency, endpoint, step, attempts, "
         "COALESCE(lease_until, ?), 0, 'lease-expired', ?, NULL, NULL, NULL FROM jobs "
-        "WHERE state = 'leased' AND lease_until < ?",
-        (now, "the lease expired before the outcome was recorded", now),
+        "WHERE state = 'leased' AND (? = 1 OR lease_until < ?)",
+        (now, why, int(every), now),
     )
+
+
+_EXPIRED = "the lease expired before the outcome was recorded"
 
 
 def _row(r: Any) -> AttemptRecord:

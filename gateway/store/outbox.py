@@ -169,6 +169,7 @@ def fail(
 
 def release_leases(conn: sqlite3.Connection) -> int:
     # An interrupted delivery keeps its place in the queue: ahead of jobs that became due after it.
+    attempts.record_expired(conn, time.time(), every=True)
     cur = conn.execute(
         "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, next_at = MIN(next_at, ?) "
         "WHERE state = 'leased'",

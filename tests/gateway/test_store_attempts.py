@@ -3,6 +3,7 @@ every filter of the transaction browser narrows the result; re-runs count first,
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import time
@@ -149,3 +150,17 @@ async def test_captured_bodies_are_forgotten_after_their_retention(
     assert await store.forget_attempt_bodies(time.time()) == 1
     tried = await store.dossier_attempts(s["p"])
     assert tried[2].request_body is None and tried[2].response_body is None and tried[2].agency_ref == "CA-2026-1"
+
+
+async def test_leases_taken_back_are_attempts_without_an_outcome(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    d = (await store.create_dossier(new(0, "police"))).dossier
+    await claim_one(store, "police")
+    assert await store.release_leases() == 1  # the process that owned the store stopped mid-delivery
+    await store.claim_jobs(OWNER, {"police": 1}, 0.01)
+    await asyncio.sleep(0.05)
+    assert await store.reclaim_expired_leases() == 1  # its holder never recorded an outcome
+    first, second = await store.dossier_attempts(str(d.id))
+    assert (first.attempt, first.outcome) == (1, "lease-expired") and "stopped" in (first.error or "")
+    assert (second.attempt, second.outcome) == (2, "lease-expired") and "expired" in (second.error or "")
