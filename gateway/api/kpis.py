@@ -58,9 +58,23 @@ def _by(request: web.Request) -> str:
     return by
 
 
+def centre_names(request: web.Request) -> dict[str, str]:
+    """Each centre's name (clients.toml) by its unit code; a unit of several clients takes the first."""
+    names: dict[str, str] = {}
+    for client in request.app[LIVE].current.config.clients.values():
+        if client.unit is not None:
+            names.setdefault(client.unit, client.name)
+    return names
+
+
 async def _report(request: web.Request, by: str, start: date, end: date) -> list[dict[str, Any]]:
     rows = await request.app[STORE].kpi_rows(by, start, end, datetime.now(UTC))
-    return kpi.report(rows)
+    lines = kpi.report(rows)
+    if by == "centre":
+        names = centre_names(request)
+        for line in lines:
+            line["name"] = names.get(line["item"])
+    return lines
 
 
 @routes.get("/v1/admin/kpis")
@@ -153,6 +167,7 @@ async def league(request: web.Request) -> web.Response:
         row: dict[str, Any] = {
             "rank": st.rank,
             "centre": st.centre,
+            "name": st.line.get("name"),
             "score": st.score,
             "movement": st.movement,
             "previous_rank": st.previous_rank,

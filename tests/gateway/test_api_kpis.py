@@ -34,6 +34,8 @@ async def test_kpis_per_centre_as_json_and_csv(harness: GatewayHarness) -> None:
     resp = await harness.client.get(f"/v1/admin/kpis?by=centre&{PERIOD}", headers=op)
     assert resp.status == 200
     body = await resp.json()
+    names = {ln["item"]: ln.pop("name") for ln in body["items"]}
+    assert names == {HANOI: "Trung tâm phục vụ hành chính công phường Hoàn Kiếm", HCM: names[HCM]} and names[HCM]
     assert {ln.pop("item"): ln for ln in body["items"]} == EXPECTED
     resp = await harness.client.get(f"/v1/admin/kpis?by=centre&{PERIOD}&format=csv", headers=op)
     assert resp.status == 200 and resp.content_type == "text/csv"
