@@ -10,6 +10,7 @@ dossier's when a supplement's answer moves it) until a final status. `rebuild` r
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,10 +56,6 @@ _UPSERT_FINISHED = (
     "ON CONFLICT (dim, day, item) DO UPDATE SET "
     + ", ".join(f"{c} = kpi_daily.{c} + excluded.{c}" for c in COUNTERS)
     + ", days_hist = excluded.days_hist"
-)
-_OPEN = (
-    "INSERT INTO kpi_open (dossier_id, centre, agency, procedure, province, due_at) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (dossier_id) DO NOTHING"
 )
 
 
@@ -129,19 +126,53 @@ class Received:
 
 
 def on_received(conn: sqlite3.Connection, dossiers: Sequence[Received]) -> None:
-    """New dossiers: counted as received on their day, listed as open. Grouped, so a batch of submissions
-    costs a few statements."""
-    grouped: dict[tuple[Dims, str], Counter[str]] = defaultdict(Counter)
+    """New dossiers: counted as received on their day, listed as open. A batch of submissions costs two
+    statements whatever its size (multi-row VALUES, one key once: PostgreSQL refuses a row updated twice
+    by one statement), each a single step of the writer thread."""
+    summed: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
     for r in dossiers:
         fees, online = _fees(r.submission)
-        c = grouped[(r.dims, local_day(r.received_at))]
-        c["received"] += 1
-        c["with_fees"] += fees
-        c["paid_online"] += online
-    conn.executemany(_UPSERT, [row for (d, day), c in grouped.items() for row in _rows(d, day, c)])
-    conn.executemany(
-        _OPEN,
-        [(r.dossier_id, r.dims.centre, r.dims.agency, r.dims.procedure, r.dims.province, r.due_at) for r in dossiers],
+        day = local_day(r.received_at)
+        for dim, item in r.dims.items():
+            c = summed[(dim, item, day)]
+            c["received"] += 1
+            c["with_fees"] += fees
+            c["paid_online"] += online
+    rows = [(*key, *(c.get(k, 0) for k in COUNTERS)) for key, c in summed.items()]
+    for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+        conn.execute(_upsert_many(len(chunk)), [v for row in chunk for v in row])
+    opened = [
+        (r.dossier_id, r.dims.centre, r.dims.agency, r.dims.procedure, r.dims.province, r.due_at) for r in dossiers
+    ]
+    for chunk in _chunks(opened, _ROWS_PER_STATEMENT):
+        conn.execute(_open_many(len(chunk)), [v for row in chunk for v in row])
+
+
+# Rows per multi-row statement: 13 parameters each stays well under SQLite's limit (32,766) and PostgreSQL's.
+_ROWS_PER_STATEMENT = 500
+
+
+def _chunks(rows: list[tuple[Any, ...]], n: int) -> Iterable[list[tuple[Any, ...]]]:
+    for i in range(0, len(rows), n):
+        yield rows[i : i + n]
+
+
+@functools.cache
+def _upsert_many(n: int) -> str:
+    one = f"({', '.join('?' * (3 + len(COUNTERS)))})"
+    return (
+        f"INSERT INTO kpi_daily (dim, item, day, {', '.join(COUNTERS)}) VALUES {', '.join([one] * n)} "
+        "ON CONFLICT (dim, day, item) DO UPDATE SET "
+        + ", ".join(f"{c} = kpi_daily.{c} + excluded.{c}" for c in COUNTERS)
+    )
+
+
+@functools.cache
+def _open_many(n: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * n)
+    return (
+        f"INSERT INTO kpi_open (dossier_id, centre, agency, procedure, province, due_at) VALUES {values} "
+        "ON CONFLICT (dossier_id) DO NOTHING"
     )
 
 

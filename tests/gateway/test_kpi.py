@@ -4,6 +4,7 @@ the league follows the configured weights; a rebuild from the events gives the s
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import uuid
@@ -221,3 +222,18 @@ async def test_a_due_date_moved_by_a_supplement_answer_decides_lateness(store: S
     await store.answer_supplement(did, {"note": "bổ sung", "attachments": [{"name": "CT01"}]}, actor="centre-hanoi")
     line = (await report(store, "centre", today, today))[HANOI]
     assert (line["in_progress"], line["in_progress_late"]) == (1, 0)
+
+
+async def test_submissions_committed_together_are_each_counted(store: SqliteStore) -> None:
+    day = vn(2026, 1, 5, 9)
+    units = [HANOI, HCM] * 20
+    fees = [PAID if i % 4 == 0 else [] for i in range(40)]
+    await asyncio.gather(*(seed(store, u, "c", day, 3, fees=f) for u, f in zip(units, fees, strict=True)))
+    assert store.commits < 40  # grouped: several dossiers per transaction
+    lines = await report(store, "centre", day.date(), day.date())
+    assert {u: (ln["received"], ln["with_fees"], ln["in_progress"]) for u, ln in lines.items()} == {
+        HANOI: (20, 10, 20),
+        HCM: (20, 0, 20),
+    }
+    [police] = (await report(store, "agency", day.date(), day.date())).values()
+    assert (police["received"], police["paid_online"]) == (40, 10)
