@@ -77,10 +77,16 @@ def record(
     """The attempt of a job as it stands now (its attempt count is this attempt's number)."""
     now = time.time()
     info = info or AttemptInfo(now, 0.0)
+    job = conn.execute(
+        "SELECT dossier_id, agency, endpoint, step, attempts FROM jobs WHERE id = ?", (job_id,)
+    ).fetchone()
+    if job is None:
+        return
     conn.execute(
-        f"INSERT INTO attempts ({_COLUMNS}) "
-        "SELECT id, dossier_id, agency, endpoint, step, attempts, ?, ?, ?, ?, ?, ?, ? FROM jobs WHERE id = ?",
+        f"INSERT INTO attempts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
+            job_id,
+            *job,
             info.started_at,
             round(info.duration_ms, 1),
             outcome,
@@ -88,7 +94,6 @@ def record(
             agency_ref,
             info.request_body,
             info.response_body,
-            job_id,
         ),
     )
 
@@ -98,8 +103,9 @@ def record_expired(conn: sqlite3.Connection, now: float, *, every: bool = False)
     store): their attempt ended without a recorded outcome."""
     why = "the gateway stopped before the outcome was recorded" if every else _EXPIRED
     conn.execute(
+        # Typed parameters: PostgreSQL infers none from a SELECT list.
         f"INSERT INTO attempts ({_COLUMNS}) SELECT id, dossier_id, agency, endpoint, step, attempts, "
-        "COALESCE(lease_until, ?), 0, 'lease-expired', ?, NULL, NULL, NULL FROM jobs "
+        "COALESCE(lease_until, CAST(? AS REAL)), 0, 'lease-expired', CAST(? AS TEXT), NULL, NULL, NULL FROM jobs "
         "WHERE state = 'leased' AND (? = 1 OR lease_until < ?)",
         (now, why, int(every), now),
     )
