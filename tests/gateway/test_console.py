@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from gateway.api.keys import STORE
-from tests.browser.webdriver import ELEMENT, headless_chromium, needs_browser
+from tests.browser.webdriver import headless_chromium, needs_browser
 from tests.gateway.conftest import GatewayHarness
-from tests.gateway.test_dashboard import wait_text
 from tests.gateway.test_kpi import HANOI, HCM, seeded
 from tests.gateway.test_smoke import wait_status
 
@@ -46,6 +45,29 @@ return out;
 """
 
 
+BARS = "return [...document.querySelectorAll('#chart-agency rect.bar')].map((b) => b.dataset.item);"
+
+
+async def texts(browser: Any, css: str) -> list[str]:
+    """The text of every element matching `css`, read in one step (the page re-renders as it refreshes)."""
+    found: list[str] = await browser.execute(
+        "return [...document.querySelectorAll(arguments[0])].map((e) => e.innerText ?? e.textContent);", css
+    )
+    return found
+
+
+async def wait_for(browser: Any, css: str, predicate: Callable[[list[str]], bool], timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        last = await texts(browser, css)
+        if predicate(last):
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"{css!r} never satisfied the check; last {last!r}")
+        await asyncio.sleep(0.1)
+
+
 @pytest.mark.parametrize("gateway_env", [{"LIENTHONG_BREAKER_FAILURES": "0", "LIENTHONG_GIVE_UP_AFTER": "0.01"}])
 async def test_the_console_on_a_laptop_screen(
     harness: GatewayHarness, submission: Callable[[int], dict[str, Any]], tmp_path: Path
@@ -72,48 +94,37 @@ async def test_the_console_on_a_laptop_screen(
         await browser.type(await browser.find("#key"), harness.keys["operator"])
         await browser.click(await browser.find("#connect"))
         # Live counts, agencies, endpoints, dead letters.
-        await wait_text(browser, '.kpi[data-status="9"] .n', lambda t: t == "2")
-        await wait_text(browser, 'tr[data-agency="police"] .dead-count', lambda t: t == "8")
-        await wait_text(browser, 'tr[data-endpoint="police/national"]', lambda t: "police / national" in t)
-        assert len(await browser.find_all("#dead tbody tr[data-job]")) == 8
+        await wait_for(browser, '.kpi[data-status="9"] .n', lambda t: t == ["2"])
+        await wait_for(browser, 'tr[data-agency="police"] .dead-count', lambda t: t == ["8"])
+        await wait_for(browser, 'tr[data-endpoint="police/national"]', lambda t: "police / national" in t[0])
+        await wait_for(browser, "#dead tbody tr[data-job]", lambda t: len(t) == 8)
         # The period of the seeded dossiers: the KPI table, the league, both charts.
         await browser.execute("document.querySelector('#p-from').value = '2025-12-31';")
         await browser.execute("document.querySelector('#p-to').value = '2026-01-31';")
         await browser.click(await browser.find("#p-apply"))
-        await wait_text(browser, f'#kpi-centres tr[data-centre="{HCM}"] .on-time', lambda t: t == "100%")
-        assert await browser.text(await browser.find(f'#kpi-centres tr[data-centre="{HANOI}"] .on-time')) == "50%"
+        rates = "#kpi-centres tr[data-centre] .on-time"
+        await wait_for(browser, rates, lambda t: t == ["50%", "100%"])  # Hà Nội, then Hồ Chí Minh City
         # Default weights (0.7 on time, 0.3 volume): HCM 1.0, Hà Nội 0.65.
-        league = [await browser.text(r) for r in await browser.find_all("#league tbody tr[data-centre]")]
+        league = await texts(browser, "#league tbody tr[data-centre]")
         assert [row.split()[:3] for row in league] == [["1", HCM, "1"], ["2", HANOI, "0.65"]]
-        assert len(await browser.find_all("#chart-centre path.line")) == 2
-        await browser.select("#chart-by", "agency")  # the same chart per agency: police alone
-        for _ in range(100):
-            lines = await browser.find_all("#chart-centre path.line")
-            if len(lines) == 1:
-                break
-            await asyncio.sleep(0.1)
-        assert len(lines) == 1
+        assert len(await texts(browser, "#chart-centre path.line")) == 2
+        assert await browser.execute(BARS) == ["police"]
+        await browser.select("#chart-by", "agency")  # the weekly chart per agency: police alone
+        await wait_for(browser, "#chart-centre path.line", lambda t: len(t) == 1)
         await browser.select("#chart-by", "centre")
-        [bar] = await browser.find_all("#chart-agency rect.bar")
-        assert await browser.execute("return arguments[0].dataset.item;", {ELEMENT: bar}) == "police"
+        await wait_for(browser, "#chart-centre path.line", lambda t: len(t) == 2)
         # The transaction browser: 15 attempts (2 per submission, 1 withdrawal); a dossier's are 2.
-        await wait_text(browser, "#attempts tbody tr[data-attempt]", lambda t: "503" in t)
-        assert len(await browser.find_all("#attempts tbody tr[data-attempt]")) == 15
+        await wait_for(browser, "#attempts tbody tr[data-attempt]", lambda t: len(t) == 15 and "503" in t[0])
         await browser.type(await browser.find("#f-dossier"), live[0]["code"])
         await browser.click(await browser.find("#f-search"))
-        for _ in range(100):
-            rows = await browser.find_all("#attempts tbody tr[data-attempt]")
-            if len(rows) == 2:
-                break
-            await asyncio.sleep(0.1)
-        assert len(rows) == 2
+        await wait_for(browser, "#attempts tbody tr[data-attempt]", lambda t: len(t) == 2)
         await browser.select("#f-outcome", "dead")
         await browser.click(await browser.find("#f-search"))
-        await wait_text(browser, "#attempts tbody", lambda t: t.count("dead") == 1 and "failed" not in t)
+        await wait_for(browser, "#attempts tbody tr[data-attempt] .outcome", lambda t: t == ["dead"])
         # Its timeline: received, then the two attempts.
         await browser.click((await browser.find_all("#attempts tbody tr[data-attempt]"))[0])
-        await wait_text(browser, "#timeline", lambda t: "attempt 2" in t and "status 2" in t)
-        assert live[0]["code"] in await browser.text(await browser.find("#timeline-of"))
+        await wait_for(browser, "#timeline li", lambda t: len(t) == 3 and "status 2" in t[0] and "attempt 2" in t[2])
+        assert live[0]["code"] in (await texts(browser, "#timeline-of"))[0]
 
         problems = await browser.execute(OVERFLOWS)
         assert problems == [], problems
@@ -124,14 +135,14 @@ async def test_the_console_on_a_laptop_screen(
 
         # Count, then re-run this dossier's dead delivery: it reaches the agency and is finished.
         await browser.click(await browser.find("#rerun-count"))
-        await wait_text(browser, "#rerun-note", lambda t: t.startswith("1 job"))
+        await wait_for(browser, "#rerun-note", lambda t: t[0].startswith("1 job"))
         await browser.click(await browser.find("#rerun"))
-        await wait_text(browser, "#rerun-note", lambda t: t == "re-ran 1 job(s)")
+        await wait_for(browser, "#rerun-note", lambda t: t == ["re-ran 1 job(s)"])
         assert (await wait_status(harness, live[0]["id"], 9))["status"] == 9
-        await wait_text(browser, 'tr[data-agency="police"] .dead-count', lambda t: t == "7")
+        await wait_for(browser, 'tr[data-agency="police"] .dead-count', lambda t: t == ["7"])
         await browser.select("#f-outcome", "")
         await browser.click(await browser.find("#f-search"))
-        await wait_text(browser, "#attempts tbody", lambda t: "delivered" in t)
+        await wait_for(browser, "#attempts tbody tr[data-attempt] .outcome", lambda t: "delivered" in t)
         await browser.screenshot(tmp_path / "console-rerun.png")
 
     png = await asyncio.to_thread((tmp_path / "console.png").read_bytes)
