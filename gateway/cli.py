@@ -58,6 +58,14 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
             print(f"{args.dir / file if not file.startswith('/') else file}: {key or '(file)'}: {msg}")
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return 1
+    from gateway.kpi import load_league
+
+    try:
+        load_league(Path(args.dir))  # read at each request of the league, so it is not in the configuration
+    except ValueError as exc:
+        print(f"{args.dir}/{exc}")
+        print("1 problem(s) found", file=sys.stderr)
+        return 1
     print(
         f"{args.dir}: ok: {len(config.clients)} clients, {len(config.agencies)} agencies, "
         f"{len(config.routes)} routes, {len(catalog.procedures)} procedures, {len(config.bundles)} bundles, "

@@ -135,8 +135,11 @@ def load_league(conf_dir: Path) -> LeagueSettings:
         return LeagueSettings()
     try:
         return LeagueFile.model_validate(tomllib.loads(path.read_text("utf-8"))).league
-    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+    except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{LEAGUE_FILE}: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{LEAGUE_FILE}: {problems}") from None
 
 
 @dataclass(frozen=True, slots=True)

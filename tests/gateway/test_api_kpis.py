@@ -96,3 +96,15 @@ async def test_the_command_line_prints_the_kpis_and_rebuilds_them(harness: Gatew
     assert (code, out.strip()) == (0, "KPIs recomputed from the events of 5 dossier(s)")
     code, out = await cli("kpis", "report", "--from", "31/12/2025")
     assert code != 0 and "YYYY-MM-DD" in out
+
+
+def test_conf_check_names_a_bad_league_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    (conf / "league.toml").write_text('[league]\non_time_weight = -1\nvolume = "speed"\n', "utf-8")
+    assert main(["conf", "check", str(conf)]) == 1
+    out = capsys.readouterr().out
+    assert "league.toml: league.on_time_weight: Input should be greater than or equal to 0" in out
+    assert "league.volume: Input should be 'finished' or 'received'" in out
