@@ -3,9 +3,11 @@
 Every dossier received, every status event that counts (5 supplement asked, 9 finished, 10 handed over)
 adds to one row per dimension (centre, agency, procedure, province) and local day in `kpi_daily`, so a
 report over a period reads a few rows per centre and day, never the dossiers. Working days to finish are
-whole numbers: each row keeps their histogram (JSON), from which the mean and the 90th percentile are
-exact. Dossiers still open are listed in `kpi_open` (with their dimensions and due date, moved with the
-dossier's when a supplement's answer moves it) until a final status. `rebuild` recomputes everything from the events.
+whole numbers: `kpi_days` counts the dossiers finished each day in each number of them, from which the
+mean and the 90th percentile are exact. Every write is an increment in place (`ON CONFLICT DO UPDATE
+SET n = n + ...`): writers in several processes never lose one. Dossiers still open are listed in
+`kpi_open` (with their dimensions and due date, moved with the dossier's when a supplement's answer
+moves it) until a final status. `rebuild` recomputes everything from the events.
 """
 
 from __future__ import annotations
@@ -50,12 +52,9 @@ _UPSERT = (
     f"INSERT INTO kpi_daily (dim, item, day, {', '.join(COUNTERS)}) VALUES (?, ?, ?, {', '.join('?' * len(COUNTERS))}) "
     "ON CONFLICT (dim, day, item) DO UPDATE SET " + ", ".join(f"{c} = kpi_daily.{c} + excluded.{c}" for c in COUNTERS)
 )
-_UPSERT_FINISHED = (
-    f"INSERT INTO kpi_daily (dim, item, day, {', '.join(COUNTERS)}, days_hist) "
-    f"VALUES (?, ?, ?, {', '.join('?' * len(COUNTERS))}, ?) "
-    "ON CONFLICT (dim, day, item) DO UPDATE SET "
-    + ", ".join(f"{c} = kpi_daily.{c} + excluded.{c}" for c in COUNTERS)
-    + ", days_hist = excluded.days_hist"
+_ADD_DAYS = (
+    "INSERT INTO kpi_days (dim, item, day, working_days, n) VALUES (?, ?, ?, ?, 1) "
+    "ON CONFLICT (dim, day, item, working_days) DO UPDATE SET n = kpi_days.n + 1"
 )
 
 
@@ -97,23 +96,10 @@ def _add(conn: sqlite3.Connection, d: Dims, day: str, **counts: int) -> None:
 
 
 def _add_finished(conn: sqlite3.Connection, d: Dims, day: str, working_days: int, **counts: int) -> None:
-    """A finish: the counters and each dimension's histogram of working days, read and written in one
-    statement each (the histogram is JSON, merged here: portable SQL has no JSON merge)."""
-    keys = list(d.items())
-    where = " OR ".join("(dim = ? AND item = ?)" for _ in keys)
-    found = {
-        (r[0], r[1]): orjson.loads(r[2])
-        for r in conn.execute(
-            f"SELECT dim, item, days_hist FROM kpi_daily WHERE day = ? AND ({where})",
-            (day, *(v for key in keys for v in key)),
-        ).fetchall()
-    }
-    rows = []
-    for (dim, item), row in zip(keys, _rows(d, day, counts), strict=True):
-        hist = found.get((dim, item), {})
-        hist[str(working_days)] = hist.get(str(working_days), 0) + 1
-        rows.append((*row, orjson.dumps(hist).decode()))
-    conn.executemany(_UPSERT_FINISHED, rows)
+    """A finish: the counters, and one more dossier finished in `working_days` in each dimension. Both are
+    increments in place, so writers in several processes (PostgreSQL) never lose one."""
+    conn.executemany(_UPSERT, _rows(d, day, counts))
+    conn.executemany(_ADD_DAYS, [(dim, item, day, working_days) for dim, item in d.items()])
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +213,7 @@ def rebuild(conn: sqlite3.Connection, calendar: WorkCalendar = NATIONAL) -> int:
     """Recompute every figure from the dossiers and their events (after an upgrade, or to check the
     incremental figures); returns the dossiers counted."""
     conn.execute("DELETE FROM kpi_daily")
+    conn.execute("DELETE FROM kpi_days")
     conn.execute("DELETE FROM kpi_open")
     n = 0
     cur = conn.execute(
@@ -270,11 +257,12 @@ def period(conn: sqlite3.Connection, dim: str, start: date, end: date, now: str)
     ).fetchall():
         totals[item] = dict(zip(COUNTERS, (int(v) for v in values), strict=True))
     days: dict[str, Counter[int]] = defaultdict(Counter)
-    for item, hist in conn.execute(
-        "SELECT item, days_hist FROM kpi_daily WHERE dim = ? AND day BETWEEN ? AND ? AND finished > 0", args
+    for item, wd, n in conn.execute(
+        "SELECT item, working_days, SUM(n) FROM kpi_days WHERE dim = ? AND day BETWEEN ? AND ? "
+        "GROUP BY item, working_days",
+        args,
     ).fetchall():
-        for wd, n in orjson.loads(hist).items():
-            days[item][int(wd)] += n
+        days[item][int(wd)] += int(n)
     open_: dict[str, tuple[int, int]] = {}
     # The column is the dimension's own name: `dim` was checked against DIMENSIONS above.
     for item, n, late in conn.execute(

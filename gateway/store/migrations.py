@@ -249,7 +249,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX dossier_documents_sha256 ON dossier_documents (sha256);
     """,
     # 12. Centre performance (kpis.py): counters per dimension (centre, agency, procedure, province) and local
-    # day, with each day's histogram of working days to finish; the dossiers still open, with their
+    # day, and how many finished that day in how many working days; the dossiers still open, with their
     # dimensions and due date. Written in the transactions that receive dossiers and append their events.
     """
     CREATE TABLE kpi_daily (
@@ -266,8 +266,15 @@ MIGRATIONS: list[str] = [
         returned_elsewhere INTEGER NOT NULL DEFAULT 0,
         with_fees INTEGER NOT NULL DEFAULT 0,
         paid_online INTEGER NOT NULL DEFAULT 0,
-        days_hist TEXT NOT NULL DEFAULT '{}',
         PRIMARY KEY (dim, day, item)
+    );
+    CREATE TABLE kpi_days (
+        dim TEXT NOT NULL,
+        item TEXT NOT NULL,
+        day TEXT NOT NULL,
+        working_days INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (dim, day, item, working_days)
     );
     CREATE TABLE kpi_open (
         dossier_id TEXT PRIMARY KEY,
