@@ -25,6 +25,7 @@ from gateway.api import (
     documents,
     dossiers,
     feed,
+    kpis,
     lookups,
     meta,
     payments,
@@ -32,6 +33,7 @@ from gateway.api import (
     public,
     receipts,
 )
+from gateway.api import transactions as transaction_browser
 from gateway.api.access import PROOF_GUARD, ProofGuard
 from gateway.api.keys import (
     CHECKPOINTER,
@@ -417,12 +419,14 @@ def create_app(config: Config, registry: Registry) -> web.Application:
         payments,
         callbacks,
         admin,
+        kpis,
         meta,
         dashboard,
         public,
         receipts,
     ):
         app.router.add_routes(module.routes)
+    app.router.add_routes(transaction_browser.routes)
     # Order matters: the store and session outlive the document store, which outlives the connectors, which
     # outlive the dispatcher; the portal pusher needs only the store and the session, and stops first; the
     # audit checkpoints stop after everything that writes audit records, just before the store closes.

@@ -68,6 +68,14 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
             print(f"{args.dir / file if not file.startswith('/') else file}: {key or '(file)'}: {msg}")
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return 1
+    from gateway.kpi import load_league
+
+    try:
+        load_league(Path(args.dir))  # read at each request of the league, so it is not in the configuration
+    except ValueError as exc:
+        print(f"{args.dir}/{exc}")
+        print("1 problem(s) found", file=sys.stderr)
+        return 1
     print(
         f"{args.dir}: ok: {len(config.clients)} clients, {len(config.agencies)} agencies, "
         f"{len(config.routes)} routes, {len(catalog.procedures)} procedures, {len(config.bundles)} bundles, "
@@ -499,6 +507,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 130
 
 
+async def _kpis(args: argparse.Namespace) -> int:
+    from datetime import date, timedelta
+
+    from contracts.calendar import VN_TZ
+    from gateway import kpi
+
+    async with _configured(args.conf) as (_, store):
+        if store is None:
+            return 1
+        if args.kpis_command == "rebuild":
+            n = await store.rebuild_kpis()
+            print(f"KPIs recomputed from the events of {n} dossier(s)")
+            return 0
+        try:
+            end = date.fromisoformat(args.to) if args.to else datetime.now(VN_TZ).date()
+            start = date.fromisoformat(args.since) if args.since else end - timedelta(days=29)
+        except ValueError as exc:
+            raise SystemExit(f"lienthong: --from and --to are dates (YYYY-MM-DD): {exc}") from None
+        rows = await store.kpi_rows(args.by, start, end, datetime.now(UTC))
+        print(kpi.to_csv(args.by, kpi.report(rows)), end="")
+    return 0
+
+
+def cmd_kpis(args: argparse.Namespace) -> int:
+    return asyncio.run(_kpis(args))
+
+
 def cmd_keys_new(args: argparse.Namespace) -> int:
     from gateway.auth import hash_key, new_key
 
@@ -692,6 +727,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kinds", nargs="*", help="agency kinds to check (default: every installed one)")
     p.add_argument("--static-only", action="store_true", help="only what the plugin declares; start no simulator")
     p.set_defaults(func=cmd_plugin_check)
+
+    kpis = sub.add_parser("kpis", help="centre performance figures").add_subparsers(dest="kpis_command", required=True)
+    p = kpis.add_parser("report", help="print the KPIs of a period as CSV (per centre, agency, procedure or province)")
+    _conf_arg(p)
+    p.add_argument("--by", choices=["centre", "agency", "procedure", "province"], default="centre")
+    p.add_argument("--from", dest="since", default=None, metavar="DAY", help="first local day (default: 29 days ago)")
+    p.add_argument("--to", default=None, metavar="DAY", help="last local day (default: today)")
+    p.set_defaults(func=cmd_kpis)
+    p = kpis.add_parser("rebuild", help="recompute the KPI counters from the events (gateway stopped)")
+    _conf_arg(p)
+    p.set_defaults(func=cmd_kpis)
 
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     p = keys.add_parser("new", help="make an API key and the hash to put in clients.toml")

@@ -49,8 +49,10 @@ from gateway.errors import (
 )
 from gateway.gate import ClaimPlan, Gate
 from gateway.maintenance import Holds
+from gateway.store.attempts import AttemptInfo
 from gateway.store.base import AuditEntry, JobRecord, Store, UpdateSource
 from gateway.tasks import cancel_and_wait
+from gateway.transactions import Stopwatch, answer_body, request_body
 
 log = structlog.get_logger("lienthong.dispatcher")
 
@@ -121,6 +123,8 @@ class Dispatcher:
         self.reclaimed = 0
         # A delivery ends before its lease does, so a live lease always has somebody working on it.
         self.delivery_timeout = settings.lease_seconds * 0.8
+        self.capture_bodies = settings.capture_bodies
+        self._next_forget = 0.0  # when captured bodies past their retention are dropped next
 
     def wake(self, agency: str | None = None) -> None:
         """New work, for one agency or (None) any: claim at once rather than at the next poll."""
@@ -144,6 +148,7 @@ class Dispatcher:
                 woken = set(self.concurrency)
                 next_scan = loop.time() + self.settings.poll_interval
                 await self._reclaim()
+                await self._forget_bodies()
             # Only agencies with news and free slots are asked: a submission for one agency, or a
             # delivery ending, costs no query for the others.
             free = {a: self.concurrency[a] - n for a, n in self.in_flight.items() if a in woken}
@@ -200,6 +205,22 @@ class Dispatcher:
             self.reclaimed += reclaimed
             log.warning("leases_reclaimed", jobs=reclaimed)
 
+    async def _forget_bodies(self) -> None:
+        """Captured request and answer bodies past `body_retention` are dropped, once a minute at most."""
+        now = time.time()
+        if now < self._next_forget:
+            return
+        self._next_forget = now + 60.0
+        try:
+            await self.store.forget_attempt_bodies(now - self.settings.body_retention)
+        except (StorageUnavailable, NotImplementedError):
+            return  # the store is down (it logs that), or keeps no attempts
+        except Exception:
+            log.exception("forget_bodies_failed")
+
+    def _attempt(self, watch: Stopwatch, outcome: SubmitReceipt | BaseException) -> AttemptInfo:
+        return watch.info(answer_body(outcome) if self.capture_bodies else None)
+
     async def _claim(self, plan: ClaimPlan) -> list[JobRecord]:
         """Claim ready jobs. Cancelled meanwhile (shutdown), the claim may still commit: it is undone, so
         its jobs are not left leased to a dispatcher that will never deliver them."""
@@ -248,19 +269,22 @@ class Dispatcher:
                 if not isinstance(exc, StorageUnavailable):
                     log.exception("unclaim_failed", job=job.id)  # its lease runs out, and it is claimed again
             return
+        watch = Stopwatch()
         try:
             dossier = job.dossier or await self.store.get_dossier(str(job.dossier_id))
             if dossier is None:
                 raise LookupError(f"job {job.id} names a missing dossier")
             connector = self.connectors[(job.agency, job.endpoint)]
             delivery = Delivery(job.idempotency_key, job.attempts, job.step, job.inputs)
+            if self.capture_bodies:
+                watch.request = request_body(dossier, delivery)
             receipt = await self._call(connector, job, dossier, delivery)
         except DocumentsUnavailable as exc:
             # The gateway's own failure to get the documents says nothing of the agency, which was not called.
             release_slot()
             if probe:
                 self.gate.breakers.drop_probe(job.agency, job.endpoint)
-            await self._documents_unavailable(job, exc)
+            await self._documents_unavailable(job, exc, self._attempt(watch, exc))
             return
         except asyncio.CancelledError:
             if probe:
@@ -269,17 +293,19 @@ class Dispatcher:
         except Exception as exc:
             release_slot()
             self._tell_breaker(job, exc, probe)
-            await self._failed(job, exc)
+            await self._failed(job, exc, self._attempt(watch, exc))
             return
         finally:
             release_slot()
         self.gate.breakers.succeeded(job.agency, job.endpoint, probe=probe)
         try:
-            completion = await self.store.complete_job(job.id, self.owner, receipt, actor=f"agency:{job.agency}")
+            completion = await self.store.complete_job(
+                job.id, self.owner, receipt, actor=f"agency:{job.agency}", attempt=self._attempt(watch, receipt)
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._not_recorded(job, exc)
+            await self._not_recorded(job, exc, self._attempt(watch, receipt))
             return
         self.delivered += 1
         for event_id, why in completion.skipped.items():
@@ -349,23 +375,23 @@ class Dispatcher:
             wait = max(wait, min(exc.retry_after, self.settings.breaker.retry_after_max))
         return now + wait, budget - spent
 
-    async def _documents_unavailable(self, job: JobRecord, exc: DocumentsUnavailable) -> None:
+    async def _documents_unavailable(self, job: JobRecord, exc: DocumentsUnavailable, attempt: AttemptInfo) -> None:
         """Retried within the retry budget while the reason may pass; then, or at once when it cannot, the
         centre is asked for the documents (a supplement request from the gateway)."""
         retry_at, _ = self._retry_at(job, exc, time.time())
         if retry_at is not None:
-            await self._failed(job, exc)
+            await self._failed(job, exc, attempt)
             return
         self.failed += 1
         log.warning("documents_unavailable", job=job.id, agency=job.agency, attempt=job.attempts, items=exc.items)
         try:
-            await self.store.ask_for_documents(job.id, self.owner, exc.items, exc.note)
+            await self.store.ask_for_documents(job.id, self.owner, exc.items, exc.note, attempt)
         except StorageUnavailable:
             pass  # the job stays leased: reclaimed once its lease expires, and asked for again
         except Exception:
             log.exception("ask_for_documents_failed", job=job.id)
 
-    async def _failed(self, job: JobRecord, exc: Exception) -> None:
+    async def _failed(self, job: JobRecord, exc: Exception, attempt: AttemptInfo | None = None) -> None:
         self.failed += 1
         now = time.time()
         retry_at, left = self._retry_at(job, exc, now)
@@ -390,9 +416,9 @@ class Dispatcher:
             budget_left=round(left, 1) if is_retryable(exc) else None,
             dead=retry_at is None,
         )
-        await self._record_failure(job, reason, retry_at)
+        await self._record_failure(job, reason, retry_at, attempt)
 
-    async def _not_recorded(self, job: JobRecord, exc: Exception) -> None:
+    async def _not_recorded(self, job: JobRecord, exc: Exception, attempt: AttemptInfo | None = None) -> None:
         """The agency took the job but its outcome could not be written. Delivered again later (the agency
         de-duplicates on the key): after a backoff if the failure can be written, else once the lease expires."""
         self.failed += 1
@@ -407,11 +433,13 @@ class Dispatcher:
         retry = storage or spent < budget
         retry_at = now + self.backoff.delay(job.attempts) if retry else None
         log.warning("delivery_not_recorded", job=job.id, agency=job.agency, attempt=job.attempts, error=reason)
-        await self._record_failure(job, reason, retry_at)
+        await self._record_failure(job, reason, retry_at, attempt)
 
-    async def _record_failure(self, job: JobRecord, reason: str, retry_at: float | None) -> None:
+    async def _record_failure(
+        self, job: JobRecord, reason: str, retry_at: float | None, attempt: AttemptInfo | None = None
+    ) -> None:
         try:
-            await self.store.fail_job(job.id, self.owner, reason, retry_at)
+            await self.store.fail_job(job.id, self.owner, reason, retry_at, attempt)
         except StorageUnavailable:
             pass  # the job stays leased: reclaimed once its lease expires
         except Exception:

@@ -27,33 +27,6 @@ routes = web.RouteTableDef()
 log = structlog.get_logger("lienthong.admin")
 
 
-@routes.get("/v1/admin/deliveries")
-async def deliveries(request: web.Request) -> web.Response:
-    principal_of(request).require("admin")
-    state = request.query.get("state")
-    if state not in (None, "pending", "leased", "done", "dead"):
-        raise ValidationFailed("unknown state", errors=[FieldError("state", "pending, leased, done or dead")])
-    limit = query_int(request, "limit", 200, low=1, high=10_000)
-    jobs = await request.app[STORE].jobs(state, limit=limit)  # type: ignore[arg-type]
-    return json_response(
-        {
-            "items": [
-                {
-                    "id": j.id,
-                    "dossier_id": str(j.dossier_id),
-                    "agency": j.agency,
-                    "endpoint": j.endpoint,
-                    "step": j.step,
-                    "state": j.state,
-                    "attempts": j.attempts,
-                    "last_error": j.last_error,
-                }
-                for j in jobs
-            ]
-        }
-    )
-
-
 @routes.post("/v1/admin/deliveries/replay")
 async def replay(request: web.Request) -> web.Response:
     """Dead letters become pending again: all, or these ids, of an agency (and endpoint), dead since when."""

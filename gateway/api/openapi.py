@@ -45,6 +45,10 @@ def _problem_schema() -> dict[str, Any]:
     }
 
 
+def _query_strings(*params: tuple[str, str]) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "query", "schema": {"type": "string"}, "description": d} for n, d in params]
+
+
 def _responses(ok: int, schema: dict[str, Any] | None, *errors: int) -> dict[str, Any]:
     out: dict[str, Any] = {str(ok): {"description": "OK"}}
     if schema is not None:
@@ -473,7 +477,89 @@ def build() -> dict[str, Any]:
             }
         },
         "/v1/admin/deliveries": {
-            "get": {"summary": "Deliveries by state", "responses": _responses(200, None, 400, 401, 403, 422)}
+            "get": {
+                "summary": "Delivery jobs, newest first, by every filter of the transaction browser",
+                "parameters": _query_strings(
+                    ("state", "waiting, pending, leased, done, dead or cancelled"),
+                    ("agency", "an agency of agencies.toml"),
+                    ("endpoint", "one of its endpoints"),
+                    ("dossier", "a dossier's id or code"),
+                    ("error", "text of the last error"),
+                    ("from", "last changed at or after: ISO 8601, or a duration ago (24h)"),
+                    ("to", "last changed before"),
+                ),
+                "responses": _responses(200, None, 400, 401, 403),
+            }
+        },
+        "/v1/admin/deliveries/rerun": {
+            "post": {
+                "summary": "Send a filtered set of dead (or delivered) jobs again, after a dry-run count",
+                "description": (
+                    "Filters: `dossier`, `ids`, `agency`, `endpoint`, `error`, `from`, `to`; `state` dead (default) "
+                    "or done (with another filter). `dry_run: true` answers `matched` and changes nothing; "
+                    "otherwise `rerun`, the jobs due again now. Audited with the count."
+                ),
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": _responses(200, None, 400, 401, 403, 415, 422),
+            }
+        },
+        "/v1/admin/attempts": {
+            "get": {
+                "summary": "Every delivery attempt, newest first: time, endpoint, duration, outcome, error, reference",
+                "parameters": _query_strings(
+                    ("dossier", "a dossier's id or code"),
+                    ("agency", "an agency of agencies.toml"),
+                    ("endpoint", "one of its endpoints"),
+                    ("outcome", "delivered, failed, dead, documents-asked or lease-expired"),
+                    ("from", "started at or after: ISO 8601, or a duration ago (24h)"),
+                    ("to", "started before"),
+                    ("error", "text of the error"),
+                    ("before", "an attempt id: older ones (paging)"),
+                    ("bodies", "true: the captured request and answer bodies too"),
+                ),
+                "responses": _responses(200, None, 400, 401, 403),
+            }
+        },
+        "/v1/admin/dossiers/{ref}/timeline": {
+            "get": {
+                "summary": "A dossier's status events and delivery attempts together, in order (audited)",
+                "parameters": ref_param,
+                "responses": _responses(200, None, 401, 403, 404),
+            }
+        },
+        "/v1/admin/kpis": {
+            "get": {
+                "summary": "Centre performance per centre, agency, procedure or province over a period",
+                "parameters": _query_strings(
+                    ("by", "centre (default), agency, procedure or province"),
+                    ("from", "first local day, YYYY-MM-DD (default: 29 days before `to`)"),
+                    ("to", "last local day (default: today)"),
+                    ("format", "csv for a spreadsheet"),
+                ),
+                "responses": _responses(200, None, 400, 401, 403),
+            }
+        },
+        "/v1/admin/kpis/series": {
+            "get": {
+                "summary": "The on-time rate of each item per day, week or month of a period",
+                "parameters": _query_strings(
+                    ("by", "centre (default), agency, procedure or province"),
+                    ("bucket", "day, week (default) or month"),
+                    ("from", "first local day"),
+                    ("to", "last local day"),
+                ),
+                "responses": _responses(200, None, 400, 401, 403),
+            }
+        },
+        "/v1/kpis/league": {
+            "get": {
+                "summary": "Centres ranked by on-time rate and volume (conf/league.toml), with their movement",
+                "description": (
+                    "An operator sees every centre's figures; a centre sees the ranking and its own figures."
+                ),
+                "parameters": _query_strings(("from", "first local day"), ("to", "last local day")),
+                "responses": _responses(200, None, 400, 401, 403, 503),
+            }
         },
         "/v1/admin/deliveries/replay": {
             "post": {
@@ -504,7 +590,7 @@ def build() -> dict[str, Any]:
         "/v1/admin/overview": {
             "get": {
                 "summary": (
-                    "What the operator dashboard shows: dossiers by status, overdue, undeliverable, agencies, "
+                    "What the operator console shows live: dossiers by status, overdue, undeliverable, agencies, "
                     "dead letters"
                 ),
                 "responses": _responses(200, None, 401, 403),

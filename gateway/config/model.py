@@ -141,6 +141,14 @@ class DispatcherSettings(_Conf):
         2.0, gt=0, description="how often pauses are read from the store (taken by another process or the CLI)"
     )
     breaker: BreakerSettings = BreakerSettings()
+    capture_bodies: bool = Field(
+        False,
+        description="keep what each delivery attempt sent (the dossier as the connector got it) and what came "
+        "back (the receipt or the error), personal data masked, for the transaction browser",
+    )
+    body_retention: float = Field(
+        7 * 86400.0, gt=0, description="seconds captured bodies are kept; the attempts themselves stay"
+    )
 
     @model_validator(mode="before")
     @classmethod

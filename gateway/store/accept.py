@@ -14,7 +14,7 @@ import orjson
 from contracts import DossierStatus
 from contracts.identifiers import format_dossier_code
 from gateway.errors import IdempotencyConflict
-from gateway.store import documents
+from gateway.store import documents, kpis
 from gateway.store.base import NewDossier
 from gateway.store.writer import Batchable, CodeSequences
 
@@ -95,7 +95,15 @@ def insert_dossier(
     conn.execute(_EVENT_ONE, event)
     conn.execute(_JOB_ONE, job)
     documents.insert(conn, dossier[0], "submission", new.documents)
+    kpis.on_received(conn, [_received(new)])
     return inserted(dossier, job)
+
+
+def _received(new: NewDossier) -> kpis.Received:
+    d = kpis.dims(new.receiving_unit, new.agency, new.procedure_code, new.submission)
+    return kpis.Received(
+        str(new.id), d, new.received_at.isoformat(), new.due_at.astimezone(UTC).isoformat(), new.submission
+    )
 
 
 def _key_row(new: NewDossier) -> tuple[Any, ...]:
@@ -155,4 +163,5 @@ class CreateDossier(Batchable):
         if docs:
             conn.execute(_DOCUMENTS_MANY, (orjson.dumps(docs),))
             documents.keep_contents(conn, [d for op in ops for d in op.new.documents])
+        kpis.on_received(conn, [_received(op.new) for op in ops])
         return out

@@ -17,6 +17,9 @@ from contracts.dossier import PortalRefusal
 from contracts.payment import Payment
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.store.appointments import NewAppointment
+from gateway.store.attempts import AttemptInfo, AttemptQuery, AttemptRecord
+from gateway.store.filters import JobFilter
+from gateway.store.kpis import KpiRows
 from gateway.store.payments import NewPayment, PaidNotice
 from gateway.store.seals import AuditVerifier
 
@@ -384,12 +387,18 @@ class Store(ABC):
         """Give a leased job back unsent, its attempt unspent (its endpoint became held meanwhile)."""
 
     @abstractmethod
-    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
-        """The agency took the job: done, with the receipt's updates (bound to the job's agency and endpoint)."""
+    async def complete_job(
+        self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str, attempt: AttemptInfo | None = None
+    ) -> Completion:
+        """The agency took the job: done, with the receipt's updates (bound to the job's agency and endpoint)
+        and the attempt (attempts.py), in one transaction."""
 
     @abstractmethod
-    async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
-        """Record a failed attempt: retry at `retry_at`, or dead-letter when it is None."""
+    async def fail_job(
+        self, job_id: int, owner: str, error: str, retry_at: float | None, attempt: AttemptInfo | None = None
+    ) -> bool:
+        """Record a failed attempt, in the job and in its history: retry at `retry_at`, or dead-letter when
+        it is None."""
 
     @abstractmethod
     async def release_leases(self) -> int:
@@ -477,7 +486,9 @@ class Store(ABC):
         fetch before delivery) replaces the missing documents and delivers the dossier instead."""
 
     @abstractmethod
-    async def ask_for_documents(self, job_id: int, owner: str, items: list[str], note: str) -> bool:
+    async def ask_for_documents(
+        self, job_id: int, owner: str, items: list[str], note: str, attempt: AttemptInfo | None = None
+    ) -> bool:
         """A dossier's documents could not be had before its delivery: the centre is asked for them
         (status 5, requested by the gateway) and the job waits for the answer. False if the lease was lost."""
 
@@ -625,3 +636,39 @@ class Store(ABC):
     @abstractmethod
     async def audit_checkpoints(self, after: int = 0) -> list[StoredCheckpoint]:
         """The checkpoints kept, numbered above `after`, oldest first."""
+
+    # -- centre performance and delivery attempts (a backend without them answers NotImplementedError) ---
+
+    async def kpi_rows(self, dim: str, start: date, end: date, now: datetime) -> KpiRows:
+        """The performance counters of one dimension (centre, agency, procedure, province) over local
+        days [start, end], per item, with the dossiers open `now` (kpis.py)."""
+        raise NotImplementedError
+
+    async def kpi_series(self, dim: str, start: date, end: date) -> list[tuple[str, str, int, int, int]]:
+        """(item, local day, received, finished, on time) of each day of [start, end] with any."""
+        raise NotImplementedError
+
+    async def rebuild_kpis(self) -> int:
+        """Recompute the performance counters from the dossiers and their events; returns the dossiers."""
+        raise NotImplementedError
+
+    async def attempts(self, query: AttemptQuery) -> list[AttemptRecord]:
+        """Delivery attempts matching every filter of `query`, newest first."""
+        raise NotImplementedError
+
+    async def dossier_attempts(self, dossier_id: str) -> list[AttemptRecord]:
+        """Every delivery attempt of one dossier, oldest first (its timeline)."""
+        raise NotImplementedError
+
+    async def forget_attempt_bodies(self, before: float) -> int:
+        """Drop the request and answer bodies captured before `before` (epoch seconds)."""
+        raise NotImplementedError
+
+    async def find_jobs(self, where: JobFilter, limit: int = 200) -> list[JobRecord]:
+        """Jobs matching every filter, newest first (the operators' list of deliveries)."""
+        raise NotImplementedError
+
+    async def rerun_jobs(self, where: JobFilter, *, audit: AuditEntry | None, dry_run: bool = False) -> int:
+        """Done or dead jobs of `where` sent again (dead only unless its states say otherwise), audited in the
+        same transaction; with `dry_run`, only how many would be."""
+        raise NotImplementedError

@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 
 from contracts import DossierStatus
+from contracts.calendar import NATIONAL, WorkCalendar
+from gateway.store import kpis
 
 
 def insert_event(
@@ -23,13 +25,16 @@ def insert_event(
     *,
     agency_ref: str | None = None,
     results: str | None = None,
+    calendar: WorkCalendar = NATIONAL,
 ) -> None:
-    """Append an event and move the dossier to its status; `agency_ref` (if none yet) and `results` ride along."""
+    """Append an event and move the dossier to its status; `agency_ref` (if none yet) and `results` ride along.
+    The centre performance figures count it in the same transaction (`calendar`: working days to finish)."""
     at = at or datetime.now(UTC).isoformat()
     conn.execute(
         "INSERT INTO events (dossier_id, status, at, actor, note, data, source_event_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (did, status, at, actor, note, orjson.dumps(data).decode(), source_event_id),
     )
+    kpis.on_event(conn, did, status, at, actor, calendar)
     sets, args = ["status = ?", "updated_at = ?"], [status, at]
     if status == DossierStatus.FINISHED:
         sets.append("finished_at = ?")

@@ -248,7 +248,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX dossier_documents_sha256 ON dossier_documents (sha256);
     """,
-    # Appointments with an agency's officer for referred dossiers (appointments.py): one per centre and
+    # 12. Appointments with an agency's officer for referred dossiers (appointments.py): one per centre and
     # Idempotency-Key; their events (booked, moved, cancelled, reminder), read by the centres in order.
     """
     CREATE TABLE appointments (
@@ -283,7 +283,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX appointment_events_client ON appointment_events (client_id, seq);
     """,
-    # Online payments through the national payment platform (payments.py): one per centre and
+    # 13. Online payments through the national payment platform (payments.py): one per centre and
     # Idempotency-Key; the platform's transaction, and its receipt kept once paid.
     """
     CREATE TABLE payments (
@@ -311,6 +311,68 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX payments_open ON payments (state, created_epoch);
     CREATE INDEX payments_dossier ON payments (dossier_id);
+    """,
+    # 14. Centre performance (kpis.py): counters per dimension (centre, agency, procedure, province) and local
+    # day, and how many finished that day in how many working days; the dossiers still open, with their
+    # dimensions and due date. Written in the transactions that receive dossiers and append their events.
+    """
+    CREATE TABLE kpi_daily (
+        dim TEXT NOT NULL,
+        item TEXT NOT NULL,
+        day TEXT NOT NULL,
+        received INTEGER NOT NULL DEFAULT 0,
+        finished INTEGER NOT NULL DEFAULT 0,
+        on_time INTEGER NOT NULL DEFAULT 0,
+        late INTEGER NOT NULL DEFAULT 0,
+        days_sum INTEGER NOT NULL DEFAULT 0,
+        supplements INTEGER NOT NULL DEFAULT 0,
+        returned INTEGER NOT NULL DEFAULT 0,
+        returned_elsewhere INTEGER NOT NULL DEFAULT 0,
+        with_fees INTEGER NOT NULL DEFAULT 0,
+        paid_online INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (dim, day, item)
+    );
+    CREATE TABLE kpi_days (
+        dim TEXT NOT NULL,
+        item TEXT NOT NULL,
+        day TEXT NOT NULL,
+        working_days INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (dim, day, item, working_days)
+    );
+    CREATE TABLE kpi_open (
+        dossier_id TEXT PRIMARY KEY,
+        centre TEXT NOT NULL,
+        agency TEXT NOT NULL,
+        procedure TEXT NOT NULL,
+        province TEXT NOT NULL,
+        due_at TEXT NOT NULL
+    );
+    """,
+    # 15. Every delivery attempt (attempts.py), written in the transaction that records the job's outcome:
+    # when, where, how long, what came of it, the agency's reference, and (optionally, masked, for a
+    # retention period) what was sent and answered.
+    """
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL,
+        dossier_id TEXT NOT NULL,
+        agency TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        step TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        duration_ms REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT,
+        agency_ref TEXT,
+        request_body TEXT,
+        response_body TEXT
+    );
+    CREATE INDEX attempts_dossier ON attempts (dossier_id, id);
+    CREATE INDEX attempts_job ON attempts (job_id, id);
+    CREATE INDEX attempts_agency ON attempts (agency, started_at);
+    CREATE INDEX attempts_started ON attempts (started_at);
     """,
 ]
 

@@ -21,7 +21,8 @@ from contracts import DossierStatus
 from contracts.calendar import NATIONAL, WorkCalendar
 from gateway.connector import SubmitReceipt
 from gateway.errors import IllegalTransition, InvalidResult
-from gateway.store import audit, reads, rows, updates, wallet
+from gateway.store import attempts, audit, reads, rows, updates, wallet
+from gateway.store.attempts import AttemptInfo
 from gateway.store.base import AuditEntry, Completion, JobRecord, JobState, UpdateSource
 from gateway.store.events import accepted_by_agency
 from gateway.store.seals import AuditKey
@@ -106,6 +107,7 @@ def complete(
     actor: str,
     *,
     calendar: WorkCalendar = NATIONAL,
+    attempt: AttemptInfo | None = None,
 ) -> Completion:
     row = conn.execute(
         "SELECT j.dossier_id, j.step, j.agency, j.endpoint, d.status "
@@ -121,6 +123,7 @@ def complete(
         "updated_at = ? WHERE id = ?",
         (time.time(), job_id),
     )
+    attempts.record(conn, job_id, "delivered", attempt, agency_ref=receipt.agency_ref)
     if step == wallet.STEP:
         # The wallet is no agency of the dossier's: it tells only that the result is in the citizen's wallet.
         source = UpdateSource(actor)
@@ -148,7 +151,14 @@ def complete(
     return Completion(True, skipped)
 
 
-def fail(conn: sqlite3.Connection, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
+def fail(
+    conn: sqlite3.Connection,
+    job_id: int,
+    owner: str,
+    error: str,
+    retry_at: float | None,
+    attempt: AttemptInfo | None = None,
+) -> bool:
     state = "pending" if retry_at is not None else "dead"
     now = time.time()
     cur = conn.execute(
@@ -157,11 +167,15 @@ def fail(conn: sqlite3.Connection, job_id: int, owner: str, error: str, retry_at
         "WHERE id = ? AND state = 'leased' AND lease_owner = ?",
         (state, retry_at, error[:2000], now, now, job_id, owner),
     )
-    return cur.rowcount == 1
+    if cur.rowcount != 1:
+        return False
+    attempts.record(conn, job_id, "failed" if retry_at is not None else "dead", attempt, error=error)
+    return True
 
 
 def release_leases(conn: sqlite3.Connection) -> int:
     # An interrupted delivery keeps its place in the queue: ahead of jobs that became due after it.
+    attempts.record_expired(conn, time.time(), every=True)
     cur = conn.execute(
         "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, next_at = MIN(next_at, ?) "
         "WHERE state = 'leased'",
@@ -174,6 +188,7 @@ def reclaim_expired(conn: sqlite3.Connection) -> int:
     """Leases that ran out become ready again; the attempt they counted stays counted. Portable SQL over
     `lease_until` alone: with several processes, only leases nobody renewed in time are taken."""
     now = time.time()
+    attempts.record_expired(conn, now)
     cur = conn.execute(
         "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, last_error = ?, updated_at = ? "
         "WHERE state = 'leased' AND lease_until < ?",

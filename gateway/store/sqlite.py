@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -46,13 +46,16 @@ from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import ServiceUnavailable, StorageUnavailable
 from gateway.store import (
     appointments,
+    attempts,
     audit,
     bundles,
     checkpoints,
     connector_state,
     cursors,
+    deliveries,
     documents,
     health,
+    kpis,
     outbox,
     pauses,
     payments,
@@ -64,6 +67,7 @@ from gateway.store import (
 )
 from gateway.store import audit as _audit  # the methods below take an argument named audit
 from gateway.store.accept import CreateDossier
+from gateway.store.attempts import AttemptInfo, AttemptQuery, AttemptRecord
 from gateway.store.base import (
     AuditCheck,
     AuditEntry,
@@ -87,6 +91,7 @@ from gateway.store.base import (
     UpdateSource,
     UploadRecord,
 )
+from gateway.store.filters import JobFilter
 from gateway.store.migrations import migrate
 from gateway.store.seals import AuditKey
 from gateway.store.writer import CodeSequences, GroupCommitWriter
@@ -314,11 +319,18 @@ class SqliteStore(Store):
         assert dossier is not None
         return dossier
 
-    async def ask_for_documents(self, job_id: int, owner: str, items: list[str], note: str) -> bool:
+    async def ask_for_documents(
+        self, job_id: int, owner: str, items: list[str], note: str, attempt: AttemptInfo | None = None
+    ) -> bool:
         calendar = self.calendar
-        return await self._write_events(
-            lambda conn: supplements.ask_for_documents(conn, job_id, owner, items, note, calendar=calendar)
-        )
+
+        def ask(conn: sqlite3.Connection) -> bool:
+            asked = supplements.ask_for_documents(conn, job_id, owner, items, note, calendar=calendar)
+            if asked:
+                attempts.record(conn, job_id, "documents-asked", attempt, error=note)
+            return asked
+
+        return await self._write_events(ask)
 
     # -- documents ----------------------------------------------------------------------------------
 
@@ -356,14 +368,18 @@ class SqliteStore(Store):
     async def unclaim_job(self, job_id: int, owner: str) -> bool:
         return await self._write(lambda conn: outbox.unclaim(conn, owner, [job_id])) == 1
 
-    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
+    async def complete_job(
+        self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str, attempt: AttemptInfo | None = None
+    ) -> Completion:
         calendar = self.calendar
         return await self._write_events(
-            lambda conn: outbox.complete(conn, job_id, owner, receipt, actor, calendar=calendar)
+            lambda conn: outbox.complete(conn, job_id, owner, receipt, actor, calendar=calendar, attempt=attempt)
         )
 
-    async def fail_job(self, job_id: int, owner: str, error: str, retry_at: float | None) -> bool:
-        return await self._write_events(lambda conn: outbox.fail(conn, job_id, owner, error, retry_at))
+    async def fail_job(
+        self, job_id: int, owner: str, error: str, retry_at: float | None, attempt: AttemptInfo | None = None
+    ) -> bool:
+        return await self._write_events(lambda conn: outbox.fail(conn, job_id, owner, error, retry_at, attempt))
 
     async def release_leases(self) -> int:
         return await self._write(outbox.release_leases)
@@ -531,3 +547,39 @@ class SqliteStore(Store):
 
     async def audit_checkpoints(self, after: int = 0) -> list[StoredCheckpoint]:
         return await self._read(lambda conn: checkpoints.listed(conn, after))
+
+    # -- centre performance -------------------------------------------------------------------------
+
+    async def kpi_rows(self, dim: str, start: date, end: date, now: datetime) -> kpis.KpiRows:
+        at = now.astimezone(UTC).isoformat()
+        return await self._read(lambda conn: kpis.period(conn, dim, start, end, at))
+
+    async def kpi_series(self, dim: str, start: date, end: date) -> list[tuple[str, str, int, int, int]]:
+        return await self._read(lambda conn: kpis.series(conn, dim, start, end))
+
+    async def rebuild_kpis(self) -> int:
+        calendar = self.calendar
+        return await self._write(lambda conn: kpis.rebuild(conn, calendar))
+
+    # -- delivery attempts and the operators' view of jobs ------------------------------------------
+
+    async def attempts(self, query: AttemptQuery) -> list[AttemptRecord]:
+        return await self._read(lambda conn: attempts.search(conn, query))
+
+    async def dossier_attempts(self, dossier_id: str) -> list[AttemptRecord]:
+        return await self._read(lambda conn: attempts.of_dossier(conn, dossier_id))
+
+    async def forget_attempt_bodies(self, before: float) -> int:
+        return await self._write(lambda conn: attempts.forget_bodies(conn, before))
+
+    async def find_jobs(self, where: JobFilter, limit: int = 200) -> list[JobRecord]:
+        return await self._read(lambda conn: deliveries.find(conn, where, limit))
+
+    async def rerun_jobs(self, where: JobFilter, *, audit: AuditEntry | None, dry_run: bool = False) -> int:
+        if dry_run:
+            return await self._read(lambda conn: deliveries.count_rerun(conn, where))
+        if audit is None:
+            raise ValueError("a re-run is audited: pass its audit entry")
+        _audit.prepare(audit)  # a bad entry fails here, before the writer
+        key, entry = self.audit_key, audit
+        return await self._write(lambda conn: deliveries.rerun(conn, where, entry, key))

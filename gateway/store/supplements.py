@@ -21,7 +21,7 @@ from contracts.calendar import NATIONAL, VN_TZ, WorkCalendar
 from contracts.status import can_move
 from gateway.connector import AgencyUpdate
 from gateway.errors import IllegalTransition
-from gateway.store import documents
+from gateway.store import documents, kpis
 from gateway.store.base import DocumentRef
 from gateway.store.events import insert_event
 
@@ -154,6 +154,7 @@ def record_answer(
         "UPDATE dossiers SET due_at = ?, supplements = ? WHERE id = ?",
         (new_due.astimezone(UTC).isoformat(), orjson.dumps(requests).decode(), did),
     )
+    kpis.due_moved(conn, did, new_due.astimezone(UTC).isoformat())
     moved = {"old_due_at": old_due.isoformat(), "new_due_at": new_due.isoformat()}
     if requests and requests[-1].get("requested_by") == GATEWAY:
         _deliver_with(conn, did, orjson.loads(row["submission"]), answer, refs, actor, moved)

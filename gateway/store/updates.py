@@ -92,6 +92,7 @@ def apply_update(
         at,
         agency_ref=update.agency_ref,
         results=results,
+        calendar=calendar,
     )
     if new == DossierStatus.FINISHED and row["bundle_id"] is not None:
         bundles.advance(conn, did)

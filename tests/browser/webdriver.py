@@ -71,6 +71,20 @@ class Browser:
         value: str = await self._call("GET", f"/element/{element}/text", None)
         return value
 
+    async def execute(self, script: str, *args: Any) -> Any:
+        """Run `script` (a function body; `arguments` holds `args`) in the page and return its value."""
+        return await self._call("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    async def select(self, css: str, value: str) -> None:
+        """Choose an option of a <select> by value, as a user would (the change and input events fire)."""
+        await self.execute(
+            "const el = document.querySelector(arguments[0]); el.value = arguments[1];"
+            "el.dispatchEvent(new Event('input', {bubbles: true}));"
+            "el.dispatchEvent(new Event('change', {bubbles: true}));",
+            css,
+            value,
+        )
+
     async def screenshot(self, path: Path) -> None:
         data = base64.b64decode(await self._call("GET", "/screenshot", None))
         await asyncio.to_thread(path.write_bytes, data)
@@ -89,7 +103,7 @@ class Browser:
 
 
 @asynccontextmanager
-async def headless_chromium(profile: Path) -> AsyncIterator[Browser]:
+async def headless_chromium(profile: Path, window: tuple[int, int] = (1280, 900)) -> AsyncIterator[Browser]:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         CHROMEDRIVER, f"--port={port}", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
@@ -116,7 +130,7 @@ async def headless_chromium(profile: Path) -> AsyncIterator[Browser]:
                 "--disable-sync",
                 "--disable-dev-shm-usage",
                 f"--user-data-dir={profile}",
-                "--window-size=1280,900",
+                f"--window-size={window[0]},{window[1]}",
             ]
             caps = {
                 "capabilities": {

@@ -67,10 +67,15 @@ class ScriptedStore:
     async def get_dossier(self, ref: str) -> Any:
         return object()
 
-    async def complete_job(self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str) -> Completion:
+    async def complete_job(
+        self, job_id: int, owner: str, receipt: SubmitReceipt, *, actor: str, attempt: Any = None
+    ) -> Completion:
         await self.hold_completions.wait()
         self.completed.append(job_id)
         return Completion(True)
+
+    async def forget_attempt_bodies(self, before: float) -> int:
+        return 0
 
     async def reclaim_expired_leases(self) -> int:
         return 0
