@@ -60,6 +60,7 @@ from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
 from gateway.ratelimit import RateLimits
 from gateway.store import SqliteStore
+from gateway.store.factory import make_store, store_url
 from gateway.tasks import cancel_and_wait
 from gateway.tls import OutboundTLS, client_context
 from gateway.tokens import KeySets
@@ -112,11 +113,14 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[LIVE].current.config.gateway.store
     audit = app[LIVE].current.config.gateway.audit
     key = await asyncio.to_thread(load_key, audit, app[LIVE].current.config.base_dir)
-    store = SqliteStore(
-        store_path(app[LIVE].current.config), batch_max=settings.batch_max, exclusive=True, audit_key=key
+    store = make_store(
+        store_url(settings.url, store_path(app[LIVE].current.config)),
+        batch_max=settings.batch_max,
+        exclusive=True,
+        audit_key=key,
     )
     await store.open()
-    released = await store.release_leases()
+    released = 0 if store.shared else await store.release_leases()
     if released:
         log.info("leases_released", jobs=released)
     store.use_calendar(lambda: app[LIVE].current.calendar)  # a reload of calendar.toml reaches the store too

@@ -72,16 +72,18 @@ async def _configured(conf: Path, store_path: Path | None = None) -> AsyncIterat
     a serving gateway (not exclusive: WAL lets us in), sealing what it writes with the configured audit
     key; the store is None, said on stderr, when there is none yet."""
     from gateway.checkpoints import load_key
-    from gateway.store import SqliteStore
+    from gateway.store.factory import make_store, sqlite_path, store_url
 
     config = await _config(conf)
-    path = store_path or Path(config.gateway.store.path)
-    if not await asyncio.to_thread(path.exists):
+    settings = config.gateway.store
+    url = f"sqlite:///{store_path}" if store_path else store_url(settings.url, Path(settings.path))
+    path = sqlite_path(url)
+    if path is not None and not await asyncio.to_thread(path.exists):
         print(f"no store at {path}", file=sys.stderr)
         yield config, None
         return
     key = await asyncio.to_thread(load_key, config.gateway.audit, config.base_dir)
-    store = SqliteStore(path, audit_key=key)
+    store = make_store(url, audit_key=key)
     await store.open()
     try:
         yield config, store

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -263,6 +263,9 @@ class AuditWalk:
 
 
 class Store(ABC):
+    # True when several processes may share the store (PostgreSQL): nothing a process finds at start-up
+    # (a leased job, a role) is known to be left over from its own last run.
+    shared: bool = False
     _calendar_source: Callable[[], WorkCalendar] = staticmethod(lambda: NATIONAL)
 
     def use_calendar(self, source: Callable[[], WorkCalendar]) -> None:
@@ -342,6 +345,17 @@ class Store(ABC):
 
         A hint for waking feed consumers early; they poll all the same, in case a write was missed.
         """
+
+    def on_remote_events(self, listener: Callable[[], None]) -> None:
+        """Call `listener` when another process on the same database committed status events or jobs
+        (PostgreSQL's NOTIFY); a store of one process has none to tell of."""
+        del listener
+
+    async def hold_role(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run `run` while this process holds the role `name`, which one process of those sharing the
+        store holds at a time (an agency's poller, the portal pusher); wait for it while another does,
+        and take it over when that one dies. A store of one process holds every role: it just runs."""
+        await run()
 
     @abstractmethod
     async def apply_updates(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +18,10 @@ from gateway.config import load_config
 from gateway.plugin_manager import Registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import Faults, SimulatorOptions
-from gateway.store import SqliteStore
+from gateway.store import PostgresStore, SqliteStore
 from plugins.police.demo import demo_dossiers
 from plugins.police.simulator import create_simulator
+from tests import postgres
 from tests.builtin import builtin_registry
 from tests.gateway.faults import store_faults  # noqa: F401 - a fixture for the tests of this folder
 
@@ -69,15 +72,27 @@ def submission() -> Callable[[int], dict[str, Any]]:
     return make
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """An SQLite store in a fresh file, for the store tests."""
-    s = SqliteStore(tmp_path / "store.db", batch_max=8)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A fresh store for the store tests, on each backend: an SQLite file, and a PostgreSQL database of
+    its own on the machine's server (PostgresStore runs SqliteStore's operations on its connection)."""
+    if request.param == "sqlite":
+        s = SqliteStore(tmp_path / "store.db", batch_max=8)
+        await s.open()
+        try:
+            yield s
+        finally:
+            await s.close()
+        return
+    with contextlib.ExitStack() as stack:
+        url = await asyncio.to_thread(stack.enter_context, postgres.database())
+        pg = PostgresStore(url, batch_max=8)
+        await pg.open()
+        try:
+            yield pg
+        finally:
+            await pg.close()
+            await asyncio.to_thread(stack.close)
 
 
 @pytest.fixture
