@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import signal
 import ssl
@@ -172,7 +173,7 @@ async def _audit_proof(app: web.Application) -> AsyncIterator[None]:
     await checkpointer.start()
     await checkpointer.write(why="start")
     app[CHECKPOINTER] = checkpointer
-    task = asyncio.create_task(checkpointer.run(), name="audit-checkpoints")
+    task = asyncio.create_task(app[STORE].hold_role("audit-checkpoints", checkpointer.run), name="audit-checkpoints")
     task.add_done_callback(_report_end)
     yield
     await cancel_and_wait([task], what="audit checkpoints")
@@ -241,6 +242,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     )
     app[DISPATCHER] = d
     live_conf.on_swap.append(d.wake)  # windows may have changed
+    app[STORE].on_remote_events(d.wake)  # jobs another process on the same store made or released
     tasks = [
         asyncio.create_task(d.run(), name="dispatcher"),
         asyncio.create_task(sweep_deadlines(app[STORE], settings.deadline_sweep_interval, d.wake), name="deadlines"),
@@ -248,14 +250,12 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     ]
     for (a_name, e_name), connector in app[CONNECTORS].items():
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
-            tasks.append(
-                asyncio.create_task(
-                    poll_agency(
-                        app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay
-                    ),
-                    name=f"poll-{a_name}-{e_name}",
-                )
+            # One process of those sharing the store polls each endpoint (its event-log cursor, its inbox).
+            poll = functools.partial(
+                poll_agency, app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay
             )
+            role = app[STORE].hold_role(f"poll:{a_name}:{e_name}", poll)
+            tasks.append(asyncio.create_task(role, name=f"poll-{a_name}-{e_name}"))
     yield
     live_conf.on_swap.remove(d.wake)
     await cancel_and_wait(tasks, what="dispatcher and pollers")
@@ -272,7 +272,7 @@ async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
     pusher = PortalPusher(app[STORE], app[HTTP], settings, app[LIVE], ssl_context=tls)
     app[PORTAL_PUSHER] = pusher
     app[STORE].on_events(pusher.wake)
-    task = asyncio.create_task(pusher.run(), name="portal-push")
+    task = asyncio.create_task(app[STORE].hold_role("portal-push", pusher.run), name="portal-push")
     task.add_done_callback(_report_end)
     yield
     await cancel_and_wait([task], what="portal pusher")

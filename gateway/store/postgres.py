@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import zlib
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -79,6 +80,7 @@ class PostgresStore(SqliteStore):
         self._notify_again = False
         self._remote_listeners: list[Callable[[], None]] = []
         self._closing = False
+        self._me = f"{os.getpid()}-{secrets.token_hex(4)}"  # our NOTIFYs, which our LISTEN hears too
 
     async def open(self) -> None:
         self._closing = False
@@ -174,7 +176,7 @@ class PostgresStore(SqliteStore):
         while True:
             self._notify_again = False
             try:
-                await self._read(lambda conn: conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, str(os.getpid()))))
+                await self._read(lambda conn: conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, self._me)))
             except Exception as exc:  # the others poll all the same
                 log.warning("store_notify_failed", error=f"{type(exc).__name__}: {exc}")
                 return
@@ -182,7 +184,7 @@ class PostgresStore(SqliteStore):
                 return
 
     async def _listen(self) -> None:
-        me = str(os.getpid())
+        me = self._me
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.url, autocommit=True, **KEEPALIVES) as conn:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from gateway.plugin_manager import Registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import Faults, SimulatorOptions
 from gateway.store import PostgresStore, SqliteStore
+from gateway.store.base import NewDossier
 from plugins.police.demo import demo_dossiers
 from plugins.police.simulator import create_simulator
 from tests import postgres
@@ -70,6 +74,14 @@ def submission() -> Callable[[int], dict[str, Any]]:
         return demo_dossiers(42, i + 1)[i]
 
     return make
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A PostgreSQL database of this test's own (random name), dropped after it."""
+    with contextlib.ExitStack() as stack:
+        yield await asyncio.to_thread(stack.enter_context, postgres.database())
+        await asyncio.to_thread(stack.close)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -165,3 +177,46 @@ async def _load(registry: Registry, conf: Path = CONF) -> Any:
     import asyncio
 
     return await asyncio.to_thread(load_config, conf, registry)
+
+
+# -- new dossiers for the store tests ------------------------------------------------------------------
+
+DAY = date(2026, 11, 20)
+RECEIVED = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def subs() -> list[dict[str, Any]]:
+    return demo_dossiers(42, 4)
+
+
+@pytest.fixture
+def new(subs: list[dict[str, Any]]) -> Callable[..., NewDossier]:
+    def make(
+        i: int = 0,
+        *,
+        unit: str = "000.00.01.H26",
+        day: date = DAY,
+        client: str = "centre-hanoi",
+        agency: str = "police",
+        key: str | None = None,
+        body: bytes | None = None,
+    ) -> NewDossier:
+        sub = subs[i % len(subs)]
+        return NewDossier(
+            id=uuid.uuid4(),
+            receiving_unit=unit,
+            day=day,
+            procedure_code=sub["procedure_code"],
+            procedure_name="Đăng ký cư trú",
+            client_id=client,
+            agency=agency,
+            endpoint="national",
+            received_at=RECEIVED,
+            due_at=RECEIVED + timedelta(days=5),
+            submission=sub,
+            idempotency_key=key,
+            body_hash=hashlib.sha256(body if body is not None else str(i).encode()).hexdigest(),
+        )
+
+    return make

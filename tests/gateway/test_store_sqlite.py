@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import sqlite3
 import time
 import uuid
@@ -35,49 +34,10 @@ from gateway.store.dialect import translate
 from gateway.store.events import insert_event
 from gateway.store.migrations import MIGRATIONS, SchemaTooNew
 from gateway.store.supplements import record_request
-from plugins.police.demo import demo_dossiers
+from tests.gateway.conftest import DAY, RECEIVED
 
-DAY = date(2026, 11, 20)
-RECEIVED = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 S = DossierStatus
 POLICE = UpdateSource.of_agency("police", "national")
-
-
-@pytest.fixture(scope="module")
-def subs() -> list[dict[str, Any]]:
-    return demo_dossiers(42, 4)
-
-
-@pytest.fixture
-def new(subs: list[dict[str, Any]]) -> Callable[..., NewDossier]:
-    def make(
-        i: int = 0,
-        *,
-        unit: str = "000.00.01.H26",
-        day: date = DAY,
-        client: str = "centre-hanoi",
-        agency: str = "police",
-        key: str | None = None,
-        body: bytes | None = None,
-    ) -> NewDossier:
-        sub = subs[i % len(subs)]
-        return NewDossier(
-            id=uuid.uuid4(),
-            receiving_unit=unit,
-            day=day,
-            procedure_code=sub["procedure_code"],
-            procedure_name="Đăng ký cư trú",
-            client_id=client,
-            agency=agency,
-            endpoint="national",
-            received_at=RECEIVED,
-            due_at=RECEIVED + timedelta(days=5),
-            submission=sub,
-            idempotency_key=key,
-            body_hash=hashlib.sha256(body if body is not None else str(i).encode()).hexdigest(),
-        )
-
-    return make
 
 
 def _count_committed(path: str, ids: list[str]) -> int:
