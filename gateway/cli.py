@@ -35,11 +35,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     registry = load_registry()
     config = load_config(args.conf, registry)
     glog.configure(config.gateway.log_level)
+    if args.workers > 1:
+        return _serve_workers(args, config)
     app = create_app(config, registry)
     app.on_startup.append(freeze_startup_heap)  # a long-running process: after every other start-up step
     reload_on_sighup(app)
-    asyncio.run(serve(app, config, args.port))
+    asyncio.run(serve(app, config, args.port, reuse_port=args.reuse_port))
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, config: Any) -> int:
+    """Several processes on one port: only on a store they can share."""
+    from gateway.store.factory import sqlite_path, store_url
+    from gateway.workers import Supervisor
+
+    settings = config.gateway.store
+    url = store_url(settings.url, Path(settings.path))
+    if sqlite_path(url) is not None:
+        print(
+            "lienthong serve --workers needs a PostgreSQL store: an SQLite file is served by one process. "
+            'Set [store] url = "postgresql://..." in gateway.toml (or LIENTHONG_STORE_URL); '
+            "`lienthong store copy` moves an SQLite store there (docs/store.md)",
+            file=sys.stderr,
+        )
+        return 2
+    port = args.port if args.port is not None else config.gateway.server.port
+    if not port:
+        print("lienthong serve --workers needs a port of its own (--port or [server] port), not 0", file=sys.stderr)
+        return 2
+    return asyncio.run(Supervisor(args.conf, port, args.workers).run())
 
 
 def cmd_conf_check(args: argparse.Namespace) -> int:
@@ -378,6 +402,42 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return asyncio.run(_audit(args))
 
 
+async def _store_copy(args: argparse.Namespace) -> int:
+    from gateway.store import PostgresStore, is_postgres_url
+    from gateway.store.copy import CopyRefused, copy_store
+    from gateway.store.factory import redacted, sqlite_path
+
+    source = sqlite_path(args.source)
+    if source is None or not is_postgres_url(args.target):
+        print("lienthong store copy --from sqlite:///path --to postgresql://...", file=sys.stderr)
+        return 2
+    try:
+        report = await asyncio.to_thread(copy_store, source, args.target)
+    except CopyRefused as exc:
+        print(f"store copy refused: {exc}", file=sys.stderr)
+        return 1
+    for table, n in report.rows.items():
+        print(f"{table}: {n} rows")
+    # The copy checked where it now lives: every record's hash and link, as `audit verify` does.
+    store = PostgresStore(args.target)
+    await store.open()
+    try:
+        check = await store.verify_audit()
+        counts = await store.counts()
+    finally:
+        await store.close()
+    if not check.ok:
+        print(f"audit chain of the copy: broken at seq {check.first_bad}: {check.reason}", file=sys.stderr)
+        return 1
+    dossiers = sum(counts["dossiers_by_status"].values())
+    print(f"copied to {redacted(args.target)}: audit chain verified ({check.checked} records); dossiers: {dossiers}")
+    return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    return asyncio.run(_store_copy(args))
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -473,6 +533,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the gateway")
     _conf_arg(p)
     p.add_argument("--port", type=int, default=None)
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (PostgreSQL store only; default 1)"
+    )
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # a worker of --workers
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="run simulators and the gateway on loopback and submit a batch of dossiers")
@@ -561,6 +625,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--after", type=int, default=0, metavar="SEQ", help="only records after this one")
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(func=cmd_audit)
+
+    store = sub.add_parser("store", help="the gateway's store").add_subparsers(dest="store_command", required=True)
+    p = store.add_parser("copy", help="copy a whole SQLite store into an empty PostgreSQL database, then verify it")
+    p.add_argument("--from", dest="source", required=True, metavar="sqlite:///PATH")
+    p.add_argument("--to", dest="target", required=True, metavar="postgresql://...")
+    p.set_defaults(func=cmd_store)
 
     p = sub.add_parser("simulate", help="run an agency simulator, or the national portal's (kind: portal)")
     p.add_argument("kind")
