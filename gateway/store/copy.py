@@ -32,8 +32,7 @@ class CopyReport:
 def _tables(src: sqlite3.Connection) -> list[str]:
     """The source's tables, each after those it refers to."""
     names = [
-        r[0]
-        for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
     ]
     graph = {n: {r[2] for r in src.execute(f"PRAGMA foreign_key_list({n})") if r[2] != n} for n in names}
     return list(TopologicalSorter(graph).static_order())
