@@ -4,6 +4,7 @@ POST /ws            SOAP envelopes (validated against tax.xsd; Faults for what i
 GET  /ws?wsdl       the WSDL (and ?xsd=tax.xsd, the schema it imports)
 POST /_sim/pay      the applicant pays: {"notice_number": ...} or {"dossier_code": ...}
 GET  /_sim/declarations   what was declared, with each notice's payment status
+GET  /_sim/polls    the sinceSequence of every GetNoticeUpdates, in order (where each poll started)
 plus the shared fault injection, /_sim/faults, /_sim/stats and /health of gateway.sdk.simulation.
 
 A declaration's documents (AttachedDocument, base64Binary) are checked whole and against the procedure's
@@ -73,6 +74,7 @@ SETTINGS = web.AppKey("tax_settings", TaxSimSettings)
 LEDGER = web.AppKey("tax_ledger", Ledger)
 SERVICE = web.AppKey("tax_service", SoapService)
 OPTIONS = web.AppKey("tax_options", SimulatorOptions)
+POLLS = web.AppKey("tax_polls", list[int])  # the sinceSequence of every GetNoticeUpdates, in order
 
 
 def _malformed() -> web.Response:
@@ -138,6 +140,7 @@ def _payment(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
 
 def _updates(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
     _busy(app)
+    app[POLLS].append(int(values["sinceSequence"]))
     return app[LEDGER].updates(int(values["sinceSequence"]), int(values.get("maxEvents") or 100))
 
 
@@ -214,6 +217,11 @@ async def pay(request: web.Request) -> web.Response:
     )
 
 
+async def polls(request: web.Request) -> web.Response:
+    """Where each reader of the event log started (sinceSequence), oldest first."""
+    return web.json_response(request.app[POLLS])
+
+
 async def declarations(request: web.Request) -> web.Response:
     ledger = request.app[LEDGER]
     today = ledger.clock().date()
@@ -238,9 +246,11 @@ def create_simulator(options: SimulatorOptions) -> web.Application:
     app = new_simulator(options, _malformed, _refused)
     app[SETTINGS] = settings
     app[OPTIONS] = options
+    app[POLLS] = []
     app.on_startup.append(_load)
     app.router.add_post("/ws", soap)
     app.router.add_get("/ws", describe)
     app.router.add_post("/_sim/pay", pay)
     app.router.add_get("/_sim/declarations", declarations)
+    app.router.add_get("/_sim/polls", polls)
     return app

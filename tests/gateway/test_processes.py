@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from gateway.sandbox.demo import DEMO_KEYS, police_sim
-from gateway.sandbox.launcher import Child, Stack, free_port, start_child
+from gateway.sandbox.launcher import Child, SimSpec, Stack, free_port, start_child
 from plugins.police.demo import demo_dossiers
 
 CONF = Path(__file__).resolve().parent / "conf_processes"
@@ -260,3 +260,89 @@ async def test_serve_with_workers_shares_the_port_restarts_a_dead_worker_and_dra
         assert not any(await asyncio.to_thread(lambda: [os.path.exists(f"/proc/{p}") for p in now]))
     finally:
         await sup.stop()
+
+
+TAX_CONF = Path(__file__).resolve().parents[1] / "plugins" / "tax" / "conf"
+
+
+async def test_the_tax_poller_runs_in_one_process_and_moves_to_the_other_when_it_dies(
+    tmp_path: Path, pg_url: str
+) -> None:
+    from plugins.tax.demo import demo_dossiers as tax_dossiers
+
+    sim = SimSpec(kind="tax", agency="tax", url_env="TAX_URL", processing_delay=0.05)
+    stack = Stack(TAX_CONF, tmp_path, [sim], extra_env={"LIENTHONG_STORE_URL": pg_url})
+    ports = {"a": stack.gateway_port, "b": free_port()}
+    gateways: dict[str, Child] = {}
+    centre = {"X-Api-Key": DEMO_KEYS["centre-hanoi"]}
+    try:
+        await stack.start_simulators()
+        for name, port in ports.items():
+            gateways[name] = await start_child(
+                f"gateway-{name}", ["serve", "--conf", str(TAX_CONF)], url=f"http://127.0.0.1:{port}",
+                health="/healthz", log_dir=tmp_path, env={**stack.env(), "LIENTHONG_PORT": str(port)},
+            )  # fmt: skip
+        holders: list[str] = []
+        for _ in range(50):
+            holders = [n for n in ports if await asyncio.to_thread(took_role, tmp_path / f"gateway-{n}.log")]
+            if holders:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # long enough for the other to have taken the role too, were it free
+        holders = [n for n in ports if await asyncio.to_thread(took_role, tmp_path / f"gateway-{n}.log")]
+        assert len(holders) == 1, holders  # one poller of the tax event log, not two
+        holder, other = holders[0], next(n for n in ports if n != holders[0])
+        url = f"http://127.0.0.1:{ports[other]}"
+        bodies = await asyncio.to_thread(tax_dossiers, 5, 16)
+        async with aiohttp.ClientSession() as session:
+            codes: dict[str, str] = {}
+            for body in bodies:
+                async with session.post(f"{url}/v1/dossiers", json=body, headers=centre) as r:
+                    assert r.status == 202, await r.text()
+                    got = await r.json()
+                    codes[got["id"]] = got["code"]
+
+            async def wait_status(ids: list[str], status: int, timeout: float = 60.0) -> None:
+                deadline = asyncio.get_running_loop().time() + timeout
+                pending = set(ids)
+                while pending and asyncio.get_running_loop().time() < deadline:
+                    for did in list(pending):
+                        async with session.get(f"{url}/v1/dossiers/{did}", headers=centre) as r:
+                            if (await r.json())["status"] == status:
+                                pending.discard(did)
+                    await asyncio.sleep(0.1)
+                assert not pending, f"{len(pending)} dossiers not in status {status}"
+
+            ids = list(codes)
+            await wait_status(ids, 6)  # notices issued: the applicant must pay
+            first, second = ids[:8], ids[8:]
+            for did in first:
+                async with session.post(sim.url + "/_sim/pay", json={"dossier_code": codes[did]}) as r:
+                    assert r.status == 200
+            await wait_status(first, 9)  # the holder's poller settled them
+            await gateways[holder].kill()  # SIGKILL: its role's lock goes with its connection
+            killed_at = asyncio.get_running_loop().time()
+            for did in second:
+                async with session.post(sim.url + "/_sim/pay", json={"dossier_code": codes[did]}) as r:
+                    assert r.status == 200
+            await wait_status(second, 9, timeout=30)
+            took_over = asyncio.get_running_loop().time() - killed_at
+            assert await asyncio.to_thread(took_role, tmp_path / f"gateway-{other}.log")
+            async with session.get(sim.url + "/_sim/polls") as r:
+                polls: list[int] = await r.json()
+            for did in ids:  # each payment applied once
+                async with session.get(f"{url}/v1/dossiers/{did}/events", headers=centre) as r:
+                    statuses = [e["status"] for e in (await r.json())["events"]]
+                assert statuses.count(9) == 1, statuses
+        # The event-log cursor never went back (the other process started where the dead one had settled)
+        # and reached every event (all paid dossiers finished).
+        assert polls == sorted(polls), polls
+        assert took_over < 30
+    finally:
+        for child in gateways.values():
+            await child.stop()
+        await stack.stop()
+
+
+def took_role(log: Path) -> bool:
+    return '"role_taken"' in log.read_text() and "poll:tax:national" in log.read_text()
