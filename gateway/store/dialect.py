@@ -158,7 +158,8 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        # A connection the server dropped is in no transaction to roll back: the next BEGIN opens another.
+        return not self.broken and self.raw.info.transaction_status != TransactionStatus.IDLE
 
     @property
     def broken(self) -> bool:

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from contracts import DossierStatus
+from gateway.errors import StorageUnavailable
 from gateway.store import PostgresStore
 from gateway.store import postgres as pg_module
 from gateway.store import updates as updates_sql
@@ -191,3 +192,26 @@ async def test_a_feed_follower_sees_every_event_once_while_eight_processes_commi
     everything = [item.event.seq for item in await reader.feed(after=0, limit=10_000)]
     assert len(everything) == 40 * 3
     assert Counter(seen) == Counter(everything)  # each event once, none missed
+
+
+async def test_a_cut_connection_fails_one_write_then_the_store_goes_on(
+    stores: Callable[[], Any], new: Callable[..., NewDossier]
+) -> None:
+    """The server ends the store's connections (a restart, a failover): the write on the dead connection
+    answers StorageUnavailable (503) and keeps nothing; the next one reconnects and commits."""
+    store = await stores()
+    await store.create_dossier(new(0))
+    with psycopg.connect(store.url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    outcomes = []
+    for i in range(1, 4):
+        try:
+            outcomes.append((await store.create_dossier(new(i))).created)
+        except StorageUnavailable:
+            outcomes.append(False)
+    assert outcomes[-2:] == [True, True]
+    got = await store.list_dossiers(client_id=None, status=None, limit=10)
+    assert len(got) == 1 + sum(outcomes)
