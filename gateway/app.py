@@ -171,14 +171,28 @@ async def _audit_proof(app: web.Application) -> AsyncIterator[None]:
         store, store.audit_key, Path(settings.checkpoint_dir), settings.checkpoint_interval, earlier
     )
     await checkpointer.start()
-    await checkpointer.write(why="start")
+    if not store.shared:
+        await checkpointer.write(why="start")
     app[CHECKPOINTER] = checkpointer
-    task = asyncio.create_task(app[STORE].hold_role("audit-checkpoints", checkpointer.run), name="audit-checkpoints")
+    held = not store.shared
+
+    async def duty() -> None:
+        # On a store shared by several processes one writes the checkpoints (two would number them alike);
+        # taking the role over, it continues the chain the others left in the store and the folder.
+        nonlocal held
+        if store.shared:
+            await checkpointer.start()
+            await checkpointer.write(why="start")
+            held = True
+        await checkpointer.run()
+
+    task = asyncio.create_task(store.hold_role("audit-checkpoints", duty), name="audit-checkpoints")
     task.add_done_callback(_report_end)
     yield
     await cancel_and_wait([task], what="audit checkpoints")
     # After every request and task that writes audit records has stopped: the last record is covered.
-    await checkpointer.write(why="shutdown")
+    if held:
+        await checkpointer.write(why="shutdown")
 
 
 async def _connectors(app: web.Application) -> AsyncIterator[None]:

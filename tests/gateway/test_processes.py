@@ -19,6 +19,7 @@ import pytest
 
 from gateway.sandbox.demo import DEMO_KEYS, police_sim
 from gateway.sandbox.launcher import Child, SimSpec, Stack, free_port, start_child
+from gateway.store.seals import private_key, public_text
 from plugins.police.demo import demo_dossiers
 
 CONF = Path(__file__).resolve().parent / "conf_processes"
@@ -161,26 +162,41 @@ async def test_store_copy_of_the_demo_then_serve_on_postgresql(tmp_path: Path, p
     code, out = await run_cli("store", "copy", "--from", f"sqlite:///{db}", "--to", pg_url)
     assert code == 1 and "already holds a store" in out
 
-    # The demo's gateway, now on PostgreSQL: every dossier as it was; the audit log verifies there.
+    # The demo's gateway, now on PostgreSQL and in two processes: every dossier as it was. Both append audit
+    # records (each read is one), one of them seals checkpoints: the log, its seals and its checkpoints
+    # verify there afterwards.
     port = free_port()
-    env = {"LIENTHONG_STORE_URL": pg_url, "LIENTHONG_DB": str(db), "LIENTHONG_PORT": str(port)}
+    env = {
+        "LIENTHONG_STORE_URL": pg_url,
+        "LIENTHONG_DB": str(db),
+        "LIENTHONG_AUDIT_KEY_FILE": str(work / "audit-key.pem"),
+        "LIENTHONG_AUDIT_CHECKPOINTS": str(work / "audit-checkpoints"),
+        "LIENTHONG_AUDIT_INTERVAL": "1",
+    }
     conf = work / "conf"
     gw = await start_child(
-        "gateway-pg", ["serve", "--conf", str(conf)], url=f"http://127.0.0.1:{port}", health="/healthz",
-        log_dir=tmp_path, env=env, cwd=work,
+        "gateway-pg", ["serve", "--conf", str(conf), "--workers", "2", "--port", str(port)],
+        url=f"http://127.0.0.1:{port}", health="/healthz", log_dir=tmp_path, env=env, cwd=work,
     )  # fmt: skip
     try:
         async with aiohttp.ClientSession() as session:
             for did, (dcode, status, client) in expected.items():
-                headers = {"X-Api-Key": DEMO_KEYS[client]}
+                headers = {"X-Api-Key": DEMO_KEYS[client], "Connection": "close"}  # spread over both
                 async with session.get(f"http://127.0.0.1:{port}/v1/dossiers/{did}", headers=headers) as r:
                     assert r.status == 200, did
                     got = await r.json()
                 assert (got["code"], got["status"]) == (dcode, status)
+        await asyncio.sleep(2.5)  # a checkpoint or two on the way
     finally:
-        await gw.stop()
-    code, out = await run_cli("audit", "verify", "--conf", str(conf), env=env, cwd=work)
-    assert code == 0 and "chain intact" in out, out
+        assert await gw.stop() == 0
+    key = private_key(await asyncio.to_thread((work / "audit-key.pem").read_bytes))
+    public = public_text(key.private.public_key())
+    code, out = await run_cli(
+        "audit", "verify", "--conf", str(conf), "--checkpoints", str(work / "audit-checkpoints"),
+        "--public-key", public, env=env, cwd=work,
+    )  # fmt: skip
+    assert code == 0 and "intact" in out, out
+    assert f"audit log: {audit_records + len(expected)} records" in out, out
 
 
 def query_pg(url: str, sql: str) -> list[tuple[Any, ...]]:
