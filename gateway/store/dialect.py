@@ -191,7 +191,14 @@ class PgConnection:
 
 # A peer that vanishes (a machine gone, a cable pulled) is noticed within a minute: the advisory locks
 # of the roles it held are released by the server then, and another process takes them over.
-KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+# A server that does not answer at all is given up on after 10 s (an error, not a hang at start-up).
+KEEPALIVES: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
 
 
 def is_postgres(conn: Any) -> bool:

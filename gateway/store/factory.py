@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gateway.store.postgres import PostgresStore, is_postgres_url
+from gateway.store.postgres import PostgresStore, is_postgres_url, redacted
 from gateway.store.seals import AuditKey
 from gateway.store.sqlite import SqliteStore
 
@@ -42,10 +42,4 @@ def make_store(
     return SqliteStore(path, batch_max=batch_max, exclusive=exclusive, audit_key=audit_key)
 
 
-def redacted(url: str) -> str:
-    """A url fit for a log line or a message: without its password."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    auth, host = rest.rsplit("@", 1)
-    return f"{scheme}://{auth.split(':', 1)[0]}@{host}"
+__all__ = ["ENV", "make_store", "redacted", "sqlite_path", "store_url"]

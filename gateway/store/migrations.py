@@ -7,11 +7,13 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
+from gateway.errors import LienthongError
+
 if TYPE_CHECKING:
     from gateway.store.dialect import PgConnection
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(LienthongError):
     """The store was written by a newer Lienthong: opening it with this one could corrupt it."""
 
     def __init__(self, where: str, version: int) -> None:

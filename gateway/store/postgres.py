@@ -31,6 +31,7 @@ import psycopg
 import structlog
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from gateway.errors import LienthongError
 from gateway.store.dialect import KEEPALIVES, PgConnection
 from gateway.store.migrations import migrate_postgres
 from gateway.store.seals import AuditKey
@@ -41,6 +42,19 @@ T = TypeVar("T")
 log = structlog.get_logger("lienthong.store")
 CHANNEL = "lienthong_events"
 ROLE_RETRY = 2.0  # seconds between tries at a role another process holds, and between checks of one held
+
+
+class StoreUnreachable(LienthongError):
+    """The database of `[store] url` did not answer (or refused the connection) at start-up."""
+
+
+def redacted(url: str) -> str:
+    """A url fit for a log line or a message: without its password."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    auth, host = rest.rsplit("@", 1)
+    return f"{scheme}://{auth.split(':', 1)[0]}@{host}"
 
 
 def is_postgres_url(url: str) -> bool:
@@ -99,7 +113,10 @@ class PostgresStore(SqliteStore):
         self._listener = asyncio.create_task(self._listen(), name="store-listen")
 
     def _open_writer(self) -> Any:
-        conn = ReconnectingConnection(self.url)
+        try:
+            conn = ReconnectingConnection(self.url)
+        except psycopg.OperationalError as exc:
+            raise StoreUnreachable(f"cannot reach the PostgreSQL store {redacted(self.url)}: {exc}".strip()) from None
         try:
             migrate_postgres(conn)
         except BaseException:

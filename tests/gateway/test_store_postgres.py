@@ -23,6 +23,7 @@ from gateway.store import PostgresStore
 from gateway.store import postgres as pg_module
 from gateway.store import updates as updates_sql
 from gateway.store.base import AuditEntry, NewDossier
+from gateway.store.postgres import StoreUnreachable
 from tests.gateway.test_store_sqlite import POLICE, update
 
 S = DossierStatus
@@ -215,3 +216,12 @@ async def test_a_cut_connection_fails_one_write_then_the_store_goes_on(
     assert outcomes[-2:] == [True, True]
     got = await store.list_dossiers(client_id=None, status=None, limit=10)
     assert len(got) == 1 + sum(outcomes)
+
+
+async def test_a_database_that_does_not_answer_is_a_clear_error() -> None:
+    store = PostgresStore("postgresql://gw:secret@127.0.0.1:1/lienthong")
+    with pytest.raises(StoreUnreachable) as err:
+        await store.open()
+    assert str(err.value).startswith("cannot reach the PostgreSQL store postgresql://gw@127.0.0.1:1/lienthong")
+    assert "secret" not in str(err.value)
+    await store.close()
