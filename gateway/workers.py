@@ -70,16 +70,19 @@ class Supervisor:
             proc = await asyncio.create_subprocess_exec(*self.command())
             self.procs[slot] = proc
             log.info("worker_started", slot=slot, pid=proc.pid)
+            if self.stopping:  # the stop came while it was starting: it drains like the others
+                proc.send_signal(signal.SIGTERM)
             code = await proc.wait()
             if self.stopping:
                 log.info("worker_stopped", slot=slot, pid=proc.pid, code=code)
                 return
             lived = time.monotonic() - started
-            pause = min(pause * 2, RESTART_PAUSE_MAX) if lived < YOUNG else RESTART_PAUSE
+            wait = pause if lived < YOUNG else RESTART_PAUSE
+            pause = min(wait * 2, RESTART_PAUSE_MAX)  # the next wait, should it die young again
             self.restarts += 1
-            log.error("worker_died", slot=slot, pid=proc.pid, code=code, seconds=round(lived, 1), restart_in=pause)
+            log.error("worker_died", slot=slot, pid=proc.pid, code=code, seconds=round(lived, 1), restart_in=wait)
             try:
-                async with asyncio.timeout(pause):
+                async with asyncio.timeout(wait):
                     await stop.wait()
                 return  # stopping: not restarted
             except TimeoutError:
