@@ -312,7 +312,8 @@ class Store(ABC):
         """Status events with a sequence number above `after`, in commit order (of one client's dossiers).
 
         A consumer that keeps the last `seq` it saw and asks again from there misses nothing: an event is
-        numbered when its transaction commits, and the single writer commits in order.
+        numbered inside its write transaction, and write transactions commit one at a time (SQLite's
+        single writer; on PostgreSQL every process's writes take the database's write lock), in order.
         """
 
     @abstractmethod

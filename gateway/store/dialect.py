@@ -205,15 +205,6 @@ def is_postgres(conn: Any) -> bool:
     return isinstance(conn, PgConnection)
 
 
-def committed_events(conn: Any, alias: str = "") -> str:
-    """A condition keeping out status events whose transaction, or an older one, may still commit: the
-    feed serves an event only once every transaction that began before it has ended (PostgreSQL: its
-    transaction id below the xmin of the current snapshot); SQLite's single writer needs none."""
-    if not is_postgres(conn):
-        return ""
-    return f" AND {alias}txid < pg_snapshot_xmin(pg_current_snapshot())"
-
-
 # -- DDL ---------------------------------------------------------------------------------------------
 
 _TRIGGER = re.compile(
@@ -254,10 +245,9 @@ def _types(sql: str) -> str:
     return re.sub(r"\bBLOB\b", "BYTEA", sql)
 
 
-# What PostgreSQL keeps beside a migration of the list: each status event's transaction id, for the feed.
-EXTRAS: dict[int, str] = {
-    1: "ALTER TABLE events ADD COLUMN txid xid8 NOT NULL DEFAULT pg_current_xact_id();",
-}
+# What PostgreSQL keeps beside a migration of the list, by its number (none yet): DDL of its own that the
+# translation cannot give, never a change of what the list says.
+EXTRAS: dict[int, str] = {}
 
 
 def skip_locked(conn: Any) -> str:

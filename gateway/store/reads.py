@@ -14,7 +14,7 @@ from uuid import UUID
 import orjson
 
 from contracts import Dossier, StatusEvent
-from gateway.store import dialect, rows
+from gateway.store import rows
 from gateway.store.base import DeliveryFilter, FeedItem
 
 # A dossier with its latest job (its submission, or the delivery of a supplement answered since).
@@ -70,14 +70,12 @@ def events(conn: sqlite3.Connection, dossier_id: UUID) -> list[StatusEvent]:
 
 
 def feed(conn: sqlite3.Connection, after: int, limit: int, client_id: str | None) -> list[FeedItem]:
-    committed = dialect.committed_events(conn, "e.")
     if client_id is None:
-        sql = f"SELECT e.* FROM events e WHERE e.seq > ?{committed} ORDER BY e.seq LIMIT ?"
-        cur = conn.execute(sql, (after, limit))
+        cur = conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
     else:
         cur = conn.execute(
             "SELECT e.* FROM events e JOIN dossiers d ON d.id = e.dossier_id "
-            f"WHERE e.seq > ? AND d.client_id = ?{committed} ORDER BY e.seq LIMIT ?",
+            "WHERE e.seq > ? AND d.client_id = ? ORDER BY e.seq LIMIT ?",
             (after, client_id, limit),
         )
     events = cur.fetchall()

@@ -6,10 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import sqlite3
 import sys
+import time
+import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +22,16 @@ import aiohttp
 import psycopg
 import pytest
 
+from contracts import DossierStatus
+from gateway.connector import AgencyUpdate
 from gateway.sandbox.demo import DEMO_KEYS, police_sim
 from gateway.sandbox.launcher import Child, SimSpec, Stack, free_port, start_child
+from gateway.store import PostgresStore
+from gateway.store import updates as updates_sql
+from gateway.store.base import NewDossier
 from gateway.store.seals import private_key, public_text
 from plugins.police.demo import demo_dossiers
+from tests.gateway.test_store_sqlite import POLICE
 
 CONF = Path(__file__).resolve().parent / "conf_processes"
 DEMO_CONF = Path(__file__).resolve().parents[2] / "conf" / "demo"
@@ -362,3 +373,62 @@ async def test_the_tax_poller_runs_in_one_process_and_moves_to_the_other_when_it
 
 def took_role(log: Path) -> bool:
     return '"role_taken"' in log.read_text() and "poll:tax:national" in log.read_text()
+
+
+async def test_a_feed_follower_over_http_sees_every_event_once_while_eight_writers_commit_late(
+    tmp_path: Path, pg_url: str, new: Callable[..., NewDossier]
+) -> None:
+    """The portal follows GET /v1/feed?after= on a serve process while eight other sessions on the same
+    database commit status events, each transaction held open a random while after its event is written."""
+    port = free_port()
+    env = {"LIENTHONG_STORE_URL": pg_url, "LIENTHONG_PORT": str(port), "POLICE_URL": "http://127.0.0.1:1"}
+    gw = await start_child(
+        "gateway-feed", ["serve", "--conf", str(CONF)], url=f"http://127.0.0.1:{port}", health="/healthz",
+        log_dir=tmp_path, env={**env, "LIENTHONG_DB": str(tmp_path / "unused.db")},
+    )  # fmt: skip
+    async with AsyncExitStack() as stack:
+        stores: list[PostgresStore] = []
+        for _ in range(9):
+            s = PostgresStore(pg_url, batch_max=8, readers=1)
+            await s.open()
+            stack.push_async_callback(s.close)
+            stores.append(s)
+        first, writers = stores[0], stores[1:]
+        dossiers = [(await first.create_dossier(new(i))).dossier.id for i in range(32)]
+        seen: list[int] = []
+        done = asyncio.Event()
+
+        async def follow(session: aiohttp.ClientSession) -> None:
+            after, headers = 0, {"X-Api-Key": DEMO_KEYS["portal"]}
+            while True:
+                async with session.get(f"{gw.url}/v1/feed?after={after}&limit=50", headers=headers) as r:
+                    assert r.status == 200
+                    page = await r.json()
+                seen.extend(item["seq"] for item in page["items"])
+                after = page["next_after"]
+                if done.is_set() and not page["items"]:
+                    return
+                await asyncio.sleep(0.01)
+
+        async def write(store: PostgresStore, did: uuid.UUID) -> None:
+            for n, status in enumerate((DossierStatus.PROCESSING, DossierStatus.FINISHED)):
+                u = AgencyUpdate(event_id=f"{did}-{n}", dossier_id=did, status=status)
+
+                def op(conn: Any, u: AgencyUpdate = u) -> Any:
+                    out = updates_sql.apply_all(conn, [u], POLICE, None)
+                    time.sleep(random.uniform(0, 0.03))  # committed late: after events other writers commit
+                    return out
+
+                await store._write_events(op)
+
+        try:
+            async with aiohttp.ClientSession() as session:
+                follower = asyncio.create_task(follow(session))
+                await asyncio.gather(*(write(writers[i % 8], did) for i, did in enumerate(dossiers)))
+                done.set()
+                await asyncio.wait_for(follower, 60)
+            everything = [item.event.seq for item in await first.feed(after=0, limit=10_000)]
+        finally:
+            await gw.stop()
+    assert len(everything) == 32 * 3
+    assert Counter(seen) == Counter(everything)  # each event once, none missed
