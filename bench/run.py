@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run            # the full run (about 4 minutes)
     .venv/bin/python -m bench.run --quick    # a smoke run (about 40 seconds), same rows, noisy figures
+    .venv/bin/python -m bench.run --store postgresql://postgres@127.0.0.1:5432/test   # the stores (bench/stores.py)
 
 It starts the police simulator (the agency), a bare aiohttp reverse proxy (bench/proxy.py, the
 reference hop) and the gateway on the demo configuration (gateway/sandbox/launcher.py), then drives them
@@ -762,7 +763,9 @@ def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> l
     return out
 
 
-async def main_async(plan: Plan, out: Path, only: set[str], profile: bool = False) -> int:
+async def main_async(
+    plan: Plan, out: Path, only: set[str], profile: bool = False, store: str | None = None
+) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, 65536)
     if soft < want:  # the children inherit it: 1,000 connections need more than the usual 1,024
@@ -785,6 +788,10 @@ async def main_async(plan: Plan, out: Path, only: set[str], profile: bool = Fals
                 await bench.submissions()
             if "drain" in only:
                 await bench.drain()
+            if "stores" in only and store:
+                from bench.stores import compare
+
+                await compare(bench, store)
         except Exception:
             log(f"benchmark failed; process logs were in {tmp}")
             raise
@@ -821,16 +828,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a few seconds per scenario: a smoke test, not figures")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and text results")
     p.add_argument(
-        "--only", default="lookup,submit,drain", help="comma-separated scenarios: lookup, submit, drain (default all)"
+        "--only",
+        help="comma-separated scenarios: lookup, submit, drain, stores (default the first three; --store: stores)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="postgresql://...",
+        help="compare the stores: submissions and drain on SQLite, on PostgreSQL with 1 and 2 processes "
+        "(a database of its own is made on this server for each setting, and dropped)",
     )
     p.add_argument("--profile", action="store_true", help="record the gateway with py-spy (pip install py-spy)")
     p.add_argument("--sweep", help="connections of the sweeps, e.g. 8,32 (default 1,8,32,128)")
     p.add_argument("--rounds", type=int, help="alternating rounds per look-up setting")
     p.add_argument("--seconds", type=float, help="measured seconds per look-up round")
     args = p.parse_args(argv)
-    only = set(args.only.split(","))
-    if not only <= {"lookup", "submit", "drain"}:
-        p.error("--only takes lookup, submit and drain")
+    only = set((args.only or ("stores" if args.store else "lookup,submit,drain")).split(","))
+    if not only <= {"lookup", "submit", "drain", "stores"}:
+        p.error("--only takes lookup, submit, drain and stores")
+    if "stores" in only and not args.store:
+        p.error("--only stores needs --store postgresql://...")
     plan = QUICK if args.quick else FULL
     changes: dict[str, Any] = {}
     if args.sweep:
@@ -841,7 +857,7 @@ def main(argv: list[str] | None = None) -> int:
         changes["seconds"] = args.seconds
     if changes:
         plan = dataclasses.replace(plan, **changes)
-    return asyncio.run(main_async(plan, args.out, only, args.profile))
+    return asyncio.run(main_async(plan, args.out, only, args.profile, args.store))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import signal
 import ssl
@@ -79,6 +80,7 @@ from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
 from gateway.ratelimit import RateLimits
 from gateway.store import SqliteStore
+from gateway.store.factory import make_store, store_url
 from gateway.tasks import cancel_and_wait
 from gateway.tls import OutboundTLS, client_context
 from gateway.tokens import KeySets
@@ -131,15 +133,15 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[LIVE].current.config.gateway.store
     audit = app[LIVE].current.config.gateway.audit
     key = await asyncio.to_thread(load_key, audit, app[LIVE].current.config.base_dir)
-    store = SqliteStore(
-        store_path(app[LIVE].current.config),
+    store = make_store(
+        store_url(settings.url, store_path(app[LIVE].current.config)),
         batch_max=settings.batch_max,
         exclusive=True,
         audit_key=key,
         group_commit_wait=settings.group_commit_wait,
     )
     await store.open()
-    released = await store.release_leases()
+    released = 0 if store.shared else await store.release_leases()
     if released:
         log.info("leases_released", jobs=released)
     store.use_calendar(lambda: app[LIVE].current.calendar)  # a reload of calendar.toml reaches the store too
@@ -189,14 +191,28 @@ async def _audit_proof(app: web.Application) -> AsyncIterator[None]:
         store, store.audit_key, Path(settings.checkpoint_dir), settings.checkpoint_interval, earlier
     )
     await checkpointer.start()
-    await checkpointer.write(why="start")
+    if not store.shared:
+        await checkpointer.write(why="start")
     app[CHECKPOINTER] = checkpointer
-    task = asyncio.create_task(checkpointer.run(), name="audit-checkpoints")
+    held = not store.shared
+
+    async def duty() -> None:
+        # On a store shared by several processes one writes the checkpoints (two would number them alike);
+        # taking the role over, it continues the chain the others left in the store and the folder.
+        nonlocal held
+        if store.shared:
+            await checkpointer.start()
+            await checkpointer.write(why="start")
+            held = True
+        await checkpointer.run()
+
+    task = asyncio.create_task(store.hold_role("audit-checkpoints", duty), name="audit-checkpoints")
     task.add_done_callback(_report_end)
     yield
     await cancel_and_wait([task], what="audit checkpoints")
     # After every request and task that writes audit records has stopped: the last record is covered.
-    await checkpointer.write(why="shutdown")
+    if held:
+        await checkpointer.write(why="shutdown")
 
 
 async def _connectors(app: web.Application) -> AsyncIterator[None]:
@@ -277,6 +293,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     )
     app[DISPATCHER] = d
     live_conf.on_swap.append(d.wake)  # windows may have changed
+    app[STORE].on_remote_events(d.wake)  # jobs another process on the same store made or released
     tasks = [
         asyncio.create_task(d.run(), name="dispatcher"),
         asyncio.create_task(sweep_deadlines(app[STORE], settings.deadline_sweep_interval, d.wake), name="deadlines"),
@@ -284,12 +301,12 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     ]
     for (a_name, e_name), connector in app[CONNECTORS].items():
         if a_name in config.agencies and app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
-            tasks.append(
-                asyncio.create_task(
-                    poll_agency(app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay),
-                    name=f"poll-{a_name}-{e_name}",
-                )
+            # One process of those sharing the store polls each endpoint (its event-log cursor, its inbox).
+            poll = functools.partial(
+                poll_agency, app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay
             )
+            role = app[STORE].hold_role(f"poll:{a_name}:{e_name}", poll)
+            tasks.append(asyncio.create_task(role, name=f"poll-{a_name}-{e_name}"))
     yield
     live_conf.on_swap.remove(d.wake)
     await cancel_and_wait(tasks, what="dispatcher and pollers")
@@ -306,7 +323,7 @@ async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
     pusher = PortalPusher(app[STORE], app[HTTP], settings, app[LIVE], ssl_context=tls)
     app[PORTAL_PUSHER] = pusher
     app[STORE].on_events(pusher.wake)
-    task = asyncio.create_task(pusher.run(), name="portal-push")
+    task = asyncio.create_task(app[STORE].hold_role("portal-push", pusher.run), name="portal-push")
     task.add_done_callback(_report_end)
     yield
     await cancel_and_wait([task], what="portal pusher")

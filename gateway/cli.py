@@ -35,11 +35,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     registry = load_registry()
     config = load_config(args.conf, registry)
     glog.configure(config.gateway.log_level)
+    if args.workers > 1:
+        return _serve_workers(args, config)
     app = create_app(config, registry)
     app.on_startup.append(freeze_startup_heap)  # a long-running process: after every other start-up step
     reload_on_sighup(app)
     with asyncio.Runner(loop_factory=event_loop_factory(config.gateway.server.loop)) as runner:
-        runner.run(serve(app, config, args.port))
+        runner.run(serve(app, config, args.port, reuse_port=args.reuse_port))
     return 0
 
 
@@ -50,6 +52,28 @@ def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | N
 
         return uvloop.new_event_loop
     return None
+
+
+def _serve_workers(args: argparse.Namespace, config: Any) -> int:
+    """Several processes on one port: only on a store they can share."""
+    from gateway.store.factory import sqlite_path, store_url
+    from gateway.workers import Supervisor
+
+    settings = config.gateway.store
+    url = store_url(settings.url, Path(settings.path))
+    if sqlite_path(url) is not None:
+        print(
+            "lienthong serve --workers needs a PostgreSQL store: an SQLite file is served by one process. "
+            'Set [store] url = "postgresql://..." in gateway.toml (or LIENTHONG_STORE_URL); '
+            "`lienthong store copy` moves an SQLite store there (docs/store.md)",
+            file=sys.stderr,
+        )
+        return 2
+    port = args.port if args.port is not None else config.gateway.server.port
+    if not port:
+        print("lienthong serve --workers needs a port of its own (--port or [server] port), not 0", file=sys.stderr)
+        return 2
+    return asyncio.run(Supervisor(args.conf, port, args.workers).run())
 
 
 def cmd_conf_check(args: argparse.Namespace) -> int:
@@ -90,16 +114,18 @@ async def _configured(conf: Path, store_path: Path | None = None) -> AsyncIterat
     a serving gateway (not exclusive: WAL lets us in), sealing what it writes with the configured audit
     key; the store is None, said on stderr, when there is none yet."""
     from gateway.checkpoints import load_key
-    from gateway.store import SqliteStore
+    from gateway.store.factory import make_store, sqlite_path, store_url
 
     config = await _config(conf)
-    path = store_path or Path(config.gateway.store.path)
-    if not await asyncio.to_thread(path.exists):
+    settings = config.gateway.store
+    url = f"sqlite:///{store_path}" if store_path else store_url(settings.url, Path(settings.path))
+    path = sqlite_path(url)
+    if path is not None and not await asyncio.to_thread(path.exists):
         print(f"no store at {path}", file=sys.stderr)
         yield config, None
         return
     key = await asyncio.to_thread(load_key, config.gateway.audit, config.base_dir)
-    store = SqliteStore(path, audit_key=key)
+    store = make_store(url, audit_key=key)
     await store.open()
     try:
         yield config, store
@@ -459,6 +485,42 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return asyncio.run(_audit(args))
 
 
+async def _store_copy(args: argparse.Namespace) -> int:
+    from gateway.store import PostgresStore, is_postgres_url
+    from gateway.store.copy import CopyRefused, copy_store
+    from gateway.store.factory import redacted, sqlite_path
+
+    source = sqlite_path(args.source)
+    if source is None or not is_postgres_url(args.target):
+        print("lienthong store copy --from sqlite:///path --to postgresql://...", file=sys.stderr)
+        return 2
+    try:
+        report = await asyncio.to_thread(copy_store, source, args.target)
+    except CopyRefused as exc:
+        print(f"store copy refused: {exc}", file=sys.stderr)
+        return 1
+    for table, n in report.rows.items():
+        print(f"{table}: {n} rows")
+    # The copy checked where it now lives: every record's hash and link, as `audit verify` does.
+    store = PostgresStore(args.target)
+    await store.open()
+    try:
+        check = await store.verify_audit()
+        counts = await store.counts()
+    finally:
+        await store.close()
+    if not check.ok:
+        print(f"audit chain of the copy: broken at seq {check.first_bad}: {check.reason}", file=sys.stderr)
+        return 1
+    dossiers = sum(counts["dossiers_by_status"].values())
+    print(f"copied to {redacted(args.target)}: audit chain verified ({check.checked} records); dossiers: {dossiers}")
+    return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    return asyncio.run(_store_copy(args))
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -589,6 +651,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the gateway")
     _conf_arg(p)
     p.add_argument("--port", type=int, default=None)
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (PostgreSQL store only; default 1)"
+    )
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # a worker of --workers
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="run simulators and the gateway on loopback and submit a batch of dossiers")
@@ -696,6 +762,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = signing.add_parser("keygen", help="make a signing key (Ed25519) and print its public half")
     p.add_argument("--out", type=Path, required=True, help="where the private key goes (the public key beside it)")
     p.set_defaults(func=cmd_signing_keygen)
+
+    store = sub.add_parser("store", help="the gateway's store").add_subparsers(dest="store_command", required=True)
+    p = store.add_parser("copy", help="copy a whole SQLite store into an empty PostgreSQL database, then verify it")
+    p.add_argument("--from", dest="source", required=True, metavar="sqlite:///PATH")
+    p.add_argument("--to", dest="target", required=True, metavar="postgresql://...")
+    p.set_defaults(func=cmd_store)
 
     p = sub.add_parser(
         "simulate",

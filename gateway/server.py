@@ -156,8 +156,10 @@ class ListenerSite(web.BaseSite):
         max_connections: int,
         header_timeout: float,
         handshake_timeout: float | None = None,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self.reuse_port = reuse_port  # several processes listen on the port (serve --workers)
         self.host, self.port = host, port
         self.max_connections, self.header_timeout = max_connections, header_timeout
         self.handshake_timeout = handshake_timeout
@@ -176,6 +178,8 @@ class ListenerSite(web.BaseSite):
         extra: dict[str, Any] = {}
         if self._ssl_context is not None and self.handshake_timeout is not None:
             extra["ssl_handshake_timeout"] = self.handshake_timeout
+        if self.reuse_port:
+            extra["reuse_port"] = True
         self._server = await asyncio.get_running_loop().create_server(
             self.listener, self.host, self.port, ssl=self._ssl_context, backlog=self._backlog, **extra
         )
@@ -199,7 +203,7 @@ SERVER_TLS = web.AppKey("server_tls", ServerTLSState)
 
 
 async def start_listener(
-    app: web.Application, config: Config, port: int | None = None
+    app: web.Application, config: Config, port: int | None = None, *, reuse_port: bool = False
 ) -> tuple[web.AppRunner, ListenerSite]:
     """Start the app behind one listener as `gateway.toml [server]` describes it; the caller cleans up
     the runner. Used by `serve` and by tests that need the real listener."""
@@ -231,6 +235,7 @@ async def start_listener(
         max_connections=settings.max_connections,
         header_timeout=settings.header_timeout,
         handshake_timeout=settings.tls.handshake_timeout if settings.tls else None,
+        reuse_port=reuse_port,
     )
     try:
         await site.start()
@@ -247,9 +252,9 @@ async def start_listener(
     return runner, site
 
 
-async def serve(app: web.Application, config: Config, port: int | None = None) -> None:
+async def serve(app: web.Application, config: Config, port: int | None = None, *, reuse_port: bool = False) -> None:
     """Run until SIGTERM or SIGINT, then shut down in order (aiohttp's cleanup contexts, in reverse)."""
-    runner, _ = await start_listener(app, config, port)
+    runner, _ = await start_listener(app, config, port, reuse_port=reuse_port)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

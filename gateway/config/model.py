@@ -51,6 +51,12 @@ class ServerSettings(_Conf):
 class StoreSettings(_Conf):
     backend: Literal["sqlite"] = "sqlite"
     path: str = "var/lienthong.db"
+    url: str = Field(
+        "",
+        pattern=r"^$|^sqlite:///.+|^postgres(ql)?://.+",
+        description="sqlite:///path or postgresql://user@host:port/db (several processes: docs/store.md); "
+        "LIENTHONG_STORE_URL overrides it; empty: the SQLite file at `path`",
+    )
     batch_max: int = Field(256, ge=1, le=10_000, description="most submissions grouped in one commit")
     group_commit_wait: float = Field(
         0.001,

@@ -111,6 +111,7 @@ async def start_child(
     env: dict[str, str] | None = None,
     timeout: float = 60.0,
     ssl_context: ssl.SSLContext | None = None,
+    cwd: Path | None = None,
 ) -> Child:
     log_path = log_dir / f"{name}.log"
     fh = await asyncio.to_thread(log_path.open, "ab")
@@ -124,6 +125,7 @@ async def start_child(
             stderr=fh,
             stdin=asyncio.subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
     finally:
         await asyncio.to_thread(fh.close)

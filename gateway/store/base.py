@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -270,6 +270,9 @@ class AuditWalk:
 
 
 class Store(ABC):
+    # True when several processes may share the store (PostgreSQL): nothing a process finds at start-up
+    # (a leased job, a role) is known to be left over from its own last run.
+    shared: bool = False
     _calendar_source: Callable[[], WorkCalendar] = staticmethod(lambda: NATIONAL)
 
     def use_calendar(self, source: Callable[[], WorkCalendar]) -> None:
@@ -316,7 +319,8 @@ class Store(ABC):
         """Status events with a sequence number above `after`, in commit order (of one client's dossiers).
 
         A consumer that keeps the last `seq` it saw and asks again from there misses nothing: an event is
-        numbered when its transaction commits, and the single writer commits in order.
+        numbered inside its write transaction, and write transactions commit one at a time (SQLite's
+        single writer; on PostgreSQL every process's writes take the database's write lock), in order.
         """
 
     @abstractmethod
@@ -349,6 +353,17 @@ class Store(ABC):
 
         A hint for waking feed consumers early; they poll all the same, in case a write was missed.
         """
+
+    def on_remote_events(self, listener: Callable[[], None]) -> None:
+        """Call `listener` when another process on the same database committed status events or jobs
+        (PostgreSQL's NOTIFY); a store of one process has none to tell of."""
+        del listener
+
+    async def hold_role(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run `run` while this process holds the role `name`, which one process of those sharing the
+        store holds at a time (an agency's poller, the portal pusher); wait for it while another does,
+        and take it over when that one dies. A store of one process holds every role: it just runs."""
+        await run()
 
     @abstractmethod
     async def apply_updates(

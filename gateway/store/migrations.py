@@ -1,8 +1,28 @@
-"""Schema migrations for the SQLite store, applied in order; `PRAGMA user_version` says how far."""
+"""Schema migrations of the store, applied in order: one list for both databases (PostgreSQL's DDL is
+translated from it by dialect.py). SQLite's `PRAGMA user_version` says how far, PostgreSQL's table
+schema_version; a store whose schema is newer than this list is refused (SchemaTooNew), never written."""
 
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
+
+from gateway.errors import LienthongError
+
+if TYPE_CHECKING:
+    from gateway.store.dialect import PgConnection
+
+
+class SchemaTooNew(LienthongError):
+    """The store was written by a newer Lienthong: opening it with this one could corrupt it."""
+
+    def __init__(self, where: str, version: int) -> None:
+        super().__init__(
+            f"the store {where} has schema version {version}, newer than this Lienthong knows "
+            f"({len(MIGRATIONS)}): run the Lienthong release that wrote it, or a newer one"
+        )
+        self.version = version
+
 
 MIGRATIONS: list[str] = [
     """
@@ -380,6 +400,34 @@ MIGRATIONS: list[str] = [
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply pending migrations, each in its own transaction; returns the schema version."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise SchemaTooNew("file", version)
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    return len(MIGRATIONS)
+
+
+# Held while one process migrates, so that processes starting together apply each migration once.
+_MIGRATION_LOCK = 0x4C54_0002
+
+
+def migrate_postgres(conn: PgConnection) -> int:
+    """Apply pending migrations to a PostgreSQL database, each in its own transaction."""
+    from gateway.store.dialect import EXTRAS, ddl
+
+    raw = conn.raw
+    raw.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+    try:
+        raw.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        row = raw.execute("SELECT version FROM schema_version").fetchone()
+        version = int(row[0]) if row is not None else 0
+        if version > len(MIGRATIONS):
+            raise SchemaTooNew("database", version)
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with raw.transaction():
+                raw.execute(ddl(script) + "\n" + EXTRAS.get(number, ""))
+                raw.execute("DELETE FROM schema_version")
+                raw.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+    finally:
+        raw.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
     return len(MIGRATIONS)

@@ -21,7 +21,7 @@ from contracts import DossierStatus
 from contracts.calendar import NATIONAL, WorkCalendar
 from gateway.connector import SubmitReceipt
 from gateway.errors import IllegalTransition, InvalidResult
-from gateway.store import attempts, audit, reads, rows, updates, wallet
+from gateway.store import attempts, audit, dialect, reads, rows, updates, wallet
 from gateway.store.attempts import AttemptInfo
 from gateway.store.base import AuditEntry, Completion, JobRecord, JobState, UpdateSource
 from gateway.store.events import accepted_by_agency
@@ -37,7 +37,9 @@ _LEASE = (
     "held = held + CASE WHEN failing_since IS NOT NULL AND next_at < ? THEN ? - next_at ELSE 0 END, "
     "updated_at = ? WHERE id IN ({ready}) RETURNING *"
 )
-_READY = "SELECT {columns} FROM jobs WHERE {where} AND state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?"
+_READY = (
+    "SELECT {columns} FROM jobs WHERE {where} AND state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?{lock}"
+)
 
 
 def claim(
@@ -51,6 +53,7 @@ def claim(
     `endpoints`, only from the endpoints named there, at most that many from each."""
     now = time.time()
     leased: list[sqlite3.Row] = []
+    lock = dialect.skip_locked(conn)
 
     def lease(ready: str, args: tuple[Any, ...]) -> int:
         got = conn.execute(_LEASE.format(ready=ready), (owner, now + lease_seconds, now, now, now, *args)).fetchall()
@@ -58,14 +61,15 @@ def claim(
         return len(got)
 
     def of_endpoint(agency: str, endpoint: str, n: int, columns: str = "id") -> tuple[str, tuple[Any, ...]]:
-        return _READY.format(columns=columns, where="agency = ? AND endpoint = ?"), (agency, endpoint, now, n)
+        ready = _READY.format(columns=columns, where="agency = ? AND endpoint = ?", lock=lock)
+        return ready, (agency, endpoint, now, n)
 
     for agency, n in free.items():
         only = endpoints.get(agency) if endpoints is not None else None
         if n <= 0:
             continue
         if only is None:
-            lease(_READY.format(columns="id", where="agency = ?"), (agency, now, n))
+            lease(_READY.format(columns="id", where="agency = ?", lock=lock), (agency, now, n))
             continue
         # Endpoints capped below the agency's free slots (a probe: 1) first, each alone; then the others
         # together, oldest due first across them: one query per endpoint, merged, so that each reads its

@@ -201,6 +201,9 @@ class SqliteStore(Store):
         if error is None:
             self.episodes.committed()
 
+    def _fault(self, exc: BaseException) -> bool:
+        return storage_fault(exc)
+
     def _unavailable(self, exc: Exception, what: str) -> StorageUnavailable:
         self.episodes.failed(exc)
         return StorageUnavailable(
@@ -211,7 +214,7 @@ class SqliteStore(Store):
         try:
             return await self._writer.write(op)
         except Exception as exc:
-            if storage_fault(exc):
+            if self._fault(exc):
                 raise self._unavailable(exc, "write to") from exc
             raise
 
@@ -237,7 +240,7 @@ class SqliteStore(Store):
         try:
             return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._reader()))
         except Exception as exc:
-            if storage_fault(exc):
+            if self._fault(exc):
                 raise self._unavailable(exc, "read from") from exc
             raise
 

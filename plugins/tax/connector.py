@@ -93,11 +93,17 @@ class TaxConnector(AppointmentsAtDesk, Connector):
 
     async def start(self) -> None:
         await self.transport.load()  # zeep reads the WSDL synchronously: in a thread, once
+        await self._load_cursor()
+
+    async def _load_cursor(self) -> None:
+        """The stored cursor, when it is ahead of ours: another gateway process on the same store polled
+        last (it held the poller's role, then died or stopped) and settled the events up to it."""
         stored = await self.ctx.state.get(CURSOR)
         if stored is not None:
             if type(stored) is not int or stored < 0:  # only this connector writes it: a broken store
                 raise ValueError(f"tax: stored event cursor {stored!r} is not a sequence number")
-            self.cursor = self._read_to = stored
+            if stored > self.cursor:
+                self.cursor = self._read_to = stored
 
     async def submit(self, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
         # The documents go as base64Binary elements of the SOAP body (tax.xsd, AttachedDocument).
@@ -135,6 +141,7 @@ class TaxConnector(AppointmentsAtDesk, Connector):
     async def poll(self) -> list[AgencyUpdate]:
         """Payment events after the cursor, a few pages at most. A failure of the first page is raised (the
         dispatcher's breaker learns of an outage from it); one of a later page returns what was read."""
+        await self._load_cursor()
         updates: list[AgencyUpdate] = []
         pending: dict[str, int] = {}
         cursor = self.cursor

@@ -5,6 +5,7 @@ GET  /ws?wsdl       the WSDL (and ?xsd=tax.xsd, the schema it imports)
 POST /_sim/pay      the applicant pays: {"notice_number": ...} or {"dossier_code": ...}
 GET  /_sim/declarations   what was declared, with each notice's payment status
 GET/POST /_sim/auto-pay   {"after": seconds | null}: auto_pay_after, changed at run time
+GET  /_sim/polls    the sinceSequence of every GetNoticeUpdates, in order (where each poll started)
 plus the shared fault injection, /_sim/faults, /_sim/stats and /health of gateway.sdk.simulation.
 
 A declaration's documents (AttachedDocument, base64Binary) are checked whole and against the procedure's
@@ -77,6 +78,7 @@ SETTINGS = web.AppKey("tax_settings", TaxSimSettings)
 LEDGER = web.AppKey("tax_ledger", Ledger)
 SERVICE = web.AppKey("tax_service", SoapService)
 OPTIONS = web.AppKey("tax_options", SimulatorOptions)
+POLLS = web.AppKey("tax_polls", list[int])  # the sinceSequence of every GetNoticeUpdates, in order
 
 
 def _malformed() -> web.Response:
@@ -142,6 +144,7 @@ def _payment(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
 
 def _updates(app: web.Application, values: dict[str, Any]) -> Mapping[str, Any]:
     _busy(app)
+    app[POLLS].append(int(values["sinceSequence"]))
     return app[LEDGER].updates(int(values["sinceSequence"]), int(values.get("maxEvents") or 100))
 
 
@@ -218,6 +221,11 @@ async def pay(request: web.Request) -> web.Response:
     )
 
 
+async def polls(request: web.Request) -> web.Response:
+    """Where each reader of the event log started (sinceSequence), oldest first."""
+    return web.json_response(request.app[POLLS])
+
+
 async def declarations(request: web.Request) -> web.Response:
     ledger = request.app[LEDGER]
     today = ledger.clock().date()
@@ -258,6 +266,7 @@ def create_simulator(options: SimulatorOptions) -> web.Application:
     app = new_simulator(options, _malformed, _refused)
     app[SETTINGS] = settings
     app[OPTIONS] = options
+    app[POLLS] = []
     app.on_startup.append(_load)
     app.router.add_post("/ws", soap)
     app.router.add_get("/ws", describe)
@@ -273,4 +282,5 @@ def create_simulator(options: SimulatorOptions) -> web.Application:
         meeting_base="https://hop.thue.example.vn",
     )
     mount_desk(app, desk, key_id="lienthong-gateway", secret=settings.appointments_secret or options.secret)
+    app.router.add_get("/_sim/polls", polls)
     return app

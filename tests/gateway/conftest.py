@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +21,11 @@ from gateway.config import load_config
 from gateway.plugin_manager import Registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.sdk.simulation import Faults, SimulatorOptions
-from gateway.store import SqliteStore
+from gateway.store import PostgresStore, SqliteStore
+from gateway.store.base import NewDossier
 from plugins.police.demo import demo_dossiers
 from plugins.police.simulator import create_simulator
+from tests import postgres
 from tests.builtin import builtin_registry
 from tests.gateway.faults import store_faults  # noqa: F401 - a fixture for the tests of this folder
 
@@ -70,14 +77,34 @@ def submission() -> Callable[[int], dict[str, Any]]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """An SQLite store in a fresh file, for the store tests."""
-    s = SqliteStore(tmp_path / "store.db", batch_max=8)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
+async def pg_url() -> AsyncIterator[str]:
+    """A PostgreSQL database of this test's own (random name), dropped after it."""
+    with contextlib.ExitStack() as stack:
+        yield await asyncio.to_thread(stack.enter_context, postgres.database())
+        await asyncio.to_thread(stack.close)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A fresh store for the store tests, on each backend: an SQLite file, and a PostgreSQL database of
+    its own on the machine's server (PostgresStore runs SqliteStore's operations on its connection)."""
+    if request.param == "sqlite":
+        s = SqliteStore(tmp_path / "store.db", batch_max=8)
+        await s.open()
+        try:
+            yield s
+        finally:
+            await s.close()
+        return
+    with contextlib.ExitStack() as stack:
+        url = await asyncio.to_thread(stack.enter_context, postgres.database())
+        pg = PostgresStore(url, batch_max=8)
+        await pg.open()
+        try:
+            yield pg
+        finally:
+            await pg.close()
+            await asyncio.to_thread(stack.close)
 
 
 @pytest.fixture
@@ -150,3 +177,46 @@ async def _load(registry: Registry, conf: Path = CONF) -> Any:
     import asyncio
 
     return await asyncio.to_thread(load_config, conf, registry)
+
+
+# -- new dossiers for the store tests ------------------------------------------------------------------
+
+DAY = date(2026, 11, 20)
+RECEIVED = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def subs() -> list[dict[str, Any]]:
+    return demo_dossiers(42, 4)
+
+
+@pytest.fixture
+def new(subs: list[dict[str, Any]]) -> Callable[..., NewDossier]:
+    def make(
+        i: int = 0,
+        *,
+        unit: str = "000.00.01.H26",
+        day: date = DAY,
+        client: str = "centre-hanoi",
+        agency: str = "police",
+        key: str | None = None,
+        body: bytes | None = None,
+    ) -> NewDossier:
+        sub = subs[i % len(subs)]
+        return NewDossier(
+            id=uuid.uuid4(),
+            receiving_unit=unit,
+            day=day,
+            procedure_code=sub["procedure_code"],
+            procedure_name="Đăng ký cư trú",
+            client_id=client,
+            agency=agency,
+            endpoint="national",
+            received_at=RECEIVED,
+            due_at=RECEIVED + timedelta(days=5),
+            submission=sub,
+            idempotency_key=key,
+            body_hash=hashlib.sha256(body if body is not None else str(i).encode()).hexdigest(),
+        )
+
+    return make

@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from gateway.cli import main
-from gateway.store import AuditCheck, AuditEntry, AuditRecord, SqliteStore
+from gateway.store import AuditCheck, AuditEntry, AuditRecord, SqliteStore, is_postgres_url
 from gateway.store import audit as audit_sql
+from gateway.store.dialect import PgConnection, is_postgres
 from gateway.store.migrations import MIGRATIONS
 from tests.gateway.conftest import CONF
 
@@ -31,11 +33,17 @@ def entry(i: int, *, client: str = "centre-hanoi", dossier: str | None = None, *
     )
 
 
+# What a refused write raises, in SQLite and in PostgreSQL.
+INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
 async def raw(path: str | Path, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-    """Run fn on a connection of our own, as someone with the file in hand would, off the event loop."""
+    """Run fn on a connection of our own, as someone with the file (or the database) in hand would, off
+    the event loop."""
 
     def run() -> Any:
-        conn = sqlite3.connect(path, isolation_level=None)
+        postgres = is_postgres_url(str(path))
+        conn: Any = PgConnection.connect(str(path)) if postgres else sqlite3.connect(path, isolation_level=None)
         try:
             return fn(conn)
         finally:
@@ -45,8 +53,9 @@ async def raw(path: str | Path, fn: Callable[[sqlite3.Connection], Any]) -> Any:
 
 
 def untrigger(conn: sqlite3.Connection) -> None:
+    on = " ON audit" if is_postgres(conn) else ""
     for name in ("audit_no_update", "audit_no_delete", "audit_follows_last"):
-        conn.execute(f"DROP TRIGGER {name}")
+        conn.execute(f"DROP TRIGGER {name}{on}")
 
 
 async def whole_log(store: SqliteStore) -> list[AuditRecord]:
@@ -146,13 +155,15 @@ async def test_verify_walks_the_log_in_pages(store: SqliteStore, monkeypatch: py
 async def test_update_and_delete_are_refused(store: SqliteStore) -> None:
     await store.audit([entry(i) for i in range(3)])
     for sql in ("UPDATE audit SET detail = '{}' WHERE seq = 2", "DELETE FROM audit WHERE seq = 3"):
-        with pytest.raises(sqlite3.IntegrityError, match="the audit log is append-only"):
+        with pytest.raises(INTEGRITY, match="the audit log is append-only"):
             await raw(store.path, lambda conn, sql=sql: conn.execute(sql))
-        with pytest.raises(sqlite3.IntegrityError, match="the audit log is append-only"):
+        with pytest.raises(INTEGRITY, match="the audit log is append-only"):
             await store._write(lambda conn, sql=sql: conn.execute(sql))
     # Neither can an old row be replaced by an insert (its implicit delete fires no delete trigger).
-    with pytest.raises(sqlite3.IntegrityError, match="must follow the last one"):
-        replace = "INSERT OR REPLACE INTO audit SELECT * FROM audit WHERE seq = 2"
+    replace = "INSERT OR REPLACE INTO audit SELECT * FROM audit WHERE seq = 2"
+    if is_postgres_url(store.path):  # PostgreSQL's replacing insert is an update, refused above
+        replace = "INSERT INTO audit SELECT * FROM audit WHERE seq = 2 ON CONFLICT (seq) DO UPDATE SET hash = 'x'"
+    with pytest.raises(INTEGRITY, match=r"must follow the last one|append-only"):
         await raw(store.path, lambda conn: conn.execute(replace))
     assert (await store.verify_audit()).checked == 3
 
@@ -165,7 +176,7 @@ async def test_an_insert_that_does_not_follow_the_last_record_is_refused(store: 
         "VALUES (?, '2026-01-01T00:00:00+00:00', 'x', 'read', 'allowed', 'own', NULL, '{}', ?, ?)"
     )
     for seq, prev in ((3, first.hash), (2, audit_sql.GENESIS)):  # a gap; a fork from the start
-        with pytest.raises(sqlite3.IntegrityError, match="must follow the last one"):
+        with pytest.raises(INTEGRITY, match="must follow the last one"):
             await raw(store.path, lambda conn, seq=seq, prev=prev: conn.execute(insert, (seq, prev, "f" * 64)))
     assert len(await whole_log(store)) == 1
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import sqlite3
 import time
 import uuid
@@ -13,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from contracts import DossierStatus
@@ -20,7 +20,7 @@ from contracts.calendar import VN_TZ, WorkCalendar, add_working_days, supplement
 from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable, WrongAgency
-from gateway.store import SqliteStore
+from gateway.store import PostgresStore, SqliteStore, is_postgres_url
 from gateway.store.base import (
     AuditEntry,
     NewBundle,
@@ -30,59 +30,26 @@ from gateway.store.base import (
     ReplayKey,
     UpdateSource,
 )
+from gateway.store.dialect import translate
 from gateway.store.events import insert_event
-from gateway.store.migrations import MIGRATIONS
+from gateway.store.migrations import MIGRATIONS, SchemaTooNew
 from gateway.store.supplements import record_request
-from plugins.police.demo import demo_dossiers
+from tests.gateway.conftest import DAY, RECEIVED
 
-DAY = date(2026, 11, 20)
-RECEIVED = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 S = DossierStatus
 POLICE = UpdateSource.of_agency("police", "national")
 
 
-@pytest.fixture(scope="module")
-def subs() -> list[dict[str, Any]]:
-    return demo_dossiers(42, 4)
-
-
-@pytest.fixture
-def new(subs: list[dict[str, Any]]) -> Callable[..., NewDossier]:
-    def make(
-        i: int = 0,
-        *,
-        unit: str = "000.00.01.H26",
-        day: date = DAY,
-        client: str = "centre-hanoi",
-        agency: str = "police",
-        key: str | None = None,
-        body: bytes | None = None,
-    ) -> NewDossier:
-        sub = subs[i % len(subs)]
-        return NewDossier(
-            id=uuid.uuid4(),
-            receiving_unit=unit,
-            day=day,
-            procedure_code=sub["procedure_code"],
-            procedure_name="Đăng ký cư trú",
-            client_id=client,
-            agency=agency,
-            endpoint="national",
-            received_at=RECEIVED,
-            due_at=RECEIVED + timedelta(days=5),
-            submission=sub,
-            idempotency_key=key,
-            body_hash=hashlib.sha256(body if body is not None else str(i).encode()).hexdigest(),
-        )
-
-    return make
-
-
 def _count_committed(path: str, ids: list[str]) -> int:
     """Read with a connection of our own: only committed rows are visible to it."""
+    marks = ",".join("?" * len(ids))
+    if is_postgres_url(path):
+        with psycopg.connect(path) as pg:
+            row = pg.execute(translate(f"SELECT COUNT(*) FROM dossiers WHERE id IN ({marks})").sql, ids).fetchone()
+            assert row is not None
+            return int(row[0])
     conn = sqlite3.connect(path)
     try:
-        marks = ",".join("?" * len(ids))
         return int(conn.execute(f"SELECT COUNT(*) FROM dossiers WHERE id IN ({marks})", ids).fetchone()[0])
     finally:
         conn.close()
@@ -158,7 +125,7 @@ async def test_a_write_failing_after_taking_a_code_leaves_no_gap(
     first = await store.create_dossier(new(0))
     twin = dataclasses.replace(new(1), id=first.dossier.id)  # its dossier row fails after its code was taken
     results = await asyncio.gather(store.create_dossier(twin), store.create_dossier(new(2)), return_exceptions=True)
-    assert isinstance(results[0], sqlite3.IntegrityError)
+    assert isinstance(results[0], sqlite3.IntegrityError | psycopg.IntegrityError)
     assert not isinstance(results[1], BaseException)
     assert results[1].dossier.code == "000.00.01.H26-261120-0002"
     assert len(await store.jobs()) == 2
@@ -795,3 +762,17 @@ async def test_the_probe_commits(store: SqliteStore) -> None:
     await store.probe()
     rows_ = await store._read(lambda c: c.execute("SELECT id, length(payload) FROM store_probe").fetchall())
     assert [tuple(r) for r in rows_] == [(1, 16 * 1024)]
+
+
+async def test_a_schema_newer_than_known_is_refused(store: SqliteStore) -> None:
+    """Both backends: a store written by a newer Lienthong is not opened (nor written) by this one."""
+    newer = len(MIGRATIONS) + 1
+    if isinstance(store, PostgresStore):
+        await store._write(lambda conn: conn.execute("UPDATE schema_version SET version = ?", (newer,)))
+        again: SqliteStore = PostgresStore(store.url)
+    else:
+        await store._write(lambda conn: conn.execute(f"PRAGMA user_version = {newer}"))
+        again = SqliteStore(store.path)
+    with pytest.raises(SchemaTooNew, match=f"schema version {newer}, newer than this Lienthong knows"):
+        await again.open()
+    await again.close()
