@@ -234,8 +234,13 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         gate=gate,
         give_up_after={a: conf.give_up_after for a, conf in config.agencies.items() if conf.give_up_after},
         replay_on_recovery=frozenset(a for a, conf in config.agencies.items() if conf.replay_dead_on_recovery),
+        metrics=app[METRICS],
     )
     app[DISPATCHER] = d
+    readings = app[METRICS].readings
+    readings.gate = gate.readings
+    readings.dispatcher = lambda: (d.delivered, d.failed, d.reclaimed)
+    readings.in_flight = lambda: d.in_flight
     live_conf.on_swap.append(d.wake)  # windows may have changed
     tasks = [
         asyncio.create_task(d.run(), name="dispatcher"),
@@ -246,9 +251,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(
                 asyncio.create_task(
-                    poll_agency(
-                        app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay
-                    ),
+                    poll_agency(app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay),
                     name=f"poll-{a_name}-{e_name}",
                 )
             )
@@ -267,6 +270,7 @@ async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
     tls = await _client_tls(settings.tls, app[LIVE].current.config)
     pusher = PortalPusher(app[STORE], app[HTTP], settings, app[LIVE], ssl_context=tls)
     app[PORTAL_PUSHER] = pusher
+    app[METRICS].readings.portal = lambda: (pusher.pushed, pusher.failures, pusher.lag())
     app[STORE].on_events(pusher.wake)
     task = asyncio.create_task(pusher.run(), name="portal-push")
     task.add_done_callback(_report_end)

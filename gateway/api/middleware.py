@@ -41,7 +41,8 @@ from gateway.tokens import bearer, verify
 
 log = structlog.get_logger("lienthong.access")
 CORRELATION_HEADER = "X-Correlation-ID"
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/dashboard"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/v1/openapi.json", "/dashboard"})
+METRICS_PATH = "/metrics"  # public when [metrics] public = true; else the admin right
 # Routes whose handler streams the body itself, under deadlines and a size limit of its own: an upload is
 # larger than `limits.max_body_bytes` and must never be held in memory whole (gateway/api/documents.py).
 STREAMED_BODY = frozenset({("POST", "/v1/documents")})
@@ -50,6 +51,13 @@ STREAMED_BODY = frozenset({("POST", "/v1/documents")})
 def _route_name(request: web.Request) -> str:
     info = request.match_info.route.resource
     return info.canonical if info is not None else "unmatched"
+
+
+def _public(request: web.Request) -> bool:
+    path = request.path
+    if path == METRICS_PATH:
+        return request.app[LIVE].current.config.gateway.metrics.public
+    return path in PUBLIC_PATHS or path.startswith("/static/")
 
 
 def undecodable_header(request: web.Request) -> str | None:
@@ -115,7 +123,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         gate.request_started()
     try:
         _check_headers(request, undecodable, given if undecodable is None else None)
-        if request.path not in PUBLIC_PATHS and not request.path.startswith("/static/"):
+        if not _public(request):
             client = (await _authenticate(request)).client_id
         if request.body_exists and (request.method, _route_name(request)) not in STREAMED_BODY:
             await _read_body(request)
@@ -150,7 +158,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     elapsed = time.perf_counter() - started
     response.headers[CORRELATION_HEADER] = cid
     route = _route_name(request)
-    request.app[METRICS].observe(route, response.status, elapsed)
+    request.app[METRICS].observe(route, request.method, response.status, client, elapsed)
     log.info(
         "request",
         method=request.method,

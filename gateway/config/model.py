@@ -285,6 +285,13 @@ class DocumentsSettings(_Conf):
     fetch: FetchSettings = FetchSettings()
 
 
+class MetricsSettings(_Conf):
+    """Who may read /metrics: by default a client with the admin right (its key or token, as Prometheus'
+    `authorization` or `http_headers` setting sends it); public for a scraper on a private network."""
+
+    public: bool = Field(False, description="serve /metrics without authentication")
+
+
 class GatewaySettings(_Conf):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     server: ServerSettings = ServerSettings()
@@ -296,6 +303,7 @@ class GatewaySettings(_Conf):
     audit: AuditSettings = AuditSettings()
     portal: PortalSettings = PortalSettings()
     documents: DocumentsSettings = DocumentsSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 class ApiKeyConf(_Conf):
@@ -503,6 +511,8 @@ class CalendarFile(_Conf):
 
     day_off: list[CalendarDay] = Field(default_factory=list)
     working_day: list[CalendarDay] = Field(default_factory=list)
+
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

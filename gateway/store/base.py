@@ -433,6 +433,11 @@ class Store(ABC):
         """Jobs by id (of an agency; last changed since an epoch time: for dead letters, dead since)."""
 
     @abstractmethod
+    async def open_jobs(self) -> dict[tuple[str, str, str], int]:
+        """(agency, endpoint, state) -> jobs, for the states not final (waiting, pending, leased, dead):
+        what /metrics shows, read from an index of those jobs only."""
+
+    @abstractmethod
     async def pending_by_endpoint(self) -> dict[tuple[str, str], int]:
         """Pending jobs of each (agency, endpoint) that has some, for the operators' view."""
 

@@ -49,6 +49,7 @@ from gateway.store import (
     connector_state,
     cursors,
     documents,
+    gauges,
     health,
     outbox,
     pauses,
@@ -398,6 +399,9 @@ class SqliteStore(Store):
         since: float | None = None,
     ) -> list[JobRecord]:
         return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids, agency, since))
+
+    async def open_jobs(self) -> dict[tuple[str, str, str], int]:
+        return await self._read(gauges.open_jobs)
 
     async def pending_by_endpoint(self) -> dict[tuple[str, str], int]:
         return await self._read(outbox.pending_by_endpoint)
