@@ -63,6 +63,7 @@ from gateway.store import SqliteStore
 from gateway.tasks import cancel_and_wait
 from gateway.tls import OutboundTLS, client_context
 from gateway.tokens import KeySets
+from gateway.tracing import correlation_trace_config
 
 log = structlog.get_logger("lienthong")
 CLOSE_TIMEOUT = 5.0
@@ -78,8 +79,12 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     # One client session (one connection pool) for every outbound call of this app. No cookie jar: the
     # session carries calls made for every centre, and an agency's cookie must not ride along other calls.
     connector = aiohttp.TCPConnector(limit=512, limit_per_host=128, ttl_dns_cache=300)
+    # Every call carries the correlation id and a W3C traceparent (gateway/tracing.py).
     async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=30), cookie_jar=aiohttp.DummyCookieJar()
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=30),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trace_configs=[correlation_trace_config()],
     ) as session:
         app[HTTP] = session
         yield

@@ -411,7 +411,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.sandbox.demo import run_demo
 
     try:
-        return asyncio.run(run_demo(args.conf, dossiers=args.dossiers, keep=args.keep))
+        return asyncio.run(run_demo(args.conf, dossiers=args.dossiers, keep=args.keep, workdir=args.workdir))
     except KeyboardInterrupt:
         return 130
 
@@ -477,6 +477,12 @@ def build_parser() -> argparse.ArgumentParser:
     _conf_arg(p)
     p.add_argument("--dossiers", type=int, default=60, help="size of the batch of single dossiers (default 60)")
     p.add_argument("--keep", action="store_true", help="keep the gateway and simulators running at the end (Ctrl-C)")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the run's files here (each process's log, the database, metrics.prom: a scrape at the end)",
+    )
     p.set_defaults(func=cmd_demo)
 
     conf = sub.add_parser("conf", help="configuration tools").add_subparsers(dest="conf_command", required=True)
