@@ -16,29 +16,72 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway import __version__
 from gateway.errors import ConfigError, LienthongError
 
-DEFAULT_CONF = Path(__file__).resolve().parents[1] / "conf" / "demo"
+CONF_ENV = "LIENTHONG_CONF"
+
+
+def demo_conf() -> Path:
+    """The demo's configuration: the repository's conf/demo, or the copy an installed wheel carries."""
+    checkout = Path(__file__).resolve().parents[1] / "conf" / "demo"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "lienthong" / "conf" / "demo"
+
+
+def _conf_dir(given: Path | None) -> Path:
+    """--conf, else $LIENTHONG_CONF; never the demo's (its secrets are public)."""
+    if given is not None:
+        return given
+    env = os.environ.get(CONF_ENV)
+    if env:
+        return Path(env)
+    raise LienthongError(
+        f"no configuration folder: give --conf DIR or set {CONF_ENV} (`lienthong init DIR` writes a starter one)"
+    )
 
 
 def _conf_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--conf", type=Path, default=DEFAULT_CONF, help="configuration folder (default: the demo)")
+    p.add_argument("--conf", type=Path, default=None, help=f"configuration folder (default: ${CONF_ENV})")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from gateway import logging as glog
     from gateway.app import create_app, freeze_startup_heap, reload_on_sighup
     from gateway.config import load_config
+    from gateway.demo_secrets import demo_secrets_in
     from gateway.plugin_manager import load_registry
     from gateway.server import serve
 
+    conf = _conf_dir(args.conf)
+    public = demo_secrets_in(conf)
+    if public and not args.demo_secrets:
+        print(f"lienthong serve: {conf} uses the demo's public secrets (without --demo-secrets):", file=sys.stderr)
+        for place in public:
+            print(f"  {place}", file=sys.stderr)
+        print("set them from the environment (NAME or NAME_FILE) or run `lienthong init DIR`", file=sys.stderr)
+        return 2
     registry = load_registry()
-    config = load_config(args.conf, registry)
+    config = load_config(conf, registry)
     glog.configure(config.gateway.log_level)
     app = create_app(config, registry)
     app.on_startup.append(freeze_startup_heap)  # a long-running process: after every other start-up step
     reload_on_sighup(app)
     asyncio.run(serve(app, config, args.port))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from gateway.starter import FILES, write_starter
+
+    try:
+        key = write_starter(args.dir)
+    except FileExistsError as exc:
+        print(f"lienthong init: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {', '.join(FILES)} to {args.dir}")
+    print(f"operator API key (shown once; only its hash is kept, in clients.toml): {key}")
+    print(f"next: fill in what the files mark FILL IN, then `lienthong conf check {args.dir}` and")
+    print(f"      `lienthong serve --conf {args.dir}` (or {CONF_ENV}={args.dir} lienthong serve)")
     return 0
 
 
@@ -49,6 +92,7 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
     from gateway.routing import RouteTable
 
     registry = load_registry()
+    args.dir = _conf_dir(args.dir)
     try:
         config = load_config(args.dir, registry)
         catalog = Catalog.build(config, registry)
@@ -67,7 +111,7 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _configured(conf: Path, store_path: Path | None = None) -> AsyncIterator[tuple[Any, Any]]:
+async def _configured(conf: Path | None, store_path: Path | None = None) -> AsyncIterator[tuple[Any, Any]]:
     """A configuration and its store (or the file `store_path`, e.g. a copy taken elsewhere), opened beside
     a serving gateway (not exclusive: WAL lets us in), sealing what it writes with the configured audit
     key; the store is None, said on stderr, when there is none yet."""
@@ -90,17 +134,18 @@ async def _configured(conf: Path, store_path: Path | None = None) -> AsyncIterat
 
 
 @contextlib.asynccontextmanager
-async def _configured_store(conf: Path, store_path: Path | None = None) -> AsyncIterator[Any]:
+async def _configured_store(conf: Path | None, store_path: Path | None = None) -> AsyncIterator[Any]:
     async with _configured(conf, store_path) as (_, store):
         yield store
 
 
-async def _config(conf: Path) -> Any:
+async def _config(conf: Path | None) -> Any:
     from gateway.config import load_config
     from gateway.plugin_manager import load_registry
 
+    folder = _conf_dir(conf)
     # Reading the configuration and the plugins' entry points is file work: off the event loop.
-    return await asyncio.to_thread(lambda: load_config(conf, load_registry()))
+    return await asyncio.to_thread(lambda: load_config(folder, load_registry()))
 
 
 def _operator() -> str:
@@ -411,7 +456,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.sandbox.demo import run_demo
 
     try:
-        return asyncio.run(run_demo(args.conf, dossiers=args.dossiers, keep=args.keep, workdir=args.workdir))
+        conf = args.conf or demo_conf()
+        return asyncio.run(run_demo(conf, dossiers=args.dossiers, keep=args.keep, workdir=args.workdir))
     except KeyboardInterrupt:
         return 130
 
@@ -466,12 +512,22 @@ def cmd_plugin_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lienthong", description="Integration gateway for public service centres")
+    parser.add_argument("--version", action="version", version=f"lienthong {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the gateway")
     _conf_arg(p)
     p.add_argument("--port", type=int, default=None)
+    p.add_argument(
+        "--demo-secrets",
+        action="store_true",
+        help="accept the repository's public demo keys and secrets (the demo and tests only)",
+    )
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("init", help="write a starter configuration folder (an operator key and keys generated)")
+    p.add_argument("dir", type=Path)
+    p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("demo", help="run simulators and the gateway on loopback and submit a batch of dossiers")
     _conf_arg(p)
@@ -487,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     conf = sub.add_parser("conf", help="configuration tools").add_subparsers(dest="conf_command", required=True)
     p = conf.add_parser("check", help="validate a configuration folder; print every error with file and key")
-    p.add_argument("dir", type=Path, nargs="?", default=DEFAULT_CONF)
+    p.add_argument("dir", type=Path, nargs="?", default=None, help=f"default: ${CONF_ENV}")
     p.set_defaults(func=cmd_conf_check)
 
     p = sub.add_parser("deliveries", help="list or replay deliveries to agencies")

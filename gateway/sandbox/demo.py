@@ -104,7 +104,10 @@ def audit_key_env(workdir: Path) -> dict[str, str]:
     key = workdir / "audit-key.pem"
     key.write_bytes(new_audit_key().pem())
     key.chmod(0o600)
-    return {"LIENTHONG_AUDIT_KEY_FILE": str(key), "LIENTHONG_AUDIT_CHECKPOINTS": str(workdir / "audit-checkpoints")}
+    return {
+        "LIENTHONG_AUDIT_SIGNING_KEY_PATH": str(key),
+        "LIENTHONG_AUDIT_CHECKPOINTS": str(workdir / "audit-checkpoints"),
+    }
 
 
 class Progress:
