@@ -187,9 +187,7 @@ async def _deliveries(args: argparse.Namespace) -> int:
         _check_agency(config, args.agency, None)
         stamp = since.timestamp() if since else None
         if args.action == "replay":
-            ids = args.ids or [
-                j.id for j in await store.jobs("dead", limit=1_000_000, agency=args.agency, since=stamp)
-            ]
+            ids = args.ids or [j.id for j in await store.jobs("dead", limit=1_000_000, agency=args.agency, since=stamp)]
             detail = {"ids": len(ids), "agency": args.agency, "since": since.isoformat() if since else None}
             entry = AuditEntry(_operator(), "replay", "allowed", "cli", detail={k: v for k, v in detail.items() if v})
             n = await store.replay_dead(ids, audit=entry)
@@ -223,6 +221,10 @@ async def _follow(store: Any, ids: list[int], timeout: float) -> int:
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
+    if args.url:
+        from gateway import cli_remote
+
+        return cli_remote.run(cli_remote.deliveries(args))
     return asyncio.run(_deliveries(args))
 
 
@@ -288,6 +290,10 @@ def _local(t: float) -> str:
 
 
 def cmd_agencies(args: argparse.Namespace) -> int:
+    if args.url:
+        from gateway import cli_remote
+
+        return cli_remote.run(cli_remote.agencies(args))
     return asyncio.run(_agencies(args))
 
 
@@ -418,6 +424,14 @@ def cmd_audit_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    remote = getattr(args, "url", None)
+    if remote and args.audit_command in ("list", "verify"):
+        if args.audit_command == "verify" and (args.checkpoints or args.store):
+            print("lienthong: --checkpoints and --store read files here: not with --url", file=sys.stderr)
+            return 2
+        from gateway import cli_remote
+
+        return cli_remote.run(cli_remote.audit(args))
     return asyncio.run(_audit(args))
 
 
@@ -511,6 +525,8 @@ def cmd_plugin_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gateway.cli_remote import add_url
+
     parser = argparse.ArgumentParser(prog="lienthong", description="Integration gateway for public service centres")
     parser.add_argument("--version", action="version", version=f"lienthong {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -568,6 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WHEN",
         help="only those dead-lettered (or changed) since: 2026-12-06T06:00+07:00, or a duration ago (2h, 1d)",
     )
+    add_url(p)
     p.set_defaults(func=cmd_deliveries)
 
     agencies = sub.add_parser("agencies", help="pause and resume deliveries to agencies; see their holds")
@@ -578,14 +595,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", required=True, metavar="WHEN", help="2026-12-06T06:00+07:00, or a duration (2h)")
     p.add_argument("--reason", required=True, help="why, for the audit log and the dashboard")
     p.add_argument("--endpoint", default=None, help="only this endpoint of the agency")
+    add_url(p)
     p.set_defaults(func=cmd_agencies)
     p = agencies_sub.add_parser("resume", help="end an agency's pauses: what was held goes at once")
     p.add_argument("agency")
     _conf_arg(p)
     p.add_argument("--endpoint", default=None, help="only this endpoint's pause")
+    add_url(p)
     p.set_defaults(func=cmd_agencies)
     p = agencies_sub.add_parser("list", help="each endpoint's pause, current and next maintenance window")
     _conf_arg(p)
+    add_url(p)
     p.set_defaults(func=cmd_agencies, agency=None, endpoint=None)
 
     audit = sub.add_parser("audit", help="the audit log of accesses to dossiers").add_subparsers(
@@ -604,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the audit public key (a file, or its base64); again for keys used before a rotation; "
         "default: [audit] public_key_file and earlier_public_keys",
     )
+    add_url(p)
     p.set_defaults(func=cmd_audit)
     p = audit.add_parser("keygen", help="make an audit key (Ed25519) and print its public half")
     p.add_argument("--out", type=Path, required=True, help="where the private key goes (the public key beside it)")
@@ -620,6 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client", default=None, help="only accesses by this client")
     p.add_argument("--after", type=int, default=0, metavar="SEQ", help="only records after this one")
     p.add_argument("--limit", type=int, default=100)
+    add_url(p)
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("simulate", help="run an agency simulator, or the national portal's (kind: portal)")

@@ -34,7 +34,14 @@ async def deliveries(request: web.Request) -> web.Response:
     if state not in (None, "pending", "leased", "done", "dead"):
         raise ValidationFailed("unknown state", errors=[FieldError("state", "pending, leased, done or dead")])
     limit = query_int(request, "limit", 200, low=1, high=10_000)
-    jobs = await request.app[STORE].jobs(state, limit=limit)  # type: ignore[arg-type]
+    agency, _ = _agency_endpoint(request, request.query.get("agency"), None, required=False)
+    since = _instant(dict(request.query), "since", ago=True) if "since" in request.query else None
+    jobs = await request.app[STORE].jobs(
+        state,  # type: ignore[arg-type]
+        limit=limit,
+        agency=agency,
+        since=since.timestamp() if since else None,
+    )
     return json_response(
         {
             "items": [
