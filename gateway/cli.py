@@ -85,6 +85,45 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_conf_diff(args: argparse.Namespace) -> int:
+    """What a reload would change: DIR against the folder in use (--against, or $LIENTHONG_CONF), or with
+    --url what the running gateway would change on a reload of its own folder."""
+    if args.url:
+        from gateway import cli_remote
+
+        return cli_remote.run(cli_remote.conf_diff(args))
+    from gateway.catalog import Catalog
+    from gateway.conf_diff import config_diff
+    from gateway.config import load_config
+    from gateway.live import restart_needed
+    from gateway.plugin_manager import load_registry
+
+    if args.dir is None:
+        raise LienthongError("give the changed folder (DIR), or --url for a running gateway's own")
+    registry = load_registry()
+    loaded = []
+    for folder in (_conf_dir(args.against), args.dir):
+        try:
+            config = load_config(folder, registry)
+            loaded.append((config, Catalog.build(config, registry)))
+        except ConfigError as exc:
+            for file, key, msg in exc.problems:
+                print(f"{folder / file}: {key or '(file)'}: {msg}")
+            return 1
+    (old, old_catalog), (new, new_catalog) = loaded
+    changes = config_diff(old, new, old_catalog, new_catalog)
+    for change in changes:
+        print(change.line())
+    restart = restart_needed(old, new)
+    if not changes:
+        print("no change")
+    elif restart:
+        print(f"a reload would be refused: {', '.join(restart)} changed; restart the gateway to apply")
+    else:
+        print(f"{len(changes)} change(s); a reload (SIGHUP, POST /v1/admin/reload) applies them")
+    return 0
+
+
 def cmd_conf_check(args: argparse.Namespace) -> int:
     from gateway.catalog import Catalog
     from gateway.config import load_config
@@ -561,6 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = conf.add_parser("check", help="validate a configuration folder; print every error with file and key")
     p.add_argument("dir", type=Path, nargs="?", default=None, help=f"default: ${CONF_ENV}")
     p.set_defaults(func=cmd_conf_check)
+    p = conf.add_parser("diff", help="what a reload would change, item by item (secrets masked)")
+    p.add_argument("dir", type=Path, nargs="?", default=None, help="the changed folder")
+    p.add_argument("--against", type=Path, default=None, help=f"the folder in use (default: ${CONF_ENV})")
+    add_url(p)
+    p.set_defaults(func=cmd_conf_diff)
 
     p = sub.add_parser("deliveries", help="list or replay deliveries to agencies")
     p.add_argument("action", choices=["list", "replay"])

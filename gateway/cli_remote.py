@@ -158,6 +158,20 @@ async def audit(args: argparse.Namespace) -> int:
     return 0
 
 
+async def conf_diff(args: argparse.Namespace) -> int:
+    async with Admin(args.url) as admin:
+        got = await admin.call("POST", "/v1/admin/reload", params={"dry_run": "true"})
+    for line in got["lines"]:
+        print(line)
+    if not got["lines"]:
+        print("no change")
+    elif got["restart_needed"]:
+        print(f"a reload would be refused: {', '.join(got['restart_needed'])} changed; restart the gateway to apply")
+    else:
+        print(f"{len(got['lines'])} change(s); a reload (SIGHUP, POST /v1/admin/reload) applies them")
+    return 0
+
+
 def add_url(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--url",
