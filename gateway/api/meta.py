@@ -11,6 +11,7 @@ from aiohttp import web
 from gateway.api.dossiers import principal_of
 from gateway.api.keys import LIVE, METRICS, STORE
 from gateway.api.openapi import build
+from gateway.api.openapi_ops import complete
 from gateway.api.responses import json_response
 from gateway.errors import StorageUnavailable
 from gateway.metrics import CONTENT_TYPE
@@ -55,4 +56,4 @@ async def openapi(request: web.Request) -> web.Response:
 
 @cache
 def _openapi_bytes() -> bytes:
-    return orjson.dumps(build())
+    return orjson.dumps(complete(build()))
