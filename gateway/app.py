@@ -59,6 +59,7 @@ from gateway.metrics import Metrics
 from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
 from gateway.ratelimit import RateLimits
+from gateway.retention import run_retention
 from gateway.store import SqliteStore
 from gateway.tasks import cancel_and_wait
 from gateway.tls import OutboundTLS, client_context
@@ -266,6 +267,17 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     await d.drain()
 
 
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """Done jobs and idempotency keys pruned by age ([retention]); stops before the store closes."""
+    live_conf = app[LIVE]
+    task = asyncio.create_task(
+        run_retention(app[STORE], lambda: live_conf.current.config.gateway.retention), name="retention"
+    )
+    task.add_done_callback(_report_end)
+    yield
+    await cancel_and_wait([task], what="retention")
+
+
 async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
     """With [portal] push_url set: push the status feed to the national portal (gateway/portal.py)."""
     settings = app[LIVE].current.config.gateway.portal
@@ -354,7 +366,17 @@ def create_app(config: Config, registry: Registry) -> web.Application:
     # outlive the dispatcher; the portal pusher needs only the store and the session, and stops first; the
     # audit checkpoints stop after everything that writes audit records, just before the store closes.
     app.cleanup_ctx.extend(
-        [_http_session, _token_keys, _store, _audit_proof, _documents, _connectors, _dispatcher, _portal_pusher]
+        [
+            _http_session,
+            _token_keys,
+            _store,
+            _audit_proof,
+            _documents,
+            _connectors,
+            _dispatcher,
+            _portal_pusher,
+            _retention,
+        ]
     )
     return app
 

@@ -14,6 +14,7 @@ from contracts.bundle import BundleView
 from contracts.calendar import NATIONAL, WorkCalendar
 from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
+from gateway.store.retention import Pruned
 from gateway.store.seals import AuditVerifier
 
 JobState = Literal["waiting", "pending", "leased", "done", "dead", "cancelled"]
@@ -431,6 +432,11 @@ class Store(ABC):
         since: float | None = None,
     ) -> list[JobRecord]:
         """Jobs by id (of an agency; last changed since an epoch time: for dead letters, dead since)."""
+
+    @abstractmethod
+    async def prune(self, jobs_before: float, keys_before: datetime, batch: int) -> Pruned:
+        """One batch of retention (store/retention.py): done jobs last changed before `jobs_before` (epoch
+        seconds), idempotency keys created before `keys_before`; never a dossier, event or audit record."""
 
     @abstractmethod
     async def open_jobs(self) -> dict[tuple[str, str, str], int]:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -55,6 +55,7 @@ from gateway.store import (
     pauses,
     reads,
     refusals,
+    retention,
     rows,
     supplements,
     updates,
@@ -399,6 +400,10 @@ class SqliteStore(Store):
         since: float | None = None,
     ) -> list[JobRecord]:
         return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids, agency, since))
+
+    async def prune(self, jobs_before: float, keys_before: datetime, batch: int) -> retention.Pruned:
+        keys = keys_before.astimezone(UTC).isoformat()
+        return await self._write(lambda conn: retention.prune(conn, jobs_before, keys, batch))
 
     async def open_jobs(self) -> dict[tuple[str, str, str], int]:
         return await self._read(gauges.open_jobs)
