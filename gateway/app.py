@@ -257,7 +257,15 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         if app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             tasks.append(
                 asyncio.create_task(
-                    poll_agency(app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay),
+                    poll_agency(
+                        app[STORE],
+                        a_name,
+                        connector,
+                        settings.agency_poll_interval,
+                        gate,
+                        settings.max_delay,
+                        metrics=app[METRICS],
+                    ),
                     name=f"poll-{a_name}-{e_name}",
                 )
             )

@@ -488,6 +488,7 @@ async def poll_agency(
     interval: float,
     gate: Gate | None = None,
     max_delay: float = 300.0,
+    metrics: Metrics | None = None,
 ) -> None:
     """For agencies that do not call back: ask them for news on a timer.
 
@@ -508,7 +509,7 @@ async def poll_agency(
             continue
         probe = decision == "probe"
         try:
-            outcome = await apply_polled(store, agency, endpoint, await connector.poll())
+            outcome = await apply_polled(store, agency, endpoint, await connector.poll(), metrics)
             await connector.acknowledge(outcome)
         except asyncio.CancelledError:
             if probe:
@@ -558,7 +559,9 @@ _REFUSALS: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
-async def apply_polled(store: Store, agency: str, endpoint: str, updates: Sequence[AgencyUpdate]) -> PollOutcome:
+async def apply_polled(
+    store: Store, agency: str, endpoint: str, updates: Sequence[AgencyUpdate], metrics: Metrics | None = None
+) -> PollOutcome:
     """Apply each update on its own, so one bad update never hides the others.
 
     The updates come from one endpoint of the agency (an office's folder, for land): each may touch only
@@ -578,7 +581,9 @@ async def apply_polled(store: Store, agency: str, endpoint: str, updates: Sequen
         if dossier in held:
             continue
         try:
-            await store.apply_update(update, source=source)
+            applied_now = await store.apply_update(update, source=source)
+            if metrics is not None:
+                await metrics.finished(store, [applied_now])
         except (WrongAgency, InvalidResult, IllegalTransition, LookupError) as exc:
             reason = next(r for kind, r in _REFUSALS if isinstance(exc, kind))
             log.error(

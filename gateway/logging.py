@@ -320,13 +320,13 @@ def configure(level: str = "info", *, json: bool | None = None, stream: Any = No
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             mask_processor,
             _format_exception,
-            structlog.dev.ConsoleRenderer(colors=False),
+            structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback),
         ]
         factory = structlog.PrintLoggerFactory(stream)
         handler = _ConsoleHandler(stream)
         handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
-                processors=[_drop_record, *processors[:-1], structlog.dev.ConsoleRenderer(colors=False)]
+                processors=[_drop_record, *processors]
             )
         )
     structlog.configure(
@@ -342,9 +342,23 @@ def configure(level: str = "info", *, json: bool | None = None, stream: Any = No
     root.setLevel(numeric)
 
 
+def plain_defaults() -> list[Any]:
+    """structlog's built-in processors, with a plain traceback: its default one, when rich is installed (a
+    development tool brings it), reads source files to draw the traceback, a blocking read on the loop."""
+    return [
+        merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.StackInfoRenderer(),
+        structlog.dev.set_exc_info,
+        structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+    ]
+
+
 def reset() -> None:
-    """structlog's defaults again, and the standard library's root logger without our handler (tests)."""
+    """structlog's defaults again (plain tracebacks), and the root logger without our handler (tests)."""
     structlog.reset_defaults()
+    structlog.configure(processors=plain_defaults())
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, LinesHandler | _ConsoleHandler)]:
         root.removeHandler(handler)

@@ -22,6 +22,9 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from gateway import __version__
+from gateway.store.base import Store, UpdateOutcome
+
+FINISHED = 9  # DossierStatus.FINISHED
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPEN_JOBS_TTL = 2.0  # seconds a reading of the open jobs serves scrapes (several Prometheus servers scrape)
@@ -30,6 +33,8 @@ REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 # Agencies' answers: tens of milliseconds to the lease (60 s by default).
 CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # From acceptance to delivery: seconds, or days when an agency is down.
+# From acceptance to the result: hours to weeks (processing days are working days).
+FINISH_BUCKETS = (3600.0, 4 * 3600.0, 86400.0, 2 * 86400.0, 5 * 86400.0, 10 * 86400.0, 20 * 86400.0, 40 * 86400.0)
 DELAY_BUCKETS = (0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 
 
@@ -187,6 +192,13 @@ class Metrics:
             buckets=DELAY_BUCKETS,
             registry=reg,
         )
+        self.finish_seconds = Histogram(
+            "lienthong_dossier_finish_seconds",
+            "Time from a dossier's acceptance to its result (status 9, finished), by agency.",
+            ["agency"],
+            buckets=FINISH_BUCKETS,
+            registry=reg,
+        )
         self.readings = Readings()
         self._state = StateCollector()
         reg.register(self._state)
@@ -197,6 +209,19 @@ class Metrics:
 
     def agency_call(self, agency: str, endpoint: str, step: str, outcome: str, seconds: float) -> None:
         self.call_seconds.labels(agency, endpoint, operation_of(step), outcome).observe(seconds)
+
+    async def finished(self, store: Store, outcomes: Iterable[UpdateOutcome]) -> None:
+        """Observe acceptance-to-result for the updates that just finished a dossier (one read each: rare).
+        Never raises: the update is applied, and a metric must not make it look otherwise."""
+        for outcome in outcomes:
+            if outcome.applied and outcome.status == FINISHED and outcome.dossier_id is not None:
+                try:
+                    dossier = await store.get_dossier(str(outcome.dossier_id))
+                except Exception:  # a store fault is logged by the store; the histogram misses one
+                    continue
+                if dossier is not None:
+                    seconds = time.time() - dossier.received_at.timestamp()
+                    self.finish_seconds.labels(dossier.agency).observe(max(seconds, 0.0))
 
     def open_jobs_stale(self, now: float | None = None) -> bool:
         return (time.monotonic() if now is None else now) - self.readings.open_jobs_at >= OPEN_JOBS_TTL

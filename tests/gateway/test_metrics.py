@@ -45,16 +45,15 @@ def families(text: str) -> dict[str, Any]:
 
 
 async def delivered(h: GatewayHarness, n: int) -> str:
+    """A scrape once n dossiers are delivered and finished (the simulator finishes each soon after)."""
+    wanted = {"lienthong_deliveries_total", "lienthong_dossier_finish_seconds_count"}
     for _ in range(400):
         text = await scrape(h)
-        if any(
-            s.name == "lienthong_deliveries_total" and s.value >= n
-            for f in text_string_to_metric_families(text)
-            for s in f.samples
-        ):
+        seen = {s.name for f in text_string_to_metric_families(text) for s in f.samples if s.value >= n}
+        if wanted <= seen:
             return text
         await asyncio.sleep(0.05)
-    raise AssertionError("the deliveries were not counted")
+    raise AssertionError("the deliveries and finishes were not counted")
 
 
 async def test_a_scrape_after_traffic_passes_promtool_with_histograms_per_route_and_agency(
@@ -93,6 +92,8 @@ async def test_a_scrape_after_traffic_passes_promtool_with_histograms_per_route_
     assert ok and ok[0].value == 3
     delays = [s for s in fams["lienthong_dossier_delivery_delay_seconds"].samples if s.name.endswith("_count")]
     assert [(s.labels["agency"], s.value) for s in delays] == [("police", 3.0)]
+    finished = [s for s in fams["lienthong_dossier_finish_seconds"].samples if s.name.endswith("_count")]
+    assert [(s.labels["agency"], s.value) for s in finished] == [("police", 3.0)]  # the simulator finishes each
     breaker = [s for s in fams["lienthong_endpoint_breaker_open"].samples if s.labels["agency"] == "police"]
     assert breaker and breaker[0].value == 0.0
 
