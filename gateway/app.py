@@ -279,7 +279,10 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
     """Done jobs and idempotency keys pruned by age ([retention]); stops before the store closes."""
     live_conf = app[LIVE]
     task = asyncio.create_task(
-        run_retention(app[STORE], lambda: live_conf.current.config.gateway.retention), name="retention"
+        run_retention(
+            app[STORE], lambda: (list(live_conf.current.config.agencies), live_conf.current.config.gateway.retention)
+        ),
+        name="retention",
     )
     task.add_done_callback(_report_end)
     yield

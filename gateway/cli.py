@@ -157,6 +157,19 @@ async def _configured(conf: Path | None, store_path: Path | None = None) -> Asyn
     from gateway.checkpoints import load_key
     from gateway.store import SqliteStore
 
+    if store_path is not None and conf is None and not os.environ.get(CONF_ENV):
+        # A store file given and no configuration: read it as it is (no audit key to seal with).
+        if not await asyncio.to_thread(store_path.exists):
+            print(f"no store at {store_path}", file=sys.stderr)
+            yield None, None
+            return
+        bare = SqliteStore(store_path)
+        await bare.open()
+        try:
+            yield None, bare
+        finally:
+            await bare.close()
+        return
     config = await _config(conf)
     path = store_path or Path(config.gateway.store.path)
     if not await asyncio.to_thread(path.exists):
@@ -359,12 +372,17 @@ async def _audit_verify(args: argparse.Namespace) -> int:
     """The chain alone; or, with --checkpoints, the chain, the seals and the signed checkpoints, using
     nothing but the public key."""
     from gateway.checkpoints import load_public, read_folder, verify_log
+    from gateway.config.model import AuditSettings
 
     if args.checkpoints is None:
         return await _audit_verify_chain(args)
-    config = await _config(args.conf)
+    if args.public_key and args.store and args.conf is None and not os.environ.get(CONF_ENV):
+        settings, base = AuditSettings(), Path(".")  # everything given: no configuration needed
+    else:
+        config = await _config(args.conf)
+        settings, base = config.gateway.audit, config.base_dir
     try:
-        verifier = await asyncio.to_thread(load_public, config.gateway.audit, config.base_dir, args.public_key or ())
+        verifier = await asyncio.to_thread(load_public, settings, base, args.public_key or ())
     except (OSError, ValueError) as exc:
         print(f"audit public key: {exc}", file=sys.stderr)
         return 2

@@ -45,7 +45,7 @@ async def metrics(request: web.Request) -> web.Response:
         principal_of(request).require("admin")
     m = request.app[METRICS]
     if m.open_jobs_stale():
-        m.set_open_jobs(await request.app[STORE].open_jobs())
+        m.set_open_jobs(await request.app[STORE].open_jobs(list(request.app[LIVE].current.config.agencies)))
     return web.Response(body=await m.render_async(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -434,14 +434,15 @@ class Store(ABC):
         """Jobs by id (of an agency; last changed since an epoch time: for dead letters, dead since)."""
 
     @abstractmethod
-    async def prune(self, jobs_before: float, keys_before: datetime, batch: int) -> Pruned:
-        """One batch of retention (store/retention.py): done jobs last changed before `jobs_before` (epoch
-        seconds), idempotency keys created before `keys_before`; never a dossier, event or audit record."""
+    async def prune(self, agencies: Sequence[str], jobs_before: float, keys_before: datetime, batch: int) -> Pruned:
+        """One batch of retention (store/retention.py): these agencies' done jobs last due before
+        `jobs_before` (epoch seconds), idempotency keys created before `keys_before`; never a dossier,
+        event or audit record."""
 
     @abstractmethod
-    async def open_jobs(self) -> dict[tuple[str, str, str], int]:
-        """(agency, endpoint, state) -> jobs, for the states not final (waiting, pending, leased, dead):
-        what /metrics shows, read from an index of those jobs only."""
+    async def open_jobs(self, agencies: Sequence[str]) -> dict[tuple[str, str, str], int]:
+        """(agency, endpoint, state) -> jobs of these agencies, for the states not final (waiting, pending,
+        leased, dead): what /metrics shows, read through the (agency, state) index, never a scan."""
 
     @abstractmethod
     async def pending_by_endpoint(self) -> dict[tuple[str, str], int]:

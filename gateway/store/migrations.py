@@ -248,14 +248,6 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX dossier_documents_sha256 ON dossier_documents (sha256);
     """,
-    # 12. Metrics: the jobs not yet done, by agency, endpoint and state, read from an index of those jobs
-    # only (store/gauges.py): a scrape costs what is open, never the outbox's history. Retention
-    # (store/retention.py): done jobs and idempotency keys by age.
-    """
-    CREATE INDEX jobs_open ON jobs (agency, endpoint, state) WHERE state IN ('waiting', 'pending', 'leased', 'dead');
-    CREATE INDEX jobs_done ON jobs (updated_at) WHERE state = 'done';
-    CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
-    """,
 ]
 
 

@@ -401,12 +401,15 @@ class SqliteStore(Store):
     ) -> list[JobRecord]:
         return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids, agency, since))
 
-    async def prune(self, jobs_before: float, keys_before: datetime, batch: int) -> retention.Pruned:
+    async def prune(
+        self, agencies: Sequence[str], jobs_before: float, keys_before: datetime, batch: int
+    ) -> retention.Pruned:
         keys = keys_before.astimezone(UTC).isoformat()
-        return await self._write(lambda conn: retention.prune(conn, jobs_before, keys, batch))
+        chosen = await self._read(lambda conn: retention.choose(conn, agencies, jobs_before, keys, batch))
+        return await self._write(lambda conn: retention.remove(conn, chosen))
 
-    async def open_jobs(self) -> dict[tuple[str, str, str], int]:
-        return await self._read(gauges.open_jobs)
+    async def open_jobs(self, agencies: Sequence[str]) -> dict[tuple[str, str, str], int]:
+        return await self._read(lambda conn: gauges.open_jobs(conn, agencies))
 
     async def pending_by_endpoint(self) -> dict[tuple[str, str], int]:
         return await self._read(outbox.pending_by_endpoint)

@@ -70,9 +70,9 @@ async def test_pruning_keeps_what_the_dossiers_need(harness: GatewayHarness, sub
     store = harness.app[STORE]
     settings = RetentionSettings(batch=1)  # one row a transaction: the batches loop
 
-    nothing = await prune_once(store, settings)  # nothing is old enough yet
+    nothing = await prune_once(store, ["police"], settings)  # nothing is old enough yet
     assert (nothing.jobs, nothing.keys) == (0, 0)
-    done = await prune_once(store, settings, now=time.time() + 31 * DAY)
+    done = await prune_once(store, ["police"], settings, now=time.time() + 31 * DAY)
     assert (done.jobs, done.keys) == (1, 3)
     after = await asyncio.to_thread(counts, db)
     assert after == before | {"jobs": before["jobs"] - 1, "idempotency_keys": 0}

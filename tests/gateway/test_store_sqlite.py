@@ -668,7 +668,7 @@ async def test_a_database_of_the_first_schema_is_migrated(tmp_path: Path, new: C
         assert d.supplements == []
     finally:
         await store.close()
-    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 12
+    assert await asyncio.to_thread(version) == len(MIGRATIONS) == 11
 
     def indexes() -> set[str]:
         conn = sqlite3.connect(path)
