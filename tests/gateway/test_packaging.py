@@ -1,7 +1,7 @@
 """The wheel as an operator installs it: built from the repository, installed in a fresh virtualenv with
 its pinned dependencies from the wheelhouse .ci/setup fills (offline: --no-index), then `lienthong
---version`, `init`, `conf check`, and `serve` from a folder that is not the repository, up to /readyz.
-The demo's public secrets are refused without --demo-secrets."""
+--version`, `init`, `conf check`, and `serve` from a folder that is not the repository, up to /readyz;
+then `lienthong demo`. The demo's public secrets are refused without --demo-secrets."""
 
 from __future__ import annotations
 
@@ -141,4 +141,7 @@ async def test_the_wheel_installs_offline_and_serves(tmp_path: Path, unused_tcp_
             proc.terminate()
             await proc.wait()
     assert await asyncio.to_thread((home / "var" / "lienthong.db").exists)
+    # The demo runs from the installed package too: its configuration and simulators are in the wheel.
+    out = await run(lienthong, "demo", "--dossiers", "6", cwd=home, env=env, timeout=300)
+    assert "RESULT: all delivered with all their documents, none twice" in out, out
     await asyncio.to_thread(shutil.rmtree, venv)
