@@ -324,11 +324,7 @@ def configure(level: str = "info", *, json: bool | None = None, stream: Any = No
         ]
         factory = structlog.PrintLoggerFactory(stream)
         handler = _ConsoleHandler(stream)
-        handler.setFormatter(
-            structlog.stdlib.ProcessorFormatter(
-                processors=[_drop_record, *processors]
-            )
-        )
+        handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=[_drop_record, *processors]))
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
