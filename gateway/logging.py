@@ -19,6 +19,7 @@ import atexit
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
@@ -232,7 +233,9 @@ class JsonLinesLogger:
     """Writes rendered lines to the binary buffer under a text stream when it has one.
 
     On the event loop, the lines of one loop turn are written together right after it (one write
-    instead of one per line, and never later than the next turn); elsewhere, each line at once.
+    instead of one per line, and never later than the next turn); elsewhere, each line at once. The
+    standard library's loggers may write from other threads (a library's worker thread): a lock keeps
+    every line whole and none lost between the pending list and the stream.
     """
 
     def __init__(self, stream: Any) -> None:
@@ -240,20 +243,27 @@ class JsonLinesLogger:
         self._binary = binary is not None
         self._stream = binary if binary is not None else stream
         self._pending: list[bytes] = []
+        self._lock = threading.Lock()
         atexit.register(self.flush)
 
     def msg(self, message: bytes) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self.flush()
-            self._write(message + b"\n")
+            with self._lock:
+                self._pending.append(message)
+                self._flush_locked()
             return
-        if not self._pending:
-            loop.call_soon(self.flush)
-        self._pending.append(message)
+        with self._lock:
+            if not self._pending:
+                loop.call_soon(self.flush)
+            self._pending.append(message)
 
     def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
         if self._pending:
             lines, self._pending = self._pending, []
             self._write(b"\n".join(lines) + b"\n")

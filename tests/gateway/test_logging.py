@@ -221,3 +221,22 @@ async def test_a_malformed_request_is_one_json_line(
     assert server, lines
     text = orjson.dumps(lines).decode()
     assert "079090001234" not in text and "demo\\x01key" not in text and "x01key" not in text
+
+
+async def test_lines_from_other_threads_are_whole_and_none_is_lost(
+    log_lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    def write(n: int) -> None:
+        for i in range(200):
+            logging.getLogger("zeep.transports").warning("thread %d line %d", n, i)
+
+    loop_log = structlog.get_logger("t")
+    threads = [asyncio.to_thread(write, n) for n in range(4)]
+    for i in range(200):
+        loop_log.info("loop", i=i)
+        if i == 100:
+            await asyncio.gather(*threads)
+    await asyncio.sleep(0)
+    lines = log_lines()  # each parsed as JSON
+    assert len(lines) == 1000
+    assert sum(ln["event"] == "loop" for ln in lines) == 200
