@@ -79,11 +79,13 @@ from gateway.payments import CALLBACK_PATH, PaymentPlatform, reconcile
 from gateway.plugin_manager import Registry, load_registry
 from gateway.portal import PortalPusher
 from gateway.ratelimit import RateLimits
+from gateway.retention import run_retention
 from gateway.store import SqliteStore
 from gateway.store.factory import make_store, store_url
 from gateway.tasks import cancel_and_wait
 from gateway.tls import OutboundTLS, client_context
 from gateway.tokens import KeySets
+from gateway.tracing import correlation_trace_config
 
 log = structlog.get_logger("lienthong")
 CLOSE_TIMEOUT = 5.0
@@ -99,8 +101,12 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     # One client session (one connection pool) for every outbound call of this app. No cookie jar: the
     # session carries calls made for every centre, and an agency's cookie must not ride along other calls.
     connector = aiohttp.TCPConnector(limit=512, limit_per_host=128, ttl_dns_cache=300)
+    # Every call carries the correlation id and a W3C traceparent (gateway/tracing.py).
     async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=30), cookie_jar=aiohttp.DummyCookieJar()
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=30),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trace_configs=[correlation_trace_config()],
     ) as session:
         app[HTTP] = session
         yield
@@ -290,8 +296,13 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         gate=gate,
         give_up_after=give_up_after,
         replay_on_recovery=frozenset(a for a, conf in config.agencies.items() if conf.replay_dead_on_recovery),
+        metrics=app[METRICS],
     )
     app[DISPATCHER] = d
+    readings = app[METRICS].readings
+    readings.gate = gate.readings
+    readings.dispatcher = lambda: (d.delivered, d.failed, d.reclaimed)
+    readings.in_flight = lambda: d.in_flight
     live_conf.on_swap.append(d.wake)  # windows may have changed
     app[STORE].on_remote_events(d.wake)  # jobs another process on the same store made or released
     tasks = [
@@ -303,7 +314,14 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         if a_name in config.agencies and app[REGISTRY].agency_kinds[config.agencies[a_name].kind].polls:
             # One process of those sharing the store polls each endpoint (its event-log cursor, its inbox).
             poll = functools.partial(
-                poll_agency, app[STORE], a_name, connector, settings.agency_poll_interval, gate, settings.max_delay
+                poll_agency,
+                app[STORE],
+                a_name,
+                connector,
+                settings.agency_poll_interval,
+                gate,
+                settings.max_delay,
+                metrics=app[METRICS],
             )
             role = app[STORE].hold_role(f"poll:{a_name}:{e_name}", poll)
             tasks.append(asyncio.create_task(role, name=f"poll-{a_name}-{e_name}"))
@@ -311,6 +329,20 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     live_conf.on_swap.remove(d.wake)
     await cancel_and_wait(tasks, what="dispatcher and pollers")
     await d.drain()
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """Done jobs and idempotency keys pruned by age ([retention]); stops before the store closes."""
+    live_conf = app[LIVE]
+    task = asyncio.create_task(
+        run_retention(
+            app[STORE], lambda: (list(live_conf.current.config.agencies), live_conf.current.config.gateway.retention)
+        ),
+        name="retention",
+    )
+    task.add_done_callback(_report_end)
+    yield
+    await cancel_and_wait([task], what="retention")
 
 
 async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
@@ -322,6 +354,7 @@ async def _portal_pusher(app: web.Application) -> AsyncIterator[None]:
     tls = await _client_tls(settings.tls, app[LIVE].current.config)
     pusher = PortalPusher(app[STORE], app[HTTP], settings, app[LIVE], ssl_context=tls)
     app[PORTAL_PUSHER] = pusher
+    app[METRICS].readings.portal = lambda: (pusher.pushed, pusher.failures, pusher.lag())
     app[STORE].on_events(pusher.wake)
     task = asyncio.create_task(app[STORE].hold_role("portal-push", pusher.run), name="portal-push")
     task.add_done_callback(_report_end)
@@ -459,6 +492,7 @@ def create_app(config: Config, registry: Registry) -> web.Application:
             _portal_pusher,
             _reminders,
             _payments,
+            _retention,
         ]
     )
     return app

@@ -16,27 +16,55 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway import __version__
 from gateway.errors import ConfigError, LienthongError
 
-DEFAULT_CONF = Path(__file__).resolve().parents[1] / "conf" / "demo"
+CONF_ENV = "LIENTHONG_CONF"
+
+
+def demo_conf() -> Path:
+    """The demo's configuration: the repository's conf/demo, or the copy an installed wheel carries."""
+    checkout = Path(__file__).resolve().parents[1] / "conf" / "demo"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "lienthong" / "conf" / "demo"
+
+
+def _conf_dir(given: Path | None) -> Path:
+    """--conf, else $LIENTHONG_CONF; never the demo's (its secrets are public)."""
+    if given is not None:
+        return given
+    env = os.environ.get(CONF_ENV)
+    if env:
+        return Path(env)
+    raise LienthongError(
+        f"no configuration folder: give --conf DIR or set {CONF_ENV} (`lienthong init DIR` writes a starter one)"
+    )
 
 
 def _conf_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--conf", type=Path, default=DEFAULT_CONF, help="configuration folder (default: the demo)")
+    p.add_argument("--conf", type=Path, default=None, help=f"configuration folder (default: ${CONF_ENV})")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from gateway import logging as glog
     from gateway.app import create_app, freeze_startup_heap, reload_on_sighup
     from gateway.config import load_config
+    from gateway.demo_secrets import demo_secrets_in
     from gateway.plugin_manager import load_registry
     from gateway.server import serve
 
+    conf = _conf_dir(args.conf)
+    public = demo_secrets_in(conf)
+    if public and not args.demo_secrets:
+        print(f"lienthong serve: {conf} uses the demo's public secrets (without --demo-secrets):", file=sys.stderr)
+        for place in public:
+            print(f"  {place}", file=sys.stderr)
+        print("set them from the environment (NAME or NAME_FILE) or run `lienthong init DIR`", file=sys.stderr)
+        return 2
     registry = load_registry()
-    config = load_config(args.conf, registry)
+    config = load_config(conf, registry)
     glog.configure(config.gateway.log_level)
     if args.workers > 1:
-        return _serve_workers(args, config)
+        return _serve_workers(args, conf, config)
     app = create_app(config, registry)
     app.on_startup.append(freeze_startup_heap)  # a long-running process: after every other start-up step
     reload_on_sighup(app)
@@ -54,7 +82,7 @@ def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | N
     return None
 
 
-def _serve_workers(args: argparse.Namespace, config: Any) -> int:
+def _serve_workers(args: argparse.Namespace, conf: Path, config: Any) -> int:
     """Several processes on one port: only on a store they can share."""
     from gateway.store.factory import sqlite_path, store_url
     from gateway.workers import Supervisor
@@ -73,7 +101,61 @@ def _serve_workers(args: argparse.Namespace, config: Any) -> int:
     if not port:
         print("lienthong serve --workers needs a port of its own (--port or [server] port), not 0", file=sys.stderr)
         return 2
-    return asyncio.run(Supervisor(args.conf, port, args.workers).run())
+    return asyncio.run(Supervisor(conf, port, args.workers, demo_secrets=args.demo_secrets).run())
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from gateway.starter import FILES, write_starter
+
+    try:
+        key = write_starter(args.dir)
+    except FileExistsError as exc:
+        print(f"lienthong init: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {', '.join(FILES)} to {args.dir}")
+    print(f"operator API key (shown once; only its hash is kept, in clients.toml): {key}")
+    print(f"next: fill in what the files mark FILL IN, then `lienthong conf check {args.dir}` and")
+    print(f"      `lienthong serve --conf {args.dir}` (or {CONF_ENV}={args.dir} lienthong serve)")
+    return 0
+
+
+def cmd_conf_diff(args: argparse.Namespace) -> int:
+    """What a reload would change: DIR against the folder in use (--against, or $LIENTHONG_CONF), or with
+    --url what the running gateway would change on a reload of its own folder."""
+    if args.url:
+        from gateway import cli_remote
+
+        return cli_remote.run(cli_remote.conf_diff(args))
+    from gateway.catalog import Catalog
+    from gateway.conf_diff import config_diff
+    from gateway.config import load_config
+    from gateway.live import restart_needed
+    from gateway.plugin_manager import load_registry
+
+    if args.dir is None:
+        raise LienthongError("give the changed folder (DIR), or --url for a running gateway's own")
+    registry = load_registry()
+    loaded = []
+    for folder in (_conf_dir(args.against), args.dir):
+        try:
+            config = load_config(folder, registry)
+            loaded.append((config, Catalog.build(config, registry)))
+        except ConfigError as exc:
+            for file, key, msg in exc.problems:
+                print(f"{folder / file}: {key or '(file)'}: {msg}")
+            return 1
+    (old, old_catalog), (new, new_catalog) = loaded
+    changes = config_diff(old, new, old_catalog, new_catalog)
+    for change in changes:
+        print(change.line())
+    restart = restart_needed(old, new)
+    if not changes:
+        print("no change")
+    elif restart:
+        print(f"a reload would be refused: {', '.join(restart)} changed; restart the gateway to apply")
+    else:
+        print(f"{len(changes)} change(s); a reload (SIGHUP, POST /v1/admin/reload) applies them")
+    return 0
 
 
 def cmd_conf_check(args: argparse.Namespace) -> int:
@@ -83,6 +165,7 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
     from gateway.routing import RouteTable
 
     registry = load_registry()
+    args.dir = _conf_dir(args.dir)
     try:
         config = load_config(args.dir, registry)
         catalog = Catalog.build(config, registry)
@@ -109,13 +192,27 @@ def cmd_conf_check(args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _configured(conf: Path, store_path: Path | None = None) -> AsyncIterator[tuple[Any, Any]]:
+async def _configured(conf: Path | None, store_path: Path | None = None) -> AsyncIterator[tuple[Any, Any]]:
     """A configuration and its store (or the file `store_path`, e.g. a copy taken elsewhere), opened beside
     a serving gateway (not exclusive: WAL lets us in), sealing what it writes with the configured audit
     key; the store is None, said on stderr, when there is none yet."""
     from gateway.checkpoints import load_key
+    from gateway.store import SqliteStore
     from gateway.store.factory import make_store, sqlite_path, store_url
 
+    if store_path is not None and conf is None and not os.environ.get(CONF_ENV):
+        # A store file given and no configuration: read it as it is (no audit key to seal with).
+        if not await asyncio.to_thread(store_path.exists):
+            print(f"no store at {store_path}", file=sys.stderr)
+            yield None, None
+            return
+        bare = SqliteStore(store_path)
+        await bare.open()
+        try:
+            yield None, bare
+        finally:
+            await bare.close()
+        return
     config = await _config(conf)
     settings = config.gateway.store
     url = f"sqlite:///{store_path}" if store_path else store_url(settings.url, Path(settings.path))
@@ -134,17 +231,18 @@ async def _configured(conf: Path, store_path: Path | None = None) -> AsyncIterat
 
 
 @contextlib.asynccontextmanager
-async def _configured_store(conf: Path, store_path: Path | None = None) -> AsyncIterator[Any]:
+async def _configured_store(conf: Path | None, store_path: Path | None = None) -> AsyncIterator[Any]:
     async with _configured(conf, store_path) as (_, store):
         yield store
 
 
-async def _config(conf: Path) -> Any:
+async def _config(conf: Path | None) -> Any:
     from gateway.config import load_config
     from gateway.plugin_manager import load_registry
 
+    folder = _conf_dir(conf)
     # Reading the configuration and the plugins' entry points is file work: off the event loop.
-    return await asyncio.to_thread(lambda: load_config(conf, load_registry()))
+    return await asyncio.to_thread(lambda: load_config(folder, load_registry()))
 
 
 def _operator() -> str:
@@ -186,9 +284,7 @@ async def _deliveries(args: argparse.Namespace) -> int:
         _check_agency(config, args.agency, None)
         stamp = since.timestamp() if since else None
         if args.action == "replay":
-            ids = args.ids or [
-                j.id for j in await store.jobs("dead", limit=1_000_000, agency=args.agency, since=stamp)
-            ]
+            ids = args.ids or [j.id for j in await store.jobs("dead", limit=1_000_000, agency=args.agency, since=stamp)]
             detail = {"ids": len(ids), "agency": args.agency, "since": since.isoformat() if since else None}
             entry = AuditEntry(_operator(), "replay", "allowed", "cli", detail={k: v for k, v in detail.items() if v})
             n = await store.replay_dead(ids, audit=entry)
@@ -222,6 +318,10 @@ async def _follow(store: Any, ids: list[int], timeout: float) -> int:
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
+    if args.url:
+        from gateway import cli_remote
+
+        return cli_remote.run(cli_remote.deliveries(args))
     return asyncio.run(_deliveries(args))
 
 
@@ -287,6 +387,10 @@ def _local(t: float) -> str:
 
 
 def cmd_agencies(args: argparse.Namespace) -> int:
+    if args.url:
+        from gateway import cli_remote
+
+        return cli_remote.run(cli_remote.agencies(args))
     return asyncio.run(_agencies(args))
 
 
@@ -313,12 +417,17 @@ async def _audit_verify(args: argparse.Namespace) -> int:
     """The chain alone; or, with --checkpoints, the chain, the seals and the signed checkpoints, using
     nothing but the public key."""
     from gateway.checkpoints import load_public, read_folder, verify_log
+    from gateway.config.model import AuditSettings
 
     if args.checkpoints is None:
         return await _audit_verify_chain(args)
-    config = await _config(args.conf)
+    if args.public_key and args.store and args.conf is None and not os.environ.get(CONF_ENV):
+        settings, base = AuditSettings(), Path(".")  # everything given: no configuration needed
+    else:
+        config = await _config(args.conf)
+        settings, base = config.gateway.audit, config.base_dir
     try:
-        verifier = await asyncio.to_thread(load_public, config.gateway.audit, config.base_dir, args.public_key or ())
+        verifier = await asyncio.to_thread(load_public, settings, base, args.public_key or ())
     except (OSError, ValueError) as exc:
         print(f"audit public key: {exc}", file=sys.stderr)
         return 2
@@ -482,6 +591,14 @@ def cmd_signing_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    remote = getattr(args, "url", None)
+    if remote and args.audit_command in ("list", "verify"):
+        if args.audit_command == "verify" and (args.checkpoints or args.store):
+            print("lienthong: --checkpoints and --store read files here: not with --url", file=sys.stderr)
+            return 2
+        from gateway import cli_remote
+
+        return cli_remote.run(cli_remote.audit(args))
     return asyncio.run(_audit(args))
 
 
@@ -564,7 +681,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.sandbox.demo import run_demo
 
     try:
-        return asyncio.run(run_demo(args.conf, dossiers=args.dossiers, keep=args.keep))
+        conf = args.conf or demo_conf()
+        return asyncio.run(run_demo(conf, dossiers=args.dossiers, keep=args.keep, workdir=args.workdir))
     except KeyboardInterrupt:
         return 130
 
@@ -645,28 +763,51 @@ def cmd_plugin_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gateway.cli_remote import add_url
+
     parser = argparse.ArgumentParser(prog="lienthong", description="Integration gateway for public service centres")
+    parser.add_argument("--version", action="version", version=f"lienthong {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the gateway")
     _conf_arg(p)
     p.add_argument("--port", type=int, default=None)
     p.add_argument(
+        "--demo-secrets",
+        action="store_true",
+        help="accept the repository's public demo keys and secrets (the demo and tests only)",
+    )
+    p.add_argument(
         "--workers", type=int, default=1, help="processes sharing the port (PostgreSQL store only; default 1)"
     )
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # a worker of --workers
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("init", help="write a starter configuration folder (an operator key and keys generated)")
+    p.add_argument("dir", type=Path)
+    p.set_defaults(func=cmd_init)
+
     p = sub.add_parser("demo", help="run simulators and the gateway on loopback and submit a batch of dossiers")
     _conf_arg(p)
     p.add_argument("--dossiers", type=int, default=60, help="size of the batch of single dossiers (default 60)")
     p.add_argument("--keep", action="store_true", help="keep the gateway and simulators running at the end (Ctrl-C)")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the run's files here (each process's log, the database, metrics.prom: a scrape at the end)",
+    )
     p.set_defaults(func=cmd_demo)
 
     conf = sub.add_parser("conf", help="configuration tools").add_subparsers(dest="conf_command", required=True)
     p = conf.add_parser("check", help="validate a configuration folder; print every error with file and key")
-    p.add_argument("dir", type=Path, nargs="?", default=DEFAULT_CONF)
+    p.add_argument("dir", type=Path, nargs="?", default=None, help=f"default: ${CONF_ENV}")
     p.set_defaults(func=cmd_conf_check)
+    p = conf.add_parser("diff", help="what a reload would change, item by item (secrets masked)")
+    p.add_argument("dir", type=Path, nargs="?", default=None, help="the changed folder")
+    p.add_argument("--against", type=Path, default=None, help=f"the folder in use (default: ${CONF_ENV})")
+    add_url(p)
+    p.set_defaults(func=cmd_conf_diff)
 
     p = sub.add_parser("deliveries", help="list or replay deliveries to agencies")
     p.add_argument("action", choices=["list", "replay"])
@@ -690,6 +831,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WHEN",
         help="only those dead-lettered (or changed) since: 2026-12-06T06:00+07:00, or a duration ago (2h, 1d)",
     )
+    add_url(p)
     p.set_defaults(func=cmd_deliveries)
 
     agencies = sub.add_parser("agencies", help="pause and resume deliveries to agencies; see their holds")
@@ -700,14 +842,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", required=True, metavar="WHEN", help="2026-12-06T06:00+07:00, or a duration (2h)")
     p.add_argument("--reason", required=True, help="why, for the audit log and the dashboard")
     p.add_argument("--endpoint", default=None, help="only this endpoint of the agency")
+    add_url(p)
     p.set_defaults(func=cmd_agencies)
     p = agencies_sub.add_parser("resume", help="end an agency's pauses: what was held goes at once")
     p.add_argument("agency")
     _conf_arg(p)
     p.add_argument("--endpoint", default=None, help="only this endpoint's pause")
+    add_url(p)
     p.set_defaults(func=cmd_agencies)
     p = agencies_sub.add_parser("list", help="each endpoint's pause, current and next maintenance window")
     _conf_arg(p)
+    add_url(p)
     p.set_defaults(func=cmd_agencies, agency=None, endpoint=None)
 
     audit = sub.add_parser("audit", help="the audit log of accesses to dossiers").add_subparsers(
@@ -726,6 +871,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the audit public key (a file, or its base64); again for keys used before a rotation; "
         "default: [audit] public_key_file and earlier_public_keys",
     )
+    add_url(p)
     p.set_defaults(func=cmd_audit)
     p = audit.add_parser("keygen", help="make an audit key (Ed25519) and print its public half")
     p.add_argument("--out", type=Path, required=True, help="where the private key goes (the public key beside it)")
@@ -742,6 +888,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client", default=None, help="only accesses by this client")
     p.add_argument("--after", type=int, default=0, metavar="SEQ", help="only records after this one")
     p.add_argument("--limit", type=int, default=100)
+    add_url(p)
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("verify", help="check a receipt or result against its detached signature, offline")

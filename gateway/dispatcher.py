@@ -49,12 +49,14 @@ from gateway.errors import (
 )
 from gateway.gate import ClaimPlan, Gate
 from gateway.maintenance import Holds
+from gateway.metrics import Metrics
 from gateway.store.attempts import AttemptInfo
 from gateway.store.base import AuditEntry, JobRecord, Store, UpdateSource
 from gateway.tasks import cancel_and_wait
 from gateway.transactions import Stopwatch, answer_body, request_body
 
 log = structlog.get_logger("lienthong.dispatcher")
+
 
 class BackoffSettings(Protocol):
     @property
@@ -88,6 +90,15 @@ def plugin_error_reason(exc: BaseException, job_id: int) -> str:
     return f"internal error in the agency plugin ({type(exc).__name__}); logged as plugin_error for job {job_id}"
 
 
+def call_outcome(exc: BaseException) -> str:
+    """The outcome label of a failed agency call: it refused, it may pass, it timed out, or a plugin bug."""
+    if isinstance(exc, AgencyTimeout):
+        return "timeout"
+    if isinstance(exc, AgencyError):
+        return "transient" if exc.retryable else "refused"
+    return "error"
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -100,8 +111,10 @@ class Dispatcher:
         gate: Gate | None = None,
         give_up_after: Mapping[str, float] | None = None,
         replay_on_recovery: frozenset[str] = frozenset(),
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.connectors = connectors
         self.concurrency = concurrency
         self.settings = settings
@@ -225,9 +238,7 @@ class Dispatcher:
         """Claim ready jobs. Cancelled meanwhile (shutdown), the claim may still commit: it is undone, so
         its jobs are not left leased to a dispatcher that will never deliver them."""
         claim = asyncio.ensure_future(
-            self.store.claim_jobs(
-                self.owner, plan.free, self.settings.lease_seconds, endpoints=plan.endpoints or None
-            )
+            self.store.claim_jobs(self.owner, plan.free, self.settings.lease_seconds, endpoints=plan.endpoints or None)
         )
         try:
             return await asyncio.shield(claim)
@@ -324,17 +335,24 @@ class Dispatcher:
         within one deadline inside the lease."""
         deadline = asyncio.timeout(self.delivery_timeout)
         preparing = False
+        called = 0.0
         try:
             async with deadline:
                 if job.step == "submit" and self.prepare is not None:
                     preparing = True
                     await self.prepare(dossier)
                     preparing = False
-                if job.step.startswith("supplement"):
-                    return await connector.supplement(dossier, delivery)
-                if job.step == "withdraw":
-                    return await connector.withdraw(dossier, delivery)
-                return await connector.submit(dossier, delivery)
+                called = time.perf_counter()
+                try:
+                    receipt = await self._agency(connector, job, dossier, delivery)
+                except Exception as exc:
+                    self._observe_call(job, call_outcome(exc), called)
+                    raise
+                self._observe_call(job, "ok", called)
+                if self.metrics is not None and job.step == "submit":
+                    delay = time.time() - dossier.received_at.timestamp()
+                    self.metrics.delivery_delay.labels(job.agency).observe(max(delay, 0.0))
+                return receipt
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -343,9 +361,22 @@ class Dispatcher:
                     [f"the documents were not all fetched within {self.delivery_timeout:.0f} s (the job's lease)"],
                     permanent=False,
                 ) from None
+            self._observe_call(job, "timeout", called)
             raise AgencyTimeout(
                 f"no answer within {self.delivery_timeout:.0f} s (the job's lease)", agency=job.agency
             ) from None
+
+    @staticmethod
+    async def _agency(connector: Connector, job: JobRecord, dossier: Dossier, delivery: Delivery) -> SubmitReceipt:
+        if job.step.startswith("supplement"):
+            return await connector.supplement(dossier, delivery)
+        if job.step == "withdraw":
+            return await connector.withdraw(dossier, delivery)
+        return await connector.submit(dossier, delivery)
+
+    def _observe_call(self, job: JobRecord, outcome: str, called: float) -> None:
+        if self.metrics is not None:
+            self.metrics.agency_call(job.agency, job.endpoint, job.step, outcome, time.perf_counter() - called)
 
     def _tell_breaker(self, job: JobRecord, exc: Exception, probe: bool) -> None:
         breakers = self.gate.breakers
@@ -488,6 +519,7 @@ async def poll_agency(
     interval: float,
     gate: Gate | None = None,
     max_delay: float = 300.0,
+    metrics: Metrics | None = None,
 ) -> None:
     """For agencies that do not call back: ask them for news on a timer.
 
@@ -508,7 +540,7 @@ async def poll_agency(
             continue
         probe = decision == "probe"
         try:
-            outcome = await apply_polled(store, agency, endpoint, await connector.poll())
+            outcome = await apply_polled(store, agency, endpoint, await connector.poll(), metrics)
             await connector.acknowledge(outcome)
         except asyncio.CancelledError:
             if probe:
@@ -549,7 +581,6 @@ async def poll_agency(
         await asyncio.sleep(interval)
 
 
-
 # Why an update that can never apply was refused, as PollOutcome.refused tells the connector.
 _REFUSALS: tuple[tuple[type[Exception], str], ...] = (
     (WrongAgency, "wrong-agency"),
@@ -559,7 +590,9 @@ _REFUSALS: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
-async def apply_polled(store: Store, agency: str, endpoint: str, updates: Sequence[AgencyUpdate]) -> PollOutcome:
+async def apply_polled(
+    store: Store, agency: str, endpoint: str, updates: Sequence[AgencyUpdate], metrics: Metrics | None = None
+) -> PollOutcome:
     """Apply each update on its own, so one bad update never hides the others.
 
     The updates come from one endpoint of the agency (an office's folder, for land): each may touch only
@@ -579,7 +612,9 @@ async def apply_polled(store: Store, agency: str, endpoint: str, updates: Sequen
         if dossier in held:
             continue
         try:
-            await store.apply_update(update, source=source)
+            applied_now = await store.apply_update(update, source=source)
+            if metrics is not None:
+                await metrics.finished(store, [applied_now])
         except (WrongAgency, InvalidResult, IllegalTransition, LookupError) as exc:
             reason = next(r for kind, r in _REFUSALS if isinstance(exc, kind))
             log.error(

@@ -185,17 +185,25 @@ class Gate:
             ),
         }
 
-    def gauges(self) -> dict[str, float]:
-        """Prometheus samples from the state in memory: no table is read."""
+    def readings(self) -> list[tuple[str, str, str, bool, int, bool, int]]:
+        """For /metrics, from memory (no table is read): per endpoint its breaker's state, whether it is
+        open, its openings, whether it is held, and its held jobs."""
         now = self._clock()
-        out: dict[str, float] = {}
+        out: list[tuple[str, str, str, bool, int, bool, int]] = []
         for agency, endpoint in self.endpoints:
-            labels = f'{{agency="{agency}",endpoint="{endpoint}"}}'
             b = self.breakers.get(agency, endpoint)
-            out[f"lienthong_endpoint_breaker_open{labels}"] = 1.0 if b.state == "open" else 0.0
-            out[f"lienthong_endpoint_breaker_openings_total{labels}"] = float(b.openings)
-            out[f"lienthong_endpoint_held{labels}"] = 1.0 if self.holds.hold(agency, endpoint, now) else 0.0
-            out[f"lienthong_endpoint_held_jobs{labels}"] = float(self.held_jobs.get((agency, endpoint), 0))
+            held = self.holds.hold(agency, endpoint, now) is not None
+            out.append(
+                (
+                    agency,
+                    endpoint,
+                    b.state,
+                    b.state == "open",
+                    b.openings,
+                    held,
+                    self.held_jobs.get((agency, endpoint), 0),
+                )
+            )
         return out
 
 

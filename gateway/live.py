@@ -20,6 +20,7 @@ from typing import Any
 from contracts.calendar import WorkCalendar
 from gateway.auth import Authenticator
 from gateway.catalog import Catalog
+from gateway.conf_diff import Change, config_diff
 from gateway.config import Config, load_config
 from gateway.config.model import ClientConf
 from gateway.maintenance import Schedule
@@ -70,15 +71,25 @@ def restart_needed(old: Config, new: Config) -> list[str]:
     return parts
 
 
+async def preview(live: Live, registry: Registry) -> tuple[list[Change], list[str]]:
+    """What a reload would change, item by item, and what of it needs a restart; nothing is swapped.
+    ConfigError when the folder does not load."""
+    old = live.current
+    config = await asyncio.to_thread(load_config, old.config.base_dir, registry)
+    catalog = await asyncio.to_thread(Catalog.build, config, registry)
+    return config_diff(old.config, config, old.catalog, catalog), restart_needed(old.config, config)
+
+
 async def reload(live: Live, registry: Registry) -> dict[str, Any]:
     """Load the folder the running configuration came from and swap it in; ConfigError or RestartNeeded
-    leave the running configuration as it was. Returns what changed."""
+    leave the running configuration as it was. Returns what changed (`diff`: item by item)."""
     old = live.current
     config = await asyncio.to_thread(load_config, old.config.base_dir, registry)
     parts = restart_needed(old.config, config)
     if parts:
         raise RestartNeeded(parts)
     fresh = await asyncio.to_thread(LiveConf.build, config, registry)
+    diff = [c.line() for c in config_diff(old.config, config, old.catalog, fresh.catalog)]
     live.current = fresh
     for listener in live.on_swap:
         listener()
@@ -103,6 +114,7 @@ async def reload(live: Live, registry: Registry) -> dict[str, Any]:
             "working_days": _diff(_iso(old.calendar.working_days), _iso(fresh.calendar.working_days)),
         },
         "maintenance_windows": {"before": len(old.config.windows), "after": len(config.windows)},
+        "diff": diff,
     }
 
 

@@ -182,6 +182,14 @@ class PortalPusher:
         self.pushed = 0  # items acknowledged since start
         self.failures = 0
         self.refusals = 0  # answers with a non-zero error_code
+        self._behind_since = time.monotonic()
+        self.caught_up_at: float | None = None  # monotonic time the feed was last found empty; None: behind
+
+    def lag(self) -> float:
+        """Seconds since the pusher was last caught up with the feed; 0 while it is (for /metrics)."""
+        if self.caught_up_at is not None:
+            return 0.0
+        return time.monotonic() - self._behind_since
 
     def wake(self) -> None:
         """New events were committed: look at the feed now rather than at the next interval."""
@@ -200,8 +208,11 @@ class PortalPusher:
                     log.info("portal_push_started", url=self.url, after=self.cursor)
                 items = await self.store.feed(after=self.cursor, limit=self.settings.batch)
                 if not items:
+                    self.caught_up_at = time.monotonic()
                     await self._idle()
                     continue
+                if self.caught_up_at is not None:
+                    self._behind_since, self.caught_up_at = self.caught_up_at, None
                 last = items[-1].event.seq
                 await self._push(items)
                 await self.store.advance_feed_cursor(CURSOR, last)

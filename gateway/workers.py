@@ -24,8 +24,9 @@ YOUNG = 10.0  # a worker that dies within this many seconds of its start died yo
 
 
 class Supervisor:
-    def __init__(self, conf: Path, port: int, workers: int) -> None:
+    def __init__(self, conf: Path, port: int, workers: int, *, demo_secrets: bool = False) -> None:
         self.conf, self.port, self.count = conf, port, workers
+        self.demo_secrets = demo_secrets  # the workers are told what the operator accepted
         self.procs: dict[int, asyncio.subprocess.Process] = {}
         self.stopping = False
         self.restarts = 0
@@ -41,6 +42,7 @@ class Supervisor:
             "--port",
             str(self.port),
             "--reuse-port",
+            *(["--demo-secrets"] if self.demo_secrets else []),
         ]
 
     async def run(self) -> int:

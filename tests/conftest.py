@@ -7,7 +7,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 
+from gateway import logging as glog
 from gateway.sandbox.launcher import free_port
+
+glog.reset()  # tests that log without configuring: structlog's defaults, with plain tracebacks
 
 
 @pytest.fixture(autouse=True)

@@ -152,6 +152,8 @@ async def reload_configuration(request: web.Request) -> web.Response:
     """Load the configuration folder again and swap clients, procedures, routes and bundles in; load the
     listener's certificate again."""
     principal_of(request).require("admin")
+    if request.query.get("dry_run", "false").lower() in ("true", "1", "yes"):
+        return await _reload_preview(request)
     try:
         changed = await reload_and_audit(request.app, principal_of(request).client_id)
     except ConfigError as exc:
@@ -160,6 +162,27 @@ async def reload_configuration(request: web.Request) -> web.Response:
     except live.RestartNeeded as exc:
         raise Conflict(str(exc), extra={"restart_needed": exc.parts}) from None
     return json_response({"reloaded": True, "changed": changed})
+
+
+async def _reload_preview(request: web.Request) -> web.Response:
+    """?dry_run=true: what a reload would change, item by item (secrets masked), and whether it would be
+    refused for a restart; nothing changes. Audited as an operator's look at the configuration."""
+    by = principal_of(request).client_id
+    try:
+        changes, restart = await live.preview(request.app[LIVE], request.app[REGISTRY])
+    except ConfigError as exc:
+        errors = [FieldError(f"{file}: {key}" if key else file, message) for file, key, message in exc.problems]
+        raise ValidationFailed("the configuration has errors; a reload would change nothing", errors=errors) from None
+    await admin_audit(request.app, by, "reload-preview", detail={"changes": len(changes), "restart_needed": restart})
+    return json_response(
+        {
+            "dry_run": True,
+            "would_reload": not restart,
+            "restart_needed": restart,
+            "changes": [c.as_json() for c in changes],
+            "lines": [c.line() for c in changes],
+        }
+    )
 
 
 async def reload_and_audit(app: web.Application, by: str) -> dict[str, Any]:
@@ -193,6 +216,8 @@ def _reload_summary(changed: dict[str, Any]) -> dict[str, Any]:
             kept = {k: v for k, v in diff.items() if v}
             if kept:
                 out[part] = kept
+        elif isinstance(diff, list) and diff:  # the item-by-item diff (secrets masked)
+            out[part] = diff
     return out
 
 

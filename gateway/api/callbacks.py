@@ -13,7 +13,7 @@ from aiohttp import web
 from adapters.signing import collect_nonces
 from gateway.api.access import audit
 from gateway.api.dossiers import principal_of
-from gateway.api.keys import CONNECTORS, LIVE, STORE
+from gateway.api.keys import CONNECTORS, LIVE, METRICS, STORE
 from gateway.api.responses import json_response
 from gateway.errors import Forbidden, InvalidResult, NotFound, Unauthenticated, WrongAgency
 from gateway.store.base import ReplayedRequest, ReplayKey, UpdateSource
@@ -54,4 +54,5 @@ async def callback(request: web.Request) -> web.Response:
         raise exc from None
     except LookupError as exc:
         raise NotFound(str(exc)) from None
+    await request.app[METRICS].finished(request.app[STORE], outcomes)
     return json_response({"received": len(updates), "applied": sum(o.applied for o in outcomes)})

@@ -8,10 +8,13 @@ from functools import cache
 import orjson
 from aiohttp import web
 
-from gateway.api.keys import DISPATCHER, GATE, METRICS, STORE
+from gateway.api.dossiers import principal_of
+from gateway.api.keys import LIVE, METRICS, STORE
 from gateway.api.openapi import build
+from gateway.api.openapi_ops import complete
 from gateway.api.responses import json_response
 from gateway.errors import StorageUnavailable
+from gateway.metrics import CONTENT_TYPE
 
 routes = web.RouteTableDef()
 READY_WITHIN = 2.0  # seconds the readiness probe's commit may take before the gateway is called not ready
@@ -37,18 +40,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    counts = await request.app[STORE].counts()
-    d = request.app[DISPATCHER]
-    extra: dict[str, float] = {
-        "lienthong_deliveries_total": d.delivered,
-        "lienthong_delivery_failures_total": d.failed,
-    }
-    for state, n in counts["jobs_by_state"].items():
-        extra[f'lienthong_jobs{{state="{state}"}}'] = n
-    for status, n in counts["dossiers_by_status"].items():
-        extra[f'lienthong_dossiers{{status="{status}"}}'] = n
-    extra.update(request.app[GATE].gauges())  # breakers, holds and held jobs, from memory
-    return web.Response(text=request.app[METRICS].render(extra), content_type="text/plain")
+    """Prometheus text format; the open jobs are read through their own index, at most every few seconds."""
+    if not request.app[LIVE].current.config.gateway.metrics.public:
+        principal_of(request).require("admin")
+    m = request.app[METRICS]
+    if m.open_jobs_stale():
+        m.set_open_jobs(await request.app[STORE].open_jobs(list(request.app[LIVE].current.config.agencies)))
+    return web.Response(body=await m.render_async(), headers={"Content-Type": CONTENT_TYPE})
 
 
 @routes.get("/v1/openapi.json")
@@ -58,4 +56,4 @@ async def openapi(request: web.Request) -> web.Response:
 
 @cache
 def _openapi_bytes() -> bytes:
-    return orjson.dumps(build())
+    return orjson.dumps(complete(build()))

@@ -42,9 +42,8 @@ from gateway.tokens import bearer, verify
 log = structlog.get_logger("lienthong.access")
 CORRELATION_HEADER = "X-Correlation-ID"
 # The payment platform's callback carries no API key: its HMAC signature is checked by its handler.
-PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/dashboard", "/v1/payments/callback"}
-)
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/v1/openapi.json", "/dashboard", "/v1/payments/callback"})
+METRICS_PATH = "/metrics"  # public when [metrics] public = true; else the admin right
 # What citizens read without a key (guides, the catalog, signature checks, a dossier's public status):
 # limited per source address instead of per client.
 CITIZEN_PREFIXES = ("/v1/public/", "/v1/verify/", "/guide/", "/status/")
@@ -57,6 +56,13 @@ STREAMED_BODY = frozenset({("POST", "/v1/documents")})
 def _route_name(request: web.Request) -> str:
     info = request.match_info.route.resource
     return info.canonical if info is not None else "unmatched"
+
+
+def _public(request: web.Request) -> bool:
+    path = request.path
+    if path == METRICS_PATH:
+        return request.app[LIVE].current.config.gateway.metrics.public
+    return path in PUBLIC_PATHS or path.startswith("/static/")
 
 
 def undecodable_header(request: web.Request) -> str | None:
@@ -139,7 +145,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         if _citizen(request.path):
             client = "public"  # keyless: the log line says so rather than naming nobody
             _limit_citizen(request)
-        elif request.path not in PUBLIC_PATHS and not request.path.startswith("/static/"):
+        elif not _public(request):
             client = (await _authenticate(request)).client_id
         if request.body_exists and (request.method, _route_name(request)) not in STREAMED_BODY:
             await _read_body(request)
@@ -174,7 +180,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     elapsed = time.perf_counter() - started
     response.headers[CORRELATION_HEADER] = cid
     route = _route_name(request)
-    request.app[METRICS].observe(route, response.status, elapsed)
+    request.app[METRICS].observe(route, request.method, response.status, client, elapsed)
     log.info(
         "request",
         method=request.method,

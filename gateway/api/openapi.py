@@ -700,7 +700,7 @@ def build() -> dict[str, Any]:
             "description": (
                 "One API for every public administrative service centre. Any call may be answered 400 (a header "
                 "that is not UTF-8), 429 (a rate limit: wait `Retry-After`) or 503 (the store cannot write now: "
-                "nothing was kept; send it again after `Retry-After`)."
+                "nothing was kept; send it again after `Retry-After`). A method a path does not take: 405 with `Allow`."
             ),
         },
         "components": {
@@ -738,7 +738,9 @@ def _everywhere(paths: dict[str, Any]) -> None:
 
 
 def render() -> str:
-    return json.dumps(build(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    from gateway.api.openapi_ops import complete  # operationIds, success schemas, parameters and headers
+
+    return json.dumps(complete(build()), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def main() -> int:

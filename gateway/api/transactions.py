@@ -120,7 +120,8 @@ def _attempt(a: AttemptRecord, bodies: bool) -> dict[str, Any]:
 async def _job_filter(request: web.Request, f: _Filters, *, states: tuple[str, ...]) -> JobFilter:
     agency, endpoint, text = f.agency(), f.text("endpoint"), f.text("error")
     state = f.choice("state", states)
-    since, until = f.instant("from"), f.instant("to")
+    # `since` is the older spelling of `from` (lienthong deliveries --since); either narrows the same way.
+    since, until = f.instant("from") or f.instant("since"), f.instant("to")
     dossier = f.text("dossier")
     ids = f.values.get("ids")
     if ids is not None and not (isinstance(ids, list) and all(type(i) is int for i in ids)):

@@ -49,7 +49,8 @@ WALLET_AGENCY = "vneid"  # gateway/wallet.py's AGENCY: the outbox's jobs to the 
 
 
 def interpolate(value: Any, missing: list[tuple[str, str]], key: str = "") -> Any:
-    """Replace ${VAR} and ${VAR:-default} in strings, so secrets and ports come from the environment.
+    """Replace ${VAR} and ${VAR:-default} in strings, so secrets and ports come from the environment;
+    with VAR unset and VAR_FILE set, the content of that file (its last line break dropped).
 
     `missing` collects (key, variable) for variables that are unset and have no default.
     """
@@ -59,6 +60,13 @@ def interpolate(value: Any, missing: list[tuple[str, str]], key: str = "") -> An
             got = os.environ.get(m.group(1))
             if got is not None:
                 return got
+            file = os.environ.get(m.group(1) + "_FILE")
+            if file:  # a secret mounted as a file (Docker and Kubernetes secrets, systemd credentials)
+                try:
+                    return Path(file).read_text(encoding="utf-8").rstrip("\r\n")
+                except (OSError, UnicodeDecodeError) as exc:
+                    missing.append((key, f"{m.group(1)}_FILE ({file}: {exc.__class__.__name__})"))
+                    return ""
             if m.group(2) is not None:
                 return m.group(2)
             missing.append((key, m.group(1)))
@@ -100,7 +108,8 @@ def _read(path: Path, problems: Problems) -> dict[str, Any]:
     missing: list[tuple[str, str]] = []
     data: dict[str, Any] = interpolate(raw, missing)
     for key, var in sorted(set(missing)):
-        problems.append((path.name, key, f"environment variable {var} is not set and has no default"))
+        what = f"cannot read {var}" if "_FILE (" in var else f"environment variable {var} is not set and has no default"
+        problems.append((path.name, key, what))
     return data
 
 

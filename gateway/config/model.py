@@ -384,6 +384,25 @@ class PaymentSettings(_Conf):
     )
     reconcile_interval: float = Field(30.0, gt=0, description="seconds between reconciliation rounds")
     tls: OutboundTLS | None = Field(None, description="CAs, client certificate and pins for an https:// url")
+class RetentionSettings(_Conf):
+    """Operational rows pruned by age (gateway/store/retention.py); dossiers, their events and the audit
+    log are kept: their retention is the agencies' legal matter."""
+
+    done_jobs_days: float = Field(
+        30.0, gt=0, description="days a done delivery is kept (a dossier's latest one stays, without its inputs)"
+    )
+    idempotency_keys_days: float = Field(
+        7.0, gt=0, description="days an Idempotency-Key is remembered: a request repeated later is a new one"
+    )
+    interval: float = Field(3600.0, gt=0, le=86400, description="seconds between two prunings")
+    batch: int = Field(5000, ge=1, le=100_000, description="rows per transaction (the writer is never held long)")
+
+
+class MetricsSettings(_Conf):
+    """Who may read /metrics: by default a client with the admin right (its key or token, as Prometheus'
+    `authorization` or `http_headers` setting sends it); public for a scraper on a private network."""
+
+    public: bool = Field(False, description="serve /metrics without authentication")
 
 
 class GatewaySettings(_Conf):
@@ -401,6 +420,8 @@ class GatewaySettings(_Conf):
     wallet: WalletSettings | None = None
     payments: PaymentSettings | None = None
     signing: SigningSettings = SigningSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    retention: RetentionSettings = RetentionSettings()
 
 
 class ApiKeyConf(_Conf):

@@ -108,7 +108,10 @@ def audit_key_env(workdir: Path) -> dict[str, str]:
     key = workdir / "audit-key.pem"
     key.write_bytes(new_audit_key().pem())
     key.chmod(0o600)
-    return {"LIENTHONG_AUDIT_KEY_FILE": str(key), "LIENTHONG_AUDIT_CHECKPOINTS": str(workdir / "audit-checkpoints")}
+    return {
+        "LIENTHONG_AUDIT_SIGNING_KEY_PATH": str(key),
+        "LIENTHONG_AUDIT_CHECKPOINTS": str(workdir / "audit-checkpoints"),
+    }
 
 
 class Progress:
@@ -232,6 +235,7 @@ async def run_demo(conf: Path, *, dossiers: int = 60, workdir: Path | None = Non
         print(f"  gateway on {stack.gateway_url}; simulators: " + ", ".join(f"{s.agency} {s.url}" for s in stack.sims))
         print(f"  operator dashboard: {stack.gateway_url}/dashboard (operator key {DEMO_KEYS['operator']})")
         code = await _scenario(stack, box, registry, dossiers)
+        await _save_metrics(stack.gateway_url, work / "metrics.prom")
         print(f"  demo took {time.monotonic() - t0:.0f} s")
         if keep:
             print(f"  still running for you to explore (Ctrl-C to stop): {stack.gateway_url}/dashboard")
@@ -241,6 +245,17 @@ async def run_demo(conf: Path, *, dossiers: int = 60, workdir: Path | None = Non
         await stack.stop()
         if tmp is not None:
             tmp.cleanup()
+
+
+async def _save_metrics(url: str, path: Path) -> None:
+    """The gateway's /metrics at the end of the run, kept in the working folder (for promtool, an operator)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{url}/metrics", headers={"X-Api-Key": DEMO_KEYS["operator"]}) as r,
+    ):
+        r.raise_for_status()
+        body = await r.read()
+    await asyncio.to_thread(path.write_bytes, body)
 
 
 async def _lookups(session: aiohttp.ClientSession, url: str, kinds: list[AgencyKind]) -> None:

@@ -214,7 +214,7 @@ class Stack:
     async def start_gateway(self) -> Child:
         self.gateway = await start_child(
             "gateway",
-            ["serve", "--conf", str(self.conf)],
+            ["serve", "--conf", str(self.conf), "--demo-secrets"],
             url=self.gateway_url,
             health="/healthz",
             log_dir=self.workdir,

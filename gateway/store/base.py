@@ -21,6 +21,7 @@ from gateway.store.attempts import AttemptInfo, AttemptQuery, AttemptRecord
 from gateway.store.filters import JobFilter
 from gateway.store.kpis import KpiRows
 from gateway.store.payments import NewPayment, PaidNotice
+from gateway.store.retention import Pruned
 from gateway.store.seals import AuditVerifier
 
 JobState = Literal["waiting", "pending", "leased", "done", "dead", "cancelled"]
@@ -459,6 +460,17 @@ class Store(ABC):
         since: float | None = None,
     ) -> list[JobRecord]:
         """Jobs by id (of an agency; last changed since an epoch time: for dead letters, dead since)."""
+
+    @abstractmethod
+    async def prune(self, agencies: Sequence[str], jobs_before: float, keys_before: datetime, batch: int) -> Pruned:
+        """One batch of retention (store/retention.py): these agencies' done jobs last due before
+        `jobs_before` (epoch seconds), idempotency keys created before `keys_before`; never a dossier,
+        event or audit record."""
+
+    @abstractmethod
+    async def open_jobs(self, agencies: Sequence[str]) -> dict[tuple[str, str, str], int]:
+        """(agency, endpoint, state) -> jobs of these agencies, for the states not final (waiting, pending,
+        leased, dead): what /metrics shows, read through the (agency, state) index, never a scan."""
 
     @abstractmethod
     async def pending_by_endpoint(self) -> dict[tuple[str, str], int]:

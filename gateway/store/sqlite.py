@@ -54,6 +54,7 @@ from gateway.store import (
     cursors,
     deliveries,
     documents,
+    gauges,
     health,
     kpis,
     outbox,
@@ -61,6 +62,7 @@ from gateway.store import (
     payments,
     reads,
     refusals,
+    retention,
     rows,
     supplements,
     updates,
@@ -421,6 +423,16 @@ class SqliteStore(Store):
         since: float | None = None,
     ) -> list[JobRecord]:
         return await self._read(lambda conn: outbox.jobs(conn, state, limit, ids, agency, since))
+
+    async def prune(
+        self, agencies: Sequence[str], jobs_before: float, keys_before: datetime, batch: int
+    ) -> retention.Pruned:
+        keys = keys_before.astimezone(UTC).isoformat()
+        chosen = await self._read(lambda conn: retention.choose(conn, agencies, jobs_before, keys, batch))
+        return await self._write(lambda conn: retention.remove(conn, chosen))
+
+    async def open_jobs(self, agencies: Sequence[str]) -> dict[tuple[str, str, str], int]:
+        return await self._read(lambda conn: gauges.open_jobs(conn, agencies))
 
     async def pending_by_endpoint(self) -> dict[tuple[str, str], int]:
         return await self._read(outbox.pending_by_endpoint)

@@ -127,7 +127,7 @@ async def test_metrics_of_breakers_holds_and_held_jobs(harness: GatewayHarness, 
     for i in range(6):
         assert (await harness.client.post("/v1/dossiers", json=submission(i), headers=harness.headers())).status == 202
     for _ in range(300):  # the breaker opens, then the held jobs are counted (every 0.2 s here)
-        m = samples(await (await harness.client.get("/metrics")).text())
+        m = samples(await (await harness.client.get("/metrics", headers=harness.headers("operator"))).text())
         if m[f"lienthong_endpoint_held_jobs{labels}"] >= 5:
             break
         await asyncio.sleep(0.05)
@@ -135,5 +135,5 @@ async def test_metrics_of_breakers_holds_and_held_jobs(harness: GatewayHarness, 
     assert m[f"lienthong_endpoint_breaker_openings_total{labels}"] == 1.0
     assert m[f"lienthong_endpoint_held{labels}"] == 0.0  # open, not paused
     assert (await post(harness, "/v1/admin/agencies/police/pause", {"until": "1h", "reason": "bảo trì"}))[0] == 200
-    m = samples(await (await harness.client.get("/metrics")).text())
+    m = samples(await (await harness.client.get("/metrics", headers=harness.headers("operator"))).text())
     assert m[f"lienthong_endpoint_held{labels}"] == 1.0

@@ -34,13 +34,13 @@ async def test_unknown_key_is_401(harness: GatewayHarness, key: str) -> None:
     assert problem["detail"] == "unknown API key"
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/v1/openapi.json"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/v1/openapi.json"])
 async def test_public_paths_need_no_key(harness: GatewayHarness, path: str) -> None:
     resp = await harness.client.get(path)
     assert resp.status == 200
 
 
-@pytest.mark.parametrize("path", ["/v1/procedures", "/v1/lookups", "/v1/admin/deliveries"])
+@pytest.mark.parametrize("path", ["/v1/procedures", "/v1/lookups", "/v1/admin/deliveries", "/metrics"])
 async def test_other_paths_need_a_key(harness: GatewayHarness, path: str) -> None:
     await assert_problem(await harness.client.get(path), 401, "unauthenticated")
 

@@ -80,12 +80,10 @@ def test_what_operators_and_metrics_see() -> None:
     assert (danang["state"], danang["reason"], danang["paused_by"]) == ("paused", "di dời máy chủ", "operator")
     assert danang["paused_until"] == datetime.fromtimestamp(clock.now + 600, UTC).isoformat()
     assert (hcm["state"], hcm["open_since"], hcm["paused_until"]) == ("closed", None, None)
-    gauges = g.gauges()
-    assert gauges['lienthong_endpoint_breaker_open{agency="land",endpoint="hanoi"}'] == 1.0
-    assert gauges['lienthong_endpoint_breaker_openings_total{agency="land",endpoint="hanoi"}'] == 1.0
-    assert gauges['lienthong_endpoint_held{agency="land",endpoint="danang"}'] == 1.0
-    assert gauges['lienthong_endpoint_held_jobs{agency="land",endpoint="hanoi"}'] == 12.0
-    assert gauges['lienthong_endpoint_breaker_open{agency="land",endpoint="hcm"}'] == 0.0
+    readings = {(a, e): rest for a, e, *rest in g.readings()}  # state, open, openings, held, held jobs
+    assert readings["land", "hanoi"] == ["open", True, 1, False, 12]
+    assert readings["land", "danang"][3] is True
+    assert readings["land", "hcm"][:2] == ["closed", False]
 
 
 def test_one_line_when_a_hold_starts_and_one_when_it_ends() -> None:

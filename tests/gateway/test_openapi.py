@@ -60,3 +60,29 @@ async def test_every_v1_route_is_documented(harness: GatewayHarness, committed: 
             served.add((re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path), route.method))
     assert served - documented == set()
     assert documented - served == set()
+
+
+def test_every_operation_has_an_id_a_success_schema_and_the_correlation_header(committed: str) -> None:
+    doc = json.loads(committed)
+    ids = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            ids.append(op["operationId"])
+            successes = {s: r for s, r in op["responses"].items() if s.startswith("2")}
+            assert successes, (method, path)
+            for status, response in successes.items():
+                assert response.get("content"), f"{method} {path} {status} has no schema"
+                assert "X-Correlation-ID" in response["headers"]
+            assert any(p["name"] == "X-Correlation-ID" for p in op["parameters"])
+    assert len(ids) == len(set(ids))
+    submit = doc["paths"]["/v1/dossiers"]["post"]["responses"]
+    assert "Idempotent-Replayed" in submit["200"]["headers"] and "Location" in submit["202"]["headers"]
+    assert "Location" in doc["paths"]["/v1/dossiers/{ref}/results/{index}"]["get"]["responses"]["302"]["headers"]
+    listing = doc["paths"]["/v1/dossiers"]["get"]["parameters"]
+    assert any(p["name"] == "client" for p in listing)
+    assert {p["name"] for p in doc["paths"]["/v1/admin/deliveries"]["get"]["parameters"]} >= {
+        "state",
+        "agency",
+        "since",
+        "limit",
+    }

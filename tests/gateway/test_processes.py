@@ -58,7 +58,7 @@ async def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | Non
 async def start_gateway(name: str, port: int, env: dict[str, str], workdir: Path) -> Child:
     return await start_child(
         name,
-        ["serve", "--conf", str(CONF)],
+        ["serve", "--conf", str(CONF), "--demo-secrets"],
         url=f"http://127.0.0.1:{port}",
         health="/healthz",
         log_dir=workdir,
@@ -180,13 +180,13 @@ async def test_store_copy_of_the_demo_then_serve_on_postgresql(tmp_path: Path, p
     env = {
         "LIENTHONG_STORE_URL": pg_url,
         "LIENTHONG_DB": str(db),
-        "LIENTHONG_AUDIT_KEY_FILE": str(work / "audit-key.pem"),
+        "LIENTHONG_AUDIT_SIGNING_KEY_PATH": str(work / "audit-key.pem"),
         "LIENTHONG_AUDIT_CHECKPOINTS": str(work / "audit-checkpoints"),
         "LIENTHONG_AUDIT_INTERVAL": "1",
     }
     conf = work / "conf"
     gw = await start_child(
-        "gateway-pg", ["serve", "--conf", str(conf), "--workers", "2", "--port", str(port)],
+        "gateway-pg", ["serve", "--conf", str(conf), "--demo-secrets", "--workers", "2", "--port", str(port)],
         url=f"http://127.0.0.1:{port}", health="/healthz", log_dir=tmp_path, env=env, cwd=work,
     )  # fmt: skip
     try:
@@ -233,7 +233,7 @@ async def run_cli_python(source: str) -> tuple[int, str]:
 
 async def test_serve_with_workers_refuses_an_sqlite_store(tmp_path: Path) -> None:
     code, out = await run_cli(
-        "serve", "--conf", str(CONF), "--workers", "2", "--port", str(free_port()),
+        "serve", "--conf", str(CONF), "--demo-secrets", "--workers", "2", "--port", str(free_port()),
         env={"LIENTHONG_STORE_URL": "", "LIENTHONG_DB": str(tmp_path / "g.db")},
     )  # fmt: skip
     assert code == 2 and "--workers needs a PostgreSQL store" in out
@@ -250,7 +250,7 @@ async def test_serve_with_workers_shares_the_port_restarts_a_dead_worker_and_dra
     port = free_port()
     env = {"LIENTHONG_STORE_URL": pg_url, "LIENTHONG_DB": str(tmp_path / "unused.db")}
     sup = await start_child(
-        "gateway-workers", ["serve", "--conf", str(CONF), "--workers", "2", "--port", str(port)],
+        "gateway-workers", ["serve", "--conf", str(CONF), "--demo-secrets", "--workers", "2", "--port", str(port)],
         url=f"http://127.0.0.1:{port}", health="/healthz", log_dir=tmp_path, env=env,
     )  # fmt: skip
     try:
@@ -306,7 +306,7 @@ async def test_the_tax_poller_runs_in_one_process_and_moves_to_the_other_when_it
         await stack.start_simulators()
         for name, port in ports.items():
             gateways[name] = await start_child(
-                f"gateway-{name}", ["serve", "--conf", str(TAX_CONF)], url=f"http://127.0.0.1:{port}",
+                f"gateway-{name}", ["serve", "--conf", str(TAX_CONF), "--demo-secrets"], url=f"http://127.0.0.1:{port}",
                 health="/healthz", log_dir=tmp_path, env={**stack.env(), "LIENTHONG_PORT": str(port)},
             )  # fmt: skip
         holders: list[str] = []
@@ -383,7 +383,7 @@ async def test_a_feed_follower_over_http_sees_every_event_once_while_eight_write
     port = free_port()
     env = {"LIENTHONG_STORE_URL": pg_url, "LIENTHONG_PORT": str(port), "POLICE_URL": "http://127.0.0.1:1"}
     gw = await start_child(
-        "gateway-feed", ["serve", "--conf", str(CONF)], url=f"http://127.0.0.1:{port}", health="/healthz",
+        "gateway-feed", ["serve", "--conf", str(CONF), "--demo-secrets"], url=f"http://127.0.0.1:{port}", health="/healthz",
         log_dir=tmp_path, env={**env, "LIENTHONG_DB": str(tmp_path / "unused.db")},
     )  # fmt: skip
     async with AsyncExitStack() as stack:

@@ -75,7 +75,7 @@ async def tls_server(app: web.Application, ctx: ssl.SSLContext, port: int) -> As
 
 
 def requests_seen(app: web.Application) -> int:
-    return sum(app[METRICS].requests.values())
+    return int(sum(s.value for m in app[METRICS].requests.collect() for s in m.samples if s.name.endswith("_total")))
 
 
 @pytest.fixture
@@ -226,7 +226,7 @@ async def test_sighup_loads_a_renewed_certificate(
     env = {"LIENTHONG_PORT": str(port), "LIENTHONG_DB": str(tmp_path / "gw.db")}
     child = await start_child(
         "gateway",
-        ["serve", "--conf", str(conf)],
+        ["serve", "--conf", str(conf), "--demo-secrets"],
         url=f"https://127.0.0.1:{port}",
         health="/healthz",
         log_dir=tmp_path,
