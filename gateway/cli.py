@@ -538,12 +538,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         if args.public_key:
             verifier = load_verifier(_no_signing(), Path("."), args.public_key)
-        else:
+        elif args.conf is not None or os.environ.get(CONF_ENV):
             from gateway.config import load_config
             from gateway.plugin_manager import load_registry
 
-            config = load_config(args.conf, load_registry())
+            config = load_config(_conf_dir(args.conf), load_registry())
             verifier = load_verifier(config.gateway.signing, config.base_dir)
+        else:
+            verifier = None  # no key given and no configuration to read one from
     except (OSError, ValueError) as exc:
         print(f"cannot load the public key: {exc}", file=sys.stderr)
         return 2

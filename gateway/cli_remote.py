@@ -60,7 +60,15 @@ class Admin:
                 if r.status >= 400:
                     detail = data.get("detail") if isinstance(data, dict) else None
                     title = data.get("title") if isinstance(data, dict) else r.reason
-                    raise RemoteError(f"{method} {path}: {r.status} {title}" + (f": {detail}" if detail else ""))
+                    errors = data.get("errors") if isinstance(data, dict) else None
+                    fields = "; ".join(
+                        f"{e.get('path')}: {e.get('message')}" for e in errors or [] if isinstance(e, dict)
+                    )
+                    raise RemoteError(
+                        f"{method} {path}: {r.status} {title}"
+                        + (f": {detail}" if detail else "")
+                        + (f" ({fields})" if fields else "")
+                    )
                 return data
         except aiohttp.ClientError as exc:
             raise RemoteError(f"cannot reach {self.url}: {exc}") from None

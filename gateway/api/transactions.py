@@ -52,8 +52,12 @@ class _Filters:
         return raw
 
     def agency(self) -> str | None:
-        agencies = self.request.app[LIVE].current.config.agencies
-        return self.choice("agency", tuple(agencies))
+        agencies = tuple(self.request.app[LIVE].current.config.agencies)
+        raw = self.text("agency")
+        if raw is not None and raw not in agencies:
+            self.errors.append(FieldError(self._path("agency"), f"no agency named {raw!r}: {', '.join(agencies)}"))
+            return None
+        return raw
 
     def instant(self, name: str) -> float | None:
         raw = self.text(name)

@@ -65,7 +65,8 @@ async def test_pause_list_resume_deliveries_and_audit_over_the_api(harness: Gate
 
 async def test_refusals_and_errors_are_said(harness: GatewayHarness) -> None:
     code, out = await remote(harness, "deliveries", "list", "--agency", "customs")
-    assert code == 1 and "422" in out and "no agency named 'customs'" in out, out
+    # The operators' searches answer 400 for a filter they cannot read, naming the field and why.
+    assert code == 1 and "400" in out and "query.agency: no agency named 'customs'" in out, out
     code, out = await remote(harness, "agencies", "pause", "customs", "--until", "2h", "--reason", "x")
     assert code == 1 and "404" in out, out
     code, out = await remote(harness, "deliveries", "list", key="centre-hanoi")  # no admin right

@@ -383,8 +383,8 @@ async def test_a_feed_follower_over_http_sees_every_event_once_while_eight_write
     port = free_port()
     env = {"LIENTHONG_STORE_URL": pg_url, "LIENTHONG_PORT": str(port), "POLICE_URL": "http://127.0.0.1:1"}
     gw = await start_child(
-        "gateway-feed", ["serve", "--conf", str(CONF), "--demo-secrets"], url=f"http://127.0.0.1:{port}", health="/healthz",
-        log_dir=tmp_path, env={**env, "LIENTHONG_DB": str(tmp_path / "unused.db")},
+        "gateway-feed", ["serve", "--conf", str(CONF), "--demo-secrets"], url=f"http://127.0.0.1:{port}",
+        health="/healthz", log_dir=tmp_path, env={**env, "LIENTHONG_DB": str(tmp_path / "unused.db")},
     )  # fmt: skip
     async with AsyncExitStack() as stack:
         stores: list[PostgresStore] = []
