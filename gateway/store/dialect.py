@@ -11,11 +11,12 @@ import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import psycopg
-from psycopg.pq import TransactionStatus
+
+if TYPE_CHECKING:  # psycopg is loaded with the first PostgreSQL connection: an SQLite gateway never pays for it
+    import psycopg
 
 # Every write transaction takes this transaction-level advisory lock first (BEGIN IMMEDIATE in SQLite
 # takes the database's write lock): the processes on one database write one transaction at a time, so
@@ -154,11 +155,15 @@ class PgConnection:
 
     @classmethod
     def connect(cls, url: str) -> PgConnection:
+        import psycopg
+
         return cls(psycopg.connect(url, autocommit=True, **KEEPALIVES))
 
     @property
     def in_transaction(self) -> bool:
         # A connection the server dropped is in no transaction to roll back: the next BEGIN opens another.
+        from psycopg.pq import TransactionStatus
+
         return not self.broken and self.raw.info.transaction_status != TransactionStatus.IDLE
 
     @property

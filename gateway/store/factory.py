@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gateway.store.postgres import PostgresStore, is_postgres_url, redacted
 from gateway.store.seals import AuditKey
 from gateway.store.sqlite import SqliteStore
+from gateway.store.urls import is_postgres_url, redacted
 
 ENV = "LIENTHONG_STORE_URL"
 SQLITE = "sqlite:///"
@@ -43,6 +43,8 @@ def make_store(
     """The store of a url, not yet open. `exclusive`: the serving process of an SQLite file locks it."""
     path = sqlite_path(url)
     if path is None:
+        from gateway.store.postgres import PostgresStore  # psycopg: loaded only for a PostgreSQL store
+
         return PostgresStore(url, batch_max=batch_max, audit_key=audit_key, group_commit_wait=group_commit_wait)
     return SqliteStore(
         path, batch_max=batch_max, exclusive=exclusive, audit_key=audit_key, group_commit_wait=group_commit_wait

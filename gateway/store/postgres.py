@@ -36,6 +36,7 @@ from gateway.store.dialect import KEEPALIVES, PgConnection
 from gateway.store.migrations import migrate_postgres
 from gateway.store.seals import AuditKey
 from gateway.store.sqlite import SqliteStore
+from gateway.store.urls import redacted
 from gateway.store.writer import GroupCommitWriter
 
 T = TypeVar("T")
@@ -46,19 +47,6 @@ ROLE_RETRY = 2.0  # seconds between tries at a role another process holds, and b
 
 class StoreUnreachable(LienthongError):
     """The database of `[store] url` did not answer (or refused the connection) at start-up."""
-
-
-def redacted(url: str) -> str:
-    """A url fit for a log line or a message: without its password."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    auth, host = rest.rsplit("@", 1)
-    return f"{scheme}://{auth.split(':', 1)[0]}@{host}"
-
-
-def is_postgres_url(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
 
 
 class ReconnectingConnection(PgConnection):
