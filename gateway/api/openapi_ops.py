@@ -195,7 +195,7 @@ RECEIPT = _obj(
         "applicant": {"type": "string", "description": "the applicant's name"},
         "received_at": {"type": "string", "format": "date-time"},
         "due_at": {"type": "string", "format": "date-time"},
-        "return_method": {"type": "string"},
+        "return_method": _ref("ReturnMethod"),
         "documents": {
             "type": "array",
             "items": _obj(
