@@ -17,6 +17,12 @@ from gateway.api import openapi_services
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
+BY = {
+    "name": "by",
+    "in": "query",
+    "schema": {"type": "string", "enum": ["centre", "agency", "procedure", "province"], "default": "centre"},
+    "description": "what the figures are per",
+}
 
 
 def _problem_schema() -> dict[str, Any]:
@@ -506,17 +512,29 @@ def build() -> dict[str, Any]:
         "/v1/admin/attempts": {
             "get": {
                 "summary": "Every delivery attempt, newest first: time, endpoint, duration, outcome, error, reference",
-                "parameters": _query_strings(
-                    ("dossier", "a dossier's id or code"),
-                    ("agency", "an agency of agencies.toml"),
-                    ("endpoint", "one of its endpoints"),
-                    ("outcome", "delivered, failed, dead, documents-asked or lease-expired"),
-                    ("from", "started at or after: ISO 8601, or a duration ago (24h)"),
-                    ("to", "started before"),
-                    ("error", "text of the error"),
-                    ("before", "an attempt id: older ones (paging)"),
-                    ("bodies", "true: the captured request and answer bodies too"),
-                ),
+                "parameters": [
+                    *_query_strings(
+                        ("dossier", "a dossier's id or code"),
+                        ("agency", "an agency of agencies.toml"),
+                        ("endpoint", "one of its endpoints"),
+                        ("outcome", "delivered, failed, dead, documents-asked or lease-expired"),
+                        ("from", "started at or after: ISO 8601, or a duration ago (24h)"),
+                        ("to", "started before"),
+                        ("error", "text of the error"),
+                    ),
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1},
+                        "description": "an attempt id: older ones (paging, `next_before`)",
+                    },
+                    {
+                        "name": "bodies",
+                        "in": "query",
+                        "schema": {"type": "boolean", "default": False},
+                        "description": "true: the captured request and answer bodies too",
+                    },
+                ],
                 "responses": _responses(200, None, 400, 401, 403),
             }
         },
@@ -530,24 +548,34 @@ def build() -> dict[str, Any]:
         "/v1/admin/kpis": {
             "get": {
                 "summary": "Centre performance per centre, agency, procedure or province over a period",
-                "parameters": _query_strings(
-                    ("by", "centre (default), agency, procedure or province"),
-                    ("from", "first local day, YYYY-MM-DD (default: 29 days before `to`)"),
-                    ("to", "last local day (default: today)"),
-                    ("format", "csv for a spreadsheet"),
-                ),
+                "parameters": [
+                    BY,
+                    *_query_strings(
+                        ("from", "first local day, YYYY-MM-DD (default: 29 days before `to`)"),
+                        ("to", "last local day (default: today)"),
+                    ),
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+                        "description": "csv for a spreadsheet (text/csv)",
+                    },
+                ],
                 "responses": _responses(200, None, 400, 401, 403),
             }
         },
         "/v1/admin/kpis/series": {
             "get": {
                 "summary": "The on-time rate of each item per day, week or month of a period",
-                "parameters": _query_strings(
-                    ("by", "centre (default), agency, procedure or province"),
-                    ("bucket", "day, week (default) or month"),
-                    ("from", "first local day"),
-                    ("to", "last local day"),
-                ),
+                "parameters": [
+                    BY,
+                    {
+                        "name": "bucket",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["day", "week", "month"], "default": "week"},
+                    },
+                    *_query_strings(("from", "first local day"), ("to", "last local day")),
+                ],
                 "responses": _responses(200, None, 400, 401, 403),
             }
         },

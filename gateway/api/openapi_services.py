@@ -58,7 +58,7 @@ def _payments(
                 ),
                 "parameters": [*ref_param, key],
                 "requestBody": {"content": {"application/json": {"schema": ref(PaymentRequest)}}},
-                "responses": responses(201, ref(Payment), 400, 401, 404, 409, 422, 502, 504)
+                "responses": responses(201, ref(Payment), 400, 401, 403, 404, 409, 413, 415, 422, 502, 504)
                 | {"200": {"description": "replay of an earlier request with the same Idempotency-Key"}},
             }
         },
@@ -70,28 +70,28 @@ def _payments(
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
                     _query("client", {"type": "string"}, "operators and portals: one centre's"),
                 ],
-                "responses": responses(200, None, 401),
+                "responses": responses(200, None, 400, 401, 403),
             }
         },
         "/v1/payments/{id}": {
             "get": {
                 "summary": "One payment",
                 "parameters": [_path("id")],
-                "responses": responses(200, ref(Payment), 401, 404),
+                "responses": responses(200, ref(Payment), 401, 403, 404),
             }
         },
         "/v1/payments/{id}/receipt": {
             "get": {
                 "summary": "The platform's electronic receipt (biên lai), as kept",
                 "parameters": [_path("id")],
-                "responses": responses(200, None, 401, 404),
+                "responses": responses(200, None, 401, 403, 404),
             }
         },
         "/v1/payments/callback": {
             "post": {
                 "summary": "The payment platform's callback with the transaction (HMAC-signed, no API key)",
                 "security": [],
-                "responses": responses(200, None, 400, 401, 404),
+                "responses": responses(200, None, 400, 401, 404, 409, 413),
             }
         },
     }
@@ -114,7 +114,7 @@ def _appointments(
                         "days from `from` (7; at most [appointments] max_days)",
                     ),
                 ],
-                "responses": responses(200, None, 401, 404, 409, 502, 503, 504),
+                "responses": responses(200, None, 401, 403, 404, 409, 502, 503, 504),
             }
         },
         "/v1/dossiers/{ref}/appointments": {
@@ -123,7 +123,7 @@ def _appointments(
                 "description": "One booking per Idempotency-Key, however often it is sent. " + held,
                 "parameters": [*ref_param, key],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": ref(BookingRequest)}}},
-                "responses": responses(201, ref(Appointment), 400, 401, 404, 409, 422, 502, 503, 504)
+                "responses": responses(201, ref(Appointment), 400, 401, 403, 404, 409, 413, 415, 422, 502, 503, 504)
                 | {"200": {"description": "replay of an earlier booking with the same Idempotency-Key"}},
             }
         },
@@ -136,7 +136,7 @@ def _appointments(
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
                     _query("client", {"type": "string"}, "operators and portals: one centre's"),
                 ],
-                "responses": responses(200, None, 401),
+                "responses": responses(200, None, 400, 401, 403),
             }
         },
         "/v1/appointments/events": {
@@ -147,14 +147,14 @@ def _appointments(
                     _query("kind", {"enum": ["booked", "moved", "cancelled", "reminder"]}),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
                 ],
-                "responses": responses(200, None, 401),
+                "responses": responses(200, None, 400, 401, 403),
             }
         },
         "/v1/appointments/{id}": {
             "get": {
                 "summary": "One appointment",
                 "parameters": [_path("id")],
-                "responses": responses(200, ref(Appointment), 401, 404),
+                "responses": responses(200, ref(Appointment), 401, 403, 404),
             }
         },
         "/v1/appointments/{id}/move": {
@@ -163,7 +163,7 @@ def _appointments(
                 "description": held,
                 "parameters": [_path("id")],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": ref(MoveRequest)}}},
-                "responses": responses(200, ref(Appointment), 401, 404, 409, 422, 502, 503, 504),
+                "responses": responses(200, ref(Appointment), 400, 401, 403, 404, 409, 413, 415, 422, 502, 503, 504),
             }
         },
         "/v1/appointments/{id}/cancel": {
@@ -171,7 +171,7 @@ def _appointments(
                 "summary": "Cancel an appointment (a cancelled one answers as it is)",
                 "description": held,
                 "parameters": [_path("id")],
-                "responses": responses(200, ref(Appointment), 401, 404, 409, 502, 503, 504),
+                "responses": responses(200, ref(Appointment), 401, 403, 404, 409, 502, 503, 504),
             }
         },
     }

@@ -1,15 +1,21 @@
-"""The committed OpenAPI document is fresh, is what the gateway serves, and documents every /v1 route."""
+"""The committed OpenAPI document is fresh, is what the gateway serves, documents every /v1 route, and its
+success schemas fit real answers."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from gateway.api.openapi import OPENAPI_PATH, main, render
+from gateway.api.receipts import JOSE
 from tests.gateway.conftest import GatewayHarness
+from tests.gateway.test_smoke import wait_status
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +92,71 @@ def test_every_operation_has_an_id_a_success_schema_and_the_correlation_header(c
         "since",
         "limit",
     }
+
+
+def conforms(doc: dict[str, Any], method: str, path: str, status: int, media: str, body: Any) -> None:
+    """`body` fits the document's schema of that answer (its `$ref`s resolved in the document)."""
+    schema = doc["paths"][path][method]["responses"][str(status)]["content"][media]["schema"]
+    validator = Draft202012Validator({"components": doc["components"], "allOf": [schema]})
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
+    assert not errors, (method, path, errors[:5])
+
+
+@pytest.mark.parametrize("gateway_env", [{"LIENTHONG_SIGNING_KEY": base64.b64encode(bytes(range(32))).decode()}])
+async def test_answers_with_data_fit_their_schemas(
+    harness: GatewayHarness, committed: str, submission: Callable[[int], dict[str, Any]]
+) -> None:
+    """The answers the fuzz run mostly sees empty, here with a delivered dossier behind them: receipts and
+    signatures, the public catalog, KPIs, the league, attempts and the timeline; their media types and
+    headers as documented."""
+    doc = json.loads(committed)
+    resp = await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())
+    did, code = (await resp.json())["id"], (await resp.json())["code"]
+    assert (await wait_status(harness, did, 9))["status"] == 9
+    centre, op = harness.headers(), harness.headers("operator")
+
+    async def check(path: str, url: str, who: dict[str, str], media: str = "application/json") -> Any:
+        r = await harness.client.get(url, headers=who)
+        assert r.status == 200 and r.content_type == media, (url, r.status, await r.text())
+        documented = doc["paths"][path]["get"]["responses"]["200"]
+        for name, header in documented["headers"].items():
+            assert not header.get("required") or name in r.headers, (url, name)
+        if media != "application/json":
+            assert media in documented["content"], (url, media)
+            return await r.text()
+        body = await r.json()
+        conforms(doc, "get", path, 200, media, body)
+        return body
+
+    receipt = await check("/v1/dossiers/{ref}/receipt", f"/v1/dossiers/{did}/receipt", centre)
+    assert receipt["dossier_code"] == code and receipt["documents"]
+    jws = await check("/v1/dossiers/{ref}/receipt/signature", f"/v1/dossiers/{did}/receipt/signature", centre, JOSE)
+    jose = doc["paths"]["/v1/dossiers/{ref}/receipt/signature"]["get"]["responses"]["200"]["content"][JOSE]
+    assert re.fullmatch(jose["schema"]["pattern"], jws)
+    await check("/v1/dossiers/{ref}/receipt/page", f"/v1/dossiers/{did}/receipt/page", centre, "text/html")
+    verdict = await check("/v1/verify", f"/v1/verify?signature={jws}", {})
+    assert verdict["valid"] is True and verdict["signed"]["dossier"] == code
+    assert (await check("/v1/verify/keys", "/v1/verify/keys", {}))["keys"]
+    catalog = await check("/v1/public/procedures", "/v1/public/procedures", {})
+    one = catalog["items"][0]["code"]
+    await check("/v1/public/procedures/{code}", f"/v1/public/procedures/{one}", {})
+    lines = await check("/v1/admin/kpis", "/v1/admin/kpis", op)
+    assert lines["items"] and lines["items"][0]["received"] >= 1
+    assert "received" in await check("/v1/admin/kpis", "/v1/admin/kpis?format=csv", op, "text/csv")
+    series = await check("/v1/admin/kpis/series", "/v1/admin/kpis/series?bucket=day", op)
+    assert series["items"][0]["points"]
+    for who in (op, centre):  # an operator sees every row's figures, a centre its own
+        league = await check("/v1/kpis/league", "/v1/kpis/league", who)
+        assert any("figures" in row for row in league["items"])
+    tried = await check("/v1/admin/attempts", f"/v1/admin/attempts?dossier={did}&bodies=true", op)
+    assert tried["items"][0]["outcome"] == "delivered" and tried["items"][0]["request_body"]
+    timeline = await check("/v1/admin/dossiers/{ref}/timeline", f"/v1/admin/dossiers/{did}/timeline", op)
+    assert {i["kind"] for i in timeline["items"]} == {"event", "attempt"}
+    for path in ("/v1/appointments", "/v1/appointments/events", "/v1/payments"):
+        await check(path, path, centre)
+    r = await harness.client.post(
+        "/v1/admin/deliveries/rerun", json={"state": "done", "dossier": did, "dry_run": True}, headers=op
+    )
+    assert r.status == 200
+    conforms(doc, "post", "/v1/admin/deliveries/rerun", 200, "application/json", await r.json())
+    assert (await r.json())["matched"] == 1

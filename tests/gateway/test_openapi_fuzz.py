@@ -1,12 +1,14 @@
 """The OpenAPI document against the live gateway: schemathesis (pinned) generates requests for every
 operation from the document the gateway serves and checks every answer: no server error, the status
 documented, the body and headers as documented. A centre's key for the centres' operations, an
-operator's for the admin ones; a real police simulator behind the gateway; rate limits off, so that the
-requests reach the operations' logic. A bounded run (a fixed seed, about 2,000 cases)."""
+operator's for the admin ones; a real police simulator behind the gateway; rate limits off and a signing
+key set, so that the requests reach the operations' logic (receipts, signatures, verification). A bounded
+run (a fixed seed, about 2,000 cases)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -109,24 +111,30 @@ async def test_every_operation_answers_as_documented(tmp_path: Path) -> None:
     await asyncio.to_thread(shutil.copytree, CONF, conf)
     await asyncio.to_thread(no_rate_limits, conf / "gateway.toml")
     stack = Stack(conf, tmp_path, [police_sim()])
+    stack.extra_env["LIENTHONG_SIGNING_KEY"] = base64.b64encode(os.urandom(32)).decode()  # an Ed25519 seed
     try:
         await stack.start_simulators()
         await stack.start_gateway()
         url = stack.gateway_url
+        # A dossier delivered first: the listings, KPIs, league and attempts answer with real items, and the
+        # operations on one dossier reach it below (generated ids are all unknown: 404).
+        dossier = await submitted(url)
         centres = await schemathesis(url, DEMO_KEYS["centre-hanoi"], "^/v1/(?!admin/)", 20, tmp_path / "centre.ndjson")
         admin = await schemathesis(url, DEMO_KEYS["operator"], "^/v1/admin/", 20, tmp_path / "admin.ndjson")
-        # A dossier that exists, for the operations on one (generated ids are all unknown: 404).
-        dossier = await submitted(url)
         config = tmp_path / "schemathesis.toml"
         await asyncio.to_thread(config.write_text, f'[parameters]\n"path.ref" = "{dossier}"\n')
         one = await schemathesis(
             url, DEMO_KEYS["centre-hanoi"], "^/v1/dossiers/\\{ref\\}", 20, tmp_path / "one.ndjson", config
         )
+        # Its timeline as an operator reads it: status events and delivery attempts.
+        history = await schemathesis(
+            url, DEMO_KEYS["operator"], "^/v1/admin/dossiers/\\{ref\\}", 20, tmp_path / "history.ndjson", config
+        )
     finally:
         await stack.stop()
-    for code, out, _ in (centres, admin, one):
+    for code, out, _ in (centres, admin, one, history):
         assert code == 0 and "generated, " in out and " failed" not in out.split("Test cases:")[-1], out[:8000]
-    total = centres[2]["cases"] + admin[2]["cases"] + one[2]["cases"]
+    total = centres[2]["cases"] + admin[2]["cases"] + one[2]["cases"] + history[2]["cases"]
     print(f"schemathesis: {total} cases, every check passed")
     assert total >= 1500, (total, centres[1][-3000:], admin[1][-3000:])
     gateway_log = await asyncio.to_thread((tmp_path / "gateway.log").read_text)
@@ -135,3 +143,6 @@ async def test_every_operation_answers_as_documented(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in gateway_log.split("\n") if line]  # only \n ends a line
     on_it = [ln for ln in lines if ln.get("event") == "request" and ln.get("path") == f"/v1/dossiers/{dossier}"]
     assert sum(ln["status"] == 200 for ln in on_it) >= 10, len(on_it)
+    for path in (f"/v1/dossiers/{dossier}/receipt", f"/v1/admin/dossiers/{dossier}/timeline"):
+        reached = [ln for ln in lines if ln.get("event") == "request" and ln.get("path") == path]
+        assert any(ln["status"] == 200 for ln in reached), (path, len(reached))
