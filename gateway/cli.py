@@ -505,13 +505,14 @@ async def _audit_acknowledge(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_keygen(args: argparse.Namespace) -> int:
+def _write_key_pair(out: Path) -> tuple[Any, str, Path] | None:
+    """A new Ed25519 key at `out` (0600, never over an existing file) and its public half beside it
+    (`out.pub`): (the key, the public key's text, where it went); None when `out` exists."""
     from gateway.store.seals import new_key, public_text
 
-    out: Path = args.out
     if out.exists():
         print(f"{out} exists: not overwritten", file=sys.stderr)
-        return 2
+        return None
     key = new_key()
     out.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -520,7 +521,15 @@ def cmd_audit_keygen(args: argparse.Namespace) -> int:
     public = public_text(key.verifier.public)
     pub_path = out.with_name(out.name + ".pub")
     pub_path.write_text(public + "\n", encoding="ascii")
-    print(f"audit key written to {out} (keep it readable by the gateway only)")
+    return key, public, pub_path
+
+
+def cmd_audit_keygen(args: argparse.Namespace) -> int:
+    made = _write_key_pair(args.out)
+    if made is None:
+        return 2
+    _, public, pub_path = made
+    print(f"audit key written to {args.out} (keep it readable by the gateway only)")
     print(f"public key (for verifiers) in {pub_path}: {public}")
     return 0
 
@@ -573,21 +582,12 @@ def _no_signing() -> Any:
 
 def cmd_signing_keygen(args: argparse.Namespace) -> int:
     from gateway.signatures import thumbprint
-    from gateway.store.seals import new_key, public_text
 
-    out: Path = args.out
-    if out.exists():
-        print(f"{out} exists: not overwritten", file=sys.stderr)
+    made = _write_key_pair(args.out)
+    if made is None:
         return 2
-    key = new_key()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.pem())
-    public = public_text(key.verifier.public)
-    pub_path = out.with_name(out.name + ".pub")
-    pub_path.write_text(public + "\n", encoding="ascii")
-    print(f"signing key written to {out}: set [signing] key_file to it (readable by the gateway only)")
+    key, public, pub_path = made
+    print(f"signing key written to {args.out}: set [signing] key_file to it (readable by the gateway only)")
     print(f"public key (for verifiers) in {pub_path}: {public}, kid {thumbprint(key.verifier.public)}")
     return 0
 

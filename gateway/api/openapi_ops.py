@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from contracts.procedure import ProcedureSpec
+from gateway.kpi import CSV_COLUMNS
 
 JSON = "application/json"
 CORRELATION = {
@@ -98,25 +99,7 @@ NULLABLE_RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 DAY = {"type": "string", "format": "date"}
 COMPONENTS |= {
     "KpiLine": _obj(
-        [
-            "item",
-            "received",
-            "finished",
-            "on_time",
-            "late",
-            "on_time_rate",
-            "in_progress",
-            "in_progress_late",
-            "avg_working_days",
-            "p90_working_days",
-            "supplements",
-            "returned",
-            "returned_elsewhere",
-            "returned_elsewhere_share",
-            "with_fees",
-            "paid_online",
-            "paid_online_share",
-        ],
+        list(CSV_COLUMNS),  # the same columns as the CSV report
         {
             "item": {"type": "string", "description": "the centre's unit, agency, procedure or province"},
             "name": {**NULLABLE_STRING, "description": "by centre: the centre's name in clients.toml"},
