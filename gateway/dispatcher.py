@@ -226,8 +226,8 @@ class Dispatcher:
         self._next_forget = now + 60.0
         try:
             await self.store.forget_attempt_bodies(now - self.settings.body_retention)
-        except (StorageUnavailable, NotImplementedError):
-            return  # the store is down (it logs that), or keeps no attempts
+        except StorageUnavailable:
+            return  # the store is down: it logs that
         except Exception:
             log.exception("forget_bodies_failed")
 

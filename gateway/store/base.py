@@ -664,38 +664,38 @@ class Store(ABC):
     async def audit_checkpoints(self, after: int = 0) -> list[StoredCheckpoint]:
         """The checkpoints kept, numbered above `after`, oldest first."""
 
-    # -- centre performance and delivery attempts (a backend without them answers NotImplementedError) ---
+    # -- centre performance and delivery attempts ---------------------------------------------------
 
+    @abstractmethod
     async def kpi_rows(self, dim: str, start: date, end: date, now: datetime) -> KpiRows:
         """The performance counters of one dimension (centre, agency, procedure, province) over local
         days [start, end], per item, with the dossiers open `now` (kpis.py)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def kpi_series(self, dim: str, start: date, end: date) -> list[tuple[str, str, int, int, int]]:
         """(item, local day, received, finished, on time) of each day of [start, end] with any."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def rebuild_kpis(self) -> int:
         """Recompute the performance counters from the dossiers and their events; returns the dossiers."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def attempts(self, query: AttemptQuery) -> list[AttemptRecord]:
         """Delivery attempts matching every filter of `query`, newest first."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def dossier_attempts(self, dossier_id: str) -> list[AttemptRecord]:
         """Every delivery attempt of one dossier, oldest first (its timeline)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def forget_attempt_bodies(self, before: float) -> int:
         """Drop the request and answer bodies captured before `before` (epoch seconds)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def find_jobs(self, where: JobFilter, limit: int = 200) -> list[JobRecord]:
         """Jobs matching every filter, newest first (the operators' list of deliveries)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def rerun_jobs(self, where: JobFilter, *, audit: AuditEntry | None, dry_run: bool = False) -> int:
         """Done or dead jobs of `where` sent again (dead only unless its states say otherwise), audited in the
         same transaction; with `dry_run`, only how many would be."""
-        raise NotImplementedError
