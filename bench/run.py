@@ -438,6 +438,9 @@ class Bench:
                         await self.drive(row, port, make, probe, server, backend, seconds=plan.many_seconds)
                         self.rows.append(row)
                         self.log(f"  look-up x{plan.many}: {name} {row.rate:.0f}/s, peak RSS {row.peak_mib:.0f} MiB")
+                records, commits = await asyncio.to_thread(audit_batches, s.workdir / "lienthong.db")
+                self.facts["lookup_audit"] = {"records": records, "commits": commits}
+                self.log(f"  look-up audit: {records} records in {commits} commits ({records / max(commits, 1):.1f} each)")
             finally:
                 await proxy.stop()
                 await trivial.stop()
@@ -642,6 +645,16 @@ async def metrics(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
         overview = await r.json()
     finished = sum(s["count"] for s in overview["dossiers_by_status"] if s["status"] == 9)
     return {"done": float(overview["jobs_by_state"].get("done", 0)), "finished": float(finished)}
+
+
+def audit_batches(db: Path) -> tuple[int, int]:
+    """Audit records, and the commits that wrote them (the records of one commit share their time)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT COUNT(*), COUNT(DISTINCT at) FROM audit").fetchone()
+        return int(row[0]), int(row[1])
+    finally:
+        conn.close()
 
 
 def count_present(db: Path, ids: list[str]) -> int:

@@ -85,7 +85,7 @@ from gateway.store.factory import make_store, store_url
 from gateway.tasks import cancel_and_wait
 from gateway.tls import OutboundTLS, client_context
 from gateway.tokens import KeySets
-from gateway.tracing import correlation_trace_config
+from gateway.tracing import correlation_middleware
 
 log = structlog.get_logger("lienthong")
 CLOSE_TIMEOUT = 5.0
@@ -106,7 +106,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=30),
         cookie_jar=aiohttp.DummyCookieJar(),
-        trace_configs=[correlation_trace_config()],
+        middlewares=(correlation_middleware,),
     ) as session:
         app[HTTP] = session
         yield
@@ -145,6 +145,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         exclusive=True,
         audit_key=key,
         group_commit_wait=settings.group_commit_wait,
+        lookup_record_wait=settings.lookup_record_wait,
     )
     await store.open()
     released = 0 if store.shared else await store.release_leases()

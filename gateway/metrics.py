@@ -14,6 +14,7 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -211,17 +212,26 @@ class Metrics:
         self.call_seconds.labels(agency, endpoint, operation_of(step), outcome).observe(seconds)
 
     async def finished(self, store: Store, outcomes: Iterable[UpdateOutcome]) -> None:
-        """Observe acceptance-to-result for the updates that just finished a dossier (one read each: rare).
-        Never raises: the update is applied, and a metric must not make it look otherwise."""
+        """Observe acceptance-to-result for the updates that just finished a dossier: from what the update's
+        transaction read (one read each only for an outcome without it). Never raises: the update is
+        applied, and a metric must not make it look otherwise."""
         for outcome in outcomes:
-            if outcome.applied and outcome.status == FINISHED and outcome.dossier_id is not None:
+            if not (outcome.applied and outcome.status == FINISHED and outcome.dossier_id is not None):
+                continue
+            agency, received = outcome.agency, outcome.received_at
+            if agency is None or received is None:
                 try:
                     dossier = await store.get_dossier(str(outcome.dossier_id))
                 except Exception:  # a store fault is logged by the store; the histogram misses one
                     continue
-                if dossier is not None:
-                    seconds = time.time() - dossier.received_at.timestamp()
-                    self.finish_seconds.labels(dossier.agency).observe(max(seconds, 0.0))
+                if dossier is None:
+                    continue
+                agency, received = dossier.agency, dossier.received_at.isoformat()
+            try:
+                seconds = time.time() - datetime.fromisoformat(received).timestamp()
+            except ValueError:
+                continue
+            self.finish_seconds.labels(agency).observe(max(seconds, 0.0))
 
     def open_jobs_stale(self, now: float | None = None) -> bool:
         return (time.monotonic() if now is None else now) - self.readings.open_jobs_at >= OPEN_JOBS_TTL

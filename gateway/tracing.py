@@ -1,12 +1,11 @@
 """The correlation id goes with every outbound call: `X-Correlation-ID` as the gateway logs it, and a W3C
 `traceparent` whose trace id is derived from it (the same id in every call of one request or job), so an
-agency's logs and tracing join the gateway's. Added by the app's one client session (a TraceConfig)."""
+agency's logs and tracing join the gateway's. Added by the app's one client session (a client middleware)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-from types import SimpleNamespace
 
 import aiohttp
 import structlog
@@ -28,19 +27,16 @@ def traceparent(correlation_id: str) -> str:
     return f"00-{trace_id(correlation_id)}-{os.urandom(8).hex()}-01"
 
 
-async def _on_request_start(
-    session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
-) -> None:
+async def correlation_middleware(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """A client middleware rather than a TraceConfig: tracing sends a signal for every step of every call
+    (about ten awaits each), where this is one call."""
     cid = structlog.contextvars.get_contextvars().get("correlation_id")
-    if not isinstance(cid, str) or not cid:
-        return
-    if CORRELATION_HEADER not in params.headers:  # a connector that sets its own keeps it
-        params.headers[CORRELATION_HEADER] = cid
-    if "traceparent" not in params.headers:
-        params.headers["traceparent"] = traceparent(cid)
-
-
-def correlation_trace_config() -> aiohttp.TraceConfig:
-    config = aiohttp.TraceConfig()
-    config.on_request_start.append(_on_request_start)
-    return config
+    if isinstance(cid, str) and cid:
+        headers = request.headers
+        if CORRELATION_HEADER not in headers:  # a connector that sets its own keeps it
+            headers[CORRELATION_HEADER] = cid
+        if "traceparent" not in headers:
+            headers["traceparent"] = traceparent(cid)
+    return await handler(request)

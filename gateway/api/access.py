@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -135,7 +135,25 @@ async def audit(
     detail: Mapping[str, Any] | None = None,
 ) -> None:
     """Write one access record and wait for its commit: no data leaves without its record."""
-    entry = AuditEntry(
+    await request.app[STORE].audit([entry_of(request, action, allowed, basis, dossier_id, detail)])
+
+
+def audit_later(
+    request: web.Request, action: str, *, basis: str, detail: Mapping[str, Any] | None = None
+) -> Awaitable[None]:
+    """`audit` started now and awaited once the caller needs it (before any data leaves)."""
+    return request.app[STORE].audit_later([entry_of(request, action, True, basis, None, detail)])
+
+
+def entry_of(
+    request: web.Request,
+    action: str,
+    allowed: bool,
+    basis: str,
+    dossier_id: str | None,
+    detail: Mapping[str, Any] | None,
+) -> AuditEntry:
+    return AuditEntry(
         client_id=request[PRINCIPAL].client_id,
         action=action,
         outcome="allowed" if allowed else "denied",
@@ -143,4 +161,3 @@ async def audit(
         dossier_id=dossier_id,
         detail=dict(detail or {}),
     )
-    await request.app[STORE].audit([entry])

@@ -9,7 +9,6 @@ was looked up, nobody can read who was.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import math
@@ -22,7 +21,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from gateway.api.access import audit
+from gateway.api.access import audit_later
 from gateway.api.dossiers import principal_of
 from gateway.api.keys import CONNECTORS, GATE, LIVE, RATE_LIMITS, REGISTRY
 from gateway.api.responses import json_response, read_json
@@ -138,9 +137,9 @@ async def run_lookup(request: web.Request) -> web.Response:
     detail = {"lookup": name, "agency": target.agency, "query": query_record(query, key)}
     connector = request.app[CONNECTORS][(target.agency, target.endpoint)]
     # Who asked which agency what, the query's fields as keyed hashes only. The record commits while the
-    # agency answers, and the answer leaves only once it has: a look-up costs no more time than the slower
-    # of the two.
-    recorded = asyncio.ensure_future(audit(request, "lookup", basis="lookup-scope", detail=detail))
+    # agency answers (under load, with the records of other look-ups in flight), and the answer leaves
+    # only once it has: a look-up costs no more time than the slower of the two.
+    recorded = audit_later(request, "lookup", basis="lookup-scope", detail=detail)
     try:
         answer = await connector.lookup(name, query)
     except AgencyTimeout as exc:

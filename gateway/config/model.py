@@ -65,6 +65,14 @@ class StoreSettings(_Conf):
         description="seconds the writer waits for more writes when several came together, so that one commit "
         "serves more of them under load; a lone write never waits",
     )
+    lookup_record_wait: float = Field(
+        0.01,
+        ge=0,
+        le=0.1,
+        description="under load, the longest a look-up's audit record waits for others to share its commit "
+        "while agencies answer (it still commits before its answer leaves; it stops waiting as soon as a "
+        "look-up has its agency's answer)",
+    )
 
 
 class LimitsSettings(_Conf):

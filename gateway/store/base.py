@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -193,6 +194,9 @@ class UpdateOutcome:
     applied: bool  # False: the same agency event was applied before (a repeated callback)
     dossier_id: UUID | None
     status: int | None
+    # What the acceptance-to-result metric needs, read in the update's own transaction (no read after it).
+    agency: str | None = None
+    received_at: str | None = None  # ISO 8601, as stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -559,6 +563,11 @@ class Store(ABC):
         ValueError (before anything is written) for an outcome other than allowed/denied; TypeError
         for a detail that is not JSON.
         """
+
+    def audit_later(self, entries: Sequence[AuditEntry]) -> Awaitable[None]:
+        """`audit` started now, awaited when its caller needs the commit (it must be awaited): the store
+        may let the record wait for others meanwhile. Errors as `audit`'s (a bad entry: at once, here)."""
+        return asyncio.ensure_future(self.audit(entries))
 
     @abstractmethod
     async def audit_log(

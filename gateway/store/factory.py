@@ -39,15 +39,27 @@ def make_store(
     exclusive: bool = False,
     audit_key: AuditKey | None = None,
     group_commit_wait: float = 0.0,
+    lookup_record_wait: float = 0.0,
 ) -> SqliteStore:
     """The store of a url, not yet open. `exclusive`: the serving process of an SQLite file locks it."""
     path = sqlite_path(url)
     if path is None:
         from gateway.store.postgres import PostgresStore  # psycopg: loaded only for a PostgreSQL store
 
-        return PostgresStore(url, batch_max=batch_max, audit_key=audit_key, group_commit_wait=group_commit_wait)
+        return PostgresStore(
+            url,
+            batch_max=batch_max,
+            audit_key=audit_key,
+            group_commit_wait=group_commit_wait,
+            lookup_record_wait=lookup_record_wait,
+        )
     return SqliteStore(
-        path, batch_max=batch_max, exclusive=exclusive, audit_key=audit_key, group_commit_wait=group_commit_wait
+        path,
+        batch_max=batch_max,
+        exclusive=exclusive,
+        audit_key=audit_key,
+        group_commit_wait=group_commit_wait,
+        lookup_record_wait=lookup_record_wait,
     )
 
 

@@ -78,11 +78,16 @@ class PostgresStore(SqliteStore):
         audit_key: AuditKey | None = None,
         readers: int = 4,
         group_commit_wait: float = 0.0,
+        lookup_record_wait: float = 0.0,
     ) -> None:
         super().__init__(url, batch_max=batch_max, audit_key=audit_key)
         self.url = url
         self._writer = GroupCommitWriter(
-            batch_max, name="lienthong-pg-writer", on_batch=self._batch_ended, linger=group_commit_wait
+            batch_max,
+            name="lienthong-pg-writer",
+            on_batch=self._batch_ended,
+            linger=group_commit_wait,
+            patience=lookup_record_wait,
         )
         self._codes = self._writer.codes
         self._pool: ConnectionPool[Any] | None = None

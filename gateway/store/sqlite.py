@@ -27,7 +27,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -96,7 +96,7 @@ from gateway.store.base import (
 from gateway.store.filters import JobFilter
 from gateway.store.migrations import migrate
 from gateway.store.seals import AuditKey
-from gateway.store.writer import CodeSequences, GroupCommitWriter
+from gateway.store.writer import CodeSequences, GroupCommitWriter, PendingWrite
 
 T = TypeVar("T")
 
@@ -141,13 +141,16 @@ class SqliteStore(Store):
         exclusive: bool = False,
         audit_key: AuditKey | None = None,
         group_commit_wait: float = 0.0,
+        lookup_record_wait: float = 0.0,
     ) -> None:
         self.path = str(path)
         self.audit_key = audit_key  # seals each batch of audit records (seals.py)
         self.batch_max = batch_max
         self.exclusive = exclusive  # the serving process locks the file; CLI tools share it
         self.episodes = health.Episodes()
-        self._writer = GroupCommitWriter(batch_max, on_batch=self._batch_ended, linger=group_commit_wait)
+        self._writer = GroupCommitWriter(
+            batch_max, on_batch=self._batch_ended, linger=group_commit_wait, patience=lookup_record_wait
+        )
         self._codes: CodeSequences = self._writer.codes
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
@@ -532,6 +535,25 @@ class SqliteStore(Store):
         prepared = [audit.prepare(e) for e in entries]  # a bad entry fails here, before the writer
         if prepared:
             await self._write(audit.AppendAudit(prepared, self.audit_key))
+
+    def audit_later(self, entries: Sequence[AuditEntry]) -> Awaitable[None]:
+        # A patient write: no task, and under load it shares its commit with the look-ups in flight.
+        prepared = [audit.prepare(e) for e in entries]
+        try:
+            pending = self._writer.submit(audit.AppendAudit(prepared, self.audit_key), patient=True)
+        except Exception as exc:
+            if self._fault(exc):
+                raise self._unavailable(exc, "write to") from exc
+            raise
+        return self._settled(pending)
+
+    async def _settled(self, pending: PendingWrite) -> None:
+        try:
+            await pending
+        except Exception as exc:
+            if self._fault(exc):
+                raise self._unavailable(exc, "write to") from exc
+            raise
 
     async def audit_log(
         self, *, after: int = 0, limit: int = 100, dossier_id: str | None = None, client_id: str | None = None

@@ -45,7 +45,7 @@ def apply_update(
     for a move the state machine forbids. `calendar` sets the default deadline of a supplement request."""
     by, ref = ("id", str(update.dossier_id)) if update.dossier_id is not None else ("code", update.dossier_code)
     row = conn.execute(
-        "SELECT id, status, agency, endpoint, results, bundle_id, "
+        "SELECT id, status, agency, endpoint, results, bundle_id, received_at, "
         "EXISTS (SELECT 1 FROM events WHERE dossier_id = d.id AND source_event_id = ?) AS seen "
         f"FROM dossiers d WHERE {by} = ?",
         (update.event_id, ref),
@@ -55,7 +55,7 @@ def apply_update(
     did, current = row["id"], DossierStatus(row["status"])
     _check_source(source, row, ref, update.event_id)
     if row["seen"]:
-        return UpdateOutcome(False, UUID(did), int(current))
+        return UpdateOutcome(False, UUID(did), int(current), row["agency"], row["received_at"])
     _check_results(update)
     new = update.status
     if (
@@ -98,7 +98,7 @@ def apply_update(
         bundles.advance(conn, did)
     if new == DossierStatus.FINISHED:
         wallet.queue_if_chosen(conn, did)
-    return UpdateOutcome(True, UUID(did), int(new))
+    return UpdateOutcome(True, UUID(did), int(new), row["agency"], row["received_at"])
 
 
 def _check_source(source: UpdateSource, row: sqlite3.Row, ref: str | None, event_id: str) -> None:

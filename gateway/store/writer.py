@@ -27,8 +27,16 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 _sleep = time.sleep  # the writer thread's own, so a test can watch it without touching time.sleep
 Op = Callable[[sqlite3.Connection], Any]
-_Item = tuple[Op, "asyncio.Future[Any]"]
 _Results = list[tuple[bool, Any]]
+
+
+class _Item:
+    """A queued write: its caller's future, whether it may wait for company, whether a batch took it."""
+
+    __slots__ = ("fut", "op", "patient", "taken")
+
+    def __init__(self, op: Op, fut: asyncio.Future[Any], patient: bool) -> None:
+        self.op, self.fut, self.patient, self.taken = op, fut, patient, False
 
 
 class WriterClosed(RuntimeError):
@@ -96,11 +104,21 @@ class GroupCommitWriter:
         name: str = "lienthong-sqlite-writer",
         linger: float = 0.0,
         on_batch: Callable[[Exception | None], None] | None = None,
+        patience: float = 0.0,
     ) -> None:
         self.batch_max = batch_max
         # Writes that come together are many callers at once: waiting a moment for more of them makes one
         # commit (one fsync, one audit seal) serve more. A lone write never waits.
         self.linger = linger
+        # A patient write's caller has other work to do before it needs the commit (a look-up's record
+        # commits while the agency answers). Under load, a batch of patient writes only waits for more
+        # until one of their callers needs its answer (`PendingWrite`), a write that cannot wait comes,
+        # or `patience` has passed: one commit then serves the look-ups of several agency round trips.
+        self.patience = patience
+        self._last_batch = 0  # writes in the last batch: 1 means no load, so nothing to wait for
+        # Set when a caller waits on a write no batch has taken yet, or a write that cannot wait is queued:
+        # the writer stops gathering. Queued writes themselves do not wake it (a thread switch each).
+        self._urgent = threading.Event()
         self.name = name
         self.on_batch = on_batch  # told, in the writer thread, how each batch ended: None when it committed
         self.codes = CodeSequences()
@@ -134,16 +152,25 @@ class GroupCommitWriter:
             return
         self._closing = True  # writes queued from now on would come after the end mark: refuse them
         self._queue.put(None)
+        self._urgent.set()
         await self._stopped
         await asyncio.to_thread(self._thread.join)
         self._thread = None
 
     async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        result: T = await self.submit(op)
+        return result
+
+    def submit(self, op: Callable[[sqlite3.Connection], T], *, patient: bool = False) -> PendingWrite:
+        """Queue a write; await the answer to have its result once it has committed. A patient write may
+        wait for company until its caller awaits it."""
         if self._thread is None or self._closing:
             raise WriterClosed("the store is not open")
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put((op, fut))
-        return await fut
+        item = _Item(op, asyncio.get_running_loop().create_future(), patient)
+        self._queue.put(item)
+        if not patient:
+            self._urgent.set()
+        return PendingWrite(self, item)
 
     # -- the writer thread --------------------------------------------------------------------------
 
@@ -178,10 +205,21 @@ class GroupCommitWriter:
                 return
             batch = [first]
             stopping = self._drain(batch)
-            if not stopping and self.linger > 0 and 1 < len(batch) < self.batch_max:
+            if not stopping and self.patience > 0 and all(i.patient for i in batch) and (
+                len(batch) > 1 or self._last_batch > 1
+            ):
+                # Under load, patient writes only: gather until a caller waits or patience runs out.
+                self._urgent.wait(self.patience)
+            elif not stopping and self.linger > 0 and 1 < len(batch) < self.batch_max:
                 _sleep(self.linger)
-                stopping = self._drain(batch)
-            ops = [op for op, _ in batch]
+            # From here, a caller waiting on a write of this batch has nothing to hurry: the flag then
+            # speaks only of writes still queued, and those are taken now.
+            for item in batch:
+                item.taken = True
+            self._urgent.clear()
+            stopping = self._drain(batch, taken=True) or stopping
+            self._last_batch = len(batch)
+            ops = [item.op for item in batch]
             try:
                 results: _Results | None = self._run_batch(conn, ops)
                 error: Exception | None = None
@@ -192,7 +230,8 @@ class GroupCommitWriter:
             if not _post(loop, _resolve, batch, results, error):
                 return  # the loop is gone (the process is ending): nobody waits for these answers
 
-    def _drain(self, batch: list[_Item]) -> bool:
+    def _drain(self, batch: list[_Item], taken: bool = False) -> bool:
+        """Take what is queued; True when the end mark came."""
         while len(batch) < self.batch_max:
             try:
                 item = self._queue.get_nowait()
@@ -200,6 +239,7 @@ class GroupCommitWriter:
                 return False
             if item is None:
                 return True
+            item.taken = taken
             batch.append(item)
         return False
 
@@ -276,7 +316,8 @@ def _settle(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> 
 
 
 def _resolve(batch: list[_Item], results: _Results | None, error: Exception | None) -> None:
-    for i, (_, fut) in enumerate(batch):
+    for i, item in enumerate(batch):
+        fut = item.fut
         if fut.done():  # its caller was cancelled; the write stands
             continue
         if results is None:
@@ -287,3 +328,21 @@ def _resolve(batch: list[_Item], results: _Results | None, error: Exception | No
             fut.set_result(value)
         else:
             fut.set_exception(value)
+
+
+class PendingWrite:
+    """A queued write's commit: awaiting it tells the writer, when no batch has taken it yet, that its
+    caller now waits (a patient write then stops waiting for company)."""
+
+    __slots__ = ("_item", "_writer")
+
+    def __init__(self, writer: GroupCommitWriter, item: _Item) -> None:
+        self._writer, self._item = writer, item
+
+    def __await__(self) -> Any:
+        if not self._item.taken and not self._item.fut.done():
+            self._writer._urgent.set()
+        return self._item.fut.__await__()
+
+    def done(self) -> bool:
+        return self._item.fut.done()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.store import writer as writer_module
-from gateway.store.writer import GroupCommitWriter
+from gateway.store.writer import GroupCommitWriter, PendingWrite
 
 
 def _setup(path: Path) -> Any:
@@ -63,3 +63,80 @@ async def test_without_linger_a_batch_is_what_was_queued(tmp_path: Path, monkeyp
         assert slept == []
     finally:
         await w.stop()
+
+
+async def _without_waiting(pending: list[PendingWrite], timeout: float = 2.0) -> None:
+    """Let the writes commit on their own: polled, never awaited (awaiting tells the writer to hurry)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not all(p.done() for p in pending):
+        assert loop.time() < end, "the patient writes did not commit on their own"
+        await asyncio.sleep(0.005)
+
+
+async def test_patient_writes_under_load_share_one_commit_until_a_caller_waits(tmp_path: Path) -> None:
+    w = GroupCommitWriter(256, patience=5.0)  # far longer than the test: only the caller's wait ends it
+    await w.start(_setup(tmp_path / "db"), lambda conn: conn.close())
+    try:
+        # Two queued at once: load. The writer keeps gathering patient writes while their callers work.
+        early = [w.submit(_insert(i), patient=True) for i in range(2)]
+        await asyncio.sleep(0.05)
+        later = [w.submit(_insert(i), patient=True) for i in range(2, 5)]
+        await asyncio.sleep(0.05)
+        assert not any(p.done() for p in early + later)
+        assert w.commits == 0
+        # One caller needs its commit: the batch commits, every write of it with one commit.
+        assert await asyncio.wait_for(_result(early[0]), 2.0) == 1
+        await _without_waiting(early + later)
+        assert w.commits == 1
+        assert [await p for p in early[1:] + later] == [1] * 4
+    finally:
+        await w.stop()
+
+
+async def _result(pending: PendingWrite) -> Any:
+    return await pending
+
+
+async def test_a_lone_patient_write_commits_at_once(tmp_path: Path) -> None:
+    w = GroupCommitWriter(256, patience=5.0)
+    await w.start(_setup(tmp_path / "db"), lambda conn: conn.close())
+    try:
+        for i in range(3):  # no load: nothing to wait for, even though nobody awaits it
+            await _without_waiting([w.submit(_insert(i), patient=True)])
+        assert w.commits == 3
+    finally:
+        await w.stop()
+
+
+async def test_a_write_that_cannot_wait_ends_the_patient_gathering(tmp_path: Path) -> None:
+    w = GroupCommitWriter(256, patience=5.0)
+    await w.start(_setup(tmp_path / "db"), lambda conn: conn.close())
+    try:
+        patient = [w.submit(_insert(i), patient=True) for i in range(2)]
+        await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(w.write(_insert(9)), 2.0) == 1  # a submission, say
+        await _without_waiting(patient)
+        assert w.commits == 1
+    finally:
+        await w.stop()
+
+
+async def test_patience_runs_out(tmp_path: Path) -> None:
+    w = GroupCommitWriter(256, patience=0.05)
+    await w.start(_setup(tmp_path / "db"), lambda conn: conn.close())
+    try:
+        patient = [w.submit(_insert(i), patient=True) for i in range(2)]
+        await _without_waiting(patient)  # nobody awaited them
+        assert w.commits == 1
+    finally:
+        await w.stop()
+
+
+async def test_stop_commits_patient_writes_still_gathering(tmp_path: Path) -> None:
+    w = GroupCommitWriter(256, patience=5.0)
+    await w.start(_setup(tmp_path / "db"), lambda conn: conn.close())
+    patient = [w.submit(_insert(i), patient=True) for i in range(3)]
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(w.stop(), 2.0)
+    assert [await p for p in patient] == [1, 1, 1]

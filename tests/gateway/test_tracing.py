@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.tracing import correlation_trace_config, trace_id
+from gateway.tracing import correlation_middleware, trace_id
 
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
 
@@ -27,7 +27,7 @@ async def test_each_call_carries_the_correlation_id_and_a_traceparent() -> None:
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
-        async with aiohttp.ClientSession(trace_configs=[correlation_trace_config()]) as http:
+        async with aiohttp.ClientSession(middlewares=(correlation_middleware,)) as http:
             structlog.contextvars.bind_contextvars(correlation_id="job-42")
             for _ in range(2):
                 async with http.post(str(server.make_url("/")), json={}) as r:
