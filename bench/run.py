@@ -106,6 +106,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def loop_seconds(pid: int) -> float:
+    """utime + stime of a process's main thread (the event loop; the store's threads are the others)."""
+    with open(f"/proc/{pid}/task/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def memory(pid: int) -> tuple[float, float]:
     """(RSS, peak RSS) of a process in MiB."""
     rss = peak = 0.0
@@ -125,14 +132,18 @@ class Probe:
         self.pids = pids
         self.start: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self.loop_start: dict[str, float] = {}
+        self.loop: dict[str, float] = {}
         self.rss: dict[str, tuple[float, float]] = {}
 
     def __call__(self, edge: str) -> None:
         now = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        loop = {name: loop_seconds(pid) for name, pid in self.pids.items()}
         if edge == "start":
-            self.start = now
+            self.start, self.loop_start = now, loop
         else:
             self.cpu = {name: now[name] - self.start[name] for name in now}
+            self.loop = {name: loop[name] - self.loop_start[name] for name in loop}
             self.rss = {name: memory(pid) for name, pid in self.pids.items()}
 
 
@@ -148,6 +159,7 @@ class Row:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list, repr=False)
     server_cpu: float = 0.0  # seconds, summed over rounds
+    server_loop: float = 0.0  # of which the main thread's (the event loop)
     backend_cpu: float = 0.0
     gen_cpu: float = 0.0
     rss_mib: float = 0.0
@@ -161,6 +173,7 @@ class Row:
         self.seconds += res.seconds
         self.latencies += res.latencies
         self.server_cpu += probe.cpu[server]
+        self.server_loop += probe.loop[server]
         self.backend_cpu += probe.cpu[backend] if backend else 0.0
         self.gen_cpu += res.cpu_seconds
         self.rss_mib, peak = probe.rss[server]
@@ -188,6 +201,7 @@ class Row:
             "p50_ms": round(percentile(ordered, 50) * 1000, 2),
             "p99_ms": round(percentile(ordered, 99) * 1000, 2),
             "server_cpu_us": round(self.per_request_us(self.server_cpu), 1),
+            "loop_cpu_us": round(self.per_request_us(self.server_loop), 1),
             "backend_cpu_us": round(self.per_request_us(self.backend_cpu), 1),
             "gen_cpu_us": round(self.per_request_us(self.gen_cpu), 1),
             "rss_mib": round(self.rss_mib, 1),
@@ -440,7 +454,8 @@ class Bench:
                         self.log(f"  look-up x{plan.many}: {name} {row.rate:.0f}/s, peak RSS {row.peak_mib:.0f} MiB")
                 records, commits = await asyncio.to_thread(audit_batches, s.workdir / "lienthong.db")
                 self.facts["lookup_audit"] = {"records": records, "commits": commits}
-                self.log(f"  look-up audit: {records} records in {commits} commits ({records / max(commits, 1):.1f} each)")
+                each = records / max(commits, 1)
+                self.log(f"  look-up audit: {records} records in {commits} commits ({each:.1f} each)")
             finally:
                 await proxy.stop()
                 await trivial.stop()
@@ -537,7 +552,7 @@ class Bench:
 
             async with aiohttp.ClientSession() as session, self.profiled(gw, "drain"):
                 # The agency comes back: time until every job is done, then until every callback landed.
-                cpu0 = cpu_seconds(gw)
+                cpu0, loop0 = cpu_seconds(gw), loop_seconds(gw)
                 await s.start_simulator(sim)
                 assert sim.child is not None
                 t0 = time.perf_counter()
@@ -546,19 +561,21 @@ class Bench:
                     m = await metrics(session, s.gateway_url)
                     now = time.perf_counter()
                     if done_at is None and m["done"] >= accepted:
-                        done_at, cpu_done = now, cpu_seconds(gw)
+                        done_at, cpu_done, loop_done = now, cpu_seconds(gw), loop_seconds(gw)
                         rss_done = memory(gw)
                     if m["finished"] >= accepted:
-                        finished_at, cpu_fin = now, cpu_seconds(gw)
+                        finished_at, cpu_fin, loop_fin = now, cpu_seconds(gw), loop_seconds(gw)
                         break
                     await asyncio.sleep(0.2)
                 if done_at is None or finished_at is None:
                     raise RuntimeError(f"the backlog did not drain in 600 s; see {s.workdir}")
                 async with session.get(sim.url + "/_sim/stats") as r:
                     stats = await r.json()
-            for label, t, cpu in (("jobs done", done_at, cpu_done), ("callbacks applied", finished_at, cpu_fin)):
+            ends = (("jobs done", done_at, cpu_done, loop_done), ("callbacks applied", finished_at, cpu_fin, loop_fin))
+            for label, t, cpu, loop in ends:
                 row = Row("drain", "gateway", 16, note=label)
                 row.requests, row.seconds, row.server_cpu = accepted, t - t0, cpu - cpu0
+                row.server_loop = loop - loop0
                 row.rss_mib, row.peak_mib = rss_done if label == "jobs done" else memory(gw)
                 row.statuses[200] = accepted
                 self.rows.append(row)
@@ -698,6 +715,7 @@ COLUMNS = [
     ("p50_ms", "p50 ms", ">", 7),
     ("p99_ms", "p99 ms", ">", 7),
     ("server_cpu_us", "CPU µs/req", ">", 10),
+    ("loop_cpu_us", "loop µs", ">", 7),
     ("rss_mib", "RSS MiB", ">", 7),
     ("peak_rss_mib", "peak MiB", ">", 8),
     ("backend_cpu_us", "agency µs", ">", 9),
@@ -709,7 +727,7 @@ COLUMNS = [
 
 def table(rows: list[dict[str, Any]]) -> str:
     def cell(v: Any, align: str, width: int) -> str:
-        text = f"{v:.1f}" if isinstance(v, float) else str(v)
+        text = (f"{v:.1f}" if v else "") if isinstance(v, float) else str(v)  # 0.0: not measured in that row
         return f"{text:{align}{width}}"
 
     head = " | ".join(cell(title, a, w) for _, title, a, w in COLUMNS)

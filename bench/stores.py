@@ -121,6 +121,7 @@ async def compare(bench: Any, server: str) -> None:
                 )  # fmt: skip
                 row.add(res, probe, "gateway0", None)
                 row.server_cpu = sum(probe.cpu.values())
+                row.server_loop = sum(probe.loop.values())
                 shares = [
                     probe.cpu[f"gateway{i}"] / res.requests * 1e6 if res.requests else 0 for i in range(processes)
                 ]

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -201,15 +202,30 @@ class Metrics:
             registry=reg,
         )
         self.readings = Readings()
+        # Label sets are bounded: routes are templates, clients and agencies come from the configuration.
+        self._request_children: dict[tuple[str, str, int, str | None], tuple[Any, Any]] = {}
+        self._call_children: dict[tuple[str, str, str, str], Any] = {}
         self._state = StateCollector()
         reg.register(self._state)
 
     def observe(self, route: str, method: str, status: int, client: str | None, seconds: float) -> None:
-        self.requests.labels(route, method, str(status), client or "").inc()
-        self.request_seconds.labels(route, method, status_class(status)).observe(seconds)
+        # The children of each label set, looked up once: `labels()` checks and locks on every call.
+        key = (route, method, status, client)
+        pair = self._request_children.get(key)
+        if pair is None:
+            pair = self._request_children[key] = (
+                self.requests.labels(route, method, str(status), client or ""),
+                self.request_seconds.labels(route, method, status_class(status)),
+            )
+        pair[0].inc()
+        pair[1].observe(seconds)
 
     def agency_call(self, agency: str, endpoint: str, step: str, outcome: str, seconds: float) -> None:
-        self.call_seconds.labels(agency, endpoint, operation_of(step), outcome).observe(seconds)
+        key = (agency, endpoint, step, outcome)
+        child = self._call_children.get(key)
+        if child is None:
+            child = self._call_children[key] = self.call_seconds.labels(agency, endpoint, operation_of(step), outcome)
+        child.observe(seconds)
 
     async def finished(self, store: Store, outcomes: Iterable[UpdateOutcome]) -> None:
         """Observe acceptance-to-result for the updates that just finished a dossier: from what the update's

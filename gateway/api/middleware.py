@@ -211,6 +211,9 @@ async def _read_body(request: web.Request) -> None:
     slowly, or stops half-way, is answered 408 instead of holding a handler and a connection."""
     limit = request.app[LIVE].current.config.gateway.limits.body_timeout
     try:
+        if request.content.is_eof():  # all of it came with the head: nothing to wait for, no timer
+            await request.read()
+            return
         async with asyncio.timeout(limit):
             await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
