@@ -119,6 +119,7 @@ class GroupCommitWriter:
         # Set when a caller waits on a write no batch has taken yet, or a write that cannot wait is queued:
         # the writer stops gathering. Queued writes themselves do not wake it (a thread switch each).
         self._urgent = threading.Event()
+        self._gathering = False  # the writer waits for company: only then must a write that cannot wait wake it
         self.name = name
         self.on_batch = on_batch  # told, in the writer thread, how each batch ended: None when it committed
         self.codes = CodeSequences()
@@ -168,7 +169,7 @@ class GroupCommitWriter:
             raise WriterClosed("the store is not open")
         item = _Item(op, asyncio.get_running_loop().create_future(), patient)
         self._queue.put(item)
-        if not patient:
+        if not patient and self._gathering:
             self._urgent.set()
         return PendingWrite(self, item)
 
@@ -208,8 +209,14 @@ class GroupCommitWriter:
             if not stopping and self.patience > 0 and all(i.patient for i in batch) and (
                 len(batch) > 1 or self._last_batch > 1
             ):
-                # Under load, patient writes only: gather until a caller waits or patience runs out.
-                self._urgent.wait(self.patience)
+                # Under load, patient writes only: gather until a caller waits or patience runs out. The
+                # flag is raised before looking at the queue once more, so a write that cannot wait and
+                # came meanwhile is either seen here or wakes the wait.
+                self._gathering = True
+                stopping = self._drain(batch)
+                if not stopping and all(i.patient for i in batch):
+                    self._urgent.wait(self.patience)
+                self._gathering = False
             elif not stopping and self.linger > 0 and 1 < len(batch) < self.batch_max:
                 _sleep(self.linger)
             # From here, a caller waiting on a write of this batch has nothing to hurry: the flag then
