@@ -122,6 +122,22 @@ async def test_audit_writes_beside_other_writes_in_one_batch(store: SqliteStore)
     assert (await store.verify_audit()).checked == 20
 
 
+async def test_records_written_later_join_the_chain_and_the_writes_around_them(store: SqliteStore) -> None:
+    """`audit_later` (the look-ups' records): queued at once, awaited after the agency's answer; under load
+    they wait for company, yet each is committed, chained and verified like any other record."""
+    store._writer.patience = 5.0  # only a caller awaiting its record may end the gathering
+    pending = [store.audit_later([entry(i, lookup=i)]) for i in range(12)]  # twelve look-ups in flight
+    around = asyncio.gather(*(store.audit([entry(100 + i)]) for i in range(3)))  # an opened dossier, say
+    await asyncio.wait_for(around, 5.0)
+    for p in pending:  # each look-up's agency answered: its record is committed before anything leaves
+        await asyncio.wait_for(p, 5.0)
+    records = await whole_log(store)
+    assert sorted(r.detail["lookup"] for r in records if "lookup" in r.detail) == list(range(12))
+    assert await store.verify_audit() == AuditCheck(True, 15, None, None)
+    with pytest.raises(ValueError, match="outcome"):  # a bad entry fails at once, nothing queued
+        store.audit_later([AuditEntry("c", "lookup", "maybe", "lookup-scope")])
+
+
 async def test_a_bad_entry_fails_its_caller_and_writes_nothing(store: SqliteStore) -> None:
     before = store.commits
     with pytest.raises(ValueError, match="outcome"):
