@@ -792,7 +792,7 @@ def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> l
 
 
 async def main_async(
-    plan: Plan, out: Path, only: set[str], profile: bool = False, store: str | None = None
+    plan: Plan, out: Path, only: set[str], profile: bool = False, store: str | None = None, keep: bool = False
 ) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, 65536)
@@ -803,7 +803,8 @@ async def main_async(
         print(text, flush=True)
 
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as scratch:
+        tmp = scratch if not keep else await asyncio.to_thread(tempfile.mkdtemp, prefix="lienthong-bench-")
         if profile:
             await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
         bench = Bench(plan, Path(tmp), log, out if profile else None)
@@ -866,6 +867,7 @@ def main(argv: list[str] | None = None) -> int:
         "(a database of its own is made on this server for each setting, and dropped)",
     )
     p.add_argument("--profile", action="store_true", help="record the gateway with py-spy (pip install py-spy)")
+    p.add_argument("--keep", action="store_true", help="keep the working folder (every process's log and store)")
     p.add_argument("--sweep", help="connections of the sweeps, e.g. 8,32 (default 1,8,32,128)")
     p.add_argument("--rounds", type=int, help="alternating rounds per look-up setting")
     p.add_argument("--seconds", type=float, help="measured seconds per look-up round")
@@ -885,7 +887,7 @@ def main(argv: list[str] | None = None) -> int:
         changes["seconds"] = args.seconds
     if changes:
         plan = dataclasses.replace(plan, **changes)
-    return asyncio.run(main_async(plan, args.out, only, args.profile, args.store))
+    return asyncio.run(main_async(plan, args.out, only, args.profile, args.store, args.keep))
 
 
 if __name__ == "__main__":

@@ -13,12 +13,13 @@ reload applies a late government decision without a restart (gateway/live.py).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
 from zoneinfo import ZoneInfo
-
-import holidays
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -42,14 +43,53 @@ DECISIONS: tuple[Decision, ...] = (
 # year -> (days off on top of weekends, weekend days that are worked)
 _loaded: dict[int, tuple[frozenset[date], frozenset[date]]] = {}
 
+# What the pinned `holidays` release says of Vietnam, written out for the years a gateway runs in
+# (`python -m contracts.calendar` writes it; tests/contracts/test_calendar.py checks it against the
+# package): asking the package itself imports its 150-odd countries, about 11 MiB in every process.
+TABLE_PATH = Path(__file__).with_name("vn_holidays.json")
+TABLE_YEARS = range(2020, 2046)
+Table = dict[int, tuple[list[date], list[date]]]  # year -> (days off, make-up weekend days), as the package says
+_stored: Table | None = None
+
+
+def package_table(years: range) -> Table:
+    """The `holidays` package's national table for these years (it reads translation files from disk)."""
+    import holidays  # here only: see TABLE_PATH
+
+    table = holidays.country_holidays("VN", years=years)
+    worked = set(table.weekend_workdays)  # may hold other years' entries too: filtered per year
+    return {y: (sorted(d for d in table if d.year == y), sorted(d for d in worked if d.year == y)) for y in years}
+
+
+def stored_table() -> Table:
+    global _stored
+    if _stored is None:
+        raw = json.loads(TABLE_PATH.read_bytes())
+        _stored = {
+            int(y): ([date.fromisoformat(d) for d in v["off"]], [date.fromisoformat(d) for d in v["worked"]])
+            for y, v in raw["years"].items()
+        }
+    return _stored
+
+
+def write_table(path: Path = TABLE_PATH, years: range = TABLE_YEARS) -> None:
+    table = package_table(years)
+    years_out = {
+        str(y): {"off": [d.isoformat() for d in off], "worked": [d.isoformat() for d in worked]}
+        for y, (off, worked) in table.items()
+    }
+    doc = {"source": f"holidays=={version('holidays')}, country VN", "years": years_out}
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+
 
 def preload(years: range) -> None:
-    """Load the national tables of these years at once (the package reads translation files from disk)."""
-    table = holidays.country_holidays("VN", years=years)
-    worked = set(table.weekend_workdays)  # may hold other years' entries too: filtered per year below
+    """Load the national tables of these years at once: from the stored table, and from the package for
+    years outside it."""
+    stored = stored_table()
+    missing = [y for y in years if y not in stored]
+    table = {**stored, **(package_table(range(min(missing), max(missing) + 1)) if missing else {})}
     for year in years:
-        off = {d for d in table if d.year == year}
-        make_up = {d for d in worked if d.year == year}
+        off, make_up = set(table[year][0]), set(table[year][1])
         for decision in DECISIONS:
             if decision.day.year == year:
                 (make_up if decision.working else off).add(decision.day)
@@ -153,3 +193,8 @@ add_working_days = NATIONAL.add_working_days
 working_days_between = NATIONAL.working_days_between
 supplement_deadline = NATIONAL.supplement_deadline
 due_after_supplement = NATIONAL.due_after_supplement
+
+
+if __name__ == "__main__":  # regenerate TABLE_PATH after upgrading `holidays`
+    write_table()
+    print(f"wrote {TABLE_PATH} for {TABLE_YEARS.start}-{TABLE_YEARS.stop - 1}")

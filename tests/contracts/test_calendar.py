@@ -3,7 +3,12 @@ government's late decisions and an operator's own days."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta, timezone
+from importlib.metadata import version
+from pathlib import Path
 
 import holidays
 import pytest
@@ -11,14 +16,20 @@ import pytest
 from contracts.calendar import (
     DECISIONS,
     NATIONAL,
+    TABLE_PATH,
+    TABLE_YEARS,
     VN_TZ,
     WorkCalendar,
     add_working_days,
     due_after_supplement,
     is_working_day,
+    package_table,
+    stored_table,
     supplement_deadline,
     working_days_between,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ICT = timezone(timedelta(hours=7))
 
@@ -182,6 +193,23 @@ def test_due_date_after_a_supplement_keeps_its_time_and_zone() -> None:
 
 
 # --- what the installed holidays release knows, and what the gateway adds ---------------------------
+
+
+def test_the_stored_national_table_is_what_the_installed_holidays_release_says() -> None:
+    """contracts/vn_holidays.json spares every process the package's import; after an upgrade of
+    `holidays`, regenerate it: `python -m contracts.calendar`."""
+    stored = json.loads(TABLE_PATH.read_bytes())
+    assert stored["source"] == f"holidays=={version('holidays')}, country VN"
+    assert stored_table() == package_table(TABLE_YEARS)
+
+
+def test_preloading_the_calendar_does_not_import_the_holidays_package() -> None:
+    code = (
+        "import sys; from contracts.calendar import preload, TABLE_YEARS; "
+        "preload(range(TABLE_YEARS.start, TABLE_YEARS.stop)); "
+        "assert 'holidays' not in sys.modules, 'holidays was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
 
 
 def test_the_installed_holidays_release_for_2025_to_2027() -> None:
