@@ -169,7 +169,13 @@ async def _documents(app: web.Application) -> AsyncIterator[None]:
     app[DOCUMENTS] = documents
     app[READ_DOCUMENTS] = reading = Documents(app[STORE], documents)
     app[DOCUMENT_INTAKE] = taking = DocumentIntake(app[STORE], documents, fetcher, settings)
-    app[INTAKE] = Intake(app[STORE], app[LIVE], config.gateway.limits.max_inline_attachment_bytes, taking)
+    app[INTAKE] = Intake(
+        app[STORE],
+        app[LIVE],
+        config.gateway.limits.max_inline_attachment_bytes,
+        taking,
+        in_progress=2 * config.gateway.store.batch_max,
+    )
 
     def max_bytes(procedure: str, component: str) -> int:
         return limits_for(settings, app[LIVE].current.catalog.get(procedure), component).max_bytes

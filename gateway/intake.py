@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import uuid
@@ -74,12 +75,21 @@ class Intake:
     them whole, and one submission's checks, all synchronous, see one of them."""
 
     def __init__(
-        self, store: Store, live: Live, max_inline_bytes: int, documents: DocumentIntake | None = None
+        self,
+        store: Store,
+        live: Live,
+        max_inline_bytes: int,
+        documents: DocumentIntake | None = None,
+        in_progress: int = 512,
     ) -> None:
         self.store = store
         self.live = live
         self.max_inline_bytes = max_inline_bytes
         self.documents = documents
+        # Submissions parsed, checked and waiting for their commit at once. More cannot share the writer's
+        # next batches anyway; the others wait with their body unparsed (a few KiB, where a parsed and
+        # checked submission holds tens), which bounds memory when a thousand clients submit together.
+        self.slots = asyncio.Semaphore(in_progress)
 
     @property
     def catalog(self) -> Catalog:

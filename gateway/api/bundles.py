@@ -20,8 +20,10 @@ routes = web.RouteTableDef()
 async def submit(request: web.Request) -> web.Response:
     p = principal_of(request)
     p.require("submit")
-    raw, body = await read_json(request)
-    bid, created = await request.app[INTAKE].submit_bundle(p, raw, body, request.headers.get(IDEMPOTENCY_HEADER))
+    intake = request.app[INTAKE]
+    async with intake.slots:  # as for single dossiers (Intake.slots)
+        raw, body = await read_json(request)
+        bid, created = await intake.submit_bundle(p, raw, body, request.headers.get(IDEMPOTENCY_HEADER))
     if created:
         request.app[DISPATCHER].wake()
     view = await request.app[STORE].get_bundle(str(bid))

@@ -57,8 +57,10 @@ async def submit(request: web.Request) -> web.Response:
             "Idempotency-Key must be 1 to 200 characters",
             errors=[FieldError(f"headers.{IDEMPOTENCY_HEADER}", "1 to 200 characters")],
         )
-    raw, body = await read_json(request)
-    outcome = await request.app[INTAKE].submit(p, raw, body, key)
+    intake = request.app[INTAKE]
+    async with intake.slots:
+        raw, body = await read_json(request)
+        outcome = await intake.submit(p, raw, body, key)
     if outcome.created:
         request.app[DISPATCHER].wake(outcome.dossier.agency)
     headers = {
