@@ -440,7 +440,9 @@ class Bench:
                         self.log(f"  look-up x{plan.many}: {name} {row.rate:.0f}/s, peak RSS {row.peak_mib:.0f} MiB")
                 records, commits = await asyncio.to_thread(audit_batches, s.workdir / "lienthong.db")
                 self.facts["lookup_audit"] = {"records": records, "commits": commits}
-                self.log(f"  look-up audit: {records} records in {commits} commits ({records / max(commits, 1):.1f} each)")
+                self.log(
+                    f"  look-up audit: {records} records in {commits} commits ({records / max(commits, 1):.1f} each)"
+                )
             finally:
                 await proxy.stop()
                 await trivial.stop()
