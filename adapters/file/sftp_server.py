@@ -75,8 +75,13 @@ def _names(local: bytes) -> list[asyncssh.SFTPName]:
     out = [asyncssh.SFTPName(n, attrs=asyncssh.SFTPAttrs.from_local(os.stat(local))) for n in (b".", b"..")]
     with os.scandir(local) as entries:
         for e in entries:
-            attrs = asyncssh.SFTPAttrs.from_local(e.stat(follow_symlinks=False))
-            out.append(asyncssh.SFTPName(os.fsencode(e.name), attrs=attrs))
+            try:
+                st = e.stat(follow_symlinks=False)  # an lstat: the name may be gone since the directory was read
+            except FileNotFoundError:
+                # Renamed or removed meanwhile (a writer's temp file): skip it as OpenSSH's sftp-server does,
+                # rather than fail the whole listing as if the folder were missing.
+                continue
+            out.append(asyncssh.SFTPName(os.fsencode(e.name), attrs=asyncssh.SFTPAttrs.from_local(st)))
     return out
 
 

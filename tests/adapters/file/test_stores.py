@@ -6,7 +6,9 @@ import asyncio
 import hashlib
 import os
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -269,6 +271,49 @@ async def test_sftp_without_posix_rename_falls_back(
         assert await store.list("box") == ["a.xml"]
     finally:
         await store.aclose()
+
+
+class _RenamedAfterListing:
+    """os.scandir of `folder` whose entries were read just before a writer renamed `tmp` to `final`:
+    the atomic write landing between the server reading the directory and its lstat of each entry."""
+
+    def __init__(self, scandir: Callable[..., Any], folder: Path, tmp: str, final: str) -> None:
+        with scandir(folder) as entries:
+            self.entries = list(entries)
+        os.replace(folder / tmp, folder / final)
+
+    def __enter__(self) -> Iterator[os.DirEntry[bytes]]:
+        return iter(self.entries)
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+async def test_sftp_list_skips_a_name_renamed_while_listing(
+    sftp_server: tuple[SftpTestServer, int, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file renamed away between the directory read and its stat is simply absent, as with OpenSSH;
+    it used to fail the whole listing with "no such file", which the exchange takes for a missing folder."""
+    server, port, root = sftp_server
+    box = root / "box"
+    await asyncio.to_thread(box.mkdir)
+    await asyncio.to_thread((box / "old.xml").write_bytes, b"<old/>")
+    await asyncio.to_thread((box / ".new.xml.tmp-0123456789abcdef").write_bytes, b"<new/>")
+    real, target = os.scandir, await asyncio.to_thread(os.path.realpath, box)
+
+    def scandir(path: Any = ".") -> Any:
+        if isinstance(path, str | bytes) and os.path.realpath(os.fsdecode(path)) == target:
+            return _RenamedAfterListing(real, box, ".new.xml.tmp-0123456789abcdef", "new.xml")
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    store = sftp_store(server, port)
+    try:
+        assert await store.list("box") == ["old.xml"]  # the directory as read; new.xml comes next time
+    finally:
+        await store.aclose()
+    monkeypatch.undo()
+    assert sorted(await asyncio.to_thread(os.listdir, box)) == ["new.xml", "old.xml"]  # the rename did happen
 
 
 def test_sftp_store_insists_on_host_key_verification() -> None:
