@@ -776,6 +776,14 @@ def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> l
         f"submission, each with its own inline declaration: best {best['rate']:.0f}/s at {best['conns']} "
         f"connections (target >= 3000 at 128); durable after SIGKILL: {durable}"
     )
+    # Against the bare hop of the same run: what one plain proxied HTTP exchange costs aiohttp here.
+    hop = find("look-up", "bare proxy", 32)["server_cpu_us"]
+    sub = next((r for r in rows if r["scenario"] == "submission" and r["conns"] == 128), best)
+    out.append(
+        f"submission x{sub['conns']}: {sub['server_cpu_us']:.0f} µs of gateway CPU each "
+        f"({sub['loop_cpu_us']:.0f} on the event loop), {sub['server_cpu_us'] / hop:.2f} times a bare proxied "
+        f"request ({hop:.0f} µs)"
+    )
     uploads = [r for r in rows if r["scenario"] == "upload 1 MiB+submit"]
     if uploads:
         top = max(uploads, key=lambda r: r["rate"])
@@ -785,9 +793,14 @@ def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> l
             f"peak RSS {top['peak_rss_mib']:.0f} MiB"
         )
     drain = find("drain", "gateway", note="jobs done")
-    out.append(f"drain of {drain['requests']}: {drain['rate']:.0f} dossiers/s (target >= 2000)")
-    peak = max(r["peak_rss_mib"] for r in rows if r["conns"] == plan.many and r["target"] == "gateway")
-    out.append(f"gateway peak RSS with {plan.many} connections: {peak:.0f} MiB (target < 150)")
+    out.append(
+        f"drain of {drain['requests']}: {drain['rate']:.0f} dossiers/s (target >= 2000); "
+        f"{drain['server_cpu_us']:.0f} µs of gateway CPU per dossier ({drain['loop_cpu_us']:.0f} on the event loop), "
+        f"{drain['server_cpu_us'] / (2 * hop):.2f} times two bare proxied requests (a delivery and its callback)"
+    )
+    peaks = {r["scenario"]: r["peak_rss_mib"] for r in rows if r["conns"] == plan.many and r["target"] == "gateway"}
+    each = ", ".join(f"{k.split(',')[0]}s {v:.0f} MiB" for k, v in peaks.items())
+    out.append(f"gateway peak RSS with {plan.many} connections: {each} (target < 150)")
     return out
 
 
