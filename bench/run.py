@@ -848,7 +848,7 @@ async def main_async(
         "seconds": round(time.perf_counter() - started, 1),
     }
     text = table(rows)
-    if only == {"lookup", "submit", "drain"}:
+    if {"lookup", "submit", "drain"} <= only:
         result["verdicts"] = verdicts(rows, bench.facts, plan)
         text += "\n\n" + "\n".join(result["verdicts"])
     m = result["machine"]
