@@ -31,7 +31,7 @@ from contracts.base import (
 )
 from contracts.identifiers import Gender
 from contracts.status import DossierStatus
-from contracts.text import MULTILINE, control_character
+from contracts.text import BASE64, MULTILINE, control_character
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_RE = re.compile(r"^(\+84|0)[0-9]{9,10}$")  # [0-9]: the Rust regex engine's \d is Unicode
@@ -153,7 +153,7 @@ class Attachment(InputModel):
     sha256: Annotated[Sha256Hex | None, WithJsonSchema({"type": "string", "pattern": "^[0-9a-f]{64}$"})] = Field(
         default=None, description="required unless upload_id names an upload"
     )
-    content_base64: str | None = None
+    content_base64: Annotated[str | None, BASE64] = None
     upload_id: str | None = Field(
         default=None, pattern=r"^[0-9a-f-]{36}$", description="the id POST /v1/documents answered"
     )

@@ -30,6 +30,16 @@ class _Multiline:
 MULTILINE = _Multiline()
 
 
+class _Base64:
+    """Marks a base64 field: checked by decoding, which refuses every other character (a scan is waste)."""
+
+    def __repr__(self) -> str:
+        return "BASE64"
+
+
+BASE64 = _Base64()
+
+
 def control_character(text: str, *, multiline: bool = False) -> str | None:
     """Why `text` is refused, or None."""
     found = (_MULTILINE if multiline else _ONE_LINE).search(text)
