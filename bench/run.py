@@ -553,6 +553,7 @@ class Bench:
             async with aiohttp.ClientSession() as session, self.profiled(gw, "drain"):
                 # The agency comes back: time until every job is done, then until every callback landed.
                 cpu0, loop0 = cpu_seconds(gw), loop_seconds(gw)
+                commits0, writes0 = await store_counters(session, s.gateway_url)
                 await s.start_simulator(sim)
                 assert sim.child is not None
                 t0 = time.perf_counter()
@@ -571,6 +572,7 @@ class Bench:
                     raise RuntimeError(f"the backlog did not drain in 600 s; see {s.workdir}")
                 async with session.get(sim.url + "/_sim/stats") as r:
                     stats = await r.json()
+                commits1, writes1 = await store_counters(session, s.gateway_url)
             ends = (("jobs done", done_at, cpu_done, loop_done), ("callbacks applied", finished_at, cpu_fin, loop_fin))
             for label, t, cpu, loop in ends:
                 row = Row("drain", "gateway", 16, note=label)
@@ -579,7 +581,10 @@ class Bench:
                 row.rss_mib, row.peak_mib = rss_done if label == "jobs done" else memory(gw)
                 row.statuses[200] = accepted
                 self.rows.append(row)
-            self.facts["drain"] = {"agency_stats": stats}
+            commits, writes = commits1 - commits0, writes1 - writes0
+            self.facts["drain"] = {"agency_stats": stats, "commits": commits, "writes": writes}
+            self.log(f"  drain: {writes:.0f} writes in {commits:.0f} commits ({writes / max(commits, 1):.1f} each), "
+                     f"{commits / accepted:.2f} commits per dossier")
             self.log(f"  drain: {accepted / (done_at - t0):.0f} dossiers/s delivered, "
                      f"{accepted / (finished_at - t0):.0f}/s finished (callbacks applied)")
 
@@ -672,6 +677,18 @@ def audit_batches(db: Path) -> tuple[int, int]:
         return int(row[0]), int(row[1])
     finally:
         conn.close()
+
+
+async def store_counters(session: aiohttp.ClientSession, url: str) -> tuple[float, float]:
+    """The store writer's commits and the writes they held, from /metrics."""
+    async with session.get(url + "/metrics", headers={"X-Api-Key": DEMO_KEYS["operator"]}) as r:
+        text = await r.text()
+    found = dict.fromkeys(("lienthong_store_commits_total", "lienthong_store_writes_total"), 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] = float(value)
+    return found["lienthong_store_commits_total"], found["lienthong_store_writes_total"]
 
 
 def count_present(db: Path, ids: list[str]) -> int:

@@ -309,6 +309,8 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     readings = app[METRICS].readings
     readings.gate = gate.readings
     readings.dispatcher = lambda: (d.delivered, d.failed, d.reclaimed)
+    store = app[STORE]
+    readings.store = lambda: (store.commits, store.writes)
     readings.in_flight = lambda: d.in_flight
     live_conf.on_swap.append(d.wake)  # windows may have changed
     app[STORE].on_remote_events(d.wake)  # jobs another process on the same store made or released

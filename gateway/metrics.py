@@ -59,6 +59,7 @@ class Readings:
     dispatcher: Callable[[], tuple[int, int, int]] | None = None  # delivered, failed, reclaimed
     in_flight: Callable[[], dict[str, int]] | None = None
     portal: Callable[[], tuple[int, int, float]] | None = None  # pushed, failures, lag seconds
+    store: Callable[[], tuple[int, int]] | None = None  # commits, writes
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Snapshot:
     dispatcher: tuple[int, int, int] | None
     in_flight: dict[str, int] | None
     portal: tuple[int, int, float] | None
+    store: tuple[int, int] | None = None
 
     @classmethod
     def of(cls, r: Readings) -> Snapshot:
@@ -80,6 +82,7 @@ class Snapshot:
             r.dispatcher() if r.dispatcher else None,
             dict(r.in_flight()) if r.in_flight else None,
             r.portal() if r.portal else None,
+            r.store() if r.store else None,
         )
 
 
@@ -140,6 +143,16 @@ class StateCollector(Collector):
             for agency, n in sorted(r.in_flight.items()):
                 flight.add_metric([agency], n)
             yield flight
+        if r.store is not None:
+            commits, writes = r.store
+            yield CounterMetricFamily(
+                "lienthong_store_commits", "Commits of the store's writer since start (each one fsync).", commits
+            )
+            yield CounterMetricFamily(
+                "lienthong_store_writes",
+                "Writes those commits held since start; writes / commits is the group commit's batch size.",
+                writes,
+            )
         if r.portal is not None:
             pushed, failures, lag = r.portal
             yield CounterMetricFamily(

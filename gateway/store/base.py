@@ -289,6 +289,16 @@ class Store(ABC):
     def calendar(self) -> WorkCalendar:
         return self._calendar_source()
 
+    @property
+    def commits(self) -> int:
+        """Commits of the store's writer since it opened (0 for a store that does not group them)."""
+        return 0
+
+    @property
+    def writes(self) -> int:
+        """Writes those commits held."""
+        return 0
+
     @abstractmethod
     async def open(self) -> None: ...
 

@@ -162,6 +162,11 @@ class SqliteStore(Store):
         """Grouped commits so far, for metrics and the benchmark."""
         return self._writer.commits
 
+    @property
+    def writes(self) -> int:
+        """Writes those commits held (each a call's write: a submission, an update, a batch of records...)."""
+        return self._writer.writes
+
     # -- life cycle ---------------------------------------------------------------------------------
 
     async def open(self) -> None:

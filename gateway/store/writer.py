@@ -124,6 +124,7 @@ class GroupCommitWriter:
         self.on_batch = on_batch  # told, in the writer thread, how each batch ended: None when it committed
         self.codes = CodeSequences()
         self.commits = 0
+        self.writes = 0  # committed: writes / commits is the size of the batches
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Future[None] | None = None
@@ -271,6 +272,7 @@ class GroupCommitWriter:
         finally:
             self.codes.reset()
         self.commits += 1
+        self.writes += len(ops)
         return out
 
     def _run_together(self, conn: sqlite3.Connection, ops: list[Op]) -> _Results:

@@ -96,6 +96,11 @@ async def test_a_scrape_after_traffic_passes_promtool_with_histograms_per_route_
     assert [(s.labels["agency"], s.value) for s in finished] == [("police", 3.0)]  # the simulator finishes each
     breaker = [s for s in fams["lienthong_endpoint_breaker_open"].samples if s.labels["agency"] == "police"]
     assert breaker and breaker[0].value == 0.0
+    # Three submissions, their deliveries and callbacks, at least: each commit held one write or more.
+    commits = fams["lienthong_store_commits"].samples[0].value
+    writes = fams["lienthong_store_writes"].samples[0].value
+    assert fams["lienthong_store_commits"].type == "counter"
+    assert 3 <= commits <= writes
 
 
 async def test_open_jobs_by_agency_and_state_while_the_agency_is_down(
