@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gateway.api.keys import STORE
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_api_errors import assert_problem, gateway_variant
 
@@ -125,3 +126,30 @@ async def test_nothing_is_asked_of_an_agency_paused_or_taken_for_down(
     async with harness.client.session.get(str(harness.police.make_url("/_sim/calls")), params={"since": since}) as r:
         asked = [c for c in await r.json() if c["path"] == IDENTITY_PATH]
     assert asked == []  # deliveries may probe the agency; look-ups wait
+
+
+async def test_every_answer_leaves_after_its_audit_record_when_look_ups_share_commits(
+    harness: GatewayHarness, submission: Make
+) -> None:
+    store = harness.app[STORE]
+    store._writer.patience = 5.0  # a gathering ends only when a look-up has its answer (or a write cannot wait)
+    await harness.set_faults(latency_ms=100)  # every record is queued long before the first answer
+    queries = [query_of(submission(i)) for i in range(12)]
+    commits_before = store.commits
+    answered = 0
+    found_at_answer: list[tuple[int, int]] = []
+
+    async def ask(query: dict[str, str]) -> None:
+        nonlocal answered
+        resp = await harness.client.post(URL, json=query, headers=harness.headers("operator"))
+        assert resp.status == 200, await resp.text()
+        answered += 1
+        now = answered
+        records = [r for r in await store.audit_log(limit=1000) if r.action == "lookup"]
+        found_at_answer.append((now, len(records)))
+
+    await asyncio.wait_for(asyncio.gather(*(ask(q) for q in queries)), 20)
+    # Each answer left after its own record committed, so no answer finds fewer records than answers so far.
+    assert all(records >= now for now, records in found_at_answer), found_at_answer
+    assert (await store.verify_audit()).ok
+    assert store.commits - commits_before < len(queries)  # records shared commits
