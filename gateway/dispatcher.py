@@ -38,6 +38,7 @@ from gateway.breaker import Breaker, Breakers
 from gateway.config.model import BreakerSettings, DispatcherSettings
 from gateway.connector import AgencyUpdate, Connector, Delivery, PollOutcome, SubmitReceipt
 from gateway.documents.delivery import DocumentsUnavailable
+from gateway.documents.tiered import CLAIMED
 from gateway.errors import (
     AgencyError,
     AgencyTimeout,
@@ -253,6 +254,7 @@ class Dispatcher:
     async def _deliver(self, job: JobRecord) -> None:
         # Each delivery runs in its own task, so these bindings reach its outbound log line only.
         structlog.contextvars.bind_contextvars(correlation_id=f"job-{job.id}", dossier_id=str(job.dossier_id))
+        CLAIMED.set(job.documents)
         started = time.perf_counter()
         released = False
 

@@ -111,6 +111,9 @@ class JobRecord:
     failing_since: float | None = None
     held: float = 0.0
     updated_at: float = 0.0  # for a dead letter: when it was dead-lettered
+    # A claimed job's documents kept in the database (the small ones), read in the claim's transaction:
+    # the delivery needs no trip to a reader thread for them. By sha256.
+    documents: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,8 @@ from gateway.store.base import AuditEntry, Completion, JobRecord, JobState, Upda
 from gateway.store.events import accepted_by_agency
 from gateway.store.seals import AuditKey
 
-Claimed = tuple[list[sqlite3.Row], list[sqlite3.Row]]  # the leased jobs' rows and their dossiers'
+# The leased jobs' rows, their dossiers' rows, and (dossier id, sha256, content) of their documents kept inline
+Claimed = tuple[list[sqlite3.Row], list[sqlite3.Row], list[sqlite3.Row]]
 
 
 # A failing job's wait past its due time is added to `held`: the retry budget counts only the time the
@@ -87,20 +88,36 @@ def claim(
             args = tuple(a for _, arm_args in arms for a in arm_args)
             lease(f"SELECT id FROM ({union}) AS r ORDER BY next_at LIMIT ?", (*args, n))
     if not leased:
-        return [], []
-    # Each job's dossier in the same trip: the dispatcher needs it for the delivery.
+        return [], [], []
+    # Each job's dossier in the same trip: the dispatcher needs it for the delivery, and the connector its
+    # documents (those kept in the database are small: `documents.database_max_bytes`).
     ids = orjson.dumps([r["dossier_id"] for r in leased]).decode()
     dossiers = conn.execute(
         f"{reads.DOSSIER_WITH_JOB} WHERE d.id IN (SELECT value FROM json_each(?))", (ids,)
     ).fetchall()
-    return leased, dossiers
+    contents = conn.execute(
+        "SELECT DISTINCT dd.dossier_id, doc.sha256, doc.content FROM dossier_documents dd "
+        "JOIN documents doc ON doc.sha256 = dd.sha256 WHERE dd.dossier_id IN (SELECT value FROM json_each(?))",
+        (ids,),
+    ).fetchall()
+    return leased, dossiers, contents
 
 
-def claimed(leased: list[sqlite3.Row], dossier_rows: list[sqlite3.Row]) -> list[JobRecord]:
+def claimed(leased: list[sqlite3.Row], dossier_rows: list[sqlite3.Row], contents: list[sqlite3.Row]) -> list[JobRecord]:
     """The rows `claim` returned, as job records: built by the caller after the commit, not in the writer thread."""
     by_id = {r["id"]: r for r in dossier_rows}
+    documents: dict[str, dict[str, bytes]] = {}
+    for r in contents:
+        documents.setdefault(r[0], {})[r[1]] = bytes(r[2])
     leased.sort(key=lambda r: (r["next_at"], r["id"]))
-    return [dataclasses.replace(rows.job(r), dossier=reads.dossier_with_job(by_id[r["dossier_id"]])) for r in leased]
+    return [
+        dataclasses.replace(
+            rows.job(r),
+            dossier=reads.dossier_with_job(by_id[r["dossier_id"]]),
+            documents=documents.get(r["dossier_id"], {}),
+        )
+        for r in leased
+    ]
 
 
 def complete(

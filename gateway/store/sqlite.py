@@ -375,8 +375,10 @@ class SqliteStore(Store):
         lease_seconds: float,
         endpoints: Mapping[str, Mapping[str, int]] | None = None,
     ) -> list[JobRecord]:
-        leased, dossier_rows = await self._write(lambda conn: outbox.claim(conn, owner, free, lease_seconds, endpoints))
-        return outbox.claimed(leased, dossier_rows)
+        leased, dossier_rows, contents = await self._write(
+            lambda conn: outbox.claim(conn, owner, free, lease_seconds, endpoints)
+        )
+        return outbox.claimed(leased, dossier_rows, contents)
 
     async def unclaim_job(self, job_id: int, owner: str) -> bool:
         return await self._write(lambda conn: outbox.unclaim(conn, owner, [job_id])) == 1

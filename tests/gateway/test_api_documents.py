@@ -296,6 +296,29 @@ async def test_small_inline_documents_are_kept_with_their_dossier_larger_ones_in
         assert await download.read() == content
 
 
+async def test_a_delivery_takes_its_small_documents_from_its_claim_not_from_another_read(
+    harness: GatewayHarness, submission: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = harness.app[STORE]
+    reads: list[str] = []
+    original = store.document_content
+
+    async def counted(sha256: str) -> bytes | None:
+        reads.append(sha256)
+        return await original(sha256)
+
+    monkeypatch.setattr(store, "document_content", counted)
+    body = submission(0)
+    body["attachments"].append(inline(BIG, component_code="HD01"))
+    resp = await harness.client.post("/v1/dossiers", json=body, headers=harness.headers())
+    assert resp.status == 202, await resp.text()
+    await wait_status(harness, (await resp.json())["id"], 9)
+    assert (await harness.sim_stats())["documents_ok"] == 1  # both arrived whole, as the agency checks them
+    declaration = hashlib.sha256(base64.b64decode(body["attachments"][0]["content_base64"])).hexdigest()
+    assert declaration not in reads  # kept in the database: it came with the claim
+    assert reads == [hashlib.sha256(BIG).hexdigest()]  # the scan in the folder: looked up, then read from there
+
+
 async def test_a_refused_dossier_takes_back_the_documents_it_stored(harness: GatewayHarness, submission: Make) -> None:
     body = submission(0)
     body["attachments"].append(inline(BIG, component_code="HD01"))
