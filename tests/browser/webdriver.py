@@ -31,6 +31,10 @@ needs_browser = pytest.mark.skipif(
 )
 
 
+class StaleElement(AssertionError):
+    """The element belonged to a page that has since been replaced (a navigation happened meanwhile)."""
+
+
 class Browser:
     def __init__(self, http: aiohttp.ClientSession, base: str, session_id: str) -> None:
         self.http, self.base, self.sid = http, base, session_id
@@ -40,6 +44,8 @@ class Browser:
         async with self.http.request(method, url, json=payload if payload is not None else {}) as resp:
             body = await resp.json()
             if resp.status >= 400:
+                if body["value"].get("error") == "stale element reference":
+                    raise StaleElement(f"webdriver {method} {path}: the page changed under the element")
                 raise AssertionError(f"webdriver {method} {path}: {body['value'].get('message', body)}")
             return body["value"]
 

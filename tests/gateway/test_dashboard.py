@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.webdriver import headless_chromium, needs_browser
+from tests.browser.webdriver import StaleElement, headless_chromium, needs_browser
 from tests.gateway.conftest import GatewayHarness
 from tests.gateway.test_smoke import wait_status
 
@@ -21,10 +21,13 @@ async def wait_text(browser: Any, css: str, predicate: Callable[[str], bool], ti
     deadline = loop.time() + timeout
     last = ""
     while loop.time() < deadline:
-        for el in await browser.find_all(css):
-            last = await browser.text(el)
-            if predicate(last):
-                return last
+        try:
+            for el in await browser.find_all(css):
+                last = await browser.text(el)
+                if predicate(last):
+                    return last
+        except StaleElement:  # a navigation replaced the page between finding and reading: look again
+            pass
         await asyncio.sleep(0.2)
     raise AssertionError(f"{css!r} never satisfied the check; last text {last!r}")
 
