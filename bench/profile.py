@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run --profile            # writes bench/results/profile-<scenario>.txt
     .venv/bin/python -m bench.profile bench/results/profile-lookup.txt   # summarise one again
+    LIENTHONG_BENCH_GIL=1 .venv/bin/python -m bench.run --profile   # only the thread holding the GIL
 
 py-spy samples the gateway process from outside (it is not imported, and the plain benchmark does
 not need it); the figures of a profiled run are lower than an unprofiled one. A profile is stored in
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import signal
 import sys
@@ -34,6 +36,7 @@ class Profiler:
         self.proc = await asyncio.create_subprocess_exec(
             exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw", "--threads",
             "--nonblocking", "--output", str(self.out),
+            *(["--gil"] if os.environ.get("LIENTHONG_BENCH_GIL") else []),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )
         await asyncio.sleep(0.5)  # let it attach

@@ -22,6 +22,7 @@ while the reason may pass, and otherwise the centre is asked for the documents (
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import socket
@@ -132,6 +133,11 @@ class Dispatcher:
         self._woken: set[str] = set(concurrency)  # agencies that may have ready jobs: all, at first
         self._tasks: set[asyncio.Task[None]] = set()
         self._probes: set[int] = set()  # claimed jobs that are their endpoint's probe
+        # Jobs claimed ahead (`claim_ahead`), each with when it was claimed: a claim is a commit, which under
+        # load waits for the writer's batch, so the slot of a delivery that ends takes its next job from here.
+        # Measured on the drain: without them, slots stood idle about two thirds of the time.
+        self._ready: dict[str, collections.deque[tuple[float, JobRecord]]] = {}
+        self._stopping = False
         self.delivered = 0
         self.failed = 0
         self.reclaimed = 0
@@ -165,7 +171,12 @@ class Dispatcher:
                 await self._forget_bodies()
             # Only agencies with news and free slots are asked: a submission for one agency, or a
             # delivery ending, costs no query for the others.
-            free = {a: self.concurrency[a] - n for a, n in self.in_flight.items() if a in woken}
+            ahead = 1 + self.settings.claim_ahead
+            free = {
+                a: self.concurrency[a] * ahead - n - len(self._ready.get(a, ()))
+                for a, n in self.in_flight.items()
+                if a in woken
+            }
             jobs: list[JobRecord] = []
             if any(v > 0 for v in free.values()):
                 plan = self.gate.plan(free)  # endpoints held or open are left out; a due probe gets one job
@@ -179,11 +190,11 @@ class Dispatcher:
                     self._woken |= woken
                 self._settle_probes(plan, jobs)
             for job in jobs:
-                self.in_flight[job.agency] += 1
                 self._woken.add(job.agency)  # it may have more ready: ask again right away
-                task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.id}")
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                if self.in_flight[job.agency] < self.concurrency[job.agency] or job.id in self._probes:
+                    self._start(job)
+                else:
+                    self._ready.setdefault(job.agency, collections.deque()).append((loop.time(), job))
             if not jobs:
                 # Until the next scan, or sooner when a probe comes due or a window or pause ends.
                 until = next_scan
@@ -196,6 +207,42 @@ class Dispatcher:
                         await self._wake.wait()
                 if until < next_scan and loop.time() >= until:
                     self._woken.update(self.concurrency)
+
+    def _start(self, job: JobRecord) -> None:
+        self.in_flight[job.agency] += 1
+        task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _start_ready(self, agency: str) -> None:
+        """Free slots of `agency` take the jobs claimed ahead for it. A job that waited here for a tenth of
+        its lease is given back instead: what is left of the lease may not hold a whole delivery."""
+        ready = self._ready.get(agency)
+        if not ready or self._stopping:
+            return
+        now, late = asyncio.get_running_loop().time(), []
+        while ready and self.in_flight[agency] < self.concurrency.get(agency, 0):
+            claimed_at, job = ready.popleft()
+            if now - claimed_at > self.settings.lease_seconds * 0.1:
+                late.append(job.id)
+            else:
+                self._start(job)
+        if late:
+            task = asyncio.create_task(self._give_back(late), name="give-back")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _give_back(self, job_ids: list[int]) -> None:
+        """Jobs claimed but not delivered go back to the queue, their attempt not counted; if the store
+        cannot take them now, their leases run out and they are claimed again."""
+        try:
+            n = await self.store.unclaim_jobs(self.owner, job_ids)
+        except StorageUnavailable:
+            return
+        except Exception:
+            log.exception("give_back_failed", jobs=len(job_ids))
+            return
+        log.info("claimed_ahead_given_back", jobs=n)
 
     def _settle_probes(self, plan: ClaimPlan, jobs: list[JobRecord]) -> None:
         """The claimed job of a probed endpoint is its probe; a probe that found no job is given back."""
@@ -265,6 +312,7 @@ class Dispatcher:
             if not released:
                 released = True
                 self.in_flight[job.agency] -= 1
+                self._start_ready(job.agency)
                 self.wake(job.agency)
 
         probe = job.id in self._probes
@@ -506,7 +554,13 @@ class Dispatcher:
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for deliveries in flight (graceful shutdown); those still running after `timeout` are
-        cancelled: their jobs stay leased, and are delivered again after a restart or once the lease expires."""
+        cancelled: their jobs stay leased, and are delivered again after a restart or once the lease expires.
+        Jobs claimed ahead and not started go back to the queue."""
+        self._stopping = True
+        ahead = [job.id for ready in self._ready.values() for _, job in ready]
+        self._ready.clear()
+        if ahead:
+            await self._give_back(ahead)
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=timeout)
             if late:

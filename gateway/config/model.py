@@ -146,6 +146,13 @@ class DispatcherSettings(_Conf):
         description="seconds the dispatcher waits, while deliveries are in flight, before claiming the slots they "
         "free, so that one claim (one commit) takes several jobs; with none in flight it claims at once",
     )
+    claim_ahead: int = Field(
+        2,
+        ge=0,
+        le=4,
+        description="jobs each agency keeps claimed ahead, as a multiple of its concurrency: a delivery that "
+        "ends starts the next one at once, without waiting for a claim (0: claim only for free slots)",
+    )
     poll_interval: float = Field(0.5, gt=0)
     agency_poll_interval: float = Field(2.0, gt=0)
     deadline_sweep_interval: float = Field(

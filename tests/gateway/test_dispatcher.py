@@ -5,6 +5,7 @@ during an outage of the tax service."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import time
 import uuid
@@ -48,6 +49,7 @@ class ScriptedStore:
         self.ready: dict[str, list[JobRecord]] = {}
         self.claims: list[dict[str, int]] = []
         self.completed: list[int] = []
+        self.given_back: list[int] = []
         self.hold_completions = asyncio.Event()
         self.hold_completions.set()
 
@@ -73,6 +75,10 @@ class ScriptedStore:
         await self.hold_completions.wait()
         self.completed.append(job_id)
         return Completion(True)
+
+    async def unclaim_jobs(self, owner: str, job_ids: list[int]) -> int:
+        self.given_back += job_ids
+        return len(job_ids)
 
     async def forget_attempt_bodies(self, before: float) -> int:
         return 0
@@ -115,7 +121,8 @@ async def test_a_wake_for_one_agency_asks_only_that_agency(
     running: tuple[Dispatcher, ScriptedStore, AnsweringConnector],
 ) -> None:
     d, store, connector = running
-    assert store.claims[0] == {"police": 1, "land": 4}
+    ahead = 1 + d.settings.claim_ahead  # each agency's slots, and as many again per claim-ahead
+    assert store.claims[0] == {"police": 1 * ahead, "land": 4 * ahead}
     before = len(store.claims)
     store.ready["land"] = [job(1, "land")]
     d.wake("land")
@@ -161,7 +168,7 @@ class HeldConnector:
 
 async def test_slots_freed_one_by_one_are_claimed_together() -> None:
     store, connector = ScriptedStore(), HeldConnector()
-    settings = DispatcherSettings(poll_interval=30, claim_wait=0.1)
+    settings = DispatcherSettings(poll_interval=30, claim_wait=0.1, claim_ahead=0)  # slots only: no job waits claimed
     d = Dispatcher(store, {("land", "main"): connector}, {"land": 4}, settings)  # type: ignore[arg-type]
     store.ready["land"] = [job(n, "land") for n in range(10, 18)]
     task = asyncio.create_task(d.run())
@@ -180,6 +187,49 @@ async def test_slots_freed_one_by_one_are_claimed_together() -> None:
         for answer in connector.waiting:
             if not answer.done():
                 answer.set_result(None)
+        await d.drain()
+
+
+async def test_a_delivery_that_ends_starts_a_job_claimed_ahead_without_waiting_for_a_claim() -> None:
+    store, connector = ScriptedStore(), HeldConnector()
+    settings = DispatcherSettings(poll_interval=30, claim_wait=0.1, claim_ahead=1)
+    d = Dispatcher(store, {("land", "main"): connector}, {"land": 2}, settings)  # type: ignore[arg-type]
+    store.ready["land"] = [job(n, "land") for n in range(20, 24)]
+    task = asyncio.create_task(d.run())
+    try:
+        await until(lambda: len(connector.waiting) == 2)
+        assert store.claims == [{"land": 4}] and store.ready["land"] == []  # two slots, two jobs ahead
+        claims = len(store.claims)
+        connector.waiting[0].set_result(None)
+        # The next call starts at once: the next claim comes only after claim_wait (0.1 s).
+        await until(lambda: len(connector.waiting) == 3)
+        assert len(store.claims) == claims
+        assert d.in_flight == {"land": 2}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for answer in connector.waiting:
+            if not answer.done():
+                answer.set_result(None)
+        await d.drain()
+
+
+async def test_a_job_claimed_ahead_that_waited_a_tenth_of_its_lease_is_given_back_not_delivered() -> None:
+    store, connector = ScriptedStore(), HeldConnector()
+    settings = DispatcherSettings(poll_interval=30, claim_ahead=1, lease_seconds=1.0)
+    d = Dispatcher(store, {("land", "main"): connector}, {"land": 1}, settings)  # type: ignore[arg-type]
+    store.ready["land"] = [job(30, "land"), job(31, "land")]
+    task = asyncio.create_task(d.run())
+    try:
+        await until(lambda: len(connector.waiting) == 1)
+        await asyncio.sleep(0.15)  # job 31 waits behind a slow call longer than 0.1 of its 1 s lease
+        connector.waiting[0].set_result(None)
+        await until(lambda: store.given_back == [31])
+        await asyncio.sleep(0.05)
+        assert len(connector.waiting) == 1  # not called with what is left of its lease
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
         await d.drain()
 
 
@@ -287,6 +337,23 @@ async def test_a_claim_cancelled_at_shutdown_is_undone(store: Any, new_police_do
     await asyncio.gather(task, return_exceptions=True)
     [job] = await store.jobs()
     assert (job.state, job.attempts) == ("pending", 0)  # ready for whoever runs next, no attempt spent
+
+
+async def test_jobs_claimed_ahead_go_back_to_the_queue_at_shutdown(store: Any, new_police_dossier: Any) -> None:
+    for _ in range(3):
+        await store.create_dossier(dataclasses.replace(new_police_dossier, id=uuid.uuid4()))
+    connector = HeldConnector()
+    settings = DispatcherSettings(poll_interval=POLL, claim_ahead=1)
+    d = Dispatcher(store, {("police", "national"): connector}, {"police": 1}, settings)  # type: ignore[dict-item]
+    task = asyncio.create_task(d.run())
+    await until(lambda: len(connector.waiting) == 1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await d.drain(timeout=0.1)  # the call in flight is cancelled: its job stays leased
+    jobs = sorted((j.state, j.attempts) for j in await store.jobs())
+    # One leased (the call cut short), the one claimed ahead back in the queue with no attempt spent, and
+    # the third never claimed.
+    assert jobs == [("leased", 1), ("pending", 0), ("pending", 0)]
 
 
 @pytest.fixture
