@@ -312,6 +312,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     store = app[STORE]
     readings.store = lambda: (store.commits, store.writes)
     readings.in_flight = lambda: d.in_flight
+    readings.claimed_ahead = d.claimed_ahead
     live_conf.on_swap.append(d.wake)  # windows may have changed
     app[STORE].on_remote_events(d.wake)  # jobs another process on the same store made or released
     tasks = [

@@ -146,6 +146,10 @@ class Dispatcher:
         self.capture_bodies = settings.capture_bodies
         self._next_forget = 0.0  # when captured bodies past their retention are dropped next
 
+    def claimed_ahead(self) -> dict[str, int]:
+        """Jobs claimed and waiting for a free slot, by agency."""
+        return {a: len(self._ready.get(a, ())) for a in self.concurrency}
+
     def wake(self, agency: str | None = None) -> None:
         """New work, for one agency or (None) any: claim at once rather than at the next poll."""
         if agency is None:

@@ -58,6 +58,7 @@ class Readings:
     gate: Callable[[], Iterable[tuple[str, str, str, bool, int, bool, int]]] | None = None
     dispatcher: Callable[[], tuple[int, int, int]] | None = None  # delivered, failed, reclaimed
     in_flight: Callable[[], dict[str, int]] | None = None
+    claimed_ahead: Callable[[], dict[str, int]] | None = None
     portal: Callable[[], tuple[int, int, float]] | None = None  # pushed, failures, lag seconds
     store: Callable[[], tuple[int, int]] | None = None  # commits, writes
 
@@ -73,6 +74,7 @@ class Snapshot:
     in_flight: dict[str, int] | None
     portal: tuple[int, int, float] | None
     store: tuple[int, int] | None = None
+    claimed_ahead: dict[str, int] | None = None
 
     @classmethod
     def of(cls, r: Readings) -> Snapshot:
@@ -83,6 +85,7 @@ class Snapshot:
             dict(r.in_flight()) if r.in_flight else None,
             r.portal() if r.portal else None,
             r.store() if r.store else None,
+            dict(r.claimed_ahead()) if r.claimed_ahead else None,
         )
 
 
@@ -143,6 +146,15 @@ class StateCollector(Collector):
             for agency, n in sorted(r.in_flight.items()):
                 flight.add_metric([agency], n)
             yield flight
+        if r.claimed_ahead is not None:
+            ahead = GaugeMetricFamily(
+                "lienthong_deliveries_claimed_ahead",
+                "Jobs claimed and waiting for a free slot of their agency (dispatcher.claim_ahead).",
+                labels=["agency"],
+            )
+            for agency, n in sorted(r.claimed_ahead.items()):
+                ahead.add_metric([agency], n)
+            yield ahead
         if r.store is not None:
             commits, writes = r.store
             yield CounterMetricFamily(

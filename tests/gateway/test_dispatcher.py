@@ -199,12 +199,13 @@ async def test_a_delivery_that_ends_starts_a_job_claimed_ahead_without_waiting_f
     try:
         await until(lambda: len(connector.waiting) == 2)
         assert store.claims == [{"land": 4}] and store.ready["land"] == []  # two slots, two jobs ahead
+        assert d.claimed_ahead() == {"land": 2}
         claims = len(store.claims)
         connector.waiting[0].set_result(None)
         # The next call starts at once: the next claim comes only after claim_wait (0.1 s).
         await until(lambda: len(connector.waiting) == 3)
         assert len(store.claims) == claims
-        assert d.in_flight == {"land": 2}
+        assert d.in_flight == {"land": 2} and d.claimed_ahead() == {"land": 1}
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -94,6 +94,8 @@ async def test_a_scrape_after_traffic_passes_promtool_with_histograms_per_route_
     assert [(s.labels["agency"], s.value) for s in delays] == [("police", 3.0)]
     finished = [s for s in fams["lienthong_dossier_finish_seconds"].samples if s.name.endswith("_count")]
     assert [(s.labels["agency"], s.value) for s in finished] == [("police", 3.0)]  # the simulator finishes each
+    ahead = {s.labels["agency"]: s.value for s in fams["lienthong_deliveries_claimed_ahead"].samples}
+    assert ahead["police"] == 0.0  # all three delivered: nothing left waiting for a slot
     breaker = [s for s in fams["lienthong_endpoint_breaker_open"].samples if s.labels["agency"] == "police"]
     assert breaker and breaker[0].value == 0.0
     # Three submissions, their deliveries and callbacks, at least: each commit held one write or more.
