@@ -193,6 +193,8 @@ class Dispatcher:
                     log.exception("claim_failed")
                     self._woken |= woken
                 self._settle_probes(plan, jobs)
+            if jobs and self._ready:
+                self._forget_ahead({j.id for j in jobs})
             for job in jobs:
                 self._woken.add(job.agency)  # it may have more ready: ask again right away
                 if self.in_flight[job.agency] < self.concurrency[job.agency] or job.id in self._probes:
@@ -217,6 +219,13 @@ class Dispatcher:
         task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _forget_ahead(self, claimed: set[int]) -> None:
+        """A job claimed again while it waited here had its lease run out (its agency's slots were all
+        taken for longer than a lease) and was reclaimed: the old claim is void, only the new one counts."""
+        for agency, ready in self._ready.items():
+            if any(job.id in claimed for _, job in ready):
+                self._ready[agency] = collections.deque((t, job) for t, job in ready if job.id not in claimed)
 
     def _start_ready(self, agency: str) -> None:
         """Free slots of `agency` take the jobs claimed ahead for it. A job that waited here for a tenth of

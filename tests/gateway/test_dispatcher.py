@@ -340,6 +340,35 @@ async def test_a_claim_cancelled_at_shutdown_is_undone(store: Any, new_police_do
     assert (job.state, job.attempts) == ("pending", 0)  # ready for whoever runs next, no attempt spent
 
 
+async def test_a_job_claimed_again_after_its_lease_ran_out_is_delivered_once() -> None:
+    store, connector = ScriptedStore(), HeldConnector()
+    settings = DispatcherSettings(poll_interval=30, claim_wait=0, claim_ahead=2)
+    d = Dispatcher(store, {("land", "main"): connector}, {"land": 1}, settings)  # type: ignore[arg-type]
+    store.ready["land"] = [job(40, "land"), job(41, "land")]
+    task = asyncio.create_task(d.run())
+    try:
+        await until(lambda: len(connector.waiting) == 1 and d.claimed_ahead() == {"land": 1})
+        # Job 41's lease ran out while it waited (the call of job 40 took that long): reclaimed, then
+        # claimed again by the same dispatcher.
+        store.ready["land"] = [job(41, "land")]
+        d.wake("land")
+        await until(lambda: store.ready["land"] == [])
+        assert d.claimed_ahead() == {"land": 1}  # one entry for job 41, not two
+        connector.waiting[0].set_result(None)
+        await until(lambda: len(connector.waiting) == 2)
+        connector.waiting[1].set_result(None)
+        await until(lambda: sorted(store.completed) == [40, 41])
+        await asyncio.sleep(0.05)
+        assert len(connector.waiting) == 2 and store.given_back == []
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for answer in connector.waiting:
+            if not answer.done():
+                answer.set_result(None)
+        await d.drain()
+
+
 async def test_jobs_claimed_ahead_go_back_to_the_queue_at_shutdown(store: Any, new_police_dossier: Any) -> None:
     for _ in range(3):
         await store.create_dossier(dataclasses.replace(new_police_dossier, id=uuid.uuid4()))
