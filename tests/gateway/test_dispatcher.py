@@ -5,6 +5,7 @@ during an outage of the tax service."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import shutil
 import time
@@ -166,21 +167,18 @@ class HeldConnector:
         return SubmitReceipt()
 
 
-async def test_slots_freed_one_by_one_are_claimed_together() -> None:
+@contextlib.asynccontextmanager
+async def land_held(
+    slots: int, settings: DispatcherSettings, jobs: list[JobRecord]
+) -> AsyncIterator[tuple[Dispatcher, ScriptedStore, HeldConnector]]:
+    """A dispatcher for one agency whose calls wait for the test to answer them, running over `jobs`; at
+    the end it is stopped, every call still waiting answered, and its deliveries drained."""
     store, connector = ScriptedStore(), HeldConnector()
-    settings = DispatcherSettings(poll_interval=30, claim_wait=0.1, claim_ahead=0)  # slots only: no job waits claimed
-    d = Dispatcher(store, {("land", "main"): connector}, {"land": 4}, settings)  # type: ignore[arg-type]
-    store.ready["land"] = [job(n, "land") for n in range(10, 18)]
+    d = Dispatcher(store, {("land", "main"): connector}, {"land": slots}, settings)  # type: ignore[arg-type]
+    store.ready["land"] = jobs
     task = asyncio.create_task(d.run())
     try:
-        await until(lambda: len(connector.waiting) == 4)
-        first = len(store.claims)
-        for answer in list(connector.waiting):  # the agency answers the four deliveries, one after another
-            answer.set_result(None)
-            for _ in range(5):
-                await asyncio.sleep(0)
-        await until(lambda: len(connector.waiting) == 8, timeout=5)
-        assert store.claims[first:] == [{"land": 4}]  # one claim for the four freed slots, not four
+        yield d, store, connector
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -190,13 +188,22 @@ async def test_slots_freed_one_by_one_are_claimed_together() -> None:
         await d.drain()
 
 
+async def test_slots_freed_one_by_one_are_claimed_together() -> None:
+    settings = DispatcherSettings(poll_interval=30, claim_wait=0.1, claim_ahead=0)  # slots only: no job waits claimed
+    async with land_held(4, settings, [job(n, "land") for n in range(10, 18)]) as (_, store, connector):
+        await until(lambda: len(connector.waiting) == 4)
+        first = len(store.claims)
+        for answer in list(connector.waiting):  # the agency answers the four deliveries, one after another
+            answer.set_result(None)
+            for _ in range(5):
+                await asyncio.sleep(0)
+        await until(lambda: len(connector.waiting) == 8, timeout=5)
+        assert store.claims[first:] == [{"land": 4}]  # one claim for the four freed slots, not four
+
+
 async def test_a_delivery_that_ends_starts_a_job_claimed_ahead_without_waiting_for_a_claim() -> None:
-    store, connector = ScriptedStore(), HeldConnector()
     settings = DispatcherSettings(poll_interval=30, claim_wait=0.1, claim_ahead=1)
-    d = Dispatcher(store, {("land", "main"): connector}, {"land": 2}, settings)  # type: ignore[arg-type]
-    store.ready["land"] = [job(n, "land") for n in range(20, 24)]
-    task = asyncio.create_task(d.run())
-    try:
+    async with land_held(2, settings, [job(n, "land") for n in range(20, 24)]) as (d, store, connector):
         await until(lambda: len(connector.waiting) == 2)
         assert store.claims == [{"land": 4}] and store.ready["land"] == []  # two slots, two jobs ahead
         assert d.claimed_ahead() == {"land": 2}
@@ -206,32 +213,17 @@ async def test_a_delivery_that_ends_starts_a_job_claimed_ahead_without_waiting_f
         await until(lambda: len(connector.waiting) == 3)
         assert len(store.claims) == claims
         assert d.in_flight == {"land": 2} and d.claimed_ahead() == {"land": 1}
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        for answer in connector.waiting:
-            if not answer.done():
-                answer.set_result(None)
-        await d.drain()
 
 
 async def test_a_job_claimed_ahead_that_waited_a_tenth_of_its_lease_is_given_back_not_delivered() -> None:
-    store, connector = ScriptedStore(), HeldConnector()
     settings = DispatcherSettings(poll_interval=30, claim_ahead=1, lease_seconds=1.0)
-    d = Dispatcher(store, {("land", "main"): connector}, {"land": 1}, settings)  # type: ignore[arg-type]
-    store.ready["land"] = [job(30, "land"), job(31, "land")]
-    task = asyncio.create_task(d.run())
-    try:
+    async with land_held(1, settings, [job(30, "land"), job(31, "land")]) as (_, store, connector):
         await until(lambda: len(connector.waiting) == 1)
         await asyncio.sleep(0.15)  # job 31 waits behind a slow call longer than 0.1 of its 1 s lease
         connector.waiting[0].set_result(None)
         await until(lambda: store.given_back == [31])
         await asyncio.sleep(0.05)
         assert len(connector.waiting) == 1  # not called with what is left of its lease
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await d.drain()
 
 
 class DeadlineStore:
@@ -341,12 +333,8 @@ async def test_a_claim_cancelled_at_shutdown_is_undone(store: Any, new_police_do
 
 
 async def test_a_job_claimed_again_after_its_lease_ran_out_is_delivered_once() -> None:
-    store, connector = ScriptedStore(), HeldConnector()
     settings = DispatcherSettings(poll_interval=30, claim_wait=0, claim_ahead=2)
-    d = Dispatcher(store, {("land", "main"): connector}, {"land": 1}, settings)  # type: ignore[arg-type]
-    store.ready["land"] = [job(40, "land"), job(41, "land")]
-    task = asyncio.create_task(d.run())
-    try:
+    async with land_held(1, settings, [job(40, "land"), job(41, "land")]) as (d, store, connector):
         await until(lambda: len(connector.waiting) == 1 and d.claimed_ahead() == {"land": 1})
         # Job 41's lease ran out while it waited (the call of job 40 took that long): reclaimed, then
         # claimed again by the same dispatcher.
@@ -360,13 +348,6 @@ async def test_a_job_claimed_again_after_its_lease_ran_out_is_delivered_once() -
         await until(lambda: sorted(store.completed) == [40, 41])
         await asyncio.sleep(0.05)
         assert len(connector.waiting) == 2 and store.given_back == []
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        for answer in connector.waiting:
-            if not answer.done():
-                answer.set_result(None)
-        await d.drain()
 
 
 async def test_jobs_claimed_ahead_go_back_to_the_queue_at_shutdown(store: Any, new_police_dossier: Any) -> None:
