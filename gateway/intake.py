@@ -19,6 +19,7 @@ from gateway.bundles import BundleSpec
 from gateway.catalog import Catalog
 from gateway.documents.intake import DocumentIntake, Taken
 from gateway.errors import FieldError, NoRoute, PayloadTooLarge, ValidationFailed
+from gateway.ids import new_id
 from gateway.jurisdiction import jurisdiction_errors
 from gateway.live import Live
 from gateway.rights import check_dossier
@@ -163,7 +164,7 @@ class Intake:
         unit = principal.conf.unit
         assert unit is not None  # the config requires a unit for the submit scope
         return NewDossier(
-            id=uuid.uuid4(),
+            id=new_id(),
             receiving_unit=unit,
             day=now.astimezone(VN_TZ).date(),
             procedure_code=spec.code,
@@ -269,7 +270,7 @@ class Intake:
                 new_steps[i] = dataclasses.replace(new_step, dossier=new)
             return await self.store.create_bundle(
                 NewBundle(
-                    id=uuid.uuid4(),
+                    id=new_id(),
                     spec=spec.id,
                     name=spec.name,
                     client_id=principal.client_id,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -31,6 +30,7 @@ from gateway.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from gateway.ids import new_id
 from gateway.store.base import NewUpload
 
 routes = web.RouteTableDef()
@@ -137,7 +137,7 @@ async def upload(request: web.Request) -> web.Response:
         raise InvalidRequest(f"the upload did not arrive whole: {exc}") from None
     now = datetime.now(UTC)
     new = NewUpload(
-        id=str(uuid.uuid4()),
+        id=str(new_id()),
         client_id=p.client_id,
         sha256=stored.sha256,
         size=stored.size,
