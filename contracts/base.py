@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Self, Union, get_args, get_origin
@@ -15,6 +16,20 @@ from contracts.text import BASE64, MULTILINE, control_character, json_control_ch
 
 # Validation context key for data the gateway itself stored after validating it at intake.
 TRUSTED = "trusted_store"
+
+
+def trusted(info: ValidationInfo) -> bool:
+    """Read back from the store (`TRUSTED` in the validation context): checked when it came in. Its
+    consistency checks are not run again: they cost the drain a pydantic pass per claimed dossier, and a
+    stored record must read even after the rules or the lists behind them (communes merge) have changed."""
+    return bool(info.context and info.context.get(TRUSTED))
+
+
+def _unless_trusted(check: Callable[[str], str]) -> Callable[[str, ValidationInfo], str]:
+    def validate(value: str, info: ValidationInfo) -> str:
+        return value if trusted(info) else check(value)
+
+    return validate
 
 
 class Model(BaseModel):
@@ -50,7 +65,7 @@ class InputModel(Model):
 
     @model_validator(mode="after")
     def _no_control_characters(self, info: ValidationInfo) -> Self:
-        if info.context and info.context.get(TRUSTED):
+        if trusted(info):
             return self  # read back from the store: checked when it came in, and it must always read
         found: list[tuple[tuple[str | int, ...], str]] = []
         for name, multiline in self._text_fields:
@@ -105,21 +120,29 @@ def _province_codes(schema: dict[str, Any]) -> None:
 
 
 ProcedureCode = Annotated[
-    str, _pattern(identifiers.PROCEDURE_CODE_RE, "1.001193"), AfterValidator(identifiers.check_procedure_code)
+    str,
+    _pattern(identifiers.PROCEDURE_CODE_RE, "1.001193"),
+    AfterValidator(_unless_trusted(identifiers.check_procedure_code)),
 ]
 AgencyEid = Annotated[
-    str, _pattern(identifiers.AGENCY_EID_RE, "000.00.01.H26"), AfterValidator(identifiers.check_agency_eid)
+    str,
+    _pattern(identifiers.AGENCY_EID_RE, "000.00.01.H26"),
+    AfterValidator(_unless_trusted(identifiers.check_agency_eid)),
 ]
 DossierCode = Annotated[
     str,
     _pattern(identifiers.DOSSIER_CODE_RE, "000.00.01.H26-251122-0001"),
-    AfterValidator(identifiers.check_dossier_code),
+    AfterValidator(_unless_trusted(identifiers.check_dossier_code)),
 ]
 ProvinceCode = Annotated[
-    str, Field(json_schema_extra=_province_codes), AfterValidator(admin_units.check_province)
+    str, Field(json_schema_extra=_province_codes), AfterValidator(_unless_trusted(admin_units.check_province))
 ]
-CommuneCode = Annotated[str, _pattern(admin_units.COMMUNE_RE, "00070"), AfterValidator(admin_units.check_commune)]
-TaxCode = Annotated[str, _pattern(identifiers.TAX_CODE_RE, "0100109106"), AfterValidator(identifiers.check_tax_code)]
+CommuneCode = Annotated[
+    str, _pattern(admin_units.COMMUNE_RE, "00070"), AfterValidator(_unless_trusted(admin_units.check_commune))
+]
+TaxCode = Annotated[
+    str, _pattern(identifiers.TAX_CODE_RE, "0100109106"), AfterValidator(_unless_trusted(identifiers.check_tax_code))
+]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 MediaType = Annotated[str, Field(pattern=r"^[a-z]+/[a-z0-9.+-]+$", max_length=100)]
