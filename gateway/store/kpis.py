@@ -48,16 +48,6 @@ _CLOSED = frozenset(
         DossierStatus.RETURNED,
     )
 )
-_UPSERT = (
-    f"INSERT INTO kpi_daily (dim, item, day, {', '.join(COUNTERS)}) VALUES (?, ?, ?, {', '.join('?' * len(COUNTERS))}) "
-    "ON CONFLICT (dim, day, item) DO UPDATE SET " + ", ".join(f"{c} = kpi_daily.{c} + excluded.{c}" for c in COUNTERS)
-)
-_ADD_DAYS = (
-    "INSERT INTO kpi_days (dim, item, day, working_days, n) VALUES (?, ?, ?, ?, 1) "
-    "ON CONFLICT (dim, day, item, working_days) DO UPDATE SET n = kpi_days.n + 1"
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Dims:
     centre: str
@@ -92,14 +82,18 @@ def _rows(d: Dims, day: str, counts: Mapping[str, int]) -> list[tuple[Any, ...]]
 
 
 def _add(conn: sqlite3.Connection, d: Dims, day: str, **counts: int) -> None:
-    conn.executemany(_UPSERT, _rows(d, day, counts))
+    # One multi-row statement for the dimensions (each once): one step of the writer, one round trip on
+    # PostgreSQL, where executemany took a pipeline of its own.
+    rows = _rows(d, day, counts)
+    conn.execute(_upsert_many(len(rows)), [v for row in rows for v in row])
 
 
 def _add_finished(conn: sqlite3.Connection, d: Dims, day: str, working_days: int, **counts: int) -> None:
     """A finish: the counters, and one more dossier finished in `working_days` in each dimension. Both are
     increments in place, so writers in several processes (PostgreSQL) never lose one."""
-    conn.executemany(_UPSERT, _rows(d, day, counts))
-    conn.executemany(_ADD_DAYS, [(dim, item, day, working_days) for dim, item in d.items()])
+    _add(conn, d, day, **counts)
+    rows = [(dim, item, day, working_days) for dim, item in d.items()]
+    conn.execute(_days_many(len(rows)), [v for row in rows for v in row])
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +144,14 @@ def _upsert_many(n: int) -> str:
         f"INSERT INTO kpi_daily (dim, item, day, {', '.join(COUNTERS)}) VALUES {', '.join([one] * n)} "
         "ON CONFLICT (dim, day, item) DO UPDATE SET "
         + ", ".join(f"{c} = kpi_daily.{c} + excluded.{c}" for c in COUNTERS)
+    )
+
+
+@functools.cache
+def _days_many(n: int) -> str:
+    return (
+        f"INSERT INTO kpi_days (dim, item, day, working_days, n) VALUES {', '.join(['(?, ?, ?, ?, 1)'] * n)} "
+        "ON CONFLICT (dim, day, item, working_days) DO UPDATE SET n = kpi_days.n + 1"
     )
 
 
