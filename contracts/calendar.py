@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -113,6 +113,10 @@ def national_working_day(day: date) -> bool:
     return day.weekday() < 5 and day not in off
 
 
+_EIGHT = datetime.min.time().replace(hour=8, tzinfo=VN_TZ)  # a count that starts on a later day starts at 08:00
+_ENDS_KEPT = 4096
+
+
 @dataclass(frozen=True)
 class WorkCalendar:
     """The national calendar with an operator's extra days off and extra working days on top.
@@ -122,6 +126,12 @@ class WorkCalendar:
 
     days_off: frozenset[date] = frozenset()
     working_days: frozenset[date] = frozenset()
+    # (start day, working days) -> (end day, whether the count started on a later day). Every submission
+    # asks for its due date, and the walk costs 14 µs for 15 days; the answers only change with the
+    # calendar, and a reload builds a new one. Bounded: cleared when full.
+    _ends: dict[tuple[date, int], tuple[date, bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def of(cls, days_off: Iterable[date] = (), working_days: Iterable[date] = ()) -> WorkCalendar:
@@ -148,16 +158,27 @@ class WorkCalendar:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
         local = start.astimezone(VN_TZ)
-        day = local.date()
+        end, moved = self._end_day(local.date(), days)
+        return datetime.combine(end, _EIGHT if moved else local.timetz())
+
+    def _end_day(self, start: date, days: int) -> tuple[date, bool]:
+        key = (start, days)
+        got = self._ends.get(key)
+        if got is not None:
+            return got
+        day, moved = start, False
         while not self.is_working_day(day):
             day += timedelta(days=1)
-            local = datetime.combine(day, datetime.min.time().replace(hour=8), VN_TZ)
+            moved = True
         remaining = days
         while remaining:
             day += timedelta(days=1)
             if self.is_working_day(day):
                 remaining -= 1
-        return datetime.combine(day, local.timetz())
+        if len(self._ends) >= _ENDS_KEPT:
+            self._ends.clear()
+        self._ends[key] = (day, moved)
+        return day, moved
 
     def working_days_between(self, start: date, end: date) -> int:
         """Working days in (start, end]; negative when end is before start."""

@@ -286,3 +286,34 @@ def test_an_operators_day_off_moves_supplement_deadlines_and_answers() -> None:
     answered = vn(2027, 3, 4, 9)  # Monday -> Thursday: three working days waited, two with the day off
     assert NATIONAL.due_after_supplement(due, asked, answered) == vn(2027, 3, 18, 17)
     assert cal.due_after_supplement(due, asked, answered) == vn(2027, 3, 17, 17)
+
+
+def _walked(cal: WorkCalendar, start: datetime, days: int) -> datetime:
+    """The due date counted day by day, as the calendar did before it remembered its answers."""
+    local = start.astimezone(VN_TZ)
+    day = local.date()
+    while not cal.is_working_day(day):
+        day += timedelta(days=1)
+        local = datetime.combine(day, datetime.min.time().replace(hour=8), VN_TZ)
+    for _ in range(days):
+        day += timedelta(days=1)
+        while not cal.is_working_day(day):
+            day += timedelta(days=1)
+    return datetime.combine(day, local.timetz())
+
+
+def test_a_remembered_due_date_is_the_one_counted_day_by_day() -> None:
+    """Due dates are remembered per start day and count: asked again at another hour, on a day off, or in
+    another calendar, the answer is still the walk's, time of day and zone included."""
+    off = WorkCalendar.of(days_off=[date(2027, 1, 28)])
+    starts = [vn(2027, 1, 27, h, m) for h, m in ((0, 0), (9, 15), (23, 59))]
+    starts += [vn(2027, 1, 30, 10), vn(2027, 1, 28, 14), datetime(2027, 1, 27, 20, 0, tzinfo=UTC)]
+    for cal in (NATIONAL, off, WorkCalendar.of()):
+        for start in starts:
+            for days in (0, 1, 2, 15):
+                for _ in range(2):  # the second answer comes from what the calendar remembered
+                    due = cal.add_working_days(start, days)
+                    assert due == _walked(cal, start, days)
+                    assert due.tzinfo is VN_TZ and due.timetz() == _walked(cal, start, days).timetz()
+    assert off.add_working_days(vn(2027, 1, 27, 9), 1) == vn(2027, 1, 29, 9)  # not NATIONAL's 28th
+    assert NATIONAL.add_working_days(vn(2027, 1, 27, 9), 1) == vn(2027, 1, 28, 9)
