@@ -16,7 +16,7 @@ from gateway.auth import Principal
 from gateway.connector import AgencyUpdate
 from gateway.errors import FieldError, IllegalTransition, InvalidRequest, NotFound, ValidationFailed
 from gateway.intake import field_errors
-from gateway.store.base import UpdateSource
+from gateway.store.base import DossierBrief, UpdateSource
 
 routes = web.RouteTableDef()
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -29,7 +29,7 @@ def principal_of(request: web.Request) -> Principal:
 DELIVERY_STATES = ("waiting", "pending", "in_flight", "delivered", "dead", "cancelled")
 
 
-def summary(d: Dossier) -> dict[str, object]:
+def summary(d: Dossier | DossierBrief) -> dict[str, object]:
     out: dict[str, object] = {
         "id": str(d.id),
         "code": d.code,
@@ -62,14 +62,14 @@ async def submit(request: web.Request) -> web.Response:
         raw, body = await read_json(request)
         outcome = await intake.submit(p, raw, body, key)
     if outcome.created:
-        request.app[DISPATCHER].wake(outcome.dossier.agency)
+        request.app[DISPATCHER].wake(outcome.brief.agency)
     headers = {
-        "Location": f"/v1/dossiers/{outcome.dossier.id}",
-        "Link": f'</v1/dossiers/{outcome.dossier.id}/receipt>; rel="receipt"',
+        "Location": f"/v1/dossiers/{outcome.brief.id}",
+        "Link": f'</v1/dossiers/{outcome.brief.id}/receipt>; rel="receipt"',
     }
     if not outcome.created:
         headers["Idempotent-Replayed"] = "true"
-    return json_response(summary(outcome.dossier), status=202 if outcome.created else 200, headers=headers)
+    return json_response(summary(outcome.brief), status=202 if outcome.created else 200, headers=headers)
 
 
 @routes.get("/v1/dossiers/{ref}")

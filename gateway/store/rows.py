@@ -11,7 +11,7 @@ import orjson
 from contracts import DeliveryState, Dossier, DossierStatus, StatusEvent
 from contracts.base import TRUSTED
 from contracts.bundle import BundleStepView, BundleView, StepState
-from gateway.store.base import JobRecord
+from gateway.store.base import DossierBrief, JobRecord
 
 _DONE = frozenset({DossierStatus.FINISHED, DossierStatus.RETURNED})
 _JOB_STATE: dict[str, StepState] = {
@@ -37,14 +37,6 @@ def dossier(row: Any, job: Any | None) -> Dossier:
     # The national portal counts a dossier asked for documents more than once as late, whatever its dates.
     overdue = overdue or len(supplements) > 1
     refusal = row["portal_refusal"]
-    delivery = None
-    if job is not None:
-        delivery = DeliveryState(
-            state=_JOB_STATE[job["state"]],
-            attempts=job["attempts"],
-            last_error=job["last_error"],
-            next_attempt_at=datetime.fromtimestamp(job["next_at"], UTC) if job["state"] == "pending" else None,
-        )
     return Dossier.model_validate(
         dict(
             id=UUID(row["id"]),
@@ -62,12 +54,31 @@ def dossier(row: Any, job: Any | None) -> Dossier:
             agency_ref=row["agency_ref"],
             overdue=overdue,
             submission=orjson.loads(row["submission"]),
-            delivery=delivery,
+            delivery=_delivery(job),
             results=orjson.loads(row["results"]),
             supplements=supplements,
             portal_refusal=orjson.loads(refusal) if refusal else None,
         ),
         context={TRUSTED: True},
+    )
+
+
+def brief(row: Any, job: Any | None) -> DossierBrief:
+    """The answer's part of a dossier (`dossier` builds all of it), from the same rows."""
+    status = DossierStatus(row["status"])
+    return DossierBrief(
+        UUID(row["id"]), row["code"], status, datetime.fromisoformat(row["due_at"]), row["agency"], _delivery(job)
+    )
+
+
+def _delivery(job: Any | None) -> DeliveryState | None:
+    if job is None:
+        return None
+    return DeliveryState(
+        state=_JOB_STATE[job["state"]],
+        attempts=job["attempts"],
+        last_error=job["last_error"],
+        next_attempt_at=datetime.fromtimestamp(job["next_at"], UTC) if job["state"] == "pending" else None,
     )
 
 

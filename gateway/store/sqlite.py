@@ -79,6 +79,7 @@ from gateway.store.base import (
     CreateOutcome,
     DeliveryFilter,
     DocumentRef,
+    DossierBrief,
     FeedItem,
     JobRecord,
     JobState,
@@ -260,10 +261,10 @@ class SqliteStore(Store):
         did, inserted = await self._write_events(CreateDossier(new, self._codes))
         if inserted is not None:
             # Built from the rows just committed, as a read would: no second trip to the database.
-            return CreateOutcome(rows.dossier(*inserted), True)
+            return CreateOutcome(rows.brief(*inserted), lambda: rows.dossier(*inserted), True)
         dossier = await self.get_dossier(did)
         assert dossier is not None
-        return CreateOutcome(dossier, False)
+        return CreateOutcome(DossierBrief.of(dossier), dossier, False)
 
     async def get_dossier(self, ref: str) -> Dossier | None:
         return await self._read(lambda conn: reads.dossier(conn, ref))

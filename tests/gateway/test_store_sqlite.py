@@ -23,6 +23,7 @@ from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavai
 from gateway.store import PostgresStore, SqliteStore, is_postgres_url
 from gateway.store.base import (
     AuditEntry,
+    DossierBrief,
     NewBundle,
     NewBundleStep,
     NewDossier,
@@ -103,6 +104,7 @@ async def test_a_batch_answers_each_dossier_as_a_read_would(store: SqliteStore, 
     assert all(o.created for o in outcomes)
     for o in outcomes:
         assert await store.get_dossier(str(o.dossier.id)) == o.dossier
+        assert o.brief == DossierBrief.of(o.dossier)  # the answer's brief, read from the same rows
     assert sorted(o.dossier.code for o in outcomes) == [f"000.00.01.H26-261120-{n:04d}" for n in range(1, 21)]
 
 
@@ -172,6 +174,7 @@ async def test_idempotency(store: SqliteStore, new: Callable[..., NewDossier]) -
     again = await store.create_dossier(new(0, key="ticket-1", body=b"A"))
     assert (first.created, again.created) == (True, False)
     assert again.dossier.id == first.dossier.id
+    assert again.brief == first.brief == DossierBrief.of(first.dossier)
     with pytest.raises(IdempotencyConflict) as err:
         await store.create_dossier(new(1, key="ticket-1", body=b"B"))
     assert err.value.extra == {"dossier_id": str(first.dossier.id)}
