@@ -6,6 +6,7 @@ sweep deletes a stored document only when no upload and no dossier names its sha
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -31,14 +32,26 @@ def insert(conn: sqlite3.Connection, did: str, part: str, documents: Sequence[Do
 
 
 def keep_contents(conn: sqlite3.Connection, documents: Sequence[DocumentRef]) -> None:
-    """The small documents' bytes, in the caller's transaction: durable with the rows that name them."""
-    contents = [(d.sha256, d.size, d.content, time.time()) for d in documents if d.content is not None]
-    if contents:
-        conn.executemany(
-            "INSERT INTO documents (sha256, size, content, created_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (sha256) DO NOTHING",
-            contents,
-        )
+    """The small documents' bytes, in the caller's transaction: durable with the rows that name them.
+
+    One multi-row statement (per 500 documents), not `executemany`: that steps once per row, and each
+    step gives the GIL up and must win it back from the busy event loop. A batch of 64 submissions spent
+    11 ms of the writer's time here against 0.9 ms of its CPU."""
+    now = time.time()
+    contents = {d.sha256: (d.sha256, d.size, d.content, now) for d in documents if d.content is not None}
+    rows = list(contents.values())
+    for i in range(0, len(rows), _CONTENTS_PER_STATEMENT):
+        chunk = rows[i : i + _CONTENTS_PER_STATEMENT]
+        conn.execute(_keep_many(len(chunk)), [v for row in chunk for v in row])
+
+
+_CONTENTS_PER_STATEMENT = 500
+
+
+@functools.cache
+def _keep_many(n: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?)"] * n)
+    return f"INSERT INTO documents (sha256, size, content, created_at) VALUES {values} ON CONFLICT (sha256) DO NOTHING"
 
 
 def content(conn: sqlite3.Connection, sha256: str) -> bytes | None:

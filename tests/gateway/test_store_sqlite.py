@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import sqlite3
 import time
 import uuid
@@ -23,6 +24,7 @@ from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavai
 from gateway.store import PostgresStore, SqliteStore, is_postgres_url
 from gateway.store.base import (
     AuditEntry,
+    DocumentRef,
     DossierBrief,
     NewBundle,
     NewBundleStep,
@@ -83,6 +85,36 @@ async def test_concurrent_creates_share_commits(store: SqliteStore, new: Callabl
     assert 7 <= commits < 50  # batch_max=8: at least ceil(50/8) commits, far fewer than one each
     assert all(c > before and n == 1 for c, n in seen_at_return)
     assert await asyncio.to_thread(_count_committed, store.path, ids) == 50
+
+
+async def test_small_documents_of_one_batch_are_kept_once_each(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    """A batch's inline documents go in together: the same bytes named by several dossiers (in the batch,
+    twice in one dossier, or already stored) make one row, and every dossier names its own."""
+    def doc(body: bytes, code: str = "TK01") -> DocumentRef:
+        return DocumentRef(code, f"{code}.pdf", "application/pdf", len(body), hashlib.sha256(body).hexdigest(),
+                           "inline", content=body)  # fmt: skip
+
+    shared, earlier = b"%PDF-1.7 shared form", b"%PDF-1.7 kept before"
+    await store.create_dossier(dataclasses.replace(new(99), documents=(doc(earlier),)))
+    made = [
+        dataclasses.replace(new(i), documents=(doc(shared), doc(f"%PDF-1.7 own {i}".encode(), "GT02"), doc(earlier)))
+        for i in range(12)
+    ]
+    made[0] = dataclasses.replace(made[0], documents=(doc(shared), doc(shared, "GT02")))
+    commits = store.commits
+    await asyncio.gather(*(store.create_dossier(n) for n in made))
+    assert store.commits - commits < 12  # some of them shared a commit
+    for body in (shared, earlier, *(f"%PDF-1.7 own {i}".encode() for i in range(1, 12))):
+        assert await store.document_content(hashlib.sha256(body).hexdigest()) == body
+    for n in made:
+        named = await store._read(
+            lambda conn, did=str(n.id): conn.execute(
+                "SELECT sha256 FROM dossier_documents WHERE dossier_id = ? ORDER BY position", (did,)
+            ).fetchall()
+        )
+        assert [r[0] for r in named] == [x.sha256 for x in n.documents]
 
 
 async def test_one_failing_write_spoils_no_other(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
