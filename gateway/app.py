@@ -174,7 +174,7 @@ async def _documents(app: web.Application) -> AsyncIterator[None]:
         app[LIVE],
         config.gateway.limits.max_inline_attachment_bytes,
         taking,
-        in_progress=config.gateway.store.batch_max,
+        in_progress=config.gateway.limits.submissions_in_progress,
     )
 
     def max_bytes(procedure: str, component: str) -> int:

@@ -87,10 +87,11 @@ class Intake:
         self.live = live
         self.max_inline_bytes = max_inline_bytes
         self.documents = documents
-        # Submissions parsed, checked and waiting for their commit at once (the app gives one writer batch's
-        # worth). The others wait with their body unparsed (a few KiB, where a parsed and checked submission
-        # holds more): measured with 1,000 clients submitting together, the same rate and a peak RSS about
-        # 16 MiB lower than with no limit.
+        # Submissions parsed, checked and waiting for their commit at once (`limits.submissions_in_progress`,
+        # a few writer batches). The others wait with their body unparsed (a few KiB, where a parsed and
+        # checked submission holds more): measured with 1,000 clients submitting together, the same rate and
+        # a peak RSS about 16 MiB lower than with no limit.
+        self.in_progress = in_progress
         self.slots = asyncio.Semaphore(in_progress)
 
     @property

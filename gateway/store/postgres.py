@@ -74,7 +74,7 @@ class PostgresStore(SqliteStore):
         self,
         url: str,
         *,
-        batch_max: int = 256,
+        batch_max: int = 64,
         audit_key: AuditKey | None = None,
         readers: int = 4,
         group_commit_wait: float = 0.0,

@@ -138,7 +138,7 @@ class SqliteStore(Store):
         self,
         path: str | Path,
         *,
-        batch_max: int = 256,
+        batch_max: int = 64,
         exclusive: bool = False,
         audit_key: AuditKey | None = None,
         group_commit_wait: float = 0.0,

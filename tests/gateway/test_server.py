@@ -12,8 +12,9 @@ import orjson
 import pytest
 from aiohttp import web
 
+from gateway.api.keys import INTAKE, STORE
 from gateway.app import create_app
-from gateway.config import load_config
+from gateway.config import Config, load_config
 from gateway.plugin_manager import Registry
 from gateway.sandbox.demo import DEMO_KEYS
 from gateway.server import ListenerSite, start_listener
@@ -188,3 +189,29 @@ async def test_the_listener_is_what_serve_runs(listener: ListenerSite) -> None:
     status, _, body = await answer(reader)
     assert status == 200 and orjson.loads(body) == {"status": "ok"}
     writer.close()
+
+
+async def test_the_writer_batch_and_the_submissions_in_progress_come_from_the_configuration(
+    tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch, unused_tcp_port_factory: Callable[[], int]
+) -> None:
+    """A writer batch smaller than the submissions in progress: one group commits while the next is taken in."""
+    monkeypatch.setenv("LIENTHONG_DB", str(tmp_path / "gw.db"))
+
+    def configs() -> tuple[Config, Config]:
+        folder = conf_copy(tmp_path / "conf")
+        defaults = load_config(folder, registry)
+        text = (folder / "gateway.toml").read_text(encoding="utf-8")
+        text = text.replace("[store]\n", "[store]\nbatch_max = 5\n", 1)
+        text = text.replace("[limits]\n", "[limits]\nsubmissions_in_progress = 3\n", 1)
+        (folder / "gateway.toml").write_text(text, encoding="utf-8")
+        return defaults, load_config(folder, registry)
+
+    defaults, config = await asyncio.to_thread(configs)
+    assert (defaults.gateway.store.batch_max, defaults.gateway.limits.submissions_in_progress) == (64, 256)
+    app = create_app(config, registry)
+    runner, _ = await start_listener(app, config, unused_tcp_port_factory())
+    try:
+        assert app[INTAKE].in_progress == 3
+        assert app[STORE].batch_max == 5
+    finally:
+        await runner.cleanup()
