@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,15 +27,17 @@ def insert_event(
     agency_ref: str | None = None,
     results: str | None = None,
     calendar: WorkCalendar = NATIONAL,
+    known: tuple[Any, Mapping[str, Any]] | None = None,
 ) -> None:
     """Append an event and move the dossier to its status; `agency_ref` (if none yet) and `results` ride along.
-    The centre performance figures count it in the same transaction (`calendar`: working days to finish)."""
+    The centre performance figures count it in the same transaction (`calendar`: working days to finish;
+    `known`: what they need of the dossier, when the caller has read it: see kpis.on_event)."""
     at = at or datetime.now(UTC).isoformat()
     conn.execute(
         "INSERT INTO events (dossier_id, status, at, actor, note, data, source_event_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (did, status, at, actor, note, orjson.dumps(data).decode(), source_event_id),
     )
-    kpis.on_event(conn, did, status, at, actor, calendar)
+    kpis.on_event(conn, did, status, at, actor, calendar, known)
     sets, args = ["status = ?", "updated_at = ?"], [status, at]
     if status == DossierStatus.FINISHED:
         sets.append("finished_at = ?")

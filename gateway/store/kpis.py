@@ -169,28 +169,47 @@ def due_moved(conn: sqlite3.Connection, did: str, due_at: str) -> None:
     conn.execute("UPDATE kpi_open SET due_at = ? WHERE dossier_id = ?", (due_at, did))
 
 
+COUNTED = frozenset(
+    int(s) for s in (DossierStatus.SUPPLEMENT_REQUESTED, DossierStatus.FINISHED, DossierStatus.RETURNED)
+)
+# The dossier's columns a counted event needs (`on_event`'s `known`: a caller that has read them already).
+COUNTED_COLUMNS = "receiving_unit, agency, procedure_code, client_id, received_at, due_at, submission"
+
+
 def on_event(
-    conn: sqlite3.Connection, did: str, status: int, at: str, actor: str, calendar: WorkCalendar = NATIONAL
+    conn: sqlite3.Connection,
+    did: str,
+    status: int,
+    at: str,
+    actor: str,
+    calendar: WorkCalendar = NATIONAL,
+    known: tuple[Any, Mapping[str, Any]] | None = None,
 ) -> None:
-    """A status event just appended (before the dossier row moves to it)."""
-    if status not in (DossierStatus.SUPPLEMENT_REQUESTED, DossierStatus.FINISHED, DossierStatus.RETURNED):
+    """A status event just appended (before the dossier row moves to it). `known`: the dossier's
+    COUNTED_COLUMNS and its parsed submission, read by the caller in this transaction."""
+    if status not in COUNTED:
         if status in _CLOSED:
             conn.execute("DELETE FROM kpi_open WHERE dossier_id = ?", (did,))
         return
-    row = conn.execute(
-        "SELECT receiving_unit, agency, procedure_code, client_id, received_at, due_at, submission "
-        "FROM dossiers WHERE id = ?",
-        (did,),
-    ).fetchone()
-    if row is None:
-        return
-    _counted(conn, row, did, status, at, actor, calendar)
+    if known is None:
+        row = conn.execute(f"SELECT {COUNTED_COLUMNS} FROM dossiers WHERE id = ?", (did,)).fetchone()
+        if row is None:
+            return
+        known = row, orjson.loads(row["submission"])
+    _counted(conn, known[0], known[1], did, status, at, actor, calendar)
 
 
 def _counted(
-    conn: sqlite3.Connection, row: Any, did: str, status: int, at: str, actor: str, calendar: WorkCalendar
+    conn: sqlite3.Connection,
+    row: Any,
+    submission: Mapping[str, Any],
+    did: str,
+    status: int,
+    at: str,
+    actor: str,
+    calendar: WorkCalendar,
 ) -> None:
-    d = dims(row["receiving_unit"], row["agency"], row["procedure_code"], orjson.loads(row["submission"]))
+    d = dims(row["receiving_unit"], row["agency"], row["procedure_code"], submission)
     day = local_day(at)
     if status == DossierStatus.SUPPLEMENT_REQUESTED:
         _add(conn, d, day, supplements=1)
@@ -230,8 +249,8 @@ def rebuild(conn: sqlite3.Connection, calendar: WorkCalendar = NATIONAL) -> int:
         for ev in conn.execute(
             "SELECT status, at, actor FROM events WHERE dossier_id = ? ORDER BY seq", (row["id"],)
         ).fetchall():
-            if ev["status"] in (DossierStatus.SUPPLEMENT_REQUESTED, DossierStatus.FINISHED, DossierStatus.RETURNED):
-                _counted(conn, row, row["id"], ev["status"], ev["at"], ev["actor"], calendar)
+            if ev["status"] in COUNTED:
+                _counted(conn, row, submission, row["id"], ev["status"], ev["at"], ev["actor"], calendar)
             elif ev["status"] in _CLOSED:
                 conn.execute("DELETE FROM kpi_open WHERE dossier_id = ?", (row["id"],))
     return n

@@ -17,7 +17,7 @@ from contracts.dossier import result_errors
 from contracts.status import IllegalTransitionError, can_move
 from gateway.connector import AgencyUpdate
 from gateway.errors import FieldError, IllegalTransition, InvalidResult, WrongAgency
-from gateway.store import bundles, replay, supplements, wallet
+from gateway.store import bundles, kpis, replay, supplements, wallet
 from gateway.store.base import ReplayKey, UpdateOutcome, UpdateSource
 from gateway.store.events import accepted_by_agency, insert_event
 
@@ -44,9 +44,13 @@ def apply_update(
     elsewhere, InvalidResult for a result document that does not hold what it declares, IllegalTransition
     for a move the state machine forbids. `calendar` sets the default deadline of a supplement request."""
     by, ref = ("id", str(update.dossier_id)) if update.dossier_id is not None else ("code", update.dossier_code)
+    # An update the figures count (a finish, say) reads what they need of the dossier here too: one
+    # statement, where each is a step of the writer that must win the GIL back from the event loop.
+    counted = int(update.status) in kpis.COUNTED
+    extra = f", {kpis.COUNTED_COLUMNS}" if counted else ""
     row = conn.execute(
         "SELECT id, status, agency, endpoint, results, bundle_id, received_at, "
-        "EXISTS (SELECT 1 FROM events WHERE dossier_id = d.id AND source_event_id = ?) AS seen "
+        f"EXISTS (SELECT 1 FROM events WHERE dossier_id = d.id AND source_event_id = ?) AS seen{extra} "
         f"FROM dossiers d WHERE {by} = ?",
         (update.event_id, ref),
     ).fetchone()
@@ -79,6 +83,7 @@ def apply_update(
         existing.extend(r.model_dump(mode="json") for r in update.results)
         results = orjson.dumps(existing).decode()
     at = update.at.isoformat() if update.at else None
+    known = (row, orjson.loads(row["submission"])) if counted else None
     if new == DossierStatus.SUPPLEMENT_REQUESTED:
         supplements.record_request(conn, did, row["agency"], update, data, calendar=calendar)
     insert_event(
@@ -93,11 +98,12 @@ def apply_update(
         agency_ref=update.agency_ref,
         results=results,
         calendar=calendar,
+        known=known,
     )
     if new == DossierStatus.FINISHED and row["bundle_id"] is not None:
         bundles.advance(conn, did)
     if new == DossierStatus.FINISHED:
-        wallet.queue_if_chosen(conn, did)
+        wallet.queue_if_chosen(conn, did, known[1] if known is not None else None)
     return UpdateOutcome(True, UUID(did), int(new), row["agency"], row["received_at"])
 
 

@@ -21,7 +21,7 @@ from contracts.calendar import VN_TZ, WorkCalendar, add_working_days, supplement
 from contracts.dossier import PortalRefusal
 from gateway.connector import AgencyUpdate, SubmitReceipt
 from gateway.errors import IdempotencyConflict, IllegalTransition, ServiceUnavailable, WrongAgency
-from gateway.store import PostgresStore, SqliteStore, is_postgres_url
+from gateway.store import PostgresStore, SqliteStore, is_postgres_url, replay
 from gateway.store.base import (
     AuditEntry,
     DocumentRef,
@@ -730,7 +730,7 @@ async def test_an_update_touches_only_dossiers_routed_to_its_agency_and_endpoint
 
 
 async def test_a_replay_key_is_refused_within_its_window_only(
-    store: SqliteStore, new: Callable[..., NewDossier]
+    store: SqliteStore, new: Callable[..., NewDossier], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     d = (await store.create_dossier(new(0))).dossier
     key = ReplayKey("police", "kid:nonce-1", window=60)
@@ -739,8 +739,14 @@ async def test_a_replay_key_is_refused_within_its_window_only(
         await store.apply_updates([], source=POLICE, replay=key)
     # Another agency's key of the same value is another key.
     await store.apply_updates([], source=POLICE, replay=ReplayKey("justice", "kid:nonce-1", window=60))
-    # Past its window (written an hour ago), the key is forgotten as new keys come.
+    # Past its window (written an hour ago), the key is taken again, then refused within its new window.
     await store._write(lambda conn: conn.execute("UPDATE replay_keys SET seen_at = seen_at - 3600"))
+    await store.apply_updates([], source=POLICE, replay=key)
+    with pytest.raises(ReplayedRequest):
+        await store.apply_updates([], source=POLICE, replay=key)
+    # Keys past their window are swept as new keys come, at most once a second.
+    await store._write(lambda conn: conn.execute("UPDATE replay_keys SET seen_at = seen_at - 3600"))
+    monkeypatch.setattr(replay, "_pruned_at", 0.0)
     await store.apply_updates([], source=POLICE, replay=ReplayKey("police", "kid:nonce-2", window=60))
     kept = await store._read(lambda c: c.execute("SELECT scope, key FROM replay_keys").fetchall())
     assert [tuple(r) for r in kept] == [("police", "kid:nonce-2")]
