@@ -532,6 +532,18 @@ class Bench:
             self.facts["durability"] = {"acknowledged": len(accepted), "found_after_sigkill": found}
             self.log(f"  durability: {found}/{len(accepted)} acknowledged dossiers on disk after SIGKILL")
 
+    async def submissions_on_uvloop(self, conns: int = 128) -> None:
+        """The same submissions with the gateway on uvloop (`[server] loop`), at one setting."""
+        faults = {"timeout_rate": 1.0, "timeout_s": 600}
+        async with stack(self.work, "submit-uvloop", faults=faults, env={"LIENTHONG_LOOP": "uvloop"}) as (s, _):
+            assert s.gateway is not None
+            probe = Probe({"gateway": s.gateway.proc.pid})
+            row = Row("submission, uvloop", "gateway", conns, note="agency stalled: intake only")
+            make = submission_factory(f"127.0.0.1:{s.gateway_port}", f"u{conns}")
+            await self.drive(row, s.gateway_port, make, probe, "gateway", None, seconds=self.plan.submit_seconds)
+            self.rows.append(row)
+            self.log(f"  submission x{conns} on uvloop: {row.rate:.0f}/s")
+
     async def drain(self) -> None:
         plan = self.plan
         async with stack(self.work, "drain", start_sim=False) as (s, sim):
@@ -801,6 +813,15 @@ def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> l
         f"({sub['loop_cpu_us']:.0f} on the event loop), {sub['server_cpu_us'] / hop:.2f} times a bare proxied "
         f"request ({hop:.0f} µs)"
     )
+    uv_sub = [r for r in rows if r["scenario"] == "submission, uvloop"]
+    if uv_sub:
+        u = uv_sub[0]
+        a = next((r for r in rows if r["scenario"] == "submission" and r["conns"] == u["conns"]), sub)
+        out.append(
+            f"submission x{u['conns']} with the gateway on uvloop: {u['rate']:.0f}/s, "
+            f"{u['server_cpu_us']:.0f} µs of gateway CPU each "
+            f"({u['server_cpu_us'] / a['server_cpu_us']:.2f} of asyncio's)"
+        )
     uploads = [r for r in rows if r["scenario"] == "upload 1 MiB+submit"]
     if uploads:
         top = max(uploads, key=lambda r: r["rate"])
@@ -845,6 +866,7 @@ async def main_async(
                 await bench.lookups_on_uvloop()
             if "submit" in only:
                 await bench.submissions()
+                await bench.submissions_on_uvloop()
             if "drain" in only:
                 await bench.drain()
             if "stores" in only and store:
