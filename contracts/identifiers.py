@@ -5,6 +5,7 @@ Pure functions that raise ValueError with a readable message; pydantic turns tha
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -174,7 +175,12 @@ def check_dossier_code(value: str) -> str:
 
 def format_dossier_code(agency_eid: str, day: date, seq: int) -> str:
     """The national format; four digits at least, more once a unit passes 9,999 dossiers a day."""
-    return f"{agency_eid}-{day:%y%m%d}-{seq:04d}"
+    return f"{_code_prefix(agency_eid, day)}{seq:04d}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_prefix(agency_eid: str, day: date) -> str:
+    return f"{agency_eid}-{day:%y%m%d}-"  # the date's formatting is most of the code's cost: once a unit and day
 
 
 def check_tax_code(value: str) -> str:

@@ -56,9 +56,11 @@ def new_rows(
     job_state: str,
     inputs: dict[str, Any] | None = None,
     bundle: tuple[str, str, int] | None = None,
+    texts: tuple[str, str] | None = None,
 ) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
-    """(dossier, first event, outbox job) of a new dossier, in the column order above."""
-    did, received = str(new.id), new.received_at.isoformat()
+    """(dossier, first event, outbox job) of a new dossier, in the column order above. `texts`: its id and
+    time of receipt as text, when the caller has them already (`_texts`)."""
+    did, received = texts or _texts(new)
     bundle_id, step, index = bundle or (None, None, None)
     dossier = (
         did, code, new.procedure_code, new.procedure_name, new.receiving_unit, new.client_id, new.agency,
@@ -72,9 +74,16 @@ def new_rows(
     return dossier, event, job
 
 
+def _texts(new: NewDossier) -> tuple[str, str]:
+    return str(new.id), new.received_at.isoformat()
+
+
+_DOSSIER_NAMES = tuple(_DOSSIER_COLUMNS.split(", "))
+
+
 def inserted(dossier: tuple[Any, ...], job: tuple[Any, ...]) -> Inserted:
     """The rows as a read would return them (the columns the INSERT left to their defaults included)."""
-    row = dict(zip(_DOSSIER_COLUMNS.split(", "), dossier, strict=True))
+    row = dict(zip(_DOSSIER_NAMES, dossier, strict=True))
     row.update(finished_at=None, agency_ref=None, results="[]", supplements="[]", portal_refusal=None)
     return row, {"state": job[5], "attempts": 0, "last_error": None, "next_at": job[7]}
 
@@ -95,19 +104,19 @@ def insert_dossier(
     conn.execute(_EVENT_ONE, event)
     conn.execute(_JOB_ONE, job)
     documents.insert(conn, dossier[0], "submission", new.documents)
-    kpis.on_received(conn, [_received(new)])
+    kpis.on_received(conn, [_received(new, dossier)])
     return inserted(dossier, job)
 
 
-def _received(new: NewDossier) -> kpis.Received:
+def _received(new: NewDossier, dossier: tuple[Any, ...]) -> kpis.Received:
+    """What the counters need of a new dossier, its id and times taken from its row as written."""
     d = kpis.dims(new.receiving_unit, new.agency, new.procedure_code, new.submission)
-    return kpis.Received(
-        str(new.id), d, new.received_at.isoformat(), new.due_at.astimezone(UTC).isoformat(), new.submission
-    )
+    return kpis.Received(dossier[0], d, dossier[9], dossier[10], new.submission, kpis.local_day(new.received_at))
 
 
-def _key_row(new: NewDossier) -> tuple[Any, ...]:
-    return (new.client_id, new.idempotency_key, new.body_hash, str(new.id), new.received_at.isoformat())
+def _key_row(new: NewDossier, texts: tuple[str, str] | None = None) -> tuple[Any, ...]:
+    did, received = texts or _texts(new)
+    return (new.client_id, new.idempotency_key, new.body_hash, did, received)
 
 
 class KeyUsed(Exception):
@@ -142,20 +151,22 @@ class CreateDossier(Batchable):
 
     @classmethod
     def run_many(cls, conn: sqlite3.Connection, ops: Sequence[Any]) -> list[Any]:
-        keys = [_key_row(op.new) for op in ops if op.new.idempotency_key is not None]
+        # The writer's Python time is shared with the event loop under one GIL: each text is made once.
+        texts = [_texts(op.new) for op in ops]
+        keys = [_key_row(op.new, t) for op, t in zip(ops, texts, strict=True) if op.new.idempotency_key is not None]
         if keys and conn.execute(_KEY_MANY, (orjson.dumps(keys),)).rowcount != len(keys):
             raise KeyUsed
-        dossiers, events, jobs, docs, out = [], [], [], [], []
-        for op in ops:
+        dossiers, events, jobs, docs, received, out = [], [], [], [], [], []
+        for op, t in zip(ops, texts, strict=True):
             new = op.new
             seq = op.codes.next(conn, new.receiving_unit, new.day.isoformat())
-            dossier, event, job = new_rows(
-                new, format_dossier_code(new.receiving_unit, new.day, seq), job_state="pending"
-            )
+            code = format_dossier_code(new.receiving_unit, new.day, seq)
+            dossier, event, job = new_rows(new, code, job_state="pending", texts=t)
             dossiers.append(dossier)
             events.append(event)
             jobs.append(job)
             docs += documents.rows_of(dossier[0], "submission", new.documents)
+            received.append(_received(new, dossier))
             out.append((dossier[0], inserted(dossier, job)))
         conn.execute(_DOSSIER_MANY, (orjson.dumps(dossiers),))
         conn.execute(_EVENT_MANY, (orjson.dumps(events),))
@@ -163,5 +174,5 @@ class CreateDossier(Batchable):
         if docs:
             conn.execute(_DOCUMENTS_MANY, (orjson.dumps(docs),))
             documents.keep_contents(conn, [d for op in ops for d in op.new.documents])
-        kpis.on_received(conn, [_received(op.new) for op in ops])
+        kpis.on_received(conn, received)
         return out

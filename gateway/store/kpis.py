@@ -103,6 +103,7 @@ class Received:
     received_at: str
     due_at: str  # UTC ISO, as the dossier row keeps it
     submission: Mapping[str, Any]
+    day: str | None = None  # local_day(received_at), when the caller has it
 
 
 def on_received(conn: sqlite3.Connection, dossiers: Sequence[Received]) -> None:
@@ -112,7 +113,7 @@ def on_received(conn: sqlite3.Connection, dossiers: Sequence[Received]) -> None:
     summed: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
     for r in dossiers:
         fees, online = _fees(r.submission)
-        day = local_day(r.received_at)
+        day = r.day or local_day(r.received_at)
         for dim, item in r.dims.items():
             c = summed[(dim, item, day)]
             c["received"] += 1
