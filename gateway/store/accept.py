@@ -79,6 +79,7 @@ def _texts(new: NewDossier) -> tuple[str, str]:
 
 
 _DOSSIER_NAMES = tuple(_DOSSIER_COLUMNS.split(", "))
+_RECEIVED_AT, _DUE_AT = _DOSSIER_NAMES.index("received_at"), _DOSSIER_NAMES.index("due_at")
 
 
 def inserted(dossier: tuple[Any, ...], job: tuple[Any, ...]) -> Inserted:
@@ -111,7 +112,9 @@ def insert_dossier(
 def _received(new: NewDossier, dossier: tuple[Any, ...]) -> kpis.Received:
     """What the counters need of a new dossier, its id and times taken from its row as written."""
     d = kpis.dims(new.receiving_unit, new.agency, new.procedure_code, new.submission)
-    return kpis.Received(dossier[0], d, dossier[9], dossier[10], new.submission, kpis.local_day(new.received_at))
+    return kpis.Received(
+        dossier[0], d, dossier[_RECEIVED_AT], dossier[_DUE_AT], new.submission, kpis.local_day(new.received_at)
+    )
 
 
 def _key_row(new: NewDossier, texts: tuple[str, str] | None = None) -> tuple[Any, ...]:
