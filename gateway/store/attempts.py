@@ -103,9 +103,10 @@ def record_expired(conn: sqlite3.Connection, now: float, *, every: bool = False)
     store): their attempt ended without a recorded outcome."""
     why = "the gateway stopped before the outcome was recorded" if every else _EXPIRED
     conn.execute(
-        # Typed parameters: PostgreSQL infers none from a SELECT list.
+        # Typed parameters: PostgreSQL infers none from a SELECT list (and its REAL is 4 bytes: seconds lost).
         f"INSERT INTO attempts ({_COLUMNS}) SELECT id, dossier_id, agency, endpoint, step, attempts, "
-        "COALESCE(lease_until, CAST(? AS REAL)), 0, 'lease-expired', CAST(? AS TEXT), NULL, NULL, NULL FROM jobs "
+        "COALESCE(lease_until, CAST(? AS DOUBLE PRECISION)), 0, 'lease-expired', CAST(? AS TEXT), NULL, NULL, NULL "
+        "FROM jobs "
         "WHERE state = 'leased' AND (? = 1 OR lease_until < ?)",
         (now, why, int(every), now),
     )

@@ -164,3 +164,18 @@ async def test_leases_taken_back_are_attempts_without_an_outcome(
     first, second = await store.dossier_attempts(str(d.id))
     assert (first.attempt, first.outcome) == (1, "lease-expired") and "stopped" in (first.error or "")
     assert (second.attempt, second.outcome) == (2, "lease-expired") and "expired" in (second.error or "")
+
+
+async def test_a_lease_without_an_end_is_dated_to_the_second(
+    store: SqliteStore, new: Callable[..., NewDossier]
+) -> None:
+    """A lease with no recorded end is dated when it is taken back, exactly: on PostgreSQL a REAL (4 bytes)
+    would round today's Unix time to about two minutes."""
+    d = (await store.create_dossier(new(0, "police"))).dossier
+    job = await claim_one(store, "police")
+    await store._write(lambda conn: conn.execute("UPDATE jobs SET lease_until = NULL WHERE id = ?", (job,)))
+    before = time.time()
+    assert await store.release_leases() == 1
+    [expired] = await store.dossier_attempts(str(d.id))
+    assert expired.outcome == "lease-expired"
+    assert before - 1 <= expired.started_at <= time.time() + 1
