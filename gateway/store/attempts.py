@@ -73,15 +73,18 @@ def record(
     *,
     error: str | None = None,
     agency_ref: str | None = None,
+    job: tuple[str, str, str, str, int] | None = None,
 ) -> None:
-    """The attempt of a job as it stands now (its attempt count is this attempt's number)."""
+    """The attempt of a job as it stands now (its attempt count is this attempt's number). `job` is its
+    (dossier_id, agency, endpoint, step, attempts) when the caller has just read them: a statement fewer."""
     now = time.time()
     info = info or AttemptInfo(now, 0.0)
-    job = conn.execute(
-        "SELECT dossier_id, agency, endpoint, step, attempts FROM jobs WHERE id = ?", (job_id,)
-    ).fetchone()
     if job is None:
-        return
+        job = conn.execute(
+            "SELECT dossier_id, agency, endpoint, step, attempts FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+        if job is None:
+            return
     conn.execute(
         f"INSERT INTO attempts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (

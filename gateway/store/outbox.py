@@ -131,7 +131,7 @@ def complete(
     attempt: AttemptInfo | None = None,
 ) -> Completion:
     row = conn.execute(
-        "SELECT j.dossier_id, j.step, j.agency, j.endpoint, d.status "
+        "SELECT j.dossier_id, j.step, j.agency, j.endpoint, j.attempts, d.status "
         "FROM jobs j JOIN dossiers d ON d.id = j.dossier_id "
         "WHERE j.id = ? AND j.state = 'leased' AND j.lease_owner = ?",
         (job_id, owner),
@@ -144,7 +144,8 @@ def complete(
         "updated_at = ? WHERE id = ?",
         (time.time(), job_id),
     )
-    attempts.record(conn, job_id, "delivered", attempt, agency_ref=receipt.agency_ref)
+    job = (did, row["agency"], row["endpoint"], step, row["attempts"])
+    attempts.record(conn, job_id, "delivered", attempt, agency_ref=receipt.agency_ref, job=job)
     if step == wallet.STEP:
         # The wallet is no agency of the dossier's: it tells only that the result is in the citizen's wallet.
         source = UpdateSource(actor)
