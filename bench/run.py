@@ -41,6 +41,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import tomllib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
@@ -66,6 +67,7 @@ RESULTS = ROOT / "bench" / "results"
 # The agency whose simulator is the measured backend: its identity look-up and its dossiers. The others of
 # the configuration run beside it, idle, as in production.
 MEASURED = "police"
+SLOTS = tomllib.loads((CONF / "agencies.toml").read_text())["agency"][MEASURED]["concurrency"]  # its calls in flight
 CENTRES = ["centre-hanoi", "centre-hcm", "centre-danang"]
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -570,7 +572,7 @@ class Bench:
             async with aiohttp.ClientSession() as session, self.profiled(gw, scenario.replace(", ", "-")):
                 # The agency comes back: time until every job is done, then until every callback landed.
                 cpu0, loop0 = cpu_seconds(gw), loop_seconds(gw)
-                commits0, writes0 = await store_counters(session, s.gateway_url)
+                before = await counters(session, s.gateway_url)
                 await s.start_simulator(sim)
                 assert sim.child is not None
                 t0 = asked = time.perf_counter()
@@ -594,22 +596,30 @@ class Bench:
                     raise RuntimeError(f"the backlog did not drain in 600 s; see {s.workdir}")
                 async with session.get(sim.url + "/_sim/stats") as r:
                     stats = await r.json()
-                commits1, writes1 = await store_counters(session, s.gateway_url)
+                after = await counters(session, s.gateway_url)
             ends = (("jobs done", done_at, cpu_done, loop_done), ("callbacks applied", finished_at, cpu_fin, loop_fin))
             for label, t, cpu, loop in ends:
-                row = Row(scenario, "gateway", 16, note=label)
+                row = Row(scenario, "gateway", SLOTS, note=label)
                 row.requests, row.seconds, row.server_cpu = accepted, t - t0, cpu - cpu0
                 row.server_loop = loop - loop0
                 row.rss_mib, row.peak_mib = rss_done if label == "jobs done" else memory(gw)
                 row.statuses[200] = accepted
                 self.rows.append(row)
-            commits, writes = commits1 - commits0, writes1 - writes0
-            self.facts[scenario] = {"agency_stats": stats, "commits": commits, "writes": writes}
+            commits, writes, call_s, calls = (after[k] - before[k] for k in before)
+            # The police endpoint's slots: busy while a call is out, so how busy they were
+            # tells whether the agency's concurrency or the gateway bounded the drain.
+            busy = call_s / (SLOTS * (done_at - t0))
+            self.facts[scenario] = {
+                "agency_stats": stats, "commits": commits, "writes": writes, "police_slots_busy": round(busy, 3),
+                "police_call_ms": round(call_s / max(calls, 1) * 1000, 2),
+            }
             per_commit = writes / max(commits, 1)
             self.log(f"  {scenario}: {writes:.0f} writes in {commits:.0f} commits ({per_commit:.1f} each), "
                      f"{commits / accepted:.2f} commits per dossier")
             self.log(f"  {scenario}: {accepted / (done_at - t0):.0f} dossiers/s delivered, "
                      f"{accepted / (finished_at - t0):.0f}/s finished (callbacks applied)")
+            self.log(f"  {scenario}: a police call took {call_s / max(calls, 1) * 1000:.1f} ms on average; "
+                     f"the {SLOTS} slots were busy {busy:.0%} of the time")
 
 
 def scan(i: int) -> bytes:
@@ -713,16 +723,25 @@ def audit_batches(db: Path) -> tuple[int, int]:
         conn.close()
 
 
-async def store_counters(session: aiohttp.ClientSession, url: str) -> tuple[float, float]:
-    """The store writer's commits and the writes they held, from /metrics."""
+async def counters(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """From /metrics: the store writer's commits and the writes they held, and the seconds and number of
+    the calls to the police agency (the measured one)."""
     async with session.get(url + "/metrics", headers={"X-Api-Key": DEMO_KEYS["operator"]}) as r:
         text = await r.text()
-    found = dict.fromkeys(("lienthong_store_commits_total", "lienthong_store_writes_total"), 0.0)
+    found = dict.fromkeys(("commits", "writes", "police_call_seconds", "police_calls"), 0.0)
+    names = {"lienthong_store_commits_total": "commits", "lienthong_store_writes_total": "writes"}
+    calls = {
+        "lienthong_agency_call_duration_seconds_sum": "police_call_seconds",
+        "lienthong_agency_call_duration_seconds_count": "police_calls",
+    }
     for line in text.splitlines():
         name, _, value = line.partition(" ")
-        if name in found:
-            found[name] = float(value)
-    return found["lienthong_store_commits_total"], found["lienthong_store_writes_total"]
+        metric, _, labels = name.partition("{")
+        if metric in names:
+            found[names[metric]] = float(value)
+        elif metric in calls and 'agency="police"' in labels:
+            found[calls[metric]] += float(value)
+    return found
 
 
 def count_present(db: Path, ids: list[str]) -> int:
@@ -856,7 +875,8 @@ def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> l
     out.append(
         f"drain of {drain['requests']}: {drain['rate']:.0f} dossiers/s (target >= 2000); "
         f"{drain['server_cpu_us']:.0f} µs of gateway CPU per dossier ({drain['loop_cpu_us']:.0f} on the event loop), "
-        f"{drain['server_cpu_us'] / (2 * hop):.2f} times two bare proxied requests (a delivery and its callback)"
+        f"{drain['server_cpu_us'] / (2 * hop):.2f} times two bare proxied requests (a delivery and its callback); "
+        f"the agency's slots busy {facts.get('drain', {}).get('police_slots_busy', 0):.0%} of the time"
     )
     uv_drain = [r for r in rows if r["scenario"] == "drain, uvloop" and r["note"] == "jobs done"]
     if uv_drain:
