@@ -34,10 +34,21 @@ class Profiler:
         if exe is None:
             raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
         self.proc = await asyncio.create_subprocess_exec(
-            exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw", "--threads",
-            "--nonblocking", "--output", str(self.out),
+            exe,
+            "record",
+            "--pid",
+            str(self.pid),
+            "--rate",
+            str(self.rate),
+            "--format",
+            "raw",
+            "--threads",
+            "--nonblocking",
+            "--output",
+            str(self.out),
             *(["--gil"] if os.environ.get("LIENTHONG_BENCH_GIL") else []),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         await asyncio.sleep(0.5)  # let it attach
         return self

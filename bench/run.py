@@ -89,12 +89,25 @@ class Plan:
 
 
 FULL = Plan(
-    sweep=(1, 8, 32, 128), rounds=3, seconds=3.0, warmup=0.5, submit_seconds=5.0, many=1000, many_seconds=5.0,
+    sweep=(1, 8, 32, 128),
+    rounds=3,
+    seconds=3.0,
+    warmup=0.5,
+    submit_seconds=5.0,
+    many=1000,
+    many_seconds=5.0,
     backlog=10_000,
 )
 QUICK = Plan(
-    sweep=(1, 8, 32, 128), rounds=1, seconds=0.5, warmup=0.2, submit_seconds=0.6, many=1000, many_seconds=1.0,
-    backlog=500, upload_seconds=1.0,
+    sweep=(1, 8, 32, 128),
+    rounds=1,
+    seconds=0.5,
+    warmup=0.2,
+    submit_seconds=0.6,
+    many=1000,
+    many_seconds=1.0,
+    backlog=500,
+    upload_seconds=1.0,
 )
 
 
@@ -345,11 +358,7 @@ def submission_factory(host: str, tag: str, pool: int = 500) -> Callable[[int], 
             .replace(SHA_MARK.encode(), hashlib.sha256(raw).hexdigest().encode(), 1)
             .replace(CONTENT_MARK.encode(), base64.b64encode(raw), 1)
         )
-        return (
-            heads[i % 3]
-            + f"Idempotency-Key: bench-{tag}-{i}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
+        return heads[i % 3] + f"Idempotency-Key: bench-{tag}-{i}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
 
     return make
 
@@ -510,14 +519,16 @@ class Bench:
                 for conns in plan.sweep:
                     row = Row("submission", "gateway", conns, note="agency stalled: intake only")
                     make = submission_factory(host, f"s{conns}")
-                    await self.drive(row, s.gateway_port, make, probe, "gateway", None, seconds=plan.submit_seconds,
-                                     on_response=keep)
+                    await self.drive(
+                        row, s.gateway_port, make, probe, "gateway", None, seconds=plan.submit_seconds, on_response=keep
+                    )
                     self.rows.append(row)
                     self.log(f"  submission x{conns}: {row.rate:.0f}/s")
                 row = Row("submission, memory", "gateway", plan.many, note="agency stalled: intake only")
                 make = submission_factory(host, "many")
-                await self.drive(row, s.gateway_port, make, probe, "gateway", None, seconds=plan.many_seconds,
-                                 on_response=keep)
+                await self.drive(
+                    row, s.gateway_port, make, probe, "gateway", None, seconds=plan.many_seconds, on_response=keep
+                )
                 self.rows.append(row)
                 self.log(f"  submission x{plan.many}: {row.rate:.0f}/s, peak RSS {row.peak_mib:.0f} MiB")
                 for conns in plan.upload_sweep:
@@ -561,8 +572,12 @@ class Bench:
             row = Row(intake, "gateway", 32, note="agency down: deliveries fail and retry")
             async with self.profiled(gw, "backlog" + ("-uvloop" if uv else "")):
                 res = await run_load(
-                    "127.0.0.1", s.gateway_port, submission_factory(host, "backlog"), connections=32,
-                    count=plan.backlog, on_window=probe,
+                    "127.0.0.1",
+                    s.gateway_port,
+                    submission_factory(host, "backlog"),
+                    connections=32,
+                    count=plan.backlog,
+                    on_window=probe,
                 )
             row.add(res, probe, "gateway", None)
             self.rows.append(row)
@@ -610,16 +625,25 @@ class Bench:
             # tells whether the agency's concurrency or the gateway bounded the drain.
             busy = call_s / (SLOTS * (done_at - t0))
             self.facts[scenario] = {
-                "agency_stats": stats, "commits": commits, "writes": writes, "police_slots_busy": round(busy, 3),
+                "agency_stats": stats,
+                "commits": commits,
+                "writes": writes,
+                "police_slots_busy": round(busy, 3),
                 "police_call_ms": round(call_s / max(calls, 1) * 1000, 2),
             }
             per_commit = writes / max(commits, 1)
-            self.log(f"  {scenario}: {writes:.0f} writes in {commits:.0f} commits ({per_commit:.1f} each), "
-                     f"{commits / accepted:.2f} commits per dossier")
-            self.log(f"  {scenario}: {accepted / (done_at - t0):.0f} dossiers/s delivered, "
-                     f"{accepted / (finished_at - t0):.0f}/s finished (callbacks applied)")
-            self.log(f"  {scenario}: a police call took {call_s / max(calls, 1) * 1000:.1f} ms on average; "
-                     f"the {SLOTS} slots were busy {busy:.0%} of the time")
+            self.log(
+                f"  {scenario}: {writes:.0f} writes in {commits:.0f} commits ({per_commit:.1f} each), "
+                f"{commits / accepted:.2f} commits per dossier"
+            )
+            self.log(
+                f"  {scenario}: {accepted / (done_at - t0):.0f} dossiers/s delivered, "
+                f"{accepted / (finished_at - t0):.0f}/s finished (callbacks applied)"
+            )
+            self.log(
+                f"  {scenario}: a police call took {call_s / max(calls, 1) * 1000:.1f} ms on average; "
+                f"the {SLOTS} slots were busy {busy:.0%} of the time"
+            )
 
 
 def scan(i: int) -> bytes:
@@ -810,8 +834,11 @@ def table(rows: list[dict[str, Any]]) -> str:
 def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> list[str]:
     def find(scenario: str, target: str, conns: int | None = None, note: str | None = None) -> dict[str, Any]:
         return next(
-            r for r in rows
-            if r["scenario"] == scenario and r["target"] == target and conns in (None, r["conns"])
+            r
+            for r in rows
+            if r["scenario"] == scenario
+            and r["target"] == target
+            and conns in (None, r["conns"])
             and note in (None, r["note"])
         )
 

@@ -70,8 +70,9 @@ class InputModel(Model):
         found: list[tuple[tuple[str | int, ...], str]] = []
         for name, multiline in self._text_fields:
             value = getattr(self, name)
-            for loc, text in ((((name,), value),) if not isinstance(value, list) else
-                              (((name, i), v) for i, v in enumerate(value))):
+            for loc, text in (
+                (((name,), value),) if not isinstance(value, list) else (((name, i), v) for i, v in enumerate(value))
+            ):
                 if isinstance(text, str) and not text.isprintable():
                     why = control_character(text, multiline=multiline)
                     if why is not None:
@@ -90,7 +91,7 @@ class InputModel(Model):
 
 
 def _kinds(annotation: Any) -> set[str]:
-    """"str" for text (str, str | None, list[str]), "json" for free-form values (dict, list of them)."""
+    """ "str" for text (str, str | None, list[str]), "json" for free-form values (dict, list of them)."""
     if annotation is str:
         return {"str"}
     origin = get_origin(annotation)

@@ -312,6 +312,8 @@ def result_errors(doc: ResultDocument) -> list[tuple[str, str]]:
     if hashlib.sha256(raw).hexdigest() != doc.sha256:
         errors.append(("sha256", "does not match the content"))
     return errors
+
+
 class SuppliedDocument(Model):
     """A document the applicant supplied in answer to a supplement request (its content went to the agency)."""
 

@@ -51,9 +51,13 @@ def pdf_bytes(title: str, lines: Sequence[str] = (), *, scan: tuple[int, int] | 
         text.append(f"q 480 0 0 {shown} 56 {700 - 16 * len(lines) - shown} cm /Im1 Do Q")
         image = zlib.compress(_texture(width, height, seed), 6)
         image_obj = (
-            f"<< /Type /XObject /Subtype /Image /Width {width} /Height {height} /ColorSpace /DeviceGray "
-            f"/BitsPerComponent 8 /Filter /FlateDecode /Length {len(image)} >>\nstream\n"
-        ).encode() + image + b"\nendstream"
+            (
+                f"<< /Type /XObject /Subtype /Image /Width {width} /Height {height} /ColorSpace /DeviceGray "
+                f"/BitsPerComponent 8 /Filter /FlateDecode /Length {len(image)} >>\nstream\n"
+            ).encode()
+            + image
+            + b"\nendstream"
+        )
     content = "\n".join(text).encode("latin-1")
     objects[2] = (
         f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << {resources} >> /Contents 5 0 R >>"

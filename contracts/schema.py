@@ -89,9 +89,7 @@ def stale(dest: Path) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m contracts.schema", description="Export the contract JSON Schemas."
-    )
+    parser = argparse.ArgumentParser(prog="python -m contracts.schema", description="Export the contract JSON Schemas.")
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 when files are stale")
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, help="output folder (%(default)s)")
     args = parser.parse_args(argv)

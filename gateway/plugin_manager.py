@@ -146,7 +146,5 @@ def _call(impl: pluggy.HookImpl) -> list[object]:
     return result
 
 
-def load_registry(
-    extra: dict[str, ModuleType | object] | None = None, only: Collection[str] | None = None
-) -> Registry:
+def load_registry(extra: dict[str, ModuleType | object] | None = None, only: Collection[str] | None = None) -> Registry:
     return collect(build_plugin_manager(extra, only))

@@ -415,6 +415,8 @@ class PaymentSettings(_Conf):
     )
     reconcile_interval: float = Field(30.0, gt=0, description="seconds between reconciliation rounds")
     tls: OutboundTLS | None = Field(None, description="CAs, client certificate and pins for an https:// url")
+
+
 class RetentionSettings(_Conf):
     """Operational rows pruned by age (gateway/store/retention.py); dossiers, their events and the audit
     log are kept: their retention is the agencies' legal matter."""

@@ -86,8 +86,12 @@ class PollingConnector(Connector):
                 break
             if not self.moves_forward(cursor, page.next_cursor):
                 # Never trust an answer that would move the cursor back: read again next time.
-                log.error("poll_cursor_refused", agency=self.ctx.agency, cursor=repr(cursor)[:60],
-                          next_cursor=repr(page.next_cursor)[:60])
+                log.error(
+                    "poll_cursor_refused",
+                    agency=self.ctx.agency,
+                    cursor=repr(cursor)[:60],
+                    next_cursor=repr(page.next_cursor)[:60],
+                )
                 break
             pages.append(page)
             if not page.more or page.next_cursor == cursor:

@@ -47,6 +47,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def async_fixture(fn: F) -> F:
     return cast(F, _fixture(fn))
 
+
 KIND_OPTION = "lienthong_kind"
 
 
@@ -65,8 +66,9 @@ def lienthong_registry() -> Registry:
 def lienthong_kind(request: pytest.FixtureRequest, lienthong_registry: Registry) -> AgencyKind:
     name = str(request.config.getini(KIND_OPTION) or "")
     if not name:
-        raise pytest.UsageError(f"set {KIND_OPTION} = \"<your kind>\" in [tool.pytest.ini_options], or override "
-                                "the lienthong_kind fixture")
+        raise pytest.UsageError(
+            f'set {KIND_OPTION} = "<your kind>" in [tool.pytest.ini_options], or override the lienthong_kind fixture'
+        )
     kind = lienthong_registry.agency_kinds.get(name)
     if kind is None:
         raise pytest.UsageError(

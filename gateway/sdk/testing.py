@@ -310,16 +310,25 @@ def write_minimal_conf(
         "clients.toml": {
             "client": {
                 "centre-test": {
-                    "name": "Trung tâm thử nghiệm", "kind": "centre", "unit": TEST_UNIT, "province": "01",
-                    "scopes": ["submit", "read", "lookup"], "api_key_sha256": hash_key(CENTRE_KEY),
+                    "name": "Trung tâm thử nghiệm",
+                    "kind": "centre",
+                    "unit": TEST_UNIT,
+                    "province": "01",
+                    "scopes": ["submit", "read", "lookup"],
+                    "api_key_sha256": hash_key(CENTRE_KEY),
                 },
                 "operator": {
-                    "name": "Operator", "kind": "operator", "scopes": ["read", "admin", "lookup"],
+                    "name": "Operator",
+                    "kind": "operator",
+                    "scopes": ["read", "admin", "lookup"],
                     "api_key_sha256": hash_key(OPERATOR_KEY),
                 },
                 f"{agency}-callbacks": {
-                    "name": f"{kind.title}: callbacks", "kind": "agency", "agency": agency,
-                    "scopes": ["callback"], "api_key_sha256": hash_key(callback_key),
+                    "name": f"{kind.title}: callbacks",
+                    "kind": "agency",
+                    "agency": agency,
+                    "scopes": ["callback"],
+                    "api_key_sha256": hash_key(callback_key),
                 },
             }
         },

@@ -18,6 +18,7 @@ def __getattr__(name: str) -> Any:
         return PostgresStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "AuditCheck",
     "AuditEntry",

@@ -48,6 +48,8 @@ _CLOSED = frozenset(
         DossierStatus.RETURNED,
     )
 )
+
+
 @dataclass(frozen=True, slots=True)
 class Dims:
     centre: str

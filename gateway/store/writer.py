@@ -207,8 +207,11 @@ class GroupCommitWriter:
                 return
             batch = [first]
             stopping = self._drain(batch)
-            if not stopping and self.patience > 0 and all(i.patient for i in batch) and (
-                len(batch) > 1 or self._last_batch > 1
+            if (
+                not stopping
+                and self.patience > 0
+                and all(i.patient for i in batch)
+                and (len(batch) > 1 or self._last_batch > 1)
             ):
                 # Under load, patient writes only: gather until a caller waits or patience runs out. The
                 # flag is raised before looking at the queue once more, so a write that cannot wait and

@@ -41,9 +41,7 @@ def procedures() -> list[ProcedureSpec]:
             form_model=DeathRegistrationForm,
             required_components=("TK-KT",),
             documents=(
-                DocumentRule(
-                    component_code="TK-KT", name="Tờ khai đăng ký khai tử", max_bytes=MAX, media_types=FORMS
-                ),
+                DocumentRule(component_code="TK-KT", name="Tờ khai đăng ký khai tử", max_bytes=MAX, media_types=FORMS),
                 DocumentRule(component_code="GBT", name="Giấy báo tử", max_bytes=MAX, media_types=PAPERS),
             ),
         ),

@@ -258,9 +258,7 @@ def test_submission_field_constraints(over: dict[str, Any], loc: tuple[str | int
     ],
 )
 def test_person_applicant(personal_id: str, born: str, gender: str, kind: IdKind) -> None:
-    p = PersonApplicant.model_validate(
-        person(personal_id=personal_id, date_of_birth=born, gender=gender, address=None)
-    )
+    p = PersonApplicant.model_validate(person(personal_id=personal_id, date_of_birth=born, gender=gender, address=None))
     assert p.id_kind is kind
     assert p.date_of_birth == date.fromisoformat(born)
 
@@ -375,9 +373,7 @@ def test_phone_invalid(phone: str) -> None:
     assert (err["loc"], err["type"]) == (("phone",), "string_pattern_mismatch")
 
 
-@pytest.mark.parametrize(
-    "email", ["an@", "an.nguyen@example", "an nguyen@example.vn", "@example.vn", "a@@b.vn"]
-)
+@pytest.mark.parametrize("email", ["an@", "an.nguyen@example", "an nguyen@example.vn", "@example.vn", "a@@b.vn"])
 def test_email_invalid(email: str) -> None:
     with pytest.raises(ValidationError) as exc:
         PersonApplicant.model_validate(person(email=email))

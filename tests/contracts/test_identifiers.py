@@ -348,9 +348,7 @@ def test_dossier_code_valid(value: str) -> None:
 def test_dossier_code_bad_shape(value: str) -> None:
     with pytest.raises(ValueError) as exc:
         check_dossier_code(value)
-    assert str(exc.value) == (
-        "a dossier code looks like 000.00.01.H22-251122-0001 (agency id, yymmdd, sequence)"
-    )
+    assert str(exc.value) == ("a dossier code looks like 000.00.01.H22-251122-0001 (agency id, yymmdd, sequence)")
 
 
 @pytest.mark.parametrize("ymd", ["251332", "251131", "250229", "251100", "250001", "251300"])

@@ -170,9 +170,7 @@ SAMPLE_SUBMISSION = json.dumps(
             "vneid_level": 2,
         },
         "jurisdiction": {"province": "01", "commune": "00070"},
-        "summary": (
-            "Đăng ký khai sinh cho con Trần Minh Khang, sinh ngày 20/11/2025 tại Bệnh viện Phụ sản Hà Nội"
-        ),
+        "summary": ("Đăng ký khai sinh cho con Trần Minh Khang, sinh ngày 20/11/2025 tại Bệnh viện Phụ sản Hà Nội"),
         "form": {"child": {"full_name": "Trần Minh Khang", "date_of_birth": "2025-11-20", "gender": "male"}},
         "attachments": [
             {
@@ -194,9 +192,7 @@ SAMPLE_SUBMISSION = json.dumps(
                 "reused": True,
             },
         ],
-        "fees": [
-            {"code": "LP01", "name": "Lệ phí cấp bản sao trích lục", "amount": 8000, "paid_online": True}
-        ],
+        "fees": [{"code": "LP01", "name": "Lệ phí cấp bản sao trích lục", "amount": 8000, "paid_online": True}],
         "return_method": 1,
         "external_ref": "HN-HOANKIEM-2025-004512",
     },

@@ -239,9 +239,7 @@ def test_derive_rejects_an_empty_history() -> None:
         ([2, 4, 9, 9], S.FINISHED, S.FINISHED),  # a repeated status is not a move
     ],
 )
-def test_derive_stops_at_an_illegal_event(
-    events: list[int], current: DossierStatus, new: DossierStatus
-) -> None:
+def test_derive_stops_at_an_illegal_event(events: list[int], current: DossierStatus, new: DossierStatus) -> None:
     with pytest.raises(IllegalTransitionError) as exc:
         derive(events)
     assert (exc.value.current, exc.value.new) == (current, new)

@@ -64,12 +64,8 @@ def test_demo_conf_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unknown_agency_kind(conf: Path, registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
     edit(conf / "agencies.toml", 'kind = "police"', 'kind = "polis"')
-    assert problems(conf, registry) == [
-        ("agencies.toml", "agency.police.kind", UNKNOWN_POLIS)
-    ]
-    assert check(conf, capsys) == [
-        f"{conf / 'agencies.toml'}: agency.police.kind: {UNKNOWN_POLIS}"
-    ]
+    assert problems(conf, registry) == [("agencies.toml", "agency.police.kind", UNKNOWN_POLIS)]
+    assert check(conf, capsys) == [f"{conf / 'agencies.toml'}: agency.police.kind: {UNKNOWN_POLIS}"]
 
 
 def test_route_to_unknown_endpoint(conf: Path, registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:

@@ -596,6 +596,8 @@ async def test_dead_letters_of_an_outage_are_replayed_when_the_agency_is_back(
         "national",
         1,
     )
+
+
 async def test_an_unexpected_exception_is_retried_a_few_times_then_shown_as_a_generic_line(
     harness: GatewayHarness, submission: Callable[[int], dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,7 +15,7 @@ asyncio_default_fixture_loop_scope = function
 lienthong_kind = {kind}
 """
 
-TESTS = '''
+TESTS = """
 from gateway.sdk import DossierStatus
 from gateway.sdk.testing import delivery
 
@@ -45,13 +45,16 @@ async def test_the_gateway_in_process(lienthong_gateway, lienthong_kind):
     answer = await lienthong_gateway.submit(body)
     final = await lienthong_gateway.wait_status(answer["id"], 9)
     assert [r["name"] for r in final["results"]]
-'''
+"""
 
 
 def run(folder: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)],
-        cwd=folder, capture_output=True, text=True, timeout=240,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 

@@ -27,9 +27,15 @@ def test_a_plugin_is_written_whole(tmp_path: Path, protocol: str) -> None:
     pkg = made.folder / "lienthong_permits"
     written = {p.relative_to(made.folder).as_posix() for p in made.folder.rglob("*") if p.is_file()}
     assert {
-        "pyproject.toml", "README.md", "tests/test_conformance.py", "tests/test_connector.py", "tests/test_gateway.py",
-        *(f"lienthong_permits/{m}" for m in ("__init__.py", "plugin.py", "connector.py", "forms.py", "simulator.py",
-                                               "demo.py", "py.typed")),
+        "pyproject.toml",
+        "README.md",
+        "tests/test_conformance.py",
+        "tests/test_connector.py",
+        "tests/test_gateway.py",
+        *(
+            f"lienthong_permits/{m}"
+            for m in ("__init__.py", "plugin.py", "connector.py", "forms.py", "simulator.py", "demo.py", "py.typed")
+        ),
     } <= written
     pyproject = (made.folder / "pyproject.toml").read_text()
     assert '[project.entry-points."lienthong.plugins"]\npermits = "lienthong_permits.plugin"' in pyproject
@@ -76,7 +82,9 @@ def environment(folder: Path) -> Path:
     python = folder / "bin" / "python"
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     ours = sysconfig.get_paths()["purelib"]
     Path(purelib, "lienthong-under-test.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
@@ -88,8 +96,21 @@ def test_each_protocols_plugin_installs_passes_and_runs_in_the_demo(tmp_path: Pa
     python = environment(tmp_path / "venv")
     made = [new_plugin(f"trade_{p}", p, tmp_path / "plugins", title=f"Sở Công Thương ({p})") for p in PROTOCOLS]
     for plugin in made:
-        run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-e",
-             str(plugin.folder)], tmp_path)
+        run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                "-e",
+                str(plugin.folder),
+            ],
+            tmp_path,
+        )
     for plugin in made:  # its own tests, the static and the behavioural conformance kits among them
         out = run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], plugin.folder)
         assert re.search(r"\b1[0-9] passed\b", out), out
@@ -98,14 +119,29 @@ def test_each_protocols_plugin_installs_passes_and_runs_in_the_demo(tmp_path: Pa
     out = run([str(python), "-m", "gateway.cli", "plugin", "check", *kinds], tmp_path)
     assert out.rstrip().endswith("0 failed"), out
     # The gateway's own tests that know the built-in plugins, with three more installed beside them.
-    out = run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/gateway/test_plugin_manager.py",
-               "tests/gateway/test_conformance.py", "tests/gateway/test_api_procedures.py"], ROOT)
+    out = run(
+        [
+            str(python),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/gateway/test_plugin_manager.py",
+            "tests/gateway/test_conformance.py",
+            "tests/gateway/test_api_procedures.py",
+        ],
+        ROOT,
+    )
     assert " passed" in out and "failed" not in out, out
 
     conf = tmp_path / "conf"
     shutil.copytree(DEMO_CONF, conf)
-    for file, part in (("agencies.toml", "agency_toml"), ("routes.toml", "route_toml"),
-                       ("procedures.toml", "procedure_toml")):
+    for file, part in (
+        ("agencies.toml", "agency_toml"),
+        ("routes.toml", "route_toml"),
+        ("procedures.toml", "procedure_toml"),
+    ):
         with (conf / file).open("a", encoding="utf-8") as fh:
             for plugin in made:
                 fh.write("\n" + getattr(plugin, part))

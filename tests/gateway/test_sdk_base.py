@@ -82,8 +82,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 def context(http: aiohttp.ClientSession, state: MemoryConnectorState | None = None) -> ConnectorContext:
     settings = EndpointSettings(url="http://127.0.0.1:1")
-    return ConnectorContext("feed", "main", settings, http, "http://127.0.0.1:1/v1/callbacks/feed",
-                            state or MemoryConnectorState())
+    return ConnectorContext(
+        "feed", "main", settings, http, "http://127.0.0.1:1/v1/callbacks/feed", state or MemoryConnectorState()
+    )
 
 
 async def test_the_cursor_moves_past_settled_pages_only_and_survives_a_restart(http: aiohttp.ClientSession) -> None:
@@ -178,8 +179,13 @@ async def test_a_signed_callback_is_mapped(http: aiohttp.ClientSession) -> None:
         (b'{"id": "cb-1"}', None, SECRET, Unauthenticated, "signature rejected"),
         (b"not json", b"not json", SECRET, InvalidRequest, "is not JSON"),
         (b'{"id": "cb-1"}', b'{"id": "cb-1"}', SECRET, InvalidRequest, "cannot be read: 'code'"),
-        (b'{"id": "c", "code": "x", "status": 99}', b'{"id": "c", "code": "x", "status": 99}', SECRET,
-         InvalidRequest, "99 is not a valid DossierStatus"),
+        (
+            b'{"id": "c", "code": "x", "status": 99}',
+            b'{"id": "c", "code": "x", "status": 99}',
+            SECRET,
+            InvalidRequest,
+            "99 is not a valid DossierStatus",
+        ),
     ],
 )
 async def test_a_callback_that_is_not_genuine_or_not_readable_is_refused(

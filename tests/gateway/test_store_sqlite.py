@@ -92,6 +92,7 @@ async def test_small_documents_of_one_batch_are_kept_once_each(
 ) -> None:
     """A batch's inline documents go in together: the same bytes named by several dossiers (in the batch,
     twice in one dossier, or already stored) make one row, and every dossier names its own."""
+
     def doc(body: bytes, code: str = "TK01") -> DocumentRef:
         return DocumentRef(code, f"{code}.pdf", "application/pdf", len(body), hashlib.sha256(body).hexdigest(),
                            "inline", content=body)  # fmt: skip
@@ -401,9 +402,7 @@ async def test_the_retry_budget_counts_only_the_time_a_job_is_tried(
     assert again.attempts == job.attempts and again.held - held < 1
 
 
-async def test_replay_by_agency_endpoint_and_time_of_death(
-    store: SqliteStore, new: Callable[..., NewDossier]
-) -> None:
+async def test_replay_by_agency_endpoint_and_time_of_death(store: SqliteStore, new: Callable[..., NewDossier]) -> None:
     await store.create_dossier(new(0))
     await land(store, new, "hanoi", 1)
     await land(store, new, "hcm", 2)
@@ -503,17 +502,13 @@ async def test_an_answer_restores_the_status_the_request_interrupted(
     answer = {"note": "x", "attachments": [{"name": "CT07", "component_code": "CT07", "size": 3}]}
     # Processing (4) when asked: processing again.
     d = (await store.create_dossier(new(0))).dossier
-    await store.apply_update(
-        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE
-    )
+    await store.apply_update(update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE)
     assert (await store.answer_supplement(d.id, answer, actor="centre-hanoi")).status == S.PROCESSING
     assert await statuses(store, d.id) == [2, 4, 5, 4]
     # In transfer (0) when asked: in transfer again, not processing.
     t = (await store.create_dossier(new(1))).dossier
     await store.apply_update(update(t.id, S.IN_TRANSFER, "lt-1"), source=POLICE)
-    await store.apply_update(
-        update(t.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE
-    )
+    await store.apply_update(update(t.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE)
     answered = await store.answer_supplement(t.id, answer, actor="centre-hanoi")
     assert answered.status == S.IN_TRANSFER
     assert await statuses(store, t.id) == [2, 4, 0, 5, 0]
@@ -536,9 +531,7 @@ async def test_an_answer_restores_the_status_the_request_interrupted(
     await store._write(lambda conn: ask_at_reception(conn, "desk-2"))
     outcome = await store.apply_update(update(r.id, S.RECEIVED, "back-at-desk"), source=POLICE)
     assert (outcome.applied, outcome.status) == (True, int(S.RECEIVED))
-    await store.apply_update(
-        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-2", data={"items": ["CT08"]}), source=POLICE
-    )
+    await store.apply_update(update(d.id, S.SUPPLEMENT_REQUESTED, "bs-2", data={"items": ["CT08"]}), source=POLICE)
     with pytest.raises(IllegalTransition, match=r"cannot move to 2 \(received\); allowed: 0 .*4 \(processing\)"):
         await store.apply_update(update(d.id, S.RECEIVED, "not-at-desk"), source=POLICE)
 
@@ -550,16 +543,12 @@ async def test_a_second_supplement_request_is_flagged(store: SqliteStore, new: C
     await store._write(
         lambda conn: conn.execute("UPDATE dossiers SET due_at = ? WHERE id = ?", (d.due_at.isoformat(), str(d.id)))
     )
-    await store.apply_update(
-        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE
-    )
+    await store.apply_update(update(d.id, S.SUPPLEMENT_REQUESTED, "bs-1", data={"items": ["CT07"]}), source=POLICE)
     once = await store.get_dossier(str(d.id))
     assert once is not None and not once.overdue and not once.supplements[0].repeated
     assert "repeated_supplement" not in (await store.events(d.id))[-1].data
     await store.answer_supplement(d.id, {"note": "x", "attachments": [{"name": "CT07"}]}, actor="centre-hanoi")
-    await store.apply_update(
-        update(d.id, S.SUPPLEMENT_REQUESTED, "bs-2", data={"items": ["CT08"]}), source=POLICE
-    )
+    await store.apply_update(update(d.id, S.SUPPLEMENT_REQUESTED, "bs-2", data={"items": ["CT08"]}), source=POLICE)
     twice = await store.get_dossier(str(d.id))
     assert twice is not None
     assert [r.repeated for r in twice.supplements] == [False, True]

@@ -21,8 +21,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # The agency's endpoint in the README's configuration snippet, per protocol.
 AGENCY_TOML = {
     "rest": (
-        'url = "$${{{upper}_URL:-http://127.0.0.1:8790}}"\n'
-        'secret = "$${{{upper}_SECRET:-change-me-to-a-long-secret}}"'
+        'url = "$${{{upper}_URL:-http://127.0.0.1:8790}}"\nsecret = "$${{{upper}_SECRET:-change-me-to-a-long-secret}}"'
     ),
     "soap": 'url = "$${{{upper}_URL:-http://127.0.0.1:8791/ws}}"',
     "file": (
@@ -82,8 +81,14 @@ def new_plugin(name: str, protocol: str, target: Path, *, title: str | None = No
     for part in ("common", protocol):
         _write(templates / part, folder, values)
     return Scaffold(
-        name, protocol, folder, package, values["code"],
-        values["agency_toml"], values["route_toml"], values["procedure_toml"],
+        name,
+        protocol,
+        folder,
+        package,
+        values["code"],
+        values["agency_toml"],
+        values["route_toml"],
+        values["procedure_toml"],
     )
 
 
