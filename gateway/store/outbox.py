@@ -183,15 +183,16 @@ def fail(
 ) -> bool:
     state = "pending" if retry_at is not None else "dead"
     now = time.time()
-    cur = conn.execute(
+    job = conn.execute(
         "UPDATE jobs SET state = ?, next_at = COALESCE(?, next_at), lease_owner = NULL, "
         "lease_until = NULL, last_error = ?, failing_since = COALESCE(failing_since, ?), updated_at = ? "
-        "WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+        "WHERE id = ? AND state = 'leased' AND lease_owner = ? "
+        "RETURNING dossier_id, agency, endpoint, step, attempts",
         (state, retry_at, error[:2000], now, now, job_id, owner),
-    )
-    if cur.rowcount != 1:
+    ).fetchone()
+    if job is None:
         return False
-    attempts.record(conn, job_id, "failed" if retry_at is not None else "dead", attempt, error=error)
+    attempts.record(conn, job_id, "failed" if retry_at is not None else "dead", attempt, error=error, job=tuple(job))
     return True
 
 
