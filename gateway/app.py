@@ -54,6 +54,7 @@ from gateway.api.keys import (
     REGISTRY,
     STORE,
     TOKEN_KEYS,
+    UPLOADS,
 )
 from gateway.api.middleware import request_context
 from gateway.breaker import Breakers
@@ -169,6 +170,7 @@ async def _documents(app: web.Application) -> AsyncIterator[None]:
     app[DOCUMENTS] = documents
     app[READ_DOCUMENTS] = reading = Documents(app[STORE], documents)
     app[DOCUMENT_INTAKE] = taking = DocumentIntake(app[STORE], documents, fetcher, settings)
+    app[UPLOADS] = asyncio.Semaphore(config.gateway.limits.uploads_in_progress)
     app[INTAKE] = Intake(
         app[STORE],
         app[LIVE],

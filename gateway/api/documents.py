@@ -16,7 +16,7 @@ from aiohttp.multipart import parse_content_disposition
 from contracts.text import control_character
 from gateway.api.access import open_dossier
 from gateway.api.dossiers import principal_of
-from gateway.api.keys import DOCUMENTS, LIVE, READ_DOCUMENTS, STORE
+from gateway.api.keys import DOCUMENTS, LIVE, READ_DOCUMENTS, STORE, UPLOADS
 from gateway.api.responses import json_response
 from gateway.documents.base import CHUNK, DigestMismatch, DocumentMissing, DocumentTooLarge
 from gateway.documents.digests import BadDigestField, expected_digests
@@ -114,14 +114,17 @@ async def upload(request: web.Request) -> web.Response:
         raise InvalidRequest(str(exc), errors=[FieldError(f"headers.{exc.field}", str(exc), "bad_digest")]) from None
     documents = request.app[DOCUMENTS]
     try:
-        stored = await documents.put(
-            sniffed(
-                arriving(request.content, settings.upload_timeout, live.config.gateway.limits.body_timeout),
-                media_type,
-            ),
-            max_bytes=limits.max_bytes,
-            expected={algorithm: digest for algorithm, (digest, _) in declared.items()},
-        )
+        # An upload in progress holds a few chunks of its body; one waiting for its turn, only what the
+        # connection buffers (aiohttp stops reading the socket past that).
+        async with request.app[UPLOADS]:
+            stored = await documents.put(
+                sniffed(
+                    arriving(request.content, settings.upload_timeout, live.config.gateway.limits.body_timeout),
+                    media_type,
+                ),
+                max_bytes=limits.max_bytes,
+                expected={algorithm: digest for algorithm, (digest, _) in declared.items()},
+            )
     except DocumentTooLarge as exc:
         problem = f"the document is larger than the {exc.limit} bytes accepted for {limits.where()}"
         raise PayloadTooLarge(problem, errors=[FieldError("body", problem, "too_large")]) from None

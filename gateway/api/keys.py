@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 from aiohttp import web
 
@@ -30,6 +32,7 @@ INTAKE = web.AppKey("intake", Intake)
 DOCUMENTS = web.AppKey("documents", DocumentStore)  # the folder: uploads, fetched and large documents
 READ_DOCUMENTS = web.AppKey("read_documents", Documents)  # every document, wherever it is kept
 DOCUMENT_INTAKE = web.AppKey("document_intake", DocumentIntake)
+UPLOADS = web.AppKey("uploads", asyncio.Semaphore)  # uploads streamed at once ([limits] uploads_in_progress)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CONNECTORS = web.AppKey("connectors", dict[tuple[str, str], Connector])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)

@@ -101,6 +101,13 @@ class LimitsSettings(_Conf):
         description="submissions parsed, checked and waiting for their commit at once; the others wait with "
         "their body unparsed (it bounds the memory of a burst)",
     )
+    uploads_in_progress: int = Field(
+        32,
+        ge=1,
+        le=100_000,
+        description="uploads (POST /v1/documents) streamed to the document store at once; the others wait "
+        "with their body unread (it bounds the memory of many uploads together)",
+    )
 
 
 class RateLimitSettings(_Conf):

@@ -36,11 +36,16 @@ OVERRIDE = '\n[procedure.documents.TK01]\nmax_bytes = 20000\nmedia_types = ["app
 
 
 @pytest.fixture
-def gateway_conf(tmp_path: Path) -> Path:
+def gateway_conf(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     """The core tests' folder, with the operator's limits over the police plugin's for TK01, the gateway's own
-    limit lowered to 100,000 bytes, and inline documents above 4 KiB kept in the folder."""
+    limit lowered to 100,000 bytes, and inline documents above 4 KiB kept in the folder (parametrized
+    indirectly: `[limits] uploads_in_progress`)."""
     copy = tmp_path / "conf"
     shutil.copytree(CONF, copy)
+    if (uploads := getattr(request, "param", None)) is not None:
+        text = (copy / "gateway.toml").read_text(encoding="utf-8")
+        text = text.replace("[limits]\n", f"[limits]\nuploads_in_progress = {uploads}\n", 1)
+        (copy / "gateway.toml").write_text(text, encoding="utf-8")
     procedures = (
         '[[procedure]]\ncode = "1.004194"\nprocessing_days = 7\n'
         + OVERRIDE
@@ -151,6 +156,44 @@ async def test_a_chunked_upload_with_a_legacy_digest(harness: GatewayHarness) ->
     status, up = await upload(harness, PDF, chunked=True, Digest=f"SHA-256={digest(PDF)}")
     assert status == 201, up
     assert up["size"] == len(PDF)
+
+
+@pytest.mark.parametrize("gateway_conf", [2], indirect=True)
+async def test_uploads_past_the_limit_wait_their_turn_unread(harness: GatewayHarness) -> None:
+    """With `uploads_in_progress = 2`, four uploads that each send a first piece and then pause: two are
+    being stored (a temporary file each), two wait unread; once the bodies come, all four are stored."""
+    go = asyncio.Event()
+    docs = [pdf_bytes(f"Giay to {i}", ["Nguyen Van An"]) for i in range(4)]
+
+    async def send(data: bytes) -> tuple[int, dict[str, Any]]:
+        async def pieces() -> AsyncIterator[bytes]:
+            yield data[:1024]
+            await go.wait()
+            yield data[1024:]
+
+        resp = await harness.client.post(
+            "/v1/documents",
+            data=pieces(),
+            headers=harness.headers("centre-hanoi", **{"Content-Type": "application/pdf"}),
+        )
+        return resp.status, await resp.json(content_type=None)
+
+    tmp = harness.app[DOCUMENTS].root / "tmp"  # type: ignore[attr-defined]
+
+    async def in_progress() -> int:
+        return len(await asyncio.to_thread(_files, tmp))
+
+    sent = [asyncio.create_task(send(d)) for d in docs]
+    async with asyncio.timeout(10):
+        while await in_progress() < 2:  # noqa: ASYNC110 (files on disk: nothing to wait on)
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # time enough for a third to start, were it let in
+    assert await in_progress() == 2
+    go.set()
+    answers = await asyncio.gather(*sent)
+    assert [status for status, _ in answers] == [201] * 4, answers
+    assert sorted(up["size"] for _, up in answers) == sorted(len(d) for d in docs)
+    assert await in_progress() == 0
 
 
 async def test_the_same_document_uploaded_twice_is_stored_once(harness: GatewayHarness) -> None:
