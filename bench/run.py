@@ -84,7 +84,7 @@ class Plan:
     many: int  # connections of the memory rows
     many_seconds: float
     backlog: int  # dossiers accepted while the agency is down, then drained
-    upload_sweep: tuple[int, ...] = (8, 32)  # connections of the rows uploading a 1 MiB scan first
+    upload_sweep: tuple[int, ...] = (32, 128)  # connections of the rows uploading a 1 MiB scan first
     upload_seconds: float = 5.0
 
 
