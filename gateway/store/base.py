@@ -598,7 +598,8 @@ class Store(ABC):
 
     @abstractmethod
     async def counts(self) -> dict[str, Any]:
-        """Dossiers by status and jobs by state, for metrics and the dashboard."""
+        """Dossiers by status and jobs by state, for the dashboard: a scan of both tables, so an answer that
+        took long is reused for a while (costly.py); a small store's is always current."""
 
     @abstractmethod
     async def audit(self, entries: Sequence[AuditEntry]) -> None:

@@ -94,6 +94,7 @@ from gateway.store.base import (
     UpdateSource,
     UploadRecord,
 )
+from gateway.store.costly import CostlyRead
 from gateway.store.filters import JobFilter
 from gateway.store.migrations import migrate
 from gateway.store.seals import AuditKey
@@ -157,6 +158,7 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._lock_fd: int | None = None
         self._event_listeners: list[Callable[[], None]] = []
+        self._counts = CostlyRead(lambda: self._read(reads.counts))  # the overview's scans, shared
 
     @property
     def commits(self) -> int:
@@ -535,7 +537,7 @@ class SqliteStore(Store):
         return await self._read(lambda conn: bundles.needing_action(conn, limit))
 
     async def counts(self) -> dict[str, Any]:
-        return await self._read(reads.counts)
+        return await self._counts.get()
 
     # -- the audit log ------------------------------------------------------------------------------
 
