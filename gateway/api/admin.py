@@ -360,6 +360,9 @@ async def overview(request: web.Request) -> web.Response:
             "overdue": counts["overdue"],
             "undeliverable": counts["undeliverable"],
             "jobs_by_state": counts["jobs_by_state"],
+            # A large store's counts are reused for a while (gateway/store/costly.py): the page says how old.
+            "counted_at": counts["counted_at"].isoformat(),
+            "counts_age_seconds": round((datetime.now(UTC) - counts["counted_at"]).total_seconds(), 1),
             "agencies": agencies,
             "endpoints": endpoint_items(request.app, pending),
             "delivered_total": dispatcher.delivered,

@@ -311,6 +311,11 @@ SUCCESS: dict[tuple[str, str], dict[str, Any]] = {
             "overdue": {"type": "integer"},
             "undeliverable": {"type": "integer"},
             "jobs_by_state": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "counted_at": {"type": "string", "format": "date-time", "description": "when the counts above were taken"},
+            "counts_age_seconds": {
+                "type": "number",
+                "description": "their age: a store whose count takes long reuses it for a while",
+            },
             "agencies": {"type": "array", "items": {"type": "object"}},
             "endpoints": {"type": "array", "items": _ref("EndpointState")},
             "delivered_total": {"type": "integer"},

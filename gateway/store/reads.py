@@ -96,6 +96,7 @@ def feed(conn: sqlite3.Connection, after: int, limit: int, client_id: str | None
 
 
 def counts(conn: sqlite3.Connection) -> dict[str, Any]:
+    counted_at = datetime.now(UTC)  # the answer may be reused for a while (costly.py): its age is shown
     by_status = dict(conn.execute("SELECT status, COUNT(*) FROM dossiers GROUP BY status").fetchall())
     by_state = dict(conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
     overdue = conn.execute(
@@ -116,4 +117,5 @@ def counts(conn: sqlite3.Connection) -> dict[str, Any]:
         "jobs_by_agency": by_agency,
         "overdue": overdue,
         "undeliverable": undeliverable,
+        "counted_at": counted_at,
     }

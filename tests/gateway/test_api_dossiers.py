@@ -274,3 +274,30 @@ async def test_a_gateway_without_a_wallet_refuses_the_wallet_at_intake(
     problem = await resp.json()
     assert resp.status == 422, problem
     assert [(e["path"], e["code"]) for e in problem["errors"]] == [("return_method", "wallet_unavailable")]
+
+
+async def test_the_overview_says_how_old_its_counts_are(harness: GatewayHarness, submission: Make) -> None:
+    """A small store's counts are current; a store whose count takes long reuses it, and the overview (and
+    the console, which shows it) says how old the counts are."""
+
+    async def overview() -> dict[str, Any]:
+        return await (await harness.client.get("/v1/admin/overview", headers=harness.headers("operator"))).json()
+
+    def received(o: dict[str, Any]) -> int:
+        return sum(s["count"] for s in o["dossiers_by_status"])
+
+    first = await overview()
+    assert received(first) == 0 and first["counts_age_seconds"] < 1.0
+    datetime.fromisoformat(first["counted_at"])
+    await harness.client.post("/v1/dossiers", json=submission(0), headers=harness.headers())
+    assert received(await overview()) == 1  # counted again: a small store's count is quick
+
+    costly = harness.app[STORE]._counts  # type: ignore[attr-defined]
+    costly.slow = 0.0  # as if every count took long: reused for 20 times what it took
+    costly.reuse = 1e6
+    kept = await overview()
+    await harness.client.post("/v1/dossiers", json=submission(1), headers=harness.headers())
+    await asyncio.sleep(0.2)
+    again = await overview()
+    assert received(again) == received(kept) == 1 and again["counted_at"] == kept["counted_at"]
+    assert again["counts_age_seconds"] >= 0.2
