@@ -889,7 +889,8 @@ def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> l
         out.append(
             f"submission with a 1 MiB scan uploaded first: best {top['rate']:.0f} pairs/s at {top['conns']} "
             f"connections ({top['rate']:.0f} MiB/s stored), p50 {top['p50_ms']:.0f} ms, "
-            f"peak RSS {top['peak_rss_mib']:.0f} MiB"
+            f"peak RSS {top['peak_rss_mib']:.0f} MiB; {top['server_cpu_us']:.0f} µs of gateway CPU per pair, "
+            f"{top['server_cpu_us'] / (2 * hop):.2f} times two bare proxied requests"
         )
     drain = find("drain", "gateway", note="jobs done")
     out.append(
@@ -905,6 +906,15 @@ def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> l
             f"drain with the gateway on uvloop: {u['rate']:.0f} dossiers/s, {u['server_cpu_us']:.0f} µs of gateway "
             f"CPU per dossier ({u['server_cpu_us'] / drain['server_cpu_us']:.2f} of asyncio's)"
         )
+    stores = [r for r in rows if r["scenario"] in ("store: submission", "store: drain")]
+    if stores:
+        # The stores' settings of this run, each against the same bare hop (a drained dossier: two exchanges).
+        each = ", ".join(
+            f"{r['scenario'].split(': ')[1]} on {r['target']} {r['rate']:.0f}/s "
+            f"({r['server_cpu_us'] / (hop if r['scenario'] == 'store: submission' else 2 * hop):.2f})"
+            for r in stores
+        )
+        out.append(f"stores, gateway CPU per item / bare proxied requests (a drained dossier: two): {each}")
     peaks = {r["scenario"]: r["peak_rss_mib"] for r in rows if r["conns"] == plan.many and r["target"] == "gateway"}
     each = ", ".join(f"{k.split(',')[0]}s {v:.0f} MiB" for k, v in peaks.items())
     out.append(f"gateway peak RSS with {plan.many} connections: {each} (target < 150)")
