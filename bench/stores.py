@@ -25,7 +25,6 @@ import psycopg
 from psycopg import sql
 
 from bench.load import run_load
-from gateway.sandbox.agencies import sandbox
 from gateway.sandbox.launcher import Child, SimSpec, Stack, start_child
 
 CONNS = 32
@@ -55,11 +54,11 @@ async def setting(
     work: Path, name: str, store: str | None, processes: int, *, faults: dict[str, Any] | None, start_sim: bool
 ) -> AsyncIterator[tuple[Stack, SimSpec, list[int]]]:
     """The demo gateway (`processes` of it on one port) on `store` (None: SQLite), its simulators beside."""
-    from bench.run import CONF, MEASURED, registry
+    from bench.run import MEASURED, bench_sandbox
 
     folder = work / name
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    box = await asyncio.to_thread(sandbox, CONF, folder, await asyncio.to_thread(registry))
+    box = await asyncio.to_thread(bench_sandbox, folder)
     sim = box.sim(MEASURED)
     sim.processing_delay = 0.05
     sim.faults = json.dumps(faults) if faults else None
@@ -67,7 +66,6 @@ async def setting(
         "LIENTHONG_RETRY_BASE": "0.05",
         "LIENTHONG_PROBE_AFTER": "0.1",
         "LIENTHONG_PROBE_MAX": "0.2",
-        "LIENTHONG_RATE_LIMITS": "false",
         "LIENTHONG_STORE_URL": store or "",
     }
     s = Stack(box.conf, folder, box.sims, extra_env=env)
