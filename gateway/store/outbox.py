@@ -111,12 +111,7 @@ def claimed(leased: list[sqlite3.Row], dossier_rows: list[sqlite3.Row], contents
         documents.setdefault(r[0], {})[r[1]] = bytes(r[2])
     leased.sort(key=lambda r: (r["next_at"], r["id"]))
     return [
-        dataclasses.replace(
-            rows.job(r),
-            dossier=reads.dossier_with_job(by_id[r["dossier_id"]]),
-            documents=documents.get(r["dossier_id"], {}),
-        )
-        for r in leased
+        rows.job(r, reads.dossier_with_job(by_id[r["dossier_id"]]), documents.get(r["dossier_id"], {})) for r in leased
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -93,7 +94,8 @@ def event(row: Any) -> StatusEvent:
     )
 
 
-def job(row: Any) -> JobRecord:
+def job(row: Any, dossier: Dossier | None = None, documents: Mapping[str, bytes] | None = None) -> JobRecord:
+    """A jobs row; a claimed one with its dossier and small documents, read in the claim's transaction."""
     return JobRecord(
         id=row["id"],
         dossier_id=UUID(row["dossier_id"]),
@@ -109,6 +111,8 @@ def job(row: Any) -> JobRecord:
         failing_since=row["failing_since"],
         held=row["held"],
         updated_at=row["updated_at"],
+        dossier=dossier,
+        documents=documents if documents is not None else {},
     )
 
 
