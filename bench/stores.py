@@ -139,7 +139,9 @@ async def compare(bench: Any, server: str) -> None:
                     connections=CONNS, count=plan.backlog,
                 )  # fmt: skip
                 accepted = res.statuses[202]
-                done = await drained(s, sim, pids, accepted, cpu_seconds, metrics)
+                # With --profile: py-spy on the first process.
+                async with bench.profiled(pids[0], f"store-drain-{label.replace(' ', '-')}"):
+                    done = await drained(s, sim, pids, accepted, cpu_seconds, metrics)
                 row = Row("store: drain", label, 16, note="jobs done; CPU µs/dossier per process: " + done["shares"])
                 row.requests, row.seconds, row.server_cpu = accepted, done["seconds"], done["cpu"]
                 row.statuses[200] = accepted
