@@ -289,6 +289,7 @@ async def stack(
         "LIENTHONG_RETRY_BASE": "0.05",
         "LIENTHONG_PROBE_AFTER": "0.1",
         "LIENTHONG_PROBE_MAX": "0.2",
+        "LIENTHONG_AGENCY_POLL": "2.0",  # the idle agencies polled as by default, not the demo's 0.5 s
         **(env or {}),
     }
     s = Stack(box.conf, folder, box.sims, extra_env=quick)
