@@ -7,6 +7,7 @@ sqlite3.Row does, so the code that reads them does not know which database it re
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Iterator, Sequence
@@ -145,6 +146,37 @@ def _row_factory(cursor: Any) -> Any:
     return make
 
 
+class _Pipelined:
+    """A cursor of a pipelined statement. Its rows are fetched when asked for (psycopg waits for them);
+    its row count is known only once its answer came, so reading it syncs the pipeline first."""
+
+    __slots__ = ("_cur", "_pipeline")
+
+    def __init__(self, cur: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
+        self._cur = cur
+        self._pipeline = pipeline
+
+    @property
+    def rowcount(self) -> int:
+        self._pipeline.sync()
+        return self._cur.rowcount
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall()
+
+    def fetchmany(self, size: int = 0) -> list[Any]:
+        return self._cur.fetchmany(size)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cur)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cur, name)
+
+
 class PgConnection:
     """A psycopg connection (autocommit: transactions are the caller's BEGIN/COMMIT, as with the SQLite
     connection in isolation_level=None) that speaks to the store modules as a sqlite3.Connection does."""
@@ -152,6 +184,20 @@ class PgConnection:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.raw = conn
         conn.row_factory = _row_factory
+        self._pipeline: psycopg.Pipeline | None = None
+
+    @contextlib.contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """Statements sent without waiting for their answers, until one is read (a row, a row count) or
+        the block ends (psycopg's pipeline mode): a writer batch then waits for the server about once per
+        read instead of once per statement. An error surfaces at the next read or at the end of the
+        block, not at its own statement: only for work that is rolled back whole on any error."""
+        with self.raw.pipeline() as pipeline:
+            self._pipeline = pipeline
+            try:
+                yield
+            finally:
+                self._pipeline = None
 
     @classmethod
     def connect(cls, url: str) -> PgConnection:
@@ -170,25 +216,28 @@ class PgConnection:
     def broken(self) -> bool:
         return self.raw.closed or self.raw.broken
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         if sql == "BEGIN IMMEDIATE":
             cur = self.raw.execute("BEGIN")
             self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             return cur
         statement = translate(sql)
         if params is None and "%s" not in statement.sql:
-            return self.raw.execute(statement.sql.replace("%%", "%"))
+            return self._answer(self.raw.execute(statement.sql.replace("%%", "%")))
         args = list(params or ())
         if statement.objects_of is not None:
             args[0] = objects(statement.objects_of, args[0])
         for i in statement.arrays:
             args[i] = orjson.loads(args[i])
-        return self.raw.execute(statement.sql, args)
+        return self._answer(self.raw.execute(statement.sql, args))
 
-    def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> psycopg.Cursor[Any]:
+    def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Any:
         cur = self.raw.cursor()
         cur.executemany(translate(sql).sql, [list(p) for p in seq])
-        return cur
+        return self._answer(cur)
+
+    def _answer(self, cur: psycopg.Cursor[Any]) -> Any:
+        return cur if self._pipeline is None else _Pipelined(cur, self._pipeline)
 
     def close(self) -> None:
         self.raw.close()

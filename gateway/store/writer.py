@@ -16,6 +16,7 @@ plain database work and may therefore run twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -279,6 +280,12 @@ class GroupCommitWriter:
         return out
 
     def _run_together(self, conn: sqlite3.Connection, ops: list[Op]) -> _Results:
+        # PostgreSQL: pipelined, since any error here rolls the batch back whole (SQLite has no round trips).
+        pipelined = getattr(conn, "pipelined", None)
+        with pipelined() if pipelined is not None else contextlib.nullcontext():
+            return self._run_each(conn, ops)
+
+    def _run_each(self, conn: sqlite3.Connection, ops: list[Op]) -> _Results:
         out: list[tuple[bool, Any] | None] = [None] * len(ops)
         for i, op in enumerate(ops):
             if out[i] is not None:

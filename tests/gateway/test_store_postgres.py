@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import threading
 import time
 import uuid
 from collections import Counter
@@ -225,3 +226,56 @@ async def test_a_database_that_does_not_answer_is_a_clear_error() -> None:
     assert str(err.value).startswith("cannot reach the PostgreSQL store postgresql://gw@127.0.0.1:1/lienthong")
     assert "secret" not in str(err.value)
     await store.close()
+
+
+async def test_a_batch_is_pipelined_and_a_late_error_spoils_no_other_write(stores: Callable[[], Any]) -> None:
+    """A batch's writes go to the server without waiting for each answer (psycopg's pipeline mode): a
+    statement that fails is known only at the next read. The batch is then rolled back and run again one
+    write at a time, unpipelined: the others commit, the failing one alone fails."""
+    store = await stores()
+    writer = store._writer
+    await writer.write(lambda conn: conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"))
+    started, release = threading.Event(), threading.Event()
+
+    def blocker(conn: Any) -> None:
+        started.set()
+        release.wait(10)
+
+    modes: list[str] = []
+
+    def first(conn: Any) -> None:
+        modes.append(conn.raw.info.pipeline_status.name)
+        conn.execute("INSERT INTO t (k, v) VALUES (1, 'a')")
+
+    def duplicate(conn: Any) -> None:
+        conn.execute("INSERT INTO t (k, v) VALUES (1, 'again')")  # read nothing: its error comes later
+
+    def second(conn: Any) -> int:
+        conn.execute("INSERT INTO t (k, v) VALUES (2, 'b')")
+        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+
+    held = asyncio.ensure_future(writer.write(blocker))
+    await asyncio.to_thread(started.wait, 10)
+    pending = [writer.submit(op) for op in (first, duplicate, second)]  # one batch, queued behind the blocker
+    release.set()
+    await held
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    assert modes == ["ON", "OFF"]  # pipelined together, then one at a time after the error
+    assert results[0] is None and results[2] == 2
+    assert isinstance(results[1], psycopg.errors.UniqueViolation)
+    rows = await store._read(lambda conn: conn.execute("SELECT k, v FROM t ORDER BY k").fetchall())
+    assert [tuple(r) for r in rows] == [(1, "a"), (2, "b")]
+
+
+async def test_a_pipelined_row_count_is_that_of_its_statement(stores: Callable[[], Any]) -> None:
+    store = await stores()
+
+    def op(conn: Any) -> tuple[str, int, int]:
+        conn.execute("CREATE TABLE u (k INTEGER PRIMARY KEY)")
+        for k in (1, 2, 3):
+            conn.execute("INSERT INTO u (k) VALUES (?)", (k,))
+        updated = conn.execute("UPDATE u SET k = k + 10 WHERE k > ?", (1,)).rowcount
+        deleted = conn.execute("DELETE FROM u WHERE k > ?", (12,)).rowcount
+        return conn.raw.info.pipeline_status.name, updated, deleted
+
+    assert await store._writer.write(op) == ("ON", 2, 1)
