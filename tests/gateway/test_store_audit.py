@@ -116,6 +116,19 @@ async def test_concurrent_calls_make_one_unbroken_chain(store: SqliteStore) -> N
         assert [s for s, _ in got] == list(range(got[0][0], got[0][0] + len(got)))
 
 
+async def test_a_call_of_more_records_than_one_statement_holds_keeps_one_chain(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_sql, "_ROWS_PER_STATEMENT", 7)  # 25 records: four statements, the last short
+    await store.audit([entry(i, nullable=None) for i in range(25)])
+    records = await whole_log(store)
+    assert [r.seq for r in records] == list(range(1, 26))
+    assert all(recomputed(r) == r.hash for r in records)
+    assert [r.detail["i"] for r in records] == list(range(25))
+    assert records[0].detail == {"i": 0, "nullable": None} and records[0].dossier_id == "d-0"
+    assert await store.verify_audit() == AuditCheck(True, 25, None, None)
+
+
 async def test_audit_writes_beside_other_writes_in_one_batch(store: SqliteStore) -> None:
     other = store._write(lambda conn: conn.execute("SELECT 1").fetchone()[0])
     await asyncio.gather(other, *(store.audit([entry(i)]) for i in range(20)))
