@@ -122,6 +122,15 @@ def loop_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def machine_busy() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole machine, all cores (/proc/stat): the load generator, the
+    simulators and the gateway share them."""
+    with open("/proc/stat", "rb") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks) - idle) / TICK, sum(ticks) / TICK
+
+
 def memory(pid: int) -> tuple[float, float]:
     """(RSS, peak RSS) of a process in MiB."""
     rss = peak = 0.0
@@ -598,6 +607,8 @@ class Bench:
                 before = await counters(session, s.gateway_url)
                 await s.start_simulator(sim)
                 assert sim.child is not None
+                agency = sim.child.proc.pid
+                agency0, machine0 = cpu_seconds(agency), machine_busy()
                 t0 = asked = time.perf_counter()
                 done_at = finished_at = None
                 while time.perf_counter() - t0 < 600:
@@ -610,9 +621,10 @@ class Bench:
                     now = time.perf_counter()
                     if done_at is None and m["done"] >= accepted:
                         done_at, cpu_done, loop_done = now, cpu_seconds(gw), loop_seconds(gw)
-                        rss_done = memory(gw)
+                        rss_done, agency_done, machine_done = memory(gw), cpu_seconds(agency), machine_busy()
                     if m["finished"] >= accepted:
                         finished_at, cpu_fin, loop_fin = now, cpu_seconds(gw), loop_seconds(gw)
+                        agency_fin = cpu_seconds(agency)
                         break
                     await asyncio.sleep(0.05)
                 if done_at is None or finished_at is None:
@@ -620,11 +632,14 @@ class Bench:
                 async with session.get(sim.url + "/_sim/stats") as r:
                     stats = await r.json()
                 after = await counters(session, s.gateway_url)
-            ends = (("jobs done", done_at, cpu_done, loop_done), ("callbacks applied", finished_at, cpu_fin, loop_fin))
-            for label, t, cpu, loop in ends:
+            ends = (
+                ("jobs done", done_at, cpu_done, loop_done, agency_done),
+                ("callbacks applied", finished_at, cpu_fin, loop_fin, agency_fin),
+            )
+            for label, t, cpu, loop, agency_cpu in ends:
                 row = Row(scenario, "gateway", SLOTS, note=label)
                 row.requests, row.seconds, row.server_cpu = accepted, t - t0, cpu - cpu0
-                row.server_loop = loop - loop0
+                row.server_loop, row.backend_cpu = loop - loop0, agency_cpu - agency0
                 row.rss_mib, row.peak_mib = rss_done if label == "jobs done" else memory(gw)
                 row.statuses[200] = accepted
                 self.rows.append(row)
@@ -632,11 +647,17 @@ class Bench:
             # The police endpoint's slots: busy while a call is out, so how busy they were
             # tells whether the agency's concurrency or the gateway bounded the drain.
             busy = call_s / (SLOTS * (done_at - t0))
+            # How much of the two cores the whole machine used: what is left idle says whether the
+            # cores or one process bounded the drain.
+            cores = (machine_done[0] - machine0[0]) / (done_at - t0)
+            cores_all = (machine_done[1] - machine0[1]) / (done_at - t0)
             self.facts[scenario] = {
                 "agency_stats": stats,
                 "commits": commits,
                 "writes": writes,
                 "police_slots_busy": round(busy, 3),
+                "cores_busy": round(cores, 2),
+                "cores": round(cores_all),
                 "police_call_ms": round(call_s / max(calls, 1) * 1000, 2),
             }
             per_commit = writes / max(commits, 1)
@@ -651,6 +672,11 @@ class Bench:
             self.log(
                 f"  {scenario}: a police call took {call_s / max(calls, 1) * 1000:.1f} ms on average; "
                 f"the {SLOTS} slots were busy {busy:.0%} of the time"
+            )
+            self.log(
+                f"  {scenario}: the machine used {cores:.2f} of its {cores_all:.0f} cores; per dossier, "
+                f"{(cpu_done - cpu0) / accepted * 1e6:.0f} µs of the gateway's CPU and "
+                f"{(agency_done - agency0) / accepted * 1e6:.0f} µs of the police simulator's"
             )
 
 
@@ -912,7 +938,9 @@ def verdicts(rows: list[dict[str, Any]], facts: dict[str, Any], plan: Plan) -> l
         f"drain of {drain['requests']}: {drain['rate']:.0f} dossiers/s (target >= 2000); "
         f"{drain['server_cpu_us']:.0f} µs of gateway CPU per dossier ({drain['loop_cpu_us']:.0f} on the event loop), "
         f"{drain['server_cpu_us'] / (2 * hop):.2f} times two bare proxied requests (a delivery and its callback); "
-        f"the agency's slots busy {facts.get('drain', {}).get('police_slots_busy', 0):.0%} of the time"
+        f"the agency's slots busy {facts.get('drain', {}).get('police_slots_busy', 0):.0%} of the time; "
+        f"the machine used {facts.get('drain', {}).get('cores_busy', 0):.2f} of its cores "
+        f"(the police simulator {drain['backend_cpu_us']:.0f} µs per dossier)"
     )
     uv_drain = [r for r in rows if r["scenario"] == "drain, uvloop" and r["note"] == "jobs done"]
     if uv_drain:
