@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from gateway.store import multirow
 from gateway.store.base import AuditCheck, AuditEntry, AuditRecord
 from gateway.store.seals import AuditKey, AuditVerifier
 from gateway.store.writer import Batchable
@@ -35,7 +36,7 @@ PAGE = 1000  # records per read while walking the chain
 
 _COLUMNS = "seq, at, client_id, action, outcome, basis, dossier_id, detail, prev_hash, hash, sealed_from, seal"
 _WIDTH = _COLUMNS.count(",") + 1
-_ROWS_PER_STATEMENT = 500  # 6,000 parameters: within SQLite's limit of 32,766 (and PostgreSQL's 65,535)
+_ROWS_PER_STATEMENT = multirow.ROWS_PER_STATEMENT
 
 
 @functools.lru_cache(maxsize=128)
@@ -84,8 +85,7 @@ def append(conn: sqlite3.Connection, entries: Sequence[Prepared], key: AuditKey 
         prev = digest
     if key is not None and rows:
         rows[-1][-2:] = [first, key.seal(first, seq, prev)]
-    for i in range(0, len(rows), _ROWS_PER_STATEMENT):
-        chunk = rows[i : i + _ROWS_PER_STATEMENT]
+    for chunk in multirow.chunks(rows, _ROWS_PER_STATEMENT):
         conn.execute(_insert_many(len(chunk)), [value for row in chunk for value in row])
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.store import multirow
 from gateway.store.base import DocumentRef, NewUpload, UploadRecord
 
 DOCUMENT_COLUMNS = "dossier_id, part, position, component_code, name, media_type, size, sha256, origin, url"
@@ -40,12 +41,8 @@ def keep_contents(conn: sqlite3.Connection, documents: Sequence[DocumentRef]) ->
     now = time.time()
     contents = {d.sha256: (d.sha256, d.size, d.content, now) for d in documents if d.content is not None}
     rows = list(contents.values())
-    for i in range(0, len(rows), _CONTENTS_PER_STATEMENT):
-        chunk = rows[i : i + _CONTENTS_PER_STATEMENT]
+    for chunk in multirow.chunks(rows):
         conn.execute(_keep_many(len(chunk)), [v for row in chunk for v in row])
-
-
-_CONTENTS_PER_STATEMENT = 500
 
 
 @functools.cache

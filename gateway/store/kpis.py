@@ -24,6 +24,7 @@ import orjson
 
 from contracts import DossierStatus
 from contracts.calendar import NATIONAL, VN_TZ, WorkCalendar
+from gateway.store import multirow
 
 DIMENSIONS = ("centre", "agency", "procedure", "province")
 COUNTERS = (
@@ -122,22 +123,13 @@ def on_received(conn: sqlite3.Connection, dossiers: Sequence[Received]) -> None:
             c["with_fees"] += fees
             c["paid_online"] += online
     rows = [(*key, *(c.get(k, 0) for k in COUNTERS)) for key, c in summed.items()]
-    for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+    for chunk in multirow.chunks(rows):
         conn.execute(_upsert_many(len(chunk)), [v for row in chunk for v in row])
     opened = [
         (r.dossier_id, r.dims.centre, r.dims.agency, r.dims.procedure, r.dims.province, r.due_at) for r in dossiers
     ]
-    for chunk in _chunks(opened, _ROWS_PER_STATEMENT):
+    for chunk in multirow.chunks(opened):
         conn.execute(_open_many(len(chunk)), [v for row in chunk for v in row])
-
-
-# Rows per multi-row statement: 13 parameters each stays well under SQLite's limit (32,766) and PostgreSQL's.
-_ROWS_PER_STATEMENT = 500
-
-
-def _chunks(rows: list[tuple[Any, ...]], n: int) -> Iterable[list[tuple[Any, ...]]]:
-    for i in range(0, len(rows), n):
-        yield rows[i : i + n]
 
 
 @functools.cache
